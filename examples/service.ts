@@ -1,0 +1,132 @@
+// Runs ServiceA or ServiceB as its own process:
+//   npm run service -- --name ServiceA --port 50051 [--fail-rate 0.1] [--latency-ms 20]
+// kill -USR2 <pid> toggles health SERVING <-> NOT_SERVING; SIGTERM drains gracefully.
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { createLogger } from 'grpc-meshlite';
+import { startBackend, ListenError, type Backend } from './backend.js';
+import { DirectoryOrderStore, MemoryOrderStore } from './order-store.js';
+
+const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fail-rate <0..1>]
+       [--latency-ms <ms>] [--store-dir <dir>] [--grace-ms <ms>] [--log-level <level>]`;
+
+/** Commands a supervising process (the demo) can send over the IPC channel. */
+export type BackendCommand =
+  | { type: 'faults'; failRate?: number; latencyMs?: number }
+  | { type: 'health'; status: 'SERVING' | 'NOT_SERVING' };
+
+/** What the backend tells a supervising process. */
+export type BackendReport = { type: 'listening'; name: string; port: number; pid: number };
+
+interface ServiceFlags {
+  name: string;
+  port: number;
+  failRate: number;
+  latencyMs: number;
+  storeDir: string | undefined;
+  graceMs: number;
+  logLevel: string;
+}
+
+class UsageError extends Error {}
+
+function parseFlags(argv: string[]): ServiceFlags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        name: { type: 'string' },
+        port: { type: 'string', default: '0' },
+        'fail-rate': { type: 'string', default: '0' },
+        'latency-ms': { type: 'string', default: '0' },
+        'store-dir': { type: 'string' },
+        'grace-ms': { type: 'string', default: '1000' },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('\n')[0]!.replace(/\. To specify.*$/, ''));
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (!values.name) throw new UsageError('--name is required (e.g. --name ServiceA)');
+  return {
+    name: values.name,
+    port: number('--port', values.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer 0-65535'),
+    failRate: number('--fail-rate', values['fail-rate'], (n) => n >= 0 && n <= 1, 'a number from 0 to 1'),
+    latencyMs: number('--latency-ms', values['latency-ms'], (n) => n >= 0, 'a number of ms >= 0'),
+    storeDir: values['store-dir'],
+    graceMs: number('--grace-ms', values['grace-ms'], (n) => n >= 0, 'a number of ms >= 0'),
+    logLevel: values['log-level'],
+  };
+}
+
+function number(flag: string, text: string, ok: (n: number) => boolean, expected: string): number {
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(value) || !ok(value)) throw new UsageError(`${flag} must be ${expected}, got "${text}"`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const logger = createLogger({ name: flags.name, level: flags.logLevel });
+  // grpc-js's own diagnostics go through our logger instead of bare stderr lines.
+  grpc.setLogger({ error: (...args: unknown[]) => logger.debug({ grpc: args.join(' ') }, 'grpc-js') });
+  const store = flags.storeDir ? new DirectoryOrderStore(flags.storeDir) : new MemoryOrderStore();
+  const backend = await startBackend({
+    name: flags.name,
+    port: flags.port,
+    store,
+    logger,
+    faults: { failRate: flags.failRate, latencyMs: flags.latencyMs },
+    drain: { graceMs: flags.graceMs },
+  });
+  process.send?.({ type: 'listening', name: flags.name, port: backend.port, pid: process.pid } satisfies BackendReport);
+  wireSignals(backend, logger);
+}
+
+function wireSignals(backend: Backend, logger: ReturnType<typeof createLogger>): void {
+  process.on('SIGUSR2', () => logger.info({ status: backend.toggleHealth() }, 'SIGUSR2: health toggled'));
+  let draining = false;
+  const drain = (signal: string) => {
+    if (draining) return;
+    draining = true;
+    logger.info({ signal }, 'draining');
+    void backend.drain().then(({ forced }) => {
+      logger.info({ forced }, 'stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => drain('SIGTERM'));
+  process.on('SIGINT', () => drain('SIGINT'));
+  process.on('message', (command: BackendCommand) => {
+    if (command.type === 'faults') {
+      if (command.failRate !== undefined) backend.faults.failRate = command.failRate;
+      if (command.latencyMs !== undefined) backend.faults.latencyMs = command.latencyMs;
+      logger.info({ ...backend.faults }, 'faults changed');
+    } else if (command.type === 'health') {
+      backend.health.setAll(command.status);
+    }
+  });
+  // Without a supervisor the IPC channel never closes; with one, its exit ends us too.
+  process.on('disconnect', () => drain('supervisor gone'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    console.error(`service: ${error.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (error instanceof ListenError) {
+    console.error(`service: ${error.message}`);
+    process.exit(1);
+  }
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,65 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+
+/**
+ * Validates `input` against `schema` (defaults included) and returns a deeply frozen copy;
+ * the caller's object is never mutated. Throws a {@link ConfigError} whose message names
+ * every bad field and the value it got, e.g.
+ * `invalid retry options: maxAttempts must be >= 1, got -1`.
+ */
+export function resolveWith<S extends z.ZodType>(schema: S, input: unknown, what: string): Readonly<z.output<S>> {
+  const result = schema.safeParse(input ?? {}, { reportInput: true });
+  if (result.success) return deepFreeze(result.data);
+  const problems = result.error.issues.map(describeIssue);
+  const first = problems[0]!;
+  throw new ConfigError(first.field, first.value, `invalid ${what}: ${problems.map((p) => p.text).join('; ')}`);
+}
+
+interface Problem {
+  field: string;
+  value: unknown;
+  text: string;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): Problem {
+  const field = formatPath(issue.path);
+  const value = (issue as { input?: unknown }).input;
+  if (issue.code === 'unrecognized_keys') {
+    const names = issue.keys.map((key) => formatPath([...issue.path, key]));
+    return { field: names[0]!, value: undefined, text: `unknown field ${names.map((n) => `"${n}"`).join(', ')}` };
+  }
+  const label = field === '' ? 'value' : field;
+  return { field: label, value, text: `${label}: ${lowerFirst(issue.message)}, got ${formatValue(value)}` };
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+export function formatValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

@@ -1,0 +1,78 @@
+import type * as grpc from '@grpc/grpc-js';
+import { z } from 'zod';
+import { systemClock, sleep, type Clock } from '../clock.js';
+import { resolveWith } from '../config/validate.js';
+import type { HealthService } from '../health/health-service.js';
+import type { HealthState } from '../health/health-state.js';
+
+export interface DrainOptions {
+  /**
+   * Time between reporting NOT_SERVING and refusing new calls, so health-checking clients
+   * move their traffic away first. Default 1000 ms.
+   */
+  graceMs?: number;
+  /** Time in-flight calls get to finish after shutdown starts; then the server is forced down. Default 10000 ms. */
+  timeoutMs?: number;
+}
+
+export const DRAIN_DEFAULTS = Object.freeze({ graceMs: 1000, timeoutMs: 10_000 });
+
+const drainSchema = z.strictObject({
+  graceMs: z.number().finite().min(0).default(DRAIN_DEFAULTS.graceMs),
+  timeoutMs: z.number().finite().min(0).default(DRAIN_DEFAULTS.timeoutMs),
+});
+
+export type ResolvedDrainOptions = Readonly<Required<DrainOptions>>;
+
+export function resolveDrainOptions(options: DrainOptions = {}): ResolvedDrainOptions {
+  return resolveWith(drainSchema, options, 'drain options');
+}
+
+export type DrainPhase = 'not-serving' | 'shutting-down' | 'stopped' | 'forced';
+
+export interface DrainTarget {
+  readonly server: grpc.Server;
+  readonly health: HealthState;
+  /** When given, its Watch streams are closed before shutdown (they would hold it open). */
+  readonly healthService?: HealthService;
+}
+
+export interface DrainResult {
+  /** True when in-flight calls outlived `timeoutMs` and were cancelled by forceShutdown. */
+  readonly forced: boolean;
+}
+
+/**
+ * Graceful drain: every service NOT_SERVING, wait `graceMs` so clients move away, then
+ * `tryShutdown` (in-flight calls finish, new ones are refused), and `forceShutdown` when
+ * that takes longer than `timeoutMs`.
+ *
+ * @example
+ *   process.once('SIGTERM', () => drainServer({ server, health, healthService }, { graceMs: 500 }));
+ */
+export async function drainServer(
+  target: DrainTarget,
+  options: DrainOptions = {},
+  onPhase: (phase: DrainPhase) => void = () => {},
+  clock: Clock = systemClock,
+): Promise<DrainResult> {
+  const { graceMs, timeoutMs } = resolveDrainOptions(options);
+  target.health.setAll('NOT_SERVING');
+  onPhase('not-serving');
+  await sleep(graceMs, undefined, clock);
+
+  onPhase('shutting-down');
+  target.healthService?.closeWatches();
+  const forced = await new Promise<boolean>((resolve) => {
+    const timer = clock.setTimeout(() => {
+      target.server.forceShutdown();
+      resolve(true);
+    }, timeoutMs);
+    target.server.tryShutdown(() => {
+      clock.clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  onPhase(forced ? 'forced' : 'stopped');
+  return { forced };
+}

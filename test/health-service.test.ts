@@ -1,0 +1,119 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { expect } from 'chai';
+import { protoPath as officialHealthProto } from 'grpc-health-check';
+import { HealthClient, HealthService, HealthState } from 'grpc-meshlite';
+import { expectGrpcError, nextEvent, unary, useTestPool } from './helpers/servers.js';
+import { streamReader } from './helpers/streams.js';
+
+describe('grpc.health.v1 service', () => {
+  const pool = useTestPool();
+
+  async function serve(initial: Record<string, 'SERVING' | 'NOT_SERVING'> = { '': 'SERVING' }) {
+    const state = new HealthState(initial);
+    const service = new HealthService(state);
+    const { address } = await pool.server((server) => service.addTo(server));
+    const client = pool.track(new HealthClient(address, grpc.credentials.createInsecure()));
+    const check = (name: string) => unary<{ status: string }>((cb) => client.check({ service: name }, {}, cb));
+    return { state, service, client, check };
+  }
+
+  describe('Check', () => {
+    it('answers the status of a known service and of the whole server', async () => {
+      const { check } = await serve({ '': 'SERVING', orders: 'NOT_SERVING' });
+      expect(await check('')).to.deep.equal({ status: 'SERVING' });
+      expect(await check('orders')).to.deep.equal({ status: 'NOT_SERVING' });
+    });
+
+    it('answers NOT_FOUND for a service that does not exist', async () => {
+      const { check } = await serve();
+      const error = await expectGrpcError(check('nope'));
+      expect(error.code).to.equal(grpc.status.NOT_FOUND);
+      expect(error.details).to.contain('nope');
+    });
+  });
+
+  describe('Watch', () => {
+    it('sends the current status at once, then every change, without repeats', async () => {
+      const { state, client } = await serve({ '': 'SERVING', orders: 'SERVING' });
+      const reader = streamReader(client.watch({ service: 'orders' }));
+      expect(await reader.next()).to.deep.equal({ status: 'SERVING' });
+      state.set('orders', 'NOT_SERVING');
+      state.set('orders', 'NOT_SERVING');
+      state.set('', 'NOT_SERVING'); // another service: not for this watcher
+      state.set('orders', 'SERVING');
+      expect(await reader.next()).to.deep.equal({ status: 'NOT_SERVING' });
+      expect(await reader.next()).to.deep.equal({ status: 'SERVING' });
+      reader.cancel();
+    });
+
+    it('reports SERVICE_UNKNOWN, keeps the stream open, and reports a service registered later', async () => {
+      const { state, client } = await serve();
+      const reader = streamReader(client.watch({ service: 'late' }));
+      expect(await reader.next()).to.deep.equal({ status: 'SERVICE_UNKNOWN' });
+      state.set('late', 'SERVING');
+      expect(await reader.next()).to.deep.equal({ status: 'SERVING' });
+      state.remove('late');
+      expect(await reader.next()).to.deep.equal({ status: 'SERVICE_UNKNOWN' });
+      reader.cancel();
+    });
+
+    it('forgets the watcher when the client cancels', async () => {
+      const { service, client } = await serve();
+      const reader = streamReader(client.watch({ service: '' }));
+      await reader.next();
+      expect(service.watchCount).to.equal(1);
+      const gone = nextEvent<number>((l) => service.onWatchCountChange(l), (count) => count === 0);
+      reader.cancel();
+      await gone;
+      expect(service.watchCount).to.equal(0);
+    });
+  });
+
+  describe('List', () => {
+    it('returns every service with its status', async () => {
+      const { client } = await serve({ '': 'SERVING', orders: 'NOT_SERVING' });
+      const response = await unary<{ statuses: Record<string, { status: string }> }>((cb) =>
+        client.list({}, {}, cb),
+      );
+      expect(response.statuses).to.deep.equal({ '': { status: 'SERVING' }, orders: { status: 'NOT_SERVING' } });
+    });
+
+    it('refuses more than 100 services with RESOURCE_EXHAUSTED', async () => {
+      const { state, client } = await serve();
+      for (let i = 0; i < 100; i++) state.set(`svc-${i}`, 'SERVING');
+      const error = await expectGrpcError(unary((cb) => client.list({}, {}, cb)));
+      expect(error.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+    });
+  });
+
+  it('works with a client built from the official grpc.health.v1 proto (grpc-health-check)', async () => {
+    const { state } = await serve({ '': 'SERVING', orders: 'SERVING' });
+    const definition = protoLoader.loadSync(officialHealthProto, { keepCase: true, enums: String, defaults: true });
+    const { address } = await pool.server((server) => new HealthService(state).addTo(server));
+    const Official = grpc.loadPackageDefinition(definition)['grpc']!;
+    const Health = ((Official as grpc.GrpcObject)['health'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
+    const Ctor = Health['Health'] as grpc.ServiceClientConstructor;
+    const client = pool.track(new Ctor(address, grpc.credentials.createInsecure()));
+    const response = await unary<{ status: string }>((cb) => client['Check']!({ service: 'orders' }, cb));
+    expect(response.status).to.equal('SERVING');
+    const reader = streamReader<{ status: string }>(client['Watch']!({ service: 'orders' }));
+    expect((await reader.next()).status).to.equal('SERVING');
+    state.set('orders', 'NOT_SERVING');
+    expect((await reader.next()).status).to.equal('NOT_SERVING');
+    reader.cancel();
+  });
+});
+
+describe('HealthState', () => {
+  it('rejects a status that grpc.health.v1 does not have, naming it', () => {
+    const state = new HealthState();
+    expect(() => state.set('orders', 'MAYBE' as never)).to.throw(/orders.*"MAYBE"/);
+  });
+
+  it('setAll changes every service, the whole server included', () => {
+    const state = new HealthState({ orders: 'SERVING' });
+    state.setAll('NOT_SERVING');
+    expect(Object.fromEntries(state.list())).to.deep.equal({ orders: 'NOT_SERVING', '': 'NOT_SERVING' });
+  });
+});

@@ -1,0 +1,140 @@
+// A fake orders backend steered by request metadata, for tests of the client-side mesh:
+//   x-test-fail-times: N     the first N calls carrying the same x-test-key fail (UNAVAILABLE by default)
+//   x-test-status: CODE      fail with this numeric status code (every time, or N times with fail-times)
+//   x-test-delay-ms: N       answer after N ms
+//   x-test-hang: 1           never answer (until the client cancels)
+//   x-test-pushback-ms: N    put grpc-retry-pushback-ms: N in the failure trailers
+//   x-test-stream-fail-after: N   ListOrders sends N messages, then fails
+import * as grpc from '@grpc/grpc-js';
+import { HealthService, HealthState } from 'grpc-meshlite';
+import { ORDER_SERVICE_NAME, orderServiceDefinition, type Order } from '../../examples/orders.js';
+import { Signal } from '../../src/observability/signal.js';
+import { startServer, type TestServer } from './servers.js';
+
+export interface ReceivedCall {
+  readonly method: string;
+  readonly metadata: grpc.Metadata;
+  readonly request: unknown;
+}
+
+export interface FakeBackend extends TestServer {
+  readonly name: string;
+  readonly health: HealthState;
+  readonly healthService: HealthService;
+  /** Every call received, in order. */
+  readonly calls: ReceivedCall[];
+  /** Fires when a call reaches a handler. */
+  readonly onCall: Signal<ReceivedCall>;
+  /** Behaviour for every call regardless of metadata, e.g. { status: UNAVAILABLE }. */
+  behaviour: { status?: grpc.status; hang?: boolean; delayMs?: number };
+  stop(): void;
+}
+
+export async function startFakeBackend(name: string, options: grpc.ServerOptions = {}): Promise<FakeBackend> {
+  const calls: ReceivedCall[] = [];
+  const onCall = new Signal<ReceivedCall>();
+  const failuresByKey = new Map<string, number>();
+  const health = new HealthState({ '': 'SERVING', [ORDER_SERVICE_NAME]: 'SERVING' });
+  const healthService = new HealthService(health);
+  const pending = new Set<() => void>();
+
+  const backend = {} as FakeBackend;
+  const order = (id: string): Order => ({
+    id,
+    item: 'book',
+    quantity: 1,
+    idempotency_key: '',
+    created_by: name,
+    created_at_ms: '0',
+    served_by: name,
+  });
+
+  /** Runs the steering; resolves false when the call was failed or must stay silent. */
+  async function steer(
+    method: string,
+    call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+    fail: (error: Partial<grpc.StatusObject>) => void,
+  ): Promise<boolean> {
+    const received = { method, metadata: call.metadata, request: call.request };
+    calls.push(received);
+    onCall.emit(received);
+    const header = (key: string) => call.metadata.get(key)[0]?.toString();
+    const hang = header('x-test-hang') === '1' || backend.behaviour.hang;
+    if (hang) {
+      await new Promise<void>((resolve) => {
+        pending.add(resolve);
+        call.once('cancelled', resolve);
+      });
+      return false;
+    }
+    const delay = Number(header('x-test-delay-ms') ?? backend.behaviour.delayMs ?? 0);
+    if (delay > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        call.once('cancelled', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (call.cancelled) return false;
+    }
+    const statusHeader = header('x-test-status');
+    const code = statusHeader !== undefined ? Number(statusHeader) : backend.behaviour.status;
+    const failTimes = header('x-test-fail-times');
+    let shouldFail = code !== undefined;
+    if (failTimes !== undefined) {
+      const key = `${method}:${header('x-test-key') ?? ''}`;
+      const seen = failuresByKey.get(key) ?? 0;
+      failuresByKey.set(key, seen + 1);
+      shouldFail = seen < Number(failTimes);
+    }
+    if (!shouldFail) return true;
+    const trailers = new grpc.Metadata();
+    const pushback = header('x-test-pushback-ms');
+    if (pushback !== undefined) trailers.set('grpc-retry-pushback-ms', pushback);
+    fail({ code: code ?? grpc.status.UNAVAILABLE, details: `${name}: steered failure`, metadata: trailers });
+    return false;
+  }
+
+  const server = await startServer((s) => {
+    s.addService(orderServiceDefinition, {
+      GetOrder: async (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
+        if (await steer('GetOrder', call, (error) => callback(error))) callback(null, order(call.request.id));
+      },
+      CreateOrder: async (
+        call: grpc.ServerUnaryCall<{ idempotency_key: string }, Order>,
+        callback: grpc.sendUnaryData<Order>,
+      ) => {
+        if (await steer('CreateOrder', call, (error) => callback(error))) {
+          callback(null, { ...order('new'), idempotency_key: call.request.idempotency_key });
+        }
+      },
+      ListOrders: async (call: grpc.ServerWritableStream<{ limit: number }, Order>) => {
+        const failAfter = call.metadata.get('x-test-stream-fail-after')[0]?.toString();
+        const count = failAfter !== undefined ? Number(failAfter) : call.request.limit || 3;
+        if (!(await steer('ListOrders', call, (error) => call.emit('error', error)))) return;
+        for (let i = 0; i < count; i++) call.write(order(`o-${i}`));
+        if (failAfter !== undefined) {
+          call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${name}: stream broke` });
+        } else {
+          call.end();
+        }
+      },
+    });
+    healthService.addTo(s);
+  }, options);
+
+  return Object.assign(backend, server, {
+    name,
+    health,
+    healthService,
+    calls,
+    onCall,
+    behaviour: {},
+    stop() {
+      healthService.closeWatches();
+      for (const release of pending) release();
+      server.server.forceShutdown();
+    },
+  });
+}
