@@ -23,3 +23,41 @@ export { MeshError, ConfigError, isMeshError, isConfigError } from './errors.js'
 export type { MeshErrorReason } from './errors.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
+
+export { toGrpcInterceptor, describeMethod, AVOID_HEADER } from './interceptors/adapter.js';
+export { composeInterceptors } from './interceptors/compose.js';
+export { createClientStack, meshLayers, LAYER_ORDER } from './interceptors/client-stack.js';
+export type { ClientStack, ClientStackOptions, ClientLayer, LayerName } from './interceptors/client-stack.js';
+export { deadlineInterceptor, propagateDeadline, resolveDeadlineOptions } from './interceptors/deadline.js';
+export type { DeadlineOptions, PropagationOptions } from './interceptors/deadline.js';
+export { retryInterceptor } from './interceptors/retry.js';
+export type { RetryOptions, RetryEvent, RetryInterceptor } from './interceptors/retry.js';
+export { RETRY_POLICY_DEFAULTS, resolveRetryPolicy } from './interceptors/retry-policy.js';
+export type { RetryPolicy, ResolvedRetryPolicy } from './interceptors/retry-policy.js';
+export { BACKOFF_DEFAULTS, fullJitterDelay } from './interceptors/backoff.js';
+export type { BackoffOptions } from './interceptors/backoff.js';
+export { RetryBudget, RETRY_BUDGET_DEFAULTS } from './interceptors/retry-budget.js';
+export type { RetryBudgetOptions, RetryBudgetSnapshot, TaperOptions } from './interceptors/retry-budget.js';
+export { circuitBreakerInterceptor, CIRCUIT_BREAKER_DEFAULTS } from './interceptors/circuit-breaker.js';
+export type {
+  CircuitBreakerOptions,
+  CircuitBreakerInterceptor,
+  BreakerState,
+  BreakerStateChange,
+  BreakerSnapshot,
+} from './interceptors/circuit-breaker.js';
+export { loggingInterceptor } from './interceptors/logging.js';
+export type { LoggingOptions } from './interceptors/logging.js';
+export type {
+  Interceptor,
+  Next,
+  MeshRequest,
+  MeshResponse,
+  MethodInfo,
+  MethodKind,
+  AttemptRecord,
+  AttemptHandle,
+  ResponseSink,
+} from './interceptors/types.js';
+export { statusName } from './status.js';
+export type { StatusName } from './status.js';

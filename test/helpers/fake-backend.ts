@@ -15,6 +15,10 @@ export interface ReceivedCall {
   readonly method: string;
   readonly metadata: grpc.Metadata;
   readonly request: unknown;
+  /** The call's deadline as the server computed it (epoch ms, Infinity when none). */
+  readonly deadline: number;
+  /** When the handler started (epoch ms). */
+  readonly arrivedAt: number;
 }
 
 export interface FakeBackend extends TestServer {
@@ -25,6 +29,8 @@ export interface FakeBackend extends TestServer {
   readonly calls: ReceivedCall[];
   /** Fires when a call reaches a handler. */
   readonly onCall: Signal<ReceivedCall>;
+  /** Fires when the client cancels a call the handler was still working on. */
+  readonly onCancelled: Signal<ReceivedCall>;
   /** Behaviour for every call regardless of metadata, e.g. { status: UNAVAILABLE }. */
   behaviour: { status?: grpc.status; hang?: boolean; delayMs?: number };
   stop(): void;
@@ -33,6 +39,7 @@ export interface FakeBackend extends TestServer {
 export async function startFakeBackend(name: string, options: grpc.ServerOptions = {}): Promise<FakeBackend> {
   const calls: ReceivedCall[] = [];
   const onCall = new Signal<ReceivedCall>();
+  const onCancelled = new Signal<ReceivedCall>();
   const failuresByKey = new Map<string, number>();
   const health = new HealthState({ '': 'SERVING', [ORDER_SERVICE_NAME]: 'SERVING' });
   const healthService = new HealthService(health);
@@ -55,9 +62,17 @@ export async function startFakeBackend(name: string, options: grpc.ServerOptions
     call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
     fail: (error: Partial<grpc.StatusObject>) => void,
   ): Promise<boolean> {
-    const received = { method, metadata: call.metadata, request: call.request };
+    const deadline = call.getDeadline();
+    const received: ReceivedCall = {
+      method,
+      metadata: call.metadata,
+      request: call.request,
+      deadline: deadline instanceof Date ? deadline.getTime() : deadline,
+      arrivedAt: Date.now(),
+    };
     calls.push(received);
     onCall.emit(received);
+    call.once('cancelled', () => onCancelled.emit(received));
     const header = (key: string) => call.metadata.get(key)[0]?.toString();
     const hang = header('x-test-hang') === '1' || backend.behaviour.hang;
     if (hang) {
@@ -130,6 +145,7 @@ export async function startFakeBackend(name: string, options: grpc.ServerOptions
     healthService,
     calls,
     onCall,
+    onCancelled,
     behaviour: {},
     stop() {
       healthService.closeWatches();

@@ -1,0 +1,263 @@
+// The one place where grpc-js's callback-based interceptor machinery meets our
+// `(next) => next` layers. Nothing else in the toolkit touches InterceptingCall.
+import {
+  InterceptingCall,
+  Metadata,
+  status as Status,
+  type Interceptor as GrpcInterceptor,
+  type InterceptingListener,
+  type InterceptorOptions,
+  type NextCall,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-interceptors.js';
+import { makeStatus } from '../status.js';
+import type { AttemptRecord, Interceptor, MeshRequest, MeshResponse, MethodInfo, MethodKind, Next } from './types.js';
+
+/** Private metadata header that carries the retry hint to the mesh balancer, which strips it. */
+export const AVOID_HEADER = 'x-meshlite-avoid';
+
+/**
+ * Turns our layers into one grpc-js client interceptor, usable with any client on any target:
+ * `new Client(target, creds, { interceptors: [toGrpcInterceptor(stack)] })`.
+ *
+ * Unary and server-streaming calls run through the layers. Client-streaming and bidi calls
+ * pass through untouched: their requests cannot be replayed, so no layer could retry them.
+ */
+export function toGrpcInterceptor(interceptor: Interceptor): GrpcInterceptor {
+  const methods = new Map<string, MethodInfo>();
+  return (options, nextCall) => {
+    const definition = options.method_definition;
+    if (definition.requestStream) return new InterceptingCall(nextCall(options));
+    let method = methods.get(definition.path);
+    if (!method) {
+      method = describeMethod(definition.path, definition.requestStream, definition.responseStream);
+      methods.set(definition.path, method);
+    }
+    return new InterceptingCall(new MeshCall(method, options, nextCall, interceptor));
+  };
+}
+
+export function describeMethod(path: string, requestStream = false, responseStream = false): MethodInfo {
+  const slash = path.lastIndexOf('/');
+  const kind: MethodKind = requestStream
+    ? responseStream
+      ? 'bidi_stream'
+      : 'client_stream'
+    : responseStream
+      ? 'server_stream'
+      : 'unary';
+  return { path, service: path.slice(1, slash), name: path.slice(slash + 1), kind };
+}
+
+/** Deadline of grpc-js call options as epoch ms (Infinity = none). */
+export function deadlineMs(deadline: Date | number | undefined): number {
+  if (deadline === undefined) return Infinity;
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/**
+ * Server-streaming flow control across attempts: the caller asks for one message at a time
+ * (startRead); the request is forwarded to whichever attempt is current, including one that
+ * starts after the request was made.
+ */
+class ReadFlow {
+  #wanted = false;
+  #call: InterceptingCallInterface | undefined;
+
+  attach(call: InterceptingCallInterface): void {
+    this.#call = call;
+    if (this.#wanted) call.startRead();
+  }
+
+  request(): void {
+    this.#wanted = true;
+    this.#call?.startRead();
+  }
+
+  delivered(): void {
+    this.#wanted = false;
+  }
+}
+
+class MeshCall implements InterceptingCallInterface {
+  readonly #method: MethodInfo;
+  readonly #options: InterceptorOptions;
+  readonly #nextCall: NextCall;
+  readonly #interceptor: Interceptor;
+  readonly #abort = new AbortController();
+  readonly #flow = new ReadFlow();
+  #listener: Partial<InterceptingListener> = {};
+  #metadata = new Metadata();
+  #message: unknown;
+  #current: InterceptingCallInterface | undefined;
+  #peer: string | undefined;
+  #headersDelivered = false;
+
+  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, interceptor: Interceptor) {
+    this.#method = method;
+    this.#options = options;
+    this.#nextCall = nextCall;
+    this.#interceptor = interceptor;
+  }
+
+  start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
+    this.#metadata = metadata;
+    this.#listener = listener ?? {};
+  }
+
+  sendMessageWithContext(_context: unknown, message: unknown): void {
+    this.#message = message;
+  }
+
+  sendMessage(message: unknown): void {
+    this.#message = message;
+  }
+
+  halfClose(): void {
+    const request: MeshRequest = {
+      method: this.#method,
+      message: this.#message,
+      metadata: this.#metadata,
+      deadline: deadlineMs(this.#options.deadline),
+      signal: this.#abort.signal,
+      sink: {
+        headers: (metadata) => this.#deliverHeaders(metadata),
+        message: (message) => {
+          this.#flow.delivered();
+          this.#listener.onReceiveMessage?.(message);
+        },
+      },
+      callOptions: this.#options,
+    };
+    const next = this.#interceptor(this.#transport);
+    next(request).then(
+      (response) => this.#finish(response),
+      (error: unknown) =>
+        this.#finish(failedResponse(makeStatus(Status.INTERNAL, `grpc-meshlite layer failed: ${String(error)}`))),
+    );
+  }
+
+  startRead(): void {
+    this.#flow.request();
+  }
+
+  cancelWithStatus(code: Status, details: string): void {
+    this.#abort.abort(makeStatus(code, details));
+  }
+
+  getPeer(): string {
+    return this.#peer ?? this.#current?.getPeer() ?? '';
+  }
+
+  getAuthContext() {
+    return this.#current?.getAuthContext() ?? null;
+  }
+
+  #deliverHeaders(metadata: Metadata): void {
+    if (this.#headersDelivered) return;
+    this.#headersDelivered = true;
+    this.#listener.onReceiveMetadata?.(metadata);
+  }
+
+  #finish(response: MeshResponse): void {
+    this.#peer = response.peer ?? this.#peer;
+    this.#deliverHeaders(response.headers ?? new Metadata());
+    if (this.#method.kind === 'unary' && response.status.code === Status.OK) {
+      this.#listener.onReceiveMessage?.(response.message);
+    }
+    this.#listener.onReceiveStatus?.(response.status);
+  }
+
+  /** The innermost layer: one attempt on the channel, with its own deadline and metadata. */
+  readonly #transport: Next = (request) =>
+    new Promise<MeshResponse>((resolve) => {
+      const started = performance.now();
+      if (request.signal.aborted) {
+        resolve(failedResponse(abortStatus(request.signal)));
+        return;
+      }
+      const streaming = this.#method.kind === 'server_stream';
+      const call = this.#nextCall({ ...this.#options, deadline: request.attemptDeadline ?? request.deadline });
+      this.#current = call;
+      let headers: Metadata | undefined;
+      let message: unknown;
+      let messages = 0;
+      const onAbort = () => {
+        const reason = abortStatus(request.signal);
+        call.cancelWithStatus(reason.code, reason.details);
+      };
+      request.signal.addEventListener('abort', onAbort, { once: true });
+      const peer = () => {
+        const value = call.getPeer();
+        return looksLikeEndpoint(value) ? value : undefined;
+      };
+      bindAttempt(request, peer);
+
+      call.start(withAvoidHint(request.metadata, request.avoid), {
+        onReceiveMetadata: (metadata) => {
+          headers = metadata;
+        },
+        onReceiveMessage: (received) => {
+          if (!streaming) {
+            message = received;
+            return;
+          }
+          if (messages++ === 0) request.sink.headers(headers ?? new Metadata());
+          request.sink.message(received);
+        },
+        onReceiveStatus: (status: StatusObject) => {
+          request.signal.removeEventListener('abort', onAbort);
+          const endpoint = peer();
+          const record: AttemptRecord = {
+            code: status.code,
+            peer: endpoint,
+            mayHaveReachedServer: headers !== undefined || endpoint !== undefined,
+            durationMs: performance.now() - started,
+          };
+          resolve({
+            status,
+            headers,
+            message: status.code === Status.OK ? message : undefined,
+            peer: endpoint,
+            attempts: [record],
+          });
+        },
+      });
+      call.sendMessage(request.message);
+      call.halfClose();
+      if (streaming) this.#flow.attach(call);
+    });
+}
+
+function bindAttempt(request: MeshRequest, peer: () => string | undefined): void {
+  const handle = request.attempt as { peer?: () => string | undefined } | undefined;
+  if (handle) handle.peer = peer;
+}
+
+function withAvoidHint(metadata: Metadata, avoid: readonly string[] | undefined): Metadata {
+  if (!avoid || avoid.length === 0) return metadata;
+  const copy = metadata.clone();
+  copy.set(AVOID_HEADER, avoid.join(','));
+  return copy;
+}
+
+/**
+ * grpc-js reports the channel target (a URI such as "mesh:///orders") as the peer of a call
+ * that never got a connection, and "host:port" once it did.
+ */
+function looksLikeEndpoint(peer: string): boolean {
+  return /^(\[[0-9a-fA-F:.%\w]+\]|[\w.-]+):\d+$/.test(peer);
+}
+
+export function abortStatus(signal: AbortSignal): StatusObject {
+  const reason = signal.reason as Partial<StatusObject> | undefined;
+  if (reason && typeof reason.code === 'number') {
+    return makeStatus(reason.code, reason.details ?? 'cancelled', reason.metadata ?? new Metadata());
+  }
+  return makeStatus(Status.CANCELLED, 'Cancelled on client');
+}
+
+export function failedResponse(status: StatusObject, attempts: readonly AttemptRecord[] = []): MeshResponse {
+  return { status, headers: undefined, message: undefined, peer: undefined, attempts };
+}

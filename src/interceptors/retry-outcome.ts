@@ -1,0 +1,72 @@
+// How the retry and hedging layers judge one finished attempt, and how they word the end.
+import { status as Status, type StatusObject } from '@grpc/grpc-js';
+import { statusName } from '../status.js';
+import type { ResolvedRetryPolicy } from './retry-policy.js';
+import type { AttemptRecord, MeshRequest, MeshResponse } from './types.js';
+
+export const PUSHBACK_HEADER = 'grpc-retry-pushback-ms';
+
+/**
+ * The server's pushback (gRPC A6): a delay in ms before the next attempt, `'stop'` when it
+ * says not to retry (a negative or malformed value), or undefined when it said nothing.
+ */
+export function pushback(status: StatusObject): number | 'stop' | undefined {
+  const values = status.metadata?.get(PUSHBACK_HEADER) ?? [];
+  if (values.length === 0) return undefined;
+  const text = values[0]!.toString();
+  const ms = /^\d+$/.test(text) ? Number(text) : -1;
+  return ms < 0 ? 'stop' : ms;
+}
+
+/**
+ * Why the attempt must not be repeated, or undefined when another attempt is allowed.
+ * `now` decides whether a DEADLINE_EXCEEDED was the attempt's own timeout (retryable while
+ * the call has time) or the whole call's.
+ */
+export function whyNotRetry(
+  response: MeshResponse,
+  request: MeshRequest,
+  policy: ResolvedRetryPolicy,
+  idempotencyKeyHeader: string,
+  now: number,
+): string | undefined {
+  const code = response.status.code;
+  if (code === Status.OK) return 'ok';
+  if (request.signal.aborted) return 'cancelled';
+  const attemptTimedOut = code === Status.DEADLINE_EXCEEDED && policy.perAttemptTimeoutMs !== undefined && now < request.deadline;
+  if (!policy.retryableCodes.has(code) && !attemptTimedOut) return `${statusName(code)} is not retryable`;
+  const last = response.attempts.at(-1);
+  const safe =
+    policy.idempotent || request.metadata.get(idempotencyKeyHeader).length > 0 || last?.mayHaveReachedServer === false;
+  if (!safe) return 'not idempotent and it may have reached the server';
+  return undefined;
+}
+
+/**
+ * The status the caller sees once a call has used more than one attempt (or was stopped for
+ * a reason worth telling): the final code, with details that say how many attempts were
+ * made and where the last went, e.g.
+ * `deadline exceeded after 3 attempts (last: UNAVAILABLE from 127.0.0.1:50051)`.
+ */
+export function finalStatus(
+  response: MeshResponse,
+  attempts: readonly AttemptRecord[],
+  deadlinePassed: boolean,
+  note: string | undefined,
+): MeshResponse {
+  const { status } = response;
+  if (status.code === Status.OK || (attempts.length <= 1 && note === undefined)) {
+    return attempts === response.attempts ? response : { ...response, attempts };
+  }
+  const count = `${attempts.length} attempt${attempts.length === 1 ? '' : 's'}`;
+  let details: string;
+  if (status.code === Status.DEADLINE_EXCEEDED && deadlinePassed) {
+    const earlier = [...attempts].reverse().find((a) => a.code !== Status.DEADLINE_EXCEEDED) ?? attempts.at(-1);
+    const last = earlier ? ` (last: ${statusName(earlier.code)} from ${earlier.peer ?? 'no endpoint'})` : '';
+    details = `deadline exceeded after ${count}${last}`;
+  } else {
+    const from = response.peer ?? attempts.at(-1)?.peer ?? 'no endpoint';
+    details = `${status.details} (after ${count}; last from ${from}${note ? `; ${note}` : ''})`;
+  }
+  return { ...response, status: { ...status, details }, attempts };
+}

@@ -1,0 +1,113 @@
+import { status as Status } from '@grpc/grpc-js';
+import { z } from 'zod';
+import { resolveWith } from '../config/validate.js';
+import { statusCodeSchema, type StatusName } from '../status.js';
+import { BACKOFF_DEFAULTS, backoffSchema, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
+import { methodLookup } from './method-table.js';
+import type { MethodInfo } from './types.js';
+
+/** How one method is retried. Every field has a default; config may set any of them per method. */
+export interface RetryPolicy {
+  /**
+   * Attempts in all, the first one included: 3 means one call and up to two retries.
+   * (grpc-js and nice-grpc count differently; this is the gRPC A6 meaning.) Default 3.
+   */
+  maxAttempts?: number;
+  /** Full-jitter exponential backoff. Default base 25 ms, cap 250 ms, ×2. */
+  backoff?: BackoffOptions;
+  /** Status codes worth another attempt, by name or number. Default ["UNAVAILABLE"]. */
+  retryableCodes?: Array<StatusName | number>;
+  /**
+   * Deadline of each attempt, in ms. Its expiry is retried while the whole call's deadline
+   * still has time: this is what gets a call off a hung backend. Default: none.
+   */
+  perAttemptTimeoutMs?: number;
+  /**
+   * The method has no side effect a repeat could duplicate (reads, or writes keyed by an
+   * idempotency key the server honours). Only idempotent calls are retried after they may
+   * have reached the server. Default false.
+   */
+  idempotent?: boolean;
+  /**
+   * Hedging for idempotent unary methods: another attempt after `delayMs` if none has
+   * answered, up to `maxAttempts` in flight; the first success wins, the rest are cancelled.
+   * Off by default.
+   */
+  hedging?: { delayMs: number; maxAttempts?: number };
+}
+
+export interface ResolvedRetryPolicy {
+  readonly maxAttempts: number;
+  readonly backoff: ResolvedBackoff;
+  readonly retryableCodes: ReadonlySet<number>;
+  readonly perAttemptTimeoutMs: number | undefined;
+  readonly idempotent: boolean;
+  readonly hedging: { readonly delayMs: number; readonly maxAttempts: number } | undefined;
+}
+
+export const RETRY_POLICY_DEFAULTS = Object.freeze({
+  maxAttempts: 3,
+  backoff: BACKOFF_DEFAULTS,
+  retryableCodes: ['UNAVAILABLE'] as StatusName[],
+  idempotent: false,
+});
+
+/** Field checks shared by the options and every per-method entry (no defaults here). */
+export const retryPolicyFields = {
+  maxAttempts: z.number().int().min(1).max(10).optional(),
+  backoff: backoffSchema.optional(),
+  retryableCodes: z.array(statusCodeSchema).optional(),
+  perAttemptTimeoutMs: z.number().finite().positive().optional(),
+  idempotent: z.boolean().optional(),
+  hedging: z
+    .strictObject({
+      delayMs: z.number().finite().min(0),
+      maxAttempts: z.number().int().min(2).max(10).default(2),
+    })
+    .optional(),
+};
+
+export const retryPolicySchema = z.strictObject(retryPolicyFields);
+type PolicyInput = z.output<typeof retryPolicySchema>;
+
+export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolicy {
+  return finish([resolveWith(retryPolicySchema, policy, 'retry policy')]);
+}
+
+/** Merges policy layers (least specific first) over the defaults. */
+function finish(layers: readonly PolicyInput[]): ResolvedRetryPolicy {
+  const merged: PolicyInput = Object.assign({}, ...layers.map(withoutUndefined));
+  return Object.freeze({
+    maxAttempts: merged.maxAttempts ?? RETRY_POLICY_DEFAULTS.maxAttempts,
+    backoff: Object.freeze({ ...BACKOFF_DEFAULTS, ...merged.backoff }),
+    retryableCodes: new Set(merged.retryableCodes ?? [Status.UNAVAILABLE]),
+    perAttemptTimeoutMs: merged.perAttemptTimeoutMs,
+    idempotent: merged.idempotent ?? RETRY_POLICY_DEFAULTS.idempotent,
+    hedging: merged.hedging ? Object.freeze({ ...merged.hedging }) : undefined,
+  });
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Validates a base policy plus per-method overrides and returns the per-call lookup
+ * (cached by method path).
+ */
+export function retryPolicyLookup(
+  base: RetryPolicy,
+  methods: Readonly<Record<string, RetryPolicy>> | undefined,
+  what: string,
+): (method: MethodInfo) => ResolvedRetryPolicy {
+  const resolvedBase = resolveWith(retryPolicySchema, base, what);
+  const table = Object.fromEntries(
+    Object.entries(methods ?? {}).map(([key, value]) => [
+      key,
+      resolveWith(retryPolicySchema, value, `${what}: methods["${key}"]`),
+    ]),
+  );
+  return methodLookup<PolicyInput, ResolvedRetryPolicy>(table, finish([resolvedBase]), (_fallback, specific) =>
+    finish([resolvedBase, ...specific]),
+  );
+}

@@ -1,0 +1,39 @@
+import * as grpc from '@grpc/grpc-js';
+import { describeMethod, type MeshRequest, type MeshResponse, type Next } from 'grpc-meshlite';
+
+/** A request as the adapter would build it, for unit tests of single layers. */
+export function meshRequest(path = '/orders.v1.OrderService/GetOrder', overrides: Partial<MeshRequest> = {}): MeshRequest {
+  return {
+    method: describeMethod(path),
+    message: {},
+    metadata: new grpc.Metadata(),
+    deadline: Infinity,
+    signal: new AbortController().signal,
+    sink: { headers: () => {}, message: () => {} },
+    callOptions: {},
+    ...overrides,
+  };
+}
+
+export function response(code: grpc.status, peer = '127.0.0.1:50051'): MeshResponse {
+  return {
+    status: { code, details: grpc.status[code]!, metadata: new grpc.Metadata() },
+    headers: undefined,
+    message: code === grpc.status.OK ? { ok: true } : undefined,
+    peer,
+    attempts: [{ code, peer, mayHaveReachedServer: true, durationMs: 1 }],
+  };
+}
+
+/** A `next` that answers with the codes given, in turn (the last one repeats), and counts calls. */
+export function scriptedNext(...codes: grpc.status[]): Next & { calls: number } {
+  const next = Object.assign(
+    async (_request: MeshRequest) => {
+      const code = codes[Math.min(next.calls, codes.length - 1)]!;
+      next.calls++;
+      return response(code);
+    },
+    { calls: 0 },
+  );
+  return next;
+}

@@ -1,0 +1,145 @@
+import * as grpc from '@grpc/grpc-js';
+import FakeTimers from '@sinonjs/fake-timers';
+import { expect } from 'chai';
+import { circuitBreakerInterceptor, createClientStack, type BreakerStateChange, type CircuitBreakerOptions } from 'grpc-meshlite';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { getOrder, orderClient } from '../helpers/clients.js';
+import { memoryLogger } from '../helpers/logs.js';
+import { meshRequest, response, scriptedNext } from '../helpers/requests.js';
+import { expectGrpcError, useTestPool } from '../helpers/servers.js';
+
+const { OK, UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT, DEADLINE_EXCEEDED } = grpc.status;
+
+describe('circuit breaker interceptor', () => {
+  let clock: ReturnType<typeof FakeTimers.install>;
+  beforeEach(() => {
+    clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  });
+  afterEach(() => clock.uninstall());
+
+  function setup(options: CircuitBreakerOptions = {}) {
+    const { logger, lines } = memoryLogger();
+    const breaker = circuitBreakerInterceptor({ volumeThreshold: 4, resetTimeoutMs: 1000, logger, ...options });
+    const changes: string[] = [];
+    breaker.onStateChange((change: BreakerStateChange) => changes.push(`${change.key}: ${change.previous} -> ${change.state}`));
+    return { breaker, changes, lines };
+  }
+
+  const run = async (breaker: ReturnType<typeof setup>['breaker'], next: ReturnType<typeof scriptedNext>, times: number) => {
+    const codes: grpc.status[] = [];
+    for (let i = 0; i < times; i++) codes.push((await breaker(next)(meshRequest())).status.code);
+    return codes;
+  };
+
+  it('opens when failures pass the threshold, then fails calls at once without sending them', async () => {
+    const { breaker, changes } = setup();
+    const next = scriptedNext(UNAVAILABLE);
+    expect(await run(breaker, next, 4)).to.deep.equal([UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE]);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('open');
+    const refused = await breaker(next)(meshRequest());
+    expect(next.calls).to.equal(4);
+    expect(refused.status.code).to.equal(UNAVAILABLE);
+    expect(refused.status.details).to.match(
+      /^circuit breaker open for orders\.v1\.OrderService\/GetOrder: 4 of 4 calls failed in the last 10 s; next probe in 1000 ms; not sent$/,
+    );
+    expect(refused.attempts).to.have.length(0);
+    expect(changes).to.deep.equal(['orders.v1.OrderService/GetOrder: closed -> open']);
+  });
+
+  it('never counts answers that say nothing about the dependency health (NOT_FOUND, INVALID_ARGUMENT)', async () => {
+    const { breaker } = setup();
+    await run(breaker, scriptedNext(NOT_FOUND), 10);
+    await run(breaker, scriptedNext(INVALID_ARGUMENT), 10);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
+  });
+
+  it('stays closed below the volume threshold', async () => {
+    const { breaker } = setup({ volumeThreshold: 10 });
+    await run(breaker, scriptedNext(DEADLINE_EXCEEDED), 9);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
+  });
+
+  it('half-opens after the reset timeout and lets exactly one probe through; its success closes the circuit', async () => {
+    const { breaker, changes, lines } = setup();
+    await run(breaker, scriptedNext(UNAVAILABLE), 4);
+    clock.tick(1000);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('half-open');
+
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let sent = 0;
+    const slowOk = async () => {
+      sent++;
+      await gate;
+      return response(OK);
+    };
+    const probe = breaker(slowOk)(meshRequest());
+    const concurrent = await breaker(slowOk)(meshRequest());
+    expect(concurrent.status.details).to.contain('a probe call is in flight');
+    expect(sent).to.equal(1);
+    release();
+    expect((await probe).status.code).to.equal(OK);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
+    expect(changes).to.deep.equal([
+      'orders.v1.OrderService/GetOrder: closed -> open',
+      'orders.v1.OrderService/GetOrder: open -> half-open',
+      'orders.v1.OrderService/GetOrder: half-open -> closed',
+    ]);
+    expect(lines.map((l) => [l.msg, l['state']])).to.deep.equal([
+      ['circuit breaker opened', 'open'],
+      ['circuit breaker half-open: probing', 'half-open'],
+      ['circuit breaker closed', 'closed'],
+    ]);
+  });
+
+  it('re-opens when the probe fails', async () => {
+    const { breaker } = setup();
+    await run(breaker, scriptedNext(UNAVAILABLE), 4);
+    clock.tick(1000);
+    await run(breaker, scriptedNext(UNAVAILABLE), 1);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('open');
+  });
+
+  it('keeps one breaker per service and method', async () => {
+    const { breaker } = setup();
+    await run(breaker, scriptedNext(UNAVAILABLE), 4);
+    const other = await breaker(scriptedNext(OK))(meshRequest('/orders.v1.OrderService/CreateOrder'));
+    expect(other.status.code).to.equal(OK);
+    expect(breaker.snapshot()).to.deep.include({
+      'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0 },
+    });
+  });
+
+  it('answers with the fallback while open', async () => {
+    const { breaker } = setup({ fallback: () => response(OK, 'fallback') });
+    await run(breaker, scriptedNext(UNAVAILABLE), 4);
+    const answered = await breaker(scriptedNext(UNAVAILABLE))(meshRequest());
+    expect(answered.status.code).to.equal(OK);
+    expect(answered.peer).to.equal('fallback');
+  });
+
+  it('rejects invalid options, naming the field and the value', () => {
+    expect(() => circuitBreakerInterceptor({ errorThresholdPercentage: 150 })).to.throw(/errorThresholdPercentage.*150/);
+    expect(() => circuitBreakerInterceptor({ failureCodes: ['BROKEN' as never] })).to.throw(/failureCodes\[0\].*"BROKEN"/);
+    expect(() => circuitBreakerInterceptor({ volumeThreshold: 1.5 })).to.throw(/volumeThreshold.*1.5/);
+  });
+});
+
+describe('circuit breaker in the client stack', () => {
+  const pool = useTestPool();
+
+  it('stops sending to a failing dependency once open', async () => {
+    const backend = await startFakeBackend('ServiceA');
+    pool.defer(() => backend.stop());
+    backend.behaviour.status = grpc.status.UNAVAILABLE;
+    const stack = createClientStack({ retry: false, breaker: { volumeThreshold: 5, resetTimeoutMs: 60_000 } });
+    pool.defer(() => stack.close());
+    const client = pool.track(orderClient([backend.address], stack.interceptors));
+    for (let i = 0; i < 5; i++) await expectGrpcError(getOrder(client));
+    expect(backend.calls).to.have.length(5);
+    const refused = await expectGrpcError(getOrder(client));
+    expect(refused.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(refused.details).to.contain('circuit breaker open');
+    expect(backend.calls).to.have.length(5);
+  });
+});

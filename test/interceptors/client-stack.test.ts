@@ -1,0 +1,153 @@
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import {
+  LAYER_ORDER,
+  composeInterceptors,
+  createClientStack,
+  meshLayers,
+  statusName,
+  type Interceptor,
+} from 'grpc-meshlite';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { getOrder, orderClient } from '../helpers/clients.js';
+import { memoryLogger } from '../helpers/logs.js';
+import { meshRequest, scriptedNext } from '../helpers/requests.js';
+import { expectGrpcError, useTestPool } from '../helpers/servers.js';
+
+describe('client stack', () => {
+  describe('composition order (ordered log)', () => {
+    function traced(options: Parameters<typeof meshLayers>[0] = {}) {
+      const log: string[] = [];
+      const tap =
+        (name: string): Interceptor =>
+        (next) =>
+        async (request) => {
+          log.push(`${name} sending`);
+          const response = await next(request);
+          log.push(`${name} got ${statusName(response.status.code)}`);
+          return response;
+        };
+      const layers = meshLayers({
+        retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } },
+        breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 },
+        ...options,
+      });
+      // A tap just inside every layer shows what that layer passes on.
+      const chain = composeInterceptors(...layers.flatMap((layer) => [layer.interceptor, tap(`inside ${layer.name}`)]));
+      return { log, layers, chain };
+    }
+
+    it('is logging → deadline → circuit breaker → retry, outermost first', async () => {
+      const { log, layers, chain } = traced();
+      expect(layers.map((layer) => layer.name)).to.deep.equal([...LAYER_ORDER]);
+      expect(LAYER_ORDER).to.deep.equal(['logging', 'deadline', 'circuit-breaker', 'retry']);
+      const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
+      await chain(next)(meshRequest());
+      expect(log).to.deep.equal([
+        'inside logging sending',
+        'inside deadline sending',
+        'inside circuit-breaker sending',
+        'inside retry sending',
+        'inside retry got UNAVAILABLE',
+        'inside retry sending',
+        'inside retry got OK',
+        'inside circuit-breaker got OK',
+        'inside deadline got OK',
+        'inside logging got OK',
+      ]);
+    });
+
+    it('stops a spent deadline before the breaker and the retries see the call', async () => {
+      const { log, chain } = traced();
+      const next = scriptedNext(grpc.status.OK);
+      await chain(next)(meshRequest(undefined, { deadline: Date.now() - 1 }));
+      expect(log).to.deep.equal(['inside logging sending', 'inside logging got DEADLINE_EXCEEDED']);
+      expect(next.calls).to.equal(0);
+    });
+
+    it('lets an open breaker refuse before any attempt', async () => {
+      const { log, chain } = traced({ retry: { maxAttempts: 1 } });
+      await chain(scriptedNext(grpc.status.UNAVAILABLE))(meshRequest());
+      log.length = 0;
+      await chain(scriptedNext(grpc.status.OK))(meshRequest());
+      expect(log).to.deep.equal([
+        'inside logging sending',
+        'inside deadline sending',
+        'inside deadline got UNAVAILABLE',
+        'inside logging got UNAVAILABLE',
+      ]);
+    });
+  });
+
+  describe('against a server', () => {
+    const pool = useTestPool();
+
+    it('logs one line per call and one per attempt, with secrets redacted', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const { logger, lines, raw } = memoryLogger('debug');
+      const stack = createClientStack({
+        logger,
+        retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } },
+      });
+      pool.defer(() => stack.close());
+      const client = pool.track(orderClient([backend.address], stack.interceptors));
+      await getOrder(client, {
+        authorization: 'Bearer top-secret-token',
+        'x-session-token': 'also-secret',
+        'x-test-fail-times': '1',
+        'x-test-key': 'log',
+      });
+      expect(raw.join('')).not.to.contain('top-secret-token');
+      expect(raw.join('')).not.to.contain('also-secret');
+      const attemptLines = lines.filter((line) => line.msg === 'attempt finished');
+      expect(attemptLines.map((line) => [line['attempt'], line['code'], line['peer']])).to.deep.equal([
+        [1, 'UNAVAILABLE', backend.address],
+        [2, 'OK', backend.address],
+      ]);
+      expect((attemptLines[0]!['metadata'] as Record<string, string>)['authorization']).to.equal('[REDACTED]');
+      const finished = lines.filter((line) => line.msg === 'call finished');
+      expect(finished).to.have.length(1);
+      expect(finished[0]).to.include({
+        method: '/orders.v1.OrderService/GetOrder',
+        code: 'OK',
+        attempts: 2,
+        peer: backend.address,
+      });
+      expect(finished[0]!['latencyMs']).to.be.a('number');
+    });
+
+    it('reports a deadline that ran out across attempts precisely', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      backend.behaviour = { status: grpc.status.UNAVAILABLE };
+      backend.onCall.subscribe(() => {
+        if (backend.calls.length === 3) backend.behaviour = { hang: true };
+      });
+      const stack = createClientStack({
+        retry: { maxAttempts: 5, idempotent: true, backoff: { baseMs: 1, capMs: 1 } },
+        breaker: false,
+      });
+      const client = pool.track(orderClient([backend.address], stack.interceptors));
+      const error = await expectGrpcError(getOrder(client, {}, { deadline: Date.now() + 300 }));
+      expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+      expect(error.details).to.equal(`deadline exceeded after 3 attempts (last: UNAVAILABLE from ${backend.address})`);
+    });
+
+    it('passes client-streaming and bidi calls through untouched', () => {
+      // The orders service has neither; the adapter decides from the method definition alone.
+      const stack = createClientStack({});
+      let passedThrough = false;
+      const nextCall = (() => {
+        passedThrough = true;
+        return {} as grpc.InterceptingCall;
+      }) as unknown as grpc.NextCall;
+      stack.interceptors[0]!(
+        { method_definition: { path: '/x.Y/Z', requestStream: true, responseStream: true } } as grpc.InterceptorOptions,
+        nextCall,
+      );
+      expect(passedThrough).to.equal(true);
+      stack.close();
+    });
+  });
+});

@@ -1,0 +1,227 @@
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { createClientStack, type RetryEvent, type RetryOptions } from 'grpc-meshlite';
+import { startFakeBackend, type ReceivedCall } from '../helpers/fake-backend.js';
+import { createOrder, getOrder, orderClient, seededRandom } from '../helpers/clients.js';
+import { expectGrpcError, nextEvent, useTestPool } from '../helpers/servers.js';
+import { readAll } from '../helpers/streams.js';
+import type { Order } from '../../examples/orders.js';
+
+describe('retry interceptor', () => {
+  const pool = useTestPool();
+
+  async function setup(retry: RetryOptions, backends = ['ServiceA']) {
+    const started = await Promise.all(backends.map((name) => startFakeBackend(name)));
+    for (const backend of started) pool.defer(() => backend.stop());
+    const stack = createClientStack({
+      retry: { random: seededRandom(), backoff: { baseMs: 1, capMs: 2 }, ...retry },
+      breaker: false,
+    });
+    pool.defer(() => stack.close());
+    const events: RetryEvent[] = [];
+    stack.retry!.onRetry((event) => events.push(event));
+    const client = pool.track(orderClient(started.map((b) => b.address), stack.interceptors));
+    if (started.length > 1) await connectAll(client, started.length);
+    events.length = 0;
+    for (const backend of started) backend.calls.length = 0;
+    return { backends: started, client, stack, events };
+  }
+
+  /** round_robin only rotates over connected backends: wait until every one has answered. */
+  async function connectAll(client: ReturnType<typeof orderClient>, count: number) {
+    const served = new Set<string>();
+    for (let i = 0; i < 50 && served.size < count; i++) served.add((await getOrder(client)).served_by);
+    expect(served.size).to.equal(count);
+  }
+
+  it('retries UNAVAILABLE until it succeeds; maxAttempts counts every attempt', async () => {
+    const { backends, client, events } = await setup({ maxAttempts: 3, idempotent: true });
+    const order = await getOrder(client, { 'x-test-fail-times': '2', 'x-test-key': 'a' });
+    expect(order.served_by).to.equal('ServiceA');
+    expect(backends[0]!.calls).to.have.length(3);
+    expect(events.map((e) => [e.attempt, grpc.status[e.code]])).to.deep.equal([
+      [1, 'UNAVAILABLE'],
+      [2, 'UNAVAILABLE'],
+    ]);
+  });
+
+  it('gives up after maxAttempts and says how many attempts were made and where the last went', async () => {
+    const { backends, client } = await setup({ maxAttempts: 2, idempotent: true });
+    const error = await expectGrpcError(getOrder(client, { 'x-test-fail-times': '5', 'x-test-key': 'b' }));
+    expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(error.details).to.equal(`ServiceA: steered failure (after 2 attempts; last from ${backends[0]!.address})`);
+    expect(backends[0]!.calls).to.have.length(2);
+  });
+
+  it('does not retry codes that are not retryable', async () => {
+    const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
+    const error = await expectGrpcError(getOrder(client, { 'x-test-status': String(grpc.status.NOT_FOUND) }));
+    expect(error.code).to.equal(grpc.status.NOT_FOUND);
+    expect(backends[0]!.calls).to.have.length(1);
+  });
+
+  it('retries the configured codes, by name, per method', async () => {
+    const { backends, client } = await setup({
+      maxAttempts: 3,
+      methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, retryableCodes: ['RESOURCE_EXHAUSTED'] } },
+    });
+    const headers = { 'x-test-status': String(grpc.status.RESOURCE_EXHAUSTED), 'x-test-fail-times': '1', 'x-test-key': 'c' };
+    await getOrder(client, headers);
+    expect(backends[0]!.calls).to.have.length(2);
+  });
+
+  describe('safety', () => {
+    it('never retries a non-idempotent call that may have reached the server', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3 });
+      const error = await expectGrpcError(createOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'd' }));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(error.details).to.contain('not idempotent and it may have reached the server');
+      expect(backends[0]!.calls).to.have.length(1);
+    });
+
+    it('retries a non-idempotent call that carries an idempotency key', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3 });
+      const order = await createOrder(client, { 'idempotency-key': 'order-1', 'x-test-fail-times': '1', 'x-test-key': 'e' });
+      expect(order.idempotency_key).to.equal('k');
+      expect(backends[0]!.calls).to.have.length(2);
+    });
+
+    it('retries a non-idempotent call that provably never left the client', async () => {
+      // No server behind the address: every pick fails before anything is sent.
+      const stack = createClientStack({ retry: { maxAttempts: 3, backoff: { baseMs: 1, capMs: 2 } }, breaker: false });
+      pool.defer(() => stack.close());
+      const events: RetryEvent[] = [];
+      stack.retry!.onRetry((event) => events.push(event));
+      const client = pool.track(orderClient(['127.0.0.1:1'], stack.interceptors));
+      const error = await expectGrpcError(createOrder(client, {}, { deadline: Date.now() + 5000 }));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(events).to.have.length(2);
+      expect(error.details).to.match(/after 3 attempts; last from no endpoint/);
+    });
+  });
+
+  describe('pushback', () => {
+    it('waits what the server asks (grpc-retry-pushback-ms)', async () => {
+      const { client, events } = await setup({ maxAttempts: 2, idempotent: true });
+      await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'f', 'x-test-pushback-ms': '30' });
+      expect(events.map((e) => e.delayMs)).to.deep.equal([30]);
+    });
+
+    it('stops when the pushback is negative', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
+      const error = await expectGrpcError(
+        getOrder(client, { 'x-test-fail-times': '3', 'x-test-key': 'g', 'x-test-pushback-ms': '-1' }),
+      );
+      expect(error.details).to.contain('server pushback said not to retry');
+      expect(backends[0]!.calls).to.have.length(1);
+    });
+  });
+
+  describe('per-attempt timeout', () => {
+    it('moves a call off a hung backend to the other one within the whole-call deadline', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3, idempotent: true, perAttemptTimeoutMs: 100 }, [
+        'ServiceA',
+        'ServiceB',
+      ]);
+      backends[0]!.behaviour.hang = true;
+      const served = new Set<string>();
+      for (let i = 0; i < 4; i++) served.add((await getOrder(client, {}, { deadline: Date.now() + 5000 })).served_by);
+      expect([...served]).to.deep.equal(['ServiceB']);
+      expect(backends[0]!.calls.length).to.be.greaterThan(0);
+    });
+
+    it('ends with DEADLINE_EXCEEDED naming the attempts when every backend hangs', async () => {
+      const { backends, client } = await setup({ maxAttempts: 5, idempotent: true, perAttemptTimeoutMs: 50 });
+      backends[0]!.behaviour.hang = true;
+      const error = await expectGrpcError(getOrder(client, {}, { deadline: Date.now() + 5000 }));
+      expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+      expect(error.details).to.contain('after 5 attempts');
+      expect(backends[0]!.calls).to.have.length(5);
+    });
+  });
+
+  describe('server streaming', () => {
+    it('retries a stream that fails before its first message', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
+      const stream = client.ListOrders({ limit: 2 }, md({ 'x-test-fail-times': '1', 'x-test-key': 'h' }));
+      const orders = await readAll<Order>(stream);
+      expect(orders.map((o) => o.id)).to.deep.equal(['o-0', 'o-1']);
+      expect(backends[0]!.calls).to.have.length(2);
+    });
+
+    it('does not retry a stream once a message reached the caller', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
+      const stream = client.ListOrders({ limit: 0 }, md({ 'x-test-stream-fail-after': '2' }));
+      const received: string[] = [];
+      stream.on('data', (order: Order) => received.push(order.id));
+      const error = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(received).to.deep.equal(['o-0', 'o-1']);
+      expect(backends[0]!.calls).to.have.length(1);
+    });
+  });
+
+  describe('budget', () => {
+    it('caps retry amplification in a total outage', async () => {
+      const { backends, client, stack } = await setup({
+        maxAttempts: 5,
+        idempotent: true,
+        budget: { ratio: 0.1, minRetriesPerSecond: 0 },
+      });
+      backends[0]!.behaviour.status = grpc.status.UNAVAILABLE;
+      const calls = 100;
+      for (let i = 0; i < calls; i++) await expectGrpcError(getOrder(client));
+      const attempts = backends[0]!.calls.length;
+      // Without the budget this would be 500 attempts; with it, at most 10 % more than the calls.
+      expect(attempts).to.be.at.most(calls * 1.1);
+      expect(attempts).to.be.greaterThan(calls);
+      expect(stack.retry!.budget!.snapshot().available).to.equal(0);
+    });
+  });
+
+  describe('hedging', () => {
+    it('sends a hedge to the other backend when the first does not answer; the first success wins', async () => {
+      const { backends, client, events } = await setup(
+        { maxAttempts: 3, methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 20 } } } },
+        ['ServiceA', 'ServiceB'],
+      );
+      backends[0]!.behaviour.hang = true;
+      const cancelledAtA = nextEvent<ReceivedCall>((listener) => backends[0]!.onCancelled.subscribe(listener));
+      const served: string[] = [];
+      for (let i = 0; i < 4; i++) served.push((await getOrder(client, {}, { deadline: Date.now() + 5000 })).served_by);
+      // The losing attempt at A is cancelled rather than left to hang.
+      expect((await cancelledAtA).method).to.equal('GetOrder');
+      expect(served).to.deep.equal(['ServiceB', 'ServiceB', 'ServiceB', 'ServiceB']);
+      expect(events.filter((e) => e.kind === 'hedge').length).to.be.greaterThan(0);
+    });
+
+    it('does not hedge a method that is not idempotent', async () => {
+      const { backends, client, events } = await setup(
+        { maxAttempts: 3, methods: { 'orders.v1.OrderService/CreateOrder': { hedging: { delayMs: 1 } } } },
+      );
+      await createOrder(client, { 'x-test-delay-ms': '30' });
+      expect(events).to.have.length(0);
+      expect(backends[0]!.calls).to.have.length(1);
+    });
+  });
+
+  it('rejects invalid options, naming the field and the value', () => {
+    expect(() => createClientStack({ retry: { maxAttempts: -1 } })).to.throw(/maxAttempts.*-1/);
+    expect(() => createClientStack({ retry: { backoff: { baseMs: 500, capMs: 100 } } })).to.throw(
+      /backoff\.baseMs: baseMs must not exceed capMs/,
+    );
+    expect(() => createClientStack({ retry: { retryableCodes: ['UNAVAILABEL' as never] } })).to.throw(
+      /retryableCodes\[0\].*"UNAVAILABEL"/,
+    );
+    expect(() => createClientStack({ retry: { perAttemptTimeoutMs: Number.NaN } })).to.throw(/perAttemptTimeoutMs.*NaN/);
+    expect(() => createClientStack({ retry: { methods: { 'a/B': { maxAttempts: 0 } } } })).to.throw(
+      /methods\["a\/B"\]: maxAttempts.*0/,
+    );
+  });
+});
+
+function md(headers: Record<string, string>): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  return metadata;
+}
