@@ -61,3 +61,25 @@ export type {
 } from './interceptors/types.js';
 export { statusName } from './status.js';
 export type { StatusName } from './status.js';
+
+export { Mesh, createMesh, setupMesh } from './mesh.js';
+export type { MeshOptions } from './mesh.js';
+export { parseMeshConfig, HEALTH_CHECK_DEFAULTS, EJECTION_DEFAULTS, SLOW_START_DEFAULTS, BALANCER_DEFAULTS } from './config/mesh-config.js';
+export type { MeshConfig, MeshConfigInput, ServiceConfig, EndpointConfig, HealthCheckConfig, BalancerConfig } from './config/mesh-config.js';
+export { MESH_OPTION } from './resolver/directory.js';
+export { MESH_SCHEME, MeshResolver } from './resolver/mesh-resolver.js';
+export { FileConfigSource, StaticConfigSource } from './resolver/config-source.js';
+export type { ConfigSource } from './resolver/config-source.js';
+export { BALANCER_NAME, MeshBalancerConfig } from './balancer/balancer-config.js';
+export { WeightedPriorityBalancer, registerBalancer } from './balancer/balancer.js';
+export { SmoothWeightedScheduler } from './balancer/scheduler.js';
+export { tierLoads } from './balancer/priority.js';
+export type { TierCounts, TierLoad } from './balancer/priority.js';
+export { EjectionTracker } from './balancer/ejection.js';
+export type { EjectionState, EjectionChange, EjectionSettings } from './balancer/ejection.js';
+export { slowStartFactor } from './balancer/slow-start.js';
+export type { BalancerSnapshot, EndpointSnapshot } from './balancer/snapshot.js';
+export { isHealthy } from './health/health-checker.js';
+export type { HealthStatus, EndpointHealth, HealthCheckSettings } from './health/health-checker.js';
+export { MeshEvents } from './observability/events.js';
+export type { EndpointEvent, EndpointEventKind, FailoverEvent, ConfigEvent } from './observability/events.js';

@@ -29,6 +29,11 @@ function describeIssue(issue: z.core.$ZodIssue): Problem {
     return { field: names[0]!, value: undefined, text: `unknown field ${names.map((n) => `"${n}"`).join(', ')}` };
   }
   const label = field === '' ? 'value' : field;
+  const nested = (issue as { params?: { nested?: string } }).params?.nested;
+  if (nested !== undefined) {
+    // A nested validator's message, which already names its own field and value.
+    return { field: nested ? `${label}.${nested}` : label, value, text: `${label}.${issue.message}` };
+  }
   return { field: label, value, text: `${label}: ${lowerFirst(issue.message)}, got ${formatValue(value)}` };
 }
 
@@ -56,8 +61,11 @@ function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
+/** Freezes plain objects and arrays only: a logger or clock passed in an option stays as it is. */
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype === Object.prototype || prototype === null || Array.isArray(value)) {
     Object.freeze(value);
     for (const inner of Object.values(value)) deepFreeze(inner);
   }

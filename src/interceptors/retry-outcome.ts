@@ -34,7 +34,10 @@ export function whyNotRetry(
   if (code === Status.OK) return 'ok';
   if (request.signal.aborted) return 'cancelled';
   const attemptTimedOut = code === Status.DEADLINE_EXCEEDED && policy.perAttemptTimeoutMs !== undefined && now < request.deadline;
-  if (!policy.retryableCodes.has(code) && !attemptTimedOut) return `${statusName(code)} is not retryable`;
+  // CANCELLED that nobody on this side asked for is the server (or a proxy) resetting the
+  // stream, e.g. a backend being shut down: as retryable as a broken connection.
+  const resetByServer = code === Status.CANCELLED;
+  if (!policy.retryableCodes.has(code) && !attemptTimedOut && !resetByServer) return `${statusName(code)} is not retryable`;
   const last = response.attempts.at(-1);
   const safe =
     policy.idempotent || request.metadata.get(idempotencyKeyHeader).length > 0 || last?.mayHaveReachedServer === false;

@@ -36,7 +36,17 @@ export interface FakeBackend extends TestServer {
   stop(): void;
 }
 
-export async function startFakeBackend(name: string, options: grpc.ServerOptions = {}): Promise<FakeBackend> {
+export interface FakeBackendOptions {
+  /** Port to bind on 127.0.0.1 (0, the default, picks a free one). */
+  port?: number;
+  /** Add our grpc.health.v1 service. Default true. */
+  health?: boolean;
+  /** Adds more services (another health implementation, say). */
+  setup?: (server: grpc.Server) => void;
+  server?: grpc.ServerOptions;
+}
+
+export async function startFakeBackend(name: string, options: FakeBackendOptions = {}): Promise<FakeBackend> {
   const calls: ReceivedCall[] = [];
   const onCall = new Signal<ReceivedCall>();
   const onCancelled = new Signal<ReceivedCall>();
@@ -136,8 +146,9 @@ export async function startFakeBackend(name: string, options: grpc.ServerOptions
         }
       },
     });
-    healthService.addTo(s);
-  }, options);
+    if (options.health !== false) healthService.addTo(s);
+    options.setup?.(s);
+  }, options.server, options.port);
 
   return Object.assign(backend, server, {
     name,

@@ -11,15 +11,16 @@ export interface TestServer {
 export async function startServer(
   setup: (server: grpc.Server) => void,
   options: grpc.ServerOptions = {},
+  port = 0,
 ): Promise<TestServer> {
   const server = new grpc.Server(options);
   setup(server);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
-  return { server, port, address: `127.0.0.1:${port}` };
+  return { server, port: bound, address: `127.0.0.1:${bound}` };
 }
 
 /**
@@ -31,7 +32,7 @@ export async function startServer(
  *   it('...', async () => { const { address } = await pool.server((s) => ...); });
  */
 export function useTestPool() {
-  const cleanups: Array<() => void | Promise<void>> = [];
+  const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     while (cleanups.length > 0) await cleanups.pop()!();
   });
@@ -47,7 +48,7 @@ export function useTestPool() {
       return closable;
     },
     /** Runs `cleanup` after the test. */
-    defer(cleanup: () => void | Promise<void>): void {
+    defer(cleanup: () => unknown): void {
       cleanups.push(cleanup);
     },
   };

@@ -1,0 +1,262 @@
+import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import type { EndpointConfig } from '../config/mesh-config.js';
+import type { EndpointEvent, EndpointEventKind, MeshEvents } from '../observability/events.js';
+import type { Logger } from '../observability/logger.js';
+import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
+import { balancerContext } from './context.js';
+import { EndpointState, type EndpointOwner } from './endpoint-state.js';
+import { WeightedPriorityPicker, type PickerTier } from './picker.js';
+import { tierLoads } from './priority.js';
+import { SmoothWeightedScheduler } from './scheduler.js';
+import type { BalancerSnapshot } from './snapshot.js';
+
+/** How often the picker is rebuilt while an endpoint ramps up in slow start. */
+const SLOW_START_STEPS = 10;
+
+/**
+ * The `meshlite_weighted` load-balancing policy: priority tiers; inside a tier, smooth
+ * weighted picking P(i) = W(i) / Σ W(j) over endpoints that are connected, healthy (A17
+ * health checking) and not ejected; passive ejection with single-call probes; slow start;
+ * the retry layer's avoid-hint. Every state change is an event and a log line.
+ */
+export class WeightedPriorityBalancer implements experimental.LoadBalancer, EndpointOwner {
+  readonly #helper: experimental.ChannelControlHelper;
+  readonly #endpoints = new Map<string, EndpointState>();
+  #config: ResolvedBalancerConfig | undefined;
+  #events!: MeshEvents;
+  #logger!: Logger;
+  clock!: Clock;
+  #unregister: (() => void) | undefined;
+  #picker: WeightedPriorityPicker | undefined;
+  #state = ConnectivityState.IDLE;
+  #activePriority: number | undefined;
+  #loads: ReadonlyArray<{ priority: number; load: number }> = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #rebuilding = false;
+  #resolutionError: string | undefined;
+  /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
+  readonly #pendingEvents: EndpointEvent[] = [];
+
+  constructor(helper: experimental.ChannelControlHelper) {
+    this.#helper = helper;
+  }
+
+  get settings(): ResolvedBalancerConfig {
+    return this.#config!;
+  }
+
+  updateAddressList(
+    endpoints: experimental.StatusOr<experimental.Endpoint[]>,
+    lbConfig: experimental.TypedLoadBalancingConfig,
+    options: ChannelOptions,
+  ): boolean {
+    if (!(lbConfig instanceof MeshBalancerConfig)) return false;
+    this.#attach(lbConfig.config);
+    if (!endpoints.ok) {
+      this.#resolutionError = endpoints.error.details;
+      if (this.#endpoints.size === 0) this.#report(ConnectivityState.TRANSIENT_FAILURE, endpoints.error.details);
+      return true;
+    }
+    this.#resolutionError = undefined;
+    const configured = new Map(this.#config!.endpoints.map((e) => [e.address, e]));
+    const seen = new Set<string>();
+    this.#rebuilding = true;
+    for (const endpoint of endpoints.value) {
+      const address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
+      seen.add(address);
+      const config: EndpointConfig = configured.get(address) ?? { name: address, address, weight: 1, priority: 0 };
+      const existing = this.#endpoints.get(address);
+      if (existing) {
+        const before = existing.config;
+        existing.update(config);
+        if (before.weight !== config.weight || before.priority !== config.priority || before.name !== config.name) {
+          this.#emit(existing, 'updated', `weight ${before.weight} → ${config.weight}, priority ${before.priority} → ${config.priority}`);
+        }
+      } else {
+        const created = new EndpointState(endpoint, config, this, this.#helper, options);
+        this.#endpoints.set(address, created);
+        this.#emit(created, 'added', `weight ${config.weight}, priority ${config.priority}`);
+      }
+    }
+    for (const [address, endpoint] of this.#endpoints) {
+      if (seen.has(address)) continue;
+      this.#endpoints.delete(address);
+      endpoint.destroy();
+      this.#emit(endpoint, 'removed', 'no longer in the config');
+    }
+    this.#rebuilding = false;
+    this.#rebuild();
+    return true;
+  }
+
+  exitIdle(): void {
+    for (const endpoint of this.#endpoints.values()) endpoint.exitIdle();
+  }
+
+  resetBackoff(): void {}
+
+  destroy(): void {
+    clearTimeout(this.#timer);
+    for (const endpoint of this.#endpoints.values()) endpoint.destroy();
+    this.#endpoints.clear();
+    this.#unregister?.();
+    this.#unregister = undefined;
+  }
+
+  getTypeName(): string {
+    return BALANCER_NAME;
+  }
+
+  changed(endpoint: EndpointState, kind: EndpointEventKind | undefined, reason: string): void {
+    if (kind) this.#emit(endpoint, kind, reason);
+    if (!this.#rebuilding) this.#rebuild();
+  }
+
+  mayEject(endpoint: EndpointState): boolean {
+    for (const other of this.#endpoints.values()) if (other !== endpoint && other.usable) return true;
+    return false;
+  }
+
+  snapshot(): BalancerSnapshot {
+    const now = this.clock.now();
+    return {
+      service: this.#config?.service ?? '',
+      state: ConnectivityState[this.#state],
+      tiers: this.#loads,
+      endpoints: [...this.#endpoints.values()].map((endpoint) => endpoint.snapshot(now)),
+    };
+  }
+
+  #attach(config: ResolvedBalancerConfig): void {
+    const firstTime = this.#config === undefined;
+    const meshChanged = !firstTime && this.#config!.mesh !== config.mesh;
+    this.#config = config;
+    if (!firstTime && !meshChanged) return;
+    this.#unregister?.();
+    const context = balancerContext(config.mesh);
+    this.#events = context.events;
+    this.#logger = context.logger;
+    this.clock = context.clock;
+    this.#unregister = context.register(() => this.snapshot());
+  }
+
+  /** Recomputes the picker from every endpoint's state; the only place the picker is built. */
+  #rebuild(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const now = this.clock.now();
+    for (const endpoint of this.#endpoints.values()) {
+      const change = endpoint.ejection.expire();
+      if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
+      endpoint.noteUsability(now);
+    }
+    const all = [...this.#endpoints.values()];
+    const { overprovisioningFactor, panicThresholdPercent } = this.#config!.balancer;
+    const priorities = [...new Set(all.map((e) => e.config.priority))].sort((a, b) => a - b);
+    const counts = priorities.map((priority) => {
+      const members = all.filter((e) => e.config.priority === priority && e.config.weight > 0);
+      return { priority, usable: members.filter((e) => e.usable).length, total: members.length };
+    });
+    const loads = tierLoads(counts, overprovisioningFactor);
+    const credits = this.#picker?.credits();
+    const tiers: Array<{ tier: PickerTier; load: number }> = [];
+    for (const { priority, load, healthPercent } of loads) {
+      if (load <= 0) continue;
+      const members = all.filter((e) => e.config.priority === priority);
+      // Envoy's panic mode: when too few endpoints are usable, spread over every connected one.
+      const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
+      const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
+      const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
+      tiers.push({ tier: { priority, scheduler: new SmoothWeightedScheduler(entries, credits) }, load });
+    }
+    this.#loads = loads.map(({ priority, load }) => ({ priority, load: Math.round(load * 10) / 10 }));
+    const probing = all.filter((e) => e.probing);
+
+    if (tiers.length > 0 || probing.length > 0) {
+      this.#picker = new WeightedPriorityPicker(tiers, probing);
+      this.#setState(ConnectivityState.READY, this.#picker, null);
+    } else if (all.some((e) => e.starting)) {
+      this.#picker = undefined;
+      this.#setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
+    } else {
+      this.#picker = undefined;
+      this.#report(ConnectivityState.TRANSIENT_FAILURE, this.#whyNothingIsUsable(all));
+    }
+    this.#scheduleNextRebuild(all, now);
+    for (const event of this.#pendingEvents.splice(0)) {
+      const level = event.kind === 'ejected' || event.kind === 'unhealthy' || event.kind === 'disconnected' ? 'warn' : 'info';
+      this.#logger[level](event, `endpoint ${event.kind}`);
+      this.#events.endpoint.emit(event);
+    }
+    this.#noteFailover(tiers.length > 0 ? tiers[0]!.tier.priority : undefined);
+  }
+
+  #whyNothingIsUsable(all: readonly EndpointState[]): string {
+    const service = this.#config!.service;
+    if (all.length === 0) return `no endpoints for ${service}${this.#resolutionError ? `: ${this.#resolutionError}` : ''}`;
+    const each = all.map((e) => {
+      const state = e.ejection.state;
+      const why =
+        e.config.weight === 0
+          ? 'weight 0 (drained)'
+          : e.connectivity !== ConnectivityState.READY
+            ? `not connected (${ConnectivityState[e.connectivity]}${e.lastError ? `: ${e.lastError}` : ''})`
+            : state.kind !== 'admitted'
+              ? `ejected: ${state.reason}`
+              : `unhealthy: ${e.health.detail}`;
+      return `${e.config.name} (${e.address}) ${why}`;
+    });
+    return `no usable endpoint for ${service}: ${each.join('; ')}`;
+  }
+
+  /** Timers for what changes with time alone: an ejection running out, slow start ramping. */
+  #scheduleNextRebuild(all: readonly EndpointState[], now: number): void {
+    let next = Infinity;
+    const { windowMs } = this.#config!.balancer.slowStart;
+    for (const endpoint of all) {
+      const state = endpoint.ejection.state;
+      if (state.kind === 'ejected') next = Math.min(next, state.until);
+      if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
+    }
+    if (next === Infinity) return;
+    this.#timer = setTimeout(() => this.#rebuild(), Math.max(0, next - now));
+    this.#timer.unref();
+  }
+
+  #noteFailover(active: number | undefined): void {
+    if (active === this.#activePriority) return;
+    const from = this.#activePriority;
+    this.#activePriority = active;
+    if (from === undefined && active === 0) return; // the normal start, not a failover
+    const reason =
+      active === undefined
+        ? 'no tier has a usable endpoint'
+        : from === undefined || active < from
+          ? `priority ${active} usable again`
+          : `priority ${from} has no usable endpoint`;
+    const event = { service: this.#config!.service, from, to: active, reason };
+    this.#logger.warn(event, 'tier failover');
+    this.#events.failover.emit(event);
+  }
+
+  #report(state: ConnectivityState, details: string): void {
+    this.#setState(state, new experimental.UnavailablePicker({ code: Status.UNAVAILABLE, details }), details);
+  }
+
+  #setState(state: ConnectivityState, picker: experimental.Picker, error: string | null): void {
+    this.#state = state;
+    this.#helper.updateState(state, picker, error);
+  }
+
+  /** Queues an event; the next rebuild (always right after) logs and emits it. */
+  #emit(endpoint: EndpointState, kind: EndpointEventKind, reason: string): void {
+    this.#pendingEvents.push({ service: this.#config!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason });
+  }
+}
+
+/** Registers the `meshlite_weighted` policy with grpc-js. Safe to call more than once. */
+export function registerBalancer(): void {
+  if (experimental.isLoadBalancerNameRegistered(BALANCER_NAME)) return;
+  experimental.registerLoadBalancerType(BALANCER_NAME, WeightedPriorityBalancer, MeshBalancerConfig);
+}

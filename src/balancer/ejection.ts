@@ -1,0 +1,126 @@
+import { status as Status } from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import { statusName } from '../status.js';
+
+export interface EjectionSettings {
+  readonly enabled: boolean;
+  readonly consecutiveFailures: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  readonly failureCodes: readonly number[];
+}
+
+/** Where an endpoint stands with passive ejection; each state carries only its own data. */
+export type EjectionState =
+  | { readonly kind: 'admitted'; readonly consecutiveFailures: number; readonly lastFailure?: string }
+  | { readonly kind: 'ejected'; readonly until: number; readonly reason: string }
+  | { readonly kind: 'probing'; readonly probeInFlight: boolean; readonly reason: string };
+
+export type EjectionChange =
+  | { readonly kind: 'ejected'; readonly reason: string; readonly forMs: number }
+  | { readonly kind: 'probing' }
+  | { readonly kind: 'readmitted'; readonly reason: string };
+
+/**
+ * Passive ejection from call results, for one endpoint. `consecutiveFailures` failures in a
+ * row eject it for base·2^(n−1) (capped), n counting recent ejections; when the time is up
+ * one real call probes it: success re-admits it, failure ejects it again for longer.
+ * Unlike gRPC's outlier detection (success-rate needs five hosts) this works with two.
+ * The caller decides whether an ejection is allowed (the last usable endpoint never is).
+ */
+export class EjectionTracker {
+  readonly #settings: EjectionSettings;
+  readonly #clock: Clock;
+  readonly #failureCodes: ReadonlySet<number>;
+  #state: EjectionState = { kind: 'admitted', consecutiveFailures: 0 };
+  /** Recent ejections, for the growing penalty; forgotten after maxEjectionMs admitted. */
+  #ejections = 0;
+  #admittedAt = 0;
+
+  constructor(settings: EjectionSettings, clock: Clock) {
+    this.#settings = settings;
+    this.#clock = clock;
+    this.#failureCodes = new Set(settings.failureCodes);
+  }
+
+  get state(): EjectionState {
+    return this.#state;
+  }
+
+  /** True while the endpoint takes regular traffic. */
+  get admitted(): boolean {
+    return this.#state.kind === 'admitted';
+  }
+
+  /**
+   * Feeds one finished call. CANCELLED is neutral (a hedge that lost says nothing about the
+   * endpoint). Returns the change it caused, if any.
+   */
+  record(code: Status, mayEject: () => boolean): EjectionChange | undefined {
+    if (!this.#settings.enabled || code === Status.CANCELLED) return undefined;
+    const failed = this.#failureCodes.has(code);
+    const state = this.#state;
+    if (state.kind === 'ejected') return undefined; // results of calls sent before the ejection
+    if (state.kind === 'probing') {
+      if (!state.probeInFlight) return undefined;
+      if (!failed) {
+        this.#admit();
+        return { kind: 'readmitted', reason: `probe call succeeded (${statusName(code)})` };
+      }
+      return this.#eject(`probe call failed with ${statusName(code)}`, false);
+    }
+    if (!failed) {
+      if (state.consecutiveFailures > 0) this.#state = { kind: 'admitted', consecutiveFailures: 0 };
+      return undefined;
+    }
+    const consecutiveFailures = state.consecutiveFailures + 1;
+    const lastFailure = statusName(code);
+    this.#state = { kind: 'admitted', consecutiveFailures, lastFailure };
+    if (consecutiveFailures < this.#settings.consecutiveFailures || !mayEject()) return undefined;
+    return this.#eject(`${consecutiveFailures} consecutive failures (last: ${lastFailure})`, true);
+  }
+
+  /**
+   * Moves an ejection whose time is up to probing; `early` does so at once (an active health
+   * check just passed, as Envoy's successful_active_health_check_uneject_host).
+   */
+  expire(early = false): EjectionChange | undefined {
+    const state = this.#state;
+    if (state.kind !== 'ejected' || (!early && this.#clock.now() < state.until)) return undefined;
+    this.#state = { kind: 'probing', probeInFlight: false, reason: state.reason };
+    return { kind: 'probing' };
+  }
+
+  /** Claims the single probe of a probing endpoint; false when it is taken or not probing. */
+  claimProbe(): boolean {
+    const state = this.#state;
+    if (state.kind !== 'probing' || state.probeInFlight) return false;
+    this.#state = { ...state, probeInFlight: true };
+    return true;
+  }
+
+  /** Lets another probe go when the claimed one never reached the endpoint. */
+  releaseProbe(): void {
+    if (this.#state.kind === 'probing') this.#state = { ...this.#state, probeInFlight: false };
+  }
+
+  /** Re-admits at once (the endpoint was replaced or reconnected and proved healthy). */
+  reset(): void {
+    this.#admit();
+  }
+
+  #admit(): void {
+    this.#state = { kind: 'admitted', consecutiveFailures: 0 };
+    this.#admittedAt = this.#clock.now();
+  }
+
+  #eject(reason: string, wasAdmitted: boolean): EjectionChange {
+    const now = this.#clock.now();
+    // A long healthy stretch since the last re-admission forgets earlier ejections.
+    if (wasAdmitted && now - this.#admittedAt > this.#settings.maxEjectionMs) this.#ejections = 0;
+    const forMs = Math.min(this.#settings.maxEjectionMs, this.#settings.baseEjectionMs * 2 ** this.#ejections);
+    this.#ejections++;
+    this.#state = { kind: 'ejected', until: now + forMs, reason };
+    return { kind: 'ejected', reason, forMs };
+  }
+}

@@ -1,0 +1,213 @@
+import {
+  connectivityState as ConnectivityState,
+  experimental,
+  status as Status,
+  type ChannelOptions,
+  type Metadata,
+} from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
+import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
+import type { EndpointEventKind } from '../observability/events.js';
+import { EjectionTracker } from './ejection.js';
+import type { EndpointSnapshot } from './snapshot.js';
+import { slowStartFactor } from './slow-start.js';
+
+export interface EndpointOwner {
+  readonly clock: Clock;
+  readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer'>;
+  /** Something changed that may change the picker. */
+  changed(endpoint: EndpointState, kind: EndpointEventKind | undefined, reason: string): void;
+  /** Whether taking this endpoint out of rotation leaves another usable one. */
+  mayEject(endpoint: EndpointState): boolean;
+}
+
+/**
+ * One endpoint as the balancer tracks it: its connection (a grpc-js LeafLoadBalancer, i.e.
+ * pick_first over its address), its health (A17 Watch on that connection), its passive
+ * ejection state, its slow start, and how many picks it got.
+ */
+export class EndpointState {
+  readonly address: string;
+  config: EndpointConfig;
+  connectivity = ConnectivityState.IDLE;
+  lastError: string | undefined;
+  health: EndpointHealth;
+  /** Set when the endpoint last came back into rotation; drives slow start. */
+  slowStartSince: number | undefined;
+  /** Once usable, an endpoint that goes down counts as down instead of "still starting". */
+  everUsable = false;
+  picks = 0;
+  readonly ejection: EjectionTracker;
+  readonly #owner: EndpointOwner;
+  readonly #leaf: experimental.LeafLoadBalancer;
+  #picker!: experimental.Picker;
+  #wasUsable = false;
+  #healthSource: object | undefined;
+
+  constructor(
+    endpoint: experimental.Endpoint,
+    config: EndpointConfig,
+    owner: EndpointOwner,
+    helper: experimental.ChannelControlHelper,
+    options: ChannelOptions,
+  ) {
+    this.address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
+    this.config = config;
+    this.#owner = owner;
+    const healthCheck = owner.settings.healthCheck;
+    this.health = healthCheck.enabled
+      ? { status: 'disconnected', detail: 'not connected yet' }
+      : { status: 'disabled', detail: 'health checking is off' };
+    this.ejection = new EjectionTracker(owner.settings.balancer.ejection, owner.clock);
+    const leafHelper = experimental.createChildChannelControlHelper(helper, {
+      createSubchannel: (address, args) => {
+        const subchannel = helper.createSubchannel(address, args);
+        if (!this.#owner.settings.healthCheck.enabled) return subchannel;
+        // Only the newest connection's health counts (pick_first may replace its subchannel).
+        const source = {};
+        this.#healthSource = source;
+        return new HealthCheckedSubchannel(subchannel, this.#owner.settings.healthCheck, (health) => {
+          if (this.#healthSource === source) this.#onHealth(health);
+        });
+      },
+      updateState: (state, picker, errorMessage) => this.#onConnectivity(state, picker, errorMessage),
+    });
+    this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, options, '');
+    this.#picker = this.#leaf.getPicker();
+    this.#leaf.startConnecting();
+  }
+
+  /** Connected, healthy, admitted and weighted: may take regular calls. */
+  get usable(): boolean {
+    return this.#connectedAndHealthy && this.ejection.admitted && this.config.weight > 0;
+  }
+
+  /** Ejected earlier and now waiting for its single probe call. */
+  get probing(): boolean {
+    return this.#connectedAndHealthy && this.ejection.state.kind === 'probing';
+  }
+
+  /** Waiting for its first connection or first health answer, and never usable yet. */
+  get starting(): boolean {
+    if (this.everUsable) return false;
+    const connecting = this.connectivity === ConnectivityState.CONNECTING || this.connectivity === ConnectivityState.IDLE;
+    return connecting || (this.connectivity === ConnectivityState.READY && this.health.status === 'unknown');
+  }
+
+  get connected(): boolean {
+    return this.connectivity === ConnectivityState.READY;
+  }
+
+  get #connectedAndHealthy(): boolean {
+    return this.connectivity === ConnectivityState.READY && isHealthy(this.health);
+  }
+
+  /** Scheduler weight now: configured weight scaled by slow start. */
+  effectiveWeight(now: number): number {
+    const { windowMs, minWeightPercent } = this.#owner.settings.balancer.slowStart;
+    return this.config.weight * slowStartFactor(this.slowStartSince, now, windowMs, minWeightPercent);
+  }
+
+  inSlowStart(now: number): boolean {
+    const { windowMs } = this.#owner.settings.balancer.slowStart;
+    return this.slowStartSince !== undefined && now - this.slowStartSince < windowMs;
+  }
+
+  /** Sends the call to this endpoint's connection, counting it and watching how it ends. */
+  pick(args: experimental.PickArgs, probe: boolean): experimental.PickResult {
+    const result = this.#picker.pick(args);
+    if (result.pickResultType !== experimental.PickResultType.COMPLETE) {
+      if (probe) this.ejection.releaseProbe();
+      return result;
+    }
+    this.picks++;
+    const subchannel = result.subchannel instanceof HealthCheckedSubchannel ? result.subchannel.getWrappedSubchannel() : result.subchannel;
+    return { ...result, subchannel, onCallEnded: this.#onCallEnded };
+  }
+
+  /** Passive ejection sees every attempt's final status here. */
+  readonly #onCallEnded = (code: Status, _details: string, _metadata: Metadata): void => {
+    const change = this.ejection.record(code, () => this.#owner.mayEject(this));
+    if (change?.kind === 'ejected') {
+      this.#owner.changed(this, 'ejected', `${change.reason}; out for ${Math.round(change.forMs)} ms`);
+    } else if (change?.kind === 'readmitted') {
+      this.#owner.changed(this, 'readmitted', change.reason);
+    }
+  };
+
+  /**
+   * Called by the balancer on every rebuild: an endpoint that comes back into rotation after
+   * having served before (reconnected, healthy again, re-admitted, re-weighted from 0)
+   * starts its slow start now.
+   */
+  noteUsability(now: number): void {
+    const usable = this.usable;
+    if (usable && !this.#wasUsable && this.everUsable) this.slowStartSince = now;
+    if (usable) this.everUsable = true;
+    this.#wasUsable = usable;
+  }
+
+  update(config: EndpointConfig): void {
+    this.config = config;
+  }
+
+  exitIdle(): void {
+    this.#leaf.exitIdle();
+  }
+
+  destroy(): void {
+    this.#leaf.destroy();
+  }
+
+  snapshot(now: number): EndpointSnapshot {
+    const state = this.ejection.state;
+    return {
+      name: this.config.name,
+      address: this.address,
+      weight: this.config.weight,
+      effectiveWeight: this.usable ? this.effectiveWeight(now) : 0,
+      priority: this.config.priority,
+      connectivity: ConnectivityState[this.connectivity],
+      health: this.health.status,
+      healthDetail: this.health.detail,
+      ejection: state.kind,
+      ejectionReason: state.kind === 'admitted' ? undefined : state.reason,
+      ejectedUntil: state.kind === 'ejected' ? state.until : undefined,
+      usable: this.usable,
+      picks: this.picks,
+      lastError: this.lastError,
+    };
+  }
+
+  #onConnectivity(state: ConnectivityState, picker: experimental.Picker, errorMessage: string | null): void {
+    const previous = this.connectivity;
+    this.connectivity = state;
+    this.#picker = picker;
+    if (errorMessage) this.lastError = errorMessage;
+    if (state === ConnectivityState.IDLE) {
+      // Keep every endpoint connected, like round_robin: reconnect as soon as it drops.
+      process.nextTick(() => this.#leaf.exitIdle());
+    }
+    if (state === ConnectivityState.READY && previous !== state) {
+      this.#owner.changed(this, 'connected', 'connection established');
+    } else if (previous === ConnectivityState.READY && state !== previous) {
+      this.#owner.changed(this, 'disconnected', errorMessage ?? `connection ${ConnectivityState[state]}`);
+    } else {
+      this.#owner.changed(this, undefined, '');
+    }
+  }
+
+  #onHealth(health: EndpointHealth): void {
+    const was = isHealthy(this.health);
+    this.health = health;
+    const now = isHealthy(health);
+    if (now && !was && this.ejection.expire(true)) {
+      // A passing health check is a reason to try an ejected endpoint again, with one call.
+      this.#owner.changed(this, 'healthy', health.detail);
+      this.#owner.changed(this, 'probing', 'health check passed while ejected: the next call probes it');
+      return;
+    }
+    this.#owner.changed(this, was === now ? undefined : now ? 'healthy' : 'unhealthy', health.detail);
+  }
+}

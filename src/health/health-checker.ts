@@ -1,0 +1,231 @@
+// Client-side health checking (gRPC proposal A17): grpc.health.v1 Watch on each endpoint's
+// own connection, one stream per connection and service name however many channels share
+// the connection, plus an optional Check probe with a timeout that notices a backend which
+// keeps its connection open but answers nothing (hung, SIGSTOPped).
+import {
+  ChannelCredentials,
+  connectivityState as ConnectivityState,
+  experimental,
+  status as Status,
+  type ClientReadableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
+import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
+import { statusName } from '../status.js';
+import { HealthClient, type HealthCheckResponse } from './health-proto.js';
+
+/**
+ * What health checking knows of one endpoint:
+ * - `unknown`: connected, waiting for the first answer (A17: calls queue, they do not fail);
+ * - `serving` / `not-serving`: the backend's own answer (SERVICE_UNKNOWN counts as not serving);
+ * - `unimplemented`: the backend has no health service; treated as healthy, never re-asked;
+ * - `failed`: the Watch stream broke (re-watching with backoff) or a probe timed out;
+ * - `disconnected`: no connection to check over;
+ * - `disabled`: health checking is off for this service; connectivity alone decides.
+ */
+export type HealthStatus =
+  | 'unknown'
+  | 'serving'
+  | 'not-serving'
+  | 'unimplemented'
+  | 'failed'
+  | 'disconnected'
+  | 'disabled';
+
+export interface EndpointHealth {
+  readonly status: HealthStatus;
+  readonly detail: string;
+}
+
+export interface HealthCheckSettings {
+  readonly serviceName: string;
+  /** Check probe period while connected; 0 turns probing off. */
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+}
+
+/** Whether an endpoint in this health state may take calls. */
+export function isHealthy(health: EndpointHealth): boolean {
+  return health.status === 'serving' || health.status === 'unimplemented' || health.status === 'disabled';
+}
+
+type HealthListener = (health: EndpointHealth) => void;
+
+/**
+ * Wraps a subchannel so that its health is watched. `getWrappedSubchannel` gives back the
+ * subchannel underneath, which is what a picker must return.
+ */
+export class HealthCheckedSubchannel extends experimental.BaseSubchannelWrapper {
+  constructor(child: SubchannelInterface, settings: HealthCheckSettings, listener: HealthListener) {
+    super(child);
+    this.addDataWatcher(new HealthWatcher(settings, listener));
+  }
+
+  getWrappedSubchannel(): SubchannelInterface {
+    return this.child;
+  }
+}
+
+class HealthWatcher implements DataWatcher {
+  #producer: HealthProducer | undefined;
+
+  constructor(
+    readonly settings: HealthCheckSettings,
+    readonly listener: HealthListener,
+  ) {}
+
+  setSubchannel(subchannel: Subchannel): void {
+    const key = `grpc-meshlite.health:${this.settings.serviceName}:${this.settings.probeIntervalMs}:${this.settings.probeTimeoutMs}`;
+    this.#producer = subchannel.getOrCreateDataProducer(
+      key,
+      (real) => new HealthProducer(real, key, this.settings),
+    ) as unknown as HealthProducer;
+    this.#producer.addDataWatcher(this);
+  }
+
+  destroy(): void {
+    this.#producer?.removeDataWatcher(this);
+    this.#producer = undefined;
+  }
+}
+
+/** One Watch stream (and probe) per connection and settings, shared by every watcher. */
+class HealthProducer {
+  readonly #subchannel: Subchannel;
+  readonly #key: string;
+  readonly #settings: HealthCheckSettings;
+  readonly #client: HealthClient;
+  readonly #watchers = new Set<HealthWatcher>();
+  readonly #backoff: experimental.BackoffTimeout;
+  #health: EndpointHealth = { status: 'disconnected', detail: 'not connected yet' };
+  #watch: ClientReadableStream<HealthCheckResponse> | undefined;
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  #probe: { cancel(): void } | undefined;
+  #unimplemented = false;
+
+  constructor(subchannel: Subchannel, key: string, settings: HealthCheckSettings) {
+    this.#subchannel = subchannel;
+    this.#key = key;
+    this.#settings = settings;
+    this.#client = new HealthClient('unused', ChannelCredentials.createInsecure(), {
+      channelOverride: subchannel.getChannel(),
+    });
+    this.#backoff = new experimental.BackoffTimeout(() => this.#startWatch(), { initialDelay: 200, maxDelay: 5000 });
+    this.#backoff.unref();
+    subchannel.addConnectivityStateListener(this.#onConnectivity);
+  }
+
+  addDataWatcher(watcher: HealthWatcher): void {
+    this.#watchers.add(watcher);
+    if (this.#watchers.size === 1) this.#onConnectivity();
+    else watcher.listener(this.#health);
+  }
+
+  removeDataWatcher(watcher: HealthWatcher): void {
+    this.#watchers.delete(watcher);
+    if (this.#watchers.size > 0) return;
+    this.#stop();
+    this.#subchannel.removeConnectivityStateListener(this.#onConnectivity);
+    this.#subchannel.removeDataProducer(this.#key);
+    this.#client.close();
+  }
+
+  readonly #onConnectivity = (): void => {
+    if (this.#subchannel.getConnectivityState() === ConnectivityState.READY) {
+      if (this.#watch || this.#unimplemented || this.#backoff.isRunning()) return;
+      this.#publish({ status: 'unknown', detail: 'waiting for the first health answer' });
+      this.#startWatch();
+      this.#scheduleProbe();
+    } else {
+      this.#stop();
+      this.#backoff.reset();
+      this.#unimplemented = false;
+      this.#publish({ status: 'disconnected', detail: `connection ${ConnectivityState[this.#subchannel.getConnectivityState()]}` });
+    }
+  };
+
+  #startWatch(): void {
+    if (this.#subchannel.getConnectivityState() !== ConnectivityState.READY || this.#watchers.size === 0) return;
+    const call = this.#client.watch({ service: this.#settings.serviceName });
+    this.#watch = call;
+    call.on('data', (response: HealthCheckResponse) => {
+      // A17: an answer resets the backoff, so the next re-watch starts at once.
+      this.#backoff.reset();
+      this.#publishAnswer(response, 'Watch');
+    });
+    call.on('error', (error: ServiceError) => this.#watchEnded(call, error.code, error.details));
+    call.on('end', () => this.#watchEnded(call, Status.OK, 'stream ended by the server'));
+  }
+
+  #watchEnded(call: ClientReadableStream<HealthCheckResponse>, code: Status, details: string): void {
+    if (this.#watch !== call) return; // we cancelled it ourselves
+    this.#watch = undefined;
+    if (code === Status.UNIMPLEMENTED) {
+      this.#unimplemented = true;
+      this.#stopProbe();
+      this.#publish({ status: 'unimplemented', detail: 'no grpc.health.v1 service: treated as healthy' });
+      return;
+    }
+    this.#publish({ status: 'failed', detail: `health Watch ended with ${statusName(code)}: ${details}; re-watching` });
+    this.#backoff.runOnce();
+  }
+
+  #scheduleProbe(): void {
+    if (this.#settings.probeIntervalMs <= 0 || this.#probeTimer) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = undefined;
+      this.#runProbe();
+    }, this.#settings.probeIntervalMs);
+    this.#probeTimer.unref();
+  }
+
+  #runProbe(): void {
+    if (this.#unimplemented || this.#subchannel.getConnectivityState() !== ConnectivityState.READY) return;
+    const timeoutMs = this.#settings.probeTimeoutMs;
+    const call = this.#client.check(
+      { service: this.#settings.serviceName },
+      { deadline: Date.now() + timeoutMs },
+      (error, response) => {
+        if (this.#probe !== call) return;
+        this.#probe = undefined;
+        if (!error) this.#publishAnswer(response!, 'Check');
+        else if (error.code === Status.NOT_FOUND) this.#publish({ status: 'not-serving', detail: 'Check: service unknown' });
+        else if (error.code === Status.DEADLINE_EXCEEDED) {
+          this.#publish({ status: 'failed', detail: `health probe got no answer within ${timeoutMs} ms` });
+        } else if (error.code !== Status.UNIMPLEMENTED && error.code !== Status.CANCELLED) {
+          this.#publish({ status: 'failed', detail: `health probe failed with ${statusName(error.code)}` });
+        }
+        this.#scheduleProbe();
+      },
+    );
+    this.#probe = call;
+  }
+
+  #publishAnswer(response: HealthCheckResponse, via: string): void {
+    if (response.status === 'SERVING') this.#publish({ status: 'serving', detail: `${via}: SERVING` });
+    else this.#publish({ status: 'not-serving', detail: `${via}: ${response.status}` });
+  }
+
+  #publish(health: EndpointHealth): void {
+    if (health.status === this.#health.status && health.detail === this.#health.detail) return;
+    this.#health = health;
+    for (const watcher of this.#watchers) watcher.listener(health);
+  }
+
+  #stopProbe(): void {
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+    const probe = this.#probe;
+    this.#probe = undefined;
+    probe?.cancel();
+  }
+
+  #stop(): void {
+    const watch = this.#watch;
+    this.#watch = undefined;
+    watch?.cancel();
+    this.#backoff.stop();
+    this.#stopProbe();
+  }
+}

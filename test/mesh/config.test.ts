@@ -1,0 +1,195 @@
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { createMesh, isConfigError, setupMesh, type ConfigEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { OrderClient, callUnary } from '../../examples/orders.js';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { memoryLogger } from '../helpers/logs.js';
+import { allUsable, callLoop, tally, until } from '../helpers/mesh.js';
+import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
+import { nextEvent } from '../helpers/servers.js';
+
+describe('mesh config, resolver and bad input', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  async function backends(...names: string[]) {
+    const started = await Promise.all(names.map((name) => startFakeBackend(name)));
+    for (const backend of started) pool.defer(() => backend.stop());
+    return started;
+  }
+
+  async function split(client: OrderClient, calls: number) {
+    const served: string[] = [];
+    for (let i = 0; i < calls; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
+    return tally(served);
+  }
+
+  describe('hot reload of a config file', () => {
+    function configFile(services: MeshConfigInput['services']) {
+      const dir = mkdtempSync(join(tmpdir(), 'meshlite-config-'));
+      pool.defer(() => rmSync(dir, { recursive: true, force: true }));
+      const path = join(dir, 'mesh.json');
+      // Written the way deploy tools do it: a new file renamed over the old one.
+      const write = (next: unknown) => {
+        writeFileSync(`${path}.tmp`, typeof next === 'string' ? next : JSON.stringify(next));
+        renameSync(`${path}.tmp`, path);
+      };
+      write({ services });
+      return { path, write };
+    }
+
+    const fast = { slowStart: { windowMs: 0 } };
+
+    it('re-weights, adds and removes endpoints with calls in flight, without a failed call', async () => {
+      const [a, b, c] = await backends('ServiceA', 'ServiceB', 'ServiceC');
+      const endpoint = (name: string, address: string, weight: number) => ({ name, address, weight });
+      const file = configFile({
+        orders: { endpoints: [endpoint('ServiceA', a!.address, 80), endpoint('ServiceB', b!.address, 20)], balancer: fast },
+      });
+      const mesh = createMesh({ configFile: file.path });
+      pool.defer(() => mesh.close());
+      const client = pool.track(mesh.client(OrderClient, 'orders'));
+      client.getChannel().getConnectivityState(true);
+      await until(mesh, allUsable('ServiceA', 'ServiceB'));
+      // Calls are in flight while each new file lands; the split is measured once they settle.
+      let loop = callLoop(client);
+      pool.defer(() => loop.stop());
+      let applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
+      file.write({ services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 20), endpoint('ServiceB', b!.address, 80)], balancer: fast } } });
+      await applied;
+      await until(mesh, (e) => e['ServiceA']!.weight === 20);
+      expect((await loop.stop()).errors).to.deep.equal([]);
+      expect(await split(client, 100)).to.deep.equal({ ServiceA: 20, ServiceB: 80 });
+
+      loop = callLoop(client);
+      applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
+      file.write({ services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 1), endpoint('ServiceC', c!.address, 1)], balancer: fast } } });
+      await applied;
+      await until(mesh, (e) => e['ServiceB'] === undefined && allUsable('ServiceA', 'ServiceC')(e));
+      expect((await loop.stop()).errors).to.deep.equal([]);
+      expect(await split(client, 10)).to.deep.equal({ ServiceA: 5, ServiceC: 5 });
+    });
+
+    it('refuses an invalid file with the field named, and keeps serving the last good config', async () => {
+      const [a, b] = await backends('ServiceA', 'ServiceB');
+      const file = configFile({
+        orders: { endpoints: [{ name: 'ServiceA', address: a!.address, weight: 3 }, { name: 'ServiceB', address: b!.address, weight: 1 }], balancer: fast },
+      });
+      const { logger, lines } = memoryLogger('info');
+      const mesh = createMesh({ configFile: file.path, logger });
+      pool.defer(() => mesh.close());
+      const client = pool.track(mesh.client(OrderClient, 'orders'));
+      client.getChannel().getConnectivityState(true);
+      await until(mesh, allUsable('ServiceA', 'ServiceB'));
+
+      let rejected = nextEvent<ConfigEvent>((l) => mesh.events.onConfigRejected(l));
+      file.write({ services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address, weight: -1 }] } } });
+      expect((await rejected).error).to.contain('services.orders.endpoints[0].weight').and.contain('got -1');
+      rejected = nextEvent<ConfigEvent>((l) => mesh.events.onConfigRejected(l));
+      file.write('{ "services": ');
+      expect((await rejected).error).to.contain('is not valid JSON');
+
+      expect(mesh.config.services['orders']!.endpoints.map((e) => e.weight)).to.deep.equal([3, 1]);
+      expect(await split(client, 8)).to.deep.equal({ ServiceA: 6, ServiceB: 2 });
+      const logged = lines.filter((line) => line.msg === 'mesh config rejected; the last good config keeps serving');
+      expect(logged).to.have.length(2);
+      expect(String(logged[0]!['err'])).to.contain('weight');
+    });
+  });
+
+  describe('bad input', () => {
+    it('rejects an invalid config at creation, naming the field and the value', () => {
+      const attempt = (config: unknown) => {
+        try {
+          createMesh({ config: config as MeshConfigInput });
+        } catch (error) {
+          expect(isConfigError(error)).to.equal(true);
+          return (error as Error).message;
+        }
+        throw new Error('expected a ConfigError');
+      };
+      const endpoint = { name: 'A', address: '127.0.0.1:50051' };
+      expect(attempt({ services: { orders: { endpoints: [] } } })).to.contain('services.orders.endpoints: must list at least one endpoint');
+      expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, weight: Number.NaN }] } } })).to.match(
+        /services\.orders\.endpoints\[0\]\.weight: .*got NaN/,
+      );
+      expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, weight: -2 }] } } })).to.match(/weight: .*got -2/);
+      expect(attempt({ services: { orders: { endpoints: [endpoint, { ...endpoint, name: 'B' }] } } })).to.contain(
+        'services.orders.endpoints[1].address: duplicate address (also endpoints[0]), got "127.0.0.1:50051"',
+      );
+      expect(attempt({ services: { orders: { endpoints: [endpoint], retries: 3 } } })).to.contain('unknown field "services.orders.retries"');
+      expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, address: 'localhost' }] } } })).to.contain('must be "host:port"');
+      expect(attempt({ services: { orders: { endpoints: [endpoint], client: { retry: { maxAttempts: 0 } } } } })).to.contain(
+        'services.orders.client.retry.maxAttempts: too small',
+      );
+    });
+
+    it('fails calls to an unknown service with UNAVAILABLE, naming it and where config was looked for', async () => {
+      const [a] = await backends('ServiceA');
+      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
+      pool.defer(() => mesh.close());
+      const client = pool.track(mesh.client(OrderClient, 'payments', { stack: { retry: false } }));
+      const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(error.details).to.equal('service "payments" is not in the mesh config (in-code config; services: orders)');
+    });
+
+    it('fails at once with every endpoint’s last error when all are down', async () => {
+      const closedPorts = await Promise.all(
+        [0, 1].map(async () => {
+          const server = await startServer(() => {});
+          server.server.forceShutdown();
+          return server.port;
+        }),
+      );
+      const mesh = createMesh({
+        config: {
+          services: {
+            orders: {
+              endpoints: closedPorts.map((port, i) => ({ name: ['ServiceA', 'ServiceB'][i]!, address: `127.0.0.1:${port}` })),
+            },
+          },
+        },
+      });
+      pool.defer(() => mesh.close());
+      const client = pool.track(mesh.client(OrderClient, 'orders', { stack: { retry: false } }));
+      const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }));
+      expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(error.details).to.match(/^no usable endpoint for orders: ServiceA \(127\.0\.0\.1:\d+\) not connected \(TRANSIENT_FAILURE: .*ECONNREFUSED.*\); ServiceB .*ECONNREFUSED/);
+    });
+
+    it('makes grpc-js’s silent fallback loud when a service config gives our policy a bad config', async () => {
+      setupMesh();
+      setupMesh(); // twice is harmless
+      const [a] = await backends('ServiceA');
+      const { logger, lines } = memoryLogger('error');
+      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } }, logger });
+      pool.defer(() => mesh.close());
+      const client = pool.track(
+        new OrderClient(`ipv4:${a!.address}`, grpc.credentials.createInsecure(), {
+          'grpc.service_config': JSON.stringify({
+            loadBalancingConfig: [{ meshlite_weighted: { mesh: mesh.id, endpoints: [{ name: 'A', address: a!.address, weight: 'heavy' }] } }],
+          }),
+        }),
+      );
+      await callUnary(client.GetOrder, client, { id: 'x' });
+      const line = lines.find((l) => l.msg.startsWith('meshlite_weighted config rejected'));
+      expect(line?.['err']).to.match(/endpoints\[0\]\.weight: .*got "heavy"/);
+    });
+
+    it('ties a client to its own mesh when several exist', async () => {
+      const [a, b] = await backends('ServiceA', 'ServiceB');
+      const first = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
+      const second = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceB', address: b!.address }] } } } });
+      pool.defer(() => first.close());
+      pool.defer(() => second.close());
+      const viaFirst = pool.track(first.client(OrderClient, 'orders'));
+      const viaSecond = pool.track(second.client(OrderClient, 'orders'));
+      expect((await callUnary(viaFirst.GetOrder, viaFirst, { id: 'x' })).served_by).to.equal('ServiceA');
+      expect((await callUnary(viaSecond.GetOrder, viaSecond, { id: 'x' })).served_by).to.equal('ServiceB');
+    });
+  });
+});

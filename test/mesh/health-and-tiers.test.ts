@@ -1,0 +1,132 @@
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { HealthImplementation } from 'grpc-health-check';
+import { createMesh, healthServiceDefinition, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { OrderClient, callUnary } from '../../examples/orders.js';
+import { startFakeBackend, type FakeBackendOptions } from '../helpers/fake-backend.js';
+import { allUsable, tally, until } from '../helpers/mesh.js';
+import { useTestPool } from '../helpers/servers.js';
+
+const SERVICE = 'orders.v1.OrderService';
+
+describe('mesh health checking and priority tiers', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  async function backend(name: string, options?: FakeBackendOptions) {
+    const started = await startFakeBackend(name, options);
+    pool.defer(() => started.stop());
+    return started;
+  }
+
+  function mesh(services: MeshConfigInput['services']) {
+    const created = createMesh({ config: { services } });
+    pool.defer(() => created.close());
+    const client = pool.track(created.client(OrderClient, 'orders'));
+    return { mesh: created, client };
+  }
+
+  async function split(client: OrderClient, calls: number) {
+    const served: string[] = [];
+    for (let i = 0; i < calls; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
+    return tally(served);
+  }
+
+  it('fails over to the next priority tier when a tier has nothing usable, and back when it recovers', async () => {
+    const [a, b, c] = await Promise.all(['ServiceA', 'ServiceB', 'ServiceC'].map((name) => backend(name)));
+    const { mesh: m, client } = mesh({
+      orders: {
+        endpoints: [
+          { name: 'ServiceA', address: a!.address, weight: 80, priority: 0 },
+          { name: 'ServiceB', address: b!.address, weight: 20, priority: 0 },
+          { name: 'ServiceC', address: c!.address, weight: 1, priority: 1 },
+        ],
+        healthCheck: { serviceName: SERVICE },
+        balancer: { slowStart: { windowMs: 0 } },
+      },
+    });
+    const failovers: FailoverEvent[] = [];
+    m.events.onFailover((event) => failovers.push(event));
+    client.getChannel().getConnectivityState(true);
+    await until(m, allUsable('ServiceA', 'ServiceB', 'ServiceC'));
+    expect(await split(client, 10)).to.deep.equal({ ServiceA: 8, ServiceB: 2 });
+
+    a!.health.set(SERVICE, 'NOT_SERVING');
+    b!.health.set(SERVICE, 'NOT_SERVING');
+    await until(m, (e) => !e['ServiceA']!.usable && !e['ServiceB']!.usable);
+    expect(await split(client, 10)).to.deep.equal({ ServiceC: 10 });
+    expect(failovers.at(-1)).to.include({ from: 0, to: 1, reason: 'priority 0 has no usable endpoint' });
+
+    // One of two back: Envoy's overprovisioning keeps 70 % on tier 0, spills 30 % to tier 1.
+    a!.health.set(SERVICE, 'SERVING');
+    await until(m, allUsable('ServiceA'));
+    expect(failovers.at(-1)).to.include({ from: 1, to: 0, reason: 'priority 0 usable again' });
+    expect(m.snapshot('orders')[0]!.tiers).to.deep.equal([
+      { priority: 0, load: 70 },
+      { priority: 1, load: 30 },
+    ]);
+    expect(await split(client, 100)).to.deep.equal({ ServiceA: 70, ServiceC: 30 });
+
+    b!.health.set(SERVICE, 'SERVING');
+    await until(m, allUsable('ServiceA', 'ServiceB'));
+    expect(await split(client, 10)).to.deep.equal({ ServiceA: 8, ServiceB: 2 });
+  });
+
+  it('works with a health server that is not ours (grpc-health-check)', async () => {
+    const official = new HealthImplementation({ '': 'SERVING', [SERVICE]: 'SERVING' });
+    const a = await backend('ServiceA', { health: false, setup: (server) => official.addToServer(server) });
+    const b = await backend('ServiceB');
+    const { mesh: m, client } = mesh({
+      orders: {
+        endpoints: [
+          { name: 'ServiceA', address: a.address, weight: 1 },
+          { name: 'ServiceB', address: b.address, weight: 1 },
+        ],
+        healthCheck: { serviceName: SERVICE },
+        balancer: { slowStart: { windowMs: 0 } },
+      },
+    });
+    client.getChannel().getConnectivityState(true);
+    await until(m, allUsable('ServiceA', 'ServiceB'));
+    official.setStatus(SERVICE, 'NOT_SERVING');
+    await until(m, (e) => !e['ServiceA']!.usable);
+    expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
+    official.setStatus(SERVICE, 'SERVING');
+    await until(m, allUsable('ServiceA', 'ServiceB'));
+    expect(await split(client, 10)).to.deep.equal({ ServiceA: 5, ServiceB: 5 });
+  });
+
+  it('treats a backend without a health service (UNIMPLEMENTED) as healthy', async () => {
+    const a = await backend('ServiceA', { health: false });
+    const { mesh: m, client } = mesh({
+      orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE } },
+    });
+    expect((await callUnary(client.GetOrder, client, { id: 'x' })).served_by).to.equal('ServiceA');
+    expect(m.snapshot('orders')[0]!.endpoints[0]).to.include({ health: 'unimplemented', usable: true });
+  });
+
+  it('queues calls (they do not fail) until the first health answer arrives', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // A health service that holds back its first Watch answer until the test says so.
+    const a = await backend('ServiceA', {
+      health: false,
+      setup: (server) =>
+        server.addService(healthServiceDefinition, {
+          Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => void released.then(() => call.write({ status: 'SERVING' })),
+          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: 'SERVING' }),
+          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
+        }),
+    });
+    const { mesh: m, client } = mesh({
+      orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } },
+    });
+    let settled = false;
+    const call = callUnary(client.GetOrder, client, { id: 'x' }).finally(() => (settled = true));
+    await until(m, (e) => e['ServiceA']?.connectivity === 'READY' && e['ServiceA'].health === 'unknown');
+    expect(m.snapshot('orders')[0]!.state).to.equal('CONNECTING');
+    expect(settled).to.equal(false);
+    release();
+    expect((await call).served_by).to.equal('ServiceA');
+  });
+});
