@@ -1,45 +1,36 @@
-// The example client: a plain grpc-js OrderClient with the whole client stack of grpc-meshlite.
-import * as grpc from '@grpc/grpc-js';
-import { createClientStack, type ClientStack, type Logger } from 'grpc-meshlite';
+// The example client: a plain grpc-js OrderClient pointed at mesh:///orders, with the mesh
+// config of examples/mesh.json (weights, health checking, ejection, and the client stack:
+// logging → deadline → circuit breaker → retry/hedge).
+import { readFileSync } from 'node:fs';
+import { createMesh, type Logger, type Mesh, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient } from './orders.js';
 
+export const EXAMPLE_CONFIG_PATH = new URL('./mesh.json', import.meta.url);
+
+/** examples/mesh.json with each backend's address replaced by where it really listens. */
+export function exampleConfig(addresses: Readonly<Record<string, string>>): MeshConfigInput {
+  const config = JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as MeshConfigInput;
+  for (const endpoint of config.services['orders']!.endpoints) {
+    endpoint.address = addresses[endpoint.name] ?? endpoint.address;
+  }
+  return config;
+}
+
 export interface OrdersClient {
-  readonly client: OrderClient;
-  readonly stack: ClientStack;
+  readonly mesh: Mesh;
+  readonly client: OrderClient & { readonly stack: import('grpc-meshlite').ClientStack };
   close(): void;
 }
 
-/**
- * logging → deadline → circuit breaker → retry/hedge, configured for orders.v1.OrderService:
- * GetOrder is a read (idempotent, hedged), CreateOrder is made safe to retry by its
- * idempotency key, which the caller sends as `idempotency-key` metadata.
- */
-export function createOrdersClient(target: string, logger: Logger, options: grpc.ClientOptions = {}): OrdersClient {
-  const stack = createClientStack({
-    logger,
-    logging: { successLevel: 'debug' },
-    deadline: { timeoutMs: 2000, methods: { 'orders.v1.OrderService/GetOrder': 1000 } },
-    breaker: { volumeThreshold: 20, errorThresholdPercentage: 50, resetTimeoutMs: 2000 },
-    retry: {
-      maxAttempts: 3,
-      perAttemptTimeoutMs: 150,
-      retryableCodes: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
-      methods: {
-        'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 60, maxAttempts: 2 } },
-        'orders.v1.OrderService/ListOrders': { idempotent: true },
-      },
-    },
-  });
-  const client = new OrderClient(target, grpc.credentials.createInsecure(), {
-    ...options,
-    interceptors: stack.interceptors,
-  });
+export function createOrdersClient(config: MeshConfigInput, logger: Logger): OrdersClient {
+  const mesh = createMesh({ config, logger });
+  const client = mesh.client(OrderClient, 'orders', { stack: { logging: { successLevel: 'debug' } } });
   return {
+    mesh,
     client,
-    stack,
     close: () => {
       client.close();
-      stack.close();
+      mesh.close();
     },
   };
 }

@@ -72,6 +72,21 @@ describe('mesh health checking and priority tiers', function () {
     expect(await split(client, 10)).to.deep.equal({ ServiceA: 8, ServiceB: 2 });
   });
 
+  it('drains an endpoint whose weight goes to 0', async () => {
+    const [a, b] = await Promise.all(['ServiceA', 'ServiceB'].map((name) => backend(name)));
+    const endpoints = (weightA: number) => [
+      { name: 'ServiceA', address: a!.address, weight: weightA },
+      { name: 'ServiceB', address: b!.address, weight: 1 },
+    ];
+    const { mesh: m, client } = mesh({ orders: { endpoints: endpoints(1), balancer: { slowStart: { windowMs: 0 } } } });
+    client.getChannel().getConnectivityState(true);
+    await until(m, allUsable('ServiceA', 'ServiceB'));
+    m.update({ services: { orders: { endpoints: endpoints(0), balancer: { slowStart: { windowMs: 0 } } } } });
+    await until(m, (e) => e['ServiceA']!.weight === 0);
+    expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
+    expect(m.snapshot('orders')[0]!.endpoints[0]).to.include({ usable: false, connectivity: 'READY' });
+  });
+
   it('works with a health server that is not ours (grpc-health-check)', async () => {
     const official = new HealthImplementation({ '': 'SERVING', [SERVICE]: 'SERVING' });
     const a = await backend('ServiceA', { health: false, setup: (server) => official.addToServer(server) });
