@@ -158,7 +158,12 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const members = all.filter((e) => e.config.priority === priority && e.config.weight > 0);
       return { priority, usable: members.filter((e) => e.usable).length, total: members.length };
     });
-    const loads = tierLoads(counts, overprovisioningFactor);
+    let loads = tierLoads(counts, overprovisioningFactor);
+    if (panicThresholdPercent > 0 && loads.every((t) => t.load === 0)) {
+      // Nothing healthy anywhere: in panic mode the first tier with a connection takes it all.
+      const fallback = priorities.find((p) => all.some((e) => e.config.priority === p && e.connected && e.config.weight > 0));
+      loads = loads.map((t) => (t.priority === fallback ? { ...t, load: 100 } : t));
+    }
     const credits = this.#picker?.credits();
     const tiers: Array<{ tier: PickerTier; load: number }> = [];
     for (const { priority, load, healthPercent } of loads) {

@@ -5,7 +5,7 @@ import { createMesh, healthServiceDefinition, type FailoverEvent, type MeshConfi
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackendOptions } from '../helpers/fake-backend.js';
 import { allUsable, tally, until } from '../helpers/mesh.js';
-import { useTestPool } from '../helpers/servers.js';
+import { nextEvent, useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
 
@@ -70,6 +70,41 @@ describe('mesh health checking and priority tiers', function () {
     b!.health.set(SERVICE, 'SERVING');
     await until(m, allUsable('ServiceA', 'ServiceB'));
     expect(await split(client, 10)).to.deep.equal({ ServiceA: 8, ServiceB: 2 });
+  });
+
+  it('in panic mode spreads over every connected endpoint when too few are healthy', async () => {
+    const [a, b] = await Promise.all(['ServiceA', 'ServiceB'].map((name) => backend(name)));
+    const { mesh: m, client } = mesh({
+      orders: {
+        endpoints: [
+          { name: 'ServiceA', address: a!.address, weight: 1 },
+          { name: 'ServiceB', address: b!.address, weight: 1 },
+        ],
+        healthCheck: { serviceName: SERVICE },
+        balancer: { panicThresholdPercent: 50 },
+      },
+    });
+    client.getChannel().getConnectivityState(true);
+    await until(m, allUsable('ServiceA', 'ServiceB'));
+    a!.health.set(SERVICE, 'NOT_SERVING');
+    b!.health.set(SERVICE, 'NOT_SERVING');
+    await until(m, (e) => !e['ServiceA']!.usable && !e['ServiceB']!.usable);
+    // Nothing healthy is below the 50 % threshold: rather than fail every call, use them all.
+    expect(await split(client, 10)).to.deep.equal({ ServiceA: 5, ServiceB: 5 });
+  });
+
+  it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
+    const a = await backend('ServiceA');
+    const { mesh: m, client } = mesh({
+      orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } },
+    });
+    client.getChannel().getConnectivityState(true);
+    await until(m, allUsable('ServiceA'));
+    const rewatched = nextEvent<number>((l) => a.healthService.onWatchCountChange(l), (count) => count === 1);
+    a.healthService.closeWatches();
+    await rewatched;
+    a.health.set(SERVICE, 'NOT_SERVING');
+    await until(m, (e) => e['ServiceA']!.health === 'not-serving');
   });
 
   it('drains an endpoint whose weight goes to 0', async () => {
