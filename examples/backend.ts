@@ -1,6 +1,16 @@
 // One order backend (ServiceA or ServiceB) as a server: orders + grpc.health.v1 + drain.
 import * as grpc from '@grpc/grpc-js';
-import { HealthService, HealthState, drainServer, type DrainOptions, type DrainResult, type Logger } from 'grpc-meshlite';
+import {
+  HealthService,
+  HealthState,
+  createServerStack,
+  drainServer,
+  serveWhenReady,
+  type DrainOptions,
+  type DrainResult,
+  type Logger,
+  type ServerStack,
+} from 'grpc-meshlite';
 import { createOrderService, type Faults } from './order-service.js';
 import { ORDER_SERVICE_NAME, orderServiceDefinition } from './orders.js';
 import type { OrderStore } from './order-store.js';
@@ -13,6 +23,10 @@ export interface BackendOptions {
   readonly logger: Logger;
   readonly faults?: Partial<Faults>;
   readonly drain?: DrainOptions;
+  /** Calls run at once before load shedding refuses more. Default 256. */
+  readonly maxConcurrent?: number;
+  /** Time the backend takes to get ready; it reports NOT_SERVING until then. Default 0. */
+  readonly warmupMs?: number;
 }
 
 export interface Backend {
@@ -21,6 +35,9 @@ export interface Backend {
   readonly address: string;
   readonly server: grpc.Server;
   readonly health: HealthState;
+  readonly stack: ServerStack;
+  /** Resolves when the backend reports SERVING. */
+  readonly ready: Promise<unknown>;
   /** Live fault settings: change them and the next call sees it. */
   readonly faults: Faults;
   /** SERVING <-> NOT_SERVING for every service, as `kill -USR2` does. Returns the new status. */
@@ -38,11 +55,20 @@ export class ListenError extends Error {
 
 export async function startBackend(options: BackendOptions): Promise<Backend> {
   const { name, logger } = options;
-  const faults: Faults = { failRate: 0, latencyMs: 0, ...options.faults };
-  const health = new HealthState({ '': 'SERVING', [ORDER_SERVICE_NAME]: 'SERVING' });
+  const faults: Faults = { failRate: 0, latencyMs: 0, replyDelayMs: 0, ...options.faults };
+  // NOT_SERVING until ready: health-checking clients send nothing before that.
+  const health = new HealthState({ '': 'NOT_SERVING', [ORDER_SERVICE_NAME]: 'NOT_SERVING' });
   const healthService = new HealthService(health);
+  // The inbound side of the mesh: logging → deadline → idempotency → load shedding.
+  const stack = createServerStack({
+    logger,
+    logging: { successLevel: 'debug' },
+    idempotency: { methods: [`${ORDER_SERVICE_NAME}/CreateOrder`], ttlMs: 120_000 },
+    loadShedding: { maxConcurrent: options.maxConcurrent ?? 256, serverName: name },
+  });
   const server = new grpc.Server({
-    // Clients of the mesh send keepalive pings to notice a hung backend quickly.
+    interceptors: stack.interceptors,
+    // Clients of the mesh may send keepalive pings to notice a hung backend quickly.
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(orderServiceDefinition, createOrderService({ name, store: options.store, faults, logger }));
@@ -57,6 +83,8 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     });
   });
   logger.info({ port, pid: process.pid }, 'listening');
+  const warmupMs = options.warmupMs ?? 0;
+  const ready = serveWhenReady(health, () => new Promise((resolve) => setTimeout(resolve, warmupMs)), { logger });
 
   return {
     name,
@@ -64,6 +92,8 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     address: `127.0.0.1:${port}`,
     server,
     health,
+    stack,
+    ready,
     faults,
     toggleHealth() {
       const next = health.get('') === 'SERVING' ? 'NOT_SERVING' : 'SERVING';

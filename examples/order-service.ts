@@ -10,8 +10,13 @@ export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 export interface Faults {
   /** Share of calls that fail with UNAVAILABLE, 0..1. */
   failRate: number;
-  /** Extra latency added to every call, in ms. */
+  /** Extra latency added to every call before it is handled, in ms. */
   latencyMs: number;
+  /**
+   * Delay between doing the work and answering, in ms: the order exists but the reply is
+   * late (a GC pause, a slow network). What makes a client retry a call that succeeded.
+   */
+  replyDelayMs: number;
 }
 
 export interface OrderBackendOptions {
@@ -86,6 +91,7 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
       if (!(await injectFaults(call, callback))) return;
       const { order, created } = store.create({ idempotencyKey: key, item, quantity, createdBy: name });
       if (created) logger.debug({ orderId: order.id, key }, 'order created');
+      if (faults.replyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.replyDelayMs));
       callback(null, toOrder(order));
     },
 

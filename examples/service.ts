@@ -8,11 +8,12 @@ import { startBackend, ListenError, type Backend } from './backend.js';
 import { DirectoryOrderStore, MemoryOrderStore } from './order-store.js';
 
 const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fail-rate <0..1>]
-       [--latency-ms <ms>] [--store-dir <dir>] [--grace-ms <ms>] [--log-level <level>]`;
+       [--latency-ms <ms>] [--store-dir <dir>] [--grace-ms <ms>] [--max-concurrent <n>]
+       [--warmup-ms <ms>] [--log-level <level>]`;
 
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
-  | { type: 'faults'; failRate?: number; latencyMs?: number }
+  | { type: 'faults'; failRate?: number; latencyMs?: number; replyDelayMs?: number }
   | { type: 'health'; status: 'SERVING' | 'NOT_SERVING' };
 
 /** What the backend tells a supervising process. */
@@ -25,6 +26,8 @@ interface ServiceFlags {
   latencyMs: number;
   storeDir: string | undefined;
   graceMs: number;
+  maxConcurrent: number;
+  warmupMs: number;
   logLevel: string;
 }
 
@@ -44,6 +47,8 @@ function parseFlags(argv: string[]): ServiceFlags {
         'latency-ms': { type: 'string', default: '0' },
         'store-dir': { type: 'string' },
         'grace-ms': { type: 'string', default: '1000' },
+        'max-concurrent': { type: 'string', default: '256' },
+        'warmup-ms': { type: 'string', default: '0' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', default: false },
       },
@@ -63,6 +68,8 @@ function parseFlags(argv: string[]): ServiceFlags {
     latencyMs: number('--latency-ms', values['latency-ms'], (n) => n >= 0, 'a number of ms >= 0'),
     storeDir: values['store-dir'],
     graceMs: number('--grace-ms', values['grace-ms'], (n) => n >= 0, 'a number of ms >= 0'),
+    maxConcurrent: number('--max-concurrent', values['max-concurrent'], (n) => Number.isInteger(n) && n > 0, 'an integer > 0'),
+    warmupMs: number('--warmup-ms', values['warmup-ms'], (n) => n >= 0, 'a number of ms >= 0'),
     logLevel: values['log-level'],
   };
 }
@@ -86,6 +93,8 @@ async function main(): Promise<void> {
     logger,
     faults: { failRate: flags.failRate, latencyMs: flags.latencyMs },
     drain: { graceMs: flags.graceMs },
+    maxConcurrent: flags.maxConcurrent,
+    warmupMs: flags.warmupMs,
   });
   process.send?.({ type: 'listening', name: flags.name, port: backend.port, pid: process.pid } satisfies BackendReport);
   wireSignals(backend, logger);
@@ -109,6 +118,7 @@ function wireSignals(backend: Backend, logger: ReturnType<typeof createLogger>):
     if (command.type === 'faults') {
       if (command.failRate !== undefined) backend.faults.failRate = command.failRate;
       if (command.latencyMs !== undefined) backend.faults.latencyMs = command.latencyMs;
+      if (command.replyDelayMs !== undefined) backend.faults.replyDelayMs = command.replyDelayMs;
       logger.info({ ...backend.faults }, 'faults changed');
     } else if (command.type === 'health') {
       backend.health.setAll(command.status);

@@ -83,3 +83,18 @@ export { isHealthy } from './health/health-checker.js';
 export type { HealthStatus, EndpointHealth, HealthCheckSettings } from './health/health-checker.js';
 export { MeshEvents } from './observability/events.js';
 export type { EndpointEvent, EndpointEventKind, FailoverEvent, ConfigEvent } from './observability/events.js';
+
+export { createServerStack, serverLayers, composeServerLayers, SERVER_LAYER_ORDER } from './server/server-stack.js';
+export type { ServerStack, ServerStackOptions, NamedServerLayer, ServerLayerName } from './server/server-stack.js';
+export { toServerInterceptor } from './server/adapter.js';
+export { serverLoggingLayer } from './server/logging.js';
+export type { ServerLoggingOptions } from './server/logging.js';
+export { serverDeadlineLayer, remainingBudget } from './server/deadline.js';
+export { loadSheddingLayer, resolveLoadSheddingOptions } from './server/load-shedding.js';
+export type { LoadSheddingOptions, LoadSheddingLayer } from './server/load-shedding.js';
+export { FixedLimit, VegasLimit } from './server/concurrency-limit.js';
+export type { ConcurrencyLimit, Permit, VegasOptions } from './server/concurrency-limit.js';
+export { idempotencyLayer, resolveIdempotencyOptions, REPLAYED_HEADER } from './server/idempotency.js';
+export type { IdempotencyOptions, IdempotencyLayer } from './server/idempotency.js';
+export { serveWhenReady } from './server/readiness.js';
+export type { ServerCall, ServerResult, ServerNext, ServerLayer, ServerStatus } from './server/types.js';

@@ -17,6 +17,7 @@ describe('example backends ServiceA and ServiceB', () => {
   async function startPair(store: OrderStore = new MemoryOrderStore()) {
     const start = async (name: string) => {
       const backend = await startBackend({ name, port: 0, store, logger: silentLogger });
+      await backend.ready;
       pool.defer(() => backend.forceStop());
       const client = pool.track(new OrderClient(backend.address, grpc.credentials.createInsecure()));
       return { backend, client };

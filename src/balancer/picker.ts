@@ -1,5 +1,6 @@
 import { experimental } from '@grpc/grpc-js';
 import { AVOID_HEADER } from '../interceptors/adapter.js';
+import { ATTEMPT_HEADER, reportPick } from '../interceptors/attempt-picks.js';
 import type { EndpointState } from './endpoint-state.js';
 import { SmoothWeightedScheduler } from './scheduler.js';
 
@@ -27,9 +28,20 @@ export class WeightedPriorityPicker implements experimental.Picker {
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
-    const avoid = readAvoidHint(args);
+    const avoid = readHeader(args, AVOID_HEADER);
+    const attempt = readHeader(args, ATTEMPT_HEADER);
+    const chosen = this.#choose(avoid ? new Set(avoid.split(',')) : undefined);
+    if (!chosen) {
+      // Only probing endpoints are left and their probe is out: wait for the next picker.
+      return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
+    }
+    if (attempt !== undefined) reportPick(attempt, chosen.endpoint.address);
+    return chosen.endpoint.pick(args, chosen.probe);
+  }
+
+  #choose(avoid: Set<string> | undefined): { endpoint: EndpointState; probe: boolean } | undefined {
     for (const endpoint of this.#probing) {
-      if (!avoid?.has(endpoint.address) && endpoint.ejection.claimProbe()) return endpoint.pick(args, true);
+      if (!avoid?.has(endpoint.address) && endpoint.ejection.claimProbe()) return { endpoint, probe: true };
     }
     const skip = avoid && ((endpoint: EndpointState) => avoid.has(endpoint.address));
     const tier = this.#tiers.pick();
@@ -42,11 +54,7 @@ export class WeightedPriorityPicker implements experimental.Picker {
       }
       endpoint ??= tier?.scheduler.pick();
     }
-    if (!endpoint) {
-      // Only probing endpoints are left and their probe is out: wait for the next picker.
-      return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
-    }
-    return endpoint.pick(args, false);
+    return endpoint && { endpoint, probe: false };
   }
 
   /** Scheduler credit per endpoint, carried into the next picker so the sequence continues. */
@@ -57,9 +65,10 @@ export class WeightedPriorityPicker implements experimental.Picker {
   }
 }
 
-function readAvoidHint(args: experimental.PickArgs): Set<string> | undefined {
-  const values = args.metadata.get(AVOID_HEADER);
+/** Reads one of our private headers and removes it, so it never goes on the wire. */
+function readHeader(args: experimental.PickArgs, key: string): string | undefined {
+  const values = args.metadata.get(key);
   if (values.length === 0) return undefined;
-  args.metadata.remove(AVOID_HEADER);
-  return new Set(values.flatMap((value) => String(value).split(',')));
+  args.metadata.remove(key);
+  return values.map(String).join(',');
 }

@@ -12,6 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-interceptors.js';
 import { makeStatus } from '../status.js';
+import { ATTEMPT_HEADER, trackAttempt } from './attempt-picks.js';
 import type { AttemptRecord, Interceptor, MeshRequest, MeshResponse, MethodInfo, MethodKind, Next } from './types.js';
 
 /** Private metadata header that carries the retry hint to the mesh balancer, which strips it. */
@@ -188,13 +189,16 @@ class MeshCall implements InterceptingCallInterface {
         call.cancelWithStatus(reason.code, reason.details);
       };
       request.signal.addEventListener('abort', onAbort, { once: true });
+      // A hedged attempt learns its endpoint from the mesh picker as soon as it is picked.
+      let picked: string | undefined;
+      const tracked = request.attempt ? trackAttempt((address) => (picked = address)) : undefined;
       const peer = () => {
         const value = call.getPeer();
-        return looksLikeEndpoint(value) ? value : undefined;
+        return looksLikeEndpoint(value) ? value : picked;
       };
       bindAttempt(request, peer);
 
-      call.start(withAvoidHint(request.metadata, request.avoid), {
+      call.start(withHints(request.metadata, request.avoid, tracked?.id), {
         onReceiveMetadata: (metadata) => {
           headers = metadata;
         },
@@ -208,6 +212,7 @@ class MeshCall implements InterceptingCallInterface {
         },
         onReceiveStatus: (status: StatusObject) => {
           request.signal.removeEventListener('abort', onAbort);
+          tracked?.done();
           const endpoint = peer();
           const record: AttemptRecord = {
             code: status.code,
@@ -235,10 +240,12 @@ function bindAttempt(request: MeshRequest, peer: () => string | undefined): void
   if (handle) handle.peer = peer;
 }
 
-function withAvoidHint(metadata: Metadata, avoid: readonly string[] | undefined): Metadata {
-  if (!avoid || avoid.length === 0) return metadata;
+function withHints(metadata: Metadata, avoid: readonly string[] | undefined, attemptId: string | undefined): Metadata {
+  const hasAvoid = avoid !== undefined && avoid.length > 0;
+  if (!hasAvoid && attemptId === undefined) return metadata;
   const copy = metadata.clone();
-  copy.set(AVOID_HEADER, avoid.join(','));
+  if (hasAvoid) copy.set(AVOID_HEADER, avoid.join(','));
+  if (attemptId !== undefined) copy.set(ATTEMPT_HEADER, attemptId);
   return copy;
 }
 

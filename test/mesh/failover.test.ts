@@ -232,6 +232,25 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     await until(mesh, allUsable('ServiceA', 'ServiceB'));
   });
 
+  it('sends a hedge away from the endpoint its sibling is still waiting on', async () => {
+    const { a, client } = await setup({
+      weights: [99, 1],
+      service: {
+        balancer: { ejection: { enabled: false } },
+        client: {
+          retry: { maxAttempts: 2, methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 20 } } } },
+        },
+      },
+    });
+    a.behaviour = { hang: true };
+    const served: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      served.push((await callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })).served_by);
+    }
+    // grpc-js cannot name a call's endpoint before it answers; the picker tells the hedge instead.
+    expect(tally(served)).to.deep.equal({ ServiceB: 10 });
+  });
+
   it('sends a retry to the other backend (the avoid-hint), even when weights favour the failing one', async () => {
     const { a, b, client } = await setup({
       weights: [99, 1],

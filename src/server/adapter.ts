@@ -1,0 +1,176 @@
+// The one place where grpc-js's server interceptor machinery meets our `(next) => next`
+// server layers. Nothing else in the toolkit touches ServerInterceptingCall.
+import {
+  Metadata,
+  ServerInterceptingCall,
+  status as Status,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+} from '@grpc/grpc-js';
+import type { InterceptingServerListener } from '@grpc/grpc-js/build/src/server-interceptors.js';
+import { describeMethod, deadlineMs } from '../interceptors/adapter.js';
+import type { MethodInfo } from '../interceptors/types.js';
+import type { ServerCall, ServerLayer, ServerResult, ServerStatus } from './types.js';
+
+/**
+ * Turns server layers into one grpc-js server interceptor:
+ * `new grpc.Server({ interceptors: [toServerInterceptor(layers)] })`.
+ */
+export function toServerInterceptor(layer: ServerLayer): ServerInterceptor {
+  const methods = new Map<string, MethodInfo>();
+  return (descriptor, transport) => {
+    let method = methods.get(descriptor.path);
+    if (!method) {
+      method = describeMethod(descriptor.path, descriptor.requestStream, descriptor.responseStream);
+      methods.set(descriptor.path, method);
+    }
+    return new ServerInterceptingCall(new LayeredServerCall(method, transport, layer));
+  };
+}
+
+type Incoming = { kind: 'message'; message: unknown } | { kind: 'half-close' };
+
+class LayeredServerCall implements ServerInterceptingCallInterface {
+  readonly #method: MethodInfo;
+  readonly #transport: ServerInterceptingCallInterface;
+  readonly #layer: ServerLayer;
+  readonly #abort = new AbortController();
+  readonly #responseHeaders = new Metadata();
+  #handler: InterceptingServerListener | undefined;
+  /** Messages that arrived before the layers let the call through to the handler. */
+  #held: Incoming[] | undefined = [];
+  #headersSent = false;
+  #ended = false;
+  /** Resolves the handler's part of the chain with what it sent. */
+  #handlerDone: ((result: ServerResult) => void) | undefined;
+  #handlerHeaders: Metadata | undefined;
+  #handlerMessage: unknown;
+
+  constructor(method: MethodInfo, transport: ServerInterceptingCallInterface, layer: ServerLayer) {
+    this.#method = method;
+    this.#transport = transport;
+    this.#layer = layer;
+  }
+
+  start(listener: InterceptingServerListener): void {
+    this.#handler = listener;
+    this.#transport.start({
+      onReceiveMetadata: (metadata) => this.#run(metadata),
+      onReceiveMessage: (message) => this.#incoming({ kind: 'message', message }),
+      onReceiveHalfClose: () => this.#incoming({ kind: 'half-close' }),
+      onCancel: () => {
+        this.#abort.abort();
+        this.#handler?.onCancel();
+      },
+    });
+  }
+
+  // --- what the handler sends -------------------------------------------------------------
+
+  sendMetadata(metadata: Metadata): void {
+    if (this.#method.kind === 'unary') this.#handlerHeaders = metadata;
+    else this.#sendHeaders(metadata);
+  }
+
+  sendMessage(message: unknown, callback: () => void): void {
+    if (this.#method.kind === 'unary') {
+      // Held until the layers are done; the handler may go on to its status at once.
+      this.#handlerMessage = message;
+      process.nextTick(callback);
+      return;
+    }
+    this.#sendHeaders(new Metadata());
+    this.#transport.sendMessage(message, callback);
+  }
+
+  sendStatus(status: ServerStatus): void {
+    const done = this.#handlerDone;
+    this.#handlerDone = undefined;
+    done?.({ status, headers: this.#handlerHeaders, message: this.#handlerMessage });
+  }
+
+  startRead(): void {
+    this.#transport.startRead();
+  }
+
+  getPeer() {
+    return this.#transport.getPeer();
+  }
+
+  getDeadline() {
+    return this.#transport.getDeadline();
+  }
+
+  getHost() {
+    return this.#transport.getHost();
+  }
+
+  getAuthContext() {
+    return this.#transport.getAuthContext();
+  }
+
+  getConnectionInfo() {
+    return this.#transport.getConnectionInfo();
+  }
+
+  getMetricsRecorder() {
+    return this.#transport.getMetricsRecorder();
+  }
+
+  // --- the layers --------------------------------------------------------------------------
+
+  #run(metadata: Metadata): void {
+    const call: ServerCall = {
+      method: this.#method,
+      metadata,
+      deadline: deadlineMs(this.#transport.getDeadline()),
+      peer: this.#transport.getPeer(),
+      signal: this.#abort.signal,
+      responseHeaders: this.#responseHeaders,
+    };
+    this.#layer(this.#toHandler)(call).then(
+      (result) => this.#finish(result),
+      (error: unknown) => this.#finish({ status: { code: Status.INTERNAL, details: `grpc-meshlite server layer failed: ${String(error)}` } }),
+    );
+  }
+
+  /** The innermost step: hand the call to the real handler and wait for its status. */
+  readonly #toHandler = (call: ServerCall): Promise<ServerResult> =>
+    new Promise<ServerResult>((resolve) => {
+      this.#handlerDone = resolve;
+      this.#handler!.onReceiveMetadata(call.metadata);
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const item of held) this.#deliver(item);
+    });
+
+  #incoming(item: Incoming): void {
+    if (this.#held) this.#held.push(item);
+    else this.#deliver(item);
+  }
+
+  #deliver(item: Incoming): void {
+    if (item.kind === 'message') this.#handler!.onReceiveMessage(item.message);
+    else this.#handler!.onReceiveHalfClose();
+  }
+
+  #sendHeaders(metadata: Metadata): void {
+    if (this.#headersSent) return;
+    this.#headersSent = true;
+    const merged = metadata.clone();
+    merged.merge(this.#responseHeaders);
+    this.#transport.sendMetadata(merged);
+  }
+
+  #finish(result: ServerResult): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#sendHeaders(result.headers ?? new Metadata());
+    const status = result.status;
+    if (this.#method.kind === 'unary' && status.code === Status.OK && result.message !== undefined) {
+      this.#transport.sendMessage(result.message, () => this.#transport.sendStatus(status));
+    } else {
+      this.#transport.sendStatus(status);
+    }
+  }
+}

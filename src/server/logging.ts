@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { status as Status } from '@grpc/grpc-js';
+import type { Level } from 'pino';
+import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
+import { statusName } from '../status.js';
+import type { ServerLayer } from './types.js';
+
+export interface ServerLoggingOptions {
+  logger?: Logger;
+  /** Metadata key of the request id: taken from the request when valid, else created, and echoed back. Default "x-request-id". */
+  requestIdHeader?: string;
+  /** Level of the line for a call answered OK. Default "info". */
+  successLevel?: Level;
+  /** Level of the line for a call that failed. Default "warn". */
+  failureLevel?: Level;
+}
+
+const VALID_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
+
+/**
+ * One pino line per handled call — method, status, latency, peer, request id. The request id
+ * comes from the incoming metadata (or is created), is visible to the handler in its
+ * metadata, and is echoed in the response headers. Request metadata is logged at debug level
+ * with secrets redacted.
+ *
+ * @example
+ *   serverLoggingLayer({ logger: createLogger({ name: 'ServiceA' }) })
+ */
+export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLayer {
+  const { logger = silentLogger, requestIdHeader = 'x-request-id', successLevel = 'info', failureLevel = 'warn' } = options;
+  return (next) => async (call) => {
+    const started = performance.now();
+    const given = call.metadata.get(requestIdHeader)[0]?.toString();
+    const requestId = given !== undefined && VALID_REQUEST_ID.test(given) ? given : randomUUID();
+    let metadata = call.metadata;
+    if (requestId !== given) {
+      metadata = call.metadata.clone();
+      metadata.set(requestIdHeader, requestId);
+    }
+    call.responseHeaders.set(requestIdHeader, requestId);
+    const result = await next(metadata === call.metadata ? call : { ...call, metadata });
+    const ok = result.status.code === Status.OK;
+    const level = ok ? successLevel : failureLevel;
+    if (logger.isLevelEnabled(level)) {
+      logger[level](
+        {
+          method: call.method.path,
+          code: statusName(result.status.code),
+          latencyMs: Math.round((performance.now() - started) * 10) / 10,
+          peer: call.peer,
+          requestId,
+          ...(ok ? {} : { details: result.status.details }),
+          ...(logger.isLevelEnabled('debug') ? { metadata: loggableMetadata(metadata) } : {}),
+        },
+        'call handled',
+      );
+    }
+    return result;
+  };
+}

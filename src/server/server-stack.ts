@@ -1,0 +1,76 @@
+import type { ServerInterceptor } from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../observability/logger.js';
+import { toServerInterceptor } from './adapter.js';
+import { serverDeadlineLayer } from './deadline.js';
+import { idempotencyLayer, type IdempotencyLayer, type IdempotencyOptions } from './idempotency.js';
+import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } from './load-shedding.js';
+import { serverLoggingLayer, type ServerLoggingOptions } from './logging.js';
+import type { ServerLayer, ServerNext } from './types.js';
+
+/**
+ * The documented order of the server layers, outermost first:
+ * - logging sees every call, refused ones included, and sets the request id first;
+ * - deadline refuses a call nobody waits for any more before it costs anything;
+ * - idempotency replays a remembered answer before it takes a concurrency slot;
+ * - load shedding guards the handler itself.
+ */
+export const SERVER_LAYER_ORDER = ['logging', 'deadline', 'idempotency', 'load-shedding'] as const;
+export type ServerLayerName = (typeof SERVER_LAYER_ORDER)[number];
+
+export interface ServerStackOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** false leaves a layer out. */
+  logging?: Omit<ServerLoggingOptions, 'logger'> | false;
+  deadline?: false;
+  idempotency?: IdempotencyOptions | false;
+  loadShedding?: LoadSheddingOptions | false;
+}
+
+export interface NamedServerLayer {
+  readonly name: ServerLayerName;
+  readonly layer: ServerLayer;
+}
+
+export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer[] {
+  const layers: NamedServerLayer[] = [];
+  if (options.logging !== false) layers.push({ name: 'logging', layer: serverLoggingLayer({ logger: options.logger, ...options.logging }) });
+  if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock: options.clock }) });
+  if (options.idempotency !== false) {
+    layers.push({ name: 'idempotency', layer: idempotencyLayer({ clock: options.clock, ...options.idempotency }) });
+  }
+  if (options.loadShedding !== false) layers.push({ name: 'load-shedding', layer: loadSheddingLayer(options.loadShedding) });
+  return layers;
+}
+
+/** Composes server layers outermost first. */
+export function composeServerLayers(...layers: ServerLayer[]): ServerLayer {
+  return (next) => layers.reduceRight<ServerNext>((inner, layer) => layer(inner), next);
+}
+
+export interface ServerStack {
+  /** Pass as `interceptors` in the grpc-js Server options. */
+  readonly interceptors: ServerInterceptor[];
+  readonly layers: readonly NamedServerLayer[];
+  readonly idempotency: IdempotencyLayer | undefined;
+  readonly loadShedding: LoadSheddingLayer | undefined;
+}
+
+/**
+ * The inbound side of the mesh as grpc-js server interceptors.
+ *
+ * @example
+ *   const stack = createServerStack({ logger, loadShedding: { maxConcurrent: 64 } });
+ *   const server = new grpc.Server({ interceptors: stack.interceptors });
+ */
+export function createServerStack(options: ServerStackOptions = {}): ServerStack {
+  const layers = serverLayers(options);
+  const find = <T>(name: ServerLayerName) => layers.find((l) => l.name === name)?.layer as T | undefined;
+  return {
+    interceptors: [toServerInterceptor(composeServerLayers(...layers.map((l) => l.layer)))],
+    layers,
+    idempotency: find<IdempotencyLayer>('idempotency'),
+    loadShedding: find<LoadSheddingLayer>('load-shedding'),
+  };
+}
