@@ -6,6 +6,7 @@ import {
   createServerStack,
   drainServer,
   serveWhenReady,
+  toServerInterceptor,
   type DrainOptions,
   type DrainResult,
   type Logger,
@@ -36,6 +37,8 @@ export interface Backend {
   readonly server: grpc.Server;
   readonly health: HealthState;
   readonly stack: ServerStack;
+  /** Calls that reached this backend, per method (health checks not counted). */
+  readonly received: Record<string, number>;
   /** Resolves when the backend reports SERVING. */
   readonly ready: Promise<unknown>;
   /** Live fault settings: change them and the next call sees it. */
@@ -66,8 +69,14 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     idempotency: { methods: [`${ORDER_SERVICE_NAME}/CreateOrder`], ttlMs: 120_000 },
     loadShedding: { maxConcurrent: options.maxConcurrent ?? 256, serverName: name },
   });
+  // Counts every call that reaches the backend (benchmarks derive retry amplification from it).
+  const received: Record<string, number> = {};
+  const counting = toServerInterceptor((next) => (call) => {
+    if (call.method.service === ORDER_SERVICE_NAME) received[call.method.name] = (received[call.method.name] ?? 0) + 1;
+    return next(call);
+  });
   const server = new grpc.Server({
-    interceptors: stack.interceptors,
+    interceptors: [counting, ...stack.interceptors],
     // Clients of the mesh may send keepalive pings to notice a hung backend quickly.
     'grpc.keepalive_permit_without_calls': 1,
   });
@@ -93,6 +102,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     server,
     health,
     stack,
+    received,
     ready,
     faults,
     toggleHealth() {

@@ -1,74 +1,201 @@
-// npm start: ServiceA and ServiceB as processes, and a client that reaches them through
-// mesh:///orders (weights 80/20) and prints which backend served the calls.
+// npm start: the failover demo. ServiceA and ServiceB run as processes under a supervisor
+// that restarts a dead one; a client with the whole grpc-meshlite stack keeps a steady load
+// on mesh:///orders (weights 80/20) while a scripted timeline kills, hangs, drains and breaks
+// ServiceA, then takes both down, and everything heals. One line per second, a table at the end.
+//
+//   npm start                                  the whole timeline, about a minute
+//   npm start -- --scenario hang               one scenario (kill|hang|drain|errors|outage)
+//   npm start -- --phase-seconds 3 --rate 100  shorter phases, lighter load
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { createLogger } from 'grpc-meshlite';
-import { createOrdersClient, exampleConfig } from './client.js';
-import { callUnary } from './orders.js';
-import { spawnBackend, type BackendProcess } from './supervisor.js';
+import { parseArgs } from 'node:util';
+import { createLogger, type EndpointSnapshot } from 'grpc-meshlite';
+import { createOrdersClient, exampleConfig, type OrdersClient } from './client.js';
+import { LoadGenerator, type CallRecord } from './load.js';
+import { Supervisor } from './supervisor.js';
+import { summarize, formatTable } from './report.js';
 
-async function main(): Promise<void> {
-  console.log('starting ServiceA and ServiceB ...');
-  // The two backends share one order store, the way replicas share a database.
-  const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-demo-'));
-  const backends = await Promise.all(
-    ['ServiceA', 'ServiceB'].map((name) => spawnBackend({ name, args: ['--store-dir', storeDir, '--grace-ms', '200'] })),
-  );
-  for (const b of backends) console.log(`  ${b.name} listening on 127.0.0.1:${b.port} (pid ${b.child.pid})`);
-  const addresses = Object.fromEntries(backends.map((b) => [b.name, `127.0.0.1:${b.port}`]));
-  const orders = createOrdersClient(exampleConfig(addresses), createLogger({ name: 'client', level: 'warn' }));
-  const { client } = orders;
-  const [serviceA] = backends as [BackendProcess, BackendProcess];
+const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'outage'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
-  const round = async (label: string, calls: number) => {
-    const served: Record<string, number> = {};
-    let failed = 0;
-    for (let i = 0; i < calls; i++) {
-      const key = `demo-${process.pid}-${label}-${i}`;
-      const metadata = new grpc.Metadata();
-      metadata.set('idempotency-key', key);
-      try {
-        const created = await callUnary(client.CreateOrder, client, { idempotency_key: key, item: 'book', quantity: 1 }, metadata);
-        const read = await callUnary(client.GetOrder, client, { id: created.id });
-        served[read.served_by] = (served[read.served_by] ?? 0) + 1;
-      } catch {
-        failed++;
-      }
-    }
-    const shares = Object.entries(served)
-      .sort()
-      .map(([name, count]) => `${name} ${Math.round((100 * count) / calls)} %`)
-      .join(', ');
-    console.log(`${label.padEnd(34)} ${calls} GetOrder calls: ${shares}; failed: ${failed}`);
-  };
-
-  try {
-    await round('both healthy (weights 80/20)', 100);
-    serviceA.send({ type: 'health', status: 'NOT_SERVING' });
-    await waitFor(() => orders.mesh.snapshot('orders')[0]?.endpoints[0]?.usable === false);
-    await round('ServiceA NOT_SERVING', 50);
-    serviceA.send({ type: 'health', status: 'SERVING' });
-    await waitFor(() => orders.mesh.snapshot('orders')[0]?.endpoints.every((e) => e.effectiveWeight === e.weight) === true);
-    await round('ServiceA healthy again', 100);
-  } finally {
-    orders.close();
-    await Promise.all(backends.map((b) => b.stop()));
-    rmSync(storeDir, { recursive: true, force: true });
-  }
-  console.log('done. The full failover timeline is described in the README.');
+interface Step {
+  /** Seconds from the start of the run. */
+  readonly at: number;
+  readonly phase: string;
+  readonly say: string;
+  readonly act?: (supervisor: Supervisor) => void;
 }
 
-/** Re-checks a condition every 20 ms, for at most 10 s. */
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let waited = 0; !condition(); waited += 20) {
-    if (waited > 10_000) throw new Error('the mesh did not reach the expected state within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+/** The fault timeline: each scenario is a fault for one phase, then a phase to heal. */
+function timeline(scenarios: readonly Scenario[], phase: number): Step[] {
+  const steps: Step[] = [{ at: 0, phase: 'steady', say: 'both backends healthy; weights 80/20' }];
+  let at = phase;
+  const fault = (name: string, say: string, act: Step['act'], heal: string, healAct?: Step['act']) => {
+    steps.push({ at, phase: name, say, act });
+    steps.push({ at: at + phase, phase: `${name}: healing`, say: heal, act: healAct });
+    at += 2 * phase;
+  };
+  for (const scenario of scenarios) {
+    if (scenario === 'kill') {
+      fault('kill', 'ServiceA killed (SIGKILL); the supervisor restarts it after its backoff, held here for the phase',
+        (s) => s.kill('ServiceA', phase * 1000), 'ServiceA restarted by the supervisor');
+    } else if (scenario === 'hang') {
+      fault('hang', 'ServiceA hung (SIGSTOP): connections stay open, nothing is answered',
+        (s) => s.pause('ServiceA'), 'ServiceA resumed (SIGCONT)', (s) => s.resume('ServiceA'));
+    } else if (scenario === 'drain') {
+      fault('drain', 'ServiceA drained through its health status (NOT_SERVING)',
+        (s) => s.send('ServiceA', { type: 'health', status: 'NOT_SERVING' }), 'ServiceA SERVING again',
+        (s) => s.send('ServiceA', { type: 'health', status: 'SERVING' }));
+    } else if (scenario === 'errors') {
+      fault('errors', 'ServiceA fails every call (UNAVAILABLE) while its health says SERVING',
+        (s) => s.send('ServiceA', { type: 'faults', failRate: 1 }), 'ServiceA answers normally again',
+        (s) => s.send('ServiceA', { type: 'faults', failRate: 0 }));
+    } else {
+      fault('outage', 'both backends killed: a total outage (restarts held for the phase)',
+        (s) => {
+          s.kill('ServiceA', phase * 1000);
+          s.kill('ServiceB', phase * 1000);
+        }, 'both backends restarted by the supervisor');
+    }
   }
+  steps.push({ at, phase: 'end', say: '' });
+  return steps;
+}
+
+function parseFlags() {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'all' },
+      'phase-seconds': { type: 'string', default: '5' },
+      rate: { type: 'string', default: '200' },
+    },
+  });
+  const scenario = values.scenario!;
+  if (scenario !== 'all' && !SCENARIOS.includes(scenario as Scenario)) {
+    throw new Error(`--scenario must be all or one of ${SCENARIOS.join(', ')}, got "${scenario}"`);
+  }
+  const phase = Number(values['phase-seconds']);
+  if (!Number.isFinite(phase) || phase < 2 || phase > 60) throw new Error(`--phase-seconds must be 2-60, got "${values['phase-seconds']}"`);
+  const rate = Number(values.rate);
+  if (!Number.isInteger(rate) || rate < 10 || rate > 2000) throw new Error(`--rate must be an integer 10-2000, got "${values.rate}"`);
+  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate };
+}
+
+async function main(): Promise<void> {
+  const { scenarios, phase, rate } = parseFlags();
+  const steps = timeline(scenarios, phase);
+  const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-demo-'));
+  // Both backends share one order store, the way replicas share a database.
+  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200'] });
+  let orders: OrdersClient | undefined;
+  try {
+    console.log('Starting ServiceA and ServiceB under a supervisor ...');
+    await supervisor.start(['ServiceA', 'ServiceB']);
+    const notes: string[] = [];
+    supervisor.onEvent((event) => {
+      if (event.kind === 'exited') notes.push(`${event.name} exited (${event.signal ?? event.code})`);
+      if (event.kind === 'started') notes.push(`${event.name} up (pid ${event.pid})`);
+    });
+    const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
+    orders = createOrdersClient(exampleConfig(addresses), createLogger({ level: 'silent' }));
+    orders.mesh.events.onEndpoint((event) => {
+      if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected'].includes(event.kind)) notes.push(`${event.endpoint} ${event.kind}`);
+    });
+    orders.client.stack.breaker?.onStateChange((change) => notes.push(`breaker ${change.state}`));
+
+    const load = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}` });
+    await load.seed(5);
+    console.log(`ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder)\n`);
+    console.log(' time  ok/s  fail/s  to A  to B  p99 ms  ServiceA              ServiceB              what happened');
+
+    const phaseOf = new Map<CallRecord, string>();
+    let currentPhase = steps[0]!.phase;
+    load.onRecord((record) => phaseOf.set(record, currentPhase));
+    const started = Date.now();
+    load.start();
+    let stepIndex = 0;
+    let second = 0;
+    const totalSeconds = steps.at(-1)!.at;
+    while (second < totalSeconds) {
+      while (stepIndex < steps.length - 1 && steps[stepIndex]!.at <= second) {
+        const step = steps[stepIndex++]!;
+        currentPhase = step.phase;
+        step.act?.(supervisor);
+        console.log(`  ── ${String(step.at).padStart(3)}s  ${step.phase}: ${step.say}`);
+      }
+      second++;
+      await new Promise((resolve) => setTimeout(resolve, started + second * 1000 - Date.now()));
+      const window = load.records.filter((r) => r.endedAt >= started + (second - 1) * 1000 && r.endedAt < started + second * 1000);
+      const endpoints = orders.mesh.snapshot('orders')[0]?.endpoints ?? [];
+      console.log(secondLine(second, window, endpoints, supervisor, notes.splice(0)));
+    }
+    await load.stop();
+
+    const byPhase = new Map<string, CallRecord[]>();
+    for (const record of load.records) {
+      const name = phaseOf.get(record);
+      if (name) byPhase.set(name, [...(byPhase.get(name) ?? []), record]);
+    }
+    console.log('\nSummary (calls grouped by the phase in which they started):\n');
+    console.log(formatTable(steps.slice(0, -1).map((step) => summarize(step.phase, byPhase.get(step.phase) ?? []))));
+    const failed = load.records.filter((r) => r.code !== 0);
+    const outside = failed.filter((r) => !(phaseOf.get(r) ?? '').startsWith('outage'));
+    console.log(
+      `\n${load.records.length} calls, ${failed.length} failed` +
+        (scenarios.includes('outage') ? ` (${failed.length - outside.length} during the total outage, ${outside.length} elsewhere).` : '.'),
+    );
+    console.log(
+      outside.length === 0
+        ? 'Every fault of a single backend was absorbed by the other: no caller saw an error.'
+        : `${outside.length} calls failed while one backend was still healthy: look at the lines above.`,
+    );
+    // Did traffic return to the configured split? Look at the last second of each healing phase.
+    for (const step of steps.filter((s) => s.phase.endsWith(': healing'))) {
+      const end = started + (steps[steps.indexOf(step) + 1]!.at) * 1000;
+      const last = load.records.filter((r) => r.code === 0 && r.startedAt >= end - 1000 && r.startedAt < end);
+      const toA = last.length === 0 ? 0 : (100 * last.filter((r) => r.servedBy === 'ServiceA').length) / last.length;
+      const back = Math.abs(toA - 80) <= 5;
+      console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${back ? ' — back to 80/20' : ' — not yet back to 80/20'}`);
+    }
+  } finally {
+    orders?.close();
+    await supervisor.stop();
+    rmSync(storeDir, { recursive: true, force: true });
+  }
+}
+
+function secondLine(
+  second: number,
+  window: readonly CallRecord[],
+  endpoints: readonly EndpointSnapshot[],
+  supervisor: Supervisor,
+  notes: string[],
+): string {
+  const ok = window.filter((r) => r.code === 0);
+  const share = (name: string) => (ok.length === 0 ? '   -' : `${Math.round((100 * ok.filter((r) => r.servedBy === name).length) / ok.length)}%`.padStart(4));
+  const latencies = window.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
+  const p99 = latencies.length === 0 ? '-' : String(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]);
+  const state = (name: string) => describeEndpoint(endpoints.find((e) => e.name === name), supervisor.state(name)).padEnd(20);
+  return `${String(second).padStart(4)}s  ${String(ok.length).padStart(4)}  ${String(window.length - ok.length).padStart(6)}  ${share('ServiceA')}  ${share('ServiceB')}  ${p99.padStart(6)}  ${state('ServiceA')}  ${state('ServiceB')}  ${[...new Set(notes)].join(', ')}`;
+}
+
+/** How the client's balancer sees one backend, in a few words. */
+function describeEndpoint(endpoint: EndpointSnapshot | undefined, process: string): string {
+  if (process === 'down') return 'process down';
+  if (process === 'paused') return 'process hung';
+  if (!endpoint) return '?';
+  if (endpoint.ejection === 'ejected') return 'ejected';
+  if (endpoint.ejection === 'probing') return 'probing';
+  if (endpoint.connectivity !== 'READY') return 'not connected';
+  if (endpoint.health === 'not-serving') return 'NOT_SERVING';
+  if (endpoint.health === 'failed') return 'health check failing';
+  if (!endpoint.usable) return endpoint.health;
+  if (endpoint.effectiveWeight < endpoint.weight) return `slow start ${Math.round((100 * endpoint.effectiveWeight) / endpoint.weight)}%`;
+  return 'in rotation';
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  console.error(error instanceof Error ? `demo: ${error.message}` : error);
   process.exit(1);
 });

@@ -14,10 +14,13 @@ const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fai
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
   | { type: 'faults'; failRate?: number; latencyMs?: number; replyDelayMs?: number }
-  | { type: 'health'; status: 'SERVING' | 'NOT_SERVING' };
+  | { type: 'health'; status: 'SERVING' | 'NOT_SERVING' }
+  | { type: 'stats'; id: number };
 
 /** What the backend tells a supervising process. */
-export type BackendReport = { type: 'listening'; name: string; port: number; pid: number };
+export type BackendReport =
+  | { type: 'listening'; name: string; port: number; pid: number }
+  | { type: 'stats'; id: number; received: Record<string, number> };
 
 interface ServiceFlags {
   name: string;
@@ -122,6 +125,8 @@ function wireSignals(backend: Backend, logger: ReturnType<typeof createLogger>):
       logger.info({ ...backend.faults }, 'faults changed');
     } else if (command.type === 'health') {
       backend.health.setAll(command.status);
+    } else if (command.type === 'stats') {
+      process.send?.({ type: 'stats', id: command.id, received: backend.received } satisfies BackendReport);
     }
   });
   // Without a supervisor the IPC channel never closes; with one, its exit ends us too.

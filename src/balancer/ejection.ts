@@ -53,23 +53,14 @@ export class EjectionTracker {
   }
 
   /**
-   * Feeds one finished call. CANCELLED is neutral (a hedge that lost says nothing about the
-   * endpoint). Returns the change it caused, if any.
+   * Feeds one finished regular call. CANCELLED is neutral (a hedge that lost says nothing
+   * about the endpoint); results that arrive while ejected or probing come from calls sent
+   * earlier and are ignored. Returns the change it caused, if any.
    */
   record(code: Status, mayEject: () => boolean): EjectionChange | undefined {
-    if (!this.#settings.enabled || code === Status.CANCELLED) return undefined;
-    const failed = this.#failureCodes.has(code);
     const state = this.#state;
-    if (state.kind === 'ejected') return undefined; // results of calls sent before the ejection
-    if (state.kind === 'probing') {
-      if (!state.probeInFlight) return undefined;
-      if (!failed) {
-        this.#admit();
-        return { kind: 'readmitted', reason: `probe call succeeded (${statusName(code)})` };
-      }
-      return this.#eject(`probe call failed with ${statusName(code)}`, false);
-    }
-    if (!failed) {
+    if (!this.#settings.enabled || code === Status.CANCELLED || state.kind !== 'admitted') return undefined;
+    if (!this.#failureCodes.has(code)) {
       if (state.consecutiveFailures > 0) this.#state = { kind: 'admitted', consecutiveFailures: 0 };
       return undefined;
     }
@@ -78,6 +69,24 @@ export class EjectionTracker {
     this.#state = { kind: 'admitted', consecutiveFailures, lastFailure };
     if (consecutiveFailures < this.#settings.consecutiveFailures || !mayEject()) return undefined;
     return this.#eject(`${consecutiveFailures} consecutive failures (last: ${lastFailure})`, true);
+  }
+
+  /**
+   * Feeds the result of the probe call: success re-admits, failure ejects again for longer,
+   * and a cancelled probe (it lost a hedge race, or its caller gave up) lets the next call probe.
+   */
+  recordProbe(code: Status): EjectionChange | undefined {
+    const state = this.#state;
+    if (state.kind !== 'probing' || !state.probeInFlight) return undefined;
+    if (code === Status.CANCELLED) {
+      this.releaseProbe();
+      return undefined;
+    }
+    if (!this.#failureCodes.has(code)) {
+      this.#admit();
+      return { kind: 'readmitted', reason: `probe call succeeded (${statusName(code)})` };
+    }
+    return this.#eject(`probe call failed with ${statusName(code)}`, false);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
-import { EjectionTracker } from './ejection.js';
+import { EjectionTracker, type EjectionChange } from './ejection.js';
 import type { EndpointSnapshot } from './snapshot.js';
 import { slowStartFactor } from './slow-start.js';
 
@@ -123,18 +123,25 @@ export class EndpointState {
     }
     this.picks++;
     const subchannel = result.subchannel instanceof HealthCheckedSubchannel ? result.subchannel.getWrappedSubchannel() : result.subchannel;
-    return { ...result, subchannel, onCallEnded: this.#onCallEnded };
+    return { ...result, subchannel, onCallEnded: probe ? this.#onProbeEnded : this.#onCallEnded };
   }
 
   /** Passive ejection sees every attempt's final status here. */
   readonly #onCallEnded = (code: Status, _details: string, _metadata: Metadata): void => {
-    const change = this.ejection.record(code, () => this.#owner.mayEject(this));
+    this.#settle(this.ejection.record(code, () => this.#owner.mayEject(this)));
+  };
+
+  readonly #onProbeEnded = (code: Status): void => {
+    this.#settle(this.ejection.recordProbe(code));
+  };
+
+  #settle(change: EjectionChange | undefined): void {
     if (change?.kind === 'ejected') {
       this.#owner.changed(this, 'ejected', `${change.reason}; out for ${Math.round(change.forMs)} ms`);
     } else if (change?.kind === 'readmitted') {
       this.#owner.changed(this, 'readmitted', change.reason);
     }
-  };
+  }
 
   /**
    * Called by the balancer on every rebuild: an endpoint that comes back into rotation after

@@ -12,7 +12,8 @@ describe('passive ejection', () => {
       { enabled: true, consecutiveFailures: 3, baseEjectionMs: 100, maxEjectionMs: 350, failureCodes: [UNAVAILABLE, DEADLINE_EXCEEDED] },
       clock,
     );
-    const feed = (...codes: grpc.status[]) => codes.map((code) => ejection.record(code, () => true)?.kind ?? '-');
+    const feed = (...codes: grpc.status[]) =>
+      codes.map((code) => (ejection.state.kind === 'probing' ? ejection.recordProbe(code) : ejection.record(code, () => true))?.kind ?? '-');
     return { clock, ejection, feed };
   }
 
@@ -43,6 +44,18 @@ describe('passive ejection', () => {
     expect(ejection.claimProbe()).to.equal(false);
     expect(feed(OK)).to.deep.equal(['readmitted']);
     expect(ejection.admitted).to.equal(true);
+  });
+
+  it('lets the next call probe when the probe was cancelled (a lost hedge), and ignores late results of earlier calls', () => {
+    const { clock, ejection } = tracker();
+    for (let i = 0; i < 3; i++) ejection.record(UNAVAILABLE, () => true);
+    clock.tick(100);
+    ejection.expire();
+    expect(ejection.claimProbe()).to.equal(true);
+    expect(ejection.record(DEADLINE_EXCEEDED, () => true)).to.equal(undefined); // sent before the ejection
+    expect(ejection.recordProbe(CANCELLED)).to.equal(undefined);
+    expect(ejection.claimProbe()).to.equal(true);
+    expect(ejection.recordProbe(OK)).to.deep.equal({ kind: 'readmitted', reason: 'probe call succeeded (OK)' });
   });
 
   it('ejects again for twice as long when the probe fails, up to the cap', () => {

@@ -1,0 +1,41 @@
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { Supervisor, type SupervisorEvent } from '../examples/supervisor.js';
+import { OrderClient, callUnary } from '../examples/orders.js';
+import { nextEvent, useTestPool } from './helpers/servers.js';
+
+describe('demo supervisor (self-healing at process level)', function () {
+  this.timeout(30_000);
+  const pool = useTestPool();
+
+  it('restarts a killed backend on the same port, with backoff, and stops it on request', async () => {
+    const supervisor = new Supervisor({ restartMs: 100 });
+    pool.defer(() => supervisor.stop());
+    await supervisor.start(['ServiceA']);
+    const port = supervisor.port('ServiceA');
+    const firstPid = supervisor.pid('ServiceA');
+    const client = pool.track(new OrderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()));
+    const key = new grpc.Metadata();
+    key.set('idempotency-key', 'k');
+    await callUnary(client.CreateOrder, client, { idempotency_key: 'k', item: 'book', quantity: 1 }, key);
+    expect(await supervisor.stats('ServiceA')).to.deep.equal({ CreateOrder: 1 });
+
+    const events: SupervisorEvent[] = [];
+    supervisor.onEvent((event) => events.push(event));
+    const restarted = nextEvent<SupervisorEvent>((l) => supervisor.onEvent(l), (e) => e.kind === 'started');
+    supervisor.kill('ServiceA');
+    expect(await restarted).to.include({ kind: 'started', name: 'ServiceA', port });
+    expect(supervisor.pid('ServiceA')).not.to.equal(firstPid);
+    expect(events.map((e) => e.kind)).to.deep.equal(['exited', 'restarting', 'started']);
+    expect(events[1]).to.include({ inMs: 100 });
+    expect((await callUnary(client.GetOrder, client, { id: 'none' }).catch((e: grpc.ServiceError) => e)).code).to.equal(
+      grpc.status.NOT_FOUND,
+    );
+
+    supervisor.pause('ServiceA');
+    expect(supervisor.state('ServiceA')).to.equal('paused');
+    expect(await supervisor.stats('ServiceA', 200)).to.equal(undefined); // a stopped process answers nothing
+    supervisor.resume('ServiceA');
+    expect(supervisor.state('ServiceA')).to.equal('running');
+  });
+});
