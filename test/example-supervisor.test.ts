@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { Supervisor, type SupervisorEvent } from '../examples/supervisor.js';
 import { OrderClient, callUnary } from '../examples/orders.js';
-import { nextEvent, useTestPool } from './helpers/servers.js';
+import { expectGrpcError, nextEvent, useTestPool } from './helpers/servers.js';
 
 describe('demo supervisor (self-healing at process level)', function () {
   this.timeout(30_000);
@@ -28,9 +28,8 @@ describe('demo supervisor (self-healing at process level)', function () {
     expect(supervisor.pid('ServiceA')).not.to.equal(firstPid);
     expect(events.map((e) => e.kind)).to.deep.equal(['exited', 'restarting', 'started']);
     expect(events[1]).to.include({ inMs: 100 });
-    expect((await callUnary(client.GetOrder, client, { id: 'none' }).catch((e: grpc.ServiceError) => e)).code).to.equal(
-      grpc.status.NOT_FOUND,
-    );
+    const answer = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'none' }));
+    expect(answer.code).to.equal(grpc.status.NOT_FOUND); // the restarted process answers
 
     supervisor.pause('ServiceA');
     expect(supervisor.state('ServiceA')).to.equal('paused');
