@@ -77,6 +77,11 @@ export class LoadGenerator {
     return this.#inFlight.size;
   }
 
+  /** Idempotency keys handed out so far (one per CreateOrder, retries reuse theirs). */
+  get keysIssued(): number {
+    return this.#sequence;
+  }
+
   #tick(): void {
     const due = Math.floor(((performance.now() - this.#startedAt) / 1000) * this.#options.ratePerSecond);
     while (this.#sent < due && this.#inFlight.size < this.#options.maxInFlight) {

@@ -108,6 +108,11 @@ export class DirectoryOrderStore implements OrderStore {
     return this.#files().length;
   }
 
+  /** Orders whose idempotency key starts with `prefix` (the benchmark counts a run's orders). */
+  countWithKeyPrefix(prefix: string): number {
+    return this.#files().filter((name) => Buffer.from(name.slice(2, -5), 'base64url').toString().startsWith(prefix)).length;
+  }
+
   #files(): string[] {
     return readdirSync(this.#dir).filter((name) => name.startsWith('k-'));
   }

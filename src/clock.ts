@@ -1,3 +1,5 @@
+import type { CancelSignal } from './interceptors/cancellation.js';
+
 /**
  * Time as the toolkit sees it. Timing logic takes a Clock so tests can drive it with fake
  * timers or a hand-advanced clock instead of sleeping.
@@ -19,7 +21,7 @@ export const systemClock: Clock = {
  * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer
  * is cleared on every path, so an aborted wait leaves nothing behind.
  */
-export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
+export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);

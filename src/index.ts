@@ -26,6 +26,9 @@ export type { Clock } from './clock.js';
 
 export { toGrpcInterceptor, describeMethod, AVOID_HEADER } from './interceptors/adapter.js';
 export { composeInterceptors } from './interceptors/compose.js';
+export { deriveRequest } from './interceptors/request.js';
+export { Cancellation } from './interceptors/cancellation.js';
+export type { CancelSignal } from './interceptors/cancellation.js';
 export { createClientStack, meshLayers, LAYER_ORDER } from './interceptors/client-stack.js';
 export type { ClientStack, ClientStackOptions, ClientLayer, LayerName } from './interceptors/client-stack.js';
 export { deadlineInterceptor, propagateDeadline, resolveDeadlineOptions } from './interceptors/deadline.js';

@@ -12,8 +12,9 @@ import {
 } from '@grpc/grpc-js';
 import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-interceptors.js';
 import { makeStatus } from '../status.js';
-import { ATTEMPT_HEADER, trackAttempt } from './attempt-picks.js';
-import type { AttemptRecord, Interceptor, MeshRequest, MeshResponse, MethodInfo, MethodKind, Next } from './types.js';
+import { ATTEMPT_HEADER, trackAttempt, type TrackedAttempt } from './attempt-picks.js';
+import { Cancellation, type CancelSignal } from './cancellation.js';
+import type { AttemptRecord, Interceptor, MeshRequest, MeshResponse, MethodInfo, MethodKind, Next, ResponseSink } from './types.js';
 
 /** Private metadata header that carries the retry hint to the mesh balancer, which strips it. */
 export const AVOID_HEADER = 'x-meshlite-avoid';
@@ -81,15 +82,15 @@ class ReadFlow {
   }
 }
 
-class MeshCall implements InterceptingCallInterface {
+class MeshCall implements InterceptingCallInterface, ResponseSink {
   readonly #method: MethodInfo;
   readonly #options: InterceptorOptions;
   readonly #nextCall: NextCall;
   readonly #interceptor: Interceptor;
-  readonly #abort = new AbortController();
+  readonly #abort = new Cancellation();
   readonly #flow = new ReadFlow();
   #listener: Partial<InterceptingListener> = {};
-  #metadata = new Metadata();
+  #metadata: Metadata | undefined;
   #message: unknown;
   #current: InterceptingCallInterface | undefined;
   #peer: string | undefined;
@@ -119,16 +120,13 @@ class MeshCall implements InterceptingCallInterface {
     const request: MeshRequest = {
       method: this.#method,
       message: this.#message,
-      metadata: this.#metadata,
+      metadata: this.#metadata ?? new Metadata(),
       deadline: deadlineMs(this.#options.deadline),
-      signal: this.#abort.signal,
-      sink: {
-        headers: (metadata) => this.#deliverHeaders(metadata),
-        message: (message) => {
-          this.#flow.delivered();
-          this.#listener.onReceiveMessage?.(message);
-        },
-      },
+      attemptDeadline: undefined,
+      signal: this.#abort,
+      sink: this,
+      avoid: undefined,
+      attempt: undefined,
       callOptions: this.#options,
     };
     const next = this.#interceptor(this.#transport);
@@ -155,15 +153,22 @@ class MeshCall implements InterceptingCallInterface {
     return this.#current?.getAuthContext() ?? null;
   }
 
-  #deliverHeaders(metadata: Metadata): void {
+  /** ResponseSink: a server stream's headers, delivered once. */
+  headers(metadata: Metadata): void {
     if (this.#headersDelivered) return;
     this.#headersDelivered = true;
     this.#listener.onReceiveMetadata?.(metadata);
   }
 
+  /** ResponseSink: a server stream's message, as it arrives. */
+  message(message: unknown): void {
+    this.#flow.delivered();
+    this.#listener.onReceiveMessage?.(message);
+  }
+
   #finish(response: MeshResponse): void {
     this.#peer = response.peer ?? this.#peer;
-    this.#deliverHeaders(response.headers ?? new Metadata());
+    this.headers(response.headers ?? new Metadata());
     if (this.#method.kind === 'unary' && response.status.code === Status.OK) {
       this.#listener.onReceiveMessage?.(response.message);
     }
@@ -173,71 +178,101 @@ class MeshCall implements InterceptingCallInterface {
   /** The innermost layer: one attempt on the channel, with its own deadline and metadata. */
   readonly #transport: Next = (request) =>
     new Promise<MeshResponse>((resolve) => {
-      const started = performance.now();
       if (request.signal.aborted) {
         resolve(failedResponse(abortStatus(request.signal)));
         return;
       }
-      const streaming = this.#method.kind === 'server_stream';
       const call = this.#nextCall({ ...this.#options, deadline: request.attemptDeadline ?? request.deadline });
       this.#current = call;
-      let headers: Metadata | undefined;
-      let message: unknown;
-      let messages = 0;
-      const onAbort = () => {
-        const reason = abortStatus(request.signal);
-        call.cancelWithStatus(reason.code, reason.details);
-      };
-      request.signal.addEventListener('abort', onAbort, { once: true });
-      // A hedged attempt learns its endpoint from the mesh picker as soon as it is picked.
-      let picked: string | undefined;
-      const tracked = request.attempt ? trackAttempt((address) => (picked = address)) : undefined;
-      const peer = () => {
-        const value = call.getPeer();
-        return looksLikeEndpoint(value) ? value : picked;
-      };
-      bindAttempt(request, peer);
-
-      call.start(withHints(request.metadata, request.avoid, tracked?.id), {
-        onReceiveMetadata: (metadata) => {
-          headers = metadata;
-        },
-        onReceiveMessage: (received) => {
-          if (!streaming) {
-            message = received;
-            return;
-          }
-          if (messages++ === 0) request.sink.headers(headers ?? new Metadata());
-          request.sink.message(received);
-        },
-        onReceiveStatus: (status: StatusObject) => {
-          request.signal.removeEventListener('abort', onAbort);
-          tracked?.done();
-          const endpoint = peer();
-          const record: AttemptRecord = {
-            code: status.code,
-            peer: endpoint,
-            mayHaveReachedServer: headers !== undefined || endpoint !== undefined,
-            durationMs: performance.now() - started,
-          };
-          resolve({
-            status,
-            headers,
-            message: status.code === Status.OK ? message : undefined,
-            peer: endpoint,
-            attempts: [record],
-          });
-        },
-      });
+      const attempt = new Attempt(request, call, this.#method.kind === 'server_stream', resolve);
+      call.start(withHints(request.metadata, request.avoid, attempt.tracked?.id), attempt);
       call.sendMessage(request.message);
       call.halfClose();
-      if (streaming) this.#flow.attach(call);
+      if (attempt.streaming) this.#flow.attach(call);
     });
 }
 
-function bindAttempt(request: MeshRequest, peer: () => string | undefined): void {
-  const handle = request.attempt as { peer?: () => string | undefined } | undefined;
-  if (handle) handle.peer = peer;
+/**
+ * One attempt on the channel, as the grpc-js listener of its call. A class rather than a
+ * bundle of closures: this runs once per attempt, and fewer objects per call is measurably
+ * less garbage-collection time under load.
+ */
+class Attempt implements InterceptingListener {
+  readonly #request: MeshRequest;
+  readonly #call: InterceptingCallInterface;
+  readonly #resolve: (response: MeshResponse) => void;
+  readonly #started = performance.now();
+  readonly streaming: boolean;
+  /** A hedged attempt learns its endpoint from the mesh picker as soon as it is picked. */
+  readonly tracked: TrackedAttempt | undefined;
+  #headers: Metadata | undefined;
+  #message: unknown;
+  #messages = 0;
+
+  constructor(request: MeshRequest, call: InterceptingCallInterface, streaming: boolean, resolve: (response: MeshResponse) => void) {
+    this.#request = request;
+    this.#call = call;
+    this.streaming = streaming;
+    this.#resolve = resolve;
+    request.signal.addEventListener('abort', this.#onAbort, { once: true });
+    if (request.attempt) {
+      this.tracked = trackAttempt();
+      (request.attempt as { peer: () => string | undefined }).peer = pickedBy(this.tracked);
+    }
+  }
+
+  readonly #onAbort = () => {
+    const reason = abortStatus(this.#request.signal);
+    this.#call.cancelWithStatus(reason.code, reason.details);
+  };
+
+  peer(): string | undefined {
+    const value = this.#call.getPeer();
+    return looksLikeEndpoint(value) ? value : this.tracked?.picked();
+  }
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.#headers = metadata;
+  }
+
+  onReceiveMessage(received: unknown): void {
+    if (!this.streaming) {
+      this.#message = received;
+      return;
+    }
+    const { sink } = this.#request;
+    if (this.#messages++ === 0) sink.headers(this.#headers ?? new Metadata());
+    sink.message(received);
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    this.#request.signal.removeEventListener('abort', this.#onAbort);
+    const endpoint = this.peer();
+    this.tracked?.done();
+    const record: AttemptRecord = {
+      code: status.code,
+      peer: endpoint,
+      mayHaveReachedServer: this.#headers !== undefined || endpoint !== undefined,
+      durationMs: performance.now() - this.#started,
+    };
+    this.#resolve({
+      status,
+      headers: this.#headers,
+      message: status.code === Status.OK ? this.#message : undefined,
+      peer: endpoint,
+      attempts: [record],
+    });
+  }
+}
+
+/**
+ * The hedging layer holds an attempt's handle until the call ends, and its timer keeps the
+ * call reachable from old memory; a handle that closed over the whole attempt (and so the
+ * grpc-js call) made V8 promote every hedged call, doubling the stack's cost per call.
+ * This closure holds nothing but the attempt's pick slot.
+ */
+function pickedBy(tracked: TrackedAttempt): () => string | undefined {
+  return () => tracked.picked();
 }
 
 function withHints(metadata: Metadata, avoid: readonly string[] | undefined, attemptId: string | undefined): Metadata {
@@ -257,7 +292,7 @@ function looksLikeEndpoint(peer: string): boolean {
   return /^(\[[0-9a-fA-F:.%\w]+\]|[\w.-]+):\d+$/.test(peer);
 }
 
-export function abortStatus(signal: AbortSignal): StatusObject {
+export function abortStatus(signal: CancelSignal): StatusObject {
   const reason = signal.reason as Partial<StatusObject> | undefined;
   if (reason && typeof reason.code === 'number') {
     return makeStatus(reason.code, reason.details ?? 'cancelled', reason.metadata ?? new Metadata());

@@ -145,6 +145,9 @@ export function circuitBreakerInterceptor(options: CircuitBreakerOptions = {}): 
         rollingCountTimeout: resolved.rollingWindowMs,
         rollingCountBuckets: resolved.rollingBuckets,
         resetTimeout: resolved.resetTimeoutMs,
+        // Latency percentiles would keep every call's latency in the window and sort them on
+        // each failure; nothing here reads them.
+        rollingPercentilesEnabled: false,
         // A filtered error counts as a success: only "dependency unhealthy" codes open it.
         errorFilter: (error: unknown) => !(error instanceof CallFailed && failureCodes.has(error.response.status.code)),
       },
@@ -176,8 +179,11 @@ export function circuitBreakerInterceptor(options: CircuitBreakerOptions = {}): 
     );
   };
 
+  // MethodInfo objects live as long as the client, so the key is worked out once per method.
+  const keys = new WeakMap<MethodInfo, string>();
   const interceptor: Interceptor = (next) => (request) => {
-    const key = keyOf(request.method);
+    let key = keys.get(request.method);
+    if (key === undefined) keys.set(request.method, (key = keyOf(request.method)));
     const entry = entryFor(key);
     return entry.breaker.fire(request, next).catch((error: unknown) => {
       if (error instanceof CallFailed) return error.response;

@@ -6,6 +6,7 @@ import { resolveWith } from '../config/validate.js';
 import { makeStatus } from '../status.js';
 import { deadlineMs, failedResponse } from './adapter.js';
 import { methodLookup } from './method-table.js';
+import { deriveRequest } from './request.js';
 import type { Interceptor } from './types.js';
 
 export interface DeadlineOptions {
@@ -59,7 +60,7 @@ export function deadlineInterceptor(options: DeadlineOptions = {}): Interceptor 
         ),
       );
     }
-    return deadline === request.deadline ? next(request) : next({ ...request, deadline });
+    return deadline === request.deadline ? next(request) : next(deriveRequest(request, { deadline }));
   };
 }
 

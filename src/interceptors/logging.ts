@@ -2,7 +2,7 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
 import { statusName } from '../status.js';
-import type { Interceptor } from './types.js';
+import type { Interceptor, MeshRequest, MeshResponse, Next } from './types.js';
 
 export interface LoggingOptions {
   logger?: Logger;
@@ -24,7 +24,15 @@ export interface LoggingOptions {
  */
 export function loggingInterceptor(options: LoggingOptions = {}): Interceptor {
   const { logger = silentLogger, successLevel = 'info', failureLevel = 'warn', attemptLevel = 'debug' } = options;
-  return (next) => async (request) => {
+  return (next) => (request) => {
+    // With none of its levels enabled the layer steps aside (checked per call: levels change).
+    if (!logger.isLevelEnabled(successLevel) && !logger.isLevelEnabled(failureLevel) && !logger.isLevelEnabled(attemptLevel)) {
+      return next(request);
+    }
+    return logged(next, request);
+  };
+
+  async function logged(next: Next, request: MeshRequest): Promise<MeshResponse> {
     const started = performance.now();
     const response = await next(request);
     const ok = response.status.code === Status.OK;
@@ -60,7 +68,7 @@ export function loggingInterceptor(options: LoggingOptions = {}): Interceptor {
       'call finished',
     );
     return response;
-  };
+  }
 }
 
 function round(ms: number): number {

@@ -4,6 +4,7 @@ import { Signal, type Disposer } from '../observability/signal.js';
 import { abortStatus, failedResponse } from './adapter.js';
 import { fullJitterDelay } from './backoff.js';
 import { hedge } from './hedge.js';
+import { deriveRequest } from './request.js';
 import { finalStatus, pushback, whyNotRetry } from './retry-outcome.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 import { retryPolicyLookup, type ResolvedRetryPolicy, type RetryPolicy } from './retry-policy.js';
@@ -109,7 +110,7 @@ async function retryLoop(next: Next, request: MeshRequest, context: RetryContext
     const attemptDeadline = policy.perAttemptTimeoutMs
       ? Math.min(request.deadline, clock.now() + policy.perAttemptTimeoutMs)
       : request.deadline;
-    const response = await next({ ...request, attemptDeadline, avoid, sink });
+    const response = await next(deriveRequest(request, { attemptDeadline, avoid, sink }));
     attempts.push(...response.attempts);
     budget?.recordAttempt(response.status.code === Status.OK);
 

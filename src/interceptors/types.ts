@@ -1,4 +1,5 @@
 import type { Metadata, StatusObject, CallOptions, status as Status } from '@grpc/grpc-js';
+import type { CancelSignal } from './cancellation.js';
 
 /** Which kind of method a call is; retries and hedging apply to unary and server streaming only. */
 export type MethodKind = 'unary' | 'server_stream' | 'client_stream' | 'bidi_stream';
@@ -21,7 +22,7 @@ export interface ResponseSink {
 
 /**
  * One call as it travels through the client layers. Layers never mutate a request: they
- * pass a copy with the fields they change (`{ ...request, deadline }`).
+ * pass a copy with the fields they change: `deriveRequest(request, { deadline })`.
  */
 export interface MeshRequest {
   readonly method: MethodInfo;
@@ -33,7 +34,7 @@ export interface MeshRequest {
   /** Deadline of the current attempt (≤ deadline); the retry layer sets it. */
   readonly attemptDeadline?: number;
   /** Aborted when the caller cancels (or a hedge sibling won): the attempt must end at once. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   /** Server-stream messages go here; unary responses come back in MeshResponse.message. */
   readonly sink: ResponseSink;
   /** Endpoint addresses this attempt should avoid (the retry hint read by the mesh balancer). */

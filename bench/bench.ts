@@ -1,0 +1,278 @@
+// npm run bench: grpc-meshlite against plain grpc-js configured by an expert, same backends,
+// same load, same run, interleaved. Writes bench/results/latest.{json,md} and one SVG chart
+// per scenario. See README "Benchmarks" for what each number means.
+//
+//   npm run bench                             every scenario, 3 interleaved rounds (~8 min)
+//   npm run bench -- --rounds 1 --scenario hang,kill
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { LoadGenerator } from '../examples/load.js';
+import { DirectoryOrderStore } from '../examples/order-store.js';
+import { callUnary } from '../examples/orders.js';
+import { quantile } from '../examples/report.js';
+import { Supervisor } from '../examples/supervisor.js';
+import { measure, type RunMetrics, type RunTimes } from './metrics.js';
+import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './output.js';
+import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
+import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
+
+const WARMUP_MS = 2000;
+const AFTER_MS = 3000;
+
+function flags() {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      scenario: { type: 'string', default: SCENARIOS.join(',') },
+      'fault-ms': { type: 'string', default: '3000' },
+      rate: { type: 'string', default: '300' },
+      'overhead-rounds': { type: 'string', default: '5' },
+    },
+  });
+  const chosen = values.scenario!.split(',').map((s) => s.trim());
+  for (const name of chosen) {
+    if (!SCENARIOS.includes(name as ScenarioName)) throw new Error(`--scenario: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
+  }
+  const int = (flag: string, text: string, min: number, max: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${flag} must be an integer ${min}-${max}, got "${text}"`);
+    return n;
+  };
+  return {
+    rounds: int('rounds', values.rounds!, 1, 20),
+    scenarios: chosen as ScenarioName[],
+    faultMs: int('fault-ms', values['fault-ms']!, 1000, 30_000),
+    rate: int('rate', values.rate!, 50, 2000),
+    overheadRounds: int('overhead-rounds', values['overhead-rounds']!, 1, 20),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main(): Promise<void> {
+  const options = flags();
+  const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-bench-'));
+  const store = new DirectoryOrderStore(storeDir);
+  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200'] });
+  const started = Date.now();
+  try {
+    await supervisor.start(['ServiceA', 'ServiceB']);
+    const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
+    const stacks: Record<'grpc-meshlite' | 'plain grpc-js', (a: Record<string, string>) => Stack> = {
+      'grpc-meshlite': meshliteStack,
+      'plain grpc-js': plainStack,
+    };
+    const total = options.rounds * options.scenarios.length * 2 + options.overheadRounds * 2 + 2;
+    let done = 0;
+    const progress = (text: string) => {
+      done++;
+      const elapsed = Math.round((Date.now() - started) / 1000);
+      console.log(`[${String(done).padStart(3)}/${total}] ${String(elapsed).padStart(4)} s  ${text}`);
+    };
+
+    console.log(`Benchmark: ${options.rounds} round(s) of ${options.scenarios.join(', ')}; ${options.rate} calls/s; faults last ${options.faultMs} ms`);
+    const runs: ScenarioRun[] = [];
+    for (let round = 1; round <= options.rounds; round++) {
+      // Alternate which stack goes first, so neither always runs on a fresher machine.
+      const order = (round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite']) as Array<keyof typeof stacks>;
+      for (const scenario of options.scenarios) {
+        for (const stackName of order) {
+          const run = await runScenario(supervisor, store, addresses, stacks[stackName], scenario, round, options);
+          runs.push(run);
+          progress(`${scenario.padEnd(7)} ${stackName.padEnd(14)} ${describe(run.metrics)}`);
+        }
+      }
+    }
+
+    const overhead: OverheadRun[] = [];
+    for (let round = 1; round <= options.overheadRounds; round++) {
+      // Equal weights: the run measures what the stack costs per call, not the 80/20 split.
+      const mesh = (a: Record<string, string>) => meshliteStack(a, { equalWeights: true });
+      const order = round % 2 === 1 ? [mesh, bareStack] : [bareStack, mesh];
+      for (const make of order) {
+        const run = await runOverhead(supervisor, addresses, make, round);
+        overhead.push(run);
+        progress(`overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
+      }
+    }
+
+    const weights: WeightRun[] = [];
+    for (const make of [meshliteStack, plainStack]) {
+      const run = await runWeights(supervisor, addresses, make);
+      weights.push(run);
+      progress(`weights  ${run.stack.padEnd(14)} ServiceA ${run.shareA.toFixed(1)} % of ${run.calls} calls (configured 80 %)`);
+    }
+
+    const results: BenchResults = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
+      settings: { ...options, warmupMs: WARMUP_MS, afterMs: AFTER_MS },
+      runs,
+      overhead,
+      weights,
+    };
+    const written = writeResults(results);
+    console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);
+  } finally {
+    await supervisor.stop();
+    rmSync(storeDir, { recursive: true, force: true });
+  }
+}
+
+function describe(m: RunMetrics): string {
+  const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
+  return `ok ${m.ok}, errors ${m.errors}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
+}
+
+/** Both backends running, healthy and fault-free before a run starts. */
+async function resetBackends(supervisor: Supervisor): Promise<void> {
+  for (const name of ['ServiceA', 'ServiceB']) {
+    for (let i = 0; i < 200 && supervisor.state(name) !== 'running'; i++) await sleep(50);
+    if (supervisor.state(name) !== 'running') throw new Error(`${name} did not come back`);
+    supervisor.send(name, { type: 'faults', failRate: 0, latencyMs: 0, replyDelayMs: 0 });
+    supervisor.send(name, { type: 'health', status: 'SERVING' });
+  }
+}
+
+async function received(supervisor: Supervisor, name: string): Promise<number> {
+  const stats = await supervisor.stats(name, 2000);
+  return stats ? Object.values(stats).reduce((sum, n) => sum + n, 0) : 0;
+}
+
+async function runScenario(
+  supervisor: Supervisor,
+  store: DirectoryOrderStore,
+  addresses: Record<string, string>,
+  make: (a: Record<string, string>) => Stack,
+  name: ScenarioName,
+  round: number,
+  options: ReturnType<typeof flags>,
+): Promise<ScenarioRun> {
+  await resetBackends(supervisor);
+  const scenario = scenarios[name];
+  const stack = make(addresses);
+  const prefix = `bench-${process.pid}-${round}-${name}-${stack.name.replace(/\W/g, '')}-`;
+  const load = new LoadGenerator(stack.client, { ratePerSecond: options.rate, keyPrefix: prefix });
+  try {
+    await load.seed(5);
+    const kills = name === 'kill' ? ['ServiceA'] : name === 'outage' ? ['ServiceA', 'ServiceB'] : [];
+    const before = { ServiceA: await received(supervisor, 'ServiceA'), ServiceB: await received(supervisor, 'ServiceB') };
+    const start = Date.now();
+    load.start();
+    await sleep(WARMUP_MS);
+    // A killed process takes its counter with it: read it just before the kill.
+    const atFault: Record<string, number> = {};
+    for (const killed of kills) atFault[killed] = await received(supervisor, killed);
+    const fault = Date.now();
+    scenario.apply(supervisor, options.faultMs);
+    await sleep(options.faultMs);
+    await scenario.heal(supervisor);
+    const heal = Date.now();
+    await sleep(AFTER_MS);
+    const end = Date.now();
+    await load.stop();
+    let total = 0;
+    for (const backend of ['ServiceA', 'ServiceB'] as const) {
+      const now = await received(supervisor, backend);
+      total += kills.includes(backend) ? atFault[backend]! - before[backend] + now : now - before[backend];
+    }
+    const times: RunTimes = { start, fault, heal, end };
+    const duplicates = Math.max(0, store.countWithKeyPrefix(prefix) - load.keysIssued);
+    const metrics = measure(load.records, times, total, duplicates);
+    return { scenario: name, stack: stack.name as ScenarioRun['stack'], round, times, metrics, timeline: timeline(load.records, times) };
+  } finally {
+    stack.close();
+  }
+}
+
+/** Calls per 100 ms bucket, by backend and failed, for the charts. */
+function timeline(records: ReturnType<LoadGenerator['records']['slice']>, times: RunTimes): ScenarioRun['timeline'] {
+  const buckets = Math.ceil((times.end - times.start) / 100);
+  const series = { ServiceA: new Array<number>(buckets).fill(0), ServiceB: new Array<number>(buckets).fill(0), failed: new Array<number>(buckets).fill(0) };
+  for (const record of records) {
+    const bucket = Math.floor((record.endedAt - times.start) / 100);
+    if (bucket < 0 || bucket >= buckets) continue;
+    if (record.code !== 0) series.failed[bucket]!++;
+    else if (record.servedBy === 'ServiceA' || record.servedBy === 'ServiceB') series[record.servedBy][bucket]!++;
+  }
+  return series;
+}
+
+/** Healthy pair, closed-loop saturating load of GetOrder: what the whole stack costs per call. */
+async function runOverhead(
+  supervisor: Supervisor,
+  addresses: Record<string, string>,
+  make: (a: Record<string, string>) => Stack,
+  round: number,
+): Promise<OverheadRun> {
+  await resetBackends(supervisor);
+  const stack = make(addresses);
+  try {
+    const metadata = () => {
+      const md = new grpc.Metadata();
+      md.set('idempotency-key', `overhead-${process.pid}-${round}-${stack.name}`);
+      return md;
+    };
+    const order = await callUnary(stack.client.CreateOrder, stack.client, { idempotency_key: 'seed', item: 'book', quantity: 1 }, metadata(), { deadline: Date.now() + 10_000 });
+    // Warm both connections before measuring.
+    for (let i = 0; i < 200; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
+    for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
+    const durationMs = 3000;
+    const latencies: number[] = [];
+    const cpuBefore = process.cpuUsage();
+    let failed = 0;
+    const stopAt = Date.now() + durationMs;
+    const worker = async () => {
+      while (Date.now() < stopAt) {
+        const t0 = performance.now();
+        try {
+          await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, new grpc.Metadata(), { deadline: Date.now() + 2000 });
+          latencies.push(performance.now() - t0);
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    const cpu = process.cpuUsage(cpuBefore);
+    latencies.sort((a, b) => a - b);
+    return {
+      stack: stack.name,
+      round,
+      callsPerSecond: latencies.length / (durationMs / 1000),
+      p50Ms: quantile(latencies, 0.5) ?? 0,
+      failed,
+      clientCpuUsPerCall: (cpu.user + cpu.system) / Math.max(1, latencies.length + failed),
+    };
+  } finally {
+    stack.close();
+  }
+}
+
+async function runWeights(supervisor: Supervisor, addresses: Record<string, string>, make: (a: Record<string, string>) => Stack): Promise<WeightRun> {
+  await resetBackends(supervisor);
+  const stack = make(addresses);
+  try {
+    const key = new grpc.Metadata();
+    key.set('idempotency-key', `weights-${process.pid}-${stack.name}`);
+    const order = await callUnary(stack.client.CreateOrder, stack.client, { idempotency_key: 'w', item: 'book', quantity: 1 }, key, { deadline: Date.now() + 10_000 });
+    for (let i = 0; i < 100; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
+    const served: string[] = [];
+    const worker = async () => {
+      while (served.length < 2000) served.push((await callUnary(stack.client.GetOrder, stack.client, { id: order.id })).served_by);
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    const toA = served.filter((name) => name === 'ServiceA').length;
+    return { stack: stack.name as StackName, calls: served.length, shareA: (100 * toA) / served.length };
+  } finally {
+    stack.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? `bench: ${error.message}` : error);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+// What one benchmark run measured, computed from its call records.
+import type { CallRecord } from '../examples/load.js';
+import { quantile } from '../examples/report.js';
+
+export interface RunTimes {
+  /** Epoch ms of the load start, the fault, the heal and the end. */
+  readonly start: number;
+  readonly fault: number;
+  readonly heal: number;
+  readonly end: number;
+}
+
+export interface RunMetrics {
+  readonly calls: number;
+  readonly ok: number;
+  /** Calls the caller saw fail. */
+  readonly errors: number;
+  /** p50 / p99 latency of the calls started while the fault lasted, ms. */
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  /** p99 latency before the fault, ms. */
+  readonly steadyP99Ms: number | null;
+  /**
+   * Fault → the first moment after which, for as long as the fault lasted, throughput (over
+   * 300 ms windows) stayed ≥ 90 % of before and no call failed. null: never during the fault.
+   */
+  readonly recoverMs: number | null;
+  /** Fault → the last call sent to ServiceA. null: ServiceA kept getting calls to the end of the fault. */
+  readonly shiftMs: number | null;
+  /** Heal → ServiceA's share back within 5 points of its share before the fault. null: not by the end. */
+  readonly backToSplitMs: number | null;
+  /** p99 latency of the calls that failed in the second half of the fault (total outage), ms. */
+  readonly failFastP99Ms: number | null;
+  /** Calls that reached a backend per call made (retries and hedges included). */
+  readonly amplification: number | null;
+  /** ServiceA's share of successful calls before the fault, %. */
+  readonly shareBeforeA: number;
+  readonly duplicateOrders: number;
+}
+
+const BUCKET_MS = 100;
+
+export function measure(
+  records: readonly CallRecord[],
+  times: RunTimes,
+  received: number | null,
+  duplicateOrders: number,
+): RunMetrics {
+  const ok = records.filter((r) => r.code === 0);
+  const before = records.filter((r) => r.startedAt >= times.start + 500 && r.startedAt < times.fault);
+  const during = records.filter((r) => r.startedAt >= times.fault && r.startedAt < times.heal);
+  const latency = (rs: readonly CallRecord[]) => rs.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
+  const beforeOk = before.filter((r) => r.code === 0);
+  const shareA = (rs: readonly CallRecord[]) => (rs.length === 0 ? 0 : (100 * rs.filter((r) => r.servedBy === 'ServiceA').length) / rs.length);
+  const lastToA = Math.max(-Infinity, ...during.filter((r) => r.servedBy === 'ServiceA').map((r) => r.startedAt));
+  const secondHalfFailures = during.filter((r) => r.code !== 0 && r.startedAt >= (times.fault + times.heal) / 2);
+  return {
+    calls: records.length,
+    ok: ok.length,
+    errors: records.length - ok.length,
+    p50Ms: quantile(latency(during), 0.5) ?? null,
+    p99Ms: quantile(latency(during), 0.99) ?? null,
+    steadyP99Ms: quantile(latency(before), 0.99) ?? null,
+    recoverMs: recoverTime(records, times, beforeOk.length / ((times.fault - times.start - 500) / BUCKET_MS)),
+    shiftMs: lastToA === -Infinity ? 0 : lastToA > times.heal - 200 ? null : Math.max(0, lastToA - times.fault),
+    backToSplitMs: backToSplit(ok, times, shareA(beforeOk)),
+    failFastP99Ms: quantile(latency(secondHalfFailures), 0.99) ?? null,
+    amplification: received === null || records.length === 0 ? null : received / records.length,
+    shareBeforeA: Math.round(shareA(beforeOk) * 10) / 10,
+    duplicateOrders,
+  };
+}
+
+function recoverTime(records: readonly CallRecord[], times: RunTimes, baselinePerBucket: number): number | null {
+  const first = Math.floor(times.fault / BUCKET_MS);
+  const last = Math.floor(times.heal / BUCKET_MS);
+  const okIn = new Map<number, number>();
+  const failedIn = new Set<number>();
+  for (const record of records) {
+    const bucket = Math.floor(record.endedAt / BUCKET_MS);
+    if (record.code === 0) okIn.set(bucket, (okIn.get(bucket) ?? 0) + 1);
+    else failedIn.add(bucket);
+  }
+  // Throughput over 300 ms windows: a paced load completes ±20 % per 100 ms bucket by itself.
+  const windowOk = (bucket: number) => ((okIn.get(bucket) ?? 0) + (okIn.get(bucket + 1) ?? 0) + (okIn.get(bucket + 2) ?? 0)) / 3;
+  // Walk back from the end of the fault while the client looks healthy.
+  let recovered: number | null = null;
+  for (let bucket = last - 3; bucket >= first; bucket--) {
+    if (windowOk(bucket) < 0.9 * baselinePerBucket || failedIn.has(bucket) || failedIn.has(bucket + 1) || failedIn.has(bucket + 2)) break;
+    recovered = bucket;
+  }
+  return recovered === null ? null : Math.max(0, recovered * BUCKET_MS - times.fault);
+}
+
+function backToSplit(ok: readonly CallRecord[], times: RunTimes, shareBefore: number): number | null {
+  const windowMs = 250;
+  const after = ok.filter((r) => r.startedAt >= times.heal);
+  let back: number | null = null;
+  for (let end = times.end; end - windowMs >= times.heal; end -= windowMs) {
+    const inWindow = after.filter((r) => r.startedAt >= end - windowMs && r.startedAt < end);
+    if (inWindow.length < 10) continue;
+    const share = (100 * inWindow.filter((r) => r.servedBy === 'ServiceA').length) / inWindow.length;
+    if (Math.abs(share - shareBefore) > 5) break;
+    back = end - windowMs;
+  }
+  return back === null ? null : Math.max(0, back - times.heal);
+}

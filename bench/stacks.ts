@@ -1,0 +1,88 @@
+// The client stacks the benchmark compares, against the same backends.
+import * as grpc from '@grpc/grpc-js';
+import { createLogger, createMesh } from 'grpc-meshlite';
+import { exampleConfig } from '../examples/client.js';
+import { OrderClient } from '../examples/orders.js';
+
+export type StackName = 'grpc-meshlite' | 'plain grpc-js' | 'bare grpc-js';
+
+export interface Stack {
+  readonly name: StackName;
+  readonly client: OrderClient;
+  close(): void;
+}
+
+/** grpc-meshlite with the whole client stack, configured by examples/mesh.json. */
+export function meshliteStack(addresses: Record<string, string>, options: { equalWeights?: boolean } = {}): Stack {
+  // Logs at warn to nowhere: the cost of the logging layer stays in, the terminal stays readable.
+  const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
+  const config = exampleConfig(addresses);
+  if (options.equalWeights) {
+    for (const endpoint of config.services['orders']!.endpoints) endpoint.weight = 50;
+  }
+  const mesh = createMesh({ config, logger });
+  const client = mesh.client(OrderClient, 'orders');
+  return {
+    name: 'grpc-meshlite',
+    client,
+    close: () => {
+      client.close();
+      mesh.close();
+    },
+  };
+}
+
+const retryPolicy = {
+  maxAttempts: 3,
+  initialBackoff: '0.025s',
+  maxBackoff: '0.25s',
+  backoffMultiplier: 2,
+  retryableStatusCodes: ['UNAVAILABLE'],
+};
+
+/**
+ * Plain grpc-js as an expert would set it up: round_robin under outlier_detection tuned to a
+ * 1 s interval (failure-percentage ejection, the only kind that works with two hosts; base
+ * ejection 1 s instead of the default 30 s), the built-in retryPolicy, the same deadlines as
+ * the mesh (1 s GetOrder, 2 s otherwise), keepalive to notice a hung backend, and the same
+ * reconnect backoff the mesh uses. Durations are {seconds, nanos} objects: grpc-js silently
+ * drops an outlier_detection entry whose durations are strings.
+ */
+export const EXPERT_SERVICE_CONFIG = {
+  loadBalancingConfig: [
+    {
+      outlier_detection: {
+        interval: { seconds: 1, nanos: 0 },
+        base_ejection_time: { seconds: 1, nanos: 0 },
+        max_ejection_time: { seconds: 10, nanos: 0 },
+        max_ejection_percent: 50,
+        failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 10 },
+        child_policy: [{ round_robin: {} }],
+      },
+    },
+  ],
+  methodConfig: [
+    { name: [{ service: 'orders.v1.OrderService', method: 'GetOrder' }], timeout: '1s', retryPolicy },
+    { name: [{ service: 'orders.v1.OrderService' }], timeout: '2s', retryPolicy },
+  ],
+};
+
+export function plainStack(addresses: Record<string, string>): Stack {
+  const client = new OrderClient(`ipv4:${Object.values(addresses).join(',')}`, grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify(EXPERT_SERVICE_CONFIG),
+    'grpc.keepalive_time_ms': 1000,
+    'grpc.keepalive_timeout_ms': 500,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1000,
+  });
+  return { name: 'plain grpc-js', client, close: () => client.close() };
+}
+
+/** grpc-js with nothing added (round_robin only): the floor for the overhead run. */
+export function bareStack(addresses: Record<string, string>): Stack {
+  const client = new OrderClient(`ipv4:${Object.values(addresses).join(',')}`, grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  });
+  return { name: 'bare grpc-js', client, close: () => client.close() };
+}

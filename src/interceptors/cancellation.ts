@@ -1,0 +1,50 @@
+/**
+ * The part of AbortSignal the client layers use. A real AbortSignal is one, so a layer or a
+ * test may pass one; the adapter and the hedging layer use the lighter Cancellation, since
+ * creating an AbortSignal and adding a listener costs microseconds on every call.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * A one-shot cancel signal with AbortSignal's semantics for the subset above: listeners run
+ * once, in order, when `abort` is first called; a listener added after that never runs.
+ */
+export class Cancellation implements CancelSignal {
+  #aborted = false;
+  #reason: unknown;
+  #listeners: Array<() => void> | undefined;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#aborted) return;
+    (this.#listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const listeners = this.#listeners;
+    if (!listeners) return;
+    const index = listeners.indexOf(listener);
+    if (index >= 0) listeners.splice(index, 1);
+  }
+
+  abort(reason?: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason ?? new DOMException('This operation was aborted', 'AbortError');
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners) for (const listener of listeners) listener();
+  }
+}
