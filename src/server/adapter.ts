@@ -165,8 +165,19 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
   #finish(result: ServerResult): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#sendHeaders(result.headers ?? new Metadata());
     const status = result.status;
+    if (status.code !== Status.OK && !this.#headersSent) {
+      // Trailers-Only: a failure before any response headers goes out as one frame, headers
+      // folded into the trailers. A client that has received headers must treat the call as
+      // committed (gRPC A6), so separate headers would forbid any grpc-js retry policy.
+      const trailers = status.metadata?.clone() ?? new Metadata();
+      if (result.headers) trailers.merge(result.headers);
+      trailers.merge(this.#responseHeaders);
+      this.#headersSent = true;
+      this.#transport.sendStatus({ ...status, metadata: trailers });
+      return;
+    }
+    this.#sendHeaders(result.headers ?? new Metadata());
     if (this.#method.kind === 'unary' && status.code === Status.OK && result.message !== undefined) {
       this.#transport.sendMessage(result.message, () => this.#transport.sendStatus(status));
     } else {

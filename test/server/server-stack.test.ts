@@ -263,6 +263,35 @@ describe('server stack', () => {
       const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
       expect(error.code).to.equal(grpc.status.NOT_FOUND);
       expect(seenByHandler).to.match(/^[0-9a-f-]{36}$/);
+      expect(error.metadata.get('x-request-id').map(String)).to.deep.equal([seenByHandler]);
+    });
+
+    it('answers a failure Trailers-Only, so a plain grpc-js retry policy can still retry it', async () => {
+      let calls = 0;
+      const { address } = await pool.server(
+        (server) =>
+          server.addService(orderServiceDefinition, {
+            GetOrder: (_call: grpc.ServerUnaryCall<unknown, Order>, callback: grpc.sendUnaryData<Order>) => {
+              if (++calls === 1) return callback({ code: grpc.status.UNAVAILABLE, details: 'not yet' });
+              callback(null, { id: 'o1', item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' });
+            },
+          }),
+        { interceptors: createServerStack().interceptors },
+      );
+      const serviceConfig = {
+        methodConfig: [
+          {
+            name: [{ service: 'orders.v1.OrderService' }],
+            retryPolicy: { maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1, retryableStatusCodes: ['UNAVAILABLE'] },
+          },
+        ],
+      };
+      const client = pool.track(
+        new OrderClient(address, grpc.credentials.createInsecure(), { 'grpc.service_config': JSON.stringify(serviceConfig) }),
+      );
+      const order = await callUnary(client.GetOrder, client, { id: 'o1' });
+      expect(order.id).to.equal('o1');
+      expect(calls).to.equal(2);
     });
   });
 
