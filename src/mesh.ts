@@ -7,7 +7,8 @@ import type { BalancerSnapshot } from './balancer/snapshot.js';
 import { systemClock, type Clock } from './clock.js';
 import type { MeshConfig, MeshConfigInput, ServiceConfig } from './config/mesh-config.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from './interceptors/client-stack.js';
-import { MeshEvents } from './observability/events.js';
+import { isHealthy } from './health/health-checker.js';
+import { MeshEvents, type EndpointEventKind } from './observability/events.js';
 import { silentLogger, type Logger } from './observability/logger.js';
 import { Signal, type Disposer } from './observability/signal.js';
 import { FileConfigSource, StaticConfigSource, type ConfigSource } from './resolver/config-source.js';
@@ -39,6 +40,9 @@ export function setupMesh(): void {
   registerMeshResolver();
   registerBalancer();
 }
+
+/** Endpoint events after which an endpoint may be serving again. */
+const BACK_KINDS: ReadonlySet<EndpointEventKind> = new Set(['connected', 'healthy', 'readmitted']);
 
 /**
  * A service mesh inside grpc-js clients. Point any client at `mesh:///<service>` with
@@ -154,6 +158,18 @@ export class Mesh implements MeshDirectory {
     const fromConfig = (this.service(service)?.client ?? {}) as ClientStackOptions;
     const stack = createClientStack({ logger: this.#logger, ...fromConfig, ...options.stack });
     this.#stacks.add(stack);
+    const breaker = stack.breaker;
+    if (breaker) {
+      // The balancer hears first that an endpoint is back (its connection is up and its health
+      // check passes); an open breaker need not wait out its reset timer to learn it.
+      this.#cleanups.push(
+        this.events.onEndpoint((event) => {
+          if (event.service !== service || !BACK_KINDS.has(event.kind)) return;
+          if (!this.snapshot(service).some((b) => b.endpoints.some((e) => e.connectivity === 'READY' && isHealthy({ status: e.health, detail: '' })))) return;
+          breaker.reset(`${event.endpoint} ${event.kind}: ${event.reason}`);
+        }),
+      );
+    }
     const client = new ClientClass(this.target(service), options.credentials ?? grpcCredentials.createInsecure(), {
       ...this.channelOptions(),
       ...options.clientOptions,

@@ -85,6 +85,13 @@ export type CircuitBreakerInterceptor = Interceptor & {
   /** State of the breaker for `key` ("closed" when it has never been used). */
   state(key: string): BreakerState;
   snapshot(): Readonly<Record<string, BreakerSnapshot>>;
+  /**
+   * Closes every open or half-open breaker at once, without waiting for `resetTimeoutMs`:
+   * for when something outside the breaker knows the dependency is back (the mesh calls it
+   * when an endpoint turns healthy). A dependency still failing opens it again after
+   * `volumeThreshold` calls. Returns the keys it closed.
+   */
+  reset(reason: string): string[];
   /** Stops the breakers' window timers. */
   close(): void;
 };
@@ -207,6 +214,16 @@ export function circuitBreakerInterceptor(options: CircuitBreakerOptions = {}): 
           },
         ]),
       ),
+    reset: (reason: string) => {
+      const closed: string[] = [];
+      for (const [key, entry] of entries) {
+        if (entry.state === 'closed') continue;
+        logger.info({ breaker: key, reason }, 'circuit breaker reset');
+        entry.breaker.close();
+        closed.push(key);
+      }
+      return closed;
+    },
     close: () => {
       for (const { breaker } of entries.values()) breaker.shutdown();
       entries.clear();

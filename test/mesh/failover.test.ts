@@ -6,6 +6,7 @@ import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, callLoop, tally, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
+import { md } from '../helpers/clients.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
@@ -262,5 +263,26 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     // One failed attempt at A and one retry at B per call: the retry never went back to A.
     expect(a.calls.length - before.a).to.be.at.most(40);
     expect(b.calls.length - before.b).to.equal(40);
+  });
+
+  it('closes an open breaker as soon as an endpoint is healthy again, without waiting for its reset timer', async () => {
+    const { a, mesh, client } = await setup({
+      service: {
+        client: { breaker: { volumeThreshold: 5, resetTimeoutMs: 600_000 } },
+      },
+    });
+    const failing = md({ 'x-test-status': String(grpc.status.UNAVAILABLE) });
+    for (let i = 0; i < 6; i++) await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }, failing));
+    expect(client.stack.breaker!.state(`${SERVICE}/GetOrder`)).to.equal('open');
+    const refused = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
+    expect(refused.details).to.match(/circuit breaker open/);
+
+    // ServiceA goes away and comes back, as a restarted backend would: the breaker closes
+    // on the balancer's word, ten minutes before its own timer would have let a probe through.
+    a.health.set(SERVICE, 'NOT_SERVING');
+    await until(mesh, (endpoints) => endpoints['ServiceA']!.health === 'not-serving');
+    a.health.set(SERVICE, 'SERVING');
+    await until(mesh, () => client.stack.breaker!.state(`${SERVICE}/GetOrder`) === 'closed');
+    expect((await callUnary(client.GetOrder, client, { id: 'x' })).served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
   });
 });
