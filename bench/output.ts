@@ -1,8 +1,8 @@
 // Benchmark results: the JSON record, the markdown table the README embeds, SVG charts.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RunMetrics, RunTimes } from './metrics.js';
-import type { ScenarioName } from './scenarios.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
 import type { StackName } from './stacks.js';
 
 export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -82,7 +82,22 @@ export function writeResults(results: BenchResults): { markdown: string; files: 
   for (const scenario of scenarioNames) write(`${scenario}.svg`, chart(results, scenario));
   const markdown = table(results, scenarioNames);
   write('latest.md', markdown);
+  // A full run replaces the table the README shows; a partial one leaves it alone.
+  if (SCENARIOS.every((name) => scenarioNames.includes(name)) && embedInReadme(markdown)) files.push('README.md');
   return { markdown, files };
+}
+
+const README = new URL('../README.md', import.meta.url);
+const START = '<!-- bench:start (written by npm run bench) -->';
+const END = '<!-- bench:end -->';
+
+function embedInReadme(markdown: string): boolean {
+  const readme = readFileSync(README, 'utf8');
+  const from = readme.indexOf(START);
+  const to = readme.indexOf(END);
+  if (from < 0 || to < from) return false;
+  writeFileSync(README, `${readme.slice(0, from + START.length)}\n${markdown}${readme.slice(to)}`);
+  return true;
 }
 
 function table(results: BenchResults, scenarioNames: readonly ScenarioName[]): string {
