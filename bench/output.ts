@@ -77,10 +77,13 @@ export function writeResults(results: BenchResults): { markdown: string; files: 
     writeFileSync(`${RESULTS_DIR}${name}`, content);
     files.push(`bench/results/${name}`);
   };
-  write('latest.json', `${JSON.stringify(results, null, 1)}\n`);
   const scenarioNames = [...new Set(results.runs.map((r) => r.scenario))];
+  const { markdown, targets } = table(results, scenarioNames);
+  // One record per scenario × stack (medians and spread over the rounds) and the verdicts
+  // first, then every round in full.
+  const summary = { scenarios: summarize(results, scenarioNames), overheadRatio: overheadRatios(results), targets };
+  write('latest.json', `${JSON.stringify({ summary, ...results }, null, 1)}\n`);
   for (const scenario of scenarioNames) write(`${scenario}.svg`, chart(results, scenario));
-  const markdown = table(results, scenarioNames);
   write('latest.md', markdown);
   // A full run replaces the table the README shows; a partial one leaves it alone.
   if (SCENARIOS.every((name) => scenarioNames.includes(name)) && embedInReadme(markdown)) files.push('README.md');
@@ -100,7 +103,60 @@ function embedInReadme(markdown: string): boolean {
   return true;
 }
 
-function table(results: BenchResults, scenarioNames: readonly ScenarioName[]): string {
+const SUMMARY_FIELDS = ['ok', 'errors', 'p50Ms', 'p99Ms', 'steadyP99Ms', 'recoverMs', 'shiftMs', 'backToSplitMs', 'failFastP99Ms', 'amplification', 'duplicateOrders'] as const;
+
+/** Median, min and max of one metric over the rounds; null = "never" (did not happen in the run). */
+function stat(values: ReadonlyArray<number | null>) {
+  const numbers = values.map((v) => v ?? Infinity);
+  const finite = (v: number) => (v === Infinity ? null : v);
+  return { median: median(values), min: finite(Math.min(...numbers)), max: finite(Math.max(...numbers)) };
+}
+
+function summarize(results: BenchResults, scenarioNames: readonly ScenarioName[]) {
+  return scenarioNames.flatMap((scenario) =>
+    STACKS.map((stack) => {
+      const runs = results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
+      return {
+        scenario,
+        stack,
+        rounds: runs.length,
+        ...Object.fromEntries(SUMMARY_FIELDS.map((field) => [field, stat(runs.map((r) => r.metrics[field]))])),
+      };
+    }),
+  );
+}
+
+/** grpc-meshlite over bare grpc-js, round by round: throughput, p50 latency, client CPU per call. */
+function overheadPairs(results: BenchResults): Array<{ throughput: number; p50: number; cpu: number }> {
+  return results.overhead
+    .filter((r) => r.stack === 'grpc-meshlite')
+    .flatMap((mesh) => {
+      const bare = results.overhead.find((r) => r.stack === 'bare grpc-js' && r.round === mesh.round);
+      return bare
+        ? [{ throughput: mesh.callsPerSecond / bare.callsPerSecond, p50: mesh.p50Ms / bare.p50Ms, cpu: mesh.clientCpuUsPerCall / bare.clientCpuUsPerCall }]
+        : [];
+    });
+}
+
+function overheadRatios(results: BenchResults) {
+  const pairs = overheadPairs(results);
+  return {
+    throughput: stat(pairs.map((p) => p.throughput)),
+    p50: stat(pairs.map((p) => p.p50)),
+    clientCpuPerCall: stat(pairs.map((p) => p.cpu)),
+  };
+}
+
+interface TargetVerdict {
+  readonly scenario: string;
+  readonly target: string;
+  readonly meshlite: string;
+  readonly plain: string;
+  /** null: the scenario was not run. */
+  readonly met: boolean | null;
+}
+
+function table(results: BenchResults, scenarioNames: readonly ScenarioName[]): { markdown: string; targets: TargetVerdict[] } {
   const runsOf = (scenario: string, stack: string) => results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
   const metric = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null) => runsOf(scenario, stack).map((r) => pick(r.metrics));
   const rounds = Math.max(1, ...results.runs.map((r) => r.round));
@@ -123,12 +179,7 @@ function table(results: BenchResults, scenarioNames: readonly ScenarioName[]): s
   }
 
   const overheadOf = (stack: string) => results.overhead.filter((r) => r.stack === stack);
-  const ratios = overheadOf('grpc-meshlite').map((run) => {
-    const bare = results.overhead.find((r) => r.stack === 'bare grpc-js' && r.round === run.round);
-    return bare
-      ? { throughput: run.callsPerSecond / bare.callsPerSecond, p50: run.p50Ms / bare.p50Ms, cpu: run.clientCpuUsPerCall / bare.clientCpuUsPerCall }
-      : undefined;
-  }).filter((r): r is { throughput: number; p50: number; cpu: number } => r !== undefined);
+  const ratios = overheadPairs(results);
   lines.push('');
   lines.push(`Overhead (healthy pair, 32 callers back to back, ${overheadOf('bare grpc-js').length} interleaved rounds):`);
   lines.push('');
@@ -173,11 +224,17 @@ function table(results: BenchResults, scenarioNames: readonly ScenarioName[]): s
   lines.push('');
   lines.push('| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |');
   lines.push('| --- | --- | --- | --- |');
-  for (const t of targets) {
-    const met = t.met();
-    lines.push(`| ${t.scenario}: ${t.target} | ${t.value('grpc-meshlite')} | ${t.value('plain grpc-js')} | ${met === null ? 'not run' : met ? 'yes' : '**missed**'} |`);
+  const verdicts = targets.map((t) => ({
+    scenario: t.scenario,
+    target: t.target,
+    meshlite: t.value('grpc-meshlite'),
+    plain: t.value('plain grpc-js'),
+    met: t.met(),
+  }));
+  for (const v of verdicts) {
+    lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
   }
-  return `${lines.join('\n')}\n`;
+  return { markdown: `${lines.join('\n')}\n`, targets: verdicts };
 }
 
 /** Traffic per backend over time, one panel per stack, the fault shaded. */
