@@ -103,6 +103,11 @@ class CallFailed extends Error {
   }
 }
 
+function failUnlessOk(response: MeshResponse): MeshResponse {
+  if (response.status.code !== Status.OK) throw new CallFailed(response);
+  return response;
+}
+
 interface Entry {
   readonly breaker: CircuitBreaker<[MeshRequest, Next], MeshResponse>;
   state: BreakerState;
@@ -139,11 +144,7 @@ export function circuitBreakerInterceptor(options: CircuitBreakerOptions = {}): 
     let entry = entries.get(key);
     if (entry) return entry;
     const breaker = new CircuitBreaker<[MeshRequest, Next], MeshResponse>(
-      async (request, next) => {
-        const response = await next(request);
-        if (response.status.code !== Status.OK) throw new CallFailed(response);
-        return response;
-      },
+      (request, next) => next(request).then(failUnlessOk),
       {
         name: key,
         timeout: false,

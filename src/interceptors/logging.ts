@@ -2,7 +2,7 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
 import { statusName } from '../status.js';
-import type { Interceptor, MeshRequest, MeshResponse, Next } from './types.js';
+import type { Interceptor, MeshRequest, MeshResponse } from './types.js';
 
 export interface LoggingOptions {
   logger?: Logger;
@@ -29,12 +29,11 @@ export function loggingInterceptor(options: LoggingOptions = {}): Interceptor {
     if (!logger.isLevelEnabled(successLevel) && !logger.isLevelEnabled(failureLevel) && !logger.isLevelEnabled(attemptLevel)) {
       return next(request);
     }
-    return logged(next, request);
+    const started = performance.now();
+    return next(request).then((response) => report(request, response, started));
   };
 
-  async function logged(next: Next, request: MeshRequest): Promise<MeshResponse> {
-    const started = performance.now();
-    const response = await next(request);
+  function report(request: MeshRequest, response: MeshResponse, started: number): MeshResponse {
     const ok = response.status.code === Status.OK;
     const level = ok ? successLevel : failureLevel;
     if (!logger.isLevelEnabled(level) && !logger.isLevelEnabled(attemptLevel)) return response;
