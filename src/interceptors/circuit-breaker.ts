@@ -196,7 +196,9 @@ export function circuitBreakerInterceptor(options: CircuitBreakerOptions = {}): 
     return entry.breaker.fire(request, next).catch((error: unknown) => {
       if (error instanceof CallFailed) return error.response;
       // opossum refused the call (open, or half-open with its probe already out).
-      return refuse(request, key, entry);
+      if (error instanceof Error && CircuitBreaker.isOurError(error)) return refuse(request, key, entry);
+      // An inner layer broke its contract and threw: that is not the breaker's doing.
+      throw error;
     });
   };
 

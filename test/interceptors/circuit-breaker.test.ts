@@ -100,6 +100,23 @@ describe('circuit breaker interceptor', () => {
     expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('open');
   });
 
+  it('closes at once on reset (the mesh calls it when an endpoint is back), and lets a layer that throws fail as itself', async () => {
+    const { breaker, changes } = setup();
+    expect(await run(breaker, scriptedNext(UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE), 5)).to.deep.equal([
+      UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
+    ]);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('open');
+    expect(breaker.reset('ServiceA healthy')).to.deep.equal(['orders.v1.OrderService/GetOrder']);
+    expect(changes.at(-1)).to.equal('orders.v1.OrderService/GetOrder: open -> closed');
+    expect(await run(breaker, scriptedNext(OK), 1)).to.deep.equal([OK]);
+    expect(breaker.reset('nothing to do')).to.deep.equal([]);
+
+    const broken = () => Promise.reject(new Error('layer bug'));
+    let thrown: unknown;
+    await breaker(broken)(meshRequest()).catch((error: unknown) => (thrown = error));
+    expect((thrown as Error).message).to.equal('layer bug');
+  });
+
   it('keeps one breaker per service and method', async () => {
     const { breaker } = setup();
     await run(breaker, scriptedNext(UNAVAILABLE), 4);
