@@ -7,7 +7,6 @@ import type { BalancerSnapshot } from './balancer/snapshot.js';
 import { systemClock, type Clock } from './clock.js';
 import type { MeshConfig, MeshConfigInput, ServiceConfig } from './config/mesh-config.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from './interceptors/client-stack.js';
-import { isHealthy } from './health/health-checker.js';
 import { MeshEvents, type EndpointEventKind } from './observability/events.js';
 import { silentLogger, type Logger } from './observability/logger.js';
 import { Signal, type Disposer } from './observability/signal.js';
@@ -165,7 +164,7 @@ export class Mesh implements MeshDirectory {
       this.#cleanups.push(
         this.events.onEndpoint((event) => {
           if (event.service !== service || !BACK_KINDS.has(event.kind)) return;
-          if (!this.snapshot(service).some((b) => b.endpoints.some((e) => e.connectivity === 'READY' && isHealthy({ status: e.health, detail: '' })))) return;
+          if (!this.snapshot(service).some((b) => b.endpoints.some((e) => e.serving))) return;
           breaker.reset(`${event.endpoint} ${event.kind}: ${event.reason}`);
         }),
       );

@@ -182,6 +182,7 @@ export class EndpointState {
       ejectionReason: state.kind === 'admitted' ? undefined : state.reason,
       ejectedUntil: state.kind === 'ejected' ? state.until : undefined,
       usable: this.usable,
+      serving: this.#connectedAndHealthy,
       picks: this.picks,
       lastError: this.lastError,
     };

@@ -15,6 +15,8 @@ export interface EndpointSnapshot {
   readonly ejectionReason: string | undefined;
   readonly ejectedUntil: number | undefined;
   readonly usable: boolean;
+  /** Connected and passing its health check, whatever its ejection state. */
+  readonly serving: boolean;
   readonly picks: number;
   readonly lastError: string | undefined;
 }
