@@ -6,7 +6,7 @@ import {
   createServerStack,
   drainServer,
   serveWhenReady,
-  toServerInterceptor,
+  toGrpcServerInterceptor,
   type DrainOptions,
   type DrainResult,
   type Logger,
@@ -71,7 +71,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
   });
   // Counts every call that reaches the backend (benchmarks derive retry amplification from it).
   const received: Record<string, number> = {};
-  const counting = toServerInterceptor((next) => (call) => {
+  const counting = toGrpcServerInterceptor((next) => (call) => {
     if (call.method.service === ORDER_SERVICE_NAME) received[call.method.name] = (received[call.method.name] ?? 0) + 1;
     return next(call);
   });

@@ -1,6 +1,7 @@
 // Steady, paced load of GetOrder and CreateOrder calls, recording every outcome.
 import * as grpc from '@grpc/grpc-js';
-import { Signal, type Disposer } from 'grpc-meshlite';
+import { EventEmitter } from 'node:events';
+import type { Disposer } from 'grpc-meshlite';
 import type { Order, OrderClient } from './orders.js';
 
 export interface CallRecord {
@@ -35,7 +36,7 @@ export class LoadGenerator {
   readonly records: CallRecord[] = [];
   readonly #client: OrderClient;
   readonly #options: Required<LoadOptions>;
-  readonly #recorded = new Signal<CallRecord>();
+  readonly #recorded = new EventEmitter<{ record: [CallRecord] }>();
   readonly #orderIds: string[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -49,7 +50,8 @@ export class LoadGenerator {
   }
 
   onRecord(listener: (record: CallRecord) => void): Disposer {
-    return this.#recorded.subscribe(listener);
+    this.#recorded.on('record', listener);
+    return () => void this.#recorded.off('record', listener);
   }
 
   /** Creates a few orders first, so GetOrder has something to read. */
@@ -109,7 +111,7 @@ export class LoadGenerator {
           details: error?.details,
         };
         this.records.push(record);
-        this.#recorded.emit(record);
+        this.#recorded.emit('record', record);
         if (method === 'CreateOrder' && order) {
           this.#orderIds.push(order.id);
           if (this.#orderIds.length > 200) this.#orderIds.shift();

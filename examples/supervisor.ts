@@ -2,7 +2,8 @@
 // backoff (self-healing at process level), and lets a runner pause, kill and steer them.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Signal, type Disposer } from 'grpc-meshlite';
+import { EventEmitter } from 'node:events';
+import type { Disposer } from 'grpc-meshlite';
 import type { BackendCommand, BackendReport } from './service.js';
 
 const SERVICE_SCRIPT = fileURLToPath(new URL('./service.ts', import.meta.url));
@@ -42,7 +43,7 @@ interface Managed {
 export class Supervisor {
   readonly #options: SupervisorOptions;
   readonly #backends = new Map<string, Managed>();
-  readonly #events = new Signal<SupervisorEvent>();
+  readonly #events = new EventEmitter<{ event: [SupervisorEvent] }>();
   #stopping = false;
   #statsId = 0;
 
@@ -51,7 +52,8 @@ export class Supervisor {
   }
 
   onEvent(listener: (event: SupervisorEvent) => void): Disposer {
-    return this.#events.subscribe(listener);
+    this.#events.on('event', listener);
+    return () => void this.#events.off('event', listener);
   }
 
   /** Starts each backend on a free port and waits until all of them listen. */
@@ -161,13 +163,13 @@ export class Supervisor {
         if (report.type !== 'listening' || listening) return;
         listening = true;
         managed.port = report.port;
-        this.#events.emit({ kind: 'started', name: managed.name, pid: child.pid!, port: report.port });
+        this.#events.emit('event', { kind: 'started', name: managed.name, pid: child.pid!, port: report.port });
         resolve();
       });
       child.once('exit', (code, signal) => {
         managed.child = undefined;
         managed.paused = false;
-        this.#events.emit({ kind: 'exited', name: managed.name, code, signal });
+        this.#events.emit('event', { kind: 'exited', name: managed.name, code, signal });
         if (!listening) {
           if (managed.port === 0) reject(new Error(`${managed.name} exited with code ${code} before listening`));
           else resolve();
@@ -182,7 +184,7 @@ export class Supervisor {
     const base = this.#options.restartMs ?? 250;
     const backoff = Math.min(this.#options.maxRestartMs ?? 5000, base * 2 ** (managed.crashes - 1));
     const inMs = Math.max(backoff, managed.holdUntil - Date.now());
-    this.#events.emit({ kind: 'restarting', name: managed.name, inMs });
+    this.#events.emit('event', { kind: 'restarting', name: managed.name, inMs });
     managed.restartTimer = setTimeout(() => {
       if (this.#stopping) return;
       void this.#launch(managed).then(() => {

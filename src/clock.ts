@@ -1,4 +1,4 @@
-import type { CancelSignal } from './interceptors/cancellation.js';
+import type { CancelSignal } from './call/cancellation.js';
 
 /**
  * Time as the toolkit sees it. Timing logic takes a Clock so tests can drive it with fake
@@ -16,6 +16,15 @@ export const systemClock: Clock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/**
+ * Lets the process exit while `handle` waits, for timers that only keep state fresh (a
+ * balancer's next rebuild, a health probe). A test clock's handles may not support it.
+ */
+export function unrefTimer<T>(handle: T): T {
+  (handle as { unref?: () => void } | undefined)?.unref?.();
+  return handle;
+}
 
 /**
  * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { silentLogger } from 'grpc-meshlite';
+import { silentLogger } from '../src/observability/logger.js';
 import { startBackend, type Backend } from '../examples/backend.js';
 import { DirectoryOrderStore, MemoryOrderStore, type OrderStore } from '../examples/order-store.js';
 import { OrderClient, callUnary, type Order } from '../examples/orders.js';

@@ -1,21 +1,21 @@
 import type { experimental } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { balancerSchema, endpointSchema, healthCheckSchema } from '../config/mesh-config.js';
 import { resolveWith } from '../config/validate.js';
-import { balancerContext } from './context.js';
+import { findMesh } from '../mesh/registry.js';
 
 /** The name our policy is registered under in grpc-js. */
 export const BALANCER_NAME = 'meshlite_weighted';
 
+/**
+ * The LB config the `mesh` resolver writes: which mesh and service the balancer serves. The
+ * service's settings are not copied into it: the balancer reads the config the mesh already
+ * parsed, so there is one set of defaults and one validation.
+ */
 const balancerConfigSchema = z.strictObject({
-  /** Id of the mesh whose events, logger and clock this balancer uses. */
+  /** Id of the mesh whose config, events, logger and clock this balancer uses (absent: the only mesh). */
   mesh: z.string().optional(),
-  /** Service name, for messages and events. */
-  service: z.string().default('(unnamed service)'),
-  /** Weights, priorities and names by address; endpoints not listed get weight 1, priority 0. */
-  endpoints: z.array(endpointSchema).default([]),
-  healthCheck: healthCheckSchema.default(() => healthCheckSchema.parse({ enabled: false })),
-  balancer: balancerSchema.default(() => balancerSchema.parse({})),
+  /** Service name, as in `mesh:///<service>`. */
+  service: z.string().min(1),
 });
 
 export type BalancerConfigJson = z.input<typeof balancerConfigSchema>;
@@ -23,8 +23,8 @@ export type ResolvedBalancerConfig = z.output<typeof balancerConfigSchema>;
 
 /**
  * The LB config of the `meshlite_weighted` policy, in grpc-js's plugin shape. grpc-js skips
- * a config that fails to parse *silently* and falls back to pick_first, so parse errors are
- * also logged, naming the field, before they are thrown.
+ * a config that fails to parse *silently*, so parse errors are also logged, naming the
+ * field, before they are thrown.
  */
 export class MeshBalancerConfig implements experimental.TypedLoadBalancingConfig {
   constructor(readonly config: ResolvedBalancerConfig) {}
@@ -41,11 +41,10 @@ export class MeshBalancerConfig implements experimental.TypedLoadBalancingConfig
     try {
       return new MeshBalancerConfig(resolveWith(balancerConfigSchema, json, `${BALANCER_NAME} config`));
     } catch (error) {
-      const mesh = typeof json === 'object' && json !== null ? (json as { mesh?: unknown }).mesh : undefined;
-      balancerContext(typeof mesh === 'string' ? mesh : undefined).logger.error(
-        { err: (error as Error).message },
-        `${BALANCER_NAME} config rejected; grpc-js will fall back to another policy`,
-      );
+      const mesh = findMesh(typeof json === 'object' && json !== null ? (json as { mesh?: unknown }).mesh : undefined);
+      if (typeof mesh !== 'string') {
+        mesh.logger.error({ err: (error as Error).message }, `${BALANCER_NAME} config rejected; grpc-js will fall back to another policy`);
+      }
       throw error;
     }
   }

@@ -1,11 +1,11 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
-import type { Clock } from '../clock.js';
-import type { EndpointConfig } from '../config/mesh-config.js';
-import type { EndpointEvent, EndpointEventKind, MeshEvents } from '../observability/events.js';
+import { unrefTimer, type Clock } from '../clock.js';
+import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
+import { findMesh } from '../mesh/registry.js';
+import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
-import { balancerContext } from './context.js';
-import { EndpointState, type EndpointOwner } from './endpoint-state.js';
+import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { tierLoads } from './priority.js';
 import { SmoothWeightedScheduler } from './scheduler.js';
@@ -22,9 +22,12 @@ const SLOW_START_STEPS = 10;
  */
 export class WeightedPriorityBalancer implements experimental.LoadBalancer, EndpointOwner {
   readonly #helper: experimental.ChannelControlHelper;
-  readonly #endpoints = new Map<string, EndpointState>();
-  #config: ResolvedBalancerConfig | undefined;
-  #events!: MeshEvents;
+  readonly #endpoints = new Map<string, EndpointController>();
+  /** Which mesh and service this balancer serves, as the resolver configured it. */
+  #target: ResolvedBalancerConfig | undefined;
+  /** The service's settings, as the mesh parsed them, when the endpoints last arrived. */
+  #settings!: ServiceConfig;
+  #events!: MeshEventSink;
   #logger!: Logger;
   clock!: Clock;
   #unregister: (() => void) | undefined;
@@ -32,7 +35,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #state = ConnectivityState.IDLE;
   #activePriority: number | undefined;
   #loads: ReadonlyArray<{ priority: number; load: number }> = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown;
   #rebuilding = false;
   #resolutionError: string | undefined;
   /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
@@ -42,8 +45,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#helper = helper;
   }
 
-  get settings(): ResolvedBalancerConfig {
-    return this.#config!;
+  get settings(): ServiceConfig {
+    return this.#settings;
   }
 
   updateAddressList(
@@ -52,14 +55,19 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     options: ChannelOptions,
   ): boolean {
     if (!(lbConfig instanceof MeshBalancerConfig)) return false;
-    this.#attach(lbConfig.config);
     if (!endpoints.ok) {
+      // The resolver's word: keep serving the endpoints we have, or fail calls saying why.
       this.#resolutionError = endpoints.error.details;
       if (this.#endpoints.size === 0) this.#report(ConnectivityState.TRANSIENT_FAILURE, endpoints.error.details);
       return true;
     }
+    const problem = this.#attach(lbConfig.config);
+    if (problem !== undefined) {
+      this.#report(ConnectivityState.TRANSIENT_FAILURE, problem);
+      return true;
+    }
     this.#resolutionError = undefined;
-    const configured = new Map(this.#config!.endpoints.map((e) => [e.address, e]));
+    const configured = new Map(this.#settings.endpoints.map((e) => [e.address, e]));
     const seen = new Set<string>();
     this.#rebuilding = true;
     for (const endpoint of endpoints.value) {
@@ -74,7 +82,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
           this.#emit(existing, 'updated', `weight ${before.weight} → ${config.weight}, priority ${before.priority} → ${config.priority}`);
         }
       } else {
-        const created = new EndpointState(endpoint, config, this, this.#helper, options);
+        const created = new EndpointController(endpoint, config, this, this.#helper, options);
         this.#endpoints.set(address, created);
         this.#emit(created, 'added', `weight ${config.weight}, priority ${config.priority}`);
       }
@@ -97,7 +105,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   resetBackoff(): void {}
 
   destroy(): void {
-    clearTimeout(this.#timer);
+    this.clock?.clearTimeout(this.#timer);
     for (const endpoint of this.#endpoints.values()) endpoint.destroy();
     this.#endpoints.clear();
     this.#unregister?.();
@@ -108,12 +116,12 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return BALANCER_NAME;
   }
 
-  changed(endpoint: EndpointState, kind: EndpointEventKind | undefined, reason: string): void {
+  changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string): void {
     if (kind) this.#emit(endpoint, kind, reason);
     if (!this.#rebuilding) this.#rebuild();
   }
 
-  mayEject(endpoint: EndpointState): boolean {
+  mayEject(endpoint: EndpointController): boolean {
     for (const other of this.#endpoints.values()) if (other !== endpoint && other.usable) return true;
     return false;
   }
@@ -121,38 +129,47 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   snapshot(): BalancerSnapshot {
     const now = this.clock.now();
     return {
-      service: this.#config?.service ?? '',
+      service: this.#target?.service ?? '',
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
       endpoints: [...this.#endpoints.values()].map((endpoint) => endpoint.snapshot(now)),
     };
   }
 
-  #attach(config: ResolvedBalancerConfig): void {
-    const firstTime = this.#config === undefined;
-    const meshChanged = !firstTime && this.#config!.mesh !== config.mesh;
-    this.#config = config;
-    if (!firstTime && !meshChanged) return;
+  /**
+   * Ties the balancer to the mesh and service the resolver named, and takes the service's
+   * settings as the mesh parsed them. Returns why it cannot, if it cannot.
+   */
+  #attach(target: ResolvedBalancerConfig): string | undefined {
+    const mesh = findMesh(target.mesh);
+    if (typeof mesh === 'string') return `${BALANCER_NAME}: ${mesh}`;
+    const settings = mesh.service(target.service);
+    if (!settings) return `${BALANCER_NAME}: service "${target.service}" is not in the mesh config (${mesh.describeSource()})`;
+    this.#settings = settings;
+    const sameMesh = this.#target?.mesh === target.mesh && this.#unregister !== undefined;
+    this.#target = target;
+    if (sameMesh) return undefined;
     this.#unregister?.();
-    const context = balancerContext(config.mesh);
-    this.#events = context.events;
-    this.#logger = context.logger;
-    this.clock = context.clock;
-    this.#unregister = context.register(() => this.snapshot());
+    this.#events = mesh.events;
+    this.#logger = mesh.logger;
+    this.clock = mesh.clock;
+    this.#unregister = mesh.registerBalancer(() => this.snapshot());
+    return undefined;
   }
 
   /** Recomputes the picker from every endpoint's state; the only place the picker is built. */
   #rebuild(): void {
-    clearTimeout(this.#timer);
+    this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     const now = this.clock.now();
+    const back: EndpointController[] = [];
     for (const endpoint of this.#endpoints.values()) {
       const change = endpoint.ejection.expire();
       if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
-      endpoint.noteUsability(now);
+      if (endpoint.noteUsability(now)) back.push(endpoint);
     }
     const all = [...this.#endpoints.values()];
-    const { overprovisioningFactor, panicThresholdPercent } = this.#config!.balancer;
+    const { overprovisioningFactor, panicThresholdPercent } = this.#settings.balancer;
     const priorities = [...new Set(all.map((e) => e.config.priority))].sort((a, b) => a - b);
     const counts = priorities.map((priority) => {
       const members = all.filter((e) => e.config.priority === priority && e.config.weight > 0);
@@ -189,16 +206,22 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#report(ConnectivityState.TRANSIENT_FAILURE, this.#whyNothingIsUsable(all));
     }
     this.#scheduleNextRebuild(all, now);
-    for (const event of this.#pendingEvents.splice(0)) {
+    const events = this.#pendingEvents.splice(0);
+    for (const event of events) {
       const level = event.kind === 'ejected' || event.kind === 'unhealthy' || event.kind === 'disconnected' ? 'warn' : 'info';
       this.#logger[level](event, `endpoint ${event.kind}`);
-      this.#events.endpoint.emit(event);
+      this.#events.endpoint(event);
+    }
+    for (const endpoint of back) {
+      const cause = events.findLast((e) => e.address === endpoint.address && e.kind !== 'probing');
+      const reason = cause ? `${cause.kind}: ${cause.reason}` : 'back in rotation';
+      this.#events.recovered({ service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, reason });
     }
     this.#noteFailover(tiers.length > 0 ? tiers[0]!.tier.priority : undefined);
   }
 
-  #whyNothingIsUsable(all: readonly EndpointState[]): string {
-    const service = this.#config!.service;
+  #whyNothingIsUsable(all: readonly EndpointController[]): string {
+    const service = this.#target!.service;
     if (all.length === 0) return `no endpoints for ${service}${this.#resolutionError ? `: ${this.#resolutionError}` : ''}`;
     const each = all.map((e) => {
       const state = e.ejection.state;
@@ -216,17 +239,16 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   }
 
   /** Timers for what changes with time alone: an ejection running out, slow start ramping. */
-  #scheduleNextRebuild(all: readonly EndpointState[], now: number): void {
+  #scheduleNextRebuild(all: readonly EndpointController[], now: number): void {
     let next = Infinity;
-    const { windowMs } = this.#config!.balancer.slowStart;
+    const { windowMs } = this.#settings.balancer.slowStart;
     for (const endpoint of all) {
       const state = endpoint.ejection.state;
       if (state.kind === 'ejected') next = Math.min(next, state.until);
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
     }
     if (next === Infinity) return;
-    this.#timer = setTimeout(() => this.#rebuild(), Math.max(0, next - now));
-    this.#timer.unref();
+    this.#timer = unrefTimer(this.clock.setTimeout(() => this.#rebuild(), Math.max(0, next - now)));
   }
 
   #noteFailover(active: number | undefined): void {
@@ -240,9 +262,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         : from === undefined || active < from
           ? `priority ${active} usable again`
           : `priority ${from} has no usable endpoint`;
-    const event = { service: this.#config!.service, from, to: active, reason };
+    const event = { service: this.#target!.service, from, to: active, reason };
     this.#logger.warn(event, 'tier failover');
-    this.#events.failover.emit(event);
+    this.#events.failover(event);
   }
 
   #report(state: ConnectivityState, details: string): void {
@@ -255,8 +277,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   }
 
   /** Queues an event; the next rebuild (always right after) logs and emits it. */
-  #emit(endpoint: EndpointState, kind: EndpointEventKind, reason: string): void {
-    this.#pendingEvents.push({ service: this.#config!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason });
+  #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string): void {
+    this.#pendingEvents.push({ service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason });
   }
 }
 

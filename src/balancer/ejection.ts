@@ -1,6 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
-import { statusName } from '../status.js';
+import { statusName } from '../call/status.js';
 
 export interface EjectionSettings {
   readonly enabled: boolean;

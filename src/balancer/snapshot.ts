@@ -1,5 +1,26 @@
 import type { HealthStatus } from '../health/health-checker.js';
 
+/**
+ * An endpoint's state in one word, most telling first:
+ * - `in-rotation`: takes its full share; `slow-start`: back in rotation, share still ramping;
+ * - `ejected`: out after failed calls, until its ejection time is up; `probing`: its single
+ *   probe call decides whether it comes back;
+ * - `disconnected`: no connection; `starting`: connected, waiting for the first health answer;
+ * - `not-serving`: its health says NOT_SERVING; `health-failing`: the health stream broke or a
+ *   probe got no answer;
+ * - `drained`: weight 0 in the config.
+ */
+export type EndpointStatus =
+  | 'in-rotation'
+  | 'slow-start'
+  | 'ejected'
+  | 'probing'
+  | 'disconnected'
+  | 'starting'
+  | 'not-serving'
+  | 'health-failing'
+  | 'drained';
+
 export interface EndpointSnapshot {
   readonly name: string;
   readonly address: string;
@@ -17,6 +38,7 @@ export interface EndpointSnapshot {
   readonly usable: boolean;
   /** Connected and passing its health check, whatever its ejection state. */
   readonly serving: boolean;
+  readonly status: EndpointStatus;
   readonly picks: number;
   readonly lastError: string | undefined;
 }

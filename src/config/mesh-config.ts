@@ -1,11 +1,10 @@
 import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { ConfigError, isConfigError } from '../errors.js';
-import { resolveCircuitBreakerOptions } from '../interceptors/circuit-breaker.js';
-import { resolveDeadlineOptions } from '../interceptors/deadline.js';
-import { resolveRetryBudgetOptions } from '../interceptors/retry-budget.js';
-import { retryPolicyLookup } from '../interceptors/retry-policy.js';
-import { statusCodeSchema, type StatusName } from '../status.js';
+import { statusCodeSchema, type StatusName } from '../call/status.js';
+import { breakerConfigSchema } from '../interceptors/breaker/circuit-breaker.js';
+import { deadlineConfigSchema } from '../interceptors/deadline.js';
+import { loggingConfigSchema } from '../interceptors/logging.js';
+import { retryConfigSchema } from '../interceptors/retry/retry.js';
 import { resolveWith } from './validate.js';
 
 /** `host:port`, `[ipv6]:port`. */
@@ -70,44 +69,16 @@ export const balancerSchema = z.strictObject({
 });
 
 /**
- * Options of the client layers, as JSON (see the layers' own option types). Each layer
- * validates its part with its own rules, so the config and the code API cannot disagree.
+ * Options of the client layers, as JSON: each layer's own config schema (its options without
+ * the functions and objects only code can pass), so the config and the code API validate
+ * alike and the config's types are the layers' own.
  */
-const clientSchema = z
-  .strictObject({
-    deadline: z.record(z.string(), z.unknown()).optional(),
-    retry: z.record(z.string(), z.unknown()).optional(),
-    breaker: z.record(z.string(), z.unknown()).optional(),
-  })
-  .superRefine((client, context) => {
-    const check = (layer: string, validate: () => void) => {
-      try {
-        validate();
-      } catch (error) {
-        if (!isConfigError(error)) throw error;
-        // The layer's own message already names its field and value: keep it whole.
-        context.addIssue({
-          code: 'custom',
-          path: [layer],
-          message: error.message.replace(/^invalid [^:]+: /, ''),
-          input: error.value,
-          params: { nested: error.field },
-        });
-      }
-    };
-    if (client.deadline) check('deadline', () => resolveDeadlineOptions(client.deadline));
-    if (client.breaker) check('breaker', () => resolveCircuitBreakerOptions(client.breaker));
-    if (client.retry) {
-      const { methods, budget, idempotencyKeyHeader, ...base } = client.retry as Record<string, unknown>;
-      check('retry', () => retryPolicyLookup(base, methods as never, 'retry options'));
-      if (budget !== undefined && budget !== false) check('retry', () => resolveRetryBudgetOptions(budget as never));
-      if (idempotencyKeyHeader !== undefined && typeof idempotencyKeyHeader !== 'string') {
-        check('retry', () => {
-          throw new ConfigError('idempotencyKeyHeader', idempotencyKeyHeader, 'idempotencyKeyHeader must be a string');
-        });
-      }
-    }
-  });
+const clientSchema = z.strictObject({
+  logging: loggingConfigSchema.optional(),
+  deadline: deadlineConfigSchema.optional(),
+  retry: retryConfigSchema.optional(),
+  breaker: breakerConfigSchema.optional(),
+});
 
 const serviceSchema = z
   .strictObject({
@@ -144,6 +115,7 @@ export type ServiceConfig = MeshConfig['services'][string];
 export type EndpointConfig = ServiceConfig['endpoints'][number];
 export type HealthCheckConfig = ServiceConfig['healthCheck'];
 export type BalancerConfig = ServiceConfig['balancer'];
+export type ClientConfig = NonNullable<ServiceConfig['client']>;
 
 /**
  * Validates a mesh config document and fills in defaults. Throws a ConfigError naming every

@@ -29,18 +29,18 @@ function describeIssue(issue: z.core.$ZodIssue): Problem {
     return { field: names[0]!, value: undefined, text: `unknown field ${names.map((n) => `"${n}"`).join(', ')}` };
   }
   const label = field === '' ? 'value' : field;
-  const nested = (issue as { params?: { nested?: string } }).params?.nested;
-  if (nested !== undefined) {
-    // A nested validator's message, which already names its own field and value.
-    return { field: nested ? `${label}.${nested}` : label, value, text: `${label}.${issue.message}` };
-  }
   return { field: label, value, text: `${label}: ${lowerFirst(issue.message)}, got ${formatValue(value)}` };
 }
 
+/**
+ * A field path as code would write it: `services.orders.endpoints[0].weight`, with keys that
+ * are not plain names in brackets: `methods["orders.v1.OrderService/GetOrder"].maxAttempts`.
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`;
+    else if (typeof key === 'string' && !/^[A-Za-z_$][\w$]*$/.test(key)) out += `[${JSON.stringify(key)}]`;
     else out += out === '' ? String(key) : `.${String(key)}`;
   }
   return out;

@@ -12,7 +12,8 @@ import {
 } from '@grpc/grpc-js';
 import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
-import { statusName } from '../status.js';
+import { statusName } from '../call/status.js';
+import { unrefTimer, type Clock } from '../clock.js';
 import { HealthClient, type HealthCheckResponse } from './health-proto.js';
 
 /**
@@ -43,6 +44,20 @@ export interface HealthCheckSettings {
   /** Check probe period while connected; 0 turns probing off. */
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
+  /** Drives the probe period and the re-watch backoff. */
+  readonly clock: Clock;
+}
+
+/**
+ * Re-watch backoff after a broken Watch stream (A17: the connection backoff of gRPC, here
+ * starting at 200 ms and capped at 5 s): delay n is min(cap, 200 · 1.6^n), ±20 % jitter.
+ */
+export const REWATCH_BACKOFF = Object.freeze({ initialMs: 200, multiplier: 1.6, maxMs: 5000, jitter: 0.2 });
+
+export function rewatchDelay(retries: number, random: () => number = Math.random): number {
+  const { initialMs, multiplier, maxMs, jitter } = REWATCH_BACKOFF;
+  const base = Math.min(maxMs, initialMs * multiplier ** retries);
+  return base * (1 - jitter + 2 * jitter * random());
 }
 
 /** Whether an endpoint in this health state may take calls. */
@@ -97,10 +112,12 @@ class HealthProducer {
   readonly #settings: HealthCheckSettings;
   readonly #client: HealthClient;
   readonly #watchers = new Set<HealthWatcher>();
-  readonly #backoff: experimental.BackoffTimeout;
+  /** The pending re-watch, and how many re-watches came without an answer in between. */
+  #rewatch: unknown;
+  #rewatchRetries = 0;
   #health: EndpointHealth = { status: 'disconnected', detail: 'not connected yet' };
   #watch: ClientReadableStream<HealthCheckResponse> | undefined;
-  #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  #probeTimer: unknown;
   #probe: { cancel(): void } | undefined;
   #unimplemented = false;
 
@@ -111,8 +128,6 @@ class HealthProducer {
     this.#client = new HealthClient('unused', ChannelCredentials.createInsecure(), {
       channelOverride: subchannel.getChannel(),
     });
-    this.#backoff = new experimental.BackoffTimeout(() => this.#startWatch(), { initialDelay: 200, maxDelay: 5000 });
-    this.#backoff.unref();
     subchannel.addConnectivityStateListener(this.#onConnectivity);
   }
 
@@ -133,13 +148,13 @@ class HealthProducer {
 
   readonly #onConnectivity = (): void => {
     if (this.#subchannel.getConnectivityState() === ConnectivityState.READY) {
-      if (this.#watch || this.#unimplemented || this.#backoff.isRunning()) return;
+      if (this.#watch || this.#unimplemented || this.#rewatch !== undefined) return;
       this.#publish({ status: 'unknown', detail: 'waiting for the first health answer' });
       this.#startWatch();
       this.#scheduleProbe();
     } else {
       this.#stop();
-      this.#backoff.reset();
+      this.#rewatchRetries = 0;
       this.#unimplemented = false;
       this.#publish({ status: 'disconnected', detail: `connection ${ConnectivityState[this.#subchannel.getConnectivityState()]}` });
     }
@@ -150,8 +165,8 @@ class HealthProducer {
     const call = this.#client.watch({ service: this.#settings.serviceName });
     this.#watch = call;
     call.on('data', (response: HealthCheckResponse) => {
-      // A17: an answer resets the backoff, so the next re-watch starts at once.
-      this.#backoff.reset();
+      // A17: an answer resets the backoff.
+      this.#rewatchRetries = 0;
       this.#publishAnswer(response, 'Watch');
     });
     call.on('error', (error: ServiceError) => this.#watchEnded(call, error.code, error.details));
@@ -168,16 +183,25 @@ class HealthProducer {
       return;
     }
     this.#publish({ status: 'failed', detail: `health Watch ended with ${statusName(code)}: ${details}; re-watching` });
-    this.#backoff.runOnce();
+    const { clock } = this.#settings;
+    const delay = rewatchDelay(this.#rewatchRetries++);
+    this.#rewatch = unrefTimer(
+      clock.setTimeout(() => {
+        this.#rewatch = undefined;
+        this.#startWatch();
+      }, delay),
+    );
   }
 
   #scheduleProbe(): void {
-    if (this.#settings.probeIntervalMs <= 0 || this.#probeTimer) return;
-    this.#probeTimer = setTimeout(() => {
-      this.#probeTimer = undefined;
-      this.#runProbe();
-    }, this.#settings.probeIntervalMs);
-    this.#probeTimer.unref();
+    const { probeIntervalMs, clock } = this.#settings;
+    if (probeIntervalMs <= 0 || this.#probeTimer !== undefined) return;
+    this.#probeTimer = unrefTimer(
+      clock.setTimeout(() => {
+        this.#probeTimer = undefined;
+        this.#runProbe();
+      }, probeIntervalMs),
+    );
   }
 
   #runProbe(): void {
@@ -214,7 +238,7 @@ class HealthProducer {
   }
 
   #stopProbe(): void {
-    clearTimeout(this.#probeTimer);
+    this.#settings.clock.clearTimeout(this.#probeTimer);
     this.#probeTimer = undefined;
     const probe = this.#probe;
     this.#probe = undefined;
@@ -225,7 +249,8 @@ class HealthProducer {
     const watch = this.#watch;
     this.#watch = undefined;
     watch?.cancel();
-    this.#backoff.stop();
+    this.#settings.clock.clearTimeout(this.#rewatch);
+    this.#rewatch = undefined;
     this.#stopProbe();
   }
 }

@@ -1,22 +1,22 @@
 import type { Interceptor as GrpcInterceptor } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
-import { circuitBreakerInterceptor, type CircuitBreakerInterceptor, type CircuitBreakerOptions } from './circuit-breaker.js';
-import { composeInterceptors } from './compose.js';
-import { deadlineInterceptor, type DeadlineOptions } from './deadline.js';
-import { loggingInterceptor, type LoggingOptions } from './logging.js';
-import { retryInterceptor, type RetryInterceptor, type RetryOptions } from './retry.js';
-import type { Interceptor } from './types.js';
+import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
+import { composeClientLayers } from './compose.js';
+import { deadlineLayer, type DeadlineOptions } from './deadline.js';
+import { loggingLayer, type LoggingOptions } from './logging.js';
+import { retryLayer, type RetryLayer, type RetryOptions } from './retry/retry.js';
+import type { ClientLayer } from './types.js';
 
 /**
  * The documented order of the client layers, outermost first:
  * - logging sees the call as the caller does (final status, all attempts, total latency);
  * - deadline fixes the whole-call budget before anything else spends it;
  * - the circuit breaker judges whole calls (retries included) and refuses before any attempt;
- * - retry/hedge runs the attempts, each with its own deadline and avoid-hint.
+ * - retry/hedge runs the attempts, each with its own timeout and routing hint.
  */
-export const LAYER_ORDER = ['logging', 'deadline', 'circuit-breaker', 'retry'] as const;
-export type LayerName = (typeof LAYER_ORDER)[number];
+export const CLIENT_LAYER_ORDER = ['logging', 'deadline', 'circuit-breaker', 'retry'] as const;
+export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 
 export interface ClientStackOptions {
   /** Shared by the logging and breaker layers. Default: no logs. */
@@ -28,33 +28,31 @@ export interface ClientStackOptions {
   retry?: RetryOptions | false;
 }
 
-export interface ClientLayer {
-  readonly name: LayerName;
-  readonly interceptor: Interceptor;
+export interface NamedClientLayer {
+  readonly name: ClientLayerName;
+  readonly layer: ClientLayer;
 }
 
-/** The enabled layers in LAYER_ORDER, each built from its options. */
-export function meshLayers(options: ClientStackOptions = {}): ClientLayer[] {
+/** The enabled layers in CLIENT_LAYER_ORDER, each built from its options. */
+export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer[] {
   const { logger } = options;
-  const layers: ClientLayer[] = [];
-  if (options.logging !== false) layers.push({ name: 'logging', interceptor: loggingInterceptor({ logger, ...options.logging }) });
-  if (options.deadline !== false) layers.push({ name: 'deadline', interceptor: deadlineInterceptor(options.deadline) });
-  if (options.breaker !== false) {
-    layers.push({ name: 'circuit-breaker', interceptor: circuitBreakerInterceptor({ logger, ...options.breaker }) });
-  }
-  if (options.retry !== false) layers.push({ name: 'retry', interceptor: retryInterceptor(options.retry) });
+  const layers: NamedClientLayer[] = [];
+  if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
+  if (options.deadline !== false) layers.push({ name: 'deadline', layer: deadlineLayer(options.deadline) });
+  if (options.breaker !== false) layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, ...options.breaker }) });
+  if (options.retry !== false) layers.push({ name: 'retry', layer: retryLayer(options.retry) });
   return layers;
 }
 
 export interface ClientStack {
   /** Pass as `interceptors` in the grpc-js client options (call-level interceptors would replace it). */
   readonly interceptors: GrpcInterceptor[];
-  readonly layers: readonly ClientLayer[];
+  readonly layers: readonly NamedClientLayer[];
   /** The retry layer, for its events and budget; undefined when left out. */
-  readonly retry: RetryInterceptor | undefined;
+  readonly retry: RetryLayer | undefined;
   /** The breaker layer, for its events and states; undefined when left out. */
-  readonly breaker: CircuitBreakerInterceptor | undefined;
-  /** Stops the breakers' timers. */
+  readonly breaker: CircuitBreakerLayer | undefined;
+  /** Stops the breakers' timers and subscriptions. */
   close(): void;
 }
 
@@ -71,13 +69,13 @@ export interface ClientStack {
  *   const client = new OrderClient(target, credentials, { interceptors: stack.interceptors });
  */
 export function createClientStack(options: ClientStackOptions = {}): ClientStack {
-  const layers = meshLayers(options);
-  const find = <T>(name: LayerName) => layers.find((layer) => layer.name === name)?.interceptor as T | undefined;
-  const breaker = find<CircuitBreakerInterceptor>('circuit-breaker');
+  const layers = clientLayers(options);
+  const find = <T>(name: ClientLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
+  const breaker = find<CircuitBreakerLayer>('circuit-breaker');
   return {
-    interceptors: [toGrpcInterceptor(composeInterceptors(...layers.map((layer) => layer.interceptor)))],
+    interceptors: [toGrpcInterceptor(composeClientLayers(...layers.map((entry) => entry.layer)))],
     layers,
-    retry: find<RetryInterceptor>('retry'),
+    retry: find<RetryLayer>('retry'),
     breaker,
     close: () => breaker?.close(),
   };

@@ -1,9 +1,9 @@
-import type { Interceptor, Next } from './types.js';
+import type { ClientLayer, ClientNext } from './types.js';
 
 /**
- * Composes layers outermost first: `composeInterceptors(a, b)(next)` is `a(b(next))`, so a
- * request passes a, then b, then `next`, and the response comes back through b, then a.
+ * Composes layers outermost first: `composeClientLayers(a, b)(next)` is `a(b(next))`, so a
+ * call passes a, then b, then `next`, and the result comes back through b, then a.
  */
-export function composeInterceptors(...layers: Interceptor[]): Interceptor {
-  return (next) => layers.reduceRight<Next>((inner, layer) => layer(inner), next);
+export function composeClientLayers(...layers: ClientLayer[]): ClientLayer {
+  return (next) => layers.reduceRight<ClientNext>((inner, layer) => layer(inner), next);
 }

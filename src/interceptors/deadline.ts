@@ -1,13 +1,11 @@
 import { status as Status } from '@grpc/grpc-js';
-import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
 import { z } from 'zod';
+import { makeStatus } from '../call/status.js';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
-import { makeStatus } from '../status.js';
-import { deadlineMs, failedResponse } from './adapter.js';
+import { deriveCall, failedResult } from './call.js';
 import { methodLookup } from './method-table.js';
-import { deriveRequest } from './request.js';
-import type { Interceptor } from './types.js';
+import type { ClientLayer } from './types.js';
 
 export interface DeadlineOptions {
   /**
@@ -15,17 +13,23 @@ export interface DeadlineOptions {
    * config's `timeout`: `T_max = T_now + T_timeout`. Default: none.
    */
   timeoutMs?: number;
-  /** Per service or method, e.g. { "orders.v1.OrderService/GetOrder": 300 }. The most specific wins. */
+  /** Per service or method, e.g. { "orders.v1.OrderService/GetOrder": 300 }. The most specific wins. Default: none. */
   methods?: Readonly<Record<string, number>>;
   clock?: Clock;
 }
 
+export const DEADLINE_DEFAULTS = Object.freeze({ methods: Object.freeze({}) as Readonly<Record<string, number>> });
+
 const timeout = z.number().finite().positive();
-const deadlineSchema = z.strictObject({
+const deadlineFields = {
   timeoutMs: timeout.optional(),
-  methods: z.record(z.string(), timeout).optional(),
-  clock: z.custom<Clock>().optional(),
-});
+  methods: z.record(z.string(), timeout).default(DEADLINE_DEFAULTS.methods),
+};
+
+/** The deadline section as a config file writes it. */
+export const deadlineConfigSchema = z.strictObject(deadlineFields);
+
+const deadlineSchema = z.strictObject({ ...deadlineFields, clock: z.custom<Clock>().optional() });
 
 export function resolveDeadlineOptions(options: DeadlineOptions = {}) {
   return resolveWith(deadlineSchema, options, 'deadline options');
@@ -37,53 +41,24 @@ export function resolveDeadlineOptions(options: DeadlineOptions = {}) {
  * fails at once with DEADLINE_EXCEEDED and never touches the network.
  *
  * @example
- *   deadlineInterceptor({ timeoutMs: 1000, methods: { 'orders.v1.OrderService/GetOrder': 250 } })
+ *   deadlineLayer({ timeoutMs: 1000, methods: { 'orders.v1.OrderService/GetOrder': 250 } })
  */
-export function deadlineInterceptor(options: DeadlineOptions = {}): Interceptor {
+export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
   const resolved = resolveDeadlineOptions(options);
   const clock = resolved.clock ?? systemClock;
   const timeoutFor = methodLookup<number, number | undefined>(resolved.methods, resolved.timeoutMs, (fallback, specific) =>
     specific.length > 0 ? specific.at(-1) : fallback,
   );
-  return (next) => (request) => {
+  return (next) => (call) => {
     const now = clock.now();
-    const configured = timeoutFor(request.method);
-    const deadline = configured === undefined ? request.deadline : Math.min(request.deadline, now + configured);
+    const configured = timeoutFor(call.method);
+    const deadline = configured === undefined ? call.deadline : Math.min(call.deadline, now + configured);
     if (deadline <= now) {
       const late = Math.round(now - deadline);
       return Promise.resolve(
-        failedResponse(
-          makeStatus(
-            Status.DEADLINE_EXCEEDED,
-            `deadline exceeded before the call started (${late} ms past its deadline); not sent`,
-          ),
-        ),
+        failedResult(makeStatus(Status.DEADLINE_EXCEEDED, `deadline exceeded before the call started (${late} ms past its deadline); not sent`)),
       );
     }
-    return deadline === request.deadline ? next(request) : next(deriveRequest(request, { deadline }));
+    return deadline === call.deadline ? next(call) : next(deriveCall(call, { deadline }));
   };
-}
-
-const propagationSchema = z.strictObject({ marginMs: z.number().finite().min(0).default(5) });
-
-export interface PropagationOptions {
-  /** Time kept back for the caller to receive and handle the answer, in ms. Default 5. */
-  marginMs?: number;
-}
-
-/**
- * The deadline for an outgoing call made while handling `incoming`: its remaining time minus
- * a safety margin, so ServiceA → ServiceB never outlives the call that caused it. Pass it as
- * the outgoing call's `deadline`; if the budget is already spent, the deadline layer fails
- * the call at once without sending it.
- *
- * @example
- *   handler(call, callback) {
- *     backendB.GetOrder(req, { deadline: propagateDeadline(call) }, callback);
- *   }
- */
-export function propagateDeadline(incoming: Pick<ServerSurfaceCall, 'getDeadline'>, options: PropagationOptions = {}): number {
-  const { marginMs } = resolveWith(propagationSchema, options, 'propagation options');
-  // A spent budget yields a deadline in the past, which the deadline layer fails at once.
-  return deadlineMs(incoming.getDeadline()) - marginMs;
 }

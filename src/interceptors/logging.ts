@@ -1,10 +1,14 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
+import { z } from 'zod';
+import { statusName } from '../call/status.js';
+import { resolveWith } from '../config/validate.js';
+import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
-import { statusName } from '../status.js';
-import type { Interceptor, MeshRequest, MeshResponse } from './types.js';
+import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 
 export interface LoggingOptions {
+  /** Where lines go. Default: nowhere. */
   logger?: Logger;
   /** Level of the line for a call that ended OK. Default "info". */
   successLevel?: Level;
@@ -14,33 +18,52 @@ export interface LoggingOptions {
   attemptLevel?: Level;
 }
 
+export const LOGGING_DEFAULTS = Object.freeze({ successLevel: 'info', failureLevel: 'warn', attemptLevel: 'debug' } as const);
+
+const loggingFields = {
+  successLevel: logLevelSchema.default(LOGGING_DEFAULTS.successLevel),
+  failureLevel: logLevelSchema.default(LOGGING_DEFAULTS.failureLevel),
+  attemptLevel: logLevelSchema.default(LOGGING_DEFAULTS.attemptLevel),
+};
+
+/** The logging section as a config file writes it. */
+export const loggingConfigSchema = z.strictObject(loggingFields);
+
+const loggingSchema = z.strictObject({ ...loggingFields, logger: z.custom<Logger>().optional() });
+
+export function resolveLoggingOptions(options: LoggingOptions = {}) {
+  return resolveWith(loggingSchema, options, 'logging options');
+}
+
 /**
  * One structured line per finished call — method, final status, attempts, endpoint, latency —
  * plus a line per attempt at debug level. Secret metadata (authorization, cookies, tokens)
  * never reaches a line.
  *
  * @example
- *   loggingInterceptor({ logger: createLogger({ name: 'orders-client' }) })
+ *   loggingLayer({ logger: createLogger({ name: 'orders-client' }) })
  */
-export function loggingInterceptor(options: LoggingOptions = {}): Interceptor {
-  const { logger = silentLogger, successLevel = 'info', failureLevel = 'warn', attemptLevel = 'debug' } = options;
-  return (next) => (request) => {
+export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
+  const resolved = resolveLoggingOptions(options);
+  const { successLevel, failureLevel, attemptLevel } = resolved;
+  const logger = resolved.logger ?? silentLogger;
+  return (next) => (call) => {
     // With none of its levels enabled the layer steps aside (checked per call: levels change).
     if (!logger.isLevelEnabled(successLevel) && !logger.isLevelEnabled(failureLevel) && !logger.isLevelEnabled(attemptLevel)) {
-      return next(request);
+      return next(call);
     }
     const started = performance.now();
-    return next(request).then((response) => report(request, response, started));
+    return next(call).then((result) => report(call, result, started));
   };
 
-  function report(request: MeshRequest, response: MeshResponse, started: number): MeshResponse {
-    const ok = response.status.code === Status.OK;
+  function report(call: ClientCall, result: ClientResult, started: number): ClientResult {
+    const ok = result.status.code === Status.OK;
     const level = ok ? successLevel : failureLevel;
-    if (!logger.isLevelEnabled(level) && !logger.isLevelEnabled(attemptLevel)) return response;
-    const method = request.method.path;
+    if (!logger.isLevelEnabled(level) && !logger.isLevelEnabled(attemptLevel)) return result;
+    const method = call.method.path;
     if (logger.isLevelEnabled(attemptLevel)) {
-      const metadata = loggableMetadata(request.metadata);
-      response.attempts.forEach((attempt, index) =>
+      const metadata = loggableMetadata(call.metadata);
+      result.attempts.forEach((attempt, index) =>
         logger[attemptLevel](
           {
             method,
@@ -58,15 +81,15 @@ export function loggingInterceptor(options: LoggingOptions = {}): Interceptor {
     logger[level](
       {
         method,
-        code: statusName(response.status.code),
-        attempts: response.attempts.length,
-        peer: response.peer,
+        code: statusName(result.status.code),
+        attempts: result.attempts.length,
+        peer: result.peer,
         latencyMs: round(performance.now() - started),
-        ...(ok ? {} : { details: response.status.details }),
+        ...(ok ? {} : { details: result.status.details }),
       },
       'call finished',
     );
-    return response;
+    return result;
   }
 }
 

@@ -1,18 +1,9 @@
-import type { Metadata, StatusObject, CallOptions, status as Status } from '@grpc/grpc-js';
-import type { CancelSignal } from './cancellation.js';
+import type { CallOptions, Metadata, StatusObject, status as Status } from '@grpc/grpc-js';
+import type { CancelSignal } from '../call/cancellation.js';
+import type { MethodInfo } from '../call/method.js';
+import type { RoutingHint } from '../call/routing-hint.js';
 
-/** Which kind of method a call is; retries and hedging apply to unary and server streaming only. */
-export type MethodKind = 'unary' | 'server_stream' | 'client_stream' | 'bidi_stream';
-
-export interface MethodInfo {
-  /** "/orders.v1.OrderService/GetOrder" */
-  readonly path: string;
-  /** "orders.v1.OrderService" */
-  readonly service: string;
-  /** "GetOrder" */
-  readonly name: string;
-  readonly kind: MethodKind;
-}
+export type { MethodInfo, MethodKind } from '../call/method.js';
 
 /** Where a server stream's messages go as they arrive (before the call has finished). */
 export interface ResponseSink {
@@ -21,33 +12,24 @@ export interface ResponseSink {
 }
 
 /**
- * One call as it travels through the client layers. Layers never mutate a request: they
- * pass a copy with the fields they change: `deriveRequest(request, { deadline })`.
+ * One call as it travels through the client layers. Layers never mutate a call: they pass a
+ * copy with the fields they change: `deriveCall(call, { deadline })`.
  */
-export interface MeshRequest {
+export interface ClientCall {
   readonly method: MethodInfo;
   /** The single request message (unary and server streaming). */
   readonly message: unknown;
   readonly metadata: Metadata;
   /** Whole-call deadline, epoch ms; Infinity when there is none. */
   readonly deadline: number;
-  /** Deadline of the current attempt (≤ deadline); the retry layer sets it. */
-  readonly attemptDeadline?: number;
-  /** Aborted when the caller cancels (or a hedge sibling won): the attempt must end at once. */
+  /** Aborted when the caller cancels, an attempt times out or a hedge sibling won: the attempt must end at once. */
   readonly signal: CancelSignal;
-  /** Server-stream messages go here; unary responses come back in MeshResponse.message. */
+  /** Server-stream messages go here; unary responses come back in ClientResult.message. */
   readonly sink: ResponseSink;
-  /** Endpoint addresses this attempt should avoid (the retry hint read by the mesh balancer). */
-  readonly avoid?: readonly string[];
-  /** Filled in by the transport while the attempt runs, so a hedge can avoid its sibling. */
-  readonly attempt?: AttemptHandle;
+  /** For the mesh picker: endpoints to avoid, and where the attempt went (see RoutingHint). */
+  readonly hint: RoutingHint | undefined;
   /** The grpc-js call options the caller passed (host, credentials, parent, ...). */
   readonly callOptions: Readonly<CallOptions>;
-}
-
-export interface AttemptHandle {
-  /** The address of the endpoint the attempt was sent to, once it is known. */
-  peer(): string | undefined;
 }
 
 /** What one attempt did; the logging layer turns these into per-attempt debug lines. */
@@ -65,7 +47,7 @@ export interface AttemptRecord {
  * How a call ended. Failures are statuses, never exceptions: a layer's `next` promise
  * always resolves.
  */
-export interface MeshResponse {
+export interface ClientResult {
   readonly status: StatusObject;
   readonly headers: Metadata | undefined;
   /** The unary response message, when status is OK. */
@@ -76,19 +58,20 @@ export interface MeshResponse {
   readonly attempts: readonly AttemptRecord[];
 }
 
-/** Sends a request one layer further in and resolves with how the call ended. */
-export type Next = (request: MeshRequest) => Promise<MeshResponse>;
+/** Sends a call one layer further in and resolves with how it ended. */
+export type ClientNext = (call: ClientCall) => Promise<ClientResult>;
 
 /**
  * A client-side layer in the connect-es style: it receives the next layer and returns the
  * function that takes its place. A retry is a loop around `next`, a breaker a check before it.
+ * The server side has the same shape (ServerLayer).
  *
  * @example
- *   const timing: Interceptor = (next) => async (request) => {
+ *   const timing: ClientLayer = (next) => async (call) => {
  *     const started = Date.now();
- *     const response = await next(request);
- *     console.log(request.method.path, Date.now() - started, 'ms');
- *     return response;
+ *     const result = await next(call);
+ *     console.log(call.method.path, Date.now() - started, 'ms');
+ *     return result;
  *   };
  */
-export type Interceptor = (next: Next) => Next;
+export type ClientLayer = (next: ClientNext) => ClientNext;

@@ -22,6 +22,15 @@ export interface EndpointEvent {
   readonly reason: string;
 }
 
+/** An endpoint that had served before is back in rotation: the service is serving again through it. */
+export interface RecoveryEvent {
+  readonly service: string;
+  readonly endpoint: string;
+  readonly address: string;
+  /** What brought it back: "connected", "healthy", "readmitted", "updated". */
+  readonly reason: string;
+}
+
 /** Traffic moved to another priority tier (or to none). */
 export interface FailoverEvent {
   readonly service: string;
@@ -38,32 +47,60 @@ export interface ConfigEvent {
   readonly error?: string;
 }
 
+/** The emitting side of MeshEvents, held by the mesh's own components only. */
+export interface MeshEventSink {
+  endpoint(event: EndpointEvent): void;
+  recovered(event: RecoveryEvent): void;
+  failover(event: FailoverEvent): void;
+  configApplied(event: ConfigEvent): void;
+  configRejected(event: ConfigEvent): void;
+}
+
 /**
  * The mesh's typed events. Each `onX` returns a disposer; logs and metrics subscribe here
- * instead of being written into the logic.
+ * instead of being written into the logic. Only the mesh emits them.
  *
  * @example
- *   const dispose = events.onEndpoint((e) => console.log(e.endpoint, e.kind, e.reason));
+ *   const dispose = mesh.events.onEndpoint((e) => console.log(e.endpoint, e.kind, e.reason));
  */
 export class MeshEvents {
-  readonly endpoint = new Signal<EndpointEvent>();
-  readonly failover = new Signal<FailoverEvent>();
-  readonly configApplied = new Signal<ConfigEvent>();
-  readonly configRejected = new Signal<ConfigEvent>();
+  readonly #endpoint = new Signal<EndpointEvent>();
+  readonly #recovered = new Signal<RecoveryEvent>();
+  readonly #failover = new Signal<FailoverEvent>();
+  readonly #configApplied = new Signal<ConfigEvent>();
+  readonly #configRejected = new Signal<ConfigEvent>();
+
+  /** A new event stream and the one sink that feeds it. */
+  static create(): { events: MeshEvents; sink: MeshEventSink } {
+    const events = new MeshEvents();
+    const sink: MeshEventSink = {
+      endpoint: (event) => events.#endpoint.emit(event),
+      recovered: (event) => events.#recovered.emit(event),
+      failover: (event) => events.#failover.emit(event),
+      configApplied: (event) => events.#configApplied.emit(event),
+      configRejected: (event) => events.#configRejected.emit(event),
+    };
+    return { events, sink };
+  }
 
   onEndpoint(listener: (event: EndpointEvent) => void): Disposer {
-    return this.endpoint.subscribe(listener);
+    return this.#endpoint.subscribe(listener);
+  }
+
+  /** An endpoint of `service` (or of any service, without one) came back into rotation. */
+  onRecovered(listener: (event: RecoveryEvent) => void, service?: string): Disposer {
+    return this.#recovered.subscribe(service === undefined ? listener : (event) => event.service === service && listener(event));
   }
 
   onFailover(listener: (event: FailoverEvent) => void): Disposer {
-    return this.failover.subscribe(listener);
+    return this.#failover.subscribe(listener);
   }
 
   onConfigApplied(listener: (event: ConfigEvent) => void): Disposer {
-    return this.configApplied.subscribe(listener);
+    return this.#configApplied.subscribe(listener);
   }
 
   onConfigRejected(listener: (event: ConfigEvent) => void): Disposer {
-    return this.configRejected.subscribe(listener);
+    return this.#configRejected.subscribe(listener);
   }
 }

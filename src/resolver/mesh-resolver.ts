@@ -1,16 +1,17 @@
 import { Metadata, experimental, status as Status, type ChannelOptions, type ServiceConfig as GrpcServiceConfig } from '@grpc/grpc-js';
 import { BALANCER_NAME, type BalancerConfigJson } from '../balancer/balancer-config.js';
+import { MESH_OPTION, findMesh } from '../mesh/registry.js';
 import type { Disposer } from '../observability/signal.js';
-import { MESH_OPTION, findDirectory, type MeshDirectory } from './directory.js';
 
 export const MESH_SCHEME = 'mesh';
 
 /**
  * The `mesh` name resolver: `mesh:///orders` → the endpoints of service "orders" in the
- * mesh config, plus a service config that selects the `meshlite_weighted` policy with the
- * endpoints' weights, priorities, health checking and ejection settings. A config change
- * (file reload) is pushed as a new resolution; grpc-js keeps connections to endpoints that
- * stay, so calls in flight are not disturbed.
+ * mesh config, plus a service config that selects the `meshlite_weighted` policy for that
+ * mesh and service (the balancer reads the service's weights, priorities, health checking
+ * and ejection settings from the parsed config). A config change (file reload) is pushed as
+ * a new resolution; grpc-js keeps connections to endpoints that stay, so calls in flight
+ * are not disturbed.
  */
 export class MeshResolver implements experimental.Resolver {
   readonly #service: string;
@@ -30,9 +31,9 @@ export class MeshResolver implements experimental.Resolver {
   }
 
   updateResolution(): void {
-    const directory = findDirectory(this.#meshId);
-    if (typeof directory !== 'string' && !this.#unsubscribe) {
-      this.#unsubscribe = directory.onConfigChange(() => this.#schedule());
+    const mesh = findMesh(this.#meshId);
+    if (typeof mesh !== 'string' && !this.#unsubscribe) {
+      this.#unsubscribe = mesh.onConfigChange(() => this.#schedule());
     }
     this.#schedule();
   }
@@ -53,37 +54,30 @@ export class MeshResolver implements experimental.Resolver {
   }
 
   #report(): void {
-    const directory = findDirectory(this.#meshId);
-    if (typeof directory === 'string') return this.#fail(`cannot resolve mesh:///${this.#service}: ${directory}`, undefined);
-    const service = directory.service(this.#service);
+    const mesh = findMesh(this.#meshId);
+    if (typeof mesh === 'string') return this.#fail(`cannot resolve mesh:///${this.#service}: ${mesh}`, undefined);
+    const service = mesh.service(this.#service);
     if (!service) {
-      const known = directory.serviceNames();
+      const known = mesh.serviceNames();
       return this.#fail(
-        `service "${this.#service}" is not in the mesh config (${directory.describeSource()}; ` +
+        `service "${this.#service}" is not in the mesh config (${mesh.describeSource()}; ` +
           `services: ${known.length > 0 ? known.join(', ') : 'none'})`,
-        directory,
+        mesh.id,
       );
     }
-    const config: BalancerConfigJson = {
-      mesh: directory.id,
-      service: this.#service,
-      endpoints: service.endpoints,
-      healthCheck: service.healthCheck,
-      balancer: service.balancer,
-    };
     const endpoints = service.endpoints.map((endpoint) => ({ addresses: [parseAddress(endpoint.address)] }));
-    this.#listener(experimental.statusOrFromValue(endpoints), {}, serviceConfig(config), '');
+    // The balancer reads the same parsed config, in the same tick, from the registry.
+    this.#listener(experimental.statusOrFromValue(endpoints), {}, serviceConfig({ mesh: mesh.id, service: this.#service }), '');
   }
 
-  #fail(details: string, directory: MeshDirectory | undefined): void {
+  #fail(details: string, meshId: string | undefined): void {
     const error = experimental.statusOrFromError<experimental.Endpoint[]>({
       code: Status.UNAVAILABLE,
       details,
       metadata: new Metadata(),
     });
     // Still name our policy, so the error reaches callers in its own words.
-    const config = serviceConfig({ mesh: directory?.id, service: this.#service });
-    this.#listener(error, {}, config, details);
+    this.#listener(error, {}, serviceConfig({ mesh: meshId, service: this.#service }), details);
   }
 }
 

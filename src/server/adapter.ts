@@ -8,22 +8,18 @@ import {
   type ServerInterceptor,
 } from '@grpc/grpc-js';
 import type { InterceptingServerListener } from '@grpc/grpc-js/build/src/server-interceptors.js';
-import { describeMethod, deadlineMs } from '../interceptors/adapter.js';
-import type { MethodInfo } from '../interceptors/types.js';
+import { deadlineMs } from '../call/deadline.js';
+import { methodCache, type MethodInfo } from '../call/method.js';
 import type { ServerCall, ServerLayer, ServerResult, ServerStatus } from './types.js';
 
 /**
  * Turns server layers into one grpc-js server interceptor:
- * `new grpc.Server({ interceptors: [toServerInterceptor(layers)] })`.
+ * `new grpc.Server({ interceptors: [toGrpcServerInterceptor(layer)] })`.
  */
-export function toServerInterceptor(layer: ServerLayer): ServerInterceptor {
-  const methods = new Map<string, MethodInfo>();
+export function toGrpcServerInterceptor(layer: ServerLayer): ServerInterceptor {
+  const methodOf = methodCache();
   return (descriptor, transport) => {
-    let method = methods.get(descriptor.path);
-    if (!method) {
-      method = describeMethod(descriptor.path, descriptor.requestStream, descriptor.responseStream);
-      methods.set(descriptor.path, method);
-    }
+    const method = methodOf(descriptor.path, descriptor.requestStream, descriptor.responseStream);
     return new ServerInterceptingCall(new LayeredServerCall(method, transport, layer));
   };
 }

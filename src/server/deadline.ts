@@ -1,14 +1,31 @@
 import { status as Status } from '@grpc/grpc-js';
+import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { deadlineMs } from '../interceptors/adapter.js';
+import { resolveWith } from '../config/validate.js';
 import type { ServerLayer } from './types.js';
+
+export interface ServerDeadlineOptions {
+  /** Time source. Default: the system clock. */
+  clock?: Clock;
+}
+
+export const SERVER_DEADLINE_DEFAULTS = Object.freeze({});
+
+const serverDeadlineSchema = z.strictObject({ clock: z.custom<Clock>().optional() });
+
+export function resolveServerDeadlineOptions(options: ServerDeadlineOptions = {}) {
+  return resolveWith(serverDeadlineSchema, options, 'server deadline options');
+}
 
 /**
  * Refuses a call whose deadline has already passed when it arrives: DEADLINE_EXCEEDED, and
  * the handler never runs (nobody is waiting for its answer any more).
+ *
+ * @example
+ *   serverDeadlineLayer({ clock })
  */
-export function serverDeadlineLayer(options: { clock?: Clock } = {}): ServerLayer {
-  const clock = options.clock ?? systemClock;
+export function serverDeadlineLayer(options: ServerDeadlineOptions = {}): ServerLayer {
+  const clock = resolveServerDeadlineOptions(options).clock ?? systemClock;
   return (next) => (call) => {
     const late = clock.now() - call.deadline;
     if (late >= 0) {
@@ -21,15 +38,4 @@ export function serverDeadlineLayer(options: { clock?: Clock } = {}): ServerLaye
     }
     return next(call);
   };
-}
-
-/**
- * Time left before the incoming call's deadline, in ms (Infinity without one, 0 once spent).
- * Pass `propagateDeadline(call)` on outgoing calls so they end with it.
- *
- * @example
- *   if (remainingBudget(call) < 50) return callback({ code: status.DEADLINE_EXCEEDED, details: 'no time left' });
- */
-export function remainingBudget(call: { getDeadline(): Date | number }, clock: Clock = systemClock): number {
-  return Math.max(0, deadlineMs(call.getDeadline()) - clock.now());
 }

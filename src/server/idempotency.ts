@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
-import { statusCodeSchema, type StatusName } from '../status.js';
+import { statusCodeSchema, type StatusName } from '../call/status.js';
 import type { ServerCall, ServerLayer, ServerResult } from './types.js';
 
 export interface IdempotencyOptions {
@@ -32,7 +32,7 @@ export interface IdempotencyOptions {
 
 export const REPLAYED_HEADER = 'idempotent-replayed';
 
-const DEFAULT_REMEMBERED: StatusName[] = [
+const DEFAULT_REMEMBERED: readonly StatusName[] = [
   'OK',
   'INVALID_ARGUMENT',
   'NOT_FOUND',
@@ -44,13 +44,21 @@ const DEFAULT_REMEMBERED: StatusName[] = [
   'UNAUTHENTICATED',
 ];
 
+export const IDEMPOTENCY_DEFAULTS = Object.freeze({
+  header: 'idempotency-key',
+  ttlMs: 60_000,
+  maxEntries: 10_000,
+  maxKeyLength: 128,
+  rememberCodes: DEFAULT_REMEMBERED,
+});
+
 const idempotencySchema = z.strictObject({
-  header: z.string().min(1).default('idempotency-key'),
-  ttlMs: z.number().finite().positive().default(60_000),
-  maxEntries: z.number().int().positive().default(10_000),
-  maxKeyLength: z.number().int().positive().default(128),
+  header: z.string().min(1).default(IDEMPOTENCY_DEFAULTS.header),
+  ttlMs: z.number().finite().positive().default(IDEMPOTENCY_DEFAULTS.ttlMs),
+  maxEntries: z.number().int().positive().default(IDEMPOTENCY_DEFAULTS.maxEntries),
+  maxKeyLength: z.number().int().positive().default(IDEMPOTENCY_DEFAULTS.maxKeyLength),
   methods: z.array(z.string()).optional(),
-  rememberCodes: z.array(statusCodeSchema).default(DEFAULT_REMEMBERED.map((name) => Status[name])),
+  rememberCodes: z.array(statusCodeSchema).default(IDEMPOTENCY_DEFAULTS.rememberCodes.map((name) => Status[name])),
   clock: z.custom<Clock>().optional(),
 });
 

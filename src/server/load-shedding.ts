@@ -22,17 +22,26 @@ export interface LoadSheddingOptions {
   serverName?: string;
 }
 
+export const LOAD_SHEDDING_DEFAULTS = Object.freeze({
+  maxConcurrent: 256,
+  /** Used when `adaptive` is on. */
+  adaptive: Object.freeze({ minLimit: 8 }),
+  pushbackMs: 50,
+  exempt: Object.freeze(['grpc.health.v1.Health']),
+  serverName: 'server',
+});
+
 const limit = z.number().int().positive();
 const sheddingSchema = z
   .strictObject({
-    maxConcurrent: limit.default(256),
+    maxConcurrent: limit.default(LOAD_SHEDDING_DEFAULTS.maxConcurrent),
     methods: z.record(z.string(), limit).default({}),
     adaptive: z
-      .strictObject({ minLimit: limit.default(8), maxLimit: limit.optional() })
+      .strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() })
       .optional(),
-    pushbackMs: z.number().int().min(0).default(50),
-    exempt: z.array(z.string()).default(['grpc.health.v1.Health']),
-    serverName: z.string().default('server'),
+    pushbackMs: z.number().int().min(0).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
+    exempt: z.array(z.string()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
+    serverName: z.string().default(LOAD_SHEDDING_DEFAULTS.serverName),
   })
   .refine((o) => !o.adaptive || o.adaptive.minLimit <= (o.adaptive.maxLimit ?? Infinity), {
     message: 'adaptive.minLimit must not exceed adaptive.maxLimit',

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
+import { z } from 'zod';
+import { statusName } from '../call/status.js';
+import { resolveWith } from '../config/validate.js';
+import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
-import { statusName } from '../status.js';
 import type { ServerLayer } from './types.js';
 
 export interface ServerLoggingOptions {
+  /** Where lines go. Default: nowhere. */
   logger?: Logger;
   /** Metadata key of the request id: taken from the request when valid, else created, and echoed back. Default "x-request-id". */
   requestIdHeader?: string;
@@ -13,6 +17,19 @@ export interface ServerLoggingOptions {
   successLevel?: Level;
   /** Level of the line for a call that failed. Default "warn". */
   failureLevel?: Level;
+}
+
+export const SERVER_LOGGING_DEFAULTS = Object.freeze({ requestIdHeader: 'x-request-id', successLevel: 'info', failureLevel: 'warn' } as const);
+
+const serverLoggingSchema = z.strictObject({
+  logger: z.custom<Logger>().optional(),
+  requestIdHeader: z.string().min(1).default(SERVER_LOGGING_DEFAULTS.requestIdHeader),
+  successLevel: logLevelSchema.default(SERVER_LOGGING_DEFAULTS.successLevel),
+  failureLevel: logLevelSchema.default(SERVER_LOGGING_DEFAULTS.failureLevel),
+});
+
+export function resolveServerLoggingOptions(options: ServerLoggingOptions = {}) {
+  return resolveWith(serverLoggingSchema, options, 'server logging options');
 }
 
 const VALID_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
@@ -27,7 +44,8 @@ const VALID_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
  *   serverLoggingLayer({ logger: createLogger({ name: 'ServiceA' }) })
  */
 export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLayer {
-  const { logger = silentLogger, requestIdHeader = 'x-request-id', successLevel = 'info', failureLevel = 'warn' } = options;
+  const { requestIdHeader, successLevel, failureLevel, ...resolved } = resolveServerLoggingOptions(options);
+  const logger = resolved.logger ?? silentLogger;
   return (next) => async (call) => {
     const started = performance.now();
     const given = call.metadata.get(requestIdHeader)[0]?.toString();

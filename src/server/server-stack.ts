@@ -1,7 +1,7 @@
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
-import { toServerInterceptor } from './adapter.js';
+import { toGrpcServerInterceptor } from './adapter.js';
 import { serverDeadlineLayer } from './deadline.js';
 import { idempotencyLayer, type IdempotencyLayer, type IdempotencyOptions } from './idempotency.js';
 import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } from './load-shedding.js';
@@ -19,12 +19,14 @@ export const SERVER_LAYER_ORDER = ['logging', 'deadline', 'idempotency', 'load-s
 export type ServerLayerName = (typeof SERVER_LAYER_ORDER)[number];
 
 export interface ServerStackOptions {
+  /** Shared by the layers that log. Default: no logs. */
   logger?: Logger;
+  /** Shared by the layers that keep time. Default: the system clock. */
   clock?: Clock;
   /** false leaves a layer out. */
   logging?: Omit<ServerLoggingOptions, 'logger'> | false;
   deadline?: false;
-  idempotency?: IdempotencyOptions | false;
+  idempotency?: Omit<IdempotencyOptions, 'clock'> | false;
   loadShedding?: LoadSheddingOptions | false;
 }
 
@@ -33,18 +35,18 @@ export interface NamedServerLayer {
   readonly layer: ServerLayer;
 }
 
+/** The enabled layers in SERVER_LAYER_ORDER, each built from its options. */
 export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer[] {
+  const { logger, clock } = options;
   const layers: NamedServerLayer[] = [];
-  if (options.logging !== false) layers.push({ name: 'logging', layer: serverLoggingLayer({ logger: options.logger, ...options.logging }) });
-  if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock: options.clock }) });
-  if (options.idempotency !== false) {
-    layers.push({ name: 'idempotency', layer: idempotencyLayer({ clock: options.clock, ...options.idempotency }) });
-  }
+  if (options.logging !== false) layers.push({ name: 'logging', layer: serverLoggingLayer({ logger, ...options.logging }) });
+  if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock }) });
+  if (options.idempotency !== false) layers.push({ name: 'idempotency', layer: idempotencyLayer({ clock, ...options.idempotency }) });
   if (options.loadShedding !== false) layers.push({ name: 'load-shedding', layer: loadSheddingLayer(options.loadShedding) });
   return layers;
 }
 
-/** Composes server layers outermost first. */
+/** Composes server layers outermost first, like composeClientLayers. */
 export function composeServerLayers(...layers: ServerLayer[]): ServerLayer {
   return (next) => layers.reduceRight<ServerNext>((inner, layer) => layer(inner), next);
 }
@@ -66,9 +68,9 @@ export interface ServerStack {
  */
 export function createServerStack(options: ServerStackOptions = {}): ServerStack {
   const layers = serverLayers(options);
-  const find = <T>(name: ServerLayerName) => layers.find((l) => l.name === name)?.layer as T | undefined;
+  const find = <T>(name: ServerLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
   return {
-    interceptors: [toServerInterceptor(composeServerLayers(...layers.map((l) => l.layer)))],
+    interceptors: [toGrpcServerInterceptor(composeServerLayers(...layers.map((entry) => entry.layer)))],
     layers,
     idempotency: find<IdempotencyLayer>('idempotency'),
     loadShedding: find<LoadSheddingLayer>('load-shedding'),

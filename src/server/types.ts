@@ -1,5 +1,5 @@
 import type { Metadata, status as Status } from '@grpc/grpc-js';
-import type { MethodInfo } from '../interceptors/types.js';
+import type { MethodInfo } from '../call/method.js';
 
 /**
  * One incoming call as it travels through the server layers, from the moment its metadata
@@ -36,7 +36,7 @@ export interface ServerResult {
 export type ServerNext = (call: ServerCall) => Promise<ServerResult>;
 
 /**
- * A server-side layer, same shape as the client side: `(next) => next'`. It may answer
+ * A server-side layer, same shape as the client side's ClientLayer: `(next) => next'`. It may answer
  * without calling `next` (shed load, reject an expired call, replay a remembered response).
  *
  * @example

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { EjectionTracker } from 'grpc-meshlite';
+import { EjectionTracker } from '../../src/balancer/ejection.js';
 import { manualClock } from '../helpers/clock.js';
 
 const { OK, UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, NOT_FOUND } = grpc.status;

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { SmoothWeightedScheduler, slowStartFactor, tierLoads } from 'grpc-meshlite';
+import { tierLoads } from '../../src/balancer/priority.js';
+import { SmoothWeightedScheduler } from '../../src/balancer/scheduler.js';
+import { slowStartFactor } from '../../src/balancer/slow-start.js';
 
 function count(scheduler: SmoothWeightedScheduler<string>, picks: number, skip?: (item: string) => boolean) {
   const counts: Record<string, number> = {};

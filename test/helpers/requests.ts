@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { describeMethod, type MeshRequest, type MeshResponse, type Next } from 'grpc-meshlite';
+import { describeMethod, type ClientCall, type ClientResult, type ClientNext } from 'grpc-meshlite';
 
 /** A request as the adapter would build it, for unit tests of single layers. */
-export function meshRequest(path = '/orders.v1.OrderService/GetOrder', overrides: Partial<MeshRequest> = {}): MeshRequest {
+export function clientCall(path = '/orders.v1.OrderService/GetOrder', overrides: Partial<ClientCall> = {}): ClientCall {
   return {
     method: describeMethod(path),
     message: {},
@@ -10,12 +10,13 @@ export function meshRequest(path = '/orders.v1.OrderService/GetOrder', overrides
     deadline: Infinity,
     signal: new AbortController().signal,
     sink: { headers: () => {}, message: () => {} },
+    hint: undefined,
     callOptions: {},
     ...overrides,
   };
 }
 
-export function response(code: grpc.status, peer = '127.0.0.1:50051'): MeshResponse {
+export function response(code: grpc.status, peer = '127.0.0.1:50051'): ClientResult {
   return {
     status: { code, details: grpc.status[code]!, metadata: new grpc.Metadata() },
     headers: undefined,
@@ -26,9 +27,9 @@ export function response(code: grpc.status, peer = '127.0.0.1:50051'): MeshRespo
 }
 
 /** A `next` that answers with the codes given, in turn (the last one repeats), and counts calls. */
-export function scriptedNext(...codes: grpc.status[]): Next & { calls: number } {
+export function scriptedNext(...codes: grpc.status[]): ClientNext & { calls: number } {
   const next = Object.assign(
-    async (_request: MeshRequest) => {
+    async (_request: ClientCall) => {
       const code = codes[Math.min(next.calls, codes.length - 1)]!;
       next.calls++;
       return response(code);

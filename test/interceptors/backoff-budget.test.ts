@@ -1,10 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { BACKOFF_DEFAULTS, RetryBudget, createClientStack, fullJitterDelay, retryInterceptor } from 'grpc-meshlite';
+import { RetryBudget, createClientStack, retryLayer } from 'grpc-meshlite';
+import { BACKOFF_DEFAULTS, fullJitterDelay } from '../../src/interceptors/retry/backoff.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { md, orderClient, seededRandom } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
-import { meshRequest, scriptedNext } from '../helpers/requests.js';
+import { clientCall, scriptedNext } from '../helpers/requests.js';
 import { useTestPool } from '../helpers/servers.js';
 
 describe('full-jitter backoff', () => {
@@ -76,14 +77,14 @@ describe('cancellation during backoff', () => {
     const clock = manualClock();
     const controller = new AbortController();
     let pendingWhileWaiting = -1;
-    const retry = retryInterceptor({ maxAttempts: 3, idempotent: true, backoff: { baseMs: 60_000, capMs: 60_000 }, clock, random: () => 0.5 });
+    const retry = retryLayer({ maxAttempts: 3, idempotent: true, backoff: { baseMs: 60_000, capMs: 60_000 }, clock, random: () => 0.5 });
     retry.onRetry(() =>
       queueMicrotask(() => {
         pendingWhileWaiting = clock.pending();
         controller.abort({ code: grpc.status.CANCELLED, details: 'caller gave up' });
       }),
     );
-    const response = await retry(scriptedNext(grpc.status.UNAVAILABLE))(meshRequest(undefined, { signal: controller.signal }));
+    const response = await retry(scriptedNext(grpc.status.UNAVAILABLE))(clientCall(undefined, { signal: controller.signal }));
     expect(pendingWhileWaiting).to.equal(1);
     expect(clock.pending()).to.equal(0);
     expect(response.status.code).to.equal(grpc.status.CANCELLED);

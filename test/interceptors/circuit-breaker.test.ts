@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
-import { circuitBreakerInterceptor, createClientStack, type BreakerStateChange, type CircuitBreakerOptions } from 'grpc-meshlite';
+import { circuitBreakerLayer, createClientStack, type BreakerStateChange, type CircuitBreakerOptions } from 'grpc-meshlite';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';
-import { meshRequest, response, scriptedNext } from '../helpers/requests.js';
+import { clientCall, response, scriptedNext } from '../helpers/requests.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 const { OK, UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT, DEADLINE_EXCEEDED } = grpc.status;
@@ -19,7 +19,7 @@ describe('circuit breaker interceptor', () => {
 
   function setup(options: CircuitBreakerOptions = {}) {
     const { logger, lines } = memoryLogger();
-    const breaker = circuitBreakerInterceptor({ volumeThreshold: 4, resetTimeoutMs: 1000, logger, ...options });
+    const breaker = circuitBreakerLayer({ volumeThreshold: 4, resetTimeoutMs: 1000, logger, ...options });
     const changes: string[] = [];
     breaker.onStateChange((change: BreakerStateChange) => changes.push(`${change.key}: ${change.previous} -> ${change.state}`));
     return { breaker, changes, lines };
@@ -27,7 +27,7 @@ describe('circuit breaker interceptor', () => {
 
   const run = async (breaker: ReturnType<typeof setup>['breaker'], next: ReturnType<typeof scriptedNext>, times: number) => {
     const codes: grpc.status[] = [];
-    for (let i = 0; i < times; i++) codes.push((await breaker(next)(meshRequest())).status.code);
+    for (let i = 0; i < times; i++) codes.push((await breaker(next)(clientCall())).status.code);
     return codes;
   };
 
@@ -36,7 +36,7 @@ describe('circuit breaker interceptor', () => {
     const next = scriptedNext(UNAVAILABLE);
     expect(await run(breaker, next, 4)).to.deep.equal([UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE]);
     expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('open');
-    const refused = await breaker(next)(meshRequest());
+    const refused = await breaker(next)(clientCall());
     expect(next.calls).to.equal(4);
     expect(refused.status.code).to.equal(UNAVAILABLE);
     expect(refused.status.details).to.match(
@@ -73,8 +73,8 @@ describe('circuit breaker interceptor', () => {
       await gate;
       return response(OK);
     };
-    const probe = breaker(slowOk)(meshRequest());
-    const concurrent = await breaker(slowOk)(meshRequest());
+    const probe = breaker(slowOk)(clientCall());
+    const concurrent = await breaker(slowOk)(clientCall());
     expect(concurrent.status.details).to.contain('a probe call is in flight');
     expect(sent).to.equal(1);
     release();
@@ -113,14 +113,14 @@ describe('circuit breaker interceptor', () => {
 
     const broken = () => Promise.reject(new Error('layer bug'));
     let thrown: unknown;
-    await breaker(broken)(meshRequest()).catch((error: unknown) => (thrown = error));
+    await breaker(broken)(clientCall()).catch((error: unknown) => (thrown = error));
     expect((thrown as Error).message).to.equal('layer bug');
   });
 
   it('keeps one breaker per service and method', async () => {
     const { breaker } = setup();
     await run(breaker, scriptedNext(UNAVAILABLE), 4);
-    const other = await breaker(scriptedNext(OK))(meshRequest('/orders.v1.OrderService/CreateOrder'));
+    const other = await breaker(scriptedNext(OK))(clientCall('/orders.v1.OrderService/CreateOrder'));
     expect(other.status.code).to.equal(OK);
     expect(breaker.snapshot()).to.deep.include({
       'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0 },
@@ -130,15 +130,15 @@ describe('circuit breaker interceptor', () => {
   it('answers with the fallback while open', async () => {
     const { breaker } = setup({ fallback: () => response(OK, 'fallback') });
     await run(breaker, scriptedNext(UNAVAILABLE), 4);
-    const answered = await breaker(scriptedNext(UNAVAILABLE))(meshRequest());
+    const answered = await breaker(scriptedNext(UNAVAILABLE))(clientCall());
     expect(answered.status.code).to.equal(OK);
     expect(answered.peer).to.equal('fallback');
   });
 
   it('rejects invalid options, naming the field and the value', () => {
-    expect(() => circuitBreakerInterceptor({ errorThresholdPercentage: 150 })).to.throw(/errorThresholdPercentage.*150/);
-    expect(() => circuitBreakerInterceptor({ failureCodes: ['BROKEN' as never] })).to.throw(/failureCodes\[0\].*"BROKEN"/);
-    expect(() => circuitBreakerInterceptor({ volumeThreshold: 1.5 })).to.throw(/volumeThreshold.*1.5/);
+    expect(() => circuitBreakerLayer({ errorThresholdPercentage: 150 })).to.throw(/errorThresholdPercentage.*150/);
+    expect(() => circuitBreakerLayer({ failureCodes: ['BROKEN' as never] })).to.throw(/failureCodes\[0\].*"BROKEN"/);
+    expect(() => circuitBreakerLayer({ volumeThreshold: 1.5 })).to.throw(/volumeThreshold.*1.5/);
   });
 });
 

@@ -1,25 +1,25 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import {
-  LAYER_ORDER,
-  composeInterceptors,
+  CLIENT_LAYER_ORDER,
+  composeClientLayers,
   createClientStack,
-  meshLayers,
+  clientLayers,
   statusName,
-  type Interceptor,
+  type ClientLayer,
 } from 'grpc-meshlite';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';
-import { meshRequest, scriptedNext } from '../helpers/requests.js';
+import { clientCall, scriptedNext } from '../helpers/requests.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 describe('client stack', () => {
   describe('composition order (ordered log)', () => {
-    function traced(options: Parameters<typeof meshLayers>[0] = {}) {
+    function traced(options: Parameters<typeof clientLayers>[0] = {}) {
       const log: string[] = [];
       const tap =
-        (name: string): Interceptor =>
+        (name: string): ClientLayer =>
         (next) =>
         async (request) => {
           log.push(`${name} sending`);
@@ -27,22 +27,22 @@ describe('client stack', () => {
           log.push(`${name} got ${statusName(response.status.code)}`);
           return response;
         };
-      const layers = meshLayers({
+      const layers = clientLayers({
         retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } },
         breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 },
         ...options,
       });
       // A tap just inside every layer shows what that layer passes on.
-      const chain = composeInterceptors(...layers.flatMap((layer) => [layer.interceptor, tap(`inside ${layer.name}`)]));
+      const chain = composeClientLayers(...layers.flatMap((layer) => [layer.layer, tap(`inside ${layer.name}`)]));
       return { log, layers, chain };
     }
 
     it('is logging → deadline → circuit breaker → retry, outermost first', async () => {
       const { log, layers, chain } = traced();
-      expect(layers.map((layer) => layer.name)).to.deep.equal([...LAYER_ORDER]);
-      expect(LAYER_ORDER).to.deep.equal(['logging', 'deadline', 'circuit-breaker', 'retry']);
+      expect(layers.map((layer) => layer.name)).to.deep.equal([...CLIENT_LAYER_ORDER]);
+      expect(CLIENT_LAYER_ORDER).to.deep.equal(['logging', 'deadline', 'circuit-breaker', 'retry']);
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
-      await chain(next)(meshRequest());
+      await chain(next)(clientCall());
       expect(log).to.deep.equal([
         'inside logging sending',
         'inside deadline sending',
@@ -60,16 +60,16 @@ describe('client stack', () => {
     it('stops a spent deadline before the breaker and the retries see the call', async () => {
       const { log, chain } = traced();
       const next = scriptedNext(grpc.status.OK);
-      await chain(next)(meshRequest(undefined, { deadline: Date.now() - 1 }));
+      await chain(next)(clientCall(undefined, { deadline: Date.now() - 1 }));
       expect(log).to.deep.equal(['inside logging sending', 'inside logging got DEADLINE_EXCEEDED']);
       expect(next.calls).to.equal(0);
     });
 
     it('lets an open breaker refuse before any attempt', async () => {
       const { log, chain } = traced({ retry: { maxAttempts: 1 } });
-      await chain(scriptedNext(grpc.status.UNAVAILABLE))(meshRequest());
+      await chain(scriptedNext(grpc.status.UNAVAILABLE))(clientCall());
       log.length = 0;
-      await chain(scriptedNext(grpc.status.OK))(meshRequest());
+      await chain(scriptedNext(grpc.status.OK))(clientCall());
       expect(log).to.deep.equal([
         'inside logging sending',
         'inside deadline sending',

@@ -1,17 +1,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createClientStack, deadlineInterceptor, propagateDeadline } from 'grpc-meshlite';
+import { createClientStack, deadlineLayer, propagateDeadline } from 'grpc-meshlite';
 import { orderServiceDefinition, OrderClient, callUnary, type Order } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
-import { meshRequest, scriptedNext } from '../helpers/requests.js';
+import { clientCall, scriptedNext } from '../helpers/requests.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 describe('deadline interceptor', () => {
   const pool = useTestPool();
 
-  async function setup(deadline: Parameters<typeof deadlineInterceptor>[0]) {
+  async function setup(deadline: Parameters<typeof deadlineLayer>[0]) {
     const backend = await startFakeBackend('ServiceB');
     pool.defer(() => backend.stop());
     const stack = createClientStack({ deadline, retry: false, breaker: false });
@@ -57,16 +57,16 @@ describe('deadline interceptor', () => {
     const clock = manualClock(5_000);
     const next = scriptedNext(grpc.status.OK);
     let seen = 0;
-    await deadlineInterceptor({ timeoutMs: 250, clock })(async (request) => {
+    await deadlineLayer({ timeoutMs: 250, clock })(async (request) => {
       seen = request.deadline;
       return next(request);
-    })(meshRequest());
+    })(clientCall());
     expect(seen).to.equal(5_250);
   });
 
   it('rejects invalid options, naming the field and the value', () => {
-    expect(() => deadlineInterceptor({ timeoutMs: 0 })).to.throw(/timeoutMs.*0/);
-    expect(() => deadlineInterceptor({ methods: { 'a/B': -5 } })).to.throw(/methods\.a\/B.*-5/);
+    expect(() => deadlineLayer({ timeoutMs: 0 })).to.throw(/timeoutMs.*0/);
+    expect(() => deadlineLayer({ methods: { 'a/B': -5 } })).to.throw(/methods\["a\/B"\].*-5/);
   });
 
   describe('propagation across two hops (client → ServiceA → ServiceB)', () => {

@@ -1,10 +1,12 @@
 // The pieces that replaced allocation-heavy code on every call keep the semantics of what
-// they replaced: AbortSignal's for cancellation, a spread's for derived requests, and a pick
+// they replaced: AbortSignal's for cancellation, a spread's for derived calls, and a pick
 // reported for a finished attempt never reaches a later attempt.
+import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { Cancellation, deriveRequest } from 'grpc-meshlite';
-import { reportPick, trackAttempt } from '../../src/interceptors/attempt-picks.js';
-import { meshRequest } from '../helpers/requests.js';
+import { deriveCall } from 'grpc-meshlite';
+import { Cancellation } from '../../src/call/cancellation.js';
+import { ROUTING_HINT_HEADER, RoutingHint, takeRoutingHint, withRoutingHint } from '../../src/call/routing-hint.js';
+import { clientCall } from '../helpers/requests.js';
 
 describe('per-call building blocks', () => {
   it('Cancellation runs each listener once, in order, and never one added after or removed before', () => {
@@ -30,29 +32,47 @@ describe('per-call building blocks', () => {
     expect((cancel.reason as DOMException).name).to.equal('AbortError');
   });
 
-  it('deriveRequest changes only the named fields, including setting one to undefined', () => {
-    const request = meshRequest(undefined, { avoid: ['127.0.0.1:1'], deadline: 1000 });
-    const derived = deriveRequest(request, { deadline: 42, avoid: undefined });
+  it('deriveCall changes only the named fields, including setting one to undefined', () => {
+    const hint = RoutingHint.create(['127.0.0.1:1']);
+    const call = clientCall(undefined, { hint, deadline: 1000 });
+    const derived = deriveCall(call, { deadline: 42, hint: undefined });
     expect(derived.deadline).to.equal(42);
-    expect(derived.avoid).to.equal(undefined);
-    expect(request.deadline).to.not.equal(42);
-    expect(request.avoid).to.deep.equal(['127.0.0.1:1']);
+    expect(derived.hint).to.equal(undefined);
+    expect(call.deadline).to.not.equal(42);
+    expect(call.hint).to.equal(hint);
     for (const key of ['method', 'message', 'metadata', 'signal', 'sink', 'callOptions'] as const) {
-      expect(derived[key], key).to.equal(request[key]);
+      expect(derived[key], key).to.equal(call[key]);
     }
+    hint.release();
   });
 
-  it('an attempt hears its own pick, and a pick for a finished attempt is ignored by the next', () => {
-    const first = trackAttempt();
-    const id = first.id;
-    reportPick(id, '127.0.0.1:50051');
-    expect(first.picked()).to.equal('127.0.0.1:50051');
-    first.done();
-    const second = trackAttempt();
-    reportPick(id, '127.0.0.1:50052');
+  it('a routing hint crosses grpc-js in the metadata, is stripped by the picker, and hears its own pick only', () => {
+    const first = RoutingHint.create(['127.0.0.1:50051']);
+    const sent = withRoutingHint(new grpc.Metadata(), first);
+    const taken = takeRoutingHint(sent)!;
+    expect(sent.get(ROUTING_HINT_HEADER)).to.deep.equal([]);
+    expect(taken.avoids('127.0.0.1:50051')).to.equal(true);
+    expect(taken.avoids('127.0.0.1:50052')).to.equal(false);
+    taken.report('127.0.0.1:50052');
+    expect(first.picked()).to.equal('127.0.0.1:50052');
+    first.release();
+    expect(first.picked()).to.equal(undefined);
+
+    // The slot is reused; the released hint's late report does not reach the new one.
+    const second = RoutingHint.create();
+    taken.report('127.0.0.1:50051');
     expect(second.picked()).to.equal(undefined);
-    reportPick(second.id, '127.0.0.1:50052');
-    expect(second.picked()).to.equal('127.0.0.1:50052');
-    second.done();
+    second.release();
+  });
+
+  it('a hint header that did not come from this process steers nothing and never goes on', () => {
+    const live = RoutingHint.create(['127.0.0.1:50051']);
+    for (const forged of ['127.0.0.1:50051', live.token.replace(/^[^.]+/, 'other-process'), 'x.0.0', '']) {
+      const metadata = new grpc.Metadata();
+      metadata.set(ROUTING_HINT_HEADER, forged);
+      expect(takeRoutingHint(metadata), forged).to.equal(undefined);
+      expect(metadata.get(ROUTING_HINT_HEADER), forged).to.deep.equal([]);
+    }
+    live.release();
   });
 });

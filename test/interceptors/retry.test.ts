@@ -215,7 +215,7 @@ describe('retry interceptor', () => {
     );
     expect(() => createClientStack({ retry: { perAttemptTimeoutMs: Number.NaN } })).to.throw(/perAttemptTimeoutMs.*NaN/);
     expect(() => createClientStack({ retry: { methods: { 'a/B': { maxAttempts: 0 } } } })).to.throw(
-      /methods\["a\/B"\]: maxAttempts.*0/,
+      /methods\["a\/B"\]\.maxAttempts.*0/,
     );
   });
 });

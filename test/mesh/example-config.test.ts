@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { FileConfigSource } from 'grpc-meshlite';
+import { FileConfigSource } from '../../src/config/config-source.js';
 
 describe('examples/mesh.json', () => {
   it('is a valid mesh config with ServiceA and ServiceB at 80/20', () => {

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createMesh, silentLogger, type RetryEvent } from 'grpc-meshlite';
+import { createMesh, type RetryEvent } from 'grpc-meshlite';
+import { silentLogger } from '../../src/observability/logger.js';
 import { startBackend } from '../../examples/backend.js';
 import { MemoryOrderStore, type NewOrder } from '../../examples/order-store.js';
 import { OrderClient, callUnary, type Order } from '../../examples/orders.js';

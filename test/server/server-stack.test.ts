@@ -5,7 +5,6 @@ import {
   HealthState,
   REPLAYED_HEADER,
   SERVER_LAYER_ORDER,
-  VegasLimit,
   createServerStack,
   idempotencyLayer,
   loadSheddingLayer,
@@ -21,6 +20,7 @@ import { manualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { describeMethod } from 'grpc-meshlite';
+import { VegasLimit } from '../../src/server/concurrency-limit.js';
 
 /** A unary handler the test controls: each call waits for `release()` unless told otherwise. */
 function gatedOrders() {
@@ -147,7 +147,7 @@ describe('server stack', () => {
     it('rejects a limit that is not a positive integer, naming the field', () => {
       expect(() => loadSheddingLayer({ maxConcurrent: 0 })).to.throw(/maxConcurrent.*got 0/);
       expect(() => loadSheddingLayer({ maxConcurrent: 'ten' as never })).to.throw(/maxConcurrent.*"ten"/);
-      expect(() => loadSheddingLayer({ methods: { 'a/B': -1 } })).to.throw(/methods\.a\/B.*-1/);
+      expect(() => loadSheddingLayer({ methods: { 'a/B': -1 } })).to.throw(/methods\["a\/B"\].*-1/);
     });
   });
 

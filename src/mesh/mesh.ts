@@ -1,18 +1,17 @@
 import type { ChannelCredentials, ChannelOptions, Client, ClientOptions } from '@grpc/grpc-js';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { registerBalancer } from './balancer/balancer.js';
-import { registerBalancerContext } from './balancer/context.js';
-import type { BalancerSnapshot } from './balancer/snapshot.js';
-import { systemClock, type Clock } from './clock.js';
-import type { MeshConfig, MeshConfigInput, ServiceConfig } from './config/mesh-config.js';
-import { createClientStack, type ClientStack, type ClientStackOptions } from './interceptors/client-stack.js';
-import { MeshEvents, type EndpointEventKind } from './observability/events.js';
-import { silentLogger, type Logger } from './observability/logger.js';
-import { Signal, type Disposer } from './observability/signal.js';
-import { FileConfigSource, StaticConfigSource, type ConfigSource } from './resolver/config-source.js';
-import { MESH_OPTION, registerDirectory, type MeshDirectory } from './resolver/directory.js';
-import { MESH_SCHEME, registerMeshResolver } from './resolver/mesh-resolver.js';
+import { registerBalancer } from '../balancer/balancer.js';
+import type { BalancerSnapshot } from '../balancer/snapshot.js';
+import { systemClock, type Clock } from '../clock.js';
+import { FileConfigSource, StaticConfigSource, type ConfigSource } from '../config/config-source.js';
+import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-config.js';
+import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
+import { MeshEvents, type MeshEventSink } from '../observability/events.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+import { Signal } from '../observability/signal.js';
+import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
+import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
 
 export interface MeshOptions {
   /** The mesh config as an object (validated; defaults filled in). */
@@ -21,7 +20,7 @@ export interface MeshOptions {
   configFile?: string;
   /** Structured logs of endpoint, failover and config events. Default: none. */
   logger?: Logger;
-  /** Time source for ejection, slow start and retries (tests inject one). */
+  /** Time source for ejection, slow start, health probes and retries (tests inject one). */
   clock?: Clock;
 }
 
@@ -31,17 +30,8 @@ export const RECONNECT_BACKOFF = Object.freeze({
   'grpc.max_reconnect_backoff_ms': 1000,
 });
 
-/**
- * Registers the `mesh` resolver and the `meshlite_weighted` policy with grpc-js. createMesh
- * calls it; calling it again is harmless.
- */
-export function setupMesh(): void {
-  registerMeshResolver();
-  registerBalancer();
-}
-
-/** Endpoint events after which an endpoint may be serving again. */
-const BACK_KINDS: ReadonlySet<EndpointEventKind> = new Set(['connected', 'healthy', 'readmitted']);
+/** A grpc-js client made by `mesh.client()`, with the client stack it runs through. */
+export type MeshClient<T extends Client> = T & { readonly stack: ClientStack };
 
 /**
  * A service mesh inside grpc-js clients. Point any client at `mesh:///<service>` with
@@ -54,11 +44,13 @@ const BACK_KINDS: ReadonlySet<EndpointEventKind> = new Set(['connected', 'health
  *   const orders = mesh.client(OrderClient, 'orders');
  *   mesh.events.onEndpoint((e) => console.log(e.endpoint, e.kind, e.reason));
  */
-export class Mesh implements MeshDirectory {
+export class Mesh {
   readonly id = `mesh-${randomUUID()}`;
-  readonly events = new MeshEvents();
+  readonly events: MeshEvents;
+  readonly #sink: MeshEventSink;
   readonly #source: ConfigSource;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #configChanged = new Signal<void>();
   readonly #balancers = new Set<() => BalancerSnapshot>();
   readonly #cleanups: Array<() => void> = [];
@@ -68,30 +60,23 @@ export class Mesh implements MeshDirectory {
     if ((options.config === undefined) === (options.configFile === undefined)) {
       throw new TypeError('createMesh needs exactly one of `config` and `configFile`');
     }
-    setupMesh();
+    registerMeshResolver();
+    registerBalancer();
+    ({ events: this.events, sink: this.#sink } = MeshEvents.create());
     this.#logger = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? systemClock;
     this.#source = options.configFile ? new FileConfigSource(options.configFile) : new StaticConfigSource(options.config);
-    const clock = options.clock ?? systemClock;
     this.#cleanups.push(
       this.#source.onApplied(() => {
         this.#logger.info({ source: this.#source.describe() }, 'mesh config applied');
-        this.events.configApplied.emit({ source: this.#source.describe() });
+        this.#sink.configApplied({ source: this.#source.describe() });
         this.#configChanged.emit();
       }),
       this.#source.onRejected((error) => {
         this.#logger.error({ source: this.#source.describe(), err: error.message }, 'mesh config rejected; the last good config keeps serving');
-        this.events.configRejected.emit({ source: this.#source.describe(), error: error.message });
+        this.#sink.configRejected({ source: this.#source.describe(), error: error.message });
       }),
-      registerDirectory(this),
-      registerBalancerContext(this.id, {
-        events: this.events,
-        logger: this.#logger,
-        clock,
-        register: (snapshot) => {
-          this.#balancers.add(snapshot);
-          return () => this.#balancers.delete(snapshot);
-        },
-      }),
+      registerMesh(this.#runtime()),
     );
   }
 
@@ -100,20 +85,9 @@ export class Mesh implements MeshDirectory {
     return this.#source.current();
   }
 
-  service(name: string): ServiceConfig | undefined {
-    return Object.hasOwn(this.config.services, name) ? this.config.services[name] : undefined;
-  }
-
-  serviceNames(): string[] {
-    return Object.keys(this.config.services);
-  }
-
+  /** Where the config comes from: "in-code config", "file /etc/mesh.json". */
   describeSource(): string {
     return this.#source.describe();
-  }
-
-  onConfigChange(listener: () => void): Disposer {
-    return this.#configChanged.subscribe(listener);
   }
 
   /** `mesh:///<service>`, the target string for a client. */
@@ -147,34 +121,37 @@ export class Mesh implements MeshDirectory {
   /**
    * A client of `service` through the mesh, with the client stack (logging, deadline,
    * breaker, retry) configured from the service's `client` section, merged with `stack`.
-   * The stack is fixed when the client is created.
+   * The stack is fixed when the client is created; `client.close()` also closes it.
    */
   client<T extends Client>(
     ClientClass: new (target: string, credentials: ChannelCredentials, options?: ClientOptions) => T,
     service: string,
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
-  ): T & { readonly stack: ClientStack } {
-    const fromConfig = (this.service(service)?.client ?? {}) as ClientStackOptions;
-    const stack = createClientStack({ logger: this.#logger, ...fromConfig, ...options.stack });
-    this.#stacks.add(stack);
-    const breaker = stack.breaker;
-    if (breaker) {
-      // The balancer hears first that an endpoint is back (its connection is up and its health
-      // check passes); an open breaker need not wait out its reset timer to learn it.
-      this.#cleanups.push(
-        this.events.onEndpoint((event) => {
-          if (event.service !== service || !BACK_KINDS.has(event.kind)) return;
-          if (!this.snapshot(service).some((b) => b.endpoints.some((e) => e.serving))) return;
-          breaker.reset(`${event.endpoint} ${event.kind}: ${event.reason}`);
-        }),
-      );
+  ): MeshClient<T> {
+    const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
+    const stackOptions: ClientStackOptions = { logger: this.#logger, ...fromConfig, ...options.stack };
+    if (stackOptions.breaker !== false) {
+      // The balancer hears first that an endpoint is back (connected and healthy again); an
+      // open breaker need not wait out its reset timer to learn it.
+      stackOptions.breaker = {
+        ...stackOptions.breaker,
+        recoveredWhen: (recovered) => this.events.onRecovered((event) => recovered(`${event.endpoint} back (${event.reason})`), service),
+      };
     }
+    const stack = createClientStack(stackOptions);
+    this.#stacks.add(stack);
     const client = new ClientClass(this.target(service), options.credentials ?? grpcCredentials.createInsecure(), {
       ...this.channelOptions(),
       ...options.clientOptions,
       [MESH_OPTION]: this.id,
       interceptors: stack.interceptors,
     });
+    const closeChannel = client.close.bind(client);
+    client.close = () => {
+      closeChannel();
+      stack.close();
+      this.#stacks.delete(stack);
+    };
     return Object.assign(client, { stack });
   }
 
@@ -190,6 +167,29 @@ export class Mesh implements MeshDirectory {
     for (const stack of this.#stacks) stack.close();
     this.#stacks.clear();
     this.#source.close();
+  }
+
+  #service(name: string): ServiceConfig | undefined {
+    const { services } = this.config;
+    return Object.hasOwn(services, name) ? services[name] : undefined;
+  }
+
+  /** What the resolver and balancers of this mesh see of it, through the registry. */
+  #runtime(): MeshRuntime {
+    return {
+      id: this.id,
+      service: (name) => this.#service(name),
+      serviceNames: () => Object.keys(this.config.services),
+      describeSource: () => this.#source.describe(),
+      onConfigChange: (listener) => this.#configChanged.subscribe(listener),
+      events: this.#sink,
+      logger: this.#logger,
+      clock: this.#clock,
+      registerBalancer: (snapshot) => {
+        this.#balancers.add(snapshot);
+        return () => this.#balancers.delete(snapshot);
+      },
+    };
   }
 }
 

@@ -1,10 +1,10 @@
 import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { resolveWith } from '../config/validate.js';
-import { statusCodeSchema, type StatusName } from '../status.js';
+import type { MethodInfo } from '../../call/method.js';
+import { statusCodeSchema, type StatusName } from '../../call/status.js';
+import { resolveWith } from '../../config/validate.js';
+import { methodLookup } from '../method-table.js';
 import { BACKOFF_DEFAULTS, backoffSchema, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
-import { methodLookup } from './method-table.js';
-import type { MethodInfo } from './types.js';
 
 /** How one method is retried. Every field has a default; config may set any of them per method. */
 export interface RetryPolicy {

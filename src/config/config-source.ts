@@ -1,6 +1,6 @@
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
+import { parseMeshConfig, type MeshConfig } from './mesh-config.js';
 import { ConfigError } from '../errors.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { systemClock, type Clock } from '../clock.js';
-import { resolveWith } from '../config/validate.js';
+import { systemClock, type Clock } from '../../clock.js';
+import { resolveWith } from '../../config/validate.js';
 
 export interface TaperOptions {
   /** N: retries a call may make when a failure streak begins (the curve's ceiling). */
@@ -28,7 +28,7 @@ export interface RetryBudgetOptions {
 
 export const RETRY_BUDGET_DEFAULTS = Object.freeze({ ratio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 });
 
-const budgetSchema = z.strictObject({
+const budgetFields = {
   ratio: z.number().finite().min(0).max(1000).default(RETRY_BUDGET_DEFAULTS.ratio),
   minRetriesPerSecond: z.number().finite().min(0).default(RETRY_BUDGET_DEFAULTS.minRetriesPerSecond),
   ttlMs: z.number().finite().min(100).default(RETRY_BUDGET_DEFAULTS.ttlMs),
@@ -39,8 +39,12 @@ const budgetSchema = z.strictObject({
       midpointMs: z.number().finite().min(0),
     })
     .optional(),
-  clock: z.custom<Clock>().optional(),
-});
+};
+
+/** The budget as a config file writes it: every option but the clock. */
+export const retryBudgetConfigSchema = z.strictObject(budgetFields);
+
+const budgetSchema = z.strictObject({ ...budgetFields, clock: z.custom<Clock>().optional() });
 
 export function resolveRetryBudgetOptions(options: RetryBudgetOptions = {}) {
   return resolveWith(budgetSchema, options, 'retry budget options');

@@ -10,24 +10,24 @@ import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
-import type { EndpointSnapshot } from './snapshot.js';
+import type { EndpointSnapshot, EndpointStatus } from './snapshot.js';
 import { slowStartFactor } from './slow-start.js';
 
 export interface EndpointOwner {
   readonly clock: Clock;
   readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer'>;
   /** Something changed that may change the picker. */
-  changed(endpoint: EndpointState, kind: EndpointEventKind | undefined, reason: string): void;
+  changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string): void;
   /** Whether taking this endpoint out of rotation leaves another usable one. */
-  mayEject(endpoint: EndpointState): boolean;
+  mayEject(endpoint: EndpointController): boolean;
 }
 
 /**
- * One endpoint as the balancer tracks it: its connection (a grpc-js LeafLoadBalancer, i.e.
+ * One endpoint as the balancer controls it: its connection (a grpc-js LeafLoadBalancer, i.e.
  * pick_first over its address), its health (A17 Watch on that connection), its passive
  * ejection state, its slow start, and how many picks it got.
  */
-export class EndpointState {
+export class EndpointController {
   readonly address: string;
   config: EndpointConfig;
   connectivity = ConnectivityState.IDLE;
@@ -43,6 +43,8 @@ export class EndpointState {
   readonly #leaf: experimental.LeafLoadBalancer;
   #picker!: experimental.Picker;
   #wasUsable = false;
+  #wasServing = false;
+  #everServing = false;
   #healthSource: object | undefined;
 
   constructor(
@@ -67,7 +69,8 @@ export class EndpointState {
         // Only the newest connection's health counts (pick_first may replace its subchannel).
         const source = {};
         this.#healthSource = source;
-        return new HealthCheckedSubchannel(subchannel, this.#owner.settings.healthCheck, (health) => {
+        const settings = { ...this.#owner.settings.healthCheck, clock: this.#owner.clock };
+        return new HealthCheckedSubchannel(subchannel, settings, (health) => {
           if (this.#healthSource === source) this.#onHealth(health);
         });
       },
@@ -144,15 +147,22 @@ export class EndpointState {
   }
 
   /**
-   * Called by the balancer on every rebuild: an endpoint that comes back into rotation after
+   * Called by the balancer on every rebuild. An endpoint that comes back into rotation after
    * having served before (reconnected, healthy again, re-admitted, re-weighted from 0)
-   * starts its slow start now.
+   * starts its slow start now. Returns true when it just came back: into rotation, or to
+   * serving (connected and healthy) even while its ejection still has to run out.
    */
-  noteUsability(now: number): void {
+  noteUsability(now: number): boolean {
     const usable = this.usable;
-    if (usable && !this.#wasUsable && this.everUsable) this.slowStartSince = now;
+    const serving = this.#connectedAndHealthy;
+    const backInRotation = usable && !this.#wasUsable && this.everUsable;
+    const backToServing = serving && !this.#wasServing && this.#everServing;
+    if (backInRotation) this.slowStartSince = now;
     if (usable) this.everUsable = true;
+    if (serving) this.#everServing = true;
     this.#wasUsable = usable;
+    this.#wasServing = serving;
+    return backInRotation || backToServing;
   }
 
   update(config: EndpointConfig): void {
@@ -183,9 +193,22 @@ export class EndpointState {
       ejectedUntil: state.kind === 'ejected' ? state.until : undefined,
       usable: this.usable,
       serving: this.#connectedAndHealthy,
+      status: this.#status(now),
       picks: this.picks,
       lastError: this.lastError,
     };
+  }
+
+  /** The endpoint's state in one word, most telling first. */
+  #status(now: number): EndpointStatus {
+    const ejection = this.ejection.state.kind;
+    if (ejection === 'ejected' || ejection === 'probing') return ejection;
+    if (this.connectivity !== ConnectivityState.READY) return 'disconnected';
+    if (this.health.status === 'not-serving') return 'not-serving';
+    if (this.health.status === 'failed') return 'health-failing';
+    if (this.health.status === 'unknown') return 'starting';
+    if (this.config.weight === 0) return 'drained';
+    return this.inSlowStart(now) ? 'slow-start' : 'in-rotation';
   }
 
   #onConnectivity(state: ConnectivityState, picker: experimental.Picker, errorMessage: string | null): void {

@@ -1,8 +1,10 @@
 // How the retry and hedging layers judge one finished attempt, and how they word the end.
 import { status as Status, type StatusObject } from '@grpc/grpc-js';
-import { statusName } from '../status.js';
-import type { ResolvedRetryPolicy } from './retry-policy.js';
-import type { AttemptRecord, MeshRequest, MeshResponse } from './types.js';
+import { statusName } from '../../call/status.js';
+import type { AttemptRecord, ClientCall, ClientResult } from '../types.js';
+import { fullJitterDelay } from './backoff.js';
+import type { RetryContext } from './context.js';
+import type { ResolvedRetryPolicy } from './policy.js';
 
 export const PUSHBACK_HEADER = 'grpc-retry-pushback-ms';
 
@@ -18,29 +20,34 @@ export function pushback(status: StatusObject): number | 'stop' | undefined {
   return ms < 0 ? 'stop' : ms;
 }
 
+/** Backoff before the next attempt: the server's pushback when it sent one, else full jitter. */
+export function retryDelay(result: ClientResult, attempt: number, context: RetryContext): number | 'stop' {
+  const told = pushback(result.status);
+  if (told !== undefined) return told;
+  return fullJitterDelay(attempt, context.policy.backoff, context.random);
+}
+
 /**
  * Why the attempt must not be repeated, or undefined when another attempt is allowed.
- * `now` decides whether a DEADLINE_EXCEEDED was the attempt's own timeout (retryable while
- * the call has time) or the whole call's.
+ * `attemptTimedOut` says the attempt was cut by its own per-attempt timeout (retryable),
+ * not by the whole call's deadline.
  */
 export function whyNotRetry(
-  response: MeshResponse,
-  request: MeshRequest,
+  result: ClientResult,
+  call: ClientCall,
   policy: ResolvedRetryPolicy,
   idempotencyKeyHeader: string,
-  now: number,
+  attemptTimedOut: boolean,
 ): string | undefined {
-  const code = response.status.code;
+  const code = result.status.code;
   if (code === Status.OK) return 'ok';
-  if (request.signal.aborted) return 'cancelled';
-  const attemptTimedOut = code === Status.DEADLINE_EXCEEDED && policy.perAttemptTimeoutMs !== undefined && now < request.deadline;
+  if (call.signal.aborted) return 'cancelled';
   // CANCELLED that nobody on this side asked for is the server (or a proxy) resetting the
   // stream, e.g. a backend being shut down: as retryable as a broken connection.
   const resetByServer = code === Status.CANCELLED;
   if (!policy.retryableCodes.has(code) && !attemptTimedOut && !resetByServer) return `${statusName(code)} is not retryable`;
-  const last = response.attempts.at(-1);
-  const safe =
-    policy.idempotent || request.metadata.get(idempotencyKeyHeader).length > 0 || last?.mayHaveReachedServer === false;
+  const last = result.attempts.at(-1);
+  const safe = policy.idempotent || call.metadata.get(idempotencyKeyHeader).length > 0 || last?.mayHaveReachedServer === false;
   if (!safe) return 'not idempotent and it may have reached the server';
   return undefined;
 }
@@ -52,14 +59,14 @@ export function whyNotRetry(
  * `deadline exceeded after 3 attempts (last: UNAVAILABLE from 127.0.0.1:50051)`.
  */
 export function finalStatus(
-  response: MeshResponse,
+  result: ClientResult,
   attempts: readonly AttemptRecord[],
   deadlinePassed: boolean,
   note: string | undefined,
-): MeshResponse {
-  const { status } = response;
+): ClientResult {
+  const { status } = result;
   if (status.code === Status.OK || (attempts.length <= 1 && note === undefined)) {
-    return attempts === response.attempts ? response : { ...response, attempts };
+    return attempts === result.attempts ? result : { ...result, attempts };
   }
   const count = `${attempts.length} attempt${attempts.length === 1 ? '' : 's'}`;
   let details: string;
@@ -68,8 +75,8 @@ export function finalStatus(
     const last = earlier ? ` (last: ${statusName(earlier.code)} from ${earlier.peer ?? 'no endpoint'})` : '';
     details = `deadline exceeded after ${count}${last}`;
   } else {
-    const from = response.peer ?? attempts.at(-1)?.peer ?? 'no endpoint';
+    const from = result.peer ?? attempts.at(-1)?.peer ?? 'no endpoint';
     details = `${status.details} (after ${count}; last from ${from}${note ? `; ${note}` : ''})`;
   }
-  return { ...response, status: { ...status, details }, attempts };
+  return { ...result, status: { ...status, details }, attempts };
 }

@@ -1,0 +1,120 @@
+// One circuit breaker, as the layer uses it: our small typed wrapper around opossum, so the
+// rest of the code never sees opossum's untyped string events or its options object.
+import CircuitBreaker from 'opossum';
+import type { Clock } from '../../clock.js';
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface BreakerSettings {
+  readonly volumeThreshold: number;
+  readonly errorThresholdPercentage: number;
+  readonly rollingWindowMs: number;
+  readonly rollingBuckets: number;
+  readonly resetTimeoutMs: number;
+}
+
+/** What a breaker runs, and what it answers instead when it will not run it. */
+export interface BreakerAction<A extends unknown[], T> {
+  run(...args: A): Promise<T>;
+  /** Outcomes that count against the dependency; everything else counts as a success. */
+  isFailure(outcome: T): boolean;
+  /** The answer while open (or half-open with its probe out). */
+  refused(...args: A): T | Promise<T>;
+}
+
+/**
+ * One breaker around an action. opossum's own timeout is off: the gRPC deadline is the only
+ * clock on a call. Outcomes are values, never exceptions: a failure is counted, then handed
+ * back as it came.
+ */
+export class Breaker<A extends unknown[], T> {
+  readonly #breaker: CircuitBreaker<A, T>;
+  readonly #action: BreakerAction<A, T>;
+  readonly #clock: Clock;
+  readonly #onChange: (state: BreakerState, previous: BreakerState) => void;
+  #state: BreakerState = 'closed';
+  #openedAt = 0;
+
+  constructor(
+    name: string,
+    settings: BreakerSettings,
+    action: BreakerAction<A, T>,
+    clock: Clock,
+    onChange: (state: BreakerState, previous: BreakerState) => void,
+  ) {
+    this.#clock = clock;
+    this.#onChange = onChange;
+    this.#action = action;
+    this.#breaker = new CircuitBreaker<A, T>(
+      (...args: A) =>
+        action.run(...args).then((outcome) => {
+          if (action.isFailure(outcome)) throw new Failed(outcome);
+          return outcome;
+        }),
+      {
+        name,
+        timeout: false,
+        volumeThreshold: settings.volumeThreshold,
+        errorThresholdPercentage: settings.errorThresholdPercentage,
+        rollingCountTimeout: settings.rollingWindowMs,
+        rollingCountBuckets: settings.rollingBuckets,
+        resetTimeout: settings.resetTimeoutMs,
+        // Latency percentiles would keep every call's latency in the window and sort them on
+        // each failure; nothing here reads them.
+        rollingPercentilesEnabled: false,
+        // Only outcomes that say the dependency is unhealthy count; a thrown error is not ours.
+        errorFilter: (error: unknown) => !(error instanceof Failed),
+      },
+    );
+    this.#breaker.on('open', () => this.#move('open'));
+    this.#breaker.on('halfOpen', () => this.#move('half-open'));
+    this.#breaker.on('close', () => this.#move('closed'));
+  }
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /** Epoch ms of the last opening. */
+  get openedAt(): number {
+    return this.#openedAt;
+  }
+
+  get stats(): { readonly successes: number; readonly failures: number; readonly rejects: number } {
+    return this.#breaker.stats;
+  }
+
+  /** Runs the action through the breaker: its outcome, or the refusal when the breaker would not let it go. */
+  fire(...args: A): Promise<T> {
+    return this.#breaker.fire(...args).catch((error: unknown) => {
+      if (error instanceof Failed) return error.outcome as T;
+      if (error instanceof Error && CircuitBreaker.isOurError(error)) return this.#action.refused(...args);
+      // What the action threw is not the breaker's doing.
+      throw error;
+    });
+  }
+
+  /** Closes it now, whatever its state. */
+  close(): void {
+    this.#breaker.close();
+  }
+
+  /** Stops its window timers. */
+  shutdown(): void {
+    this.#breaker.shutdown();
+  }
+
+  #move(state: BreakerState): void {
+    const previous = this.#state;
+    this.#state = state;
+    if (state === 'open') this.#openedAt = this.#clock.now();
+    if (previous !== state) this.#onChange(state, previous);
+  }
+}
+
+/** A counted failure travels through opossum as this rejection and comes out as itself again. */
+class Failed extends Error {
+  constructor(readonly outcome: unknown) {
+    super('counted as a failure');
+  }
+}

@@ -1,0 +1,201 @@
+import { status as Status } from '@grpc/grpc-js';
+import { z } from 'zod';
+import type { MethodInfo } from '../../call/method.js';
+import { makeStatus, statusCodeSchema, type StatusName } from '../../call/status.js';
+import { systemClock, type Clock } from '../../clock.js';
+import { resolveWith } from '../../config/validate.js';
+import { silentLogger, type Logger } from '../../observability/logger.js';
+import { Signal, type Disposer } from '../../observability/signal.js';
+import { failedResult } from '../call.js';
+import type { ClientCall, ClientLayer, ClientNext, ClientResult } from '../types.js';
+import { Breaker, type BreakerState } from './breaker.js';
+
+export type { BreakerState } from './breaker.js';
+
+export interface CircuitBreakerOptions {
+  /** Which calls share a breaker. Default: one per service+method, keyed "orders.v1.OrderService/GetOrder". */
+  key?: (method: MethodInfo) => string;
+  /**
+   * Codes that mean "the dependency is unhealthy" and count as failures. Anything else
+   * (NOT_FOUND, INVALID_ARGUMENT, ...) counts as a success. Default UNAVAILABLE,
+   * DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED.
+   */
+  failureCodes?: Array<StatusName | number>;
+  /** Calls the window must hold before the breaker may open. Default 10. */
+  volumeThreshold?: number;
+  /** Failure percentage above which it opens. Default 50 (opossum). */
+  errorThresholdPercentage?: number;
+  /** Length of the rolling window, in ms. Default 10000. */
+  rollingWindowMs?: number;
+  /** Buckets the window is divided into. Default 10. */
+  rollingBuckets?: number;
+  /** Time open before one probe call is let through (half-open), in ms. Default 30000 (opossum). */
+  resetTimeoutMs?: number;
+  /** Answer for calls refused while open; without one they fail UNAVAILABLE. */
+  fallback?: (call: ClientCall) => ClientResult | Promise<ClientResult>;
+  /**
+   * Subscribes the breaker to news that the dependency is back, from something that knows
+   * before the breaker's reset timer does (the mesh passes "an endpoint of this service came
+   * back into rotation"). Every open or half-open breaker closes when `recovered` is called.
+   * The breaker calls the returned disposer when it is closed itself. Default: none.
+   */
+  recoveredWhen?: (recovered: (reason: string) => void) => Disposer;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
+  failureCodes: ['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'INTERNAL', 'UNKNOWN', 'RESOURCE_EXHAUSTED'] as StatusName[],
+  volumeThreshold: 10,
+  errorThresholdPercentage: 50,
+  rollingWindowMs: 10_000,
+  rollingBuckets: 10,
+  resetTimeoutMs: 30_000,
+});
+
+const breakerFields = {
+  failureCodes: z.array(statusCodeSchema).default(CIRCUIT_BREAKER_DEFAULTS.failureCodes.map((n) => Status[n])),
+  volumeThreshold: z.number().int().min(0).default(CIRCUIT_BREAKER_DEFAULTS.volumeThreshold),
+  errorThresholdPercentage: z.number().finite().min(0).max(100).default(CIRCUIT_BREAKER_DEFAULTS.errorThresholdPercentage),
+  rollingWindowMs: z.number().int().positive().default(CIRCUIT_BREAKER_DEFAULTS.rollingWindowMs),
+  rollingBuckets: z.number().int().positive().default(CIRCUIT_BREAKER_DEFAULTS.rollingBuckets),
+  resetTimeoutMs: z.number().finite().positive().default(CIRCUIT_BREAKER_DEFAULTS.resetTimeoutMs),
+};
+
+const windowInBuckets = (o: { rollingWindowMs: number; rollingBuckets: number }) => o.rollingWindowMs % o.rollingBuckets === 0;
+const windowInBucketsIssue = { message: 'rollingWindowMs must be a multiple of rollingBuckets', path: ['rollingWindowMs'] };
+
+/** The breaker section as a config file writes it: every option that is not a function. */
+export const breakerConfigSchema = z.strictObject(breakerFields).refine(windowInBuckets, windowInBucketsIssue);
+
+const breakerSchema = z
+  .strictObject({
+    ...breakerFields,
+    key: z.custom<(method: MethodInfo) => string>((v) => typeof v === 'function').optional(),
+    fallback: z.custom<CircuitBreakerOptions['fallback']>((v) => typeof v === 'function').optional(),
+    recoveredWhen: z.custom<CircuitBreakerOptions['recoveredWhen']>((v) => typeof v === 'function').optional(),
+    logger: z.custom<Logger>().optional(),
+    clock: z.custom<Clock>().optional(),
+  })
+  .refine(windowInBuckets, windowInBucketsIssue);
+
+export function resolveCircuitBreakerOptions(options: CircuitBreakerOptions = {}) {
+  return resolveWith(breakerSchema, options, 'circuit breaker options');
+}
+
+export interface BreakerStateChange {
+  readonly key: string;
+  readonly state: BreakerState;
+  readonly previous: BreakerState;
+}
+
+export interface BreakerSnapshot {
+  readonly state: BreakerState;
+  readonly calls: number;
+  readonly failures: number;
+  readonly rejected: number;
+}
+
+export type CircuitBreakerLayer = ClientLayer & {
+  onStateChange(listener: (change: BreakerStateChange) => void): Disposer;
+  /** State of the breaker for `key` ("closed" when it has never been used). */
+  state(key: string): BreakerState;
+  snapshot(): Readonly<Record<string, BreakerSnapshot>>;
+  /**
+   * Closes every open or half-open breaker at once, without waiting for `resetTimeoutMs`:
+   * for when something outside the breaker knows the dependency is back. A dependency still
+   * failing opens it again after `volumeThreshold` calls. Returns the keys it closed.
+   */
+  reset(reason: string): string[];
+  /** Stops the breakers' window timers and the `recoveredWhen` subscription. */
+  close(): void;
+};
+
+/**
+ * A circuit breaker per service+method, built on opossum. Only failures that mean the
+ * dependency is unhealthy count. While open, calls fail at once with UNAVAILABLE (or get
+ * the fallback) without touching the network; after `resetTimeoutMs` one probe goes through
+ * and its result closes or re-opens the circuit.
+ *
+ * @example
+ *   const breaker = circuitBreakerLayer({ volumeThreshold: 20, resetTimeoutMs: 5000 });
+ *   breaker.onStateChange(({ key, state }) => console.log(key, state));
+ */
+export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): CircuitBreakerLayer {
+  const resolved = resolveCircuitBreakerOptions(options);
+  const keyOf = resolved.key ?? ((method: MethodInfo) => `${method.service}/${method.name}`);
+  const failureCodes = new Set(resolved.failureCodes);
+  const logger = resolved.logger ?? silentLogger;
+  const clock = resolved.clock ?? systemClock;
+  const changed = new Signal<BreakerStateChange>();
+  const breakers = new Map<string, Breaker<[ClientCall, ClientNext], ClientResult>>();
+
+  changed.subscribe(({ key, state, previous }) => {
+    const line = { breaker: key, state, previous };
+    if (state === 'open') logger.warn(line, 'circuit breaker opened');
+    else logger.info(line, state === 'closed' ? 'circuit breaker closed' : 'circuit breaker half-open: probing');
+  });
+
+  const breakerFor = (key: string) => {
+    let breaker = breakers.get(key);
+    if (!breaker) {
+      const action = {
+        run: (call: ClientCall, next: ClientNext) => next(call),
+        isFailure: (result: ClientResult) => failureCodes.has(result.status.code),
+        refused: (call: ClientCall) => refuse(call, key, breaker!),
+      };
+      breaker = new Breaker(key, resolved, action, clock, (state, previous) => changed.emit({ key, state, previous }));
+      breakers.set(key, breaker);
+    }
+    return breaker;
+  };
+
+  const refuse = (call: ClientCall, key: string, breaker: Breaker<[ClientCall, ClientNext], ClientResult>): ClientResult | Promise<ClientResult> => {
+    if (resolved.fallback) return resolved.fallback(call);
+    const { failures, successes } = breaker.stats;
+    const probeIn = Math.max(0, breaker.openedAt + resolved.resetTimeoutMs - clock.now());
+    const why =
+      breaker.state === 'half-open'
+        ? 'a probe call is in flight'
+        : `${failures} of ${failures + successes} calls failed in the last ${resolved.rollingWindowMs / 1000} s; next probe in ${Math.ceil(probeIn)} ms`;
+    return failedResult(makeStatus(Status.UNAVAILABLE, `circuit breaker open for ${key}: ${why}; not sent`));
+  };
+
+  const reset = (reason: string): string[] => {
+    const closed: string[] = [];
+    for (const [key, breaker] of breakers) {
+      if (breaker.state === 'closed') continue;
+      logger.info({ breaker: key, reason }, 'circuit breaker reset');
+      breaker.close();
+      closed.push(key);
+    }
+    return closed;
+  };
+  const stopListening = resolved.recoveredWhen?.((reason) => reset(reason));
+
+  // MethodInfo objects live as long as the client, so the key is worked out once per method.
+  const keys = new WeakMap<MethodInfo, string>();
+  const layer: ClientLayer = (next) => (call) => {
+    let key = keys.get(call.method);
+    if (key === undefined) keys.set(call.method, (key = keyOf(call.method)));
+    return breakerFor(key).fire(call, next);
+  };
+
+  return Object.assign(layer, {
+    onStateChange: (listener: (change: BreakerStateChange) => void) => changed.subscribe(listener),
+    state: (key: string) => breakers.get(key)?.state ?? 'closed',
+    snapshot: () =>
+      Object.fromEntries(
+        [...breakers].map(([key, breaker]) => {
+          const { successes, failures, rejects } = breaker.stats;
+          return [key, { state: breaker.state, calls: successes + failures, failures, rejected: rejects }];
+        }),
+      ),
+    reset,
+    close: () => {
+      stopListening?.();
+      for (const breaker of breakers.values()) breaker.shutdown();
+      breakers.clear();
+    },
+  });
+}

@@ -1,0 +1,38 @@
+import { Metadata, status as Status, type StatusObject } from '@grpc/grpc-js';
+import type { CancelSignal } from '../call/cancellation.js';
+import { makeStatus } from '../call/status.js';
+import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
+
+/**
+ * A copy of `call` with `changes` applied, for a layer that passes a changed call on
+ * (`next(deriveCall(call, { deadline }))`). It builds every call with the same fields in the
+ * same order, so the code that reads calls sees one object shape; a spread such as
+ * `{ ...call, deadline }` gives V8 a new shape per layer and was the costliest line of the
+ * hedging layer.
+ */
+export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): ClientCall {
+  return {
+    method: changes.method ?? call.method,
+    message: 'message' in changes ? changes.message : call.message,
+    metadata: changes.metadata ?? call.metadata,
+    deadline: changes.deadline ?? call.deadline,
+    signal: changes.signal ?? call.signal,
+    sink: changes.sink ?? call.sink,
+    hint: 'hint' in changes ? changes.hint : call.hint,
+    callOptions: changes.callOptions ?? call.callOptions,
+  };
+}
+
+/** A result for a call that ended without (another) attempt: refused, cancelled, out of time. */
+export function failedResult(status: StatusObject, attempts: readonly AttemptRecord[] = []): ClientResult {
+  return { status, headers: undefined, message: undefined, peer: undefined, attempts };
+}
+
+/** The status a cancelled call ends with: the one given to `abort`, else CANCELLED. */
+export function abortStatus(signal: CancelSignal): StatusObject {
+  const reason = signal.reason as Partial<StatusObject> | undefined;
+  if (reason && typeof reason.code === 'number') {
+    return makeStatus(reason.code, reason.details ?? 'cancelled', reason.metadata ?? new Metadata());
+  }
+  return makeStatus(Status.CANCELLED, 'Cancelled on client');
+}

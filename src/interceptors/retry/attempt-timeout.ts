@@ -1,0 +1,45 @@
+import { status as Status } from '@grpc/grpc-js';
+import type { Clock } from '../../clock.js';
+import { Cancellation, type CancelSignal } from '../../call/cancellation.js';
+import { makeStatus } from '../../call/status.js';
+
+/**
+ * The per-attempt timeout of a retried call. The attempt runs with its own cancel signal,
+ * aborted when the caller cancels or when the attempt has had `ms`; the attempt goes to
+ * grpc-js with the whole call's deadline, so the cut is the retry layer's decision, made on
+ * its clock. No timer is set when the call's own deadline comes first.
+ */
+export class AttemptTimeout {
+  readonly signal = new Cancellation();
+  #timedOut = false;
+  readonly #caller: CancelSignal;
+  readonly #clock: Clock;
+  readonly #timer: unknown;
+
+  constructor(caller: CancelSignal, ms: number, deadline: number, clock: Clock) {
+    this.#caller = caller;
+    this.#clock = clock;
+    caller.addEventListener('abort', this.#forward, { once: true });
+    if (caller.aborted) this.#forward();
+    const now = clock.now();
+    this.#timer = now + ms < deadline ? clock.setTimeout(() => this.#expire(ms), ms) : undefined;
+  }
+
+  /** True once the attempt was cut by this timeout (rather than by the call's deadline). */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** The attempt ended: no cut will follow. */
+  stop(): void {
+    this.#clock.clearTimeout(this.#timer);
+    this.#caller.removeEventListener('abort', this.#forward);
+  }
+
+  readonly #forward = (): void => this.signal.abort(this.#caller.reason);
+
+  #expire(ms: number): void {
+    this.#timedOut = true;
+    this.signal.abort(makeStatus(Status.DEADLINE_EXCEEDED, `attempt timed out after ${ms} ms`));
+  }
+}

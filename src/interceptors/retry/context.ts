@@ -1,0 +1,25 @@
+import type { status as Status } from '@grpc/grpc-js';
+import type { Clock } from '../../clock.js';
+import type { Signal } from '../../observability/signal.js';
+import type { RetryBudget } from './budget.js';
+import type { ResolvedRetryPolicy } from './policy.js';
+
+export interface RetryEvent {
+  readonly method: string;
+  /** The attempt that failed (1-based); the next one is attempt + 1. */
+  readonly attempt: number;
+  readonly code: Status;
+  readonly peer: string | undefined;
+  readonly delayMs: number;
+  readonly kind: 'retry' | 'hedge';
+}
+
+/** Everything one retrying or hedged call needs besides the call itself. */
+export interface RetryContext {
+  readonly policy: ResolvedRetryPolicy;
+  readonly budget: RetryBudget | undefined;
+  readonly idempotencyKeyHeader: string;
+  readonly random: () => number;
+  readonly clock: Clock;
+  readonly retried: Signal<RetryEvent>;
+}

@@ -1,0 +1,189 @@
+import { status as Status } from '@grpc/grpc-js';
+import { Cancellation } from '../../call/cancellation.js';
+import { RoutingHint } from '../../call/routing-hint.js';
+import { makeStatus } from '../../call/status.js';
+import { deriveCall } from '../call.js';
+import type { AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
+import type { RetryContext } from './context.js';
+import { finalStatus, pushback, retryDelay, whyNotRetry } from './outcome.js';
+
+type LaunchKind = 'first' | 'hedge' | 'retry';
+
+interface Running {
+  readonly index: number;
+  readonly cancel: Cancellation;
+  /** Where the attempt went, before grpc-js knows: later attempts avoid it. */
+  readonly hint: RoutingHint;
+  readonly startedAt: number;
+  /** When its per-attempt timeout cuts it (Infinity: never). */
+  readonly timeoutAt: number;
+  timedOut: boolean;
+}
+
+interface PendingLaunch {
+  readonly at: number;
+  readonly kind: 'hedge' | 'retry';
+  readonly afterFailure: ClientResult | undefined;
+}
+
+/**
+ * Hedging for an idempotent unary call (gRPC A6): the first attempt goes out at once, another
+ * after every `delayMs` without an answer, or right away when an attempt fails retryably, up
+ * to `maxAttempts`. The first success wins and the others are cancelled; a non-retryable
+ * failure ends the call. Each hedge is sent away from the endpoints already tried and counts
+ * against the retry budget.
+ */
+export function hedge(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
+  return new Promise<ClientResult>((resolve) => new HedgedCall(next, call, context, resolve).launch('first', undefined));
+}
+
+/**
+ * One hedged call. It runs on every call of a hedged method, so the common case — the first
+ * attempt answers before the hedge delay — allocates little: one timer (for whichever comes
+ * first of the next hedge and an attempt's timeout), one attempt, no avoid list.
+ */
+class HedgedCall {
+  readonly #next: ClientNext;
+  readonly #call: ClientCall;
+  readonly #context: RetryContext;
+  readonly #resolve: (result: ClientResult) => void;
+  readonly #maxAttempts: number;
+  readonly #attempts: AttemptRecord[] = [];
+  readonly #running: Running[] = [];
+  readonly #failedPeers: string[] = [];
+  #started = 0;
+  #settled = false;
+  #pending: PendingLaunch | undefined;
+  #timer: unknown;
+  /** The due time the timer is set for (Infinity: no timer). */
+  #armedFor = Infinity;
+
+  constructor(next: ClientNext, call: ClientCall, context: RetryContext, resolve: (result: ClientResult) => void) {
+    this.#next = next;
+    this.#call = call;
+    this.#context = context;
+    this.#resolve = resolve;
+    const { policy, budget, random } = context;
+    this.#maxAttempts = Math.min(policy.hedging!.maxAttempts, 1 + (budget?.retryAllowance(random) ?? Infinity));
+    call.signal.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  launch(kind: LaunchKind, afterFailure: ClientResult | undefined): void {
+    if (this.#settled) return;
+    const { policy, clock, retried } = this.#context;
+    const index = ++this.#started;
+    if (kind !== 'first') {
+      const code = afterFailure?.status.code ?? Status.OK;
+      retried.emit({ method: this.#call.method.path, attempt: index - 1, code, peer: afterFailure?.peer, delayMs: 0, kind });
+    }
+    const now = clock.now();
+    const timeoutMs = policy.perAttemptTimeoutMs;
+    const attempt: Running = {
+      index,
+      cancel: new Cancellation(),
+      hint: index === 1 ? RoutingHint.create() : RoutingHint.create(this.#avoidList()),
+      startedAt: now,
+      timeoutAt: timeoutMs === undefined || now + timeoutMs >= this.#call.deadline ? Infinity : now + timeoutMs,
+      timedOut: false,
+    };
+    this.#running.push(attempt);
+    void this.#next(deriveCall(this.#call, { signal: attempt.cancel, hint: attempt.hint })).then((result) => this.#ended(attempt, result));
+    this.#pending = this.#started < this.#maxAttempts ? { at: now + policy.hedging!.delayMs, kind: 'hedge', afterFailure: undefined } : undefined;
+    this.#arm();
+  }
+
+  #ended(attempt: Running, result: ClientResult): void {
+    attempt.hint.release();
+    if (this.#settled) return;
+    const { policy, budget, clock, idempotencyKeyHeader } = this.#context;
+    this.#running.splice(this.#running.indexOf(attempt), 1);
+    for (const record of result.attempts) this.#attempts.push(attempt.index > 1 ? { ...record, hedge: true } : record);
+    const ok = result.status.code === Status.OK;
+    budget?.recordAttempt(ok);
+    if (ok) return this.#settle(result, undefined);
+    const stop = whyNotRetry(result, this.#call, policy, idempotencyKeyHeader, attempt.timedOut);
+    if (stop !== undefined) return this.#settle(result, stop);
+    if (result.peer) this.#failedPeers.push(result.peer);
+    const wait = retryDelay(result, attempt.index, this.#context);
+    if (wait === 'stop') return this.#settle(result, 'server pushback said not to retry');
+    if (this.#started < this.#maxAttempts && (!budget || budget.tryRetry())) {
+      // A failed hedge is replaced at once unless the server asked for a pause.
+      if (wait > 0 && pushback(result.status) !== undefined) {
+        this.#pending = { at: clock.now() + wait, kind: 'retry', afterFailure: result };
+        this.#arm();
+      } else {
+        this.launch('retry', result);
+      }
+    } else if (this.#running.length === 0) {
+      this.#settle(result, this.#started < this.#maxAttempts ? 'retry budget exhausted' : undefined);
+    } else {
+      this.#arm();
+    }
+  }
+
+  #settle(result: ClientResult, note: string | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    const { clock } = this.#context;
+    clock.clearTimeout(this.#timer);
+    this.#call.signal.removeEventListener('abort', this.#onCallerAbort);
+    // Losers are cancelled; they still count as attempts (they may have reached a server).
+    const now = clock.now();
+    for (const { cancel, hint, startedAt } of this.#running) {
+      const peer = hint.picked();
+      cancel.abort(makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt'));
+      this.#attempts.push({ code: Status.CANCELLED, peer, mayHaveReachedServer: true, durationMs: now - startedAt, hedge: true });
+    }
+    this.#running.length = 0;
+    this.#resolve(finalStatus(result, this.#attempts, now >= this.#call.deadline, note));
+  }
+
+  readonly #onCallerAbort = (): void => {
+    for (const { cancel } of this.#running) cancel.abort(this.#call.signal.reason);
+  };
+
+  /** One timer for whatever is due first: the pending launch or a running attempt's timeout. */
+  #arm(): void {
+    let due = this.#pending?.at ?? Infinity;
+    for (const attempt of this.#running) if (!attempt.timedOut && attempt.timeoutAt < due) due = attempt.timeoutAt;
+    if (due === this.#armedFor) return;
+    const { clock } = this.#context;
+    clock.clearTimeout(this.#timer);
+    this.#armedFor = due;
+    this.#timer = due === Infinity ? undefined : clock.setTimeout(this.#onTimer, Math.max(0, due - clock.now()));
+  }
+
+  readonly #onTimer = (): void => {
+    if (this.#settled) return;
+    const { policy, budget, clock } = this.#context;
+    // Everything due by the time the timer was set for is due now, even if the clock reads a
+    // hair earlier.
+    const horizon = Math.max(clock.now(), this.#armedFor);
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+    for (const attempt of this.#running) {
+      if (attempt.timedOut || attempt.timeoutAt > horizon) continue;
+      attempt.timedOut = true;
+      attempt.cancel.abort(makeStatus(Status.DEADLINE_EXCEEDED, `attempt timed out after ${policy.perAttemptTimeoutMs} ms`));
+    }
+    const pending = this.#pending;
+    if (pending && pending.at <= horizon) {
+      this.#pending = undefined;
+      if (this.#started < this.#maxAttempts && (pending.kind === 'retry' || !budget || budget.tryRetry())) {
+        this.launch(pending.kind, pending.afterFailure);
+        return;
+      }
+    }
+    this.#arm();
+  };
+
+  /** A later attempt stays away from endpoints that failed and from those its siblings are using. */
+  #avoidList(): string[] {
+    const avoid = [...this.#failedPeers];
+    for (const { hint } of this.#running) {
+      const peer = hint.picked();
+      if (peer !== undefined) avoid.push(peer);
+    }
+    return avoid;
+  }
+}

@@ -1,0 +1,62 @@
+import { status as Status } from '@grpc/grpc-js';
+import { sleep } from '../../clock.js';
+import { RoutingHint } from '../../call/routing-hint.js';
+import { abortStatus, deriveCall, failedResult } from '../call.js';
+import type { AttemptRecord, ClientCall, ClientNext, ClientResult, ResponseSink } from '../types.js';
+import { AttemptTimeout } from './attempt-timeout.js';
+import type { RetryContext } from './context.js';
+import { finalStatus, retryDelay, whyNotRetry } from './outcome.js';
+
+/**
+ * Attempts one after another: after a retryable failure, a full-jitter pause (or the
+ * server's pushback), then another attempt that avoids the endpoints that failed, while the
+ * call has time, attempts and budget left.
+ */
+export async function retryLoop(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
+  const { policy, budget, clock, random } = context;
+  const attempts: AttemptRecord[] = [];
+  const avoid: string[] = [];
+  const maxAttempts = Math.min(policy.maxAttempts, 1 + (budget?.retryAllowance(random) ?? Infinity));
+  // A server stream is committed once a message reached the caller: no retry after that.
+  let delivered = false;
+  const sink: ResponseSink =
+    call.method.kind === 'server_stream'
+      ? {
+          headers: (metadata) => call.sink.headers(metadata),
+          message: (message) => {
+            delivered = true;
+            call.sink.message(message);
+          },
+        }
+      : call.sink;
+
+  for (let attempt = 1; ; attempt++) {
+    const hint = avoid.length > 0 ? RoutingHint.create(avoid) : undefined;
+    const timeout =
+      policy.perAttemptTimeoutMs === undefined ? undefined : new AttemptTimeout(call.signal, policy.perAttemptTimeoutMs, call.deadline, clock);
+    const result = await next(deriveCall(call, { hint, sink, signal: timeout?.signal ?? call.signal }));
+    timeout?.stop();
+    hint?.release();
+    attempts.push(...result.attempts);
+    budget?.recordAttempt(result.status.code === Status.OK);
+
+    const now = clock.now();
+    let stop = whyNotRetry(result, call, policy, context.idempotencyKeyHeader, timeout?.timedOut ?? false);
+    if (stop === undefined && delivered) stop = 'the stream already delivered messages';
+    if (stop === undefined && attempt >= maxAttempts) stop = attempt < policy.maxAttempts ? 'retry allowance tapered' : '';
+    const wait = stop === undefined ? retryDelay(result, attempt, context) : undefined;
+    if (stop === undefined && wait === 'stop') stop = 'server pushback said not to retry';
+    const delayMs = typeof wait === 'number' ? wait : 0;
+    if (stop === undefined && now + delayMs >= call.deadline) stop = 'no time left before the deadline';
+    if (stop === undefined && budget && !budget.tryRetry()) stop = 'retry budget exhausted';
+    if (stop !== undefined) return finalStatus(result, attempts, now >= call.deadline, stop || undefined);
+
+    context.retried.emit({ method: call.method.path, attempt, code: result.status.code, peer: result.peer, delayMs, kind: 'retry' });
+    if (result.peer && !avoid.includes(result.peer)) avoid.push(result.peer);
+    try {
+      await sleep(delayMs, call.signal, clock);
+    } catch {
+      return finalStatus(failedResult(abortStatus(call.signal), attempts), attempts, false, undefined);
+    }
+  }
+}

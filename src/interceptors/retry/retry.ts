@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { systemClock, type Clock } from '../../clock.js';
+import { resolveWith } from '../../config/validate.js';
+import { Signal, type Disposer } from '../../observability/signal.js';
+import type { ClientLayer } from '../types.js';
+import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type RetryBudgetOptions } from './budget.js';
+import type { RetryContext, RetryEvent } from './context.js';
+import { hedge } from './hedging.js';
+import { retryLoop } from './loop.js';
+import { RETRY_POLICY_DEFAULTS, retryPolicyFields, retryPolicyLookup, retryPolicySchema, type RetryPolicy } from './policy.js';
+
+export type { RetryEvent } from './context.js';
+
+export interface RetryOptions extends RetryPolicy {
+  /** Per service or method overrides, e.g. { "orders.v1.OrderService/GetOrder": { idempotent: true } }. */
+  methods?: Readonly<Record<string, RetryPolicy>>;
+  /** A call carrying this metadata key is safe to repeat. Default "idempotency-key". */
+  idempotencyKeyHeader?: string;
+  /**
+   * Retry budget shared by every call through this layer (one per client). Pass options, a
+   * RetryBudget to share one wider, or false to turn budgeting off. Default on with
+   * RETRY_BUDGET_DEFAULTS.
+   */
+  budget?: RetryBudget | RetryBudgetOptions | false;
+  /** Source of the backoff jitter. Default Math.random. */
+  random?: () => number;
+  clock?: Clock;
+}
+
+export const RETRY_DEFAULTS = Object.freeze({
+  ...RETRY_POLICY_DEFAULTS,
+  idempotencyKeyHeader: 'idempotency-key',
+  budget: RETRY_BUDGET_DEFAULTS,
+});
+
+/** The retry section as a config file writes it: everything but the budget object, random and clock. */
+export const retryConfigSchema = z.strictObject({
+  ...retryPolicyFields,
+  methods: z.record(z.string(), retryPolicySchema).optional(),
+  idempotencyKeyHeader: z.string().min(1).optional(),
+  budget: z.union([z.literal(false), retryBudgetConfigSchema]).optional(),
+});
+
+const retryOptionsSchema = z.strictObject({
+  ...retryConfigSchema.shape,
+  budget: z.union([z.literal(false), z.instanceof(RetryBudget), z.custom<RetryBudgetOptions>((v) => typeof v === 'object' && v !== null)]).optional(),
+  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
+  clock: z.custom<Clock>().optional(),
+});
+
+/**
+ * Validates retry options and fills in the defaults: a per-method policy lookup, the shared
+ * budget (undefined when off), the jitter source and the clock. Throws a ConfigError naming
+ * the field and the value.
+ */
+export function resolveRetryOptions(options: RetryOptions = {}) {
+  const { methods, idempotencyKeyHeader, budget, random, clock, ...base } = resolveWith(retryOptionsSchema, options, 'retry options');
+  const resolvedClock = clock ?? systemClock;
+  return Object.freeze({
+    policyFor: retryPolicyLookup(base, methods, 'retry options'),
+    idempotencyKeyHeader: idempotencyKeyHeader ?? RETRY_DEFAULTS.idempotencyKeyHeader,
+    budget: budget === false ? undefined : budget instanceof RetryBudget ? budget : new RetryBudget({ clock: resolvedClock, ...budget }),
+    random: random ?? Math.random,
+    clock: resolvedClock,
+  });
+}
+
+export type RetryLayer = ClientLayer & {
+  /** Fires before each retry or hedge is sent. */
+  onRetry(listener: (event: RetryEvent) => void): Disposer;
+  readonly budget: RetryBudget | undefined;
+};
+
+/**
+ * Retries failed attempts with full-jitter backoff, within a per-client budget, and only
+ * when a repeat is safe; hedges the methods configured for it. Each attempt gets its own
+ * timeout (perAttemptTimeoutMs) and a routing hint with the endpoints already tried, so the
+ * mesh picker sends it elsewhere.
+ *
+ * @example
+ *   retryLayer({ maxAttempts: 3, perAttemptTimeoutMs: 200,
+ *     methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 50 } } } })
+ */
+export function retryLayer(options: RetryOptions = {}): RetryLayer {
+  const { policyFor, idempotencyKeyHeader, budget, random, clock } = resolveRetryOptions(options);
+  const retried = new Signal<RetryEvent>();
+
+  const layer: ClientLayer = (next) => (call) => {
+    const policy = policyFor(call.method);
+    const context: RetryContext = { policy, budget, idempotencyKeyHeader, random, clock, retried };
+    budget?.recordRequest();
+    if (policy.hedging && policy.idempotent && call.method.kind === 'unary') return hedge(next, call, context);
+    return retryLoop(next, call, context);
+  };
+  return Object.assign(layer, {
+    onRetry: (listener: (event: RetryEvent) => void) => retried.subscribe(listener),
+    budget,
+  });
+}
