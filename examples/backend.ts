@@ -28,6 +28,8 @@ export interface BackendOptions {
   readonly maxConcurrent?: number;
   /** Time the backend takes to get ready; it reports NOT_SERVING until then. Default 0. */
   readonly warmupMs?: number;
+  /** Decides which calls `faults.failRate` fails. Default Math.random (tests pass a seeded one). */
+  readonly random?: () => number;
 }
 
 export interface Backend {
@@ -80,7 +82,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     // Clients of the mesh may send keepalive pings to notice a hung backend quickly.
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(orderServiceDefinition, createOrderService({ name, store: options.store, faults, logger }));
+  server.addService(orderServiceDefinition, createOrderService({ name, store: options.store, faults, logger, random: options.random }));
   healthService.addTo(server);
   health.onChange(({ service, status }) => logger.info({ service: service || '(server)', status }, 'health changed'));
 

@@ -46,15 +46,9 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
   });
 
   /** Applies injected latency and failures; false when the call was already answered. */
-  async function injectFaults(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, fail: (error: grpc.ServiceError) => void) {
+  async function injectFaults(call: AnyCall, fail: (error: grpc.ServiceError) => void) {
     if (faults.latencyMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, faults.latencyMs);
-        call.once('cancelled', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await delay(call, faults.latencyMs);
       if (call.cancelled) return false;
     }
     if (faults.failRate > 0 && random() < faults.failRate) {
@@ -91,7 +85,10 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
       if (!(await injectFaults(call, callback))) return;
       const { order, created } = store.create({ idempotencyKey: key, item, quantity, createdBy: name });
       if (created) logger.debug({ orderId: order.id, key }, 'order created');
-      if (faults.replyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.replyDelayMs));
+      if (faults.replyDelayMs > 0) {
+        await delay(call, faults.replyDelayMs);
+        if (call.cancelled) return;
+      }
       callback(null, toOrder(order));
     },
 
@@ -104,6 +101,19 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
       call.end();
     },
   };
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+/** Waits `ms`, or less when the client gives up on the call first. */
+function delay(call: AnyCall, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    call.once('cancelled', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function serviceError(code: grpc.status, details: string): grpc.ServiceError {

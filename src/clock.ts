@@ -36,6 +36,11 @@ export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemCl
       reject(signal.reason);
       return;
     }
+    // No timer for no delay (a retry after zero backoff goes out at once).
+    if (ms <= 0) {
+      resolve();
+      return;
+    }
     const onAbort = () => {
       clock.clearTimeout(handle);
       reject(signal!.reason);

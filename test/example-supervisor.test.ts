@@ -2,7 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { Supervisor, type SupervisorEvent } from '../examples/supervisor.js';
 import { OrderClient, callUnary } from '../examples/orders.js';
+import { readFileSync } from 'node:fs';
 import { expectGrpcError, nextEvent, useTestPool } from './helpers/servers.js';
+import { until } from './helpers/until.js';
 
 describe('demo supervisor (self-healing at process level)', function () {
   this.timeout(30_000);
@@ -31,10 +33,20 @@ describe('demo supervisor (self-healing at process level)', function () {
     const answer = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'none' }));
     expect(answer.code).to.equal(grpc.status.NOT_FOUND); // the restarted process answers
 
+    // Paused is SIGSTOPped, as the kernel sees it (state T), and running again after resume.
+    const pid = supervisor.pid('ServiceA')!;
     supervisor.pause('ServiceA');
     expect(supervisor.state('ServiceA')).to.equal('paused');
-    expect(await supervisor.stats('ServiceA', 200)).to.equal(undefined); // a stopped process answers nothing
+    await until(() => processState(pid) === 'T', { describe: () => `state ${processState(pid)}` });
     supervisor.resume('ServiceA');
     expect(supervisor.state('ServiceA')).to.equal('running');
+    await until(() => processState(pid) !== 'T', { describe: () => `state ${processState(pid)}` });
+    expect(await supervisor.stats('ServiceA')).to.deep.equal({ GetOrder: 1 }); // the restarted process answers again
   });
 });
+
+/** The kernel's one-letter state of a process (R running, S sleeping, T stopped), from /proc. */
+function processState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
+}

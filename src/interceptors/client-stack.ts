@@ -1,4 +1,5 @@
 import type { Interceptor as GrpcInterceptor } from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
@@ -21,6 +22,8 @@ export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 export interface ClientStackOptions {
   /** Shared by the logging and breaker layers. Default: no logs. */
   logger?: Logger;
+  /** Shared by the layers that keep time (deadline, breaker, retry). Default: the system clock. */
+  clock?: Clock;
   /** false leaves the layer out. */
   logging?: Omit<LoggingOptions, 'logger'> | false;
   deadline?: DeadlineOptions | false;
@@ -35,12 +38,12 @@ export interface NamedClientLayer {
 
 /** The enabled layers in CLIENT_LAYER_ORDER, each built from its options. */
 export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer[] {
-  const { logger } = options;
+  const { logger, clock } = options;
   const layers: NamedClientLayer[] = [];
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
-  if (options.deadline !== false) layers.push({ name: 'deadline', layer: deadlineLayer(options.deadline) });
-  if (options.breaker !== false) layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, ...options.breaker }) });
-  if (options.retry !== false) layers.push({ name: 'retry', layer: retryLayer(options.retry) });
+  if (options.deadline !== false) layers.push({ name: 'deadline', layer: deadlineLayer({ clock, ...options.deadline }) });
+  if (options.breaker !== false) layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, clock, ...options.breaker }) });
+  if (options.retry !== false) layers.push({ name: 'retry', layer: retryLayer({ clock, ...options.retry }) });
   return layers;
 }
 

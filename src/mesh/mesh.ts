@@ -129,7 +129,7 @@ export class Mesh {
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
   ): MeshClient<T> {
     const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
-    const stackOptions: ClientStackOptions = { logger: this.#logger, ...fromConfig, ...options.stack };
+    const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...options.stack };
     if (stackOptions.breaker !== false) {
       // The balancer hears first that an endpoint is back (connected and healthy again); an
       // open breaker need not wait out its reset timer to learn it.

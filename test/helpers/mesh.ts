@@ -1,10 +1,12 @@
-import { createMesh, type BalancerSnapshot, type EndpointSnapshot, type Mesh, type MeshOptions } from 'grpc-meshlite';
+import { createMesh, type BalancerSnapshot, type ClientStackOptions, type EndpointSnapshot, type Mesh, type MeshOptions } from 'grpc-meshlite';
 import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
 import { md } from './clients.js';
+import type { TestPool } from './servers.js';
+import { until as waitFor } from './until.js';
 
 /**
  * Resolves once `condition` holds for the mesh's snapshot of `service`. It is re-checked
- * on every mesh event and every 10 ms (for what changes with time alone, like slow start),
+ * on every mesh event and every few ms (for what changes with time alone, like slow start),
  * and fails after `timeoutMs` with the snapshot, so a broken test says what it saw.
  */
 export function until(
@@ -12,27 +14,13 @@ export function until(
   condition: (endpoints: Record<string, EndpointSnapshot>, snapshot: BalancerSnapshot | undefined) => boolean,
   { service = 'orders', timeoutMs = 5000 } = {},
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
+  return waitFor(
+    () => {
       const snapshot = mesh.snapshot(service)[0];
-      const endpoints = Object.fromEntries((snapshot?.endpoints ?? []).map((e) => [e.name, e]));
-      if (!condition(endpoints, snapshot)) return;
-      done();
-      resolve();
-    };
-    const dispose = mesh.events.onEndpoint(check);
-    const interval = setInterval(check, 10);
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`condition not reached in ${timeoutMs} ms; snapshot: ${JSON.stringify(mesh.snapshot(service), null, 1)}`));
-    }, timeoutMs);
-    const done = () => {
-      dispose();
-      clearInterval(interval);
-      clearTimeout(timer);
-    };
-    check();
-  });
+      return condition(Object.fromEntries((snapshot?.endpoints ?? []).map((e) => [e.name, e])), snapshot);
+    },
+    { timeoutMs, describe: () => JSON.stringify(mesh.snapshot(service), null, 1), wake: (check) => mesh.events.onEndpoint(check) },
+  );
 }
 
 /** Every named endpoint is usable at full weight (slow start over). */
@@ -88,6 +76,35 @@ export function tally(names: readonly string[]): Record<string, number> {
   return counts;
 }
 
-export function meshFor(options: MeshOptions): Mesh {
-  return createMesh(options);
+/** GetOrder `calls` times, one after another; how many each backend served. */
+export async function split(client: OrderClient, calls: number): Promise<Record<string, number>> {
+  const served: string[] = [];
+  for (let i = 0; i < calls; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
+  return tally(served);
+}
+
+export interface MeshClientOptions {
+  /** The service the client calls. Default "orders". */
+  service?: string;
+  /** Options of its client stack, on top of the service's `client` config. */
+  stack?: ClientStackOptions;
+}
+
+/** A mesh and an OrderClient through it, both closed after the test. */
+export function meshClient(pool: TestPool, options: MeshOptions, { service = 'orders', stack }: MeshClientOptions = {}) {
+  const mesh = createMesh(options);
+  pool.defer(() => mesh.close());
+  const client = pool.track(mesh.client(OrderClient, service, stack ? { stack } : {}));
+  return { mesh, client };
+}
+
+/**
+ * A mesh and an OrderClient through it, connected (channels connect lazily: it asks) and
+ * ready: resolves once every endpoint named in `ready` is usable at full weight.
+ */
+export async function readyMeshClient(pool: TestPool, options: MeshOptions, ready: string[], clientOptions: MeshClientOptions = {}) {
+  const created = meshClient(pool, options, clientOptions);
+  created.client.getChannel().getConnectivityState(true);
+  await until(created.mesh, allUsable(...ready), { service: clientOptions.service });
+  return created;
 }

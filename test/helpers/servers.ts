@@ -31,6 +31,8 @@ export async function startServer(
  *   const pool = useTestPool();
  *   it('...', async () => { const { address } = await pool.server((s) => ...); });
  */
+export type TestPool = ReturnType<typeof useTestPool>;
+
 export function useTestPool() {
   const cleanups: Array<() => unknown> = [];
   afterEach(async () => {

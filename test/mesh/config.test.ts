@@ -7,7 +7,7 @@ import { createMesh, isConfigError, type ConfigEvent, type MeshConfigInput } fro
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { memoryLogger } from '../helpers/logs.js';
-import { allUsable, callLoop, tally, until } from '../helpers/mesh.js';
+import { allUsable, callLoop, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';
 import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
 import { nextEvent } from '../helpers/servers.js';
 
@@ -19,12 +19,6 @@ describe('mesh config, resolver and bad input', function () {
     const started = await Promise.all(names.map((name) => startFakeBackend(name)));
     for (const backend of started) pool.defer(() => backend.stop());
     return started;
-  }
-
-  async function split(client: OrderClient, calls: number) {
-    const served: string[] = [];
-    for (let i = 0; i < calls; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
-    return tally(served);
   }
 
   describe('hot reload of a config file', () => {
@@ -49,11 +43,7 @@ describe('mesh config, resolver and bad input', function () {
       const file = configFile({
         orders: { endpoints: [endpoint('ServiceA', a!.address, 80), endpoint('ServiceB', b!.address, 20)], balancer: fast },
       });
-      const mesh = createMesh({ configFile: file.path });
-      pool.defer(() => mesh.close());
-      const client = pool.track(mesh.client(OrderClient, 'orders'));
-      client.getChannel().getConnectivityState(true);
-      await until(mesh, allUsable('ServiceA', 'ServiceB'));
+      const { mesh, client } = await readyMeshClient(pool, { configFile: file.path }, ['ServiceA', 'ServiceB']);
       // Calls are in flight while each new file lands; the split is measured once they settle.
       let loop = callLoop(client);
       pool.defer(() => loop.stop());
@@ -79,11 +69,7 @@ describe('mesh config, resolver and bad input', function () {
         orders: { endpoints: [{ name: 'ServiceA', address: a!.address, weight: 3 }, { name: 'ServiceB', address: b!.address, weight: 1 }], balancer: fast },
       });
       const { logger, lines } = memoryLogger('info');
-      const mesh = createMesh({ configFile: file.path, logger });
-      pool.defer(() => mesh.close());
-      const client = pool.track(mesh.client(OrderClient, 'orders'));
-      client.getChannel().getConnectivityState(true);
-      await until(mesh, allUsable('ServiceA', 'ServiceB'));
+      const { mesh, client } = await readyMeshClient(pool, { configFile: file.path, logger }, ['ServiceA', 'ServiceB']);
 
       let rejected = nextEvent<ConfigEvent>((l) => mesh.events.onConfigRejected(l));
       file.write({ services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address, weight: -1 }] } } });
@@ -129,9 +115,11 @@ describe('mesh config, resolver and bad input', function () {
 
     it('fails calls to an unknown service with UNAVAILABLE, naming it and where config was looked for', async () => {
       const [a] = await backends('ServiceA');
-      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
-      pool.defer(() => mesh.close());
-      const client = pool.track(mesh.client(OrderClient, 'payments', { stack: { retry: false } }));
+      const { client } = meshClient(
+        pool,
+        { config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } },
+        { service: 'payments', stack: { retry: false } },
+      );
       const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
       expect(error.details).to.equal('service "payments" is not in the mesh config (in-code config; services: orders)');
@@ -180,12 +168,8 @@ describe('mesh config, resolver and bad input', function () {
 
     it('ties a client to its own mesh when several exist', async () => {
       const [a, b] = await backends('ServiceA', 'ServiceB');
-      const first = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
-      const second = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceB', address: b!.address }] } } } });
-      pool.defer(() => first.close());
-      pool.defer(() => second.close());
-      const viaFirst = pool.track(first.client(OrderClient, 'orders'));
-      const viaSecond = pool.track(second.client(OrderClient, 'orders'));
+      const { client: viaFirst } = meshClient(pool, { config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
+      const { client: viaSecond } = meshClient(pool, { config: { services: { orders: { endpoints: [{ name: 'ServiceB', address: b!.address }] } } } });
       expect((await callUnary(viaFirst.GetOrder, viaFirst, { id: 'x' })).served_by).to.equal('ServiceA');
       expect((await callUnary(viaSecond.GetOrder, viaSecond, { id: 'x' })).served_by).to.equal('ServiceB');
     });

@@ -1,10 +1,10 @@
 import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createMesh, type EndpointEvent, type FailoverEvent, type Mesh, type MeshConfigInput } from 'grpc-meshlite';
+import { type EndpointEvent, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, callLoop, tally, until } from '../helpers/mesh.js';
+import { allUsable, callLoop, meshClient, split, tally, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
 import { md } from '../helpers/clients.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
@@ -30,48 +30,39 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     pool.defer(() => b.stop());
     const front = options.front ?? (async (backend: FakeBackend) => backend.address);
     const [addressA, addressB] = [await front(a), await front(b)];
-    const mesh = createMesh({
-      config: {
-        services: {
-          orders: {
-            endpoints: [
-              { name: 'ServiceA', address: addressA, weight: wa },
-              { name: 'ServiceB', address: addressB, weight: wb },
-            ],
-            healthCheck: { serviceName: SERVICE, probeIntervalMs: 100, probeTimeoutMs: 100 },
-            balancer: {
-              ejection: { consecutiveFailures: 3, baseEjectionMs: 200, maxEjectionMs: 2000 },
-              slowStart: { windowMs: 200 },
-            },
-            client: {
-              retry: {
-                maxAttempts: 3,
-                perAttemptTimeoutMs: 150,
-                backoff: { baseMs: 1, capMs: 5 },
-                methods: { [`${SERVICE}/GetOrder`]: { idempotent: true } },
-              },
-              breaker: { volumeThreshold: 1000 },
-            },
-            ...options.service,
-          },
-        },
-      },
-    });
-    pool.defer(() => mesh.close());
     const events: EndpointEvent[] = [];
     const failovers: FailoverEvent[] = [];
+    const config: MeshConfigInput = {
+      services: {
+        orders: {
+          endpoints: [
+            { name: 'ServiceA', address: addressA, weight: wa },
+            { name: 'ServiceB', address: addressB, weight: wb },
+          ],
+          healthCheck: { serviceName: SERVICE, probeIntervalMs: 100, probeTimeoutMs: 100 },
+          balancer: {
+            ejection: { consecutiveFailures: 3, baseEjectionMs: 200, maxEjectionMs: 2000 },
+            slowStart: { windowMs: 200 },
+          },
+          client: {
+            retry: {
+              maxAttempts: 3,
+              perAttemptTimeoutMs: 150,
+              backoff: { baseMs: 1, capMs: 5 },
+              methods: { [`${SERVICE}/GetOrder`]: { idempotent: true } },
+            },
+            breaker: { volumeThreshold: 1000 },
+          },
+          ...options.service,
+        },
+      },
+    };
+    const { mesh, client } = meshClient(pool, { config });
     mesh.events.onEndpoint((event) => events.push(event));
     mesh.events.onFailover((event) => failovers.push(event));
-    const client = pool.track(mesh.client(OrderClient, 'orders'));
     client.getChannel().getConnectivityState(true); // channels connect lazily
     await until(mesh, allUsable('ServiceA', 'ServiceB'));
     return { a, b, mesh, client, events, failovers };
-  }
-
-  async function split(client: OrderClient, calls: number) {
-    const served: string[] = [];
-    for (let i = 0; i < calls; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
-    return tally(served);
   }
 
   const kinds = (events: EndpointEvent[], name: string) => events.filter((e) => e.endpoint === name).map((e) => e.kind);
@@ -85,7 +76,10 @@ describe('mesh failover between ServiceA and ServiceB', function () {
       ['ServiceA', 80, 0, 'serving', 'admitted', 'READY'],
       ['ServiceB', 20, 0, 'serving', 'admitted', 'READY'],
     ]);
-    expect(snapshot!.endpoints.reduce((sum, e) => sum + e.picks, 0)).to.be.at.least(500);
+    expect(snapshot!.endpoints.map((e) => [e.name, e.picks])).to.deep.equal([
+      ['ServiceA', 400],
+      ['ServiceB', 100],
+    ]);
   });
 
   it('moves all traffic to B when A turns NOT_SERVING, without a failed call, and back to 80/20 when it heals', async () => {
@@ -165,7 +159,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     const port = (silent.address() as { port: number }).port;
     const b = await startFakeBackend('ServiceB');
     pool.defer(() => b.stop());
-    const mesh = createMesh({
+    const { mesh, client } = meshClient(pool, {
       config: {
         services: {
           orders: {
@@ -178,8 +172,6 @@ describe('mesh failover between ServiceA and ServiceB', function () {
         },
       },
     });
-    pool.defer(() => mesh.close());
-    const client = pool.track(mesh.client(OrderClient, 'orders'));
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
     expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({ name: 'Silent', usable: false, connectivity: 'CONNECTING' });
   });

@@ -1,11 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { HealthImplementation } from 'grpc-health-check';
-import { createMesh, healthServiceDefinition, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { HealthState, healthServiceDefinition, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { REWATCH_BACKOFF } from '../../src/health/health-checker.js';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackendOptions } from '../helpers/fake-backend.js';
-import { allUsable, tally, until } from '../helpers/mesh.js';
-import { nextEvent, useTestPool } from '../helpers/servers.js';
+import { manualClock } from '../helpers/clock.js';
+import { allUsable, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';
+import { useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
 
@@ -20,16 +22,11 @@ describe('mesh health checking and priority tiers', function () {
   }
 
   function mesh(services: MeshConfigInput['services']) {
-    const created = createMesh({ config: { services } });
-    pool.defer(() => created.close());
-    const client = pool.track(created.client(OrderClient, 'orders'));
-    return { mesh: created, client };
+    return meshClient(pool, { config: { services } });
   }
 
-  async function split(client: OrderClient, calls: number) {
-    const served: string[] = [];
-    for (let i = 0; i < calls; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
-    return tally(served);
+  function readyMesh(services: MeshConfigInput['services'], ready: string[]) {
+    return readyMeshClient(pool, { config: { services } }, ready);
   }
 
   it('fails over to the next priority tier when a tier has nothing usable, and back when it recovers', async () => {
@@ -74,7 +71,7 @@ describe('mesh health checking and priority tiers', function () {
 
   it('in panic mode spreads over every connected endpoint when too few are healthy', async () => {
     const [a, b] = await Promise.all(['ServiceA', 'ServiceB'].map((name) => backend(name)));
-    const { mesh: m, client } = mesh({
+    const { mesh: m, client } = await readyMesh({
       orders: {
         endpoints: [
           { name: 'ServiceA', address: a!.address, weight: 1 },
@@ -83,9 +80,7 @@ describe('mesh health checking and priority tiers', function () {
         healthCheck: { serviceName: SERVICE },
         balancer: { panicThresholdPercent: 50 },
       },
-    });
-    client.getChannel().getConnectivityState(true);
-    await until(m, allUsable('ServiceA', 'ServiceB'));
+    }, ['ServiceA', 'ServiceB']);
     a!.health.set(SERVICE, 'NOT_SERVING');
     b!.health.set(SERVICE, 'NOT_SERVING');
     await until(m, (e) => !e['ServiceA']!.usable && !e['ServiceB']!.usable);
@@ -94,16 +89,53 @@ describe('mesh health checking and priority tiers', function () {
   });
 
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
-    const a = await backend('ServiceA');
-    const { mesh: m, client } = mesh({
-      orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } },
+    // A health service whose Watch fails at once until it is fixed, then follows `state`.
+    const state = new HealthState({ [SERVICE]: 'SERVING' });
+    let broken = true;
+    let watches = 0;
+    const a = await backend('ServiceA', {
+      health: false,
+      setup: (server) =>
+        server.addService(healthServiceDefinition, {
+          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+            watches++;
+            if (broken) return call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'health store down' });
+            call.write({ status: state.get(call.request.service) });
+            const dispose = state.onChange((change) => call.write({ status: change.status }));
+            call.on('cancelled', dispose);
+          },
+          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: 'SERVING' }),
+          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
+        }),
+    });
+    const clock = manualClock(Date.now());
+    const { mesh: m, client } = meshClient(pool, {
+      config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } } } },
+      clock,
     });
     client.getChannel().getConnectivityState(true);
+    // The first Watch fails: the endpoint is out, and the only timer on the clock is the re-watch.
+    await until(m, (e) => e['ServiceA']?.health === 'failed' && clock.pending() === 1);
+    expect(watches).to.equal(1);
+
+    // Re-watch n waits min(5 s, 200 ms · 1.6^n) ± 20 %: the first between 160 and 240 ms ...
+    clock.tick(159);
+    expect(clock.pending()).to.equal(1);
+    clock.tick(81);
+    expect(clock.pending()).to.equal(0);
+    await until(m, () => watches === 2 && clock.pending() === 1);
+    // ... the second between 256 and 384 ms: the delay grows while the stream keeps failing.
+    clock.tick(255);
+    expect(clock.pending()).to.equal(1);
+    clock.tick(129);
+    expect(clock.pending()).to.equal(0);
+    await until(m, () => watches === 3 && clock.pending() === 1);
+
+    broken = false;
+    clock.tick(REWATCH_BACKOFF.maxMs * (1 + REWATCH_BACKOFF.jitter));
     await until(m, allUsable('ServiceA'));
-    const rewatched = nextEvent<number>((l) => a.healthService.onWatchCountChange(l), (count) => count === 1);
-    a.healthService.closeWatches();
-    await rewatched;
-    a.health.set(SERVICE, 'NOT_SERVING');
+    expect(watches).to.equal(4);
+    state.set(SERVICE, 'NOT_SERVING');
     await until(m, (e) => e['ServiceA']!.health === 'not-serving');
   });
 
@@ -113,9 +145,7 @@ describe('mesh health checking and priority tiers', function () {
       { name: 'ServiceA', address: a!.address, weight: weightA },
       { name: 'ServiceB', address: b!.address, weight: 1 },
     ];
-    const { mesh: m, client } = mesh({ orders: { endpoints: endpoints(1), balancer: { slowStart: { windowMs: 0 } } } });
-    client.getChannel().getConnectivityState(true);
-    await until(m, allUsable('ServiceA', 'ServiceB'));
+    const { mesh: m, client } = await readyMesh({ orders: { endpoints: endpoints(1), balancer: { slowStart: { windowMs: 0 } } } }, ['ServiceA', 'ServiceB']);
     m.update({ services: { orders: { endpoints: endpoints(0), balancer: { slowStart: { windowMs: 0 } } } } });
     await until(m, (e) => e['ServiceA']!.weight === 0);
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
@@ -126,7 +156,7 @@ describe('mesh health checking and priority tiers', function () {
     const official = new HealthImplementation({ '': 'SERVING', [SERVICE]: 'SERVING' });
     const a = await backend('ServiceA', { health: false, setup: (server) => official.addToServer(server) });
     const b = await backend('ServiceB');
-    const { mesh: m, client } = mesh({
+    const { mesh: m, client } = await readyMesh({
       orders: {
         endpoints: [
           { name: 'ServiceA', address: a.address, weight: 1 },
@@ -135,9 +165,7 @@ describe('mesh health checking and priority tiers', function () {
         healthCheck: { serviceName: SERVICE },
         balancer: { slowStart: { windowMs: 0 } },
       },
-    });
-    client.getChannel().getConnectivityState(true);
-    await until(m, allUsable('ServiceA', 'ServiceB'));
+    }, ['ServiceA', 'ServiceB']);
     official.setStatus(SERVICE, 'NOT_SERVING');
     await until(m, (e) => !e['ServiceA']!.usable);
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });

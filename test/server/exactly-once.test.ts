@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createMesh, type RetryEvent } from 'grpc-meshlite';
+import type { RetryEvent } from 'grpc-meshlite';
 import { silentLogger } from '../../src/observability/logger.js';
 import { startBackend } from '../../examples/backend.js';
 import { MemoryOrderStore, type NewOrder } from '../../examples/order-store.js';
 import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
-import { md } from '../helpers/clients.js';
-import { allUsable, until } from '../helpers/mesh.js';
+import { md, seededRandom } from '../helpers/clients.js';
+import { readyMeshClient } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 
 /** The store both backends share (a database, in real life), counting every create it is asked for. */
@@ -25,13 +25,13 @@ describe('exactly-once CreateOrder through retries, hedges and failovers', funct
   it('creates every order exactly once while ServiceA is slow, flaky, and then killed', async () => {
     const store = new CountingStore();
     const start = async (name: string) => {
-      const backend = await startBackend({ name, port: 0, store, logger: silentLogger });
+      const backend = await startBackend({ name, port: 0, store, logger: silentLogger, random: seededRandom(7) });
       pool.defer(() => backend.forceStop());
       await backend.ready;
       return backend;
     };
     const [a, b] = [await start('ServiceA'), await start('ServiceB')];
-    const mesh = createMesh({
+    const { mesh, client } = await readyMeshClient(pool, {
       config: {
         services: {
           orders: {
@@ -55,17 +55,14 @@ describe('exactly-once CreateOrder through retries, hedges and failovers', funct
           },
         },
       },
-    });
-    pool.defer(() => mesh.close());
-    const client = pool.track(mesh.client(OrderClient, 'orders'));
+    }, ['ServiceA', 'ServiceB']);
     const retries: RetryEvent[] = [];
     client.stack.retry!.onRetry((event) => retries.push(event));
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
 
-    // ServiceA answers late after doing the work (hedges fire and reach ServiceB with the same
-    // key) and fails a third of its calls (retries fire).
-    a.faults.replyDelayMs = 40;
+    // ServiceA does the work and never answers in time (every call that reaches it is hedged,
+    // and the hedge reaches ServiceB with the same key), and fails some of its calls at once
+    // (retries fire); a seeded draw decides which.
+    a.faults.replyDelayMs = 60_000;
     a.faults.failRate = 0.3;
     const keys = Array.from({ length: 80 }, (_, i) => `order-${i}`);
     const answers = new Map<string, Order>();
@@ -94,9 +91,13 @@ describe('exactly-once CreateOrder through retries, hedges and failovers', funct
     expect(errors).to.deep.equal([]);
     expect(answers.size).to.equal(keys.length);
     for (const [key, order] of answers) expect(order.idempotency_key).to.equal(key);
-    // Retries and hedges did send the same orders more than once...
-    expect(retries.filter((r) => r.kind === 'hedge').length).to.be.greaterThan(0);
-    expect(store.requests).to.be.greaterThan(keys.length);
+    // Retries and hedges did send the same orders more than once: every order ServiceA made
+    // was answered by ServiceB, which found it under its key instead of making another...
+    const madeByA = [...answers.values()].filter((order) => order.created_by === 'ServiceA');
+    expect(madeByA.length).to.be.at.least(1);
+    expect(madeByA.map((order) => order.served_by)).to.deep.equal(madeByA.map(() => 'ServiceB'));
+    expect(retries.filter((r) => r.kind === 'hedge').length).to.be.at.least(madeByA.length);
+    expect(store.requests).to.be.at.least(keys.length + madeByA.length);
     // ...and still every order exists exactly once.
     expect(store.count()).to.equal(keys.length);
     expect(new Set([...answers.values()].map((o) => o.id)).size).to.equal(keys.length);

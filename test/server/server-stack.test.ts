@@ -10,8 +10,11 @@ import {
   loadSheddingLayer,
   remainingBudget,
   serveWhenReady,
+  composeServerLayers,
   serverLayers,
+  statusName,
   type ServerCall,
+  type ServerLayer,
   type ServerResult,
 } from 'grpc-meshlite';
 import { OrderClient, callUnary, orderServiceDefinition, type Order } from '../../examples/orders.js';
@@ -60,6 +63,48 @@ describe('server stack', () => {
   it('has the documented order: logging → deadline → idempotency → load shedding', () => {
     expect(serverLayers().map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
     expect(SERVER_LAYER_ORDER).to.deep.equal(['logging', 'deadline', 'idempotency', 'load-shedding']);
+  });
+
+  it('runs a call through the layers in that order, outermost first, and a replay stops at idempotency (ordered log)', async () => {
+    const log: string[] = [];
+    const tap =
+      (name: string): ServerLayer =>
+      (next) =>
+      async (call) => {
+        log.push(`${name} passes it on`);
+        const result = await next(call);
+        log.push(`${name} got ${statusName(result.status.code)}`);
+        return result;
+      };
+    // A tap just inside every layer shows what that layer passes on.
+    const chain = composeServerLayers(...serverLayers().flatMap((entry) => [entry.layer, tap(`inside ${entry.name}`)]));
+    const handler = async (): Promise<ServerResult> => {
+      log.push('handler');
+      return { status: { code: grpc.status.OK, details: '' }, message: {} };
+    };
+    const call: ServerCall = {
+      method: describeMethod('/orders.v1.OrderService/GetOrder'),
+      metadata: md({ 'idempotency-key': 'k-1' }),
+      deadline: Infinity,
+      peer: 'ipv4:127.0.0.1:1',
+      signal: new AbortController().signal,
+      responseHeaders: new grpc.Metadata(),
+    };
+    await chain(handler)(call);
+    expect(log).to.deep.equal([
+      'inside logging passes it on',
+      'inside deadline passes it on',
+      'inside idempotency passes it on',
+      'inside load-shedding passes it on',
+      'handler',
+      'inside load-shedding got OK',
+      'inside idempotency got OK',
+      'inside deadline got OK',
+      'inside logging got OK',
+    ]);
+    log.length = 0;
+    await chain(handler)({ ...call, responseHeaders: new grpc.Metadata() });
+    expect(log).to.deep.equal(['inside logging passes it on', 'inside deadline passes it on', 'inside deadline got OK', 'inside logging got OK']);
   });
 
   describe('deadlines', () => {

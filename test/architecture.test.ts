@@ -1,0 +1,88 @@
+// The dependency rules of src/, read from the import statements themselves (type imports
+// included: a type is a dependency too). A hand-written scan rather than madge or
+// dependency-cruiser: both parse TypeScript through the compiler API, which TypeScript 7
+// (the project's compiler) no longer ships.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+
+/** Every .ts file under src/, as a path relative to src/ ("balancer/picker.ts"). */
+function sourceFiles(dir = SRC): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [relative(SRC, path)] : [];
+  });
+}
+
+/** The src files `file` imports (static, re-exported or dynamic), resolved to src-relative paths. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(SRC, file), 'utf8');
+  const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => m[1]!);
+  return specifiers.map((specifier) => relative(SRC, resolve(dirname(join(SRC, file)), specifier)).replace(/\.js$/, '.ts'));
+}
+
+const graph = new Map(sourceFiles().map((file) => [file, importsOf(file)]));
+
+/** Import cycles, each as the path that closes it. */
+function cycles(): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, 'open');
+    stack.push(file);
+    for (const next of graph.get(file) ?? []) {
+      if (state.get(next) === 'open') found.push([...stack.slice(stack.indexOf(next)), next]);
+      else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+/** Imports from files under `from` into files under `to`, as "a.ts → b.ts". */
+function crossings(from: string, to: string): string[] {
+  return [...graph].flatMap(([file, imports]) =>
+    file.startsWith(from) ? imports.filter((target) => target.startsWith(to)).map((target) => `${file} → ${target}`) : [],
+  );
+}
+
+describe('architecture of src/', () => {
+  it('reads the import graph (the scan itself works)', () => {
+    expect(graph.size).to.be.greaterThan(40);
+    expect(graph.get('balancer/picker.ts')).to.include('call/routing-hint.ts');
+    for (const [file, imports] of graph) {
+      for (const target of imports) expect(graph.has(target), `${file} imports ${target}, which does not exist`).to.equal(true);
+    }
+  });
+
+  it('has no import cycles', () => {
+    expect(cycles().map((cycle) => cycle.join(' → '))).to.deep.equal([]);
+  });
+
+  it('keeps the server side and the balancer free of the client layers', () => {
+    expect(crossings('server/', 'interceptors/')).to.deep.equal([]);
+    expect(crossings('balancer/', 'interceptors/')).to.deep.equal([]);
+    expect(crossings('health/', 'interceptors/')).to.deep.equal([]);
+    expect(crossings('resolver/', 'interceptors/')).to.deep.equal([]);
+  });
+
+  it('keeps the shared call vocabulary free of either side', () => {
+    for (const side of ['interceptors/', 'server/', 'balancer/', 'resolver/', 'mesh/', 'health/']) {
+      expect(crossings('call/', side), side).to.deep.equal([]);
+    }
+  });
+
+  it('touches grpc-js interceptor machinery in the two adapters only', () => {
+    const users = [...graph.keys()].filter((file) =>
+      /\bInterceptingCall\b|ServerInterceptingCall\b|client-interceptors\.js|server-interceptors\.js/.test(readFileSync(join(SRC, file), 'utf8')),
+    );
+    expect(users.sort()).to.deep.equal(['interceptors/adapter.ts', 'interceptors/transport.ts', 'server/adapter.ts']);
+  });
+});
