@@ -4,6 +4,7 @@
 //
 //   npm run bench                             every scenario, 3 interleaved rounds (~8 min)
 //   npm run bench -- --rounds 1 --scenario hang,kill
+//   npm run bench -- --parts overhead         only the overhead run (parts: scenarios, overhead, weights)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +16,12 @@ import { callUnary } from '../examples/orders.js';
 import { quantile } from '../examples/report.js';
 import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
-import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './output.js';
+import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
+
+const PARTS = ['scenarios', 'overhead', 'weights'] as const;
+type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
 const AFTER_MS = 3000;
@@ -30,8 +34,13 @@ function flags() {
       'fault-ms': { type: 'string', default: '3000' },
       rate: { type: 'string', default: '300' },
       'overhead-rounds': { type: 'string', default: '5' },
+      parts: { type: 'string', default: PARTS.join(',') },
     },
   });
+  const parts = values.parts!.split(',').map((s) => s.trim());
+  for (const part of parts) {
+    if (!PARTS.includes(part as Part)) throw new Error(`--parts: unknown part "${part}" (known: ${PARTS.join(', ')})`);
+  }
   const chosen = values.scenario!.split(',').map((s) => s.trim());
   for (const name of chosen) {
     if (!SCENARIOS.includes(name as ScenarioName)) throw new Error(`--scenario: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
@@ -47,6 +56,7 @@ function flags() {
     faultMs: int('fault-ms', values['fault-ms']!, 1000, 30_000),
     rate: int('rate', values.rate!, 50, 2000),
     overheadRounds: int('overhead-rounds', values['overhead-rounds']!, 1, 20),
+    parts: new Set(parts as Part[]),
   };
 }
 
@@ -65,7 +75,11 @@ async function main(): Promise<void> {
       'grpc-meshlite': meshliteStack,
       'plain grpc-js': plainStack,
     };
-    const total = options.rounds * options.scenarios.length * 2 + options.overheadRounds * 2 + 2;
+    const { parts } = options;
+    const total =
+      (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
+      (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
+      (parts.has('weights') ? 2 : 0);
     let done = 0;
     const progress = (text: string) => {
       done++;
@@ -75,7 +89,7 @@ async function main(): Promise<void> {
 
     console.log(`Benchmark: ${options.rounds} round(s) of ${options.scenarios.join(', ')}; ${options.rate} calls/s; faults last ${options.faultMs} ms`);
     const runs: ScenarioRun[] = [];
-    for (let round = 1; round <= options.rounds; round++) {
+    for (let round = 1; parts.has('scenarios') && round <= options.rounds; round++) {
       // Alternate which stack goes first, so neither always runs on a fresher machine.
       const order = (round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite']) as Array<keyof typeof stacks>;
       for (const scenario of options.scenarios) {
@@ -88,7 +102,7 @@ async function main(): Promise<void> {
     }
 
     const overhead: OverheadRun[] = [];
-    for (let round = 1; round <= options.overheadRounds; round++) {
+    for (let round = 1; parts.has('overhead') && round <= options.overheadRounds; round++) {
       // Equal weights: the run measures what the stack costs per call, not the 80/20 split.
       const mesh = (a: Record<string, string>) => meshliteStack(a, { equalWeights: true });
       const order = round % 2 === 1 ? [mesh, bareStack] : [bareStack, mesh];
@@ -100,7 +114,7 @@ async function main(): Promise<void> {
     }
 
     const weights: WeightRun[] = [];
-    for (const make of [meshliteStack, plainStack]) {
+    for (const make of parts.has('weights') ? [meshliteStack, plainStack] : []) {
       const run = await runWeights(supervisor, addresses, make);
       weights.push(run);
       progress(`weights  ${run.stack.padEnd(14)} ServiceA ${run.shareA.toFixed(1)} % of ${run.calls} calls (configured 80 %)`);
@@ -109,7 +123,7 @@ async function main(): Promise<void> {
     const results: BenchResults = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
-      settings: { ...options, warmupMs: WARMUP_MS, afterMs: AFTER_MS },
+      settings: { ...options, parts: [...parts], warmupMs: WARMUP_MS, afterMs: AFTER_MS },
       runs,
       overhead,
       weights,

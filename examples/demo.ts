@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, type EndpointSnapshot } from 'grpc-meshlite';
+import { createLogger, type EndpointSnapshot, type EndpointStatus } from 'grpc-meshlite';
 import { createOrdersClient, exampleConfig, type OrdersClient } from './client.js';
 import { LoadGenerator, type CallRecord } from './load.js';
 import { Supervisor } from './supervisor.js';
@@ -92,76 +92,96 @@ async function main(): Promise<void> {
   try {
     console.log('Starting ServiceA and ServiceB under a supervisor ...');
     await supervisor.start(['ServiceA', 'ServiceB']);
-    const notes: string[] = [];
-    supervisor.onEvent((event) => {
-      if (event.kind === 'exited') notes.push(`${event.name} exited (${event.signal ?? event.code})`);
-      if (event.kind === 'started') notes.push(`${event.name} up (pid ${event.pid})`);
-    });
     const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
     orders = createOrdersClient(exampleConfig(addresses), createLogger({ level: 'silent' }));
-    orders.mesh.events.onEndpoint((event) => {
-      if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected'].includes(event.kind)) notes.push(`${event.endpoint} ${event.kind}`);
-    });
-    orders.client.stack.breaker?.onStateChange((change) => notes.push(`breaker ${change.state}`));
-
+    const notes = collectNotes(supervisor, orders);
     const load = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}` });
     await load.seed(5);
     console.log(`ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder)\n`);
-    console.log(' time  ok/s  fail/s  to A  to B  p99 ms  ServiceA              ServiceB              what happened');
-
-    const phaseOf = new Map<CallRecord, string>();
-    let currentPhase = steps[0]!.phase;
-    load.onRecord((record) => phaseOf.set(record, currentPhase));
-    const started = Date.now();
-    load.start();
-    let stepIndex = 0;
-    let second = 0;
-    const totalSeconds = steps.at(-1)!.at;
-    while (second < totalSeconds) {
-      while (stepIndex < steps.length - 1 && steps[stepIndex]!.at <= second) {
-        const step = steps[stepIndex++]!;
-        currentPhase = step.phase;
-        step.act?.(supervisor);
-        console.log(`  ── ${String(step.at).padStart(3)}s  ${step.phase}: ${step.say}`);
-      }
-      second++;
-      await new Promise((resolve) => setTimeout(resolve, started + second * 1000 - Date.now()));
-      const window = load.records.filter((r) => r.endedAt >= started + (second - 1) * 1000 && r.endedAt < started + second * 1000);
-      const endpoints = orders.mesh.snapshot('orders')[0]?.endpoints ?? [];
-      console.log(secondLine(second, window, endpoints, supervisor, notes.splice(0)));
-    }
-    await load.stop();
-
-    const byPhase = new Map<string, CallRecord[]>();
-    for (const record of load.records) {
-      const name = phaseOf.get(record);
-      if (name) byPhase.set(name, [...(byPhase.get(name) ?? []), record]);
-    }
-    console.log('\nSummary (calls grouped by the phase in which they started):\n');
-    console.log(formatTable(steps.slice(0, -1).map((step) => summarize(step.phase, byPhase.get(step.phase) ?? []))));
-    const failed = load.records.filter((r) => r.code !== 0);
-    const outside = failed.filter((r) => !(phaseOf.get(r) ?? '').startsWith('outage'));
-    console.log(
-      `\n${load.records.length} calls, ${failed.length} failed` +
-        (scenarios.includes('outage') ? ` (${failed.length - outside.length} during the total outage, ${outside.length} elsewhere).` : '.'),
-    );
-    console.log(
-      outside.length === 0
-        ? 'Every fault of a single backend was absorbed by the other: no caller saw an error.'
-        : `${outside.length} calls failed while one backend was still healthy: look at the lines above.`,
-    );
-    // Did traffic return to the configured split? Look at the last second of each healing phase.
-    for (const step of steps.filter((s) => s.phase.endsWith(': healing'))) {
-      const end = started + (steps[steps.indexOf(step) + 1]!.at) * 1000;
-      const last = load.records.filter((r) => r.code === 0 && r.startedAt >= end - 1000 && r.startedAt < end);
-      const toA = last.length === 0 ? 0 : (100 * last.filter((r) => r.servedBy === 'ServiceA').length) / last.length;
-      const back = Math.abs(toA - 80) <= 5;
-      console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${back ? ' — back to 80/20' : ' — not yet back to 80/20'}`);
-    }
+    const run = await playTimeline(steps, supervisor, orders, load, notes);
+    report(steps, scenarios, run);
   } finally {
     orders?.close();
     await supervisor.stop();
     rmSync(storeDir, { recursive: true, force: true });
+  }
+}
+
+/** What happened lately, in a few words, for the next per-second line. */
+function collectNotes(supervisor: Supervisor, orders: OrdersClient): string[] {
+  const notes: string[] = [];
+  supervisor.onEvent((event) => {
+    if (event.kind === 'exited') notes.push(`${event.name} exited (${event.signal ?? event.code})`);
+    if (event.kind === 'started') notes.push(`${event.name} up (pid ${event.pid})`);
+  });
+  orders.mesh.events.onEndpoint((event) => {
+    if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected'].includes(event.kind)) notes.push(`${event.endpoint} ${event.kind}`);
+  });
+  orders.client.stack.breaker?.onStateChange((change) => notes.push(`breaker ${change.state}`));
+  return notes;
+}
+
+interface TimelineRun {
+  readonly started: number;
+  readonly records: readonly CallRecord[];
+  /** The phase each call started in. */
+  readonly phaseOf: ReadonlyMap<CallRecord, string>;
+}
+
+/** Runs the load through the timeline's steps, printing one line per second. */
+async function playTimeline(steps: readonly Step[], supervisor: Supervisor, orders: OrdersClient, load: LoadGenerator, notes: string[]): Promise<TimelineRun> {
+  console.log(' time  ok/s  fail/s  to A  to B  p99 ms  ServiceA              ServiceB              what happened');
+  const phaseOf = new Map<CallRecord, string>();
+  let currentPhase = steps[0]!.phase;
+  load.onRecord((record) => phaseOf.set(record, currentPhase));
+  const started = Date.now();
+  load.start();
+  let stepIndex = 0;
+  const totalSeconds = steps.at(-1)!.at;
+  for (let second = 0; second < totalSeconds; ) {
+    while (stepIndex < steps.length - 1 && steps[stepIndex]!.at <= second) {
+      const step = steps[stepIndex++]!;
+      currentPhase = step.phase;
+      step.act?.(supervisor);
+      console.log(`  ── ${String(step.at).padStart(3)}s  ${step.phase}: ${step.say}`);
+    }
+    second++;
+    await new Promise((resolve) => setTimeout(resolve, started + second * 1000 - Date.now()));
+    const window = load.records.filter((r) => r.endedAt >= started + (second - 1) * 1000 && r.endedAt < started + second * 1000);
+    const endpoints = orders.mesh.snapshot('orders')[0]?.endpoints ?? [];
+    console.log(secondLine(second, window, endpoints, supervisor, notes.splice(0)));
+  }
+  await load.stop();
+  return { started, records: load.records, phaseOf };
+}
+
+/** The summary table per phase, the failed calls, and whether traffic returned to 80/20. */
+function report(steps: readonly Step[], scenarios: readonly Scenario[], { started, records, phaseOf }: TimelineRun): void {
+  const byPhase = new Map<string, CallRecord[]>();
+  for (const record of records) {
+    const name = phaseOf.get(record);
+    if (name) byPhase.set(name, [...(byPhase.get(name) ?? []), record]);
+  }
+  console.log('\nSummary (calls grouped by the phase in which they started):\n');
+  console.log(formatTable(steps.slice(0, -1).map((step) => summarize(step.phase, byPhase.get(step.phase) ?? []))));
+  const failed = records.filter((r) => r.code !== 0);
+  const outside = failed.filter((r) => !(phaseOf.get(r) ?? '').startsWith('outage'));
+  console.log(
+    `\n${records.length} calls, ${failed.length} failed` +
+      (scenarios.includes('outage') ? ` (${failed.length - outside.length} during the total outage, ${outside.length} elsewhere).` : '.'),
+  );
+  console.log(
+    outside.length === 0
+      ? 'Every fault of a single backend was absorbed by the other: no caller saw an error.'
+      : `${outside.length} calls failed while one backend was still healthy: look at the lines above.`,
+  );
+  // Did traffic return to the configured split? Look at the last second of each healing phase.
+  for (const step of steps.filter((s) => s.phase.endsWith(': healing'))) {
+    const end = started + steps[steps.indexOf(step) + 1]!.at * 1000;
+    const last = records.filter((r) => r.code === 0 && r.startedAt >= end - 1000 && r.startedAt < end);
+    const toA = last.length === 0 ? 0 : (100 * last.filter((r) => r.servedBy === 'ServiceA').length) / last.length;
+    const back = Math.abs(toA - 80) <= 5;
+    console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${back ? ' — back to 80/20' : ' — not yet back to 80/20'}`);
   }
 }
 
@@ -180,20 +200,26 @@ function secondLine(
   return `${String(second).padStart(4)}s  ${String(ok.length).padStart(4)}  ${String(window.length - ok.length).padStart(6)}  ${share('ServiceA')}  ${share('ServiceB')}  ${p99.padStart(6)}  ${state('ServiceA')}  ${state('ServiceB')}  ${[...new Set(notes)].join(', ')}`;
 }
 
-/** How the client's balancer sees one backend, in a few words. */
+/** How one backend stands: the process as the supervisor sees it, else the balancer's word. */
 function describeEndpoint(endpoint: EndpointSnapshot | undefined, process: string): string {
   if (process === 'down') return 'process down';
   if (process === 'paused') return 'process hung';
   if (!endpoint) return '?';
-  if (endpoint.ejection === 'ejected') return 'ejected';
-  if (endpoint.ejection === 'probing') return 'probing';
-  if (endpoint.connectivity !== 'READY') return 'not connected';
-  if (endpoint.health === 'not-serving') return 'NOT_SERVING';
-  if (endpoint.health === 'failed') return 'health check failing';
-  if (!endpoint.usable) return endpoint.health;
-  if (endpoint.effectiveWeight < endpoint.weight) return `slow start ${Math.round((100 * endpoint.effectiveWeight) / endpoint.weight)}%`;
-  return 'in rotation';
+  if (endpoint.status === 'slow-start') return `slow start ${Math.round((100 * endpoint.effectiveWeight) / endpoint.weight)}%`;
+  return STATUS_WORDS[endpoint.status];
 }
+
+const STATUS_WORDS: Record<EndpointStatus, string> = {
+  'in-rotation': 'in rotation',
+  'slow-start': 'slow start',
+  ejected: 'ejected',
+  probing: 'probing',
+  disconnected: 'not connected',
+  starting: 'starting',
+  'not-serving': 'NOT_SERVING',
+  'health-failing': 'health check failing',
+  drained: 'drained (weight 0)',
+};
 
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? `demo: ${error.message}` : error);

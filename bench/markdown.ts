@@ -1,0 +1,67 @@
+// The markdown the README embeds: the fault scenarios, the overhead, the weights (each when it
+// was run), and the verdict of every target.
+import type { RunMetrics } from './metrics.js';
+import type { BenchResults } from './results.js';
+import type { ScenarioName } from './scenarios.js';
+import { STACKS, overheadPairs, spread } from './summary.js';
+import type { TargetVerdict } from './verdicts.js';
+
+export function markdownReport(results: BenchResults, scenarioNames: readonly ScenarioName[], targets: readonly TargetVerdict[]): string {
+  const rounds = Math.max(1, ...results.runs.map((r) => r.round));
+  const lines = [
+    `Measured ${results.date.slice(0, 10)} on ${results.machine['cpus']} × ${results.machine['cpuModel']}, Node ${results.machine['node']}; ` +
+      `${rounds} interleaved round(s) per scenario at ${results.settings['rate']} calls/s, faults lasting ${results.settings['faultMs']} ms. ` +
+      'Median, [min–max] across rounds; "never" = did not happen within the run.',
+  ];
+  if (results.runs.length > 0) lines.push('', ...scenarioTable(results, scenarioNames));
+  if (results.overhead.length > 0) lines.push('', ...overheadTable(results));
+  if (results.weights.length > 0) {
+    lines.push(
+      '',
+      'Weights (configured 80/20; plain grpc-js has no static weights): ' +
+        results.weights.map((w) => `${w.stack} sent ${w.shareA.toFixed(1)} % of ${w.calls} calls to ServiceA`).join('; ') +
+        '.',
+    );
+  }
+  lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
+  for (const v of targets) {
+    lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function scenarioTable(results: BenchResults, scenarioNames: readonly ScenarioName[]): string[] {
+  const lines = [
+    '| scenario | stack | calls ok | errors seen by callers | p50 / p99 during fault (ms) | recovered after | ServiceA out of rotation after | back to the split after heal | attempts per call |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const scenario of scenarioNames) {
+    for (const stack of STACKS) {
+      const runs = results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
+      if (runs.length === 0) continue;
+      const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) => spread(runs.map((r) => pick(r.metrics)), unit, digits);
+      lines.push(
+        `| ${scenario} | ${stack} | ${m((x) => x.ok)} | ${m((x) => x.errors)} | ${m((x) => x.p50Ms)} / ${m((x) => x.p99Ms)} | ` +
+          `${scenario === 'outage' ? 'n/a' : m((x) => x.recoverMs, ' ms')} | ${m((x) => x.shiftMs, ' ms')} | ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.amplification, '×', 2)} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+function overheadTable(results: BenchResults): string[] {
+  const overheadOf = (stack: string) => results.overhead.filter((r) => r.stack === stack);
+  const ratios = overheadPairs(results);
+  const lines = [
+    `Overhead (healthy pair, 32 callers back to back, ${overheadOf('bare grpc-js').length} interleaved rounds):`,
+    '',
+    '| stack | calls/s | p50 ms | client CPU per call |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const stack of ['bare grpc-js', 'grpc-meshlite']) {
+    const runs = overheadOf(stack);
+    lines.push(`| ${stack} | ${spread(runs.map((r) => r.callsPerSecond), '')} | ${spread(runs.map((r) => r.p50Ms), '', 2)} | ${spread(runs.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
+  }
+  lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} |`);
+  return lines;
+}

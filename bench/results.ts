@@ -1,0 +1,82 @@
+// Benchmark results: the record of a run, and where it is written (JSON, markdown, charts,
+// and the README's table after a full run).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chart } from './chart.js';
+import { markdownReport } from './markdown.js';
+import type { RunMetrics, RunTimes } from './metrics.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import type { StackName } from './stacks.js';
+import { overheadRatios, summarize } from './summary.js';
+import { verdicts } from './verdicts.js';
+
+export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+export interface ScenarioRun {
+  readonly scenario: ScenarioName;
+  readonly stack: 'grpc-meshlite' | 'plain grpc-js';
+  readonly round: number;
+  readonly times: RunTimes;
+  readonly metrics: RunMetrics;
+  /** Successful calls per backend and failed calls, per 100 ms from the load start. */
+  readonly timeline: { ServiceA: number[]; ServiceB: number[]; failed: number[] };
+}
+
+export interface OverheadRun {
+  readonly stack: StackName;
+  readonly round: number;
+  readonly callsPerSecond: number;
+  readonly p50Ms: number;
+  readonly failed: number;
+  /** CPU time of the client process (user + system) per completed call, in µs. */
+  readonly clientCpuUsPerCall: number;
+}
+
+export interface WeightRun {
+  readonly stack: StackName;
+  readonly calls: number;
+  readonly shareA: number;
+}
+
+export interface BenchResults {
+  readonly date: string;
+  readonly machine: Record<string, string | number>;
+  readonly settings: Record<string, unknown>;
+  readonly runs: readonly ScenarioRun[];
+  readonly overhead: readonly OverheadRun[];
+  readonly weights: readonly WeightRun[];
+}
+
+export function writeResults(results: BenchResults): { markdown: string; files: string[] } {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const files: string[] = [];
+  const write = (name: string, content: string) => {
+    writeFileSync(`${RESULTS_DIR}${name}`, content);
+    files.push(`bench/results/${name}`);
+  };
+  const scenarioNames = [...new Set(results.runs.map((r) => r.scenario))];
+  const targets = verdicts(results);
+  const markdown = markdownReport(results, scenarioNames, targets);
+  // One record per scenario × stack (medians and spread over the rounds) and the verdicts
+  // first, then every round in full.
+  const summary = { scenarios: summarize(results, scenarioNames), overheadRatio: overheadRatios(results), targets };
+  write('latest.json', `${JSON.stringify({ summary, ...results }, null, 1)}\n`);
+  for (const scenario of scenarioNames) write(`${scenario}.svg`, chart(results, scenario));
+  write('latest.md', markdown);
+  // A full run replaces the table the README shows; a partial one leaves it alone.
+  if (SCENARIOS.every((name) => scenarioNames.includes(name)) && embedInReadme(markdown)) files.push('README.md');
+  return { markdown, files };
+}
+
+const README = new URL('../README.md', import.meta.url);
+const START = '<!-- bench:start (written by npm run bench) -->';
+const END = '<!-- bench:end -->';
+
+function embedInReadme(markdown: string): boolean {
+  const readme = readFileSync(README, 'utf8');
+  const from = readme.indexOf(START);
+  const to = readme.indexOf(END);
+  if (from < 0 || to < from) return false;
+  writeFileSync(README, `${readme.slice(0, from + START.length)}\n${markdown}${readme.slice(to)}`);
+  return true;
+}

@@ -1,0 +1,60 @@
+// The targets the benchmark holds grpc-meshlite to, and whether a run met them.
+import type { RunMetrics } from './metrics.js';
+import type { BenchResults } from './results.js';
+import { median, overheadPairs, spread } from './summary.js';
+
+export interface TargetVerdict {
+  readonly scenario: string;
+  readonly target: string;
+  readonly meshlite: string;
+  readonly plain: string;
+  /** null: the scenario was not run. */
+  readonly met: boolean | null;
+}
+
+interface Target {
+  readonly scenario: string;
+  readonly target: string;
+  readonly value: (stack: string) => string;
+  readonly met: () => boolean | null;
+}
+
+export function verdicts(results: BenchResults): TargetVerdict[] {
+  const runsOf = (scenario: string, stack: string) => results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
+  const metric = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null) => runsOf(scenario, stack).map((r) => pick(r.metrics));
+  const ratios = overheadPairs(results);
+  const meshOnly = (scenario: string, pick: (m: RunMetrics) => number | null) => median(metric(scenario, 'grpc-meshlite', pick));
+  const show = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null, unit: string, digits = 0) =>
+    runsOf(scenario, stack).length === 0 ? '—' : spread(metric(scenario, stack, pick), unit, digits);
+  const allZero = (scenario: string) => metric(scenario, 'grpc-meshlite', (m) => m.errors).every((e) => e === 0);
+  const has = (scenario: string) => runsOf(scenario, 'grpc-meshlite').length > 0;
+  const targets: Target[] = [
+    { scenario: 'hang', target: '0 errors, recover ≤ 300 ms', value: (s) => `${show('hang', s, (m) => m.errors, '')} errors, ${show('hang', s, (m) => m.recoverMs, ' ms')}`,
+      met: () => (has('hang') ? allZero('hang') && (meshOnly('hang', (m) => m.recoverMs) ?? Infinity) <= 300 : null) },
+    { scenario: 'kill', target: '0 errors, p99 ≤ 2× steady p99', value: (s) => `${show('kill', s, (m) => m.errors, '')} errors, p99 ${show('kill', s, (m) => m.p99Ms, ' ms')} (steady ${show('kill', s, (m) => m.steadyP99Ms, ' ms')})`,
+      met: () => (has('kill') ? allZero('kill') && (meshOnly('kill', (m) => m.p99Ms) ?? Infinity) <= 2 * (meshOnly('kill', (m) => m.steadyP99Ms) ?? 0) : null) },
+    { scenario: 'drain', target: '0 errors, shift ≤ 100 ms', value: (s) => `${show('drain', s, (m) => m.errors, '')} errors, shift ${show('drain', s, (m) => m.shiftMs, ' ms')}`,
+      met: () => (has('drain') ? allZero('drain') && (meshOnly('drain', (m) => m.shiftMs) ?? Infinity) <= 100 : null) },
+    { scenario: 'errors', target: '0 errors', value: (s) => `${show('errors', s, (m) => m.errors, '')} errors`, met: () => (has('errors') ? allZero('errors') : null) },
+    { scenario: 'outage', target: 'fail fast (p99 ≤ 5 ms once open), amplification ≤ 1.1×',
+      value: (s) => `p99 ${show('outage', s, (m) => m.failFastP99Ms, ' ms')}, ${show('outage', s, (m) => m.amplification, '×', 2)}`,
+      met: () => (has('outage') ? (meshOnly('outage', (m) => m.failFastP99Ms) ?? Infinity) <= 5 && (meshOnly('outage', (m) => m.amplification) ?? Infinity) <= 1.1 : null) },
+    { scenario: 'recovery', target: 'back to 80/20 ≤ 2 s after A is healthy',
+      value: (s) => ['kill', 'hang', 'drain', 'errors'].filter((n) => runsOf(n, s).length > 0).map((n) => `${n} ${show(n, s, (m) => m.backToSplitMs, ' ms')}`).join(', ') || '—',
+      met: () => {
+        const values = ['kill', 'hang', 'drain', 'errors'].filter(has).map((n) => meshOnly(n, (m) => m.backToSplitMs) ?? Infinity);
+        return values.length === 0 ? null : Math.max(...values) <= 2000;
+      } },
+    { scenario: 'duplicates', target: '0', value: (s) => String(results.runs.filter((r) => r.stack === s).reduce((sum, r) => sum + r.metrics.duplicateOrders, 0)),
+      met: () => results.runs.every((r) => r.metrics.duplicateOrders === 0) },
+    { scenario: 'overhead', target: 'throughput ≥ 0.95× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.throughput), '×', 3) : '—'),
+      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.95) },
+  ];
+  return targets.map((t) => ({
+    scenario: t.scenario,
+    target: t.target,
+    meshlite: t.value('grpc-meshlite'),
+    plain: t.value('plain grpc-js'),
+    met: t.met(),
+  }));
+}
