@@ -29,6 +29,26 @@ describe('retry interceptor', () => {
     return { backends: started, client, stack, events };
   }
 
+  /**
+   * Four GetOrders while A hangs: each attempt that reaches A has had `waitMs` on the clock as
+   * soon as it arrives. Every call is served by B; round_robin alternates, so every call but
+   * perhaps the first went to A first. Resolves once every attempt at A was cancelled.
+   */
+  async function pastHungA(backends: FakeBackend[], client: ReturnType<typeof orderClient>, clock: ReturnType<typeof manualClock>, waitMs: number) {
+    const [a, b] = backends as [FakeBackend, FakeBackend];
+    a.behaviour.hang = true;
+    a.onCall.subscribe(() => clock.tick(waitMs));
+    let cancelledAtA = 0;
+    a.onCancelled.subscribe(() => cancelledAtA++);
+    const served: string[] = [];
+    for (let i = 0; i < 4; i++) served.push((await getOrder(client, {}, { deadline: Date.now() + 5000 })).served_by);
+    expect(served).to.deep.equal(['ServiceB', 'ServiceB', 'ServiceB', 'ServiceB']);
+    expect(b.calls).to.have.length(4);
+    expect(a.calls.length).to.be.oneOf([3, 4]);
+    await until(() => cancelledAtA === a.calls.length);
+    return a.calls.length;
+  }
+
   /** round_robin only rotates over connected backends: wait until every one has answered. */
   async function connectAll(client: ReturnType<typeof orderClient>, count: number) {
     const served = new Set<string>();
@@ -126,19 +146,8 @@ describe('retry interceptor', () => {
         'ServiceA',
         'ServiceB',
       ]);
-      const [a, b] = backends as [FakeBackend, FakeBackend];
-      a.behaviour.hang = true;
-      // Each attempt that reaches the hung backend has had its 100 ms as soon as it arrives.
-      a.onCall.subscribe(() => clock.tick(100));
-      let cancelledAtA = 0;
-      a.onCancelled.subscribe(() => cancelledAtA++);
-      const served: string[] = [];
-      for (let i = 0; i < 4; i++) served.push((await getOrder(client, {}, { deadline: Date.now() + 5000 })).served_by);
-      expect(served).to.deep.equal(['ServiceB', 'ServiceB', 'ServiceB', 'ServiceB']);
-      expect(b.calls).to.have.length(4);
-      // round_robin alternates: every call but perhaps the first went to A first, and was cut there.
-      expect(a.calls.length).to.be.oneOf([3, 4]);
-      await until(() => cancelledAtA === a.calls.length);
+      // Each attempt at A is cut after its 100 ms and retried at B.
+      await pastHungA(backends, client, clock, 100);
     });
 
     it('ends with DEADLINE_EXCEEDED naming the attempts when every backend hangs', async () => {
@@ -199,21 +208,10 @@ describe('retry interceptor', () => {
         { maxAttempts: 3, clock, methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 20 } } } },
         ['ServiceA', 'ServiceB'],
       );
-      const [a, b] = backends as [FakeBackend, FakeBackend];
-      a.behaviour.hang = true;
-      // An attempt at the hung backend has waited its 20 ms as soon as it arrives: the hedge goes.
-      a.onCall.subscribe(() => clock.tick(20));
-      let cancelledAtA = 0;
-      a.onCancelled.subscribe(() => cancelledAtA++);
-      const served: string[] = [];
-      for (let i = 0; i < 4; i++) served.push((await getOrder(client, {}, { deadline: Date.now() + 5000 })).served_by);
-      expect(served).to.deep.equal(['ServiceB', 'ServiceB', 'ServiceB', 'ServiceB']);
-      expect(b.calls).to.have.length(4);
-      // Every attempt at A was hedged exactly once, and the losing attempt at A cancelled
-      // rather than left to hang.
-      expect(a.calls.length).to.be.oneOf([3, 4]);
-      expect(events.filter((e) => e.kind === 'hedge')).to.have.length(a.calls.length);
-      await until(() => cancelledAtA === a.calls.length);
+      // Every attempt at A is hedged to B after its 20 ms exactly once, and the losing attempt
+      // at A is cancelled rather than left to hang.
+      const atA = await pastHungA(backends, client, clock, 20);
+      expect(events.filter((e) => e.kind === 'hedge')).to.have.length(atA);
     });
 
     it('does not hedge a method that is not idempotent', async () => {
