@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
 import { failedResult } from '../call.js';
 import type { ClientCall, ClientLayer, ClientNext, ClientResult } from '../types.js';
-import { Breaker, type BreakerState } from './breaker.js';
+import { Breaker, type BreakerSettings, type BreakerState } from './breaker.js';
 
 export type { BreakerState } from './breaker.js';
 
@@ -130,11 +130,7 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
   const changed = new Signal<BreakerStateChange>();
   const breakers = new Map<string, Breaker<[ClientCall, ClientNext], ClientResult>>();
 
-  changed.subscribe(({ key, state, previous }) => {
-    const line = { breaker: key, state, previous };
-    if (state === 'open') logger.warn(line, 'circuit breaker opened');
-    else logger.info(line, state === 'closed' ? 'circuit breaker closed' : 'circuit breaker half-open: probing');
-  });
+  changed.subscribe((change) => logTransition(logger, change));
 
   const breakerFor = (key: string) => {
     let breaker = breakers.get(key);
@@ -142,23 +138,12 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       const action = {
         run: (call: ClientCall, next: ClientNext) => next(call),
         isFailure: (result: ClientResult) => failureCodes.has(result.status.code),
-        refused: (call: ClientCall) => refuse(call, key, breaker!),
+        refused: (call: ClientCall) => (resolved.fallback ? resolved.fallback(call) : refusal(key, breaker!, resolved, clock)),
       };
       breaker = new Breaker(key, resolved, action, clock, (state, previous) => changed.emit({ key, state, previous }));
       breakers.set(key, breaker);
     }
     return breaker;
-  };
-
-  const refuse = (call: ClientCall, key: string, breaker: Breaker<[ClientCall, ClientNext], ClientResult>): ClientResult | Promise<ClientResult> => {
-    if (resolved.fallback) return resolved.fallback(call);
-    const { failures, successes } = breaker.stats;
-    const probeIn = Math.max(0, breaker.openedAt + resolved.resetTimeoutMs - clock.now());
-    const why =
-      breaker.state === 'half-open'
-        ? 'a probe call is in flight'
-        : `${failures} of ${failures + successes} calls failed in the last ${resolved.rollingWindowMs / 1000} s; next probe in ${Math.ceil(probeIn)} ms`;
-    return failedResult(makeStatus(Status.UNAVAILABLE, `circuit breaker open for ${key}: ${why}; not sent`));
   };
 
   const reset = (reason: string): string[] => {
@@ -198,4 +183,21 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       breakers.clear();
     },
   });
+}
+
+function logTransition(logger: Logger, { key, state, previous }: BreakerStateChange): void {
+  const line = { breaker: key, state, previous };
+  if (state === 'open') logger.warn(line, 'circuit breaker opened');
+  else logger.info(line, state === 'closed' ? 'circuit breaker closed' : 'circuit breaker half-open: probing');
+}
+
+/** The status of a call the open breaker refused, saying why and when it will probe. */
+function refusal(key: string, breaker: Pick<Breaker<[ClientCall, ClientNext], ClientResult>, 'stats' | 'openedAt' | 'state'>, settings: BreakerSettings, clock: Clock): ClientResult {
+  const { failures, successes } = breaker.stats;
+  const probeIn = Math.max(0, breaker.openedAt + settings.resetTimeoutMs - clock.now());
+  const why =
+    breaker.state === 'half-open'
+      ? 'a probe call is in flight'
+      : `${failures} of ${failures + successes} calls failed in the last ${settings.rollingWindowMs / 1000} s; next probe in ${Math.ceil(probeIn)} ms`;
+  return failedResult(makeStatus(Status.UNAVAILABLE, `circuit breaker open for ${key}: ${why}; not sent`));
 }
