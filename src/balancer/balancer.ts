@@ -6,7 +6,7 @@ import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observa
 import type { Logger } from '../observability/logger.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
-import { WeightedPriorityPicker, type PickerTier } from './picker.js';
+import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
 import { tierLoads } from './priority.js';
 import { SmoothWeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
@@ -116,13 +116,15 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return BALANCER_NAME;
   }
 
-  changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string): void {
-    if (kind) this.#emit(endpoint, kind, reason);
+  changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void {
+    if (kind) this.#emit(endpoint, kind, reason, method);
     if (!this.#rebuilding) this.#rebuild();
   }
 
-  mayEject(endpoint: EndpointController): boolean {
-    for (const other of this.#endpoints.values()) if (other !== endpoint && other.usable) return true;
+  mayEject(endpoint: EndpointController, method?: string): boolean {
+    for (const other of this.#endpoints.values()) {
+      if (other !== endpoint && other.usable && (method === undefined || !other.methods.excluded(method))) return true;
+    }
     return false;
   }
 
@@ -166,6 +168,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     for (const endpoint of this.#endpoints.values()) {
       const change = endpoint.ejection.expire();
       if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
+      for (const method of endpoint.methods.expire()) {
+        this.#emit(endpoint, 'probing', `ejection time is up: the next call of ${method} probes it`, method);
+      }
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
     const all = [...this.#endpoints.values()];
@@ -196,7 +201,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     const probing = all.filter((e) => e.probing);
 
     if (tiers.length > 0 || probing.length > 0) {
-      this.#picker = new WeightedPriorityPicker(tiers, probing);
+      this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(all));
       this.#setState(ConnectivityState.READY, this.#picker, null);
     } else if (all.some((e) => e.starting)) {
       this.#picker = undefined;
@@ -213,7 +218,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#events.endpoint(event);
     }
     for (const endpoint of back) {
-      const cause = events.findLast((e) => e.address === endpoint.address && e.kind !== 'probing');
+      const cause = events.findLast((e) => e.address === endpoint.address && e.kind !== 'probing' && e.method === undefined);
       const reason = cause ? `${cause.kind}: ${cause.reason}` : 'back in rotation';
       this.#events.recovered({ service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, reason });
     }
@@ -245,6 +250,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     for (const endpoint of all) {
       const state = endpoint.ejection.state;
       if (state.kind === 'ejected') next = Math.min(next, state.until);
+      next = Math.min(next, endpoint.methods.nextExpiry());
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
     }
     if (next === Infinity) return;
@@ -277,9 +283,24 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   }
 
   /** Queues an event; the next rebuild (always right after) logs and emits it. */
-  #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string): void {
-    this.#pendingEvents.push({ service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason });
+  #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string, method?: string): void {
+    const event: EndpointEvent = { service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason };
+    this.#pendingEvents.push(method === undefined ? event : { ...event, method });
   }
+}
+
+/** Per method, the endpoints it is ejected from and those waiting for its probe. */
+function methodRules(endpoints: readonly EndpointController[]): Map<string, MethodRule> {
+  const rules = new Map<string, { excluded: Set<EndpointController>; probing: EndpointController[] }>();
+  for (const endpoint of endpoints) {
+    for (const [method, state] of endpoint.methods.notAdmitted()) {
+      let rule = rules.get(method);
+      if (!rule) rules.set(method, (rule = { excluded: new Set(), probing: [] }));
+      rule.excluded.add(endpoint);
+      if (state.kind === 'probing' && endpoint.usable) rule.probing.push(endpoint);
+    }
+  }
+  return rules;
 }
 
 /** Registers the `meshlite_weighted` policy with grpc-js. Safe to call more than once. */

@@ -10,17 +10,21 @@ import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
+import { MethodEjections } from './method-ejection.js';
 import type { EndpointSnapshot, EndpointStatus } from './snapshot.js';
 import { slowStartFactor } from './slow-start.js';
 
 export interface EndpointOwner {
   readonly clock: Clock;
   readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer'>;
-  /** Something changed that may change the picker. */
-  changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string): void;
-  /** Whether taking this endpoint out of rotation leaves another usable one. */
-  mayEject(endpoint: EndpointController): boolean;
+  /** Something changed that may change the picker; `method` when it concerns one method only. */
+  changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void;
+  /** Whether taking this endpoint (or, with `method`, one method of it) out of rotation leaves another usable one. */
+  mayEject(endpoint: EndpointController, method?: string): boolean;
 }
+
+/** Which probe a pick is: the endpoint's own (after an endpoint ejection) or one method's. */
+export type ProbeKind = 'endpoint' | 'method' | undefined;
 
 /**
  * One endpoint as the balancer controls it: its connection (a grpc-js LeafLoadBalancer, i.e.
@@ -39,12 +43,13 @@ export class EndpointController {
   everUsable = false;
   picks = 0;
   readonly ejection: EjectionTracker;
+  /** Ejections of single methods at this endpoint. */
+  readonly methods: MethodEjections;
   readonly #owner: EndpointOwner;
   readonly #leaf: experimental.LeafLoadBalancer;
   #picker!: experimental.Picker;
   #wasUsable = false;
   #wasServing = false;
-  #everServing = false;
   #healthSource: object | undefined;
 
   constructor(
@@ -62,6 +67,12 @@ export class EndpointController {
       ? { status: 'disconnected', detail: 'not connected yet' }
       : { status: 'disabled', detail: 'health checking is off' };
     this.ejection = new EjectionTracker(owner.settings.balancer.ejection, owner.clock);
+    this.methods = new MethodEjections(owner.settings.balancer.ejection, owner.clock, {
+      endpointOutcome: (code, probe) => (probe ? this.#onProbeEnded(code) : this.#onCallEnded(code)),
+      endpointAdmitted: () => this.ejection.admitted,
+      mayEject: (method) => this.#owner.mayEject(this, method),
+      changed: (method, change) => this.#settle(change, method),
+    });
     const leafHelper = experimental.createChildChannelControlHelper(helper, {
       createSubchannel: (address, args) => {
         const subchannel = helper.createSubchannel(address, args);
@@ -117,20 +128,34 @@ export class EndpointController {
     return this.slowStartSince !== undefined && now - this.slowStartSince < windowMs;
   }
 
-  /** Sends the call to this endpoint's connection, counting it and watching how it ends. */
-  pick(args: experimental.PickArgs, probe: boolean): experimental.PickResult {
+  /**
+   * Sends the call to this endpoint's connection, counting it and watching how it ends, for
+   * the endpoint and for the call's method (when the resolver named it in the pick info).
+   */
+  pick(args: experimental.PickArgs, probe: ProbeKind, method: string | undefined): experimental.PickResult {
     const result = this.#picker.pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) {
-      if (probe) this.ejection.releaseProbe();
+      if (probe === 'endpoint') this.ejection.releaseProbe();
+      else if (probe === 'method') this.methods.releaseProbe(method!);
       return result;
     }
     this.picks++;
     const subchannel = result.subchannel instanceof HealthCheckedSubchannel ? result.subchannel.getWrappedSubchannel() : result.subchannel;
-    return { ...result, subchannel, onCallEnded: probe ? this.#onProbeEnded : this.#onCallEnded };
+    const outcomes = method === undefined ? undefined : this.methods.outcomes(method);
+    const onCallEnded = outcomes
+      ? probe === 'endpoint'
+        ? outcomes.endpointProbe
+        : probe === 'method'
+          ? outcomes.methodProbe
+          : outcomes.regular
+      : probe === 'endpoint'
+        ? this.#onProbeEnded
+        : this.#onCallEnded;
+    return { ...result, subchannel, onCallEnded };
   }
 
   /** Passive ejection sees every attempt's final status here. */
-  readonly #onCallEnded = (code: Status, _details: string, _metadata: Metadata): void => {
+  readonly #onCallEnded = (code: Status, _details?: string, _metadata?: Metadata): void => {
     this.#settle(this.ejection.record(code, () => this.#owner.mayEject(this)));
   };
 
@@ -138,31 +163,32 @@ export class EndpointController {
     this.#settle(this.ejection.recordProbe(code));
   };
 
-  #settle(change: EjectionChange | undefined): void {
+  #settle(change: EjectionChange | undefined, method?: string): void {
+    const what = method === undefined ? '' : ` for ${method}`;
+    if (change?.kind === 'ejected' && method === undefined) this.methods.resetAll();
     if (change?.kind === 'ejected') {
-      this.#owner.changed(this, 'ejected', `${change.reason}; out for ${Math.round(change.forMs)} ms`);
+      this.#owner.changed(this, 'ejected', `${change.reason}${what}; out for ${Math.round(change.forMs)} ms`, method);
     } else if (change?.kind === 'readmitted') {
-      this.#owner.changed(this, 'readmitted', change.reason);
+      this.#owner.changed(this, 'readmitted', `${change.reason}${what}`, method);
     }
   }
 
   /**
    * Called by the balancer on every rebuild. An endpoint that comes back into rotation after
    * having served before (reconnected, healthy again, re-admitted, re-weighted from 0)
-   * starts its slow start now. Returns true when it just came back: into rotation, or to
-   * serving (connected and healthy) even while its ejection still has to run out.
+   * starts its slow start now. Returns true when it just came (back) into service: into
+   * rotation, or to serving (connected and healthy) even while its ejection has to run out.
    */
   noteUsability(now: number): boolean {
     const usable = this.usable;
     const serving = this.#connectedAndHealthy;
     const backInRotation = usable && !this.#wasUsable && this.everUsable;
-    const backToServing = serving && !this.#wasServing && this.#everServing;
+    const intoService = serving && !this.#wasServing;
     if (backInRotation) this.slowStartSince = now;
     if (usable) this.everUsable = true;
-    if (serving) this.#everServing = true;
     this.#wasUsable = usable;
     this.#wasServing = serving;
-    return backInRotation || backToServing;
+    return backInRotation || intoService;
   }
 
   update(config: EndpointConfig): void {
@@ -196,6 +222,12 @@ export class EndpointController {
       status: this.#status(now),
       picks: this.picks,
       lastError: this.lastError,
+      methods: [...this.methods.notAdmitted()].map(([method, state]) => ({
+        method,
+        ejection: state.kind as 'ejected' | 'probing',
+        reason: state.kind === 'admitted' ? '' : state.reason,
+        ejectedUntil: state.kind === 'ejected' ? state.until : undefined,
+      })),
     };
   }
 

@@ -1,7 +1,16 @@
 import { experimental } from '@grpc/grpc-js';
 import { takeRoutingHint, type ReceivedHint } from '../call/routing-hint.js';
-import type { EndpointController } from './endpoint-controller.js';
+import type { EndpointController, ProbeKind } from './endpoint-controller.js';
 import { SmoothWeightedScheduler } from './scheduler.js';
+
+/** One method ejected from some endpoints: they are skipped for it, and one call probes each. */
+export interface MethodRule {
+  readonly excluded: ReadonlySet<EndpointController>;
+  readonly probing: readonly EndpointController[];
+}
+
+/** The pick info key under which the mesh resolver's config selector names a call's method. */
+export const METHOD_PICK_INFO = 'method';
 
 export interface PickerTier {
   readonly priority: number;
@@ -19,29 +28,48 @@ export class WeightedPriorityPicker implements experimental.Picker {
   readonly #tiers: SmoothWeightedScheduler<PickerTier>;
   readonly #byPriority: readonly PickerTier[];
   readonly #probing: readonly EndpointController[];
+  readonly #methodRules: ReadonlyMap<string, MethodRule>;
 
-  constructor(tiers: ReadonlyArray<{ tier: PickerTier; load: number }>, probing: readonly EndpointController[]) {
+  constructor(
+    tiers: ReadonlyArray<{ tier: PickerTier; load: number }>,
+    probing: readonly EndpointController[],
+    methodRules: ReadonlyMap<string, MethodRule>,
+  ) {
     this.#tiers = new SmoothWeightedScheduler(tiers.map(({ tier, load }) => ({ item: tier, weight: load })));
     this.#byPriority = tiers.map(({ tier }) => tier);
     this.#probing = probing;
+    this.#methodRules = methodRules;
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
     const hint = takeRoutingHint(args.metadata);
-    const chosen = this.#choose(hint);
+    const method: string | undefined = args.extraPickInfo[METHOD_PICK_INFO];
+    const chosen = this.#choose(hint, method === undefined || this.#methodRules.size === 0 ? undefined : this.#methodRules.get(method), method);
     if (!chosen) {
       // Only probing endpoints are left and their probe is out: wait for the next picker.
       return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
     }
     hint?.report(chosen.endpoint.address);
-    return chosen.endpoint.pick(args, chosen.probe);
+    return chosen.endpoint.pick(args, chosen.probe, method);
   }
 
-  #choose(hint: ReceivedHint | undefined): { endpoint: EndpointController; probe: boolean } | undefined {
+  #choose(
+    hint: ReceivedHint | undefined,
+    rule: MethodRule | undefined,
+    method: string | undefined,
+  ): { endpoint: EndpointController; probe: ProbeKind } | undefined {
     for (const endpoint of this.#probing) {
-      if (!hint?.avoids(endpoint.address) && endpoint.ejection.claimProbe()) return { endpoint, probe: true };
+      if (!hint?.avoids(endpoint.address) && endpoint.ejection.claimProbe()) return { endpoint, probe: 'endpoint' };
     }
-    const skip = hint && ((endpoint: EndpointController) => hint.avoids(endpoint.address));
+    if (rule) {
+      for (const endpoint of rule.probing) {
+        if (!hint?.avoids(endpoint.address) && endpoint.methods.claimProbe(method!)) return { endpoint, probe: 'method' };
+      }
+    }
+    const skip =
+      hint || rule
+        ? (endpoint: EndpointController) => (hint?.avoids(endpoint.address) ?? false) || (rule?.excluded.has(endpoint) ?? false)
+        : undefined;
     const tier = this.#tiers.pick();
     let endpoint = tier?.scheduler.pick(skip);
     if (!endpoint && skip) {
@@ -52,7 +80,7 @@ export class WeightedPriorityPicker implements experimental.Picker {
       }
       endpoint ??= tier?.scheduler.pick();
     }
-    return endpoint && { endpoint, probe: false };
+    return endpoint && { endpoint, probe: undefined };
   }
 
   /** Scheduler credit per endpoint, carried into the next picker so the sequence continues. */

@@ -41,6 +41,13 @@ export interface EndpointSnapshot {
   readonly status: EndpointStatus;
   readonly picks: number;
   readonly lastError: string | undefined;
+  /** Methods ejected here alone (the endpoint serves the others), with why and until when. */
+  readonly methods: ReadonlyArray<{
+    readonly method: string;
+    readonly ejection: 'ejected' | 'probing';
+    readonly reason: string;
+    readonly ejectedUntil: number | undefined;
+  }>;
 }
 
 export interface BalancerSnapshot {

@@ -16,6 +16,7 @@ import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
 import { makeStatus } from '../call/status.js';
 import { failedResult } from './call.js';
+import { methodLookup, type MethodTable } from './method-table.js';
 import { sendAttempt, type AttemptChannel } from './transport.js';
 import type { ClientCall, ClientLayer, ClientNext, ClientResult, ResponseSink } from './types.js';
 
@@ -26,14 +27,24 @@ import type { ClientCall, ClientLayer, ClientNext, ClientResult, ResponseSink } 
  * Unary and server-streaming calls run through the layers. Client-streaming and bidi calls
  * pass through untouched: their requests cannot be replayed, so no layer could retry them.
  */
-export function toGrpcInterceptor(layer: ClientLayer): GrpcInterceptor {
+export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
   const methodOf = methodCache();
-  return (options, nextCall) => {
-    const definition = options.method_definition;
-    if (definition.requestStream) return new InterceptingCall(nextCall(options));
+  const waitsForReady = methodLookup(options.waitForReady, false);
+  return (callOptions, nextCall) => {
+    const definition = callOptions.method_definition;
+    if (definition.requestStream) return new InterceptingCall(nextCall(callOptions));
     const method = methodOf(definition.path, definition.requestStream, definition.responseStream);
-    return new InterceptingCall(new LayeredCall(method, options, nextCall, layer));
+    return new InterceptingCall(new LayeredCall(method, callOptions, nextCall, layer, waitsForReady(method)));
   };
+}
+
+export interface AdapterOptions {
+  /**
+   * Methods whose calls wait for a ready endpoint (grpc-js `waitForReady`) although their
+   * metadata does not say so, keyed like a service config's names: "pkg.Service/Method",
+   * "pkg.Service" or "*". The layers and grpc-js then see it on the call's metadata.
+   */
+  waitForReady?: MethodTable<boolean>;
 }
 
 /**
@@ -75,12 +86,14 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   #current: InterceptingCallInterface | undefined;
   #peer: string | undefined;
   #headersDelivered = false;
+  readonly #waitForReady: boolean;
 
-  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, layer: ClientLayer) {
+  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, layer: ClientLayer, waitForReady: boolean) {
     this.#method = method;
     this.#options = options;
     this.#nextCall = nextCall;
     this.#layer = layer;
+    this.#waitForReady = waitForReady;
     this.streaming = method.kind === 'server_stream';
   }
 
@@ -98,10 +111,15 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   }
 
   halfClose(): void {
+    let metadata = this.#metadata ?? new Metadata();
+    if (this.#waitForReady && !metadata.getOptions().waitForReady) {
+      metadata = metadata.clone();
+      metadata.setOptions({ ...metadata.getOptions(), waitForReady: true });
+    }
     const call: ClientCall = {
       method: this.#method,
       message: this.#message,
-      metadata: this.#metadata ?? new Metadata(),
+      metadata,
       deadline: deadlineMs(this.#options.deadline),
       signal: this.#abort,
       sink: this,

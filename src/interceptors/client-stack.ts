@@ -1,5 +1,6 @@
 import type { Interceptor as GrpcInterceptor } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
+import { parseServiceConfig } from '../config/grpc-service-config.js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
@@ -29,6 +30,15 @@ export interface ClientStackOptions {
   deadline?: DeadlineOptions | false;
   breaker?: Omit<CircuitBreakerOptions, 'logger'> | false;
   retry?: RetryOptions | false;
+  /**
+   * The client's grpc-js service config (its `grpc.service_config` channel option, as JSON
+   * text or object). grpc-js applies it per attempt; the stack honours it for the whole call:
+   * a method's `timeout` bounds the call (explicit `deadline.methods` win), a method with
+   * `waitForReady` waits for a ready endpoint (and an open breaker lets it through). A
+   * `retryPolicy`, `hedgingPolicy` or `retryThrottling` is refused with a ConfigError: the
+   * retry layer does that work, and attempts would multiply. Default: none.
+   */
+  serviceConfig?: string | object;
 }
 
 export interface NamedClientLayer {
@@ -72,11 +82,13 @@ export interface ClientStack {
  *   const client = new OrderClient(target, credentials, { interceptors: stack.interceptors });
  */
 export function createClientStack(options: ClientStackOptions = {}): ClientStack {
-  const layers = clientLayers(options);
+  const { timeoutsMs, waitForReady } = parseServiceConfig(options.serviceConfig, { mesh: false, where: 'serviceConfig' });
+  const deadline = options.deadline === false ? false : { ...options.deadline, methods: { ...timeoutsMs, ...options.deadline?.methods } };
+  const layers = clientLayers({ ...options, deadline });
   const find = <T>(name: ClientLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
   const breaker = find<CircuitBreakerLayer>('circuit-breaker');
   return {
-    interceptors: [toGrpcInterceptor(composeClientLayers(...layers.map((entry) => entry.layer)))],
+    interceptors: [toGrpcInterceptor(composeClientLayers(...layers.map((entry) => entry.layer)), { waitForReady })],
     layers,
     retry: find<RetryLayer>('retry'),
     breaker,

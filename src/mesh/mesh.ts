@@ -5,6 +5,7 @@ import { registerBalancer } from '../balancer/balancer.js';
 import type { BalancerSnapshot } from '../balancer/snapshot.js';
 import { systemClock, type Clock } from '../clock.js';
 import { FileConfigSource, StaticConfigSource, type ConfigSource } from '../config/config-source.js';
+import { parseServiceConfig, serviceConfigOption } from '../config/grpc-service-config.js';
 import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-config.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
 import { MeshEvents, type MeshEventSink } from '../observability/events.js';
@@ -129,7 +130,15 @@ export class Mesh {
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
   ): MeshClient<T> {
     const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
-    const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...options.stack };
+    const stackOptions: ClientStackOptions = {
+      logger: this.#logger,
+      clock: this.#clock,
+      serviceConfig: serviceConfigOption(options.clientOptions),
+      ...fromConfig,
+      ...options.stack,
+    };
+    // Refuse now, naming the field, what the resolver would refuse on the first call.
+    parseServiceConfig(serviceConfigOption(options.clientOptions), { mesh: true });
     if (stackOptions.breaker !== false) {
       // The balancer hears first that an endpoint is back (connected and healthy again); an
       // open breaker need not wait out its reset timer to learn it.

@@ -20,9 +20,14 @@ export interface EndpointEvent {
   readonly kind: EndpointEventKind;
   /** Why, in words: "health Watch: NOT_SERVING", "5 consecutive failures (last: UNAVAILABLE)". */
   readonly reason: string;
+  /** Set when the event concerns one method at this endpoint only ("/orders.v1.OrderService/GetOrder"). */
+  readonly method?: string;
 }
 
-/** An endpoint that had served before is back in rotation: the service is serving again through it. */
+/**
+ * An endpoint came (back) into service: it is connected and healthy again, or back in
+ * rotation after an ejection. Whatever gave up on the service (an open breaker) may try again.
+ */
 export interface RecoveryEvent {
   readonly service: string;
   readonly endpoint: string;

@@ -1,6 +1,8 @@
-import { Metadata, experimental, status as Status, type ChannelOptions, type ServiceConfig as GrpcServiceConfig } from '@grpc/grpc-js';
+import { Metadata, experimental, status as Status, type ChannelOptions, type MethodConfig, type ServiceConfig as GrpcServiceConfig } from '@grpc/grpc-js';
 import { BALANCER_NAME, type BalancerConfigJson } from '../balancer/balancer-config.js';
 import { MESH_OPTION, findMesh } from '../mesh/registry.js';
+import { parseServiceConfig, serviceConfigOption, type HonouredServiceConfig } from '../config/grpc-service-config.js';
+import { meshConfigSelector } from './config-selector.js';
 import type { Disposer } from '../observability/signal.js';
 
 export const MESH_SCHEME = 'mesh';
@@ -19,11 +21,17 @@ export class MeshResolver implements experimental.Resolver {
   readonly #meshId: unknown;
   #unsubscribe: Disposer | undefined;
   #pending = false;
+  /** The channel's own `grpc.service_config`, as the mesh honours it (or why it cannot). */
+  readonly #serviceConfig: HonouredServiceConfig | Error;
+  /** Names each call's method in the pick info and gives it its method config. */
+  readonly #selector: experimental.ConfigSelector;
 
   constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, options: ChannelOptions) {
     this.#service = serviceOf(target);
     this.#listener = listener;
     this.#meshId = options[MESH_OPTION];
+    this.#serviceConfig = honour(options);
+    this.#selector = meshConfigSelector(this.#serviceConfig instanceof Error ? [] : this.#serviceConfig.methodConfig);
   }
 
   static getDefaultAuthority(target: experimental.GrpcUri): string {
@@ -56,6 +64,7 @@ export class MeshResolver implements experimental.Resolver {
   #report(): void {
     const mesh = findMesh(this.#meshId);
     if (typeof mesh === 'string') return this.#fail(`cannot resolve mesh:///${this.#service}: ${mesh}`, undefined);
+    if (this.#serviceConfig instanceof Error) return this.#fail(`cannot use mesh:///${this.#service}: ${this.#serviceConfig.message}`, mesh.id);
     const service = mesh.service(this.#service);
     if (!service) {
       const known = mesh.serviceNames();
@@ -67,7 +76,12 @@ export class MeshResolver implements experimental.Resolver {
     }
     const endpoints = service.endpoints.map((endpoint) => ({ addresses: [parseAddress(endpoint.address)] }));
     // The balancer reads the same parsed config, in the same tick, from the registry.
-    this.#listener(experimental.statusOrFromValue(endpoints), {}, serviceConfig({ mesh: mesh.id, service: this.#service }), '');
+    this.#listener(
+      experimental.statusOrFromValue(endpoints),
+      { [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: this.#selector },
+      serviceConfig({ mesh: mesh.id, service: this.#service }, this.#serviceConfig.methodConfig),
+      '',
+    );
   }
 
   #fail(details: string, meshId: string | undefined): void {
@@ -81,9 +95,18 @@ export class MeshResolver implements experimental.Resolver {
   }
 }
 
-function serviceConfig(config: BalancerConfigJson) {
-  const value: GrpcServiceConfig = { loadBalancingConfig: [{ [BALANCER_NAME]: config }], methodConfig: [] };
+function serviceConfig(config: BalancerConfigJson, methodConfig: readonly MethodConfig[] = []) {
+  const value: GrpcServiceConfig = { loadBalancingConfig: [{ [BALANCER_NAME]: config }], methodConfig: [...methodConfig] };
   return experimental.statusOrFromValue(value);
+}
+
+/** The channel's `grpc.service_config`, validated for a mesh channel; the error says what conflicts. */
+function honour(options: ChannelOptions): HonouredServiceConfig | Error {
+  try {
+    return parseServiceConfig(serviceConfigOption(options), { mesh: true });
+  } catch (error) {
+    return error as Error;
+  }
 }
 
 function serviceOf(target: experimental.GrpcUri): string {

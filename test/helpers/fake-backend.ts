@@ -31,8 +31,11 @@ export interface FakeBackend extends TestServer {
   readonly onCall: Signal<ReceivedCall>;
   /** Fires when the client cancels a call the handler was still working on. */
   readonly onCancelled: Signal<ReceivedCall>;
-  /** Behaviour for every call regardless of metadata, e.g. { status: UNAVAILABLE }. */
-  behaviour: { status?: grpc.status; hang?: boolean; delayMs?: number };
+  /**
+   * Behaviour for every call regardless of metadata, e.g. { status: UNAVAILABLE };
+   * `hangMethods` makes only those methods ("GetOrder") never answer.
+   */
+  behaviour: { status?: grpc.status; hang?: boolean; hangMethods?: string[]; delayMs?: number };
   stop(): void;
 }
 
@@ -84,7 +87,7 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
     onCall.emit(received);
     call.once('cancelled', () => onCancelled.emit(received));
     const header = (key: string) => call.metadata.get(key)[0]?.toString();
-    const hang = header('x-test-hang') === '1' || backend.behaviour.hang;
+    const hang = header('x-test-hang') === '1' || backend.behaviour.hang || backend.behaviour.hangMethods?.includes(method);
     if (hang) {
       await new Promise<void>((resolve) => {
         pending.add(resolve);

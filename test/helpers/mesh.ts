@@ -1,3 +1,4 @@
+import type { ClientOptions } from '@grpc/grpc-js';
 import { createMesh, type BalancerSnapshot, type ClientStackOptions, type EndpointSnapshot, type Mesh, type MeshOptions } from 'grpc-meshlite';
 import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
 import { md } from './clients.js';
@@ -88,13 +89,15 @@ export interface MeshClientOptions {
   service?: string;
   /** Options of its client stack, on top of the service's `client` config. */
   stack?: ClientStackOptions;
+  /** grpc-js client options (a `grpc.service_config`, say). */
+  clientOptions?: ClientOptions;
 }
 
 /** A mesh and an OrderClient through it, both closed after the test. */
-export function meshClient(pool: TestPool, options: MeshOptions, { service = 'orders', stack }: MeshClientOptions = {}) {
+export function meshClient(pool: TestPool, options: MeshOptions, { service = 'orders', stack, clientOptions }: MeshClientOptions = {}) {
   const mesh = createMesh(options);
   pool.defer(() => mesh.close());
-  const client = pool.track(mesh.client(OrderClient, service, stack ? { stack } : {}));
+  const client = pool.track(mesh.client(OrderClient, service, { ...(stack && { stack }), ...(clientOptions && { clientOptions }) }));
   return { mesh, client };
 }
 

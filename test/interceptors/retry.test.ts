@@ -150,15 +150,42 @@ describe('retry interceptor', () => {
       await pastHungA(backends, client, clock, 100);
     });
 
-    it('ends with DEADLINE_EXCEEDED naming the attempts when every backend hangs', async () => {
+    it('cuts attempts while another may follow; the last one runs on to the call deadline', async () => {
       const clock = manualClock(Date.now());
       const { backends, client } = await setup({ maxAttempts: 5, idempotent: true, perAttemptTimeoutMs: 50, clock, random: () => 0 });
-      backends[0]!.behaviour.hang = true;
-      backends[0]!.onCall.subscribe(() => clock.tick(50));
-      const error = await expectGrpcError(getOrder(client, {}, { deadline: Date.now() + 5000 }));
+      const a = backends[0]!;
+      a.behaviour.hang = true;
+      a.onCall.subscribe(() => clock.tick(50));
+      const error = await expectGrpcError(getOrder(client, {}, { deadline: Date.now() + 500 }));
       expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
-      expect(error.details).to.equal(`attempt timed out after 50 ms (after 5 attempts; last from ${backends[0]!.address})`);
-      expect(backends[0]!.calls).to.have.length(5);
+      expect(error.details).to.match(/^deadline exceeded after 5 attempts \(last: DEADLINE_EXCEEDED from 127\.0\.0\.1:\d+\)$/);
+      expect(a.calls).to.have.length(5);
+    });
+
+    it('never cuts the only attempt the budget allows: a slow answer beats a failure', async () => {
+      const clock = manualClock(Date.now());
+      const { backends, client, stack } = await setup({
+        maxAttempts: 3,
+        idempotent: true,
+        perAttemptTimeoutMs: 50,
+        clock,
+        budget: { ratio: 0, minRetriesPerSecond: 0 },
+      });
+      // Every attempt has had its 50 ms before the backend answers, 30 ms (real) later.
+      backends[0]!.onCall.subscribe(() => clock.tick(50));
+      const order = await getOrder(client, { 'x-test-delay-ms': '30' }, { deadline: Date.now() + 5000 });
+      expect(order.served_by).to.equal('ServiceA');
+      expect(backends[0]!.calls).to.have.length(1);
+      expect(stack.retry!.budget!.snapshot().retries).to.equal(0);
+    });
+
+    it('never cuts a non-idempotent attempt that may have reached the server: it could not be retried', async () => {
+      const clock = manualClock(Date.now());
+      const { backends, client } = await setup({ maxAttempts: 3, perAttemptTimeoutMs: 50, clock });
+      backends[0]!.onCall.subscribe(() => clock.tick(50));
+      const order = await createOrder(client, { 'x-test-delay-ms': '30' }, { deadline: Date.now() + 5000 });
+      expect(order.served_by).to.equal('ServiceA');
+      expect(backends[0]!.calls).to.have.length(1);
     });
   });
 

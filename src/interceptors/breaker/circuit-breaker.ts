@@ -115,7 +115,8 @@ export type CircuitBreakerLayer = ClientLayer & {
  * A circuit breaker per service+method, built on opossum. Only failures that mean the
  * dependency is unhealthy count. While open, calls fail at once with UNAVAILABLE (or get
  * the fallback) without touching the network; after `resetTimeoutMs` one probe goes through
- * and its result closes or re-opens the circuit.
+ * and its result closes or re-opens the circuit. A call with `waitForReady` is never refused:
+ * it asked to wait for the dependency rather than fail fast.
  *
  * @example
  *   const breaker = circuitBreakerLayer({ volumeThreshold: 20, resetTimeoutMs: 5000 });
@@ -163,7 +164,11 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
   const layer: ClientLayer = (next) => (call) => {
     let key = keys.get(call.method);
     if (key === undefined) keys.set(call.method, (key = keyOf(call.method)));
-    return breakerFor(key).fire(call, next);
+    const breaker = breakerFor(key);
+    // A call that waits for ready asked not to fail fast: while the breaker refuses, it goes
+    // through uncounted, and waits for an endpoint like it would without the breaker.
+    if (breaker.state !== 'closed' && call.metadata.getOptions().waitForReady) return next(call);
+    return breaker.fire(call, next);
   };
 
   return Object.assign(layer, {

@@ -5,9 +5,11 @@ import { makeStatus } from '../../call/status.js';
 
 /**
  * The per-attempt timeout of a retried call. The attempt runs with its own cancel signal,
- * aborted when the caller cancels or when the attempt has had `ms`; the attempt goes to
- * grpc-js with the whole call's deadline, so the cut is the retry layer's decision, made on
- * its clock. No timer is set when the call's own deadline comes first.
+ * aborted when the caller cancels or when the attempt has had `ms` — but only if `mayCut`
+ * says another attempt will follow. The last hope of a call is never cut: it runs on to the
+ * call's deadline, because a slow answer beats a failure. The attempt goes to grpc-js with
+ * the whole call's deadline, so the cut is the retry layer's decision, made on its clock. No
+ * timer is set when the call's own deadline comes first.
  */
 export class AttemptTimeout {
   readonly signal = new Cancellation();
@@ -16,16 +18,16 @@ export class AttemptTimeout {
   readonly #clock: Clock;
   readonly #timer: unknown;
 
-  constructor(caller: CancelSignal, ms: number, deadline: number, clock: Clock) {
+  constructor(caller: CancelSignal, ms: number, deadline: number, clock: Clock, mayCut: () => boolean) {
     this.#caller = caller;
     this.#clock = clock;
     caller.addEventListener('abort', this.#forward, { once: true });
     if (caller.aborted) this.#forward();
     const now = clock.now();
-    this.#timer = now + ms < deadline ? clock.setTimeout(() => this.#expire(ms), ms) : undefined;
+    this.#timer = now + ms < deadline ? clock.setTimeout(() => mayCut() && this.#expire(ms), ms) : undefined;
   }
 
-  /** True once the attempt was cut by this timeout (rather than by the call's deadline). */
+  /** True once the attempt was cut by this timeout (a next attempt has been granted). */
   get timedOut(): boolean {
     return this.#timedOut;
   }
@@ -40,6 +42,11 @@ export class AttemptTimeout {
 
   #expire(ms: number): void {
     this.#timedOut = true;
-    this.signal.abort(makeStatus(Status.DEADLINE_EXCEEDED, `attempt timed out after ${ms} ms`));
+    this.signal.abort(attemptTimedOut(ms));
   }
+}
+
+/** The status of an attempt cut by its per-attempt timeout. */
+export function attemptTimedOut(ms: number) {
+  return makeStatus(Status.DEADLINE_EXCEEDED, `attempt timed out after ${ms} ms`);
 }

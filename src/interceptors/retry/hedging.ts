@@ -5,7 +5,8 @@ import { makeStatus } from '../../call/status.js';
 import { deriveCall } from '../call.js';
 import type { AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
 import type { RetryContext } from './context.js';
-import { finalStatus, pushback, retryDelay, whyNotRetry } from './outcome.js';
+import { attemptTimedOut } from './attempt-timeout.js';
+import { deadlinePassed, finalStatus, pushback, retryDelay, whyNotRetry } from './outcome.js';
 
 type LaunchKind = 'first' | 'hedge' | 'retry';
 
@@ -100,12 +101,14 @@ class HedgedCall {
     for (const record of result.attempts) this.#attempts.push(attempt.index > 1 ? { ...record, hedge: true } : record);
     const ok = result.status.code === Status.OK;
     budget?.recordAttempt(ok);
-    if (ok) return this.#settle(result, undefined);
+    if (ok) return this.#settle(result, undefined, attempt);
+    // Cut by its timeout: its sibling or replacement is already running.
+    if (attempt.timedOut && this.#running.length > 0) return this.#arm();
     const stop = whyNotRetry(result, this.#call, policy, idempotencyKeyHeader, attempt.timedOut);
-    if (stop !== undefined) return this.#settle(result, stop);
+    if (stop !== undefined) return this.#settle(result, stop, undefined);
     if (result.peer) this.#failedPeers.push(result.peer);
     const wait = retryDelay(result, attempt.index, this.#context);
-    if (wait === 'stop') return this.#settle(result, 'server pushback said not to retry');
+    if (wait === 'stop') return this.#settle(result, 'server pushback said not to retry', undefined);
     if (this.#started < this.#maxAttempts && (!budget || budget.tryRetry())) {
       // A failed hedge is replaced at once unless the server asked for a pause.
       if (wait > 0 && pushback(result.status) !== undefined) {
@@ -115,13 +118,19 @@ class HedgedCall {
         this.launch('retry', result);
       }
     } else if (this.#running.length === 0) {
-      this.#settle(result, this.#started < this.#maxAttempts ? 'retry budget exhausted' : undefined);
+      this.#settle(result, this.#started < this.#maxAttempts ? 'retry budget exhausted' : undefined, undefined);
     } else {
       this.#arm();
     }
   }
 
-  #settle(result: ClientResult, note: string | undefined): void {
+  /**
+   * Ends the call with `result`. Attempts still running lose: one that started before the
+   * winner was outpaced by a hedge sent because it had not answered, which says its endpoint
+   * is slow, so it ends as DEADLINE_EXCEEDED (passive ejection counts it); one that started
+   * after the winner says nothing about its endpoint and ends CANCELLED.
+   */
+  #settle(result: ClientResult, note: string | undefined, winner: Running | undefined): void {
     if (this.#settled) return;
     this.#settled = true;
     const { clock } = this.#context;
@@ -129,13 +138,17 @@ class HedgedCall {
     this.#call.signal.removeEventListener('abort', this.#onCallerAbort);
     // Losers are cancelled; they still count as attempts (they may have reached a server).
     const now = clock.now();
-    for (const { cancel, hint, startedAt } of this.#running) {
+    for (const { index, cancel, hint, startedAt } of this.#running) {
       const peer = hint.picked();
-      cancel.abort(makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt'));
-      this.#attempts.push({ code: Status.CANCELLED, peer, mayHaveReachedServer: true, durationMs: now - startedAt, hedge: true });
+      const outpaced = winner !== undefined && index < winner.index;
+      const status = outpaced
+        ? makeStatus(Status.DEADLINE_EXCEEDED, `outpaced by hedged attempt ${winner.index} after ${Math.round(now - startedAt)} ms`)
+        : makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt');
+      cancel.abort(status);
+      this.#attempts.push({ code: status.code, peer, mayHaveReachedServer: true, durationMs: now - startedAt, hedge: true });
     }
     this.#running.length = 0;
-    this.#resolve(finalStatus(result, this.#attempts, now >= this.#call.deadline, note));
+    this.#resolve(finalStatus(result, this.#attempts, deadlinePassed(result, this.#call, now, false), note));
   }
 
   readonly #onCallerAbort = (): void => {
@@ -161,10 +174,19 @@ class HedgedCall {
     const horizon = Math.max(clock.now(), this.#armedFor);
     this.#timer = undefined;
     this.#armedFor = Infinity;
-    for (const attempt of this.#running) {
+    for (const attempt of [...this.#running]) {
       if (attempt.timedOut || attempt.timeoutAt > horizon) continue;
+      // Never cut the last hope: an attempt that timed out is cut only when a sibling is still
+      // running or a replacement is granted now; else it runs on to the call's deadline.
+      const replace = this.#running.length === 1;
+      if (replace && !(this.#started < this.#maxAttempts && (!budget || budget.tryRetry()))) continue;
       attempt.timedOut = true;
-      attempt.cancel.abort(makeStatus(Status.DEADLINE_EXCEEDED, `attempt timed out after ${policy.perAttemptTimeoutMs} ms`));
+      attempt.cancel.abort(attemptTimedOut(policy.perAttemptTimeoutMs!));
+      if (replace) {
+        this.#pending = undefined;
+        this.launch('retry', undefined);
+        return;
+      }
     }
     const pending = this.#pending;
     if (pending && pending.at <= horizon) {

@@ -5,7 +5,7 @@ import { abortStatus, deriveCall, failedResult } from '../call.js';
 import type { AttemptRecord, ClientCall, ClientNext, ClientResult, ResponseSink } from '../types.js';
 import { AttemptTimeout } from './attempt-timeout.js';
 import type { RetryContext } from './context.js';
-import { finalStatus, retryDelay, whyNotRetry } from './outcome.js';
+import { deadlinePassed, finalStatus, retryDelay, safeToRepeat, whyNotRetry } from './outcome.js';
 
 /**
  * Attempts one after another: after a retryable failure, a full-jitter pause (or the
@@ -32,8 +32,18 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
 
   for (let attempt = 1; ; attempt++) {
     const hint = avoid.length > 0 ? RoutingHint.create(avoid) : undefined;
+    // Cut at the per-attempt timeout only when another attempt is granted (its budget taken
+    // now); otherwise this attempt is the call's last hope and runs on to the deadline.
+    const mayCut = () =>
+      attempt < maxAttempts &&
+      !delivered &&
+      safeToRepeat(call, policy, context.idempotencyKeyHeader) &&
+      clock.now() < call.deadline &&
+      (!budget || budget.tryRetry());
     const timeout =
-      policy.perAttemptTimeoutMs === undefined ? undefined : new AttemptTimeout(call.signal, policy.perAttemptTimeoutMs, call.deadline, clock);
+      policy.perAttemptTimeoutMs === undefined
+        ? undefined
+        : new AttemptTimeout(call.signal, policy.perAttemptTimeoutMs, call.deadline, clock, mayCut);
     const result = await next(deriveCall(call, { hint, sink, signal: timeout?.signal ?? call.signal }));
     timeout?.stop();
     hint?.release();
@@ -41,15 +51,16 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
     budget?.recordAttempt(result.status.code === Status.OK);
 
     const now = clock.now();
-    let stop = whyNotRetry(result, call, policy, context.idempotencyKeyHeader, timeout?.timedOut ?? false);
+    const granted = timeout?.timedOut ?? false;
+    let stop = whyNotRetry(result, call, policy, context.idempotencyKeyHeader, granted);
     if (stop === undefined && delivered) stop = 'the stream already delivered messages';
     if (stop === undefined && attempt >= maxAttempts) stop = attempt < policy.maxAttempts ? 'retry allowance tapered' : '';
-    const wait = stop === undefined ? retryDelay(result, attempt, context) : undefined;
+    const wait = stop === undefined ? (granted ? 0 : retryDelay(result, attempt, context)) : undefined;
     if (stop === undefined && wait === 'stop') stop = 'server pushback said not to retry';
     const delayMs = typeof wait === 'number' ? wait : 0;
     if (stop === undefined && now + delayMs >= call.deadline) stop = 'no time left before the deadline';
-    if (stop === undefined && budget && !budget.tryRetry()) stop = 'retry budget exhausted';
-    if (stop !== undefined) return finalStatus(result, attempts, now >= call.deadline, stop || undefined);
+    if (stop === undefined && !granted && budget && !budget.tryRetry()) stop = 'retry budget exhausted';
+    if (stop !== undefined) return finalStatus(result, attempts, deadlinePassed(result, call, now, granted), stop || undefined);
 
     context.retried.emit({ method: call.method.path, attempt, code: result.status.code, peer: result.peer, delayMs, kind: 'retry' });
     if (result.peer && !avoid.includes(result.peer)) avoid.push(result.peer);

@@ -45,11 +45,26 @@ export function whyNotRetry(
   // CANCELLED that nobody on this side asked for is the server (or a proxy) resetting the
   // stream, e.g. a backend being shut down: as retryable as a broken connection.
   const resetByServer = code === Status.CANCELLED;
+  if (code === Status.DEADLINE_EXCEEDED && !attemptTimedOut) return "the call's deadline passed";
   if (!policy.retryableCodes.has(code) && !attemptTimedOut && !resetByServer) return `${statusName(code)} is not retryable`;
   const last = result.attempts.at(-1);
-  const safe = policy.idempotent || call.metadata.get(idempotencyKeyHeader).length > 0 || last?.mayHaveReachedServer === false;
-  if (!safe) return 'not idempotent and it may have reached the server';
+  if (!(last?.mayHaveReachedServer === false || safeToRepeat(call, policy, idempotencyKeyHeader))) {
+    return 'not idempotent and it may have reached the server';
+  }
   return undefined;
+}
+
+/** Whether the call may be sent again after an attempt that may have reached a server. */
+export function safeToRepeat(call: ClientCall, policy: ResolvedRetryPolicy, idempotencyKeyHeader: string): boolean {
+  return policy.idempotent || call.metadata.get(idempotencyKeyHeader).length > 0;
+}
+
+/**
+ * Whether the call ended because its whole deadline passed: the clock says so, or grpc-js
+ * ended the attempt with DEADLINE_EXCEEDED that no per-attempt timeout of ours caused.
+ */
+export function deadlinePassed(result: ClientResult, call: ClientCall, now: number, attemptTimedOut: boolean): boolean {
+  return now >= call.deadline || (result.status.code === Status.DEADLINE_EXCEEDED && !attemptTimedOut);
 }
 
 /**

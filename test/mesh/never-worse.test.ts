@@ -1,0 +1,215 @@
+// Never worse than plain grpc-js: a slow or half-broken backend, or a client that starts
+// before its backends, must not fail calls that plain grpc-js would have served.
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { isConfigError, type EndpointEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
+import { md } from '../helpers/clients.js';
+import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
+import { meshClient, readyMeshClient, until } from '../helpers/mesh.js';
+import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
+
+const SERVICE = 'orders.v1.OrderService';
+const GET_ORDER = `/${SERVICE}/GetOrder`;
+
+describe('never worse than plain grpc-js', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  async function backends(...names: string[]): Promise<FakeBackend[]> {
+    const started = await Promise.all(names.map((name) => startFakeBackend(name)));
+    for (const backend of started) pool.defer(() => backend.stop());
+    return started;
+  }
+
+  const service = (a: FakeBackend, b: FakeBackend, extra: Partial<MeshConfigInput['services'][string]> = {}) => ({
+    services: {
+      orders: {
+        endpoints: [
+          { name: 'ServiceA', address: a.address, weight: 1 },
+          { name: 'ServiceB', address: b.address, weight: 1 },
+        ],
+        healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+        balancer: { slowStart: { windowMs: 0 } },
+        ...extra,
+      },
+    },
+  });
+
+  describe('a slow backend while the retry budget is spent', () => {
+    const noBudget = { ratio: 0, minRetriesPerSecond: 0 };
+
+    it('lets the only attempt the budget allows run on to the deadline: slow answers, no failures', async () => {
+      const [a, b] = await backends('ServiceA', 'ServiceB');
+      a.behaviour.delayMs = 80;
+      const { client } = await readyMeshClient(
+        pool,
+        { config: service(a!, b!, { client: { retry: { maxAttempts: 3, perAttemptTimeoutMs: 20, idempotent: true, budget: noBudget } } }) },
+        ['ServiceA', 'ServiceB'],
+      );
+      const served: string[] = [];
+      for (let i = 0; i < 6; i++) served.push((await getOrder(client)).served_by);
+      // Every call at A outlived its per-attempt timeout and was answered anyway.
+      expect(served.filter((name) => name === 'ServiceA')).to.have.length(3);
+      expect(client.stack.retry!.budget!.snapshot().retries).to.equal(0);
+    });
+
+    it('lets the first attempt of a hedged call carry on when the budget refuses the hedge', async () => {
+      const [a, b] = await backends('ServiceA', 'ServiceB');
+      a.behaviour.delayMs = 80;
+      const hedged = { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 5 } } };
+      const { client } = await readyMeshClient(
+        pool,
+        { config: service(a!, b!, { client: { retry: { perAttemptTimeoutMs: 20, budget: noBudget, methods: hedged } } }) },
+        ['ServiceA', 'ServiceB'],
+      );
+      const served: string[] = [];
+      for (let i = 0; i < 6; i++) served.push((await getOrder(client)).served_by);
+      expect(served.filter((name) => name === 'ServiceA')).to.have.length(3);
+      expect(a.calls).to.have.length(3);
+    });
+  });
+
+  it('moves a method that stops answering on one endpoint to the other, and leaves the rest of that endpoint in rotation', async () => {
+    const [a, b] = await backends('ServiceA', 'ServiceB');
+    const { mesh, client } = await readyMeshClient(
+      pool,
+      {
+        config: service(a!, b!, {
+          balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+          client: { retry: { methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 20 } } } } },
+        }),
+      },
+      ['ServiceA', 'ServiceB'],
+    );
+    const events: EndpointEvent[] = [];
+    mesh.events.onEndpoint((event) => events.push(event));
+    a!.behaviour.hangMethods = ['GetOrder'];
+    // Smooth 1:1 weights alternate A and B, so every GetOrder that reaches A is followed by a
+    // CreateOrder at A: A's own failure count never builds up, only GetOrder's does.
+    const served: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      served.push((await getOrder(client)).served_by);
+      for (const n of [1, 2]) await createOrder(client, `k-${i}-${n}`);
+    }
+    expect(served).to.deep.equal(served.map(() => 'ServiceB'));
+    expect(a!.calls.filter((call) => call.method === 'GetOrder')).to.have.length(3);
+    expect(a!.calls.filter((call) => call.method === 'CreateOrder')).to.have.length(12);
+    const ejections = events.filter((e) => e.kind === 'ejected');
+    expect(ejections.map((e) => [e.endpoint, e.method])).to.deep.equal([['ServiceA', GET_ORDER]]);
+    expect(ejections[0]!.reason).to.match(/^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for \/orders\.v1\.OrderService\/GetOrder; out for 60000 ms$/);
+    const [snapshotA] = mesh.snapshot('orders')[0]!.endpoints;
+    expect(snapshotA).to.include({ name: 'ServiceA', status: 'in-rotation' });
+    expect(snapshotA!.methods.map((m) => [m.method, m.ejection])).to.deep.equal([[GET_ORDER, 'ejected']]);
+  });
+
+  describe('waitForReady before any backend is up', () => {
+    /** Two free ports where nothing listens yet, and a way to start the backends on them. */
+    async function lateBackends() {
+      const ports = await Promise.all(
+        [0, 1].map(async () => {
+          const server = await startServer(() => {});
+          server.server.forceShutdown();
+          return server.port;
+        }),
+      );
+      const config = {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'ServiceA', address: `127.0.0.1:${ports[0]}` },
+              { name: 'ServiceB', address: `127.0.0.1:${ports[1]}` },
+            ],
+            healthCheck: { serviceName: SERVICE },
+            client: { breaker: { volumeThreshold: 3 } },
+          },
+        },
+      };
+      const start = async () => {
+        for (const [i, name] of ['ServiceA', 'ServiceB'].entries()) {
+          const backend = await startFakeBackend(name, { port: ports[i] });
+          pool.defer(() => backend.stop());
+        }
+      };
+      return { config, start };
+    }
+
+    /** Resolves once the balancer has tried both endpoints and found neither. */
+    const nothingUp = (mesh: Parameters<typeof until>[0]) => until(mesh, (_endpoints, snapshot) => snapshot?.state === 'TRANSIENT_FAILURE');
+
+    it('queues a call that asks to wait, through an open breaker, until an endpoint is ready', async () => {
+      const { config, start } = await lateBackends();
+      const { mesh, client } = meshClient(pool, { config });
+      const waiting = getOrder(client, new grpc.Metadata({ waitForReady: true }));
+      await nothingUp(mesh);
+      // Calls that do not wait fail fast, as with plain grpc-js, and open the breaker.
+      for (let i = 0; i < 4; i++) expect((await expectGrpcError(getOrder(client))).code).to.equal(grpc.status.UNAVAILABLE);
+      expect(client.stack.breaker!.state(`${SERVICE}/GetOrder`)).to.equal('open');
+      const alsoWaiting = getOrder(client, new grpc.Metadata({ waitForReady: true }));
+      await start();
+      expect((await waiting).served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
+      expect((await alsoWaiting).served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
+    });
+
+    it('honours waitForReady from the per-method service config', async () => {
+      const { config, start } = await lateBackends();
+      const serviceConfig = JSON.stringify({ methodConfig: [{ name: [{ service: SERVICE, method: 'GetOrder' }], waitForReady: true }] });
+      const { mesh, client } = meshClient(pool, { config }, { clientOptions: { 'grpc.service_config': serviceConfig } });
+      const waiting = getOrder(client);
+      await nothingUp(mesh);
+      expect((await expectGrpcError(createOrder(client, 'k'))).code).to.equal(grpc.status.UNAVAILABLE);
+      await start();
+      expect((await waiting).served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
+    });
+
+    it('fails with DEADLINE_EXCEEDED when nothing comes up in time', async () => {
+      const { config } = await lateBackends();
+      const { client } = meshClient(pool, { config });
+      const error = await expectGrpcError(getOrder(client, new grpc.Metadata({ waitForReady: true }), 300));
+      expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+    });
+  });
+
+  describe("the client's own grpc-js service config", () => {
+    it('bounds a call by its method timeout, as grpc-js does', async () => {
+      const [a, b] = await backends('ServiceA', 'ServiceB');
+      a!.behaviour.delayMs = 2000;
+      b!.behaviour.delayMs = 2000;
+      const serviceConfig = JSON.stringify({ methodConfig: [{ name: [{ service: SERVICE }], timeout: '0.2s' }] });
+      const { client } = await readyMeshClient(pool, { config: service(a!, b!) }, ['ServiceA', 'ServiceB'], {
+        clientOptions: { 'grpc.service_config': serviceConfig },
+      });
+      const error = await expectGrpcError(getOrder(client, new grpc.Metadata(), 10_000));
+      expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+    });
+
+    it('refuses what would fight the mesh, naming the field', () => {
+      const config = { services: { orders: { endpoints: [{ name: 'ServiceA', address: '127.0.0.1:1' }] } } };
+      const refused = (serviceConfig: object) => {
+        try {
+          meshClient(pool, { config }, { clientOptions: { 'grpc.service_config': JSON.stringify(serviceConfig) } });
+        } catch (error) {
+          expect(isConfigError(error)).to.equal(true);
+          return (error as Error).message;
+        }
+        throw new Error('expected a ConfigError');
+      };
+      const retryPolicy = { maxAttempts: 3, initialBackoff: '0.1s', maxBackoff: '1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] };
+      expect(refused({ methodConfig: [{ name: [{ service: SERVICE }], retryPolicy }] })).to.contain(
+        'methodConfig[0].retryPolicy: conflicts with the mesh',
+      );
+      expect(refused({ loadBalancingConfig: [{ round_robin: {} }] })).to.contain('loadBalancingConfig: a mesh:/// channel is balanced by the mesh');
+      expect(refused({ methodConfig: [{ name: [{ service: SERVICE }], timeout: 'soon' }] })).to.contain('methodConfig[0].timeout');
+    });
+  });
+});
+
+function getOrder(client: OrderClient, metadata = new grpc.Metadata(), timeoutMs = 5000): Promise<Order> {
+  return callUnary(client.GetOrder, client, { id: 'x' }, metadata, { deadline: Date.now() + timeoutMs });
+}
+
+function createOrder(client: OrderClient, key: string): Promise<Order> {
+  return callUnary(client.CreateOrder, client, { idempotency_key: key, item: 'book', quantity: 1 }, md({ 'idempotency-key': key }), {
+    deadline: Date.now() + 5000,
+  });
+}
