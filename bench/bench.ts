@@ -138,7 +138,8 @@ async function main(): Promise<void> {
 
 function describe(m: RunMetrics): string {
   const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
-  return `ok ${m.ok}, errors ${m.errors}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
+  const codes = Object.entries(m.errorsByCode).map(([code, { count, first }]) => `${code} ${count}: "${first.slice(0, 90)}"`);
+  return `ok ${m.ok}, errors ${m.errors}${codes.length > 0 ? ` (${codes.join('; ')})` : ''}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
 }
 
 /** Both backends running, healthy and fault-free before a run starts. */
@@ -167,22 +168,33 @@ async function runScenario(
 ): Promise<ScenarioRun> {
   await resetBackends(supervisor);
   const scenario = scenarios[name];
+  const faultMs = scenario.faultMs ?? options.faultMs;
+  const kills = scenario.kills ?? [];
+  const before = { ServiceA: await received(supervisor, 'ServiceA'), ServiceB: await received(supervisor, 'ServiceB') };
+  // A killed process takes its counter with it: read it just before the kill.
+  const atFault: Record<string, number> = {};
+  const applyFault = async () => {
+    for (const killed of kills) atFault[killed] = await received(supervisor, killed);
+    scenario.apply(supervisor, faultMs);
+    return Date.now();
+  };
+  const early = scenario.beforeClient ? await applyFault() : undefined;
   const stack = make(addresses);
   const prefix = `bench-${process.pid}-${round}-${name}-${stack.name.replace(/\W/g, '')}-`;
-  const load = new LoadGenerator(stack.client, { ratePerSecond: options.rate, keyPrefix: prefix });
+  const load = new LoadGenerator(stack.client, {
+    ratePerSecond: scenario.rate ?? options.rate,
+    keyPrefix: prefix,
+    ...(scenario.deadlineMs !== undefined && { deadlineMs: scenario.deadlineMs }),
+    ...(scenario.waitForReady !== undefined && { waitForReady: scenario.waitForReady }),
+  });
   try {
-    await load.seed(5);
-    const kills = name === 'kill' ? ['ServiceA'] : name === 'outage' ? ['ServiceA', 'ServiceB'] : [];
-    const before = { ServiceA: await received(supervisor, 'ServiceA'), ServiceB: await received(supervisor, 'ServiceB') };
+    // A client that starts before its backends has nothing to read yet: it only creates orders at first.
+    if (early === undefined) await load.seed(5);
     const start = Date.now();
     load.start();
-    await sleep(WARMUP_MS);
-    // A killed process takes its counter with it: read it just before the kill.
-    const atFault: Record<string, number> = {};
-    for (const killed of kills) atFault[killed] = await received(supervisor, killed);
-    const fault = Date.now();
-    scenario.apply(supervisor, options.faultMs);
-    await sleep(options.faultMs);
+    if (early === undefined) await sleep(WARMUP_MS);
+    const fault = early ?? (await applyFault());
+    await sleep(Math.max(0, fault + faultMs - Date.now()));
     await scenario.heal(supervisor);
     const heal = Date.now();
     await sleep(AFTER_MS);
@@ -193,7 +205,7 @@ async function runScenario(
       const now = await received(supervisor, backend);
       total += kills.includes(backend) ? atFault[backend]! - before[backend] + now : now - before[backend];
     }
-    const times: RunTimes = { start, fault, heal, end };
+    const times: RunTimes = { start: Math.min(start, fault), fault, heal, end };
     const duplicates = Math.max(0, store.countWithKeyPrefix(prefix) - load.keysIssued);
     const metrics = measure(load.records, times, total, duplicates);
     return { scenario: name, stack: stack.name as ScenarioRun['stack'], round, times, metrics, timeline: timeline(load.records, times) };

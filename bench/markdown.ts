@@ -42,7 +42,7 @@ function scenarioTable(results: BenchResults, scenarioNames: readonly ScenarioNa
       const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) => spread(runs.map((r) => pick(r.metrics)), unit, digits);
       lines.push(
         `| ${scenario} | ${stack} | ${m((x) => x.ok)} | ${m((x) => x.errors)} | ${m((x) => x.p50Ms)} / ${m((x) => x.p99Ms)} | ` +
-          `${scenario === 'outage' ? 'n/a' : m((x) => x.recoverMs, ' ms')} | ${m((x) => x.shiftMs, ' ms')} | ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.amplification, '×', 2)} |`,
+          `${scenario === 'outage' || scenario === 'late-start' ? 'n/a' : m((x) => x.recoverMs, ' ms')} | ${m((x) => x.shiftMs, ' ms')} | ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.amplification, '×', 2)} |`,
       );
     }
   }

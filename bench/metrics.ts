@@ -1,4 +1,5 @@
 // What one benchmark run measured, computed from its call records.
+import * as grpc from '@grpc/grpc-js';
 import type { CallRecord } from '../examples/load.js';
 import { quantile } from '../examples/report.js';
 
@@ -15,6 +16,8 @@ export interface RunMetrics {
   readonly ok: number;
   /** Calls the caller saw fail. */
   readonly errors: number;
+  /** The failed calls by status code name, with the details of the first of each. */
+  readonly errorsByCode: Readonly<Record<string, { readonly count: number; readonly first: string }>>;
   /** p50 / p99 latency of the calls started while the fault lasted, ms. */
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
@@ -58,6 +61,7 @@ export function measure(
     calls: records.length,
     ok: ok.length,
     errors: records.length - ok.length,
+    errorsByCode: byCode(records),
     p50Ms: quantile(latency(during), 0.5) ?? null,
     p99Ms: quantile(latency(during), 0.99) ?? null,
     steadyP99Ms: quantile(latency(before), 0.99) ?? null,
@@ -104,4 +108,15 @@ function backToSplit(ok: readonly CallRecord[], times: RunTimes, shareBefore: nu
     back = end - windowMs;
   }
   return back === null ? null : Math.max(0, back - times.heal);
+}
+
+function byCode(records: readonly CallRecord[]): Record<string, { count: number; first: string }> {
+  const out: Record<string, { count: number; first: string }> = {};
+  for (const record of records) {
+    if (record.code === grpc.status.OK) continue;
+    const name = grpc.status[record.code] ?? String(record.code);
+    const entry = (out[name] ??= { count: 0, first: record.details ?? '' });
+    entry.count++;
+  }
+  return out;
 }

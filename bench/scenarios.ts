@@ -1,12 +1,27 @@
 // The fault scenarios: what is done to the backends, and how it is undone.
 import type { Supervisor } from '../examples/supervisor.js';
 
-export const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'slow', 'outage'] as const;
+export const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'slow', 'silent', 'outage', 'late-start'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Scenario {
   readonly name: ScenarioName;
   readonly description: string;
+  /** Deadline of each call of the load, in ms. Default 2000. */
+  readonly deadlineMs?: number;
+  /** The load's calls wait for a ready backend (grpc-js waitForReady). Default false. */
+  readonly waitForReady?: boolean;
+  /** Calls per second of the load, when the scenario fixes it (else --rate). */
+  readonly rate?: number;
+  /** How long the fault lasts, when the scenario fixes it (else --fault-ms). */
+  readonly faultMs?: number;
+  /**
+   * The fault starts before the client exists: the client is created (with no connection
+   * yet) and the load starts while the backends are down.
+   */
+  readonly beforeClient?: boolean;
+  /** Processes the fault kills (their call counters are read just before). */
+  readonly kills?: readonly string[];
   /** Starts the fault. `faultMs` is how long it will last. */
   apply(supervisor: Supervisor, faultMs: number): void;
   /** Ends it; resolves when the backends are back (a killed one restarted and listening). */
@@ -33,6 +48,7 @@ export const scenarios: Record<ScenarioName, Scenario> = {
   kill: {
     name: 'kill',
     description: 'ServiceA killed (SIGKILL), restarted by the supervisor when the fault ends',
+    kills: ['ServiceA'],
     apply: (s, faultMs) => s.kill('ServiceA', faultMs),
     heal: (s) => restarted(s, ['ServiceA']),
   },
@@ -56,13 +72,39 @@ export const scenarios: Record<ScenarioName, Scenario> = {
   },
   slow: {
     name: 'slow',
-    description: 'ServiceA answers 200 ms late',
-    apply: (s) => s.send('ServiceA', { type: 'faults', latencyMs: 200 }),
+    description: 'ServiceA answers every call 300 ms late; its health stays SERVING',
+    apply: (s) => s.send('ServiceA', { type: 'faults', latencyMs: 300 }),
     heal: async (s) => s.send('ServiceA', { type: 'faults', latencyMs: 0 }),
+  },
+  silent: {
+    name: 'silent',
+    description: 'ServiceA never answers GetOrder while its health says SERVING and CreateOrder works; callers use a 300 ms deadline',
+    deadlineMs: 300,
+    apply: (s) => s.send('ServiceA', { type: 'faults', silentMethods: ['GetOrder'] }),
+    heal: async (s) => s.send('ServiceA', { type: 'faults', silentMethods: [] }),
+  },
+  'late-start': {
+    name: 'late-start',
+    description: 'the client starts while neither backend accepts connections; both listen again 1 s later; calls wait for ready, 2 s deadlines, 200 calls/s',
+    waitForReady: true,
+    // The rate the issue measured it at: the second's worth of waiting calls then fits the
+    // backends' concurrency limit (256) when they come up, so the run measures the client.
+    rate: 200,
+    faultMs: 1000,
+    beforeClient: true,
+    apply: (s) => {
+      for (const name of ['ServiceA', 'ServiceB']) s.send(name, { type: 'listen', listening: false });
+    },
+    heal: async (s) => {
+      for (const name of ['ServiceA', 'ServiceB']) s.send(name, { type: 'listen', listening: true });
+      // Commands are handled in order: once a stats answer comes back, the bind has started.
+      await Promise.all(['ServiceA', 'ServiceB'].map((name) => s.stats(name, 2000)));
+    },
   },
   outage: {
     name: 'outage',
     description: 'both backends killed; restarted when the fault ends',
+    kills: ['ServiceA', 'ServiceB'],
     apply: (s, faultMs) => {
       s.kill('ServiceA', faultMs);
       s.kill('ServiceB', faultMs);

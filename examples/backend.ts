@@ -51,6 +51,11 @@ export interface Backend {
   drain(): Promise<DrainResult>;
   /** Immediate stop, for tests. */
   forceStop(): void;
+  /**
+   * Stops accepting connections (open ones stay) or listens again on the same port: a
+   * backend that is not up yet, as a client starting before it sees it.
+   */
+  listen(listening: boolean): Promise<void>;
 }
 
 /** A port conflict or any other reason the backend could not listen, as one clear sentence. */
@@ -60,7 +65,7 @@ export class ListenError extends Error {
 
 export async function startBackend(options: BackendOptions): Promise<Backend> {
   const { name, logger } = options;
-  const faults: Faults = { failRate: 0, latencyMs: 0, replyDelayMs: 0, ...options.faults };
+  const faults: Faults = { failRate: 0, latencyMs: 0, replyDelayMs: 0, silentMethods: [], ...options.faults };
   // NOT_SERVING until ready: health-checking clients send nothing before that.
   const health = new HealthState({ '': 'NOT_SERVING', [ORDER_SERVICE_NAME]: 'NOT_SERVING' });
   const healthService = new HealthService(health);
@@ -116,6 +121,13 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     forceStop: () => {
       healthService.closeWatches();
       server.forceShutdown();
+    },
+    listen: async (listening) => {
+      const where = `127.0.0.1:${port}`;
+      if (!listening) return server.unbind(where);
+      await new Promise<void>((resolve, reject) =>
+        server.bindAsync(where, grpc.ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
+      );
     },
   };
 }

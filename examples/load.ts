@@ -24,6 +24,8 @@ export interface LoadOptions {
   readonly deadlineMs?: number;
   /** Prefix of idempotency keys, unique per run. */
   readonly keyPrefix: string;
+  /** Calls wait for a ready backend instead of failing fast (grpc-js waitForReady). Default false. */
+  readonly waitForReady?: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export class LoadGenerator {
 
   constructor(client: OrderClient, options: LoadOptions) {
     this.#client = client;
-    this.#options = { maxInFlight: 512, createShare: 0.2, deadlineMs: 2000, ...options };
+    this.#options = { maxInFlight: 512, createShare: 0.2, deadlineMs: 2000, waitForReady: false, ...options };
   }
 
   onRecord(listener: (record: CallRecord) => void): Disposer {
@@ -98,7 +100,7 @@ export class LoadGenerator {
 
   #call(method: 'GetOrder' | 'CreateOrder', deadlineMs: number): Promise<Order | undefined> {
     const startedAt = Date.now();
-    const metadata = new grpc.Metadata();
+    const metadata = new grpc.Metadata({ waitForReady: this.#options.waitForReady });
     const options = { deadline: startedAt + deadlineMs };
     return new Promise((resolve) => {
       const done = (error: grpc.ServiceError | null, order?: Order) => {

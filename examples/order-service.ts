@@ -17,6 +17,8 @@ export interface Faults {
    * late (a GC pause, a slow network). What makes a client retry a call that succeeded.
    */
   replyDelayMs: number;
+  /** Methods ("GetOrder") that never answer (until the client gives up) while the others work. */
+  silentMethods: string[];
 }
 
 export interface OrderBackendOptions {
@@ -47,6 +49,11 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
 
   /** Applies injected latency and failures; false when the call was already answered. */
   async function injectFaults(call: AnyCall, fail: (error: grpc.ServiceError) => void) {
+    const method = call.getPath().slice(call.getPath().lastIndexOf('/') + 1);
+    if (faults.silentMethods.includes(method)) {
+      await new Promise<void>((resolve) => call.once('cancelled', () => resolve()));
+      return false;
+    }
     if (faults.latencyMs > 0) {
       await delay(call, faults.latencyMs);
       if (call.cancelled) return false;

@@ -13,8 +13,9 @@ const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fai
 
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
-  | { type: 'faults'; failRate?: number; latencyMs?: number; replyDelayMs?: number }
+  | { type: 'faults'; failRate?: number; latencyMs?: number; replyDelayMs?: number; silentMethods?: string[] }
   | { type: 'health'; status: 'SERVING' | 'NOT_SERVING' }
+  | { type: 'listen'; listening: boolean }
   | { type: 'stats'; id: number };
 
 /** What the backend tells a supervising process. */
@@ -122,9 +123,15 @@ function wireSignals(backend: Backend, logger: ReturnType<typeof createLogger>):
       if (command.failRate !== undefined) backend.faults.failRate = command.failRate;
       if (command.latencyMs !== undefined) backend.faults.latencyMs = command.latencyMs;
       if (command.replyDelayMs !== undefined) backend.faults.replyDelayMs = command.replyDelayMs;
+      if (command.silentMethods !== undefined) backend.faults.silentMethods = command.silentMethods;
       logger.info({ ...backend.faults }, 'faults changed');
     } else if (command.type === 'health') {
       backend.health.setAll(command.status);
+    } else if (command.type === 'listen') {
+      backend.listen(command.listening).then(
+        () => logger.info({ listening: command.listening }, command.listening ? 'listening again' : 'not accepting connections'),
+        (error: Error) => logger.error({ err: error.message }, 'cannot listen again'),
+      );
     } else if (command.type === 'stats') {
       process.send?.({ type: 'stats', id: command.id, received: backend.received } satisfies BackendReport);
     }

@@ -139,6 +139,8 @@ export class Mesh {
     };
     // Refuse now, naming the field, what the resolver would refuse on the first call.
     parseServiceConfig(serviceConfigOption(options.clientOptions), { mesh: true });
+    // The channel's picker is the mesh's: attempts may carry routing hints.
+    if (stackOptions.retry !== false) stackOptions.retry = { ...stackOptions.retry, routingHints: true };
     if (stackOptions.breaker !== false) {
       // The balancer hears first that an endpoint is back (connected and healthy again); an
       // open breaker need not wait out its reset timer to learn it.

@@ -57,6 +57,13 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
       onCancel: () => {
         this.#abort.abort();
         this.#handler?.onCancel();
+        // The call is over whether or not the handler ever answers (one that waits for
+        // something that never comes would otherwise hold its layers forever: a concurrency
+        // slot, an idempotency entry). The layers end it as CANCELLED; nothing more is sent.
+        this.#ended = true;
+        const done = this.#handlerDone;
+        this.#handlerDone = undefined;
+        done?.({ status: { code: Status.CANCELLED, details: 'cancelled by the client (or its deadline passed)' } });
       },
     });
   }

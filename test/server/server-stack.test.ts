@@ -22,6 +22,7 @@ import { md } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
+import { until } from '../helpers/until.js';
 import { describeMethod } from 'grpc-meshlite';
 import { VegasLimit } from '../../src/server/concurrency-limit.js';
 
@@ -160,6 +161,21 @@ describe('server stack', () => {
       await Promise.all(held);
       expect((await get('d')).id).to.equal('d-3');
       expect(stack.loadShedding!.shed()).to.equal(1);
+    });
+
+    it('gives the slot back when a call is cancelled while its handler never answers', async () => {
+      const stack = createServerStack({ loadShedding: { maxConcurrent: 1 }, idempotency: { methods: ['orders.v1.OrderService/GetOrder'] } });
+      const { orders, get, client } = await serve(stack);
+      orders.gate(); // the handler waits for a release that never comes
+      const error = await expectGrpcError(
+        callUnary(client.GetOrder, client, { id: 'a' }, md({ 'idempotency-key': 'k' }), { deadline: Date.now() + 100 }),
+      );
+      expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+      await until(() => stack.loadShedding!.limit.inFlight === 0 && stack.idempotency!.size() === 0, {
+        describe: () => `${stack.loadShedding!.limit.inFlight} in flight, ${stack.idempotency!.size()} keys`,
+      });
+      orders.release();
+      expect((await get('b')).id).to.match(/^b-/);
     });
 
     it('applies a tighter limit to one method', async () => {

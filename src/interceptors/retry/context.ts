@@ -22,4 +22,6 @@ export interface RetryContext {
   readonly random: () => number;
   readonly clock: Clock;
   readonly retried: Signal<RetryEvent>;
+  /** Attempts carry routing hints to the mesh picker (see RetryOptions.routingHints). */
+  readonly routingHints: boolean;
 }

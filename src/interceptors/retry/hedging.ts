@@ -13,16 +13,16 @@ type LaunchKind = 'first' | 'hedge' | 'retry';
 interface Running {
   readonly index: number;
   readonly cancel: Cancellation;
-  /** Where the attempt went, before grpc-js knows: later attempts avoid it. */
-  readonly hint: RoutingHint;
+  /** Where the attempt went, before grpc-js knows (mesh channels only): later attempts avoid it. */
+  readonly hint: RoutingHint | undefined;
   readonly startedAt: number;
-  /** When its per-attempt timeout cuts it (Infinity: never). */
-  readonly timeoutAt: number;
+  /** When its per-attempt timeout cuts it (Infinity: never); later while it waits for an endpoint. */
+  timeoutAt: number;
   timedOut: boolean;
 }
 
 interface PendingLaunch {
-  readonly at: number;
+  at: number;
   readonly kind: 'hedge' | 'retry';
   readonly afterFailure: ClientResult | undefined;
 }
@@ -82,7 +82,7 @@ class HedgedCall {
     const attempt: Running = {
       index,
       cancel: new Cancellation(),
-      hint: index === 1 ? RoutingHint.create() : RoutingHint.create(this.#avoidList()),
+      hint: !this.#context.routingHints ? undefined : index === 1 ? RoutingHint.create() : RoutingHint.create(this.#avoidList()),
       startedAt: now,
       timeoutAt: timeoutMs === undefined || now + timeoutMs >= this.#call.deadline ? Infinity : now + timeoutMs,
       timedOut: false,
@@ -94,7 +94,7 @@ class HedgedCall {
   }
 
   #ended(attempt: Running, result: ClientResult): void {
-    attempt.hint.release();
+    attempt.hint?.release();
     if (this.#settled) return;
     const { policy, budget, clock, idempotencyKeyHeader } = this.#context;
     this.#running.splice(this.#running.indexOf(attempt), 1);
@@ -139,7 +139,7 @@ class HedgedCall {
     // Losers are cancelled; they still count as attempts (they may have reached a server).
     const now = clock.now();
     for (const { index, cancel, hint, startedAt } of this.#running) {
-      const peer = hint.picked();
+      const peer = hint?.picked();
       const outpaced = winner !== undefined && index < winner.index;
       const status = outpaced
         ? makeStatus(Status.DEADLINE_EXCEEDED, `outpaced by hedged attempt ${winner.index} after ${Math.round(now - startedAt)} ms`)
@@ -171,15 +171,24 @@ class HedgedCall {
     const { policy, budget, clock } = this.#context;
     // Everything due by the time the timer was set for is due now, even if the clock reads a
     // hair earlier.
-    const horizon = Math.max(clock.now(), this.#armedFor);
+    const now = clock.now();
+    const horizon = Math.max(now, this.#armedFor);
     this.#timer = undefined;
     this.#armedFor = Infinity;
     for (const attempt of [...this.#running]) {
       if (attempt.timedOut || attempt.timeoutAt > horizon) continue;
+      // Still waiting for an endpoint (no connection is ready): its time has not started.
+      if (!this.#sent(attempt)) {
+        attempt.timeoutAt = now + policy.perAttemptTimeoutMs!;
+        continue;
+      }
       // Never cut the last hope: an attempt that timed out is cut only when a sibling is still
       // running or a replacement is granted now; else it runs on to the call's deadline.
       const replace = this.#running.length === 1;
-      if (replace && !(this.#started < this.#maxAttempts && (!budget || budget.tryRetry()))) continue;
+      if (replace && !(this.#started < this.#maxAttempts && (!budget || budget.tryRetry()))) {
+        attempt.timeoutAt = Infinity;
+        continue;
+      }
       attempt.timedOut = true;
       attempt.cancel.abort(attemptTimedOut(policy.perAttemptTimeoutMs!));
       if (replace) {
@@ -189,7 +198,10 @@ class HedgedCall {
       }
     }
     const pending = this.#pending;
-    if (pending && pending.at <= horizon) {
+    if (pending?.kind === 'hedge' && pending.at <= horizon && !this.#running.some((attempt) => this.#sent(attempt))) {
+      // No attempt has reached an endpoint yet: a hedge would only wait beside them.
+      pending.at = now + policy.hedging!.delayMs;
+    } else if (pending && pending.at <= horizon) {
       this.#pending = undefined;
       if (this.#started < this.#maxAttempts && (pending.kind === 'retry' || !budget || budget.tryRetry())) {
         this.launch(pending.kind, pending.afterFailure);
@@ -199,11 +211,16 @@ class HedgedCall {
     this.#arm();
   };
 
+  /** Whether the attempt went to an endpoint (always assumed without the mesh's picker to say). */
+  #sent(attempt: Running): boolean {
+    return attempt.hint === undefined || attempt.hint.picked() !== undefined;
+  }
+
   /** A later attempt stays away from endpoints that failed and from those its siblings are using. */
   #avoidList(): string[] {
     const avoid = [...this.#failedPeers];
     for (const { hint } of this.#running) {
-      const peer = hint.picked();
+      const peer = hint?.picked();
       if (peer !== undefined) avoid.push(peer);
     }
     return avoid;

@@ -31,7 +31,9 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
       : call.sink;
 
   for (let attempt = 1; ; attempt++) {
-    const hint = avoid.length > 0 ? RoutingHint.create(avoid) : undefined;
+    // With the mesh's picker, a timed attempt carries a hint too: it says whether it was sent.
+    const hint =
+      context.routingHints && (avoid.length > 0 || policy.perAttemptTimeoutMs !== undefined) ? RoutingHint.create(avoid) : undefined;
     // Cut at the per-attempt timeout only when another attempt is granted (its budget taken
     // now); otherwise this attempt is the call's last hope and runs on to the deadline.
     const mayCut = () =>
@@ -43,7 +45,7 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
     const timeout =
       policy.perAttemptTimeoutMs === undefined
         ? undefined
-        : new AttemptTimeout(call.signal, policy.perAttemptTimeoutMs, call.deadline, clock, mayCut);
+        : new AttemptTimeout(call.signal, policy.perAttemptTimeoutMs, call.deadline, clock, mayCut, () => hint === undefined || hint.picked() !== undefined);
     const result = await next(deriveCall(call, { hint, sink, signal: timeout?.signal ?? call.signal }));
     timeout?.stop();
     hint?.release();

@@ -25,6 +25,12 @@ export interface RetryOptions extends RetryPolicy {
   /** Source of the backoff jitter. Default Math.random. */
   random?: () => number;
   clock?: Clock;
+  /**
+   * The channel's picker is the mesh's: attempts carry routing hints (endpoints to avoid;
+   * where an attempt went), and an attempt still waiting for an endpoint is neither hedged nor
+   * cut. `mesh.client()` turns it on; elsewhere no private header is ever sent. Default false.
+   */
+  routingHints?: boolean;
 }
 
 export const RETRY_DEFAULTS = Object.freeze({
@@ -46,6 +52,7 @@ const retryOptionsSchema = z.strictObject({
   budget: z.union([z.literal(false), z.instanceof(RetryBudget), z.custom<RetryBudgetOptions>((v) => typeof v === 'object' && v !== null)]).optional(),
   random: z.custom<() => number>((v) => typeof v === 'function').optional(),
   clock: z.custom<Clock>().optional(),
+  routingHints: z.boolean().default(false),
 });
 
 /**
@@ -54,7 +61,7 @@ const retryOptionsSchema = z.strictObject({
  * the field and the value.
  */
 export function resolveRetryOptions(options: RetryOptions = {}) {
-  const { methods, idempotencyKeyHeader, budget, random, clock, ...base } = resolveWith(retryOptionsSchema, options, 'retry options');
+  const { methods, idempotencyKeyHeader, budget, random, clock, routingHints, ...base } = resolveWith(retryOptionsSchema, options, 'retry options');
   const resolvedClock = clock ?? systemClock;
   return Object.freeze({
     policyFor: retryPolicyLookup(base, methods, 'retry options'),
@@ -62,6 +69,7 @@ export function resolveRetryOptions(options: RetryOptions = {}) {
     budget: budget === false ? undefined : budget instanceof RetryBudget ? budget : new RetryBudget({ clock: resolvedClock, ...budget }),
     random: random ?? Math.random,
     clock: resolvedClock,
+    routingHints,
   });
 }
 
@@ -82,12 +90,12 @@ export type RetryLayer = ClientLayer & {
  *     methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 50 } } } })
  */
 export function retryLayer(options: RetryOptions = {}): RetryLayer {
-  const { policyFor, idempotencyKeyHeader, budget, random, clock } = resolveRetryOptions(options);
+  const { policyFor, idempotencyKeyHeader, budget, random, clock, routingHints } = resolveRetryOptions(options);
   const retried = new Signal<RetryEvent>();
 
   const layer: ClientLayer = (next) => (call) => {
     const policy = policyFor(call.method);
-    const context: RetryContext = { policy, budget, idempotencyKeyHeader, random, clock, retried };
+    const context: RetryContext = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints };
     budget?.recordRequest();
     if (policy.hedging && policy.idempotent && call.method.kind === 'unary') return hedge(next, call, context);
     return retryLoop(next, call, context);
