@@ -138,7 +138,7 @@ async function main(): Promise<void> {
 
 function describe(m: RunMetrics): string {
   const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
-  const codes = Object.entries(m.errorsByCode).map(([code, { count, first }]) => `${code} ${count}: "${first.slice(0, 90)}"`);
+  const codes = Object.entries(m.errorsByCode).map(([code, { count, details }]) => `${code} ${count}: ${details.map((d) => `"${d}"`).join(', ')}`);
   return `ok ${m.ok}, errors ${m.errors}${codes.length > 0 ? ` (${codes.join('; ')})` : ''}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
 }
 

@@ -16,8 +16,8 @@ export interface RunMetrics {
   readonly ok: number;
   /** Calls the caller saw fail. */
   readonly errors: number;
-  /** The failed calls by status code name, with the details of the first of each. */
-  readonly errorsByCode: Readonly<Record<string, { readonly count: number; readonly first: string }>>;
+  /** The failed calls by status code name, with up to three different details of each. */
+  readonly errorsByCode: Readonly<Record<string, { readonly count: number; readonly details: readonly string[] }>>;
   /** p50 / p99 latency of the calls started while the fault lasted, ms. */
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
@@ -110,13 +110,14 @@ function backToSplit(ok: readonly CallRecord[], times: RunTimes, shareBefore: nu
   return back === null ? null : Math.max(0, back - times.heal);
 }
 
-function byCode(records: readonly CallRecord[]): Record<string, { count: number; first: string }> {
-  const out: Record<string, { count: number; first: string }> = {};
+function byCode(records: readonly CallRecord[]): Record<string, { count: number; details: string[] }> {
+  const out: Record<string, { count: number; details: string[] }> = {};
   for (const record of records) {
     if (record.code === grpc.status.OK) continue;
-    const name = grpc.status[record.code] ?? String(record.code);
-    const entry = (out[name] ??= { count: 0, first: record.details ?? '' });
+    const entry = (out[grpc.status[record.code] ?? String(record.code)] ??= { count: 0, details: [] });
     entry.count++;
+    const details = record.details ?? '';
+    if (entry.details.length < 3 && !entry.details.includes(details)) entry.details.push(details);
   }
   return out;
 }

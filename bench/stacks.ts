@@ -74,7 +74,7 @@ export function plainStack(addresses: Record<string, string>): Stack {
     'grpc.keepalive_timeout_ms': 500,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.initial_reconnect_backoff_ms': 100,
-    'grpc.max_reconnect_backoff_ms': 1000,
+    'grpc.max_reconnect_backoff_ms': 300,
   });
   return { name: 'plain grpc-js', client, close: () => client.close() };
 }

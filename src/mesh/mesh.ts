@@ -28,7 +28,7 @@ export interface MeshOptions {
 /** Reconnect backoff for mesh channels: retry a lost backend quickly, never wait more than 1 s. */
 export const RECONNECT_BACKOFF = Object.freeze({
   'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 1000,
+  'grpc.max_reconnect_backoff_ms': 300,
 });
 
 /** A grpc-js client made by `mesh.client()`, with the client stack it runs through. */
