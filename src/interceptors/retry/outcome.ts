@@ -1,6 +1,7 @@
 // How the retry and hedging layers judge one finished attempt, and how they word the end.
 import { status as Status, type StatusObject } from '@grpc/grpc-js';
 import { statusName } from '../../call/status.js';
+import { isTransportFailure } from '../../call/transport-failure.js';
 import type { AttemptRecord, ClientCall, ClientResult } from '../types.js';
 import { fullJitterDelay } from './backoff.js';
 import type { RetryContext } from './context.js';
@@ -42,11 +43,14 @@ export function whyNotRetry(
   const code = result.status.code;
   if (code === Status.OK) return 'ok';
   if (call.signal.aborted) return 'cancelled';
-  // CANCELLED that nobody on this side asked for is the server (or a proxy) resetting the
-  // stream, e.g. a backend being shut down: as retryable as a broken connection.
-  const resetByServer = code === Status.CANCELLED;
+  // A stream or connection that broke under the call (a backend killed mid-call, a server
+  // shutting down, a proxy resetting) is as retryable as UNAVAILABLE, whatever code grpc-js
+  // gave it; so is CANCELLED that nobody on this side asked for.
+  const transport = code === Status.CANCELLED || isTransportFailure(result.status);
   if (code === Status.DEADLINE_EXCEEDED && !attemptTimedOut) return "the call's deadline passed";
-  if (!policy.retryableCodes.has(code) && !attemptTimedOut && !resetByServer) return `${statusName(code)} is not retryable`;
+  if (!policy.retryableCodes.has(code) && !attemptTimedOut && !(transport && policy.retryableCodes.has(Status.UNAVAILABLE))) {
+    return `${statusName(code)} is not retryable`;
+  }
   const last = result.attempts.at(-1);
   if (!(last?.mayHaveReachedServer === false || safeToRepeat(call, policy, idempotencyKeyHeader))) {
     return 'not idempotent and it may have reached the server';
