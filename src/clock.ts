@@ -17,6 +17,20 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** The longest delay Node's timers hold (2³¹−1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * The one way the toolkit sets a timer: `callback` after `ms` on `clock`. A delay setTimeout
+ * cannot hold is clamped to what it can (above MAX_TIMER_DELAY_MS, Infinity: the longest
+ * wait; below 0: none), so no option can turn a timer into a 1 ms loop; NaN is a bug and
+ * throws. A test pins that nothing else in src/ calls setTimeout.
+ */
+export function setTimer(clock: Clock, callback: () => void, ms: number): unknown {
+  if (Number.isNaN(ms)) throw new RangeError('timer delay is NaN');
+  return clock.setTimeout(callback, Math.min(MAX_TIMER_DELAY_MS, Math.max(0, ms)));
+}
+
 /**
  * Lets the process exit while `handle` waits, for timers that only keep state fresh (a
  * balancer's next rebuild, a health probe). A test clock's handles may not support it.
@@ -45,10 +59,10 @@ export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemCl
       clock.clearTimeout(handle);
       reject(signal!.reason);
     };
-    const handle = clock.setTimeout(() => {
+    const handle = setTimer(clock, () => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, Math.max(0, ms));
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,5 +1,5 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
-import { unrefTimer, type Clock } from '../clock.js';
+import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { findMesh } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
@@ -254,7 +254,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
     }
     if (next === Infinity) return;
-    this.#timer = unrefTimer(this.clock.setTimeout(() => this.#rebuild(), Math.max(0, next - now)));
+    this.#timer = unrefTimer(setTimer(this.clock, () => this.#rebuild(), next - now));
   }
 
   #noteFailover(active: number | undefined): void {

@@ -1,6 +1,7 @@
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseMeshConfig, type MeshConfig } from './mesh-config.js';
+import { setTimer, systemClock, unrefTimer } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 
@@ -71,7 +72,7 @@ export class FileConfigSource implements ConfigSource {
   #config: MeshConfig;
   #text: string;
   #watcher: FSWatcher | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown;
 
   constructor(path: string, options: { watch?: boolean; debounceMs?: number } = {}) {
     this.#path = resolve(path);
@@ -120,15 +121,14 @@ export class FileConfigSource implements ConfigSource {
   }
 
   close(): void {
-    clearTimeout(this.#timer);
+    systemClock.clearTimeout(this.#timer);
     this.#watcher?.close();
     this.#watcher = undefined;
   }
 
   #scheduleReload(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.reload(), this.#debounceMs);
-    this.#timer.unref();
+    systemClock.clearTimeout(this.#timer);
+    this.#timer = unrefTimer(setTimer(systemClock, () => this.reload(), this.#debounceMs));
   }
 
   #read(): string {

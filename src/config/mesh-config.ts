@@ -5,16 +5,21 @@ import { breakerConfigSchema } from '../interceptors/breaker/circuit-breaker.js'
 import { deadlineConfigSchema } from '../interceptors/deadline.js';
 import { loggingConfigSchema } from '../interceptors/logging.js';
 import { retryConfigSchema } from '../interceptors/retry/retry.js';
+import { parseEndpointAddress } from './address.js';
+import { HOUR, MAX_WEIGHT, MINUTE, count, durationMs, percent } from './bounds.js';
 import { resolveWith } from './validate.js';
 
-/** `host:port`, `[ipv6]:port`. */
-const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-
 export const endpointSchema = z.strictObject({
-  name: z.string().min(1),
-  address: z.string().refine((a) => Number(ADDRESS.exec(a)?.[2] ?? NaN) <= 65535, 'must be "host:port" with a port up to 65535'),
-  weight: z.number().finite().min(0).default(1),
-  priority: z.number().int().min(0).default(0),
+  name: z.string().min(1).max(200),
+  /** "host:port" (RFC 1123 host name or IPv4) or "[ipv6]:port", port 1-65535; normalised. */
+  address: z.string().transform((text, context) => {
+    const parsed = parseEndpointAddress(text);
+    if (typeof parsed !== 'string') return parsed.normalized;
+    context.addIssue({ code: 'custom', message: parsed, input: text });
+    return z.NEVER;
+  }),
+  weight: z.number().finite().min(0).max(MAX_WEIGHT).default(1),
+  priority: count(0, 100).default(0),
 });
 
 export const HEALTH_CHECK_DEFAULTS = Object.freeze({
@@ -27,8 +32,11 @@ export const HEALTH_CHECK_DEFAULTS = Object.freeze({
 export const healthCheckSchema = z.strictObject({
   enabled: z.boolean().default(HEALTH_CHECK_DEFAULTS.enabled),
   serviceName: z.string().default(HEALTH_CHECK_DEFAULTS.serviceName),
-  probeIntervalMs: z.number().finite().min(0).default(HEALTH_CHECK_DEFAULTS.probeIntervalMs),
-  probeTimeoutMs: z.number().finite().positive().default(HEALTH_CHECK_DEFAULTS.probeTimeoutMs),
+  /** 0 turns the Check probe off; else 100 ms to 1 h (faster would be load, not a check). */
+  probeIntervalMs: durationMs(0, HOUR)
+    .refine((ms) => ms === 0 || ms >= 100, 'must be 0 (no probe) or at least 100 ms')
+    .default(HEALTH_CHECK_DEFAULTS.probeIntervalMs),
+  probeTimeoutMs: durationMs(10, MINUTE).default(HEALTH_CHECK_DEFAULTS.probeTimeoutMs),
 });
 
 export const EJECTION_DEFAULTS = Object.freeze({
@@ -42,9 +50,9 @@ export const EJECTION_DEFAULTS = Object.freeze({
 const ejectionSchema = z
   .strictObject({
     enabled: z.boolean().default(EJECTION_DEFAULTS.enabled),
-    consecutiveFailures: z.number().int().min(1).default(EJECTION_DEFAULTS.consecutiveFailures),
-    baseEjectionMs: z.number().finite().positive().default(EJECTION_DEFAULTS.baseEjectionMs),
-    maxEjectionMs: z.number().finite().positive().default(EJECTION_DEFAULTS.maxEjectionMs),
+    consecutiveFailures: count(1, 1000).default(EJECTION_DEFAULTS.consecutiveFailures),
+    baseEjectionMs: durationMs(10, HOUR).default(EJECTION_DEFAULTS.baseEjectionMs),
+    maxEjectionMs: durationMs(10, HOUR).default(EJECTION_DEFAULTS.maxEjectionMs),
     failureCodes: z.array(statusCodeSchema).default(EJECTION_DEFAULTS.failureCodes.map((name) => Status[name])),
   })
   .refine((e) => e.baseEjectionMs <= e.maxEjectionMs, {
@@ -55,7 +63,8 @@ const ejectionSchema = z
 export const SLOW_START_DEFAULTS = Object.freeze({ windowMs: 1000, minWeightPercent: 10 });
 
 const slowStartSchema = z.strictObject({
-  windowMs: z.number().finite().min(0).default(SLOW_START_DEFAULTS.windowMs),
+  /** 0 turns slow start off. */
+  windowMs: durationMs(0, HOUR).default(SLOW_START_DEFAULTS.windowMs),
   minWeightPercent: z.number().finite().min(1).max(100).default(SLOW_START_DEFAULTS.minWeightPercent),
 });
 
@@ -64,8 +73,8 @@ export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, pa
 export const balancerSchema = z.strictObject({
   ejection: ejectionSchema.default(() => ejectionSchema.parse({})),
   slowStart: slowStartSchema.default(() => slowStartSchema.parse({})),
-  overprovisioningFactor: z.number().finite().min(1).default(BALANCER_DEFAULTS.overprovisioningFactor),
-  panicThresholdPercent: z.number().finite().min(0).max(100).default(BALANCER_DEFAULTS.panicThresholdPercent),
+  overprovisioningFactor: z.number().finite().min(1).max(10).default(BALANCER_DEFAULTS.overprovisioningFactor),
+  panicThresholdPercent: percent().default(BALANCER_DEFAULTS.panicThresholdPercent),
 });
 
 /**
@@ -82,7 +91,7 @@ const clientSchema = z.strictObject({
 
 const serviceSchema = z
   .strictObject({
-    endpoints: z.array(endpointSchema).min(1, 'must list at least one endpoint'),
+    endpoints: z.array(endpointSchema).min(1, 'must list at least one endpoint').max(10_000),
     healthCheck: healthCheckSchema.default(() => healthCheckSchema.parse({})),
     balancer: balancerSchema.default(() => balancerSchema.parse({})),
     client: clientSchema.optional(),

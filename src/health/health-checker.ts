@@ -13,7 +13,7 @@ import {
 import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
 import { statusName } from '../call/status.js';
-import { unrefTimer, type Clock } from '../clock.js';
+import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import { HealthClient, type HealthCheckResponse } from './health-proto.js';
 
 /**
@@ -186,7 +186,7 @@ class HealthProducer {
     const { clock } = this.#settings;
     const delay = rewatchDelay(this.#rewatchRetries++);
     this.#rewatch = unrefTimer(
-      clock.setTimeout(() => {
+      setTimer(clock, () => {
         this.#rewatch = undefined;
         this.#startWatch();
       }, delay),
@@ -197,7 +197,7 @@ class HealthProducer {
     const { probeIntervalMs, clock } = this.#settings;
     if (probeIntervalMs <= 0 || this.#probeTimer !== undefined) return;
     this.#probeTimer = unrefTimer(
-      clock.setTimeout(() => {
+      setTimer(clock, () => {
         this.#probeTimer = undefined;
         this.#runProbe();
       }, probeIntervalMs),

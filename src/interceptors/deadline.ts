@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { makeStatus } from '../call/status.js';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
+import { DAY, durationMs } from '../config/bounds.js';
 import { deriveCall, failedResult } from './call.js';
 import { methodLookup } from './method-table.js';
 import type { ClientLayer } from './types.js';
@@ -20,7 +21,8 @@ export interface DeadlineOptions {
 
 export const DEADLINE_DEFAULTS = Object.freeze({ methods: Object.freeze({}) as Readonly<Record<string, number>> });
 
-const timeout = z.number().finite().positive();
+/** 1 ms to a day. */
+const timeout = durationMs(1, DAY);
 const deadlineFields = {
   timeoutMs: timeout.optional(),
   methods: z.record(z.string(), timeout).default(DEADLINE_DEFAULTS.methods),

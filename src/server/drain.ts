@@ -1,7 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
-import { systemClock, sleep, type Clock } from '../clock.js';
+import { setTimer, systemClock, sleep, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
+import { HOUR, durationMs } from '../config/bounds.js';
 import type { HealthService } from '../health/health-service.js';
 import type { HealthState } from '../health/health-state.js';
 
@@ -18,8 +19,8 @@ export interface DrainOptions {
 export const DRAIN_DEFAULTS = Object.freeze({ graceMs: 1000, timeoutMs: 10_000 });
 
 const drainSchema = z.strictObject({
-  graceMs: z.number().finite().min(0).default(DRAIN_DEFAULTS.graceMs),
-  timeoutMs: z.number().finite().min(0).default(DRAIN_DEFAULTS.timeoutMs),
+  graceMs: durationMs(0, HOUR).default(DRAIN_DEFAULTS.graceMs),
+  timeoutMs: durationMs(0, HOUR).default(DRAIN_DEFAULTS.timeoutMs),
 });
 
 export type ResolvedDrainOptions = Readonly<Required<DrainOptions>>;
@@ -64,7 +65,7 @@ export async function drainServer(
   onPhase('shutting-down');
   target.healthService?.closeWatches();
   const forced = await new Promise<boolean>((resolve) => {
-    const timer = clock.setTimeout(() => {
+    const timer = setTimer(clock, () => {
       target.server.forceShutdown();
       resolve(true);
     }, timeoutMs);

@@ -1,6 +1,7 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { resolveWith } from '../config/validate.js';
+import { MINUTE, count } from '../config/bounds.js';
 import { FixedLimit, VegasLimit, type ConcurrencyLimit, type Permit } from './concurrency-limit.js';
 import type { ServerLayer } from './types.js';
 
@@ -31,7 +32,7 @@ export const LOAD_SHEDDING_DEFAULTS = Object.freeze({
   serverName: 'server',
 });
 
-const limit = z.number().int().positive();
+const limit = count(1, 1_000_000);
 const sheddingSchema = z
   .strictObject({
     maxConcurrent: limit.default(LOAD_SHEDDING_DEFAULTS.maxConcurrent),
@@ -39,7 +40,7 @@ const sheddingSchema = z
     adaptive: z
       .strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() })
       .optional(),
-    pushbackMs: z.number().int().min(0).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
+    pushbackMs: count(0, MINUTE).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
     exempt: z.array(z.string()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
     serverName: z.string().default(LOAD_SHEDDING_DEFAULTS.serverName),
   })

@@ -4,6 +4,7 @@ import type { MethodInfo } from '../../call/method.js';
 import { makeStatus, statusCodeSchema, type StatusName } from '../../call/status.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../config/validate.js';
+import { HOUR, count, durationMs, percent } from '../../config/bounds.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
 import { failedResult } from '../call.js';
@@ -55,11 +56,11 @@ export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
 
 const breakerFields = {
   failureCodes: z.array(statusCodeSchema).default(CIRCUIT_BREAKER_DEFAULTS.failureCodes.map((n) => Status[n])),
-  volumeThreshold: z.number().int().min(0).default(CIRCUIT_BREAKER_DEFAULTS.volumeThreshold),
-  errorThresholdPercentage: z.number().finite().min(0).max(100).default(CIRCUIT_BREAKER_DEFAULTS.errorThresholdPercentage),
-  rollingWindowMs: z.number().int().positive().default(CIRCUIT_BREAKER_DEFAULTS.rollingWindowMs),
-  rollingBuckets: z.number().int().positive().default(CIRCUIT_BREAKER_DEFAULTS.rollingBuckets),
-  resetTimeoutMs: z.number().finite().positive().default(CIRCUIT_BREAKER_DEFAULTS.resetTimeoutMs),
+  volumeThreshold: count(0, 1_000_000).default(CIRCUIT_BREAKER_DEFAULTS.volumeThreshold),
+  errorThresholdPercentage: percent().default(CIRCUIT_BREAKER_DEFAULTS.errorThresholdPercentage),
+  rollingWindowMs: count(100, HOUR).default(CIRCUIT_BREAKER_DEFAULTS.rollingWindowMs),
+  rollingBuckets: count(1, 1000).default(CIRCUIT_BREAKER_DEFAULTS.rollingBuckets),
+  resetTimeoutMs: durationMs(10, HOUR).default(CIRCUIT_BREAKER_DEFAULTS.resetTimeoutMs),
 };
 
 const windowInBuckets = (o: { rollingWindowMs: number; rollingBuckets: number }) => o.rollingWindowMs % o.rollingBuckets === 0;

@@ -1,5 +1,5 @@
 import { status as Status } from '@grpc/grpc-js';
-import type { Clock } from '../../clock.js';
+import { setTimer, type Clock } from '../../clock.js';
 import { Cancellation, type CancelSignal } from '../../call/cancellation.js';
 import { makeStatus } from '../../call/status.js';
 
@@ -25,7 +25,7 @@ export class AttemptTimeout {
     caller.addEventListener('abort', this.#forward, { once: true });
     if (caller.aborted) this.#forward();
     const arm = () => {
-      this.#timer = clock.now() + ms < deadline ? clock.setTimeout(() => (sent() ? mayCut() && this.#expire(ms) : arm()), ms) : undefined;
+      this.#timer = clock.now() + ms < deadline ? setTimer(clock, () => (sent() ? mayCut() && this.#expire(ms) : arm()), ms) : undefined;
     };
     arm();
   }

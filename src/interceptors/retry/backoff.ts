@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MINUTE, durationMs } from '../../config/bounds.js';
 
 export interface BackoffOptions {
   /** Ceiling of the first retry's delay, in ms. Default 25 (Envoy). */
@@ -13,9 +14,9 @@ export const BACKOFF_DEFAULTS = Object.freeze({ baseMs: 25, capMs: 250, multipli
 
 export const backoffSchema = z
   .strictObject({
-    baseMs: z.number().finite().positive().default(BACKOFF_DEFAULTS.baseMs),
-    capMs: z.number().finite().positive().default(BACKOFF_DEFAULTS.capMs),
-    multiplier: z.number().finite().min(1).default(BACKOFF_DEFAULTS.multiplier),
+    baseMs: durationMs(1, MINUTE).default(BACKOFF_DEFAULTS.baseMs),
+    capMs: durationMs(1, 10 * MINUTE).default(BACKOFF_DEFAULTS.capMs),
+    multiplier: z.number().finite().min(1).max(10).default(BACKOFF_DEFAULTS.multiplier),
   })
   .refine((b) => b.baseMs <= b.capMs, {
     message: 'baseMs must not exceed capMs',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../config/validate.js';
+import { HOUR, durationMs } from '../../config/bounds.js';
 
 export interface TaperOptions {
   /** N: retries a call may make when a failure streak begins (the curve's ceiling). */
@@ -29,14 +30,14 @@ export interface RetryBudgetOptions {
 export const RETRY_BUDGET_DEFAULTS = Object.freeze({ ratio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 });
 
 const budgetFields = {
-  ratio: z.number().finite().min(0).max(1000).default(RETRY_BUDGET_DEFAULTS.ratio),
-  minRetriesPerSecond: z.number().finite().min(0).default(RETRY_BUDGET_DEFAULTS.minRetriesPerSecond),
-  ttlMs: z.number().finite().min(100).default(RETRY_BUDGET_DEFAULTS.ttlMs),
+  ratio: z.number().finite().min(0).max(10).default(RETRY_BUDGET_DEFAULTS.ratio),
+  minRetriesPerSecond: z.number().finite().min(0).max(100_000).default(RETRY_BUDGET_DEFAULTS.minRetriesPerSecond),
+  ttlMs: durationMs(100, HOUR).default(RETRY_BUDGET_DEFAULTS.ttlMs),
   taper: z
     .strictObject({
-      maxRetries: z.number().finite().min(0),
-      steepness: z.number().finite().positive(),
-      midpointMs: z.number().finite().min(0),
+      maxRetries: z.number().finite().min(0).max(10),
+      steepness: z.number().finite().positive().max(100),
+      midpointMs: durationMs(0, HOUR),
     })
     .optional(),
 };

@@ -1,5 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import { Cancellation } from '../../call/cancellation.js';
+import { setTimer } from '../../clock.js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { makeStatus } from '../../call/status.js';
 import { deriveCall } from '../call.js';
@@ -163,7 +164,7 @@ class HedgedCall {
     const { clock } = this.#context;
     clock.clearTimeout(this.#timer);
     this.#armedFor = due;
-    this.#timer = due === Infinity ? undefined : clock.setTimeout(this.#onTimer, Math.max(0, due - clock.now()));
+    this.#timer = due === Infinity ? undefined : setTimer(clock, this.#onTimer, due - clock.now());
   }
 
   readonly #onTimer = (): void => {

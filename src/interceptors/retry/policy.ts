@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { MethodInfo } from '../../call/method.js';
 import { statusCodeSchema, type StatusName } from '../../call/status.js';
 import { resolveWith } from '../../config/validate.js';
+import { DAY, count, durationMs } from '../../config/bounds.js';
 import { methodLookup } from '../method-table.js';
 import { BACKOFF_DEFAULTS, backoffSchema, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
 
@@ -54,15 +55,15 @@ export const RETRY_POLICY_DEFAULTS = Object.freeze({
 
 /** Field checks shared by the options and every per-method entry (no defaults here). */
 export const retryPolicyFields = {
-  maxAttempts: z.number().int().min(1).max(10).optional(),
+  maxAttempts: count(1, 10).optional(),
   backoff: backoffSchema.optional(),
   retryableCodes: z.array(statusCodeSchema).optional(),
-  perAttemptTimeoutMs: z.number().finite().positive().optional(),
+  perAttemptTimeoutMs: durationMs(1, DAY).optional(),
   idempotent: z.boolean().optional(),
   hedging: z
     .strictObject({
-      delayMs: z.number().finite().min(0),
-      maxAttempts: z.number().int().min(2).max(10).default(2),
+      delayMs: durationMs(0, DAY),
+      maxAttempts: count(2, 10).default(2),
     })
     .optional(),
 };

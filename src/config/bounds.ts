@@ -1,0 +1,32 @@
+// The ranges every duration and count of the config and the options is held to. Durations
+// stay far inside what Node's timers hold (2³¹−1 ms), with a floor where a smaller value
+// would be an attack on a backend rather than a setting; weights stay where the scheduler's
+// arithmetic is exact. The README's config tables give each field's range.
+import { z } from 'zod';
+
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+/** A duration in ms, from `min` to `max` (fractions of a ms allowed). */
+export function durationMs(min: number, max: number) {
+  return z.number().finite().min(min).max(max);
+}
+
+/** A whole number from `min` to `max`. */
+export function count(min: number, max: number) {
+  return z.number().int().min(min).max(max);
+}
+
+/** A percentage, 0 to 100. */
+export function percent() {
+  return z.number().finite().min(0).max(100);
+}
+
+/**
+ * The largest endpoint weight. The smooth weighted scheduler adds weights to running credit
+ * on every pick; with at most a million per endpoint, a thousand endpoints stay below 2³⁰,
+ * far inside the integers a double holds exactly (Envoy caps weights too).
+ */
+export const MAX_WEIGHT = 1_000_000;
