@@ -5,6 +5,8 @@
 //   npm run bench                             every scenario, 3 interleaved rounds (~8 min)
 //   npm run bench -- --rounds 1 --scenario hang,kill
 //   npm run bench -- --parts overhead         only the overhead run (parts: scenarios, overhead, weights)
+//   npm run bench -- --scenario soak          the soak alone: 10⁶ calls while backends are killed in turn
+//   npm run bench -- --scenario soak --soak-calls 100000
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
+import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
 const PARTS = ['scenarios', 'overhead', 'weights'] as const;
@@ -35,6 +38,7 @@ function flags() {
       rate: { type: 'string', default: '300' },
       'overhead-rounds': { type: 'string', default: '5' },
       parts: { type: 'string', default: PARTS.join(',') },
+      'soak-calls': { type: 'string', default: '1000000' },
     },
   });
   const parts = values.parts!.split(',').map((s) => s.trim());
@@ -43,8 +47,13 @@ function flags() {
   }
   const chosen = values.scenario!.split(',').map((s) => s.trim());
   for (const name of chosen) {
-    if (!SCENARIOS.includes(name as ScenarioName)) throw new Error(`--scenario: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
+    if (!SCENARIOS.includes(name as ScenarioName) && name !== 'soak') {
+      throw new Error(`--scenario: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')}, soak)`);
+    }
   }
+  // The soak is long: it runs only when asked for, and alone unless --parts says otherwise.
+  const soak = chosen.includes('soak');
+  if (soak && values.parts === PARTS.join(',') && chosen.length === 1) parts.splice(0);
   const int = (flag: string, text: string, min: number, max: number) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${flag} must be an integer ${min}-${max}, got "${text}"`);
@@ -52,7 +61,8 @@ function flags() {
   };
   return {
     rounds: int('rounds', values.rounds!, 1, 20),
-    scenarios: chosen as ScenarioName[],
+    scenarios: chosen.filter((name) => name !== 'soak') as ScenarioName[],
+    soakCalls: soak ? int('soak-calls', values['soak-calls']!, 1000, 100_000_000) : 0,
     faultMs: int('fault-ms', values['fault-ms']!, 1000, 30_000),
     rate: int('rate', values.rate!, 50, 2000),
     overheadRounds: int('overhead-rounds', values['overhead-rounds']!, 1, 20),
@@ -79,7 +89,8 @@ async function main(): Promise<void> {
     const total =
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
-      (parts.has('weights') ? 2 : 0);
+      (parts.has('weights') ? 2 : 0) +
+      (options.soakCalls > 0 ? 1 : 0);
     let done = 0;
     const progress = (text: string) => {
       done++;
@@ -113,6 +124,24 @@ async function main(): Promise<void> {
       }
     }
 
+    let soak: SoakRun | undefined;
+    if (options.soakCalls > 0) {
+      await resetBackends(supervisor);
+      const stack = meshliteStack(addresses);
+      try {
+        soak = await runSoak(supervisor, stack, `soak-${process.pid}`, {
+          calls: options.soakCalls,
+          faultEveryMs: 3000,
+          downMs: 500,
+          concurrency: 32,
+          progress: (text) => console.log(`         ${text}`),
+        });
+      } finally {
+        stack.close();
+      }
+      progress(`soak     ${soak.calls} calls, ${soak.kills} kills, errors ${soak.errors}, heap ${soak.heapMiB.start.toFixed(1)} → ${soak.heapMiB.end.toFixed(1)} MiB (${soak.heapGrowthPercent.toFixed(1)} %)`);
+    }
+
     const weights: WeightRun[] = [];
     for (const make of parts.has('weights') ? [meshliteStack, plainStack] : []) {
       const run = await runWeights(supervisor, addresses, make);
@@ -127,6 +156,7 @@ async function main(): Promise<void> {
       runs,
       overhead,
       weights,
+      ...(soak && { soak }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

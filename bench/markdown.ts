@@ -3,6 +3,7 @@
 import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
 import type { ScenarioName } from './scenarios.js';
+import type { SoakRun } from './soak.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
 
@@ -23,6 +24,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
         '.',
     );
   }
+  if (results.soak) lines.push('', ...soakTable(results.soak));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
     lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
@@ -64,4 +66,17 @@ function overheadTable(results: BenchResults): string[] {
   }
   lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} |`);
   return lines;
+}
+
+function soakTable(soak: SoakRun): string[] {
+  const codes = Object.entries(soak.errorsByCode).map(([code, { count, details }]) => `${code} ${count} (${details.map((d) => `"${d}"`).join(', ')})`);
+  const mib = ({ start, end }: { start: number; end: number }) => `${start.toFixed(1)} → ${end.toFixed(1)} MiB`;
+  const heap = `${soak.heapMiB.start.toFixed(1)} → ${soak.heapMiB.baseline.toFixed(1)} → ${soak.heapMiB.end.toFixed(1)} MiB`;
+  return [
+    `Soak (grpc-meshlite, 32 callers back to back, ServiceA and ServiceB SIGKILLed in turn every 3 s, down 0.5 s; every call safe to repeat):`,
+    '',
+    '| calls | time | kills | errors seen by callers | heap after GC: start → at 10 % → end (growth from 10 %) | RSS | active handles |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    `| ${soak.calls} | ${Math.round(soak.durationMs / 1000)} s | ${soak.kills} | ${soak.errors === 0 ? '0' : codes.join('; ')} | ${heap} (${soak.heapGrowthPercent >= 0 ? '+' : ''}${soak.heapGrowthPercent.toFixed(1)} %) | ${mib(soak.rssMiB)} | ${soak.handles.start} → ${soak.handles.end} |`,
+  ];
 }

@@ -6,6 +6,7 @@ import { chart } from './chart.js';
 import { markdownReport } from './markdown.js';
 import type { RunMetrics, RunTimes } from './metrics.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import type { SoakRun } from './soak.js';
 import type { StackName } from './stacks.js';
 import { overheadRatios, summarize } from './summary.js';
 import { verdicts } from './verdicts.js';
@@ -45,6 +46,7 @@ export interface BenchResults {
   readonly runs: readonly ScenarioRun[];
   readonly overhead: readonly OverheadRun[];
   readonly weights: readonly WeightRun[];
+  readonly soak?: SoakRun;
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

@@ -49,6 +49,9 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
         const values = ['kill', 'hang', 'drain', 'errors'].filter(has).map((n) => meshOnly(n, (m) => m.backToSplitMs) ?? Infinity);
         return values.length === 0 ? null : Math.max(...values) <= 2000;
       } },
+    { scenario: 'soak', target: '0 errors on calls safe to repeat, heap growth < 5 %',
+      value: (s) => (s === 'grpc-meshlite' && results.soak ? `${results.soak.errors} errors, heap ${results.soak.heapGrowthPercent.toFixed(1)} %` : '—'),
+      met: () => (results.soak ? results.soak.errors === 0 && results.soak.heapGrowthPercent < 5 : null) },
     { scenario: 'duplicates', target: '0', value: (s) => String(results.runs.filter((r) => r.stack === s).reduce((sum, r) => sum + r.metrics.duplicateOrders, 0)),
       met: () => results.runs.every((r) => r.metrics.duplicateOrders === 0) },
     { scenario: 'overhead', target: 'throughput ≥ 0.95× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.throughput), '×', 3) : '—'),

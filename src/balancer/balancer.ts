@@ -38,6 +38,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #timer: unknown;
   #rebuilding = false;
   #resolutionError: string | undefined;
+  #overridingEjections = false;
   /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
   readonly #pendingEvents: EndpointEvent[] = [];
 
@@ -199,6 +200,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     }
     this.#loads = loads.map(({ priority, load }) => ({ priority, load: Math.round(load * 10) / 10 }));
     const probing = all.filter((e) => e.probing);
+    this.#noteEjectionOverride(tiers.length === 0 && probing.length === 0 ? overrideEjections(all, credits) : undefined, tiers);
 
     if (tiers.length > 0 || probing.length > 0) {
       this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(all));
@@ -241,6 +243,21 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       return `${e.config.name} (${e.address}) ${why}`;
     });
     return `no usable endpoint for ${service}: ${each.join('; ')}`;
+  }
+
+  /**
+   * Ejection is a preference, not a verdict: when nothing else is usable (the other endpoints
+   * died while these were ejected), endpoints that are connected and healthy serve although
+   * ejected, rather than every call failing. Passive ejection never takes the last usable
+   * endpoint out; this covers the last one going away while others are ejected.
+   */
+  #noteEjectionOverride(fallback: { tier: PickerTier; load: number } | undefined, tiers: Array<{ tier: PickerTier; load: number }>): void {
+    if (fallback) tiers.push(fallback);
+    if ((fallback !== undefined) === this.#overridingEjections) return;
+    this.#overridingEjections = fallback !== undefined;
+    const service = this.#target!.service;
+    if (fallback) this.#logger.warn({ service }, 'no usable endpoint: ejected endpoints that are connected and healthy serve until another is usable');
+    else this.#logger.info({ service }, 'ejections apply again: another endpoint is usable');
   }
 
   /** Timers for what changes with time alone: an ejection running out, slow start ramping. */
@@ -287,6 +304,18 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     const event: EndpointEvent = { service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason };
     this.#pendingEvents.push(method === undefined ? event : { ...event, method });
   }
+}
+
+/** The endpoints that serve although ejected when nothing else is usable: one tier of them, or none. */
+function overrideEjections(
+  endpoints: readonly EndpointController[],
+  credits: ReadonlyMap<EndpointController, number> | undefined,
+): { tier: PickerTier; load: number } | undefined {
+  const serving = endpoints.filter((e) => e.serving && e.config.weight > 0 && !e.ejection.admitted);
+  if (serving.length === 0) return undefined;
+  const priority = Math.min(...serving.map((e) => e.config.priority));
+  const entries = serving.filter((e) => e.config.priority === priority).map((e) => ({ item: e, weight: e.config.weight }));
+  return { tier: { priority, scheduler: new SmoothWeightedScheduler(entries, credits) }, load: 100 };
 }
 
 /** Per method, the endpoints it is ejected from and those waiting for its probe. */

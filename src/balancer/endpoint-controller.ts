@@ -109,6 +109,11 @@ export class EndpointController {
     return connecting || (this.connectivity === ConnectivityState.READY && this.health.status === 'unknown');
   }
 
+  /** Connected and passing its health check, whatever its ejection state. */
+  get serving(): boolean {
+    return this.#connectedAndHealthy;
+  }
+
   get connected(): boolean {
     return this.connectivity === ConnectivityState.READY;
   }

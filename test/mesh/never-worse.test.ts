@@ -103,6 +103,31 @@ describe('never worse than plain grpc-js', function () {
     expect(snapshotA!.methods.map((m) => [m.method, m.ejection])).to.deep.equal([[GET_ORDER, 'ejected']]);
   });
 
+  it('lets an ejected endpoint that is connected and healthy serve when the other one dies', async () => {
+    const [a, b] = await backends('ServiceA', 'ServiceB');
+    const { mesh, client } = await readyMeshClient(
+      pool,
+      {
+        config: service(a!, b!, {
+          balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+          client: { retry: { maxAttempts: 1 } },
+        }),
+      },
+      ['ServiceA', 'ServiceB'],
+    );
+    a!.behaviour.status = grpc.status.UNAVAILABLE;
+    for (let i = 0; i < 8; i++) await getOrder(client).catch(() => undefined);
+    await until(mesh, (e) => e['ServiceA']!.ejection === 'ejected');
+    // A answers again but stays ejected for a minute; then B goes away.
+    a!.behaviour = {};
+    b!.stop();
+    await until(mesh, (e) => !e['ServiceB']!.serving);
+    const served: string[] = [];
+    for (let i = 0; i < 5; i++) served.push((await getOrder(client)).served_by);
+    expect(served).to.deep.equal(['ServiceA', 'ServiceA', 'ServiceA', 'ServiceA', 'ServiceA']);
+    expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({ name: 'ServiceA', ejection: 'ejected', serving: true });
+  });
+
   describe('waitForReady before any backend is up', () => {
     /** Two free ports where nothing listens yet, and a way to start the backends on them. */
     async function lateBackends() {
