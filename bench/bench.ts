@@ -98,7 +98,13 @@ async function main(): Promise<void> {
       console.log(`[${String(done).padStart(3)}/${total}] ${String(elapsed).padStart(4)} s  ${text}`);
     };
 
-    console.log(`Benchmark: ${options.rounds} round(s) of ${options.scenarios.join(', ')}; ${options.rate} calls/s; faults last ${options.faultMs} ms`);
+    const plan = [
+      parts.has('scenarios') ? `${options.rounds} round(s) of ${options.scenarios.join(', ')} at ${options.rate} calls/s, faults lasting ${options.faultMs} ms` : '',
+      parts.has('overhead') ? `${options.overheadRounds} overhead round(s)` : '',
+      parts.has('weights') ? 'the weights run' : '',
+      options.soakCalls > 0 ? `a soak of ${options.soakCalls} calls` : '',
+    ].filter(Boolean);
+    console.log(`Benchmark: ${plan.join('; ')}`);
     const runs: ScenarioRun[] = [];
     for (let round = 1; parts.has('scenarios') && round <= options.rounds; round++) {
       // Alternate which stack goes first, so neither always runs on a fresher machine.
