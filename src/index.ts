@@ -26,6 +26,8 @@ export { toGrpcInterceptor } from './interceptors/adapter.js';
 export { composeClientLayers } from './interceptors/compose.js';
 export { deriveCall, failedResult } from './interceptors/call.js';
 export type { ClientLayer, ClientNext, ClientCall, ClientResult, AttemptRecord, ResponseSink } from './interceptors/types.js';
+export { meshCallInfo, MESH_CALL_INFO } from './interceptors/call-info.js';
+export type { MeshCallInfo, MeshAttempt, StatusWithCallInfo } from './interceptors/call-info.js';
 export { loggingLayer, resolveLoggingOptions, LOGGING_DEFAULTS } from './interceptors/logging.js';
 export type { LoggingOptions } from './interceptors/logging.js';
 export { deadlineLayer, resolveDeadlineOptions, DEADLINE_DEFAULTS } from './interceptors/deadline.js';

@@ -99,7 +99,7 @@ describe('npm run service (command line)', function () {
     return new Promise((resolve) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', '--conditions=source', 'examples/service.ts', ...args],
+        ['--import', 'tsx', '--conditions=grpc-meshlite-source', 'examples/service.ts', ...args],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stderr = '';

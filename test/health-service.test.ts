@@ -1,8 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { protoPath as officialHealthProto } from 'grpc-health-check';
-import { HealthClient, HealthService, HealthState } from 'grpc-meshlite';
+import { HealthClient, HealthService, HealthState, healthServiceDefinition } from 'grpc-meshlite';
 import { expectGrpcError, nextEvent, unary, useTestPool } from './helpers/servers.js';
 import { streamReader } from './helpers/streams.js';
 
@@ -102,6 +103,34 @@ describe('grpc.health.v1 service', () => {
     state.set('orders', 'NOT_SERVING');
     expect((await reader.next()).status).to.equal('NOT_SERVING');
     reader.cancel();
+  });
+
+  it('embeds the same service as the shipped protos/health.proto (nothing is read from disk at run time)', () => {
+    const fromFile = protoLoader.loadSync(fileURLToPath(new URL('../protos/health.proto', import.meta.url)), {
+      keepCase: true,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    })['grpc.health.v1.Health'] as grpc.ServiceDefinition;
+    const samples: Record<string, [unknown, unknown]> = {
+      Check: [{ service: 'orders' }, { status: 'NOT_SERVING' }],
+      List: [{}, { statuses: { orders: { status: 'SERVING' }, '': { status: 'SERVICE_UNKNOWN' } } }],
+      Watch: [{ service: '' }, { status: 'SERVING' }],
+    };
+    expect(Object.keys(healthServiceDefinition)).to.have.members(Object.keys(fromFile));
+    for (const [name, method] of Object.entries(fromFile)) {
+      const embedded = healthServiceDefinition[name]!;
+      const [request, response] = samples[name]!;
+      expect([embedded.path, embedded.requestStream, embedded.responseStream]).to.deep.equal([
+        method.path,
+        method.requestStream,
+        method.responseStream,
+      ]);
+      expect(embedded.requestSerialize(request)).to.deep.equal(method.requestSerialize(request));
+      const bytes = method.responseSerialize(response);
+      expect(embedded.responseSerialize(response)).to.deep.equal(bytes);
+      expect(embedded.responseDeserialize(bytes)).to.deep.equal(method.responseDeserialize(bytes));
+    }
   });
 });
 

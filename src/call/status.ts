@@ -23,3 +23,22 @@ export const statusCodeSchema = z.union([
 export function makeStatus(code: Status, details: string, metadata: Metadata = new Metadata()): StatusObject {
   return { code, details, metadata };
 }
+
+/**
+ * Codes that say the dependency is unhealthy or the call could not be served: logged at the
+ * failure level. Every other code (NOT_FOUND, INVALID_ARGUMENT, ALREADY_EXISTS,
+ * PERMISSION_DENIED, FAILED_PRECONDITION, ...) is the server's answer to this request and is
+ * logged like a success, as go-grpc-middleware and Envoy's access logs treat them.
+ */
+export const UNHEALTHY_CODES: readonly StatusName[] = Object.freeze([
+  'UNKNOWN',
+  'DEADLINE_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+]);
+
+/** A list of status codes (names or numbers) as numbers; the unhealthy codes when absent. */
+export const failureCodesSchema = z.array(statusCodeSchema).default(UNHEALTHY_CODES.map((name) => Status[name]));

@@ -1,9 +1,5 @@
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-
-/** Path of the grpc.health.v1 definition shipped with the package. */
-export const HEALTH_PROTO_PATH = fileURLToPath(new URL('../../protos/health.proto', import.meta.url));
 
 export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 
@@ -19,7 +15,44 @@ export interface HealthListResponse {
   statuses: Record<string, HealthCheckResponse>;
 }
 
-const packageDefinition = protoLoader.loadSync(HEALTH_PROTO_PATH, {
+/**
+ * grpc.health.v1 as a protobuf.js descriptor (what `protobuf.loadSync('protos/health.proto')
+ * .toJSON()` gives; a test keeps it equal to the shipped protos/health.proto). Embedded, so no
+ * file is read at run time: bundlers and single-file builds keep working.
+ */
+export const HEALTH_DESCRIPTOR = {
+  nested: {
+    grpc: {
+      nested: {
+        health: {
+          nested: {
+            v1: {
+              nested: {
+                HealthCheckRequest: { fields: { service: { type: 'string', id: 1 } } },
+                HealthCheckResponse: {
+                  fields: { status: { type: 'ServingStatus', id: 1 } },
+                  nested: { ServingStatus: { values: { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } } },
+                },
+                HealthListRequest: { fields: {} },
+                HealthListResponse: { fields: { statuses: { keyType: 'string', type: 'HealthCheckResponse', id: 1 } } },
+                Health: {
+                  methods: {
+                    Check: { requestType: 'HealthCheckRequest', responseType: 'HealthCheckResponse' },
+                    List: { requestType: 'HealthListRequest', responseType: 'HealthListResponse' },
+                    Watch: { requestType: 'HealthCheckRequest', responseType: 'HealthCheckResponse', responseStream: true },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+// protobuf.js's INamespace typing lacks map fields (keyType) and wants a comment on methods.
+const packageDefinition = protoLoader.fromJSON(HEALTH_DESCRIPTOR as Parameters<typeof protoLoader.fromJSON>[0], {
   keepCase: true,
   enums: String,
   defaults: true,

@@ -1,7 +1,8 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import { z } from 'zod';
-import { statusName } from '../call/status.js';
+import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
+import { meshCallInfo } from './call-info.js';
 import { resolveWith } from '../config/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
@@ -10,10 +11,16 @@ import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 export interface LoggingOptions {
   /** Where lines go. Default: nowhere. */
   logger?: Logger;
-  /** Level of the line for a call that ended OK. Default "info". */
+  /** Level of the line for a call that ended OK or with an answer that is not a failure code. Default "info". */
   successLevel?: Level;
-  /** Level of the line for a call that failed. Default "warn". */
+  /** Level of the line for a call that ended with one of `failureCodes`. Default "warn". */
   failureLevel?: Level;
+  /**
+   * Codes that say the dependency is unhealthy, logged at `failureLevel`. Default UNKNOWN,
+   * DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS: a
+   * NOT_FOUND or INVALID_ARGUMENT from a backend is a normal answer and logs at `successLevel`.
+   */
+  failureCodes?: Array<StatusName | number>;
   /** Level of the per-attempt lines (with the request metadata, secrets redacted). Default "debug". */
   attemptLevel?: Level;
 }
@@ -21,6 +28,7 @@ export interface LoggingOptions {
 export const LOGGING_DEFAULTS = Object.freeze({ successLevel: 'info', failureLevel: 'warn', attemptLevel: 'debug' } as const);
 
 const loggingFields = {
+  failureCodes: failureCodesSchema,
   successLevel: logLevelSchema.default(LOGGING_DEFAULTS.successLevel),
   failureLevel: logLevelSchema.default(LOGGING_DEFAULTS.failureLevel),
   attemptLevel: logLevelSchema.default(LOGGING_DEFAULTS.attemptLevel),
@@ -46,6 +54,7 @@ export function resolveLoggingOptions(options: LoggingOptions = {}) {
 export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
   const resolved = resolveLoggingOptions(options);
   const { successLevel, failureLevel, attemptLevel } = resolved;
+  const unhealthy = new Set(resolved.failureCodes);
   const logger = resolved.logger ?? silentLogger;
   return (next) => (call) => {
     // With none of its levels enabled the layer steps aside (checked per call: levels change).
@@ -58,9 +67,10 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
 
   function report(call: ClientCall, result: ClientResult, started: number): ClientResult {
     const ok = result.status.code === Status.OK;
-    const level = ok ? successLevel : failureLevel;
+    const level = unhealthy.has(result.status.code) ? failureLevel : successLevel;
     if (!logger.isLevelEnabled(level) && !logger.isLevelEnabled(attemptLevel)) return result;
     const method = call.method.path;
+    const stoppedBecause = meshCallInfo(result.status)?.stoppedBecause;
     if (logger.isLevelEnabled(attemptLevel)) {
       const metadata = loggableMetadata(call.metadata);
       result.attempts.forEach((attempt, index) =>
@@ -86,6 +96,7 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
         peer: result.peer,
         latencyMs: round(performance.now() - started),
         ...(ok ? {} : { details: result.status.details }),
+        ...(stoppedBecause === undefined ? {} : { stoppedBecause }),
       },
       'call finished',
     );

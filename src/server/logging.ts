@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import { z } from 'zod';
-import { statusName } from '../call/status.js';
+import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
 import { resolveWith } from '../config/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
@@ -13,10 +13,16 @@ export interface ServerLoggingOptions {
   logger?: Logger;
   /** Metadata key of the request id: taken from the request when valid, else created, and echoed back. Default "x-request-id". */
   requestIdHeader?: string;
-  /** Level of the line for a call answered OK. Default "info". */
+  /** Level of the line for a call answered OK or with an answer that is not a failure code. Default "info". */
   successLevel?: Level;
-  /** Level of the line for a call that failed. Default "warn". */
+  /** Level of the line for a call that ended with one of `failureCodes`. Default "warn". */
   failureLevel?: Level;
+  /**
+   * Codes logged at `failureLevel`. Default UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+   * UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS: a NOT_FOUND or INVALID_ARGUMENT the handler
+   * gives is its answer, logged at `successLevel`.
+   */
+  failureCodes?: Array<StatusName | number>;
 }
 
 export const SERVER_LOGGING_DEFAULTS = Object.freeze({ requestIdHeader: 'x-request-id', successLevel: 'info', failureLevel: 'warn' } as const);
@@ -26,6 +32,7 @@ const serverLoggingSchema = z.strictObject({
   requestIdHeader: z.string().min(1).default(SERVER_LOGGING_DEFAULTS.requestIdHeader),
   successLevel: logLevelSchema.default(SERVER_LOGGING_DEFAULTS.successLevel),
   failureLevel: logLevelSchema.default(SERVER_LOGGING_DEFAULTS.failureLevel),
+  failureCodes: failureCodesSchema,
 });
 
 export function resolveServerLoggingOptions(options: ServerLoggingOptions = {}) {
@@ -44,8 +51,9 @@ const VALID_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
  *   serverLoggingLayer({ logger: createLogger({ name: 'ServiceA' }) })
  */
 export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLayer {
-  const { requestIdHeader, successLevel, failureLevel, ...resolved } = resolveServerLoggingOptions(options);
+  const { requestIdHeader, successLevel, failureLevel, failureCodes, ...resolved } = resolveServerLoggingOptions(options);
   const logger = resolved.logger ?? silentLogger;
+  const unhealthy = new Set(failureCodes);
   return (next) => async (call) => {
     const started = performance.now();
     const given = call.metadata.get(requestIdHeader)[0]?.toString();
@@ -58,7 +66,7 @@ export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLa
     call.responseHeaders.set(requestIdHeader, requestId);
     const result = await next(metadata === call.metadata ? call : { ...call, metadata });
     const ok = result.status.code === Status.OK;
-    const level = ok ? successLevel : failureLevel;
+    const level = unhealthy.has(result.status.code) ? failureLevel : successLevel;
     if (logger.isLevelEnabled(level)) {
       logger[level](
         {

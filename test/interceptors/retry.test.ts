@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createClientStack, type RetryEvent, type RetryOptions } from 'grpc-meshlite';
+import { createClientStack, meshCallInfo, type RetryEvent, type RetryOptions } from 'grpc-meshlite';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { manualClock } from '../helpers/clock.js';
 import { until } from '../helpers/until.js';
@@ -67,19 +67,32 @@ describe('retry interceptor', () => {
     ]);
   });
 
-  it('gives up after maxAttempts and says how many attempts were made and where the last went', async () => {
+  it('gives up after maxAttempts with the server\'s status unchanged, and says on the error how many attempts went where', async () => {
     const { backends, client } = await setup({ maxAttempts: 2, idempotent: true });
     const error = await expectGrpcError(getOrder(client, { 'x-test-fail-times': '5', 'x-test-key': 'b' }));
     expect(error.code).to.equal(grpc.status.UNAVAILABLE);
-    expect(error.details).to.equal(`ServiceA: steered failure (after 2 attempts; last from ${backends[0]!.address})`);
+    expect(error.details).to.equal('ServiceA: steered failure');
+    const info = meshCallInfo(error)!;
+    expect(info.attempts).to.equal(2);
+    expect(info.tries.map((t) => [t.codeName, t.peer, t.hedge])).to.deep.equal([
+      ['UNAVAILABLE', backends[0]!.address, false],
+      ['UNAVAILABLE', backends[0]!.address, false],
+    ]);
+    expect(info.stoppedBecause).to.equal(undefined);
     expect(backends[0]!.calls).to.have.length(2);
   });
 
-  it('does not retry codes that are not retryable', async () => {
+  it('does not retry codes that are not retryable, and hands the server\'s status over as plain grpc-js does', async () => {
     const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
-    const error = await expectGrpcError(getOrder(client, { 'x-test-status': String(grpc.status.NOT_FOUND) }));
+    const headers = { 'x-test-status': String(grpc.status.NOT_FOUND) };
+    const error = await expectGrpcError(getOrder(client, headers));
+    const plain = await expectGrpcError(getOrder(pool.track(orderClient([backends[0]!.address])), headers));
+    expect(backends[0]!.calls).to.have.length(2);
+    expect([error.code, error.details, error.message]).to.deep.equal([plain.code, plain.details, plain.message]);
     expect(error.code).to.equal(grpc.status.NOT_FOUND);
-    expect(backends[0]!.calls).to.have.length(1);
+    expect(error.metadata.getMap()).to.deep.equal(plain.metadata.getMap());
+    expect(meshCallInfo(error)).to.deep.include({ attempts: 1, stoppedBecause: 'NOT_FOUND is not retryable' });
+    expect(meshCallInfo(plain)).to.equal(undefined);
   });
 
   it('retries the configured codes, by name, per method', async () => {
@@ -97,7 +110,7 @@ describe('retry interceptor', () => {
       const { backends, client } = await setup({ maxAttempts: 3 });
       const error = await expectGrpcError(createOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'd' }));
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
-      expect(error.details).to.contain('not idempotent and it may have reached the server');
+      expect(meshCallInfo(error)?.stoppedBecause).to.equal('not idempotent and it may have reached the server');
       expect(backends[0]!.calls).to.have.length(1);
     });
 
@@ -118,7 +131,7 @@ describe('retry interceptor', () => {
       const error = await expectGrpcError(createOrder(client, {}, { deadline: Date.now() + 5000 }));
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
       expect(events).to.have.length(2);
-      expect(error.details).to.match(/after 3 attempts; last from no endpoint/);
+      expect(meshCallInfo(error)?.tries.map((t) => t.peer)).to.deep.equal([undefined, undefined, undefined]);
     });
   });
 
@@ -134,7 +147,7 @@ describe('retry interceptor', () => {
       const error = await expectGrpcError(
         getOrder(client, { 'x-test-fail-times': '3', 'x-test-key': 'g', 'x-test-pushback-ms': '-1' }),
       );
-      expect(error.details).to.contain('server pushback said not to retry');
+      expect(meshCallInfo(error)?.stoppedBecause).to.equal('server pushback said not to retry');
       expect(backends[0]!.calls).to.have.length(1);
     });
   });
@@ -158,7 +171,9 @@ describe('retry interceptor', () => {
       a.onCall.subscribe(() => clock.tick(50));
       const error = await expectGrpcError(getOrder(client, {}, { deadline: Date.now() + 500 }));
       expect(error.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
-      expect(error.details).to.match(/^deadline exceeded after 5 attempts \(last: DEADLINE_EXCEEDED from 127\.0\.0\.1:\d+\)$/);
+      expect(meshCallInfo(error)?.tries.map((t) => [t.codeName, t.peer])).to.deep.equal(
+        Array.from({ length: 5 }, () => ['DEADLINE_EXCEEDED', a.address]),
+      );
       expect(a.calls).to.have.length(5);
     });
 

@@ -307,6 +307,26 @@ describe('server stack', () => {
       expect(raw.join('')).not.to.contain('s3cr3t');
     });
 
+    it('logs an answer the handler gives (NOT_FOUND) at the success level, a failure (INTERNAL) at the failure level', async () => {
+      const { logger, lines } = memoryLogger('info');
+      const { address } = await pool.server(
+        (server) =>
+          server.addService(orderServiceDefinition, {
+            GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) =>
+              callback({ code: call.request.id === 'missing' ? grpc.status.NOT_FOUND : grpc.status.INTERNAL, details: 'no' }),
+          }),
+        { interceptors: createServerStack({ logger }).interceptors },
+      );
+      const client = pool.track(new OrderClient(address, grpc.credentials.createInsecure()));
+      await expectGrpcError(callUnary(client.GetOrder, client, { id: 'missing' }));
+      await expectGrpcError(callUnary(client.GetOrder, client, { id: 'broken' }));
+      const handled = lines.filter((l) => l.msg === 'call handled').map((l) => [l['code'], l.level]);
+      expect(handled).to.deep.equal([
+        ['NOT_FOUND', 30],
+        ['INTERNAL', 40],
+      ]);
+    });
+
     it('creates a request id when the call has none, and gives it to the handler', async () => {
       let seenByHandler: string | undefined;
       const stack = createServerStack();

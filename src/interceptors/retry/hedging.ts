@@ -7,7 +7,7 @@ import { deriveCall } from '../call.js';
 import type { AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
 import type { RetryContext } from './context.js';
 import { attemptTimedOut } from './attempt-timeout.js';
-import { deadlinePassed, finalStatus, pushback, retryDelay, whyNotRetry } from './outcome.js';
+import { finalStatus, pushback, retryDelay, whyNotRetry } from './outcome.js';
 
 type LaunchKind = 'first' | 'hedge' | 'retry';
 
@@ -149,7 +149,7 @@ class HedgedCall {
       this.#attempts.push({ code: status.code, peer, mayHaveReachedServer: true, durationMs: now - startedAt, hedge: true });
     }
     this.#running.length = 0;
-    this.#resolve(finalStatus(result, this.#attempts, deadlinePassed(result, this.#call, now, false), note));
+    this.#resolve(finalStatus(result, this.#attempts, note));
   }
 
   readonly #onCallerAbort = (): void => {

@@ -5,7 +5,7 @@ import { abortStatus, deriveCall, failedResult } from '../call.js';
 import type { AttemptRecord, ClientCall, ClientNext, ClientResult, ResponseSink } from '../types.js';
 import { AttemptTimeout } from './attempt-timeout.js';
 import type { RetryContext } from './context.js';
-import { deadlinePassed, finalStatus, retryDelay, safeToRepeat, whyNotRetry } from './outcome.js';
+import { finalStatus, retryDelay, safeToRepeat, whyNotRetry } from './outcome.js';
 
 /**
  * Attempts one after another: after a retryable failure, a full-jitter pause (or the
@@ -62,14 +62,14 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
     const delayMs = typeof wait === 'number' ? wait : 0;
     if (stop === undefined && now + delayMs >= call.deadline) stop = 'no time left before the deadline';
     if (stop === undefined && !granted && budget && !budget.tryRetry()) stop = 'retry budget exhausted';
-    if (stop !== undefined) return finalStatus(result, attempts, deadlinePassed(result, call, now, granted), stop || undefined);
+    if (stop !== undefined) return finalStatus(result, attempts, stop || undefined);
 
     context.retried.emit({ method: call.method.path, attempt, code: result.status.code, peer: result.peer, delayMs, kind: 'retry' });
     if (result.peer && !avoid.includes(result.peer)) avoid.push(result.peer);
     try {
       await sleep(delayMs, call.signal, clock);
     } catch {
-      return finalStatus(failedResult(abortStatus(call.signal), attempts), attempts, false, undefined);
+      return finalStatus(failedResult(abortStatus(call.signal), attempts), attempts, undefined);
     }
   }
 }

@@ -1,6 +1,7 @@
 // How the retry and hedging layers judge one finished attempt, and how they word the end.
 import { status as Status, type StatusObject } from '@grpc/grpc-js';
 import { statusName } from '../../call/status.js';
+import { withCallInfo } from '../call-info.js';
 import { isTransportFailure } from '../../call/transport-failure.js';
 import type { AttemptRecord, ClientCall, ClientResult } from '../types.js';
 import { fullJitterDelay } from './backoff.js';
@@ -64,38 +65,15 @@ export function safeToRepeat(call: ClientCall, policy: ResolvedRetryPolicy, idem
 }
 
 /**
- * Whether the call ended because its whole deadline passed: the clock says so, or grpc-js
- * ended the attempt with DEADLINE_EXCEEDED that no per-attempt timeout of ours caused.
+ * The result the caller sees. A failed call, or one that took more than one attempt, gets the
+ * mesh's account (attempts, where each went, why no further attempt followed) as a typed
+ * property of its status (see call-info.ts); the status's code, details and trailers stay
+ * exactly as the server (or grpc-js) gave them.
  */
-export function deadlinePassed(result: ClientResult, call: ClientCall, now: number, attemptTimedOut: boolean): boolean {
-  return now >= call.deadline || (result.status.code === Status.DEADLINE_EXCEEDED && !attemptTimedOut);
-}
-
-/**
- * The status the caller sees once a call has used more than one attempt (or was stopped for
- * a reason worth telling): the final code, with details that say how many attempts were
- * made and where the last went, e.g.
- * `deadline exceeded after 3 attempts (last: UNAVAILABLE from 127.0.0.1:50051)`.
- */
-export function finalStatus(
-  result: ClientResult,
-  attempts: readonly AttemptRecord[],
-  deadlinePassed: boolean,
-  note: string | undefined,
-): ClientResult {
+export function finalStatus(result: ClientResult, attempts: readonly AttemptRecord[], note: string | undefined): ClientResult {
   const { status } = result;
-  if (status.code === Status.OK || (attempts.length <= 1 && note === undefined)) {
+  if (status.code === Status.OK && attempts.length <= 1) {
     return attempts === result.attempts ? result : { ...result, attempts };
   }
-  const count = `${attempts.length} attempt${attempts.length === 1 ? '' : 's'}`;
-  let details: string;
-  if (status.code === Status.DEADLINE_EXCEEDED && deadlinePassed) {
-    const earlier = [...attempts].reverse().find((a) => a.code !== Status.DEADLINE_EXCEEDED) ?? attempts.at(-1);
-    const last = earlier ? ` (last: ${statusName(earlier.code)} from ${earlier.peer ?? 'no endpoint'})` : '';
-    details = `deadline exceeded after ${count}${last}`;
-  } else {
-    const from = result.peer ?? attempts.at(-1)?.peer ?? 'no endpoint';
-    details = `${status.details} (after ${count}; last from ${from}${note ? `; ${note}` : ''})`;
-  }
-  return { ...result, status: { ...status, details }, attempts };
+  return { ...result, status: withCallInfo(status, attempts, note), attempts };
 }
