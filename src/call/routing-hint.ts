@@ -110,6 +110,18 @@ class LiveHint implements ReceivedHint {
 }
 
 /**
+ * Client side, as a call enters the layers: the caller's metadata without a hint header it
+ * should not carry (forwarded from an upstream call, or forged), so that none reaches the
+ * wire on a target the mesh's picker does not serve. The same object when there is none.
+ */
+export function withoutRoutingHint(metadata: Metadata): Metadata {
+  if (metadata.get(ROUTING_HINT_HEADER).length === 0) return metadata;
+  const copy = metadata.clone();
+  copy.remove(ROUTING_HINT_HEADER);
+  return copy;
+}
+
+/**
  * Picker side: removes the hint header from `metadata` (so it never goes on the wire) and
  * returns the hint it refers to, or undefined when there is none or it is not one of this
  * process's live hints.

@@ -14,6 +14,7 @@ import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-i
 import { Cancellation } from '../call/cancellation.js';
 import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
+import { withoutRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { failedResult } from './call.js';
 import { methodLookup, type MethodTable } from './method-table.js';
@@ -111,7 +112,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   }
 
   halfClose(): void {
-    let metadata = this.#metadata ?? new Metadata();
+    let metadata = withoutRoutingHint(this.#metadata ?? new Metadata());
     if (this.#waitForReady && !metadata.getOptions().waitForReady) {
       metadata = metadata.clone();
       metadata.setOptions({ ...metadata.getOptions(), waitForReady: true });

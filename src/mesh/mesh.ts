@@ -12,6 +12,7 @@ import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
+import { withStack } from './client-options.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
 
 export interface MeshOptions {
@@ -127,6 +128,11 @@ export class Mesh {
    * A client of `service` through the mesh, with the client stack (logging, deadline,
    * breaker, retry) configured from the service's `client` section, merged with `stack`.
    * The stack is fixed when the client is created; `client.close()` also closes it.
+   *
+   * `clientOptions` are grpc-js's: the user's interceptors (or providers) run first, once per
+   * call, then the stack (so an auth interceptor's header goes out on every retry and hedge);
+   * a call's own `interceptors` option replaces the user's client-level ones as in grpc-js,
+   * never the stack. A `grpc.service_config` is honoured for method timeouts and waitForReady.
    */
   client<T extends Client>(
     ClientClass: new (target: string, credentials: ChannelCredentials, options?: ClientOptions) => T,
@@ -157,9 +163,8 @@ export class Mesh {
     this.#stacks.add(stack);
     const client = new ClientClass(this.target(service), options.credentials ?? grpcCredentials.createInsecure(), {
       ...this.channelOptions(),
-      ...options.clientOptions,
+      ...withStack(options.clientOptions, stack.interceptors),
       [MESH_OPTION]: this.id,
-      interceptors: stack.interceptors,
     });
     const closeChannel = client.close.bind(client);
     client.close = () => {

@@ -113,6 +113,19 @@ describe('mesh config, resolver and bad input', function () {
       );
     });
 
+    it('types the in-code config end to end: a misspelt client option fails tsc, and at run time names the field', () => {
+      const config: MeshConfigInput = {
+        services: {
+          orders: {
+            endpoints: [{ name: 'A', address: '127.0.0.1:50051' }],
+            // @ts-expect-error maxAtempts is not a retry option (npm test type-checks this file)
+            client: { retry: { maxAtempts: 3 } },
+          },
+        },
+      };
+      expect(() => createMesh({ config })).to.throw(/unknown field "services\.orders\.client\.retry\.maxAtempts"/);
+    });
+
     it('fails calls to an unknown service with UNAVAILABLE, naming it and where config was looked for', async () => {
       const [a] = await backends('ServiceA');
       const { client } = meshClient(

@@ -1,0 +1,42 @@
+// How a user's grpc-js client options meet the mesh's client stack. grpc-js runs a client's
+// interceptors first to last (the first sees the call as the caller made it), and call-level
+// interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
+import type { CallProperties, ClientOptions, Interceptor, InterceptorProvider } from '@grpc/grpc-js';
+
+/**
+ * The user's client options with the stack's interceptors added innermost: the user's own
+ * interceptors (or interceptor providers) run first, once per call, as the caller sees it
+ * (an auth interceptor adds its header once; every retry and hedge re-sends it). A call made
+ * with its own `interceptors` / `interceptor_providers` call option keeps the stack too: it
+ * replaces the user's client-level interceptors, as in grpc-js, but not the mesh's. The
+ * user's own `callInvocationTransformer` runs first.
+ */
+export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[]): ClientOptions {
+  const providers = user.interceptor_providers as InterceptorProvider[] | undefined;
+  const transform = user.callInvocationTransformer;
+  const options: ClientOptions = { ...user };
+  if (providers?.length && !user.interceptors?.length) {
+    // grpc-js refuses a client with both interceptors and providers: the stack joins as providers.
+    options.interceptor_providers = [...providers, ...stack.map((interceptor) => () => interceptor)];
+  } else {
+    options.interceptors = [...(user.interceptors ?? []), ...stack];
+  }
+  options.callInvocationTransformer = (properties: CallProperties<unknown, unknown>) => {
+    const given = transform ? transform(properties) : properties;
+    return withCallStack(given, stack);
+  };
+  return options;
+}
+
+function withCallStack(properties: CallProperties<unknown, unknown>, stack: readonly Interceptor[]): CallProperties<unknown, unknown> {
+  const { interceptors, interceptor_providers: providers } = properties.callOptions;
+  if (interceptors?.length && providers?.length) return properties; // grpc-js refuses the call, as without the mesh
+  if (interceptors?.length) {
+    return { ...properties, callOptions: { ...properties.callOptions, interceptors: [...interceptors, ...stack] } };
+  }
+  if (providers?.length) {
+    const joined = [...providers, ...stack.map((interceptor) => () => interceptor)];
+    return { ...properties, callOptions: { ...properties.callOptions, interceptor_providers: joined } };
+  }
+  return properties;
+}
