@@ -1,5 +1,5 @@
-import { watch, readFileSync, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { lstatSync, readFileSync, readlinkSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, join, parse, resolve, sep } from 'node:path';
 import { parseMeshConfig, type MeshConfig } from './mesh-config.js';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
 import { ConfigError } from '../errors.js';
@@ -59,33 +59,36 @@ export class StaticConfigSource implements ConfigSource {
 }
 
 /**
- * A JSON config file, watched and hot-reloaded. The directory is watched rather than the
- * file, because editors and deploy tools replace files (rename) instead of writing in place.
- * A file that does not parse or validate is refused with the reason, and the last good
- * config keeps serving. The first load must succeed: there is nothing to fall back on.
+ * A JSON config file, watched and hot-reloaded. Directories are watched rather than the file,
+ * because editors and deploy tools replace files (rename, delete and re-create) instead of
+ * writing in place; and every directory along the path's symlinks is watched, because
+ * Kubernetes updates a mounted ConfigMap by swapping a `..data` symlink next to the file's
+ * link, which changes no entry of the file's own name. Any change in those directories
+ * re-reads the file (after a short debounce); an unchanged text is ignored.
+ *
+ * A file that does not parse or validate (a truncated or half-written one included) is
+ * refused with the reason, and the last good config keeps serving; the next change is read
+ * again. The first load must succeed: there is nothing to fall back on.
  */
 export class FileConfigSource implements ConfigSource {
   readonly #path: string;
   readonly #debounceMs: number;
+  readonly #watch: boolean;
   readonly #applied = new Signal<MeshConfig>();
   readonly #rejected = new Signal<Error>();
+  readonly #watchers = new Map<string, FSWatcher>();
   #config: MeshConfig;
   #text: string;
-  #watcher: FSWatcher | undefined;
   #timer: unknown;
+  #closed = false;
 
   constructor(path: string, options: { watch?: boolean; debounceMs?: number } = {}) {
     this.#path = resolve(path);
     this.#debounceMs = options.debounceMs ?? 25;
+    this.#watch = options.watch !== false;
     this.#text = this.#read();
     this.#config = this.#parse(this.#text);
-    if (options.watch !== false) {
-      const name = basename(this.#path);
-      this.#watcher = watch(dirname(this.#path), (_event, file) => {
-        if (file === null || file === name) this.#scheduleReload();
-      });
-      this.#watcher.unref();
-    }
+    this.#watchDirectories();
   }
 
   current(): MeshConfig {
@@ -98,6 +101,8 @@ export class FileConfigSource implements ConfigSource {
 
   /** Reads the file now. Returns the error when it was refused. */
   reload(): Error | undefined {
+    // A swapped symlink may lead through other directories now.
+    this.#watchDirectories();
     let text: string;
     try {
       text = this.#read();
@@ -121,14 +126,45 @@ export class FileConfigSource implements ConfigSource {
   }
 
   close(): void {
+    this.#closed = true;
     systemClock.clearTimeout(this.#timer);
-    this.#watcher?.close();
-    this.#watcher = undefined;
+    for (const watcher of this.#watchers.values()) watcher.close();
+    this.#watchers.clear();
   }
 
   #scheduleReload(): void {
+    if (this.#closed) return;
     systemClock.clearTimeout(this.#timer);
     this.#timer = unrefTimer(setTimer(systemClock, () => this.reload(), this.#debounceMs));
+  }
+
+  /** Watches every directory the path leads through (its own and each symlink's), and no other. */
+  #watchDirectories(): void {
+    if (!this.#watch || this.#closed) return;
+    const wanted = symlinkDirectories(this.#path);
+    for (const [dir, watcher] of this.#watchers) {
+      if (!wanted.has(dir)) {
+        watcher.close();
+        this.#watchers.delete(dir);
+      }
+    }
+    for (const dir of wanted) {
+      if (this.#watchers.has(dir)) continue;
+      try {
+        const watcher = watch(dir, () => this.#scheduleReload());
+        watcher.on('error', () => {
+          // The directory went away (an old ConfigMap generation): forget it; the next
+          // reload watches whatever the path leads through then.
+          watcher.close();
+          this.#watchers.delete(dir);
+          this.#scheduleReload();
+        });
+        watcher.unref();
+        this.#watchers.set(dir, watcher);
+      } catch {
+        // Not there (yet): the directories that exist still report when it appears.
+      }
+    }
   }
 
   #read(): string {
@@ -140,6 +176,9 @@ export class FileConfigSource implements ConfigSource {
   }
 
   #parse(text: string): MeshConfig {
+    if (text.trim() === '') {
+      throw new ConfigError('(file)', undefined, `mesh config file ${this.#path} is empty (truncated, or still being written)`);
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -148,4 +187,37 @@ export class FileConfigSource implements ConfigSource {
     }
     return parseMeshConfig(json, `mesh config file ${this.#path}`);
   }
+}
+
+/**
+ * The directories `path` leads through: its own, and for each symlink on the way (the file
+ * itself or a directory above it), the directory the link lives in and where it points.
+ * Bounded, so a symlink loop ends.
+ */
+function symlinkDirectories(path: string): Set<string> {
+  const dirs = new Set<string>([dirname(path)]);
+  const pending = [path];
+  for (let hops = 0; pending.length > 0 && hops < 40; hops++) {
+    const current = pending.pop()!;
+    // Each component of the path may be a link; walk from the top.
+    let prefix = parse(current).root;
+    for (const part of current.slice(prefix.length).split(sep).filter(Boolean)) {
+      const next = join(prefix, part);
+      let target: string | undefined;
+      try {
+        if (lstatSync(next).isSymbolicLink()) target = resolve(prefix, readlinkSync(next));
+      } catch {
+        break; // does not exist (yet)
+      }
+      if (target !== undefined) {
+        dirs.add(prefix);
+        const rest = current.slice(next.length);
+        pending.push(target + rest);
+        break;
+      }
+      prefix = next;
+    }
+    dirs.add(dirname(current));
+  }
+  return dirs;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -83,6 +83,101 @@ describe('mesh config, resolver and bad input', function () {
       const logged = lines.filter((line) => line.msg === 'mesh config rejected; the last good config keeps serving');
       expect(logged).to.have.length(2);
       expect(String(logged[0]!['err'])).to.contain('weight');
+    });
+
+    describe('where deploy tools put the file', () => {
+      const weights = (mesh: { config: { services: Record<string, { endpoints: Array<{ weight: number }> } | undefined> } }) =>
+        mesh.config.services['orders']!.endpoints.map((e) => e.weight);
+
+      async function started(path: string, a: { address: string }, b: { address: string }) {
+        const { logger } = memoryLogger('info');
+        const { mesh, client } = await readyMeshClient(pool, { configFile: path, logger }, ['ServiceA', 'ServiceB']);
+        const applied = () => nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
+        const rejected = () => nextEvent<ConfigEvent>((l) => mesh.events.onConfigRejected(l));
+        return { mesh, client, applied, rejected, a, b };
+      }
+
+      const services = (a: { address: string }, b: { address: string }, weightA: number) =>
+        JSON.stringify({
+          services: {
+            orders: {
+              endpoints: [
+                { name: 'ServiceA', address: a.address, weight: weightA },
+                { name: 'ServiceB', address: b.address, weight: 1 },
+              ],
+              balancer: fast,
+            },
+          },
+        });
+
+      it('follows a Kubernetes ConfigMap update: the ..data symlink swapped to a new directory', async () => {
+        const [a, b] = await backends('ServiceA', 'ServiceB');
+        const root = mkdtempSync(join(tmpdir(), 'meshlite-configmap-'));
+        pool.defer(() => rmSync(root, { recursive: true, force: true }));
+        // The layout kubelet writes: mesh.json -> ..data/mesh.json, ..data -> ..<timestamp>.
+        const generation = (name: string, weightA: number) => {
+          mkdirSync(join(root, name));
+          writeFileSync(join(root, name, 'mesh.json'), services(a!, b!, weightA));
+        };
+        generation('..2026_11_27_08_00_00.1', 1);
+        symlinkSync('..2026_11_27_08_00_00.1', join(root, '..data'));
+        symlinkSync('..data/mesh.json', join(root, 'mesh.json'));
+        const { mesh, client, applied } = await started(join(root, 'mesh.json'), a!, b!);
+        const loop = callLoop(client);
+        pool.defer(() => loop.stop());
+
+        // An update as kubelet makes it: new directory, new link, renamed over ..data, old one removed.
+        const landed = applied();
+        generation('..2026_11_27_08_05_00.2', 9);
+        symlinkSync('..2026_11_27_08_05_00.2', join(root, '..data_tmp'));
+        renameSync(join(root, '..data_tmp'), join(root, '..data'));
+        rmSync(join(root, '..2026_11_27_08_00_00.1'), { recursive: true });
+        await landed;
+        expect(weights(mesh)).to.deep.equal([9, 1]);
+
+        // And the next one, through the directory watched since the last swap.
+        const again = applied();
+        generation('..2026_11_27_08_10_00.3', 4);
+        symlinkSync('..2026_11_27_08_10_00.3', join(root, '..data_tmp'));
+        renameSync(join(root, '..data_tmp'), join(root, '..data'));
+        await again;
+        expect(weights(mesh)).to.deep.equal([4, 1]);
+        expect((await loop.stop()).errors).to.deep.equal([]);
+      });
+
+      it('follows a file reached through a symlink in another directory, deleted and re-created, and refuses a truncated one', async () => {
+        const [a, b] = await backends('ServiceA', 'ServiceB');
+        const real = mkdtempSync(join(tmpdir(), 'meshlite-real-'));
+        const app = mkdtempSync(join(tmpdir(), 'meshlite-app-'));
+        pool.defer(() => rmSync(real, { recursive: true, force: true }));
+        pool.defer(() => rmSync(app, { recursive: true, force: true }));
+        const target = join(real, 'mesh.json');
+        writeFileSync(target, services(a!, b!, 1));
+        symlinkSync(target, join(app, 'mesh.json'));
+        const { mesh, client, applied, rejected } = await started(join(app, 'mesh.json'), a!, b!);
+        const loop = callLoop(client);
+        pool.defer(() => loop.stop());
+
+        let landed = applied();
+        writeFileSync(`${target}.tmp`, services(a!, b!, 3));
+        renameSync(`${target}.tmp`, target);
+        await landed;
+        expect(weights(mesh)).to.deep.equal([3, 1]);
+
+        // Written in place and caught half-way: refused, the last good config keeps serving.
+        const refused = rejected();
+        writeFileSync(target, '');
+        expect((await refused).error).to.match(/is empty \(truncated, or still being written\)|cannot read/);
+        expect(weights(mesh)).to.deep.equal([3, 1]);
+
+        // Deleted, then re-created.
+        landed = applied();
+        unlinkSync(target);
+        writeFileSync(target, services(a!, b!, 7));
+        await landed;
+        expect(weights(mesh)).to.deep.equal([7, 1]);
+        expect((await loop.stop()).errors).to.deep.equal([]);
+      });
     });
   });
 
