@@ -60,6 +60,8 @@ export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer
 export interface ClientStack {
   /** Pass as `interceptors` in the grpc-js client options (call-level interceptors would replace it). */
   readonly interceptors: GrpcInterceptor[];
+  /** The layers composed into one, for another transport (the nice-grpc middleware). */
+  readonly layer: ClientLayer;
   readonly layers: readonly NamedClientLayer[];
   /** The retry layer, for its events and budget; undefined when left out. */
   readonly retry: RetryLayer | undefined;
@@ -87,8 +89,10 @@ export function createClientStack(options: ClientStackOptions = {}): ClientStack
   const layers = clientLayers({ ...options, deadline });
   const find = <T>(name: ClientLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
   const breaker = find<CircuitBreakerLayer>('circuit-breaker');
+  const layer = composeClientLayers(...layers.map((entry) => entry.layer));
   return {
-    interceptors: [toGrpcInterceptor(composeClientLayers(...layers.map((entry) => entry.layer)), { waitForReady })],
+    interceptors: [toGrpcInterceptor(layer, { waitForReady })],
+    layer,
     layers,
     retry: find<RetryLayer>('retry'),
     breaker,

@@ -125,6 +125,39 @@ export class Mesh {
   }
 
   /**
+   * The client stack `mesh.client()` puts on a client of `service`, for a client the mesh
+   * does not build (a nice-grpc client: `meshMiddleware(mesh.clientStack('orders'))`): the
+   * service's `client` config merged with `stack`, routing hints on (the mesh's picker reads
+   * them), and the breaker closing as soon as the balancer sees an endpoint back.
+   * `stack.close()` releases it (a client from `mesh.client()` does that itself).
+   */
+  clientStack(service: string, stack: ClientStackOptions = {}): ClientStack {
+    const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
+    const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...stack };
+    // Refuse now, naming the field, what the resolver would refuse on the first call.
+    parseServiceConfig(stackOptions.serviceConfig, { mesh: true });
+    // The channel's picker is the mesh's: attempts may carry routing hints.
+    if (stackOptions.retry !== false) stackOptions.retry = { ...stackOptions.retry, routingHints: true };
+    if (stackOptions.breaker !== false) {
+      // The balancer hears first that an endpoint is back (connected and healthy again); an
+      // open breaker need not wait out its reset timer to learn it.
+      stackOptions.breaker = {
+        ...stackOptions.breaker,
+        recoveredWhen: (recovered) => this.events.onRecovered((event) => recovered(`${event.endpoint} back (${event.reason})`), service),
+      };
+    }
+    const created = createClientStack(stackOptions);
+    this.#stacks.add(created);
+    return {
+      ...created,
+      close: () => {
+        created.close();
+        this.#stacks.delete(created);
+      },
+    };
+  }
+
+  /**
    * A client of `service` through the mesh, with the client stack (logging, deadline,
    * breaker, retry) configured from the service's `client` section, merged with `stack`.
    * The stack is fixed when the client is created; `client.close()` also closes it.
@@ -139,28 +172,7 @@ export class Mesh {
     service: string,
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
   ): MeshClient<T> {
-    const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
-    const stackOptions: ClientStackOptions = {
-      logger: this.#logger,
-      clock: this.#clock,
-      serviceConfig: serviceConfigOption(options.clientOptions),
-      ...fromConfig,
-      ...options.stack,
-    };
-    // Refuse now, naming the field, what the resolver would refuse on the first call.
-    parseServiceConfig(serviceConfigOption(options.clientOptions), { mesh: true });
-    // The channel's picker is the mesh's: attempts may carry routing hints.
-    if (stackOptions.retry !== false) stackOptions.retry = { ...stackOptions.retry, routingHints: true };
-    if (stackOptions.breaker !== false) {
-      // The balancer hears first that an endpoint is back (connected and healthy again); an
-      // open breaker need not wait out its reset timer to learn it.
-      stackOptions.breaker = {
-        ...stackOptions.breaker,
-        recoveredWhen: (recovered) => this.events.onRecovered((event) => recovered(`${event.endpoint} back (${event.reason})`), service),
-      };
-    }
-    const stack = createClientStack(stackOptions);
-    this.#stacks.add(stack);
+    const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack });
     const client = new ClientClass(this.target(service), options.credentials ?? grpcCredentials.createInsecure(), {
       ...this.channelOptions(),
       ...withStack(options.clientOptions, stack.interceptors),
@@ -170,7 +182,6 @@ export class Mesh {
     client.close = () => {
       closeChannel();
       stack.close();
-      this.#stacks.delete(stack);
     };
     return Object.assign(client, { stack });
   }

@@ -1,0 +1,95 @@
+// nice-grpc clients get the client layers through grpc-meshlite/nice-grpc's middleware.
+import { ChannelCredentials } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { createMesh, meshCallInfo, type MeshConfigInput } from 'grpc-meshlite';
+import { meshMiddleware } from 'grpc-meshlite/nice-grpc';
+import { ClientError, Metadata, Status, createChannel, createClientFactory } from 'nice-grpc';
+import { orderServiceDefinition, type Order } from '../../examples/orders.js';
+import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
+import { allUsable, until } from '../helpers/mesh.js';
+import { useTestPool } from '../helpers/servers.js';
+
+const SERVICE = 'orders.v1.OrderService';
+
+interface NiceOrders {
+  GetOrder(request: { id: string }, options?: { metadata?: Metadata; deadline?: number; signal?: AbortSignal }): Promise<Order>;
+}
+
+describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  async function setup() {
+    const backends = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
+    for (const backend of backends) pool.defer(() => backend.stop());
+    const config: MeshConfigInput = {
+      services: {
+        orders: {
+          endpoints: backends.map((backend) => ({ name: backend.name, address: backend.address })),
+          healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+          balancer: { slowStart: { windowMs: 0 } },
+          client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
+        },
+      },
+    };
+    const mesh = createMesh({ config });
+    pool.defer(() => mesh.close());
+    const channel = createChannel(mesh.target('orders'), ChannelCredentials.createInsecure(), mesh.channelOptions());
+    pool.defer(() => channel.close());
+    const stack = mesh.clientStack('orders');
+    pool.defer(() => stack.close());
+    const client = createClientFactory().use(meshMiddleware(stack)).create(orderServiceDefinition, channel) as unknown as NiceOrders;
+    channel.getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    return { backends: backends as [FakeBackend, FakeBackend], client, stack };
+  }
+
+  const headers = (values: Record<string, string>) => {
+    const metadata = Metadata();
+    for (const [key, value] of Object.entries(values)) metadata.set(key, value);
+    return metadata;
+  };
+
+  it('retries a failed call on the other backend, with the caller metadata on every attempt', async () => {
+    const { backends, client } = await setup();
+    const order = await client.GetOrder({ id: 'x' }, { metadata: headers({ 'x-test-fail-times': '1', 'x-test-key': 'nice', authorization: 'Bearer n' }) });
+    expect(order.served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
+    const calls = [...backends[0].calls, ...backends[1].calls];
+    expect(calls).to.have.length(3);
+    expect(calls.map((call) => call.metadata.get('authorization').map(String)[0])).to.deep.equal(['Bearer n', 'Bearer n', 'Bearer n']);
+    expect(calls.flatMap((call) => Object.keys(call.metadata.getMap()).filter((key) => key.startsWith('x-meshlite')))).to.deep.equal([]);
+  });
+
+  it("throws nice-grpc's ClientError with the server's code and details, and the mesh's account", async () => {
+    const { client } = await setup();
+    const error = await client.GetOrder({ id: 'x' }, { metadata: headers({ 'x-test-status': String(Status.NOT_FOUND) }) }).then(
+      () => expect.fail('expected NOT_FOUND'),
+      (caught: unknown) => caught as ClientError,
+    );
+    expect(error).to.be.instanceOf(ClientError);
+    expect(error.code).to.equal(Status.NOT_FOUND);
+    expect(error.details).to.match(/^Service[AB]: steered failure$/);
+    expect(meshCallInfo(error)).to.deep.include({ attempts: 1, stoppedBecause: 'NOT_FOUND is not retryable' });
+  });
+
+  it('keeps answering while a backend dies', async () => {
+    const { backends, client } = await setup();
+    const served: string[] = [];
+    for (let i = 0; i < 10; i++) served.push((await client.GetOrder({ id: 'x' })).served_by);
+    await backends[0].stop();
+    for (let i = 0; i < 10; i++) served.push((await client.GetOrder({ id: 'x' })).served_by);
+    expect(new Set(served.slice(0, 10))).to.deep.equal(new Set(['ServiceA', 'ServiceB']));
+    expect(new Set(served.slice(10))).to.deep.equal(new Set(['ServiceB']));
+  });
+
+  it('ends a call at its deadline (the deadline option) with DEADLINE_EXCEEDED, and one its caller aborts with an AbortError', async () => {
+    const { client } = await setup();
+    const hung = headers({ 'x-test-hang': '1' });
+    const late = await client.GetOrder({ id: 'x' }, { metadata: hung, deadline: Date.now() + 100 }).catch((caught: unknown) => caught as ClientError);
+    expect((late as ClientError).code).to.equal(Status.DEADLINE_EXCEEDED);
+    const controller = new AbortController();
+    const pending = client.GetOrder({ id: 'x' }, { metadata: hung, signal: controller.signal }).catch((caught: unknown) => caught);
+    controller.abort();
+    expect((await pending as Error).name).to.equal('AbortError'); // what abort-controller-x's isAbortError checks
+  });
+});
