@@ -18,7 +18,7 @@ export function meshliteStack(addresses: Record<string, string>, options: { equa
   const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
   const config = exampleConfig(addresses);
   if (options.equalWeights) {
-    for (const endpoint of config.services['orders']!.endpoints) endpoint.weight = 50;
+    for (const endpoint of config.services['orders']!.endpoints ?? []) endpoint.weight = 50;
   }
   const mesh = createMesh({ config, logger });
   const client = mesh.client(OrderClient, 'orders');

@@ -10,7 +10,7 @@ export const EXAMPLE_CONFIG_PATH = new URL('./mesh.json', import.meta.url);
 /** examples/mesh.json with each backend's address replaced by where it really listens. */
 export function exampleConfig(addresses: Readonly<Record<string, string>>): MeshConfigInput {
   const config = JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as MeshConfigInput;
-  for (const endpoint of config.services['orders']!.endpoints) {
+  for (const endpoint of config.services['orders']!.endpoints ?? []) {
     endpoint.address = addresses[endpoint.name] ?? endpoint.address;
   }
   return config;

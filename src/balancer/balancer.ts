@@ -54,6 +54,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     endpoints: experimental.StatusOr<experimental.Endpoint[]>,
     lbConfig: experimental.TypedLoadBalancingConfig,
     options: ChannelOptions,
+    resolutionNote = '',
   ): boolean {
     if (!(lbConfig instanceof MeshBalancerConfig)) return false;
     if (!endpoints.ok) {
@@ -67,7 +68,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#report(ConnectivityState.TRANSIENT_FAILURE, problem);
       return true;
     }
-    this.#resolutionError = undefined;
+    // With an empty list, the resolver's note says why ("no endpoints under etcd …").
+    this.#resolutionError = resolutionNote || undefined;
     const configured = new Map(this.#settings.endpoints.map((e) => [e.address, e]));
     const seen = new Set<string>();
     this.#rebuilding = true;

@@ -89,14 +89,46 @@ const clientSchema = z.strictObject({
   breaker: breakerConfigSchema.optional(),
 });
 
+/** etcd as a service's endpoint source (see src/discovery). */
+export const ETCD_DEFAULTS = Object.freeze({ dialTimeoutMs: 2000 });
+
+const etcdSchema = z.strictObject({
+  /** The cluster's client endpoints: "127.0.0.1:2379", "https://etcd-0.internal:2379". */
+  endpoints: z
+    .array(z.string().regex(/^(https?:\/\/)?[^\s/]+:\d{1,5}$/, 'must be "host:port" or "http(s)://host:port"'))
+    .min(1, 'must list at least one etcd endpoint')
+    .max(100),
+  /** Keys `<prefix>/<id>` hold the endpoints, in etcd's gRPC naming format. */
+  prefix: z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((prefix) => !prefix.endsWith('/'), 'must not end with "/" (keys are "<prefix>/<id>")'),
+  tls: z
+    .strictObject({ caFile: z.string().min(1), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() })
+    .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), 'certFile and keyFile go together')
+    .optional(),
+  auth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
+  dialTimeoutMs: durationMs(100, MINUTE).default(ETCD_DEFAULTS.dialTimeoutMs),
+});
+
+const discoverySchema = z.strictObject({
+  etcd: etcdSchema.optional(),
+});
+
 const serviceSchema = z
   .strictObject({
-    endpoints: z.array(endpointSchema).min(1, 'must list at least one endpoint').max(10_000),
+    /** Listed endpoints; with a discovery source, those found there come on top. */
+    endpoints: z.array(endpointSchema).max(10_000).default([]),
+    discovery: discoverySchema.optional(),
     healthCheck: healthCheckSchema.default(() => healthCheckSchema.parse({})),
     balancer: balancerSchema.default(() => balancerSchema.parse({})),
     client: clientSchema.optional(),
   })
   .superRefine((service, context) => {
+    if (service.endpoints.length === 0 && service.discovery?.etcd === undefined) {
+      context.addIssue({ code: 'custom', path: ['endpoints'], message: 'must list at least one endpoint (or name a discovery source)', input: service.endpoints });
+    }
     const seen = new Map<string, number>();
     service.endpoints.forEach((endpoint, index) => {
       const first = seen.get(endpoint.address);
@@ -125,6 +157,7 @@ export type EndpointConfig = ServiceConfig['endpoints'][number];
 export type HealthCheckConfig = ServiceConfig['healthCheck'];
 export type BalancerConfig = ServiceConfig['balancer'];
 export type ClientConfig = NonNullable<ServiceConfig['client']>;
+export type EtcdDiscoveryConfig = NonNullable<NonNullable<ServiceConfig['discovery']>['etcd']>;
 
 /**
  * Validates a mesh config document and fills in defaults. Throws a ConfigError naming every

@@ -12,6 +12,7 @@ import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
+import { ServiceDiscovery } from '../discovery/discovery.js';
 import { withStack } from './client-options.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
 
@@ -61,6 +62,7 @@ export class Mesh {
   readonly #balancers = new Set<() => BalancerSnapshot>();
   readonly #cleanups: Array<() => void> = [];
   readonly #stacks = new Set<ClientStack>();
+  readonly #discovery: ServiceDiscovery;
 
   constructor(options: MeshOptions) {
     if ((options.config === undefined) === (options.configFile === undefined)) {
@@ -72,10 +74,25 @@ export class Mesh {
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
     this.#source = options.configFile ? new FileConfigSource(options.configFile) : new StaticConfigSource(options.config);
+    this.#discovery = new ServiceDiscovery(
+      {
+        changed: () => this.#configChanged.emit(),
+        event: (event) => {
+          const line = { service: event.service, source: event.source, endpoints: event.endpoints, reason: event.reason };
+          if (event.kind === 'synced') this.#logger.info(line, 'discovery: endpoints listed');
+          else if (event.kind === 'unavailable') this.#logger.warn(line, 'discovery: source unavailable; the last endpoint set keeps serving');
+          else this.#logger.warn(line, 'discovery: value skipped');
+          this.#sink.discovery(event);
+        },
+      },
+      this.#clock,
+    );
+    this.#discovery.reconcile(this.config);
     this.#cleanups.push(
       this.#source.onApplied(() => {
         this.#logger.info({ source: this.#source.describe() }, 'mesh config applied');
         this.#sink.configApplied({ source: this.#source.describe() });
+        this.#discovery.reconcile(this.config);
         this.#configChanged.emit();
       }),
       this.#source.onRejected((error) => {
@@ -198,6 +215,7 @@ export class Mesh {
     for (const stack of this.#stacks) stack.close();
     this.#stacks.clear();
     this.#source.close();
+    this.#discovery.close();
   }
 
   #service(name: string): ServiceConfig | undefined {
@@ -209,7 +227,11 @@ export class Mesh {
   #runtime(): MeshRuntime {
     return {
       id: this.id,
-      service: (name) => this.#service(name),
+      service: (name) => {
+        const settings = this.#service(name);
+        return settings && this.#discovery.effective(name, settings);
+      },
+      whyNoEndpoints: (name) => this.#discovery.whyEmpty(name) ?? `no endpoints listed for ${name}`,
       serviceNames: () => Object.keys(this.config.services),
       describeSource: () => this.#source.describe(),
       onConfigChange: (listener) => this.#configChanged.subscribe(listener),

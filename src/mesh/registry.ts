@@ -17,6 +17,8 @@ export interface MeshRuntime {
   /** The service's config as parsed and validated, defaults filled in; undefined when it has none. */
   service(name: string): ServiceConfig | undefined;
   serviceNames(): string[];
+  /** Why a service has no endpoints now: "etcd 127.0.0.1:2379 prefix services/orders: …". */
+  whyNoEndpoints(name: string): string;
   /** Where the config was looked for, for error messages: "file /etc/mesh.json". */
   describeSource(): string;
   onConfigChange(listener: () => void): Disposer;

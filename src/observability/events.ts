@@ -52,6 +52,21 @@ export interface ConfigEvent {
   readonly error?: string;
 }
 
+/**
+ * What a discovery source (etcd) of a service did: listed its endpoints (`synced`, after a
+ * start or a break), lost its backend (`unavailable`: the last endpoint set keeps serving),
+ * or skipped a value it could not use (`skipped`: the rest keeps serving).
+ */
+export interface DiscoveryEvent {
+  readonly service: string;
+  /** "etcd 127.0.0.1:2379 prefix services/orders". */
+  readonly source: string;
+  readonly kind: 'synced' | 'unavailable' | 'skipped';
+  readonly reason: string;
+  /** Endpoints the source holds now. */
+  readonly endpoints: number;
+}
+
 /** The emitting side of MeshEvents, held by the mesh's own components only. */
 export interface MeshEventSink {
   endpoint(event: EndpointEvent): void;
@@ -59,6 +74,7 @@ export interface MeshEventSink {
   failover(event: FailoverEvent): void;
   configApplied(event: ConfigEvent): void;
   configRejected(event: ConfigEvent): void;
+  discovery(event: DiscoveryEvent): void;
 }
 
 /**
@@ -74,6 +90,7 @@ export class MeshEvents {
   readonly #failover = new Signal<FailoverEvent>();
   readonly #configApplied = new Signal<ConfigEvent>();
   readonly #configRejected = new Signal<ConfigEvent>();
+  readonly #discovery = new Signal<DiscoveryEvent>();
 
   /** A new event stream and the one sink that feeds it. */
   static create(): { events: MeshEvents; sink: MeshEventSink } {
@@ -84,6 +101,7 @@ export class MeshEvents {
       failover: (event) => events.#failover.emit(event),
       configApplied: (event) => events.#configApplied.emit(event),
       configRejected: (event) => events.#configRejected.emit(event),
+      discovery: (event) => events.#discovery.emit(event),
     };
     return { events, sink };
   }
@@ -107,5 +125,9 @@ export class MeshEvents {
 
   onConfigRejected(listener: (event: ConfigEvent) => void): Disposer {
     return this.#configRejected.subscribe(listener);
+  }
+
+  onDiscovery(listener: (event: DiscoveryEvent) => void): Disposer {
+    return this.#discovery.subscribe(listener);
   }
 }

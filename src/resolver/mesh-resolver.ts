@@ -75,12 +75,14 @@ export class MeshResolver implements experimental.Resolver {
       );
     }
     const endpoints = service.endpoints.map((endpoint) => ({ addresses: [parseAddress(endpoint.address)] }));
-    // The balancer reads the same parsed config, in the same tick, from the registry.
+    // The balancer reads the same parsed config, in the same tick, from the registry. An
+    // empty set (nothing discovered yet, or etcd unreachable at start) goes through too, with
+    // the reason as the note: the balancer fails calls with it instead of keeping old ones.
     this.#listener(
       experimental.statusOrFromValue(endpoints),
       { [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: this.#selector },
       serviceConfig({ mesh: mesh.id, service: this.#service }, this.#serviceConfig.methodConfig),
-      '',
+      endpoints.length === 0 ? mesh.whyNoEndpoints(this.#service) : '',
     );
   }
 

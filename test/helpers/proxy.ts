@@ -10,11 +10,16 @@ export class FreezableProxy {
   readonly #server: Server;
   readonly #pairs = new Set<[Socket, Socket]>();
   #frozen = false;
+  #cut = false;
   readonly #held: Array<() => void> = [];
   port = 0;
 
   constructor(private readonly targetPort: number) {
     this.#server = createServer((client) => {
+      if (this.#cut) {
+        client.destroy();
+        return;
+      }
       const upstream = new (client.constructor as typeof Socket)();
       upstream.connect(this.targetPort, '127.0.0.1');
       // Without this, Nagle and delayed ACKs add ~40 ms to every small gRPC frame.
@@ -52,6 +57,19 @@ export class FreezableProxy {
   thaw(): void {
     this.#frozen = false;
     for (const flush of this.#held.splice(0)) flush();
+  }
+
+  /** A network cut: every connection is reset, and new ones are refused, until restore(). */
+  cut(): void {
+    this.#cut = true;
+    for (const [a, b] of this.#pairs) {
+      a.destroy();
+      b.destroy();
+    }
+  }
+
+  restore(): void {
+    this.#cut = false;
   }
 
   /** Moves bytes from one socket to the other, holding them back (in order) while frozen. */

@@ -1,0 +1,55 @@
+// An etcd v3 client (the `etcd3` package) as the mesh uses it. Loaded on first use: it reads
+// its own .proto files at import, which an app that never uses etcd should not pay for (nor
+// its bundler have to ship).
+import { readFileSync } from 'node:fs';
+import type { Etcd3 } from 'etcd3';
+
+export interface EtcdTlsConfig {
+  /** CA bundle that signed the etcd servers' certificates (PEM file). */
+  readonly caFile: string;
+  /** Client certificate and key (PEM files), when etcd asks for one. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+export interface EtcdConnection {
+  /** The cluster's client endpoints: "127.0.0.1:2379" or "https://etcd-0:2379". */
+  readonly endpoints: readonly string[];
+  readonly tls?: EtcdTlsConfig;
+  /** etcd's own user/password authentication. The password never reaches a log line. */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** How long one etcd request may take before it counts as failed. */
+  readonly dialTimeoutMs: number;
+}
+
+/** "etcd 127.0.0.1:2379,127.0.0.1:22379": for log lines and error messages (no secrets). */
+export function describeEtcd(connection: EtcdConnection): string {
+  return `etcd ${connection.endpoints.join(',')}`;
+}
+
+/**
+ * A client for `connection`. The mesh does its own re-listing and backoff, so the client's
+ * retries and per-host circuit breaker (which would keep a restarted etcd unused for 5 s) are
+ * off, and its channels reconnect within a second.
+ */
+export async function connectEtcd(connection: EtcdConnection): Promise<Etcd3> {
+  const [{ Etcd3 }, { noop }] = await Promise.all([import('etcd3'), import('cockatiel')]);
+  const scheme = connection.tls ? 'https' : 'http';
+  const { tls, auth } = connection;
+  return new Etcd3({
+    hosts: connection.endpoints.map((endpoint) => (endpoint.includes('://') ? endpoint : `${scheme}://${endpoint}`)),
+    ...(tls && {
+      credentials: {
+        rootCertificate: readFileSync(tls.caFile),
+        ...(tls.keyFile && { privateKey: readFileSync(tls.keyFile) }),
+        ...(tls.certFile && { certChain: readFileSync(tls.certFile) }),
+      },
+    }),
+    ...(auth && { auth: { username: auth.username, password: auth.password } }),
+    dialTimeout: connection.dialTimeoutMs,
+    // Requests end in time; streams (watch, lease keep-alive) live on.
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + connection.dialTimeoutMs }),
+    faultHandling: { host: () => noop, global: noop },
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+  });
+}

@@ -1,0 +1,169 @@
+// A service's endpoints from etcd: list the prefix, then watch it from the next revision.
+// A watch that breaks (etcd restarted, network cut) or is cancelled (its revision was
+// compacted) leads to a fresh list and a new watch, never to a stale set; until that
+// succeeds, the last endpoint set keeps serving.
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { setTimer, unrefTimer, type Clock } from '../clock.js';
+import { connectEtcd, describeEtcd, type EtcdConnection } from './etcd-client.js';
+import { parseEtcdEndpoint, type DiscoveredEndpoint } from './etcd-format.js';
+
+export interface EtcdSourceConfig extends EtcdConnection {
+  /** Keys `<prefix>/<id>`; no trailing slash. */
+  readonly prefix: string;
+}
+
+export interface EtcdSourceHooks {
+  /** The endpoint set changed. */
+  changed(): void;
+  /** A list succeeded (`synced`), the backend was lost (`unavailable`), or a value was skipped. */
+  report(kind: 'synced' | 'unavailable' | 'skipped', reason: string): void;
+}
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+export class EtcdEndpointSource {
+  readonly #config: EtcdSourceConfig;
+  readonly #hooks: EtcdSourceHooks;
+  readonly #clock: Clock;
+  /** By key, as etcd holds them. */
+  readonly #entries = new Map<string, DiscoveredEndpoint>();
+  #endpoints: DiscoveredEndpoint[] = [];
+  /** Keys already reported as duplicates, so each is logged once. */
+  readonly #duplicates = new Set<string>();
+  #client: Etcd3 | undefined;
+  #watcher: Watcher | undefined;
+  #state: 'starting' | 'synced' | 'unavailable' = 'starting';
+  #reason = 'not listed yet';
+  #retryMs = RETRY_MIN_MS;
+  #timer: unknown;
+  /** Bumped on every (re)sync, so a late answer of an abandoned one is ignored. */
+  #generation = 0;
+  #closed = false;
+
+  constructor(config: EtcdSourceConfig, hooks: EtcdSourceHooks, clock: Clock) {
+    this.#config = config;
+    this.#hooks = hooks;
+    this.#clock = clock;
+  }
+
+  /** "etcd 127.0.0.1:2379 prefix services/orders". */
+  describe(): string {
+    return `${describeEtcd(this.#config)} prefix ${this.#config.prefix}`;
+  }
+
+  /** The endpoints under the prefix (one per address, the first key wins), as last listed and watched. */
+  endpoints(): readonly DiscoveredEndpoint[] {
+    return this.#endpoints;
+  }
+
+  /** Why the source holds no endpoints, for the UNAVAILABLE the calls get. */
+  whyEmpty(): string {
+    if (this.#state === 'synced') return `no endpoints under ${this.describe()}`;
+    return `${this.describe()}: ${this.#reason}`;
+  }
+
+  start(): void {
+    void this.#sync();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#generation++;
+    this.#clock.clearTimeout(this.#timer);
+    void this.#watcher?.cancel().catch(() => {});
+    this.#client?.close();
+  }
+
+  async #sync(): Promise<void> {
+    const generation = ++this.#generation;
+    const prefix = `${this.#config.prefix}/`;
+    try {
+      this.#client ??= await connectEtcd(this.#config);
+      const listed = await this.#client.getAll().prefix(prefix).exec();
+      if (generation !== this.#generation) return;
+      this.#entries.clear();
+      for (const kv of listed.kvs) this.#put(kv);
+      const watcher = await this.#client
+        .watch()
+        .prefix(prefix)
+        .startRevision(String(BigInt(listed.header.revision) + 1n))
+        .create();
+      if (generation !== this.#generation) {
+        void watcher.cancel().catch(() => {});
+        return;
+      }
+      this.#watcher = watcher;
+      watcher.on('put', (kv) => {
+        this.#put(kv);
+        this.#publish();
+      });
+      watcher.on('delete', (kv) => {
+        this.#entries.delete(kv.key.toString());
+        this.#publish();
+      });
+      // A broken stream or a cancelled watch (compacted revision): list afresh.
+      watcher.on('disconnected', (error: Error) => this.#lost(generation, error));
+      watcher.on('error', (error: Error) => this.#lost(generation, error));
+      this.#retryMs = RETRY_MIN_MS;
+      this.#state = 'synced';
+      this.#reason = '';
+      this.#publish();
+      this.#hooks.report('synced', `listed ${this.#entries.size} key(s) at revision ${listed.header.revision}`);
+    } catch (error) {
+      this.#lost(generation, error as Error);
+    }
+  }
+
+  #lost(generation: number, error: Error): void {
+    if (this.#closed || generation !== this.#generation) return;
+    this.#generation++;
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    void watcher?.cancel().catch(() => {});
+    const reason = describeError(error);
+    if (this.#state !== 'unavailable') {
+      this.#state = 'unavailable';
+      this.#reason = reason;
+      this.#hooks.report('unavailable', `${reason}; ${this.#endpoints.length > 0 ? 'the last endpoint set keeps serving' : 'no endpoints yet'}`);
+    }
+    this.#reason = reason;
+    this.#timer = unrefTimer(setTimer(this.#clock, () => void this.#sync(), this.#retryMs));
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+  }
+
+  #put(kv: IKeyValue): void {
+    const key = kv.key.toString();
+    const parsed = parseEtcdEndpoint(this.#config.prefix, key, kv.value.toString());
+    if (typeof parsed === 'string') {
+      this.#entries.delete(key);
+      this.#hooks.report('skipped', parsed);
+      return;
+    }
+    this.#entries.set(key, parsed);
+  }
+
+  /** Recomputes the endpoint list (keys in order, one per address) and says so when it changed. */
+  #publish(): void {
+    const byAddress = new Map<string, DiscoveredEndpoint>();
+    for (const key of [...this.#entries.keys()].sort()) {
+      const endpoint = this.#entries.get(key)!;
+      if (byAddress.has(endpoint.address)) {
+        if (!this.#duplicates.has(key)) this.#hooks.report('skipped', `key "${key}": address ${endpoint.address} is already listed by another key`);
+        this.#duplicates.add(key);
+        continue;
+      }
+      this.#duplicates.delete(key);
+      byAddress.set(endpoint.address, endpoint);
+    }
+    const next = [...byAddress.values()];
+    if (JSON.stringify(next) === JSON.stringify(this.#endpoints)) return;
+    this.#endpoints = next;
+    this.#hooks.changed();
+  }
+}
+
+function describeError(error: Error): string {
+  const text = error.message.replace(/\s+/g, ' ').trim();
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+}

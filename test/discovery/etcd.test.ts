@@ -1,0 +1,160 @@
+// Endpoints from a real etcd (Debian's etcd-server, started by the test helper), in etcd's
+// gRPC naming format.
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { createMesh, type DiscoveryEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { OrderClient, callUnary } from '../../examples/orders.js';
+import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
+import { allUsable, callLoop, split, until } from '../helpers/mesh.js';
+import { FreezableProxy } from '../helpers/proxy.js';
+import { expectGrpcError, useTestPool } from '../helpers/servers.js';
+import { until as waitFor } from '../helpers/until.js';
+
+const SERVICE = 'orders.v1.OrderService';
+const PREFIX = 'services/orders';
+
+/** A value exactly as Go's json.Marshal of etcd's endpoints `Update` writes it. */
+const goValue = (address: string, metadata: Record<string, unknown> | null = null) =>
+  `{"Op":0,"Addr":"${address}","Metadata":${metadata === null ? 'null' : JSON.stringify(metadata)}}`;
+
+describe('discovery from etcd (real etcd)', function () {
+  this.timeout(30_000);
+  const pool = useTestPool();
+
+  async function backends(...names: string[]): Promise<FakeBackend[]> {
+    const started = await Promise.all(names.map((name) => startFakeBackend(name)));
+    for (const backend of started) pool.defer(() => backend.stop());
+    return started;
+  }
+
+  const config = (etcdEndpoint: string): MeshConfigInput => ({
+    services: {
+      orders: {
+        discovery: { etcd: { endpoints: [etcdEndpoint], prefix: PREFIX, dialTimeoutMs: 500 } },
+        healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+        balancer: { slowStart: { windowMs: 0 } },
+        client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
+      },
+    },
+  });
+
+  function meshOn(etcdEndpoint: string) {
+    const mesh = createMesh({ config: config(etcdEndpoint) });
+    pool.defer(() => mesh.close());
+    const events: DiscoveryEvent[] = [];
+    mesh.events.onDiscovery((event) => events.push(event));
+    const client = pool.track(mesh.client(OrderClient, 'orders'));
+    client.getChannel().getConnectivityState(true);
+    return { mesh, client, events };
+  }
+
+  const put = (etcd: EtcdServer, id: string, value: string) => etcd.client.put(`${PREFIX}/${id}`).value(value).exec();
+  const names = (mesh: ReturnType<typeof meshOn>['mesh']) => (mesh.snapshot('orders')[0]?.endpoints ?? []).map((e) => e.name).sort();
+
+  it("discovers endpoints as Go's endpoints.Manager writes them, and follows adds, removes and re-weights with no failed call", async () => {
+    const etcd = await startEtcd(pool);
+    const [a, b, c] = await backends('ServiceA', 'ServiceB', 'ServiceC');
+    await put(etcd, 'a', goValue(a!.address)); // no Metadata: named by its key
+    await put(etcd, 'b', goValue(b!.address, { name: 'ServiceB', weight: 1 }));
+    const { mesh, client } = meshOn(etcd.endpoint);
+    await until(mesh, allUsable('a', 'ServiceB'));
+    const loop = callLoop(client);
+    pool.defer(() => loop.stop());
+
+    await put(etcd, 'c', goValue(c!.address, { name: 'ServiceC', priority: 0, weight: 1, zone: 'z1' }));
+    await until(mesh, allUsable('a', 'ServiceB', 'ServiceC'));
+    await etcd.client.delete().key(`${PREFIX}/a`).exec();
+    await until(mesh, (endpoints) => endpoints['a'] === undefined);
+    await put(etcd, 'b', goValue(b!.address, { name: 'ServiceB', weight: 3 }));
+    await until(mesh, (endpoints) => endpoints['ServiceB']?.weight === 3);
+
+    expect((await loop.stop()).errors).to.deep.equal([]);
+    expect(names(mesh)).to.deep.equal(['ServiceB', 'ServiceC']);
+    expect(await split(client, 8)).to.deep.equal({ ServiceB: 6, ServiceC: 2 });
+  });
+
+  it('skips a malformed value with the reason, and the rest keeps serving', async () => {
+    const etcd = await startEtcd(pool);
+    const [b] = await backends('ServiceB');
+    await put(etcd, 'b', goValue(b!.address, { name: 'ServiceB' }));
+    await put(etcd, 'json', '{"Op":0,"Addr":');
+    await put(etcd, 'delete-op', '{"Op":1,"Addr":"127.0.0.1:1"}');
+    await put(etcd, 'address', goValue('999.1.1.1:80'));
+    await put(etcd, 'weight', goValue('127.0.0.1:2', { weight: -1 }));
+    const { mesh, client, events } = meshOn(etcd.endpoint);
+    await until(mesh, allUsable('ServiceB'));
+    expect(names(mesh)).to.deep.equal(['ServiceB']);
+    const skipped = events.filter((e) => e.kind === 'skipped').map((e) => e.reason);
+    expect(skipped).to.have.length(4);
+    expect(skipped.join('\n'))
+      .to.contain('key "services/orders/json": value is not JSON')
+      .and.contain('key "services/orders/delete-op": Op is 1, not 0 (Add)')
+      .and.contain('key "services/orders/address": Addr "999.1.1.1:80"')
+      .and.contain('key "services/orders/weight": Metadata.weight');
+    expect(await split(client, 3)).to.deep.equal({ ServiceB: 3 });
+  });
+
+  it('fails calls with UNAVAILABLE naming etcd and its address while it is down at start, and serves once it is up', async () => {
+    const etcd = await startEtcd(pool);
+    const [a] = await backends('ServiceA');
+    await put(etcd, 'a', goValue(a!.address, { name: 'ServiceA' }));
+    await etcd.stop();
+    const { mesh, client, events } = meshOn(etcd.endpoint);
+    await waitFor(() => events.some((e) => e.kind === 'unavailable'), { timeoutMs: 10_000 });
+    const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
+    expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(error.details).to.contain(`no endpoints for orders: etcd ${etcd.endpoint} prefix ${PREFIX}:`);
+
+    await etcd.start();
+    await until(mesh, allUsable('ServiceA'), { timeoutMs: 10_000 });
+    expect(await split(client, 2)).to.deep.equal({ ServiceA: 2 });
+  });
+
+  it('keeps serving the last endpoint set while etcd is down, and after it is back follows changes with a fresh list', async () => {
+    const etcd = await startEtcd(pool);
+    const [a, b] = await backends('ServiceA', 'ServiceB');
+    await put(etcd, 'a', goValue(a!.address, { name: 'ServiceA' }));
+    await put(etcd, 'b', goValue(b!.address, { name: 'ServiceB' }));
+    const { mesh, client, events } = meshOn(etcd.endpoint);
+    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    const loop = callLoop(client);
+    pool.defer(() => loop.stop());
+
+    await etcd.kill();
+    await waitFor(() => events.some((e) => e.kind === 'unavailable'), { timeoutMs: 10_000 });
+    const servedWhileDown = loop.count;
+    await waitFor(() => loop.count > servedWhileDown + 20); // calls go on without etcd
+    expect(names(mesh)).to.deep.equal(['ServiceA', 'ServiceB']);
+
+    await etcd.start();
+    await etcd.client.delete().key(`${PREFIX}/b`).exec();
+    await until(mesh, (endpoints) => endpoints['ServiceB'] === undefined, { timeoutMs: 10_000 });
+    expect((await loop.stop()).errors).to.deep.equal([]);
+    const unavailable = events.find((e) => e.kind === 'unavailable')!;
+    expect(unavailable.reason).to.contain('the last endpoint set keeps serving');
+    expect(events.filter((e) => e.kind === 'synced')).to.have.length.greaterThanOrEqual(2);
+  });
+
+  it('lists afresh after a network cut, even when the history it missed was compacted', async () => {
+    const etcd = await startEtcd(pool);
+    const proxy = await new FreezableProxy(Number(etcd.endpoint.split(':')[1])).listen();
+    pool.defer(() => proxy.close());
+    const [a, b, c] = await backends('ServiceA', 'ServiceB', 'ServiceC');
+    await put(etcd, 'a', goValue(a!.address, { name: 'ServiceA' }));
+    await put(etcd, 'b', goValue(b!.address, { name: 'ServiceB' }));
+    const { mesh, events } = meshOn(proxy.address);
+    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+
+    proxy.cut();
+    await waitFor(() => events.some((e) => e.kind === 'unavailable'), { timeoutMs: 10_000 });
+    // Changes the source cannot see, then the history of them compacted away.
+    await etcd.client.delete().key(`${PREFIX}/a`).exec();
+    const { header } = await put(etcd, 'c', goValue(c!.address, { name: 'ServiceC' }));
+    await etcd.client.kv.compact({ revision: header.revision, physical: true });
+    proxy.restore();
+
+    await until(mesh, (endpoints) => endpoints['ServiceA'] === undefined && allUsable('ServiceB', 'ServiceC')(endpoints), { timeoutMs: 10_000 });
+    expect(names(mesh)).to.deep.equal(['ServiceB', 'ServiceC']);
+  });
+});
