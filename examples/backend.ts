@@ -5,6 +5,8 @@ import {
   HealthState,
   createServerStack,
   drainServer,
+  registerInEtcd,
+  type EtcdRegistration,
   serveWhenReady,
   toGrpcServerInterceptor,
   type DrainOptions,
@@ -30,6 +32,8 @@ export interface BackendOptions {
   readonly warmupMs?: number;
   /** Decides which calls `faults.failRate` fails. Default Math.random (tests pass a seeded one). */
   readonly random?: () => number;
+  /** Registers itself in etcd once ready (and deregisters first when it drains). */
+  readonly etcd?: { readonly endpoints: string[]; readonly prefix: string; readonly weight?: number; readonly ttlSeconds?: number };
 }
 
 export interface Backend {
@@ -41,8 +45,10 @@ export interface Backend {
   readonly stack: ServerStack;
   /** Calls that reached this backend, per method (health checks not counted). */
   readonly received: Record<string, number>;
-  /** Resolves when the backend reports SERVING. */
+  /** Resolves when the backend reports SERVING (and, with `etcd`, has tried to register). */
   readonly ready: Promise<unknown>;
+  /** Its etcd registration, once made. */
+  registration(): EtcdRegistration | undefined;
   /** Live fault settings: change them and the next call sees it. */
   readonly faults: Faults;
   /** SERVING <-> NOT_SERVING for every service, as `kill -USR2` does. Returns the new status. */
@@ -100,7 +106,15 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
   });
   logger.info({ port, pid: process.pid }, 'listening');
   const warmupMs = options.warmupMs ?? 0;
-  const ready = serveWhenReady(health, () => new Promise((resolve) => setTimeout(resolve, warmupMs)), { logger });
+  let registration: EtcdRegistration | undefined;
+  const ready = serveWhenReady(health, () => new Promise((resolve) => setTimeout(resolve, warmupMs)), { logger }).then(async (value) => {
+    // In the rotation only once it can serve: register after getting ready.
+    if (options.etcd) {
+      const { endpoints, prefix, weight, ttlSeconds } = options.etcd;
+      registration = await registerInEtcd({ etcd: { endpoints }, prefix, address: `127.0.0.1:${port}`, name, id: name, weight, ttlSeconds, logger });
+    }
+    return value;
+  });
 
   return {
     name,
@@ -111,14 +125,16 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     stack,
     received,
     ready,
+    registration: () => registration,
     faults,
     toggleHealth() {
       const next = health.get('') === 'SERVING' ? 'NOT_SERVING' : 'SERVING';
       health.setAll(next);
       return next;
     },
-    drain: () => drainServer({ server, health, healthService }, options.drain, (phase) => logger.info({ phase }, 'drain')),
+    drain: () => drainServer({ server, health, healthService, registration }, options.drain, (phase) => logger.info({ phase }, 'drain')),
     forceStop: () => {
+      void registration?.deregister();
       healthService.closeWatches();
       server.forceShutdown();
     },

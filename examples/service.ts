@@ -9,7 +9,8 @@ import { DirectoryOrderStore, MemoryOrderStore } from './order-store.js';
 
 const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fail-rate <0..1>]
        [--latency-ms <ms>] [--store-dir <dir>] [--grace-ms <ms>] [--max-concurrent <n>]
-       [--warmup-ms <ms>] [--log-level <level>]`;
+       [--warmup-ms <ms>] [--log-level <level>]
+       [--etcd <host:port,...> --etcd-prefix <prefix> [--weight <n>] [--ttl-seconds <s>]]`;
 
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
@@ -33,6 +34,7 @@ interface ServiceFlags {
   maxConcurrent: number;
   warmupMs: number;
   logLevel: string;
+  etcd: { endpoints: string[]; prefix: string; weight: number; ttlSeconds: number } | undefined;
 }
 
 class UsageError extends Error {}
@@ -54,6 +56,10 @@ function parseFlags(argv: string[]): ServiceFlags {
         'max-concurrent': { type: 'string', default: '256' },
         'warmup-ms': { type: 'string', default: '0' },
         'log-level': { type: 'string', default: 'info' },
+        etcd: { type: 'string' },
+        'etcd-prefix': { type: 'string' },
+        weight: { type: 'string', default: '1' },
+        'ttl-seconds': { type: 'string', default: '3' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -65,6 +71,7 @@ function parseFlags(argv: string[]): ServiceFlags {
     process.exit(0);
   }
   if (!values.name) throw new UsageError('--name is required (e.g. --name ServiceA)');
+  if ((values.etcd === undefined) !== (values['etcd-prefix'] === undefined)) throw new UsageError('--etcd and --etcd-prefix go together');
   return {
     name: values.name,
     port: number('--port', values.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer 0-65535'),
@@ -75,6 +82,15 @@ function parseFlags(argv: string[]): ServiceFlags {
     maxConcurrent: number('--max-concurrent', values['max-concurrent'], (n) => Number.isInteger(n) && n > 0, 'an integer > 0'),
     warmupMs: number('--warmup-ms', values['warmup-ms'], (n) => n >= 0, 'a number of ms >= 0'),
     logLevel: values['log-level'],
+    etcd:
+      values.etcd === undefined
+        ? undefined
+        : {
+            endpoints: values.etcd.split(',').map((endpoint) => endpoint.trim()),
+            prefix: values['etcd-prefix']!,
+            weight: number('--weight', values.weight, (n) => n >= 0, 'a number >= 0'),
+            ttlSeconds: number('--ttl-seconds', values['ttl-seconds'], (n) => Number.isInteger(n) && n >= 2, 'an integer >= 2'),
+          },
   };
 }
 
@@ -99,6 +115,7 @@ async function main(): Promise<void> {
     drain: { graceMs: flags.graceMs },
     maxConcurrent: flags.maxConcurrent,
     warmupMs: flags.warmupMs,
+    ...(flags.etcd && { etcd: flags.etcd }),
   });
   process.send?.({ type: 'listening', name: flags.name, port: backend.port, pid: process.pid } satisfies BackendReport);
   wireSignals(backend, logger);

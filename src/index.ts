@@ -87,3 +87,7 @@ export type { ServingStatus, WatchedStatus, HealthChange } from './health/health
 export { HealthService } from './health/health-service.js';
 export { HEALTH_SERVICE_NAME, HealthClient, healthServiceDefinition } from './health/health-proto.js';
 export type { HealthCheckRequest, HealthCheckResponse, HealthListResponse } from './health/health-proto.js';
+export { registerInEtcd, EtcdRegistration, REGISTRATION_DEFAULTS } from './discovery/registration.js';
+export type { EtcdRegistrationOptions, RegistrationEvent } from './discovery/registration.js';
+export { parseEtcdEndpoint, encodeEtcdEndpoint } from './discovery/etcd-format.js';
+export type { DiscoveredEndpoint } from './discovery/etcd-format.js';

@@ -29,13 +29,18 @@ export function resolveDrainOptions(options: DrainOptions = {}): ResolvedDrainOp
   return resolveWith(drainSchema, options, 'drain options');
 }
 
-export type DrainPhase = 'not-serving' | 'shutting-down' | 'stopped' | 'forced';
+export type DrainPhase = 'deregistered' | 'not-serving' | 'shutting-down' | 'stopped' | 'forced';
 
 export interface DrainTarget {
   readonly server: grpc.Server;
   readonly health: HealthState;
   /** When given, its Watch streams are closed before shutdown (they would hold it open). */
   readonly healthService?: HealthService;
+  /**
+   * The server's discovery registration (`registerInEtcd`), removed first: clients stop
+   * picking the endpoint within a watch round trip, before its health goes NOT_SERVING.
+   */
+  readonly registration?: { deregister(): Promise<void> };
 }
 
 export interface DrainResult {
@@ -44,7 +49,8 @@ export interface DrainResult {
 }
 
 /**
- * Graceful drain: every service NOT_SERVING, wait `graceMs` so clients move away, then
+ * Graceful drain: the registration deleted (when there is one), every service NOT_SERVING,
+ * wait `graceMs` so clients move away, then
  * `tryShutdown` (in-flight calls finish, new ones are refused), and `forceShutdown` when
  * that takes longer than `timeoutMs`.
  *
@@ -58,6 +64,10 @@ export async function drainServer(
   clock: Clock = systemClock,
 ): Promise<DrainResult> {
   const { graceMs, timeoutMs } = resolveDrainOptions(options);
+  if (target.registration) {
+    await target.registration.deregister();
+    onPhase('deregistered');
+  }
   target.health.setAll('NOT_SERVING');
   onPhase('not-serving');
   await sleep(graceMs, undefined, clock);

@@ -1,0 +1,203 @@
+// Self-registration: a server puts its own endpoint into etcd under a lease and keeps the lease
+// alive. A process that dies or hangs stops keeping it alive, and etcd deletes the key when the
+// lease runs out; a lease lost while the process lives (etcd restarted, network cut longer than
+// the TTL) is granted again and the key put again.
+import type { Etcd3, Lease } from 'etcd3';
+import { z } from 'zod';
+import { setTimer, systemClock, unrefTimer } from '../clock.js';
+import { MINUTE, count, durationMs } from '../config/bounds.js';
+import { resolveWith } from '../config/validate.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+import { Signal, type Disposer } from '../observability/signal.js';
+import { connectEtcd, describeEtcd } from './etcd-client.js';
+import { encodeEtcdEndpoint, type DiscoveredEndpoint } from './etcd-format.js';
+import { parseEndpointAddress } from '../config/address.js';
+
+export const REGISTRATION_DEFAULTS = Object.freeze({ ttlSeconds: 3, dialTimeoutMs: 2000, weight: 1, priority: 0 });
+
+export interface EtcdRegistrationOptions {
+  /** The etcd cluster: client endpoints, and optional TLS and auth, as in the mesh config's `discovery.etcd`. */
+  etcd: {
+    endpoints: string[];
+    tls?: { caFile: string; certFile?: string; keyFile?: string };
+    auth?: { username: string; password: string };
+    dialTimeoutMs?: number;
+  };
+  /** The service's prefix: the key is `<prefix>/<id>`. */
+  prefix: string;
+  /** The endpoint clients should call, "host:port" as they reach it. */
+  address: string;
+  /** Name in snapshots and logs. Default: the id. */
+  name?: string;
+  weight?: number;
+  priority?: number;
+  zone?: string;
+  /** The key's last part. Default: the address. */
+  id?: string;
+  /**
+   * Lease TTL in seconds: how long after the process dies (or hangs) etcd deletes the key.
+   * Default 3 (etcd's floor is about 2 with its default election timeout).
+   */
+  ttlSeconds?: number;
+  logger?: Logger;
+}
+
+const registrationSchema = z.strictObject({
+  etcd: z.strictObject({
+    endpoints: z.array(z.string().min(1)).min(1),
+    tls: z.strictObject({ caFile: z.string().min(1), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).optional(),
+    auth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
+    dialTimeoutMs: durationMs(100, MINUTE).default(REGISTRATION_DEFAULTS.dialTimeoutMs),
+  }),
+  prefix: z.string().min(1).refine((prefix) => !prefix.endsWith('/'), 'must not end with "/"'),
+  address: z.string().refine((text) => typeof parseEndpointAddress(text) !== 'string', 'must be "host:port" or "[ipv6]:port"'),
+  name: z.string().min(1).max(200).optional(),
+  weight: z.number().finite().min(0).max(1_000_000).default(REGISTRATION_DEFAULTS.weight),
+  priority: count(0, 100).default(REGISTRATION_DEFAULTS.priority),
+  zone: z.string().max(200).optional(),
+  id: z.string().min(1).max(512).optional(),
+  ttlSeconds: count(2, 3600).default(REGISTRATION_DEFAULTS.ttlSeconds),
+  logger: z.custom<Logger>().optional(),
+});
+
+export type RegistrationEvent =
+  | { readonly kind: 'registered'; readonly key: string; readonly lease: string }
+  | { readonly kind: 'lost'; readonly key: string; readonly reason: string }
+  | { readonly kind: 'deregistered'; readonly key: string };
+
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 2000;
+
+/** A server's endpoint in etcd, kept there until `deregister()`. */
+export class EtcdRegistration {
+  readonly key: string;
+  readonly #value: string;
+  readonly #ttlSeconds: number;
+  readonly #client: Etcd3;
+  readonly #logger: Logger;
+  readonly #where: string;
+  readonly #events = new Signal<RegistrationEvent>();
+  #lease: Lease | undefined;
+  #retryMs = RETRY_MIN_MS;
+  #timer: unknown;
+  #done = false;
+  #registered = false;
+
+  /** @internal use registerInEtcd() */
+  constructor(client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) {
+    this.#client = client;
+    this.key = key;
+    this.#value = value;
+    this.#ttlSeconds = ttlSeconds;
+    this.#logger = logger;
+    this.#where = where;
+  }
+
+  /** registered (again), lost (being re-created), deregistered. */
+  onEvent(listener: (event: RegistrationEvent) => void): Disposer {
+    return this.#events.subscribe(listener);
+  }
+
+  /** Whether the key is in etcd now (as far as this process knows). */
+  get registered(): boolean {
+    return this.#registered;
+  }
+
+  /**
+   * Grants a lease, puts the key under it and keeps it alive. On failure it tries again with
+   * backoff (200 ms doubling to 2 s) until `deregister()`; resolves with the first outcome.
+   * @internal registerInEtcd() calls it.
+   */
+  async attempt(): Promise<Error | undefined> {
+    if (this.#done) return undefined;
+    const lease = this.#client.lease(this.#ttlSeconds, { autoKeepAlive: true });
+    this.#lease = lease;
+    lease.on('lost', (error: Error) => this.#lost(lease, error));
+    try {
+      await lease.put(this.key).value(this.#value).exec();
+      const id = await lease.grant();
+      if (this.#done || this.#lease !== lease) return undefined;
+      this.#retryMs = RETRY_MIN_MS;
+      this.#registered = true;
+      this.#logger.info({ key: this.key, lease: id, ttlSeconds: this.#ttlSeconds, etcd: this.#where }, 'registered in etcd');
+      this.#events.emit({ kind: 'registered', key: this.key, lease: id });
+      return undefined;
+    } catch (error) {
+      this.#lost(lease, error as Error);
+      return error as Error;
+    }
+  }
+
+  /**
+   * Deletes the key (clients stop picking this endpoint within a watch round trip), revokes
+   * the lease and closes the client. `drainServer` calls it first.
+   */
+  async deregister(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    this.#registered = false;
+    systemClock.clearTimeout(this.#timer);
+    const lease = this.#lease;
+    this.#lease = undefined;
+    try {
+      await this.#client.delete().key(this.key).exec();
+      await lease?.revoke();
+    } catch (error) {
+      // etcd away: the lease runs out by itself within its TTL.
+      this.#logger.warn({ key: this.key, err: (error as Error).message }, 'could not delete the etcd key; its lease expires by itself');
+    } finally {
+      this.#client.close();
+    }
+    this.#logger.info({ key: this.key }, 'deregistered from etcd');
+    this.#events.emit({ kind: 'deregistered', key: this.key });
+  }
+
+  #lost(lease: Lease, error: Error): void {
+    if (this.#done || this.#lease !== lease) return;
+    this.#lease = undefined;
+    this.#registered = false;
+    void lease.revoke().catch(() => {});
+    const reason = error.message.replace(/\s+/g, ' ').trim();
+    this.#logger.warn({ key: this.key, reason, retryMs: this.#retryMs }, 'etcd lease lost; registering again');
+    this.#events.emit({ kind: 'lost', key: this.key, reason });
+    this.#timer = unrefTimer(setTimer(systemClock, () => void this.attempt(), this.#retryMs));
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+  }
+}
+
+/**
+ * Puts this server's endpoint into etcd under a lease, in etcd's gRPC naming format (so
+ * grpc-go's etcd resolver finds it too), and keeps it there. Resolves after the first
+ * attempt: registered, or — etcd away — logged and retried in the background until it is
+ * (`registration.registered`, `onEvent`), so a server can start while etcd is down.
+ *
+ * @example
+ *   const registration = await registerInEtcd({ etcd: { endpoints: ['127.0.0.1:2379'] },
+ *     prefix: 'services/orders', address: `127.0.0.1:${port}`, name: 'ServiceA', weight: 80 });
+ *   process.once('SIGTERM', () => drainServer({ server, health, registration }));
+ */
+export async function registerInEtcd(options: EtcdRegistrationOptions): Promise<EtcdRegistration> {
+  const resolved = resolveWith(registrationSchema, options, 'etcd registration options');
+  const normalized = parseEndpointAddress(resolved.address) as { normalized: string };
+  const id = resolved.id ?? normalized.normalized;
+  const endpoint: DiscoveredEndpoint = {
+    name: resolved.name ?? id,
+    address: normalized.normalized,
+    weight: resolved.weight,
+    priority: resolved.priority,
+    ...(resolved.zone !== undefined && { zone: resolved.zone }),
+  };
+  const client = await connectEtcd(resolved.etcd);
+  const where = describeEtcd(resolved.etcd);
+  const registration = new EtcdRegistration(
+    client,
+    `${resolved.prefix}/${id}`,
+    encodeEtcdEndpoint(endpoint),
+    resolved.ttlSeconds,
+    resolved.logger ?? silentLogger,
+    where,
+  );
+  const failed = await registration.attempt();
+  if (failed) (resolved.logger ?? silentLogger).warn({ key: registration.key, etcd: where, err: failed.message }, 'not registered in etcd yet; retrying');
+  return registration;
+}
