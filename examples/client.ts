@@ -16,6 +16,21 @@ export function exampleConfig(addresses: Readonly<Record<string, string>>): Mesh
   return config;
 }
 
+/** The etcd prefix the example backends register under with `--etcd`. */
+export const EXAMPLE_ETCD_PREFIX = 'services/orders';
+
+/**
+ * examples/mesh.json with its endpoints found in etcd instead of listed: the backends
+ * register themselves (`--etcd`), each with its own weight.
+ */
+export function exampleEtcdConfig(etcdEndpoint: string): MeshConfigInput {
+  const config = JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as MeshConfigInput;
+  const orders = config.services['orders']!;
+  orders.endpoints = [];
+  orders.discovery = { etcd: { endpoints: [etcdEndpoint], prefix: EXAMPLE_ETCD_PREFIX } };
+  return config;
+}
+
 export interface OrdersClient {
   readonly mesh: Mesh;
   readonly client: OrderClient & { readonly stack: import('grpc-meshlite').ClientStack };

@@ -6,12 +6,16 @@
 //   npm start                                  the whole timeline, about a minute
 //   npm start -- --scenario hang               one scenario (kill|hang|drain|errors|outage)
 //   npm start -- --phase-seconds 3 --rate 100  shorter phases, lighter load
+//   npm start -- --discovery etcd              endpoints from a real etcd: backends register themselves,
+//                                              ServiceC joins, ServiceA is killed and its lease runs out,
+//                                              etcd itself goes away for a phase
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type EndpointSnapshot, type EndpointStatus } from 'grpc-meshlite';
-import { createOrdersClient, exampleConfig, type OrdersClient } from './client.js';
+import { EXAMPLE_ETCD_PREFIX, createOrdersClient, exampleConfig, exampleEtcdConfig, type OrdersClient } from './client.js';
+import { startEtcdProcess, type EtcdProcess } from './etcd-server.js';
 import { LoadGenerator, type CallRecord } from './load.js';
 import { Supervisor } from './supervisor.js';
 import { summarize, formatTable } from './report.js';
@@ -69,8 +73,11 @@ function parseFlags() {
       scenario: { type: 'string', default: 'all' },
       'phase-seconds': { type: 'string', default: '5' },
       rate: { type: 'string', default: '200' },
+      discovery: { type: 'string', default: 'file' },
     },
   });
+  const discovery = values.discovery!;
+  if (discovery !== 'file' && discovery !== 'etcd') throw new Error(`--discovery must be file or etcd, got "${discovery}"`);
   const scenario = values.scenario!;
   if (scenario !== 'all' && !SCENARIOS.includes(scenario as Scenario)) {
     throw new Error(`--scenario must be all or one of ${SCENARIOS.join(', ')}, got "${scenario}"`);
@@ -79,32 +86,94 @@ function parseFlags() {
   if (!Number.isFinite(phase) || phase < 2 || phase > 60) throw new Error(`--phase-seconds must be 2-60, got "${values['phase-seconds']}"`);
   const rate = Number(values.rate);
   if (!Number.isInteger(rate) || rate < 10 || rate > 2000) throw new Error(`--rate must be an integer 10-2000, got "${values.rate}"`);
-  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate };
+  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate, discovery };
+}
+
+/** Weights the backends register with in etcd mode (the file's 80/20, and ServiceC's 20). */
+const ETCD_WEIGHTS: Record<string, number> = { ServiceA: 80, ServiceB: 20, ServiceC: 20 };
+
+/**
+ * The etcd timeline: nobody edits a config. ServiceC starts and registers itself; ServiceA is
+ * SIGKILLed and leaves the rotation when its lease runs out; etcd itself goes away for a
+ * phase while calls go on; everything comes back.
+ */
+function etcdTimeline(phase: number, etcd: EtcdProcess): Step[] {
+  return [
+    { at: 0, phase: 'steady', say: 'ServiceA (weight 80) and ServiceB (20) registered themselves in etcd' },
+    { at: phase, phase: 'join', say: 'ServiceC starts and registers itself (weight 20): no config edit', act: (s) => void s.start(['ServiceC']) },
+    { at: 2 * phase, phase: 'kill', say: 'ServiceA killed (SIGKILL): nobody deregisters it; its lease (3 s) runs out', act: (s) => s.kill('ServiceA', phase * 1000) },
+    { at: 3 * phase, phase: 'kill: healing', say: 'ServiceA restarted: it registers again' },
+    { at: 4 * phase, phase: 'etcd down', say: 'etcd stopped: clients keep the last endpoint set', act: () => void etcd.kill() },
+    { at: 5 * phase, phase: 'etcd down: healing', say: 'etcd back: clients list afresh and watch again', act: () => void etcd.start() },
+    { at: 6 * phase, phase: 'end', say: '' },
+  ];
 }
 
 async function main(): Promise<void> {
-  const { scenarios, phase, rate } = parseFlags();
-  const steps = timeline(scenarios, phase);
+  const { scenarios, phase, rate, discovery } = parseFlags();
   const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-demo-'));
-  // Both backends share one order store, the way replicas share a database.
-  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200'] });
+  let etcd: EtcdProcess | undefined;
+  if (discovery === 'etcd') {
+    console.log('Starting etcd (a real one, Debian etcd-server) on 127.0.0.1 ...');
+    etcd = await startEtcdProcess();
+  }
+  const registration = (name: string) =>
+    etcd ? ['--etcd', etcd.endpoint, '--etcd-prefix', EXAMPLE_ETCD_PREFIX, '--weight', String(ETCD_WEIGHTS[name] ?? 1)] : [];
+  // The backends share one order store, the way replicas share a database.
+  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200'], argsFor: registration });
+  const steps = etcd ? etcdTimeline(phase, etcd) : timeline(scenarios, phase);
+  const names = etcd ? ['ServiceA', 'ServiceB', 'ServiceC'] : ['ServiceA', 'ServiceB'];
   let orders: OrdersClient | undefined;
   try {
     console.log('Starting ServiceA and ServiceB under a supervisor ...');
     await supervisor.start(['ServiceA', 'ServiceB']);
     const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
-    orders = createOrdersClient(exampleConfig(addresses), createLogger({ level: 'silent' }));
+    const config = etcd ? exampleEtcdConfig(etcd.endpoint) : exampleConfig(addresses);
+    orders = createOrdersClient(config, createLogger({ level: 'silent' }));
     const notes = collectNotes(supervisor, orders);
+    // With etcd, the backends are in the rotation once they have registered.
+    orders.client.getChannel().getConnectivityState(true);
+    await inRotation(orders, ['ServiceA', 'ServiceB']);
     const load = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}` });
     await load.seed(5);
-    console.log(`ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder)\n`);
-    const run = await playTimeline(steps, supervisor, orders, load, notes);
-    report(steps, scenarios, run);
+    const where = etcd ? `endpoints from etcd ${etcd.endpoint} (prefix ${EXAMPLE_ETCD_PREFIX})` : `ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}`;
+    console.log(`${where}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder)\n`);
+    const run = await playTimeline(steps, supervisor, orders, load, notes, names);
+    const weights = etcd ? [80, 20, 20] : [80, 20];
+    report(steps, etcd ? [] : scenarios, run, { shareA: (100 * weights[0]!) / weights.reduce((a, b) => a + b), label: weights.join('/') });
   } finally {
     orders?.close();
     await supervisor.stop();
+    await etcd?.dispose();
     rmSync(storeDir, { recursive: true, force: true });
   }
+}
+
+/** Resolves once every named backend is in the rotation (or fails after 15 s, saying what it saw). */
+function inRotation(orders: OrdersClient, names: readonly string[]): Promise<void> {
+  const ready = () => {
+    const endpoints = orders.mesh.snapshot('orders')[0]?.endpoints ?? [];
+    return names.every((name) => endpoints.some((e) => e.name === name && e.status === 'in-rotation'));
+  };
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!ready()) return;
+      done();
+      resolve();
+    };
+    const dispose = orders.mesh.events.onEndpoint(check);
+    const poll = setInterval(check, 50);
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`${names.join(' and ')} not in the rotation after 15 s: ${JSON.stringify(orders.mesh.snapshot('orders')[0]?.endpoints.map((e) => [e.name, e.status]))}`));
+    }, 15_000);
+    const done = () => {
+      dispose();
+      clearInterval(poll);
+      clearTimeout(timer);
+    };
+    check();
+  });
 }
 
 /** What happened lately, in a few words, for the next per-second line. */
@@ -115,7 +184,10 @@ function collectNotes(supervisor: Supervisor, orders: OrdersClient): string[] {
     if (event.kind === 'started') notes.push(`${event.name} up (pid ${event.pid})`);
   });
   orders.mesh.events.onEndpoint((event) => {
-    if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected'].includes(event.kind)) notes.push(`${event.endpoint} ${event.kind}`);
+    if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected', 'added', 'removed'].includes(event.kind)) notes.push(`${event.endpoint} ${event.kind}`);
+  });
+  orders.mesh.events.onDiscovery((event) => {
+    if (event.kind !== 'skipped') notes.push(`etcd ${event.kind}`);
   });
   orders.client.stack.breaker?.onStateChange((change) => notes.push(`breaker ${change.state}`));
   return notes;
@@ -129,8 +201,16 @@ interface TimelineRun {
 }
 
 /** Runs the load through the timeline's steps, printing one line per second. */
-async function playTimeline(steps: readonly Step[], supervisor: Supervisor, orders: OrdersClient, load: LoadGenerator, notes: string[]): Promise<TimelineRun> {
-  console.log(' time  ok/s  fail/s  to A  to B  p99 ms  ServiceA              ServiceB              what happened');
+async function playTimeline(
+  steps: readonly Step[],
+  supervisor: Supervisor,
+  orders: OrdersClient,
+  load: LoadGenerator,
+  notes: string[],
+  names: readonly string[],
+): Promise<TimelineRun> {
+  const letters = names.map((name) => `to ${name.slice(-1)}`).join('  ');
+  console.log(` time  ok/s  fail/s  ${letters}  p99 ms  ${names.map((name) => name.padEnd(20)).join('  ')}  what happened`);
   const phaseOf = new Map<CallRecord, string>();
   let currentPhase = steps[0]!.phase;
   load.onRecord((record) => phaseOf.set(record, currentPhase));
@@ -149,14 +229,19 @@ async function playTimeline(steps: readonly Step[], supervisor: Supervisor, orde
     await new Promise((resolve) => setTimeout(resolve, started + second * 1000 - Date.now()));
     const window = load.records.filter((r) => r.endedAt >= started + (second - 1) * 1000 && r.endedAt < started + second * 1000);
     const endpoints = orders.mesh.snapshot('orders')[0]?.endpoints ?? [];
-    console.log(secondLine(second, window, endpoints, supervisor, notes.splice(0)));
+    console.log(secondLine(second, window, endpoints, supervisor, notes.splice(0), names));
   }
   await load.stop();
   return { started, records: load.records, phaseOf };
 }
 
 /** The summary table per phase, the failed calls, and whether traffic returned to 80/20. */
-function report(steps: readonly Step[], scenarios: readonly Scenario[], { started, records, phaseOf }: TimelineRun): void {
+function report(
+  steps: readonly Step[],
+  scenarios: readonly Scenario[],
+  { started, records, phaseOf }: TimelineRun,
+  split: { readonly shareA: number; readonly label: string },
+): void {
   const byPhase = new Map<string, CallRecord[]>();
   for (const record of records) {
     const name = phaseOf.get(record);
@@ -180,8 +265,9 @@ function report(steps: readonly Step[], scenarios: readonly Scenario[], { starte
     const end = started + steps[steps.indexOf(step) + 1]!.at * 1000;
     const last = records.filter((r) => r.code === 0 && r.startedAt >= end - 1000 && r.startedAt < end);
     const toA = last.length === 0 ? 0 : (100 * last.filter((r) => r.servedBy === 'ServiceA').length) / last.length;
-    const back = Math.abs(toA - 80) <= 5;
-    console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${back ? ' — back to 80/20' : ' — not yet back to 80/20'}`);
+    const back = Math.abs(toA - split.shareA) <= 5;
+    const words = back ? ` — back to ${split.label}` : ` — not yet back to ${split.label}`;
+    console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${words}`);
   }
 }
 
@@ -191,20 +277,24 @@ function secondLine(
   endpoints: readonly EndpointSnapshot[],
   supervisor: Supervisor,
   notes: string[],
+  names: readonly string[],
 ): string {
   const ok = window.filter((r) => r.code === 0);
   const share = (name: string) => (ok.length === 0 ? '   -' : `${Math.round((100 * ok.filter((r) => r.servedBy === name).length) / ok.length)}%`.padStart(4));
   const latencies = window.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
   const p99 = latencies.length === 0 ? '-' : String(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]);
-  const state = (name: string) => describeEndpoint(endpoints.find((e) => e.name === name), supervisor.state(name)).padEnd(20);
-  return `${String(second).padStart(4)}s  ${String(ok.length).padStart(4)}  ${String(window.length - ok.length).padStart(6)}  ${share('ServiceA')}  ${share('ServiceB')}  ${p99.padStart(6)}  ${state('ServiceA')}  ${state('ServiceB')}  ${[...new Set(notes)].join(', ')}`;
+  const state = (name: string) =>
+    (supervisor.has(name) ? describeEndpoint(endpoints.find((e) => e.name === name), supervisor.state(name)) : 'not started').padEnd(20);
+  const shares = names.map(share).join('  ');
+  const states = names.map(state).join('  ');
+  return `${String(second).padStart(4)}s  ${String(ok.length).padStart(4)}  ${String(window.length - ok.length).padStart(6)}  ${shares}  ${p99.padStart(6)}  ${states}  ${[...new Set(notes)].join(', ')}`;
 }
 
 /** How one backend stands: the process as the supervisor sees it, else the balancer's word. */
 function describeEndpoint(endpoint: EndpointSnapshot | undefined, process: string): string {
   if (process === 'down') return 'process down';
   if (process === 'paused') return 'process hung';
-  if (!endpoint) return '?';
+  if (!endpoint) return 'not in the rotation';
   if (endpoint.status === 'slow-start') return `slow start ${Math.round((100 * endpoint.effectiveWeight) / endpoint.weight)}%`;
   return STATUS_WORDS[endpoint.status];
 }

@@ -11,6 +11,8 @@ const SERVICE_SCRIPT = fileURLToPath(new URL('./service.ts', import.meta.url));
 export interface SupervisorOptions {
   /** Flags for every backend (e.g. --store-dir). */
   readonly args?: readonly string[];
+  /** Flags for one backend, after the common ones (e.g. its --weight). */
+  readonly argsFor?: (name: string) => readonly string[];
   /** Where the children's log lines go. Default: discarded. */
   readonly logTo?: 'inherit' | 'ignore';
   /** First restart delay after a crash; doubles per crash in a row, up to maxRestartMs. Default 250. */
@@ -65,6 +67,11 @@ export class Supervisor {
         await this.#launch(managed);
       }),
     );
+  }
+
+  /** Whether `name` was started (it may be down now). */
+  has(name: string): boolean {
+    return this.#backends.has(name);
   }
 
   port(name: string): number {
@@ -150,7 +157,7 @@ export class Supervisor {
   }
 
   #launch(managed: Managed): Promise<void> {
-    const args = ['--name', managed.name, '--port', String(managed.port), ...(this.#options.args ?? [])];
+    const args = ['--name', managed.name, '--port', String(managed.port), ...(this.#options.args ?? []), ...(this.#options.argsFor?.(managed.name) ?? [])];
     const child = fork(SERVICE_SCRIPT, args, {
       execArgv: process.execArgv,
       stdio: ['ignore', this.#options.logTo ?? 'ignore', 'inherit', 'ipc'],

@@ -1,4 +1,4 @@
-// Real components come from Debian packages. A helper that needs one finds its binary, or
+// Real components (etcd, Prometheus, Chromium) come from Debian packages. Whoever needs one finds its binary, or
 // installs the package through apt when it can (root and apt-get present), or fails with one
 // line saying what to install. Never a silent skip.
 import { execFileSync } from 'node:child_process';
