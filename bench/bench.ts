@@ -7,6 +7,7 @@
 //   npm run bench -- --parts overhead         only the overhead run (parts: scenarios, overhead, weights)
 //   npm run bench -- --scenario soak          the soak alone: 10⁶ calls while backends are killed in turn
 //   npm run bench -- --scenario soak --soak-calls 100000
+//   npm run bench -- --parts etcd             only the etcd discovery run (a real etcd; ServiceA killed)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +21,11 @@ import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
+import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
-const PARTS = ['scenarios', 'overhead', 'weights'] as const;
+const PARTS = ['scenarios', 'overhead', 'weights', 'etcd'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -90,6 +92,7 @@ async function main(): Promise<void> {
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
       (parts.has('weights') ? 2 : 0) +
+      (parts.has('etcd') ? 1 : 0) +
       (options.soakCalls > 0 ? 1 : 0);
     let done = 0;
     const progress = (text: string) => {
@@ -102,6 +105,7 @@ async function main(): Promise<void> {
       parts.has('scenarios') ? `${options.rounds} round(s) of ${options.scenarios.join(', ')} at ${options.rate} calls/s, faults lasting ${options.faultMs} ms` : '',
       parts.has('overhead') ? `${options.overheadRounds} overhead round(s)` : '',
       parts.has('weights') ? 'the weights run' : '',
+      parts.has('etcd') ? 'the etcd discovery run' : '',
       options.soakCalls > 0 ? `a soak of ${options.soakCalls} calls` : '',
     ].filter(Boolean);
     console.log(`Benchmark: ${plan.join('; ')}`);
@@ -155,6 +159,15 @@ async function main(): Promise<void> {
       progress(`weights  ${run.stack.padEnd(14)} ServiceA ${run.shareA.toFixed(1)} % of ${run.calls} calls (configured 80 %)`);
     }
 
+    let etcdKill: EtcdKillRun | undefined;
+    if (parts.has('etcd')) {
+      etcdKill = await runEtcdKill(storeDir, options.rate);
+      progress(
+        `etcd     ${etcdKill.calls} calls after the kill, ${etcdKill.errors} failed; last pick of ServiceA ${etcdKill.lastPickMs} ms, ` +
+          `out of the rotation after ${etcdKill.removedMs ?? 'never'} ms (lease ${etcdKill.ttlSeconds} s)`,
+      );
+    }
+
     const results: BenchResults = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
@@ -163,6 +176,7 @@ async function main(): Promise<void> {
       overhead,
       weights,
       ...(soak && { soak }),
+      ...(etcdKill && { etcdKill }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

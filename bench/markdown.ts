@@ -3,6 +3,7 @@
 import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
 import type { ScenarioName } from './scenarios.js';
+import type { EtcdKillRun } from './etcd-kill.js';
 import type { SoakRun } from './soak.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
@@ -25,6 +26,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
     );
   }
   if (results.soak) lines.push('', ...soakTable(results.soak));
+  if (results.etcdKill) lines.push('', ...etcdKillTable(results.etcdKill));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
     lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
@@ -66,6 +68,17 @@ function overheadTable(results: BenchResults): string[] {
   }
   lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} |`);
   return lines;
+}
+
+function etcdKillTable(run: EtcdKillRun): string[] {
+  const codes = Object.entries(run.errorsByCode).map(([code, count]) => `${code}: ${count}`);
+  return [
+    `Discovery through etcd (grpc-meshlite; backends registered with a ${run.ttlSeconds} s lease; ServiceA SIGKILLed under load, not restarted):`,
+    '',
+    '| calls after the kill | failed | last pick of ServiceA | last answer from ServiceA | ServiceA out of the rotation (lease expired) |',
+    '| --- | --- | --- | --- | --- |',
+    `| ${run.calls} | ${run.errors === 0 ? '0' : codes.join(', ')} | ${run.lastPickMs} ms | ${run.lastServedMs} ms | ${run.removedMs === null ? 'never' : `${run.removedMs} ms`} |`,
+  ];
 }
 
 function soakTable(soak: SoakRun): string[] {

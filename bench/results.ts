@@ -6,6 +6,7 @@ import { chart } from './chart.js';
 import { markdownReport } from './markdown.js';
 import type { RunMetrics, RunTimes } from './metrics.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import type { EtcdKillRun } from './etcd-kill.js';
 import type { SoakRun } from './soak.js';
 import type { StackName } from './stacks.js';
 import { overheadRatios, summarize } from './summary.js';
@@ -47,6 +48,7 @@ export interface BenchResults {
   readonly overhead: readonly OverheadRun[];
   readonly weights: readonly WeightRun[];
   readonly soak?: SoakRun;
+  readonly etcdKill?: EtcdKillRun;
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {
