@@ -164,6 +164,7 @@ export class EtcdEndpointSource {
 }
 
 function describeError(error: Error): string {
-  const text = error.message.replace(/\s+/g, ' ').trim();
+  // grpc-js's pick_first (inside the etcd client) ends its message with an empty "Resolution note: ".
+  const text = error.message.replace(/\s+/g, ' ').replace(/\.? Resolution note: ?$/, '').trim();
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
