@@ -112,8 +112,22 @@ const etcdSchema = z.strictObject({
   dialTimeoutMs: durationMs(100, MINUTE).default(ETCD_DEFAULTS.dialTimeoutMs),
 });
 
+export const DNS_DEFAULTS = Object.freeze({ refreshMs: 30_000 });
+
+/** How endpoint host names are resolved (each becomes one endpoint per A/AAAA record). */
+const dnsSchema = z.strictObject({
+  refreshMs: durationMs(1000, HOUR).default(DNS_DEFAULTS.refreshMs),
+  /** DNS servers to ask, "ip" or "ip:port"; default the system resolver (with /etc/hosts). */
+  servers: z
+    .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+)(:\d{1,5})?$|^[0-9a-fA-F:]+$/, 'must be an IP address, optionally with ":port"'))
+    .min(1)
+    .max(10)
+    .optional(),
+});
+
 const discoverySchema = z.strictObject({
   etcd: etcdSchema.optional(),
+  dns: dnsSchema.optional(),
 });
 
 const serviceSchema = z

@@ -1,8 +1,12 @@
 // The discovery sources of a mesh's services, kept in line with the config: one etcd source
 // per service that names one, restarted when its section changes, closed when it goes.
+import { isIP } from 'node:net';
 import type { Clock } from '../clock.js';
+import { parseEndpointAddress } from '../config/address.js';
 import type { EndpointConfig, MeshConfig, ServiceConfig } from '../config/mesh-config.js';
 import type { DiscoveryEvent } from '../observability/events.js';
+import { DNS_DEFAULTS } from '../config/mesh-config.js';
+import { DnsExpander } from './dns.js';
 import { EtcdEndpointSource } from './etcd-source.js';
 
 export interface DiscoveryHooks {
@@ -15,6 +19,7 @@ export class ServiceDiscovery {
   readonly #hooks: DiscoveryHooks;
   readonly #clock: Clock;
   readonly #sources = new Map<string, { signature: string; source: EtcdEndpointSource }>();
+  readonly #dns = new Map<string, { signature: string; expander: DnsExpander }>();
 
   constructor(hooks: DiscoveryHooks, clock: Clock) {
     this.#hooks = hooks;
@@ -49,6 +54,12 @@ export class ServiceDiscovery {
       this.#sources.delete(service);
       this.#hooks.changed();
     }
+    for (const [service, { signature, expander }] of this.#dns) {
+      const settings = config.services[service];
+      if (settings && signature === JSON.stringify(settings.discovery?.dns ?? null)) continue;
+      expander.close();
+      this.#dns.delete(service);
+    }
   }
 
   /**
@@ -56,20 +67,58 @@ export class ServiceDiscovery {
    * source found (an address listed in the config keeps the config's entry).
    */
   effective(service: string, settings: ServiceConfig): ServiceConfig {
-    const source = this.#sources.get(service)?.source;
-    if (!source) return settings;
-    const listed = new Set(settings.endpoints.map((endpoint) => endpoint.address));
-    const found: EndpointConfig[] = source.endpoints().filter((endpoint) => !listed.has(endpoint.address));
-    return found.length === 0 ? settings : { ...settings, endpoints: [...settings.endpoints, ...found] };
+    const endpoints = this.#named(service, settings);
+    const expanded = endpoints.some(hasHostName) ? this.#expander(service, settings).expand(endpoints) : endpoints;
+    return expanded === settings.endpoints ? settings : { ...settings, endpoints: dedupe(expanded) };
   }
 
-  /** Why a service has no endpoints, when a source is the reason. */
-  whyEmpty(service: string): string | undefined {
-    return this.#sources.get(service)?.source.whyEmpty();
+  /** Why a service has no endpoints, when a source or a name lookup is the reason. */
+  whyEmpty(service: string, settings: ServiceConfig | undefined): string | undefined {
+    const reasons = [this.#sources.get(service)?.source.whyEmpty()];
+    if (settings) reasons.push(this.#dns.get(service)?.expander.whyEmpty(this.#named(service, settings)));
+    const known = reasons.filter((reason) => reason !== undefined);
+    return known.length > 0 ? known.join('; ') : undefined;
+  }
+
+  /** An endpoint of `service` lost its connection: a host name behind it is looked up again. */
+  connectionLost(service: string, address: string): void {
+    this.#dns.get(service)?.expander.connectionLost(address);
+  }
+
+  /** Listed endpoints, then those the service's source found (an address listed keeps its entry). */
+  #named(service: string, settings: ServiceConfig): readonly EndpointConfig[] {
+    const source = this.#sources.get(service)?.source;
+    if (!source) return settings.endpoints;
+    const listed = new Set(settings.endpoints.map((endpoint) => endpoint.address));
+    const found: EndpointConfig[] = source.endpoints().filter((endpoint) => !listed.has(endpoint.address));
+    return found.length === 0 ? settings.endpoints : [...settings.endpoints, ...found];
+  }
+
+  #expander(service: string, settings: ServiceConfig): DnsExpander {
+    let entry = this.#dns.get(service);
+    if (!entry) {
+      const dns = settings.discovery?.dns;
+      entry = { signature: JSON.stringify(dns ?? null), expander: new DnsExpander(dns ?? DNS_DEFAULTS, this.#clock, () => this.#hooks.changed()) };
+      this.#dns.set(service, entry);
+    }
+    return entry.expander;
   }
 
   close(): void {
     for (const { source } of this.#sources.values()) source.close();
     this.#sources.clear();
+    for (const { expander } of this.#dns.values()) expander.close();
+    this.#dns.clear();
   }
+}
+
+function hasHostName(endpoint: EndpointConfig): boolean {
+  const parsed = parseEndpointAddress(endpoint.address);
+  return typeof parsed !== 'string' && isIP(parsed.host) === 0;
+}
+
+/** One endpoint per address: a name and a listed IP that meet keep the first. */
+function dedupe(endpoints: readonly EndpointConfig[]): EndpointConfig[] {
+  const seen = new Set<string>();
+  return endpoints.filter((endpoint) => !seen.has(endpoint.address) && seen.add(endpoint.address));
 }

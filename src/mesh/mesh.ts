@@ -89,6 +89,8 @@ export class Mesh {
     );
     this.#discovery.reconcile(this.config);
     this.#cleanups.push(
+      // A host name whose address lost its connection is looked up again (a pod replaced).
+      this.events.onEndpoint((event) => event.kind === 'disconnected' && this.#discovery.connectionLost(event.service, event.address)),
       this.#source.onApplied(() => {
         this.#logger.info({ source: this.#source.describe() }, 'mesh config applied');
         this.#sink.configApplied({ source: this.#source.describe() });
@@ -231,7 +233,7 @@ export class Mesh {
         const settings = this.#service(name);
         return settings && this.#discovery.effective(name, settings);
       },
-      whyNoEndpoints: (name) => this.#discovery.whyEmpty(name) ?? `no endpoints listed for ${name}`,
+      whyNoEndpoints: (name) => this.#discovery.whyEmpty(name, this.#service(name)) ?? `no endpoints listed for ${name}`,
       serviceNames: () => Object.keys(this.config.services),
       describeSource: () => this.#source.describe(),
       onConfigChange: (listener) => this.#configChanged.subscribe(listener),

@@ -1,0 +1,172 @@
+// Host names that fan out: an endpoint whose address is a host name ("orders-a.internal:50051",
+// a Kubernetes headless service) becomes one endpoint per A/AAAA record, each with the
+// entry's weight and priority. Names are resolved when first seen, again every `refreshMs`,
+// and soon after one of their addresses loses its connection (a pod replaced by another).
+// A lookup that fails keeps the addresses last found; a name never resolved is left out,
+// and the reason is what a service with nothing else says.
+import { lookup } from 'node:dns/promises';
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { setTimer, unrefTimer, type Clock } from '../clock.js';
+import { parseEndpointAddress } from '../config/address.js';
+import type { EndpointConfig } from '../config/mesh-config.js';
+
+export interface DnsSettings {
+  /** How often every name is resolved again, in ms. */
+  readonly refreshMs: number;
+  /** DNS servers to ask ("127.0.0.1:5353"); default the system's resolver (with /etc/hosts). */
+  readonly servers?: readonly string[];
+}
+
+/** Shortest time between two lookups of one name prompted by lost connections. */
+const MIN_RELOOKUP_MS = 1000;
+
+interface Lookup {
+  addresses: readonly string[] | undefined;
+  error: string | undefined;
+  at: number;
+  pending: boolean;
+  /** A lookup due because a connection was lost. */
+  relookup: unknown;
+}
+
+export class DnsExpander {
+  readonly #settings: DnsSettings;
+  readonly #clock: Clock;
+  readonly #changed: () => void;
+  readonly #hosts = new Map<string, Lookup>();
+  readonly #resolver: Resolver | undefined;
+  #timer: unknown;
+  #closed = false;
+
+  constructor(settings: DnsSettings, clock: Clock, changed: () => void) {
+    this.#settings = settings;
+    this.#clock = clock;
+    this.#changed = changed;
+    if (settings.servers?.length) {
+      this.#resolver = new Resolver();
+      this.#resolver.setServers([...settings.servers]);
+    }
+  }
+
+  /** The endpoints with every host name replaced by its addresses (as far as resolved). */
+  expand(endpoints: readonly EndpointConfig[]): EndpointConfig[] {
+    const out: EndpointConfig[] = [];
+    for (const endpoint of endpoints) {
+      const parsed = parseEndpointAddress(endpoint.address);
+      if (typeof parsed === 'string' || isIP(parsed.host) !== 0) {
+        out.push(endpoint);
+        continue;
+      }
+      const addresses = this.#known(parsed.host).addresses ?? [];
+      for (const ip of addresses) {
+        const address = isIP(ip) === 6 ? `[${ip}]:${parsed.port}` : `${ip}:${parsed.port}`;
+        out.push({ ...endpoint, name: addresses.length === 1 ? endpoint.name : `${endpoint.name}@${ip}`, address });
+      }
+    }
+    return out;
+  }
+
+  /** Why the names of `endpoints` gave no address, or undefined when none failed. */
+  whyEmpty(endpoints: readonly EndpointConfig[]): string | undefined {
+    const reasons = endpoints.flatMap((endpoint) => {
+      const parsed = parseEndpointAddress(endpoint.address);
+      if (typeof parsed === 'string' || isIP(parsed.host) !== 0) return [];
+      const known = this.#hosts.get(parsed.host);
+      if (!known || known.pending) return [`${parsed.host}: resolving`];
+      return known.error ? [`${parsed.host}: ${known.error}`] : known.addresses?.length === 0 ? [`${parsed.host}: no A/AAAA records`] : [];
+    });
+    return reasons.length > 0 ? `DNS ${reasons.join('; ')}` : undefined;
+  }
+
+  /** An endpoint at `address` lost its connection: look its name up again (at most once a second). */
+  connectionLost(address: string): void {
+    for (const [host, known] of this.#hosts) {
+      if (known.relookup !== undefined || !known.addresses?.some((ip) => address.startsWith(isIP(ip) === 6 ? `[${ip}]:` : `${ip}:`))) continue;
+      const waitMs = Math.max(0, known.at + MIN_RELOOKUP_MS - this.#clock.now());
+      known.relookup = unrefTimer(
+        setTimer(
+          this.#clock,
+          () => {
+            known.relookup = undefined;
+            void this.#resolve(host);
+          },
+          waitMs,
+        ),
+      );
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#clock.clearTimeout(this.#timer);
+    for (const known of this.#hosts.values()) this.#clock.clearTimeout(known.relookup);
+  }
+
+  #known(host: string): Lookup {
+    let known = this.#hosts.get(host);
+    if (!known) {
+      known = { addresses: undefined, error: undefined, at: 0, pending: false, relookup: undefined };
+      this.#hosts.set(host, known);
+      void this.#resolve(host);
+      this.#schedule();
+    }
+    return known;
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = unrefTimer(
+      setTimer(
+        this.#clock,
+        () => {
+          this.#timer = undefined;
+          for (const host of this.#hosts.keys()) void this.#resolve(host);
+          this.#schedule();
+        },
+        this.#settings.refreshMs,
+      ),
+    );
+  }
+
+  async #resolve(host: string): Promise<void> {
+    const known = this.#hosts.get(host)!;
+    if (known.pending || this.#closed) return;
+    known.pending = true;
+    let addresses: string[] | undefined;
+    let error: string | undefined;
+    try {
+      addresses = await this.#lookup(host);
+    } catch (failure) {
+      error = (failure as NodeJS.ErrnoException).code ?? (failure as Error).message;
+    }
+    known.pending = false;
+    known.at = this.#clock.now();
+    if (this.#closed) return;
+    const before = known.addresses;
+    known.error = error;
+    if (addresses !== undefined) known.addresses = addresses;
+    if (before === undefined || JSON.stringify(before) !== JSON.stringify(known.addresses)) this.#changed();
+  }
+
+  async #lookup(host: string): Promise<string[]> {
+    let found: string[];
+    if (this.#resolver) {
+      const [v4, v6] = await Promise.all([
+        this.#resolver.resolve4(host).catch(notFound),
+        this.#resolver.resolve6(host).catch(notFound),
+      ]);
+      if (v4 === undefined && v6 === undefined) throw Object.assign(new Error(`${host} not found`), { code: 'ENOTFOUND' });
+      found = [...(v4 ?? []), ...(v6 ?? [])];
+    } else {
+      found = (await lookup(host, { all: true })).map((entry) => entry.address);
+    }
+    return [...new Set(found)].sort();
+  }
+}
+
+/** A name with no record of one family is not an error; only both missing is. */
+function notFound(error: NodeJS.ErrnoException): undefined {
+  if (error.code === 'ENODATA' || error.code === 'ENOTFOUND') return undefined;
+  throw error;
+}

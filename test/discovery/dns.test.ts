@@ -1,0 +1,90 @@
+// Host names that fan out, against a real DNS server (UDP, on 127.0.0.1) the test controls.
+// Only 127.0.0.1 has a backend; the other records are documentation addresses (RFC 5737),
+// endpoints that never connect, as a dead pod's would.
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { createMesh, type MeshConfigInput } from 'grpc-meshlite';
+import { OrderClient, callUnary } from '../../examples/orders.js';
+import { startDns } from '../helpers/dns.js';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { split, until } from '../helpers/mesh.js';
+import { expectGrpcError, useTestPool } from '../helpers/servers.js';
+import { until as waitFor } from '../helpers/until.js';
+
+const SERVICE = 'orders.v1.OrderService';
+
+describe('DNS names that fan out (real DNS server)', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  async function setup(name: string, records: string[] | undefined, refreshMs = 1000) {
+    const dns = await startDns(pool);
+    if (records) dns.records.set(name, records);
+    const backend = await startFakeBackend('ServiceA');
+    pool.defer(() => backend.stop());
+    const port = backend.address.split(':')[1];
+    const config: MeshConfigInput = {
+      services: {
+        orders: {
+          endpoints: [{ name: 'orders', address: `${name}:${port}`, weight: 3, priority: 1 }],
+          discovery: { dns: { servers: [dns.address], refreshMs } },
+          healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+          balancer: { slowStart: { windowMs: 0 } },
+        },
+      },
+    };
+    const mesh = createMesh({ config });
+    pool.defer(() => mesh.close());
+    const client = pool.track(mesh.client(OrderClient, 'orders'));
+    client.getChannel().getConnectivityState(true);
+    return { dns, mesh, client, port, backend };
+  }
+
+  const endpoints = (mesh: ReturnType<typeof createMesh>) =>
+    (mesh.snapshot('orders')[0]?.endpoints ?? []).map((e) => [e.name, e.address, e.weight, e.priority]).sort();
+
+  it("makes one endpoint of each A/AAAA record, with the entry's weight and priority, and follows a change in the records", async () => {
+    const { dns, mesh, client, port } = await setup('orders.test', ['127.0.0.1', '192.0.2.10', '2001:db8::10']);
+    await until(mesh, (e) => Object.keys(e).length === 3 && e['orders@127.0.0.1']?.usable === true);
+    expect(endpoints(mesh)).to.deep.equal([
+      ['orders@127.0.0.1', `127.0.0.1:${port}`, 3, 1],
+      ['orders@192.0.2.10', `192.0.2.10:${port}`, 3, 1],
+      ['orders@2001:db8::10', `[2001:db8::10]:${port}`, 3, 1],
+    ]);
+    expect(await split(client, 3)).to.deep.equal({ ServiceA: 3 });
+
+    // The records change: the next lookup (refreshMs 1 s) follows them.
+    dns.records.set('orders.test', ['127.0.0.1', '192.0.2.11']);
+    await until(mesh, (e) => e['orders@192.0.2.11'] !== undefined && e['orders@192.0.2.10'] === undefined, { timeoutMs: 5000 });
+    expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@192.0.2.11']);
+  });
+
+  it('keeps the addresses it had when a lookup fails', async () => {
+    const { dns, mesh } = await setup('orders.test', ['127.0.0.1', '192.0.2.10']);
+    await until(mesh, (e) => Object.keys(e).length === 2);
+    dns.records.delete('orders.test'); // NXDOMAIN from now on
+    // Two lookups later (an A and an AAAA query each), the endpoints are the last ones found.
+    const asked = dns.queries.get('orders.test') ?? 0;
+    await waitFor(() => (dns.queries.get('orders.test') ?? 0) >= asked + 4, { timeoutMs: 5000 });
+    expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@192.0.2.10']);
+  });
+
+  it('looks a name up again as soon as one of its addresses loses its connection (a pod replaced), not only on refresh', async () => {
+    const { dns, mesh, backend } = await setup('orders.test', ['127.0.0.1'], 3_600_000);
+    await until(mesh, (e) => e['orders']?.usable === true);
+    const asked = dns.queries.get('orders.test') ?? 0;
+    await backend.stop();
+    await waitFor(() => (dns.queries.get('orders.test') ?? 0) > asked, { timeoutMs: 5000 });
+  });
+
+  it('fails calls with UNAVAILABLE naming the name and the DNS error when it never resolved', async () => {
+    const { dns, client } = await setup('missing.test', undefined);
+    await waitFor(() => (dns.queries.get('missing.test') ?? 0) >= 2);
+    const failed = () => expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }));
+    let error = await failed();
+    // The answer may still be on its way when the first call fails ("resolving").
+    for (let tries = 0; tries < 100 && error.details.endsWith('resolving'); tries++) error = await failed();
+    expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(error.details).to.equal('no endpoints for orders: DNS missing.test: ENOTFOUND');
+  });
+});
