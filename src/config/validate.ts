@@ -21,6 +21,8 @@ interface Problem {
   text: string;
 }
 
+const SECRET_FIELD = /^(password|secret|token|privateKey|apiKey)$/i;
+
 function describeIssue(issue: z.core.$ZodIssue): Problem {
   const field = formatPath(issue.path);
   const value = (issue as { input?: unknown }).input;
@@ -29,7 +31,10 @@ function describeIssue(issue: z.core.$ZodIssue): Problem {
     return { field: names[0]!, value: undefined, text: `unknown field ${names.map((n) => `"${n}"`).join(', ')}` };
   }
   const label = field === '' ? 'value' : field;
-  return { field: label, value, text: `${label}: ${lowerFirst(issue.message)}, got ${formatValue(value)}` };
+  // A secret named in the config (etcd's password, say) is never repeated in an error.
+  const secret = issue.path.some((key) => typeof key === 'string' && SECRET_FIELD.test(key));
+  const shown = secret ? '[REDACTED]' : formatValue(value);
+  return { field: label, value: secret ? '[REDACTED]' : value, text: `${label}: ${lowerFirst(issue.message)}, got ${shown}` };
 }
 
 /**

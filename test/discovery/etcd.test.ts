@@ -52,6 +52,25 @@ describe('discovery from etcd (real etcd)', function () {
   const put = (etcd: EtcdServer, id: string, value: string) => etcd.client.put(`${PREFIX}/${id}`).value(value).exec();
   const names = (mesh: ReturnType<typeof meshOn>['mesh']) => (mesh.snapshot('orders')[0]?.endpoints ?? []).map((e) => e.name).sort();
 
+  it('refuses a bad etcd section naming the field and the value, never a password', () => {
+    const attempt = (etcd: unknown) => {
+      try {
+        createMesh({ config: { services: { orders: { discovery: { etcd } } } } as MeshConfigInput });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error('expected a ConfigError');
+    };
+    expect(attempt({ endpoints: [], prefix: PREFIX })).to.contain('services.orders.discovery.etcd.endpoints: must list at least one etcd endpoint');
+    expect(attempt({ endpoints: ['127.0.0.1:2379'], prefix: 'services/orders/' })).to.contain(
+      'services.orders.discovery.etcd.prefix: must not end with "/" (keys are "<prefix>/<id>"), got "services/orders/"',
+    );
+    expect(attempt({ endpoints: ['etcd 1'], prefix: PREFIX })).to.contain('services.orders.discovery.etcd.endpoints[0]: must be "host:port"');
+    const secret = attempt({ endpoints: ['127.0.0.1:2379'], prefix: PREFIX, auth: { username: 'mesh', password: ['hunter2'] } });
+    expect(secret).to.contain('services.orders.discovery.etcd.auth.password').and.contain('[REDACTED]').and.not.contain('hunter2');
+    expect(attempt({ endpoints: ['127.0.0.1:2379'], prefix: PREFIX, dialTimeoutMs: 5 })).to.contain('dialTimeoutMs');
+  });
+
   it("discovers endpoints as Go's endpoints.Manager writes them, and follows adds, removes and re-weights with no failed call", async () => {
     const etcd = await startEtcd(pool);
     const [a, b, c] = await backends('ServiceA', 'ServiceB', 'ServiceC');
