@@ -2,7 +2,9 @@
 // data directory, for the demo, the benchmarks and the tests. The binary is installed through
 // apt when missing and possible; otherwise the start fails with one line saying what to install.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +23,23 @@ export interface EtcdProcess {
   dispose(): Promise<void>;
 }
 
+/** Whether etcd's /health says so (over TLS with a client certificate, when it serves TLS). */
+function health(endpoint: string, tls: EtcdProcessOptions['tls']): Promise<boolean> {
+  const [host, port] = endpoint.split(':');
+  const request = tls ? httpsRequest : httpRequest;
+  const credentials = tls ? { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {};
+  return new Promise((resolve) => {
+    const req = request({ host, port: Number(port), path: '/health', timeout: 1000, ...credentials }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(response.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -32,7 +51,18 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startEtcdProcess(): Promise<EtcdProcess> {
+export interface EtcdProcessOptions {
+  /**
+   * Serve clients over TLS with this certificate (which needs clientAuth as well as serverAuth:
+   * etcd's gateway dials its own port with it, and so does the readiness check), and require
+   * client certificates signed by `caFile`.
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+}
+
+export async function startEtcdProcess(options: EtcdProcessOptions = {}): Promise<EtcdProcess> {
+  const { tls } = options;
+  const scheme = tls ? 'https' : 'http';
   const binary = requireBinary('etcd', 'etcd-server');
   const dir = mkdtempSync(join(tmpdir(), 'meshlite-etcd-'));
   const [clientPort, peerPort] = [await freePort(), await freePort()];
@@ -42,8 +72,9 @@ export async function startEtcdProcess(): Promise<EtcdProcess> {
   const args = [
     '--name', 'meshlite',
     '--data-dir', join(dir, 'data'),
-    '--listen-client-urls', `http://${endpoint}`,
-    '--advertise-client-urls', `http://${endpoint}`,
+    '--listen-client-urls', `${scheme}://${endpoint}`,
+    '--advertise-client-urls', `${scheme}://${endpoint}`,
+    ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.caFile, '--client-cert-auth'] : []),
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `meshlite=${peer}`,
@@ -74,10 +105,7 @@ export async function startEtcdProcess(): Promise<EtcdProcess> {
       const deadline = Date.now() + 20_000;
       for (;;) {
         if (started.exitCode !== null) throw new Error(`etcd exited with ${started.exitCode}: ${output.slice(-2000)}`);
-        const healthy = await fetch(`http://${endpoint}/health`).then(
-          async (response) => response.ok && ((await response.json()) as { health?: string }).health === 'true',
-          () => false,
-        );
+        const healthy = await health(endpoint, tls);
         if (healthy) return;
         if (Date.now() > deadline) throw new Error(`etcd on ${endpoint} did not become healthy in 20 s: ${output.slice(-2000)}`);
         await new Promise((resolve) => setTimeout(resolve, 50));

@@ -44,7 +44,8 @@ export class DnsExpander {
     this.#clock = clock;
     this.#changed = changed;
     if (settings.servers?.length) {
-      this.#resolver = new Resolver();
+      // A lookup that goes unanswered ends within about 4 s (c-ares would retry for a minute).
+      this.#resolver = new Resolver({ timeout: 1000, tries: 2 });
       this.#resolver.setServers([...settings.servers]);
     }
   }
@@ -101,6 +102,7 @@ export class DnsExpander {
     this.#closed = true;
     this.#clock.clearTimeout(this.#timer);
     for (const known of this.#hosts.values()) this.#clock.clearTimeout(known.relookup);
+    this.#resolver?.cancel();
   }
 
   #known(host: string): Lookup {

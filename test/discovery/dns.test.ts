@@ -1,6 +1,6 @@
 // Host names that fan out, against a real DNS server (UDP, on 127.0.0.1) the test controls.
-// Only 127.0.0.1 has a backend; the other records are documentation addresses (RFC 5737),
-// endpoints that never connect, as a dead pod's would.
+// Only 127.0.0.1 has a backend; the other records are loopback addresses nothing listens on
+// (connections refused at once), endpoints that never connect, as a dead pod's would.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createMesh, type MeshConfigInput } from 'grpc-meshlite';
@@ -44,29 +44,29 @@ describe('DNS names that fan out (real DNS server)', function () {
     (mesh.snapshot('orders')[0]?.endpoints ?? []).map((e) => [e.name, e.address, e.weight, e.priority]).sort();
 
   it("makes one endpoint of each A/AAAA record, with the entry's weight and priority, and follows a change in the records", async () => {
-    const { dns, mesh, client, port } = await setup('orders.test', ['127.0.0.1', '192.0.2.10', '2001:db8::10']);
+    const { dns, mesh, client, port } = await setup('orders.test', ['127.0.0.1', '127.0.0.2', '::1']);
     await until(mesh, (e) => Object.keys(e).length === 3 && e['orders@127.0.0.1']?.usable === true);
     expect(endpoints(mesh)).to.deep.equal([
       ['orders@127.0.0.1', `127.0.0.1:${port}`, 3, 1],
-      ['orders@192.0.2.10', `192.0.2.10:${port}`, 3, 1],
-      ['orders@2001:db8::10', `[2001:db8::10]:${port}`, 3, 1],
+      ['orders@127.0.0.2', `127.0.0.2:${port}`, 3, 1],
+      ['orders@::1', `[::1]:${port}`, 3, 1],
     ]);
     expect(await split(client, 3)).to.deep.equal({ ServiceA: 3 });
 
     // The records change: the next lookup (refreshMs 1 s) follows them.
-    dns.records.set('orders.test', ['127.0.0.1', '192.0.2.11']);
-    await until(mesh, (e) => e['orders@192.0.2.11'] !== undefined && e['orders@192.0.2.10'] === undefined, { timeoutMs: 5000 });
-    expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@192.0.2.11']);
+    dns.records.set('orders.test', ['127.0.0.1', '127.0.0.3']);
+    await until(mesh, (e) => e['orders@127.0.0.3'] !== undefined && e['orders@127.0.0.2'] === undefined, { timeoutMs: 5000 });
+    expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@127.0.0.3']);
   });
 
   it('keeps the addresses it had when a lookup fails', async () => {
-    const { dns, mesh } = await setup('orders.test', ['127.0.0.1', '192.0.2.10']);
+    const { dns, mesh } = await setup('orders.test', ['127.0.0.1', '127.0.0.2']);
     await until(mesh, (e) => Object.keys(e).length === 2);
     dns.records.delete('orders.test'); // NXDOMAIN from now on
     // Two lookups later (an A and an AAAA query each), the endpoints are the last ones found.
     const asked = dns.queries.get('orders.test') ?? 0;
     await waitFor(() => (dns.queries.get('orders.test') ?? 0) >= asked + 4, { timeoutMs: 5000 });
-    expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@192.0.2.10']);
+    expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@127.0.0.2']);
   });
 
   it('looks a name up again as soon as one of its addresses loses its connection (a pod replaced), not only on refresh', async () => {

@@ -4,6 +4,10 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createMesh, type DiscoveryEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
+import { readFileSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
+import { startEtcdProcess } from '../../examples/etcd-server.js';
+import { testCa } from '../helpers/certs.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, callLoop, split, until } from '../helpers/mesh.js';
@@ -91,6 +95,67 @@ describe('discovery from etcd (real etcd)', function () {
     expect((await loop.stop()).errors).to.deep.equal([]);
     expect(names(mesh)).to.deep.equal(['ServiceB', 'ServiceC']);
     expect(await split(client, 8)).to.deep.equal({ ServiceB: 6, ServiceC: 2 });
+  });
+
+  it("lists with etcd's own user/password authentication", async () => {
+    const etcd = await startEtcd(pool);
+    const [a] = await backends('ServiceA');
+    await put(etcd, 'a', goValue(a!.address, { name: 'ServiceA' }));
+    await etcd.client.user('root').create('root-secret');
+    await etcd.client.role('root').create();
+    await etcd.client.user('root').addRole('root');
+    await etcd.client.user('mesh').create('mesh-secret');
+    await etcd.client.role('reader').create();
+    await etcd.client.role('reader').grant({ permission: 'Read', range: etcd.client.range({ prefix: `${PREFIX}/` }) });
+    await etcd.client.user('mesh').addRole('reader');
+    await etcd.client.auth.authEnable();
+    const withAuth = (password: string): MeshConfigInput => {
+      const base = config(etcd.endpoint);
+      base.services['orders']!.discovery!.etcd!.auth = { username: 'mesh', password };
+      return base;
+    };
+
+    const mesh = createMesh({ config: withAuth('mesh-secret') });
+    pool.defer(() => mesh.close());
+    const client = pool.track(mesh.client(OrderClient, 'orders'));
+    client.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA'));
+    expect(await split(client, 2)).to.deep.equal({ ServiceA: 2 });
+
+    // A wrong password is refused by etcd: the calls say so, the password appears nowhere.
+    const refused = createMesh({ config: withAuth('wrong-secret') });
+    pool.defer(() => refused.close());
+    const events: DiscoveryEvent[] = [];
+    refused.events.onDiscovery((event) => events.push(event));
+    await waitFor(() => events.some((e) => e.kind === 'unavailable'), { timeoutMs: 10_000 });
+    const reason = events.find((e) => e.kind === 'unavailable')!.reason;
+    expect(reason).to.match(/authentication failed/i);
+    expect(reason).not.to.contain('wrong-secret');
+  });
+
+  it('lists over TLS with a client certificate (mTLS to etcd)', async () => {
+    const ca = testCa(pool);
+    // etcd's gateway dials its own client port with its server certificate: it needs both usages.
+    const server = ca.issue('etcd', 'serverAuth,clientAuth');
+    const client = ca.issue('mesh', 'clientAuth');
+    const etcd = await startEtcdProcess({ tls: { ...server, caFile: ca.caFile } });
+    pool.defer(() => etcd.dispose());
+    const [a] = await backends('ServiceA');
+    const writer = new Etcd3({
+      hosts: `https://${etcd.endpoint}`,
+      credentials: { rootCertificate: readFileSync(ca.caFile), certChain: readFileSync(client.certFile), privateKey: readFileSync(client.keyFile) },
+    });
+    pool.defer(() => writer.close());
+    await writer.put(`${PREFIX}/a`).value(goValue(a!.address, { name: 'ServiceA' })).exec();
+
+    const settings = config(etcd.endpoint);
+    settings.services['orders']!.discovery!.etcd!.tls = client;
+    const mesh = createMesh({ config: settings });
+    pool.defer(() => mesh.close());
+    const orders = pool.track(mesh.client(OrderClient, 'orders'));
+    orders.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA'), { timeoutMs: 10_000 });
+    expect(await split(orders, 2)).to.deep.equal({ ServiceA: 2 });
   });
 
   it('skips a malformed value with the reason, and the rest keeps serving', async () => {
