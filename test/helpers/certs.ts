@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireBinary } from '../../examples/system-package.js';
 import type { TestPool } from './servers.js';
 
 export interface CertFiles {
@@ -21,7 +22,7 @@ export interface TestCa {
 }
 
 function openssl(dir: string, ...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  execFileSync(requireBinary('openssl', 'openssl'), args, { cwd: dir, stdio: 'pipe' });
 }
 
 export function testCa(pool: TestPool): TestCa {
