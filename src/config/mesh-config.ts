@@ -95,7 +95,7 @@ export const ETCD_DEFAULTS = Object.freeze({ dialTimeoutMs: 2000 });
 const etcdSchema = z.strictObject({
   /** The cluster's client endpoints: "127.0.0.1:2379", "https://etcd-0.internal:2379". */
   endpoints: z
-    .array(z.string().regex(/^(https?:\/\/)?[^\s/]+:\d{1,5}$/, 'must be "host:port" or "http(s)://host:port"'))
+    .array(z.string().regex(/^(https?:\/\/)?[^\s/@]+:\d{1,5}$/, 'must be "host:port" or "http(s)://host:port" (credentials go in `auth`)'))
     .min(1, 'must list at least one etcd endpoint')
     .max(100),
   /** Keys `<prefix>/<id>` hold the endpoints, in etcd's gRPC naming format. */

@@ -21,7 +21,7 @@ interface Problem {
   text: string;
 }
 
-const SECRET_FIELD = /^(password|secret|token|privateKey|apiKey)$/i;
+const SECRET_FIELD = /^(auth|password|secret|token|privateKey|apiKey)$/i;
 
 function describeIssue(issue: z.core.$ZodIssue): Problem {
   const field = formatPath(issue.path);
@@ -53,6 +53,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // Credentials written into a URL ("https://user:secret@host") are not repeated either.
+  if (typeof value === 'string' && /\/\/[^/\s]*@/.test(value)) return JSON.stringify(value.replace(/\/\/[^/\s]*@/, '//[REDACTED]@'));
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   try {
     const text = JSON.stringify(value);

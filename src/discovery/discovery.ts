@@ -34,8 +34,10 @@ export class ServiceDiscovery {
       if (!etcd) continue;
       wanted.add(service);
       const signature = JSON.stringify(etcd);
-      if (this.#sources.get(service)?.signature === signature) continue;
-      this.#sources.get(service)?.source.close();
+      const previous = this.#sources.get(service);
+      if (previous?.signature === signature) continue;
+      previous?.source.close();
+      // A changed section starts a new source, seeded with what the old one held.
       const source: EtcdEndpointSource = new EtcdEndpointSource(
         etcd,
         {
@@ -44,6 +46,7 @@ export class ServiceDiscovery {
             this.#hooks.event({ service, source: source.describe(), kind, reason, endpoints: source.endpoints().length }),
         },
         this.#clock,
+        previous?.source.endpoints() ?? [],
       );
       this.#sources.set(service, { signature, source });
       source.start();
@@ -78,6 +81,15 @@ export class ServiceDiscovery {
     if (settings) reasons.push(this.#dns.get(service)?.expander.whyEmpty(this.#named(service, settings)));
     const known = reasons.filter((reason) => reason !== undefined);
     return known.length > 0 ? known.join('; ') : undefined;
+  }
+
+  /**
+   * True while the service has no endpoints only because an answer is still coming (the
+   * first etcd list, the first lookup of a name): calls should wait for it rather than fail.
+   */
+  pending(service: string, settings: ServiceConfig): boolean {
+    if (this.#sources.get(service)?.source.pending) return true;
+    return this.#dns.get(service)?.expander.pending(this.#named(service, settings)) ?? false;
   }
 
   /** An endpoint of `service` lost its connection: a host name behind it is looked up again. */

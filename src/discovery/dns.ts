@@ -53,19 +53,37 @@ export class DnsExpander {
   /** The endpoints with every host name replaced by its addresses (as far as resolved). */
   expand(endpoints: readonly EndpointConfig[]): EndpointConfig[] {
     const out: EndpointConfig[] = [];
+    const seen = new Set<string>();
     for (const endpoint of endpoints) {
       const parsed = parseEndpointAddress(endpoint.address);
       if (typeof parsed === 'string' || isIP(parsed.host) !== 0) {
         out.push(endpoint);
         continue;
       }
+      seen.add(parsed.host);
       const addresses = this.#known(parsed.host).addresses ?? [];
       for (const ip of addresses) {
         const address = isIP(ip) === 6 ? `[${ip}]:${parsed.port}` : `${ip}:${parsed.port}`;
         out.push({ ...endpoint, name: addresses.length === 1 ? endpoint.name : `${endpoint.name}@${ip}`, address });
       }
     }
+    // Names no entry uses any more (a departed pod's, from etcd) are not looked up again.
+    for (const [host, known] of this.#hosts) {
+      if (seen.has(host)) continue;
+      this.#clock.clearTimeout(known.relookup);
+      this.#hosts.delete(host);
+    }
     return out;
+  }
+
+  /** Whether a name among `endpoints` has had no answer yet. */
+  pending(endpoints: readonly EndpointConfig[]): boolean {
+    return endpoints.some((endpoint) => {
+      const parsed = parseEndpointAddress(endpoint.address);
+      if (typeof parsed === 'string' || isIP(parsed.host) !== 0) return false;
+      const known = this.#hosts.get(parsed.host);
+      return known === undefined || (known.addresses === undefined && known.error === undefined);
+    });
   }
 
   /** Why the names of `endpoints` gave no address, or undefined when none failed. */
@@ -132,8 +150,8 @@ export class DnsExpander {
   }
 
   async #resolve(host: string): Promise<void> {
-    const known = this.#hosts.get(host)!;
-    if (known.pending || this.#closed) return;
+    const known = this.#hosts.get(host);
+    if (!known || known.pending || this.#closed) return;
     known.pending = true;
     let addresses: string[] | undefined;
     let error: string | undefined;
@@ -144,7 +162,7 @@ export class DnsExpander {
     }
     known.pending = false;
     known.at = this.#clock.now();
-    if (this.#closed) return;
+    if (this.#closed || this.#hosts.get(host) !== known) return;
     const before = known.addresses;
     known.error = error;
     if (addresses !== undefined) known.addresses = addresses;

@@ -50,6 +50,14 @@ export async function connectEtcd(connection: EtcdConnection): Promise<Etcd3> {
     // Requests end in time; streams (watch, lease keep-alive) live on.
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + connection.dialTimeoutMs }),
     faultHandling: { host: () => noop, global: noop },
-    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+    grpcOptions: {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      // A silent outage (host gone, packets dropped) ends the watch stream within ~15 s, which
+      // leads to a fresh list; etcd refuses pings more often than every 5 s by default.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5000,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
   });
 }

@@ -41,10 +41,20 @@ export class EtcdEndpointSource {
   #generation = 0;
   #closed = false;
 
-  constructor(config: EtcdSourceConfig, hooks: EtcdSourceHooks, clock: Clock) {
+  /**
+   * `seed`: the endpoints a previous source of the service held (its section changed), served
+   * until this one has listed, so a config change never empties the rotation.
+   */
+  constructor(config: EtcdSourceConfig, hooks: EtcdSourceHooks, clock: Clock, seed: readonly DiscoveredEndpoint[] = []) {
     this.#config = config;
     this.#hooks = hooks;
     this.#clock = clock;
+    this.#endpoints = [...seed];
+  }
+
+  /** True until the first list succeeded or failed, while it holds no endpoints: calls should wait, not fail. */
+  get pending(): boolean {
+    return this.#state === 'starting' && this.#endpoints.length === 0;
   }
 
   /** "etcd 127.0.0.1:2379 prefix services/orders". */
@@ -71,7 +81,9 @@ export class EtcdEndpointSource {
     this.#closed = true;
     this.#generation++;
     this.#clock.clearTimeout(this.#timer);
-    void this.#watcher?.cancel().catch(() => {});
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    void watcher?.cancel().catch(() => {});
     this.#client?.close();
   }
 
@@ -79,40 +91,61 @@ export class EtcdEndpointSource {
     const generation = ++this.#generation;
     const prefix = `${this.#config.prefix}/`;
     try {
-      this.#client ??= await connectEtcd(this.#config);
+      if (!this.#client) {
+        const client = await connectEtcd(this.#config);
+        if (this.#closed) return client.close();
+        this.#client = client;
+      }
       const listed = await this.#client.getAll().prefix(prefix).exec();
       if (generation !== this.#generation) return;
       this.#entries.clear();
       for (const kv of listed.kvs) this.#put(kv);
-      const watcher = await this.#client
-        .watch()
-        .prefix(prefix)
-        .startRevision(String(BigInt(listed.header.revision) + 1n))
-        .create();
-      if (generation !== this.#generation) {
-        void watcher.cancel().catch(() => {});
-        return;
-      }
+      // The watcher is ours from the start, so close() can cancel it even before it connects.
+      const watcher = this.#client.watch().prefix(prefix).startRevision(String(BigInt(listed.header.revision) + 1n)).watcher();
       this.#watcher = watcher;
       watcher.on('put', (kv) => {
         this.#put(kv);
-        this.#publish();
+        if (this.#state === 'synced') this.#publish();
       });
       watcher.on('delete', (kv) => {
         this.#entries.delete(kv.key.toString());
-        this.#publish();
+        if (this.#state === 'synced') this.#publish();
       });
       // A broken stream or a cancelled watch (compacted revision): list afresh.
       watcher.on('disconnected', (error: Error) => this.#lost(generation, error));
       watcher.on('error', (error: Error) => this.#lost(generation, error));
+      await this.#established(watcher);
+      if (generation !== this.#generation) return;
+      const wasStarting = this.#state === 'starting';
       this.#retryMs = RETRY_MIN_MS;
       this.#state = 'synced';
       this.#reason = '';
-      this.#publish();
+      // The first answer, even an empty one, is news: calls waiting on it may go (or fail, saying why).
+      if (!this.#publish() && wasStarting) this.#hooks.changed();
       this.#hooks.report('synced', `listed ${this.#entries.size} key(s) at revision ${listed.header.revision}`);
     } catch (error) {
       this.#lost(generation, error as Error);
     }
+  }
+
+  /** Resolves when the watch is created; rejects when etcd refuses it or does not answer in time. */
+  #established(watcher: Watcher): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimer(this.#clock, () => reject(new Error(`watch not established within ${this.#config.dialTimeoutMs} ms`)), this.#config.dialTimeoutMs);
+      const settle = (error?: Error) => {
+        this.#clock.clearTimeout(timer);
+        watcher.off('connected', onConnected);
+        watcher.off('error', onFailed);
+        watcher.off('disconnected', onFailed);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnected = () => settle();
+      const onFailed = (error: Error) => settle(error);
+      watcher.once('connected', onConnected);
+      watcher.once('error', onFailed);
+      watcher.once('disconnected', onFailed);
+    });
   }
 
   #lost(generation: number, error: Error): void {
@@ -123,6 +156,7 @@ export class EtcdEndpointSource {
     void watcher?.cancel().catch(() => {});
     const reason = describeError(error);
     if (this.#state !== 'unavailable') {
+      if (this.#state === 'starting') this.#hooks.changed(); // waiting calls now fail, saying why
       this.#state = 'unavailable';
       this.#reason = reason;
       this.#hooks.report('unavailable', `${reason}; ${this.#endpoints.length > 0 ? 'the last endpoint set keeps serving' : 'no endpoints yet'}`);
@@ -143,8 +177,8 @@ export class EtcdEndpointSource {
     this.#entries.set(key, parsed);
   }
 
-  /** Recomputes the endpoint list (keys in order, one per address) and says so when it changed. */
-  #publish(): void {
+  /** Recomputes the endpoint list (keys in order, one per address); true (and said) when it changed. */
+  #publish(): boolean {
     const byAddress = new Map<string, DiscoveredEndpoint>();
     for (const key of [...this.#entries.keys()].sort()) {
       const endpoint = this.#entries.get(key)!;
@@ -157,9 +191,10 @@ export class EtcdEndpointSource {
       byAddress.set(endpoint.address, endpoint);
     }
     const next = [...byAddress.values()];
-    if (JSON.stringify(next) === JSON.stringify(this.#endpoints)) return;
+    if (JSON.stringify(next) === JSON.stringify(this.#endpoints)) return false;
     this.#endpoints = next;
     this.#hooks.changed();
+    return true;
   }
 }
 

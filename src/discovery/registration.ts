@@ -141,11 +141,17 @@ export class EtcdRegistration {
     this.#lease = undefined;
     try {
       await this.#client.delete().key(this.key).exec();
-      await lease?.revoke();
     } catch (error) {
-      // etcd away: the lease runs out by itself within its TTL.
+      // etcd away or slow: the lease, no longer kept alive, runs out by itself within its TTL.
       this.#logger.warn({ key: this.key, err: (error as Error).message }, 'could not delete the etcd key; its lease expires by itself');
+    }
+    try {
+      await lease?.revoke();
+    } catch {
+      // Same: it expires.
     } finally {
+      // Whatever happened above, nothing renews the lease any more.
+      lease?.release();
       this.#client.close();
     }
     this.#logger.info({ key: this.key }, 'deregistered from etcd');

@@ -234,6 +234,10 @@ export class Mesh {
         return settings && this.#discovery.effective(name, settings);
       },
       whyNoEndpoints: (name) => this.#discovery.whyEmpty(name, this.#service(name)) ?? `no endpoints listed for ${name}`,
+      resolving: (name) => {
+        const settings = this.#service(name);
+        return settings !== undefined && this.#discovery.pending(name, settings);
+      },
       serviceNames: () => Object.keys(this.config.services),
       describeSource: () => this.#source.describe(),
       onConfigChange: (listener) => this.#configChanged.subscribe(listener),

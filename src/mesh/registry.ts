@@ -19,6 +19,8 @@ export interface MeshRuntime {
   serviceNames(): string[];
   /** Why a service has no endpoints now: "etcd 127.0.0.1:2379 prefix services/orders: …". */
   whyNoEndpoints(name: string): string;
+  /** True while a service has no endpoints only because its first discovery answer is still coming. */
+  resolving(name: string): boolean;
   /** Where the config was looked for, for error messages: "file /etc/mesh.json". */
   describeSource(): string;
   onConfigChange(listener: () => void): Disposer;

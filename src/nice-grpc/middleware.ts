@@ -27,7 +27,7 @@ export interface LayeredStack {
 
 /** Call options the middleware reads: a deadline as nice-grpc's deadline middleware spells it. */
 export interface MeshCallOptions {
-  /** The whole call's deadline: a Date, or epoch ms. */
+  /** The whole call's deadline: a Date, or a number of ms from now (as nice-grpc reads it). */
   deadline?: Date | number;
 }
 
@@ -48,7 +48,7 @@ const NO_SINK: ResponseSink = { headers() {}, message() {} };
  *   const client = createClientFactory()
  *     .use(meshMiddleware(mesh.clientStack('orders')))
  *     .create(OrderServiceDefinition, channel);
- *   await client.getOrder({ id }, { deadline: Date.now() + 1000 });
+ *   await client.getOrder({ id }, { deadline: 1000 }); // ms from now, or a Date
  */
 export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOptions> {
   const methodOf = methodCache();
@@ -66,7 +66,7 @@ export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOp
       method: methodOf(call.method.path, false, false),
       message: call.request,
       metadata: withoutRoutingHint(toGrpcMetadata(metadata)),
-      deadline: deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : deadline,
+      deadline: deadline === undefined ? Infinity : deadline instanceof Date ? deadline.getTime() : Date.now() + deadline,
       signal: cancel,
       sink: NO_SINK,
       hint: undefined,

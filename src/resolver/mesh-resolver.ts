@@ -74,6 +74,10 @@ export class MeshResolver implements experimental.Resolver {
         mesh.id,
       );
     }
+    // Nothing yet, but the first etcd list or DNS answer is on its way: no resolution for now,
+    // so grpc-js queues calls (within their deadlines) instead of failing them; the answer
+    // brings a new report.
+    if (service.endpoints.length === 0 && mesh.resolving(this.#service)) return;
     const endpoints = service.endpoints.map((endpoint) => ({ addresses: [parseAddress(endpoint.address)] }));
     // The balancer reads the same parsed config, in the same tick, from the registry. An
     // empty set (nothing discovered yet, or etcd unreachable at start) goes through too, with

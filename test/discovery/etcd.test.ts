@@ -70,6 +70,8 @@ describe('discovery from etcd (real etcd)', function () {
       'services.orders.discovery.etcd.prefix: must not end with "/" (keys are "<prefix>/<id>"), got "services/orders/"',
     );
     expect(attempt({ endpoints: ['etcd 1'], prefix: PREFIX })).to.contain('services.orders.discovery.etcd.endpoints[0]: must be "host:port"');
+    const inUrl = attempt({ endpoints: ['https://mesh:hunter2@127.0.0.1:2379'], prefix: PREFIX });
+    expect(inUrl).to.contain('credentials go in `auth`').and.not.contain('hunter2');
     const secret = attempt({ endpoints: ['127.0.0.1:2379'], prefix: PREFIX, auth: { username: 'mesh', password: ['hunter2'] } });
     expect(secret).to.contain('services.orders.discovery.etcd.auth.password').and.contain('[REDACTED]').and.not.contain('hunter2');
     expect(attempt({ endpoints: ['127.0.0.1:2379'], prefix: PREFIX, dialTimeoutMs: 5 })).to.contain('dialTimeoutMs');
@@ -156,6 +158,29 @@ describe('discovery from etcd (real etcd)', function () {
     orders.getChannel().getConnectivityState(true);
     await until(mesh, allUsable('ServiceA'), { timeoutMs: 10_000 });
     expect(await split(orders, 2)).to.deep.equal({ ServiceA: 2 });
+  });
+
+  it('serves a call made before the first list (it waits for it), and keeps serving through a change of its etcd section', async () => {
+    const etcd = await startEtcd(pool);
+    const [a] = await backends('ServiceA');
+    await put(etcd, 'a', goValue(a!.address, { name: 'ServiceA' }));
+    const mesh = createMesh({ config: config(etcd.endpoint) });
+    pool.defer(() => mesh.close());
+    const client = pool.track(mesh.client(OrderClient, 'orders'));
+    expect((await callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })).served_by).to.equal('ServiceA');
+
+    const loop = callLoop(client);
+    pool.defer(() => loop.stop());
+    const changed = config(etcd.endpoint);
+    changed.services['orders']!.discovery!.etcd!.dialTimeoutMs = 800;
+    mesh.update(changed);
+    // Even a section that cannot work keeps the last endpoint set serving.
+    const broken = config('127.0.0.1:1');
+    mesh.update(broken);
+    const served = loop.count;
+    await waitFor(() => loop.count > served + 50);
+    expect((await loop.stop()).errors).to.deep.equal([]);
+    expect(names(mesh)).to.deep.equal(['ServiceA']);
   });
 
   it('skips a malformed value with the reason, and the rest keeps serving', async () => {

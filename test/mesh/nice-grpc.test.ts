@@ -12,7 +12,7 @@ import { useTestPool } from '../helpers/servers.js';
 const SERVICE = 'orders.v1.OrderService';
 
 interface NiceOrders {
-  GetOrder(request: { id: string }, options?: { metadata?: Metadata; deadline?: number; signal?: AbortSignal }): Promise<Order>;
+  GetOrder(request: { id: string }, options?: { metadata?: Metadata; deadline?: number | Date; signal?: AbortSignal }): Promise<Order>;
 }
 
 describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', function () {
@@ -85,8 +85,11 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
   it('ends a call at its deadline (the deadline option) with DEADLINE_EXCEEDED, and one its caller aborts with an AbortError', async () => {
     const { client } = await setup();
     const hung = headers({ 'x-test-hang': '1' });
-    const late = await client.GetOrder({ id: 'x' }, { metadata: hung, deadline: Date.now() + 100 }).catch((caught: unknown) => caught as ClientError);
+    // A number is ms from now, as nice-grpc's deadline middleware reads it; a Date is a time.
+    const late = await client.GetOrder({ id: 'x' }, { metadata: hung, deadline: 100 }).catch((caught: unknown) => caught as ClientError);
     expect((late as ClientError).code).to.equal(Status.DEADLINE_EXCEEDED);
+    const dated = await client.GetOrder({ id: 'x' }, { metadata: hung, deadline: new Date(Date.now() + 100) }).catch((caught: unknown) => caught as ClientError);
+    expect((dated as ClientError).code).to.equal(Status.DEADLINE_EXCEEDED);
     const controller = new AbortController();
     const pending = client.GetOrder({ id: 'x' }, { metadata: hung, signal: controller.signal }).catch((caught: unknown) => caught);
     controller.abort();
