@@ -16,7 +16,7 @@ import { slowStartFactor } from './slow-start.js';
 
 export interface EndpointOwner {
   readonly clock: Clock;
-  readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer'>;
+  readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer' | 'tls'>;
   /** Something changed that may change the picker; `method` when it concerns one method only. */
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void;
   /** Whether taking this endpoint (or, with `method`, one method of it) out of rotation leaves another usable one. */
@@ -87,7 +87,11 @@ export class EndpointController {
       },
       updateState: (state, picker, errorMessage) => this.#onConnectivity(state, picker, errorMessage),
     });
-    this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, options, '');
+    // With TLS, each endpoint's certificate is checked against its own name (grpc-js would check
+    // the channel's authority, the mesh service's name, which no certificate carries).
+    const serverName = config.serverName ?? owner.settings.tls?.serverName ?? hostOf(this.address);
+    const leafOptions = owner.settings.tls ? { ...options, 'grpc.ssl_target_name_override': serverName } : options;
+    this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, leafOptions, '');
     this.#picker = this.#leaf.getPicker();
     this.#leaf.startConnecting();
   }
@@ -278,4 +282,9 @@ export class EndpointController {
     }
     this.#owner.changed(this, was === now ? undefined : now ? 'healthy' : 'unhealthy', health.detail);
   }
+}
+
+/** "127.0.0.1" of "127.0.0.1:50051", "::1" of "[::1]:50051". */
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
 }

@@ -20,6 +20,8 @@ export const endpointSchema = z.strictObject({
   }),
   weight: z.number().finite().min(0).max(MAX_WEIGHT).default(1),
   priority: count(0, 100).default(0),
+  /** With TLS: the name this endpoint's certificate must carry, when it is not the service's `tls.serverName` or the address's host. */
+  serverName: z.string().min(1).max(253).optional(),
 });
 
 export const HEALTH_CHECK_DEFAULTS = Object.freeze({
@@ -130,11 +132,24 @@ const discoverySchema = z.strictObject({
   dns: dnsSchema.optional(),
 });
 
+/** TLS to a service's endpoints; the files are re-read and a bad version refused. */
+const tlsSchema = z
+  .strictObject({
+    caFile: z.string().min(1),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** The name every endpoint's certificate must carry; default each endpoint's own host (its IP, or the name it was resolved from). */
+    serverName: z.string().min(1).max(253).optional(),
+    refreshMs: durationMs(100, HOUR).default(1000),
+  })
+  .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), 'certFile and keyFile go together');
+
 const serviceSchema = z
   .strictObject({
     /** Listed endpoints; with a discovery source, those found there come on top. */
     endpoints: z.array(endpointSchema).max(10_000).default([]),
     discovery: discoverySchema.optional(),
+    tls: tlsSchema.optional(),
     healthCheck: healthCheckSchema.default(() => healthCheckSchema.parse({})),
     balancer: balancerSchema.default(() => balancerSchema.parse({})),
     client: clientSchema.optional(),
@@ -171,6 +186,7 @@ export type EndpointConfig = ServiceConfig['endpoints'][number];
 export type HealthCheckConfig = ServiceConfig['healthCheck'];
 export type BalancerConfig = ServiceConfig['balancer'];
 export type ClientConfig = NonNullable<ServiceConfig['client']>;
+export type TlsConfig = NonNullable<ServiceConfig['tls']>;
 export type EtcdDiscoveryConfig = NonNullable<NonNullable<ServiceConfig['discovery']>['etcd']>;
 
 /**

@@ -64,7 +64,9 @@ export class DnsExpander {
       const addresses = this.#known(parsed.host).addresses ?? [];
       for (const ip of addresses) {
         const address = isIP(ip) === 6 ? `[${ip}]:${parsed.port}` : `${ip}:${parsed.port}`;
-        out.push({ ...endpoint, name: addresses.length === 1 ? endpoint.name : `${endpoint.name}@${ip}`, address });
+        // With TLS, the certificate is checked against the name, not the address it resolved to.
+        const serverName = endpoint.serverName ?? parsed.host;
+        out.push({ ...endpoint, name: addresses.length === 1 ? endpoint.name : `${endpoint.name}@${ip}`, address, serverName });
       }
     }
     // Names no entry uses any more (a departed pod's, from etcd) are not looked up again.

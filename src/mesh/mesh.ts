@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
 import { ServiceDiscovery } from '../discovery/discovery.js';
+import { TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
 
@@ -63,6 +64,9 @@ export class Mesh {
   readonly #cleanups: Array<() => void> = [];
   readonly #stacks = new Set<ClientStack>();
   readonly #discovery: ServiceDiscovery;
+  /** One certificate provider (and credentials object, so connections are shared) per service with `tls`. */
+  readonly #tls = new Map<string, { signature: string; provider: TlsFilesProvider; credentials: ChannelCredentials }>();
+  readonly #retiredTls: TlsFilesProvider[] = [];
 
   constructor(options: MeshOptions) {
     if ((options.config === undefined) === (options.configFile === undefined)) {
@@ -192,7 +196,7 @@ export class Mesh {
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
   ): MeshClient<T> {
     const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack });
-    const client = new ClientClass(this.target(service), options.credentials ?? grpcCredentials.createInsecure(), {
+    const client = new ClientClass(this.target(service), options.credentials ?? this.credentials(service), {
       ...this.channelOptions(),
       ...withStack(options.clientOptions, stack.interceptors),
       [MESH_OPTION]: this.id,
@@ -203,6 +207,33 @@ export class Mesh {
       stack.close();
     };
     return Object.assign(client, { stack });
+  }
+
+  /**
+   * The channel credentials for `service`: TLS (or mTLS) from its `tls` section's files, kept
+   * current as they rotate, or plaintext without one. `mesh.client()` uses them unless given
+   * others. Throws when the files cannot be used at all.
+   */
+  credentials(service: string): ChannelCredentials {
+    const tls = this.#service(service)?.tls;
+    if (!tls) return grpcCredentials.createInsecure();
+    const signature = JSON.stringify(tls);
+    const known = this.#tls.get(service);
+    if (known?.signature === signature) return known.credentials;
+    // Clients made before keep their credentials (and the provider, closed with the mesh).
+    if (known) this.#retiredTls.push(known.provider);
+    const provider = new TlsFilesProvider(tls, { refreshMs: tls.refreshMs, clock: this.#clock });
+    provider.onEvent((event) => {
+      if (event.kind === 'loaded') {
+        this.#logger.info({ service, files: event.files }, 'TLS files rotated: new connections use them');
+      } else {
+        this.#logger.error({ service, files: event.files, reason: event.reason }, 'TLS files refused; the credentials in use stay');
+        this.#sink.configRejected({ source: `TLS files ${event.files}`, error: event.reason ?? '' });
+      }
+    });
+    const entry = { signature, provider, credentials: provider.channelCredentials() };
+    this.#tls.set(service, entry);
+    return entry.credentials;
   }
 
   /** Every live balancer of this mesh (one per channel and service), with every endpoint's state. */
@@ -218,6 +249,8 @@ export class Mesh {
     this.#stacks.clear();
     this.#source.close();
     this.#discovery.close();
+    for (const provider of [...this.#retiredTls.splice(0), ...[...this.#tls.values()].map((entry) => entry.provider)]) provider.close();
+    this.#tls.clear();
   }
 
   #service(name: string): ServiceConfig | undefined {

@@ -1,0 +1,158 @@
+// TLS credentials from PEM files that rotate: a grpc-js certificate provider that re-reads
+// the files every `refreshMs`, and hands a new CA bundle or certificate/key pair to grpc-js
+// (for new connections; open ones keep theirs) only once it has checked that Node can use it
+// — the CA parses, the certificate parses, the key matches the certificate. A rotation to a
+// bad or mismatched file is refused with the reason (never the files' contents) and the
+// previous credentials stay.
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { credentials as grpcCredentials, experimental, type ChannelCredentials } from '@grpc/grpc-js';
+import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
+import { Signal, type Disposer } from '../observability/signal.js';
+
+export interface TlsFiles {
+  /** CA bundle (PEM) that signed the servers' certificates. */
+  readonly caFile: string;
+  /** Client certificate and key (PEM), for mutual TLS. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+export interface TlsFilesEvent {
+  readonly kind: 'loaded' | 'refused';
+  /** Which files: "ca.pem, client.pem, client.key". */
+  readonly files: string;
+  /** Why a new version was refused; the credentials in use stay. */
+  readonly reason?: string;
+}
+
+interface Loaded {
+  readonly ca: Buffer;
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+}
+
+/** The files' current contents, checked; or why they cannot be used. */
+function load(files: TlsFiles): Loaded | string {
+  let ca: Buffer, cert: Buffer | undefined, key: Buffer | undefined;
+  try {
+    ca = readFileSync(files.caFile);
+    cert = files.certFile ? readFileSync(files.certFile) : undefined;
+    key = files.keyFile ? readFileSync(files.keyFile) : undefined;
+  } catch (error) {
+    return `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+  }
+  try {
+    // Throws on a CA or certificate that does not parse, and on a key that does not match.
+    createSecureContext({ ca, ...(cert && key ? { cert, key } : {}) });
+  } catch (error) {
+    return (error as Error).message.replace(/\s+/g, ' ');
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(ca.toString())) return 'the CA file holds no PEM certificate';
+  return { ca, cert, key };
+}
+
+/**
+ * The CA and identity of one TLS configuration, kept current. One instance serves every
+ * channel that uses it; `close()` stops its timer.
+ */
+export class TlsFilesProvider implements experimental.CertificateProvider {
+  readonly #files: TlsFiles;
+  readonly #refreshMs: number;
+  readonly #clock: Clock;
+  readonly #caListeners = new Set<experimental.CaCertificateUpdateListener>();
+  readonly #identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
+  readonly #events = new Signal<TlsFilesEvent>();
+  #current: Loaded;
+  #refused: string | undefined;
+  #timer: unknown;
+
+  /** Throws (naming the files) when they cannot be used at all: there is nothing to fall back on. */
+  constructor(files: TlsFiles, options: { refreshMs?: number; clock?: Clock } = {}) {
+    this.#files = files;
+    this.#refreshMs = options.refreshMs ?? 1000;
+    this.#clock = options.clock ?? systemClock;
+    const loaded = load(files);
+    if (typeof loaded === 'string') throw new Error(`TLS files ${this.describe()}: ${loaded}`);
+    this.#current = loaded;
+    this.#schedule();
+  }
+
+  /** "ca.pem, client.pem, client.key". */
+  describe(): string {
+    return [this.#files.caFile, this.#files.certFile, this.#files.keyFile].filter(Boolean).join(', ');
+  }
+
+  onEvent(listener: (event: TlsFilesEvent) => void): Disposer {
+    return this.#events.subscribe(listener);
+  }
+
+  /** Reads the files now; a changed, valid version replaces the current one. */
+  refresh(): void {
+    const loaded = load(this.#files);
+    if (typeof loaded === 'string') {
+      if (this.#refused !== loaded) this.#events.emit({ kind: 'refused', files: this.describe(), reason: loaded });
+      this.#refused = loaded;
+      return;
+    }
+    this.#refused = undefined;
+    const { ca, cert, key } = this.#current;
+    if (loaded.ca.equals(ca) && sameBuffer(loaded.cert, cert) && sameBuffer(loaded.key, key)) return;
+    this.#current = loaded;
+    for (const listener of this.#caListeners) listener({ caCertificate: loaded.ca });
+    if (loaded.cert && loaded.key) for (const listener of this.#identityListeners) listener({ certificate: loaded.cert, privateKey: loaded.key });
+    this.#events.emit({ kind: 'loaded', files: this.describe() });
+  }
+
+  /** Channel credentials on these files, verifying the server's certificate against the CA. */
+  channelCredentials(): ChannelCredentials {
+    const identity = this.#files.certFile && this.#files.keyFile ? this : null;
+    return experimental.createCertificateProviderChannelCredentials(this, identity);
+  }
+
+  close(): void {
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
+    this.#caListeners.add(listener);
+    listener({ caCertificate: this.#current.ca });
+  }
+
+  removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
+    this.#caListeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.#identityListeners.add(listener);
+    const { cert, key } = this.#current;
+    listener(cert && key ? { certificate: cert, privateKey: key } : null);
+  }
+
+  removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.#identityListeners.delete(listener);
+  }
+
+  #schedule(): void {
+    this.#timer = unrefTimer(
+      setTimer(
+        this.#clock,
+        () => {
+          this.refresh();
+          this.#schedule();
+        },
+        this.#refreshMs,
+      ),
+    );
+  }
+}
+
+function sameBuffer(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.equals(b);
+}
+
+/** Plaintext credentials, for services without `tls`. */
+export function plaintextCredentials(): ChannelCredentials {
+  return grpcCredentials.createInsecure();
+}

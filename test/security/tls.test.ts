@@ -1,0 +1,99 @@
+// TLS and mTLS to a service's endpoints, from the mesh config, against real TLS servers on
+// 127.0.0.1 with certificates made by openssl.
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { createMesh, HealthService, HealthState, type ConfigEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { OrderClient, callUnary, orderServiceDefinition, type Order } from '../../examples/orders.js';
+import { testCa, type CertFiles } from '../helpers/certs.js';
+import { expectGrpcError, nextEvent, useTestPool } from '../helpers/servers.js';
+
+describe('TLS to the endpoints (real TLS servers)', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  /** An orders server over TLS; `clientCa` makes it require a client certificate signed by it. */
+  async function tlsServer(name: string, files: CertFiles, clientCa?: string) {
+    const server = new grpc.Server();
+    server.addService(orderServiceDefinition, {
+      GetOrder: (_call: grpc.ServerUnaryCall<unknown, Order>, callback: grpc.sendUnaryData<Order>) =>
+        callback(null, { id: 'o', item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: name }),
+    });
+    new HealthService(new HealthState({ '': 'SERVING' })).addTo(server);
+    const credentials = grpc.ServerCredentials.createSsl(
+      clientCa ? readFileSync(clientCa) : null,
+      [{ cert_chain: readFileSync(files.certFile), private_key: readFileSync(files.keyFile) }],
+      clientCa !== undefined,
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    pool.defer(() => server.forceShutdown());
+    return `127.0.0.1:${port}`;
+  }
+
+  function meshWith(address: string, tls: NonNullable<MeshConfigInput['services'][string]['tls']>, serverName?: string) {
+    const config: MeshConfigInput = {
+      services: { orders: { endpoints: [{ name: 'A', address, ...(serverName && { serverName }) }], tls, balancer: { slowStart: { windowMs: 0 } } } },
+    };
+    const mesh = createMesh({ config });
+    pool.defer(() => mesh.close());
+    const client = pool.track(mesh.client(OrderClient, 'orders'));
+    const get = () => callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 3000 });
+    return { mesh, client, get };
+  }
+
+  it("verifies each endpoint's certificate against its own address, not the mesh service's name", async () => {
+    const ca = testCa(pool);
+    const address = await tlsServer('A', ca.issue('server-a', 'serverAuth'));
+    const { get } = meshWith(address, { caFile: ca.caFile });
+    expect((await get()).served_by).to.equal('A');
+  });
+
+  it("refuses a certificate that does not carry the expected name; an endpoint's serverName says which name to expect", async () => {
+    const ca = testCa(pool);
+    const address = await tlsServer('B', ca.issue('server-b', 'serverAuth', 'DNS:orders-b.internal'));
+    const wrong = meshWith(address, { caFile: ca.caFile });
+    const error = await expectGrpcError(wrong.get());
+    expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(error.details).to.match(/127\.0\.0\.1.*(altnames|not in the cert)|ERR_TLS_CERT_ALTNAME_INVALID/i);
+    const right = meshWith(address, { caFile: ca.caFile }, 'orders-b.internal');
+    expect((await right.get()).served_by).to.equal('B');
+    const serviceWide = meshWith(address, { caFile: ca.caFile, serverName: 'orders-b.internal' });
+    expect((await serviceWide.get()).served_by).to.equal('B');
+  });
+
+  it('presents the client certificate from the config to a server that requires one (mTLS)', async () => {
+    const ca = testCa(pool);
+    const address = await tlsServer('A', ca.issue('server-a', 'serverAuth'), ca.caFile);
+    const withoutCert = meshWith(address, { caFile: ca.caFile });
+    expect((await expectGrpcError(withoutCert.get())).code).to.equal(grpc.status.UNAVAILABLE);
+    const client = ca.issue('client', 'clientAuth');
+    const withCert = meshWith(address, { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile });
+    expect((await withCert.get()).served_by).to.equal('A');
+  });
+
+  it('refuses a rotation to a bad or mismatched file, naming it and never its contents; the credentials in use keep serving', async () => {
+    const ca = testCa(pool);
+    const address = await tlsServer('A', ca.issue('server-a', 'serverAuth'), ca.caFile);
+    const client = ca.issue('client', 'clientAuth');
+    const other = ca.issue('other', 'clientAuth');
+    const { mesh, get } = meshWith(address, { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile, refreshMs: 100 });
+    expect((await get()).served_by).to.equal('A');
+
+    let refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
+    const goodKey = readFileSync(client.keyFile);
+    writeFileSync(client.keyFile, readFileSync(other.keyFile)); // a key that does not match the certificate
+    const event = await refused;
+    expect(event.source).to.contain(client.keyFile);
+    expect(event.error).to.match(/key values mismatch|KEY_VALUES_MISMATCH/i);
+    expect(event.error).not.to.contain('PRIVATE KEY');
+    expect((await get()).served_by).to.equal('A');
+
+    refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
+    writeFileSync(client.keyFile, goodKey);
+    writeFileSync(ca.caFile, 'not a certificate');
+    expect((await refused).error).not.to.contain('not a certificate');
+    expect((await get()).served_by).to.equal('A');
+  });
+});
