@@ -91,3 +91,9 @@ export { registerInEtcd, EtcdRegistration, REGISTRATION_DEFAULTS } from './disco
 export type { EtcdRegistrationOptions, RegistrationEvent } from './discovery/registration.js';
 export { parseEtcdEndpoint, encodeEtcdEndpoint } from './discovery/etcd-format.js';
 export type { DiscoveredEndpoint } from './discovery/etcd-format.js';
+export { authorizationLayer, resolveAuthorizationOptions, AUTHORIZATION_DEFAULTS } from './server/authorization.js';
+export type { AuthorizationOptions } from './server/authorization.js';
+export { identityOf, isAllowed } from './security/identity.js';
+export type { PeerIdentity } from './security/identity.js';
+export { TlsFilesProvider, serverTls } from './security/tls-files.js';
+export type { TlsFiles, TlsFilesEvent } from './security/tls-files.js';

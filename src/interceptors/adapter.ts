@@ -17,7 +17,7 @@ import { methodCache, type MethodInfo } from '../call/method.js';
 import { withoutRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { failedResult } from './call.js';
-import { methodLookup, type MethodTable } from './method-table.js';
+import { methodLookup, type MethodTable } from '../call/method-table.js';
 import { sendAttempt, type AttemptChannel } from './transport.js';
 import type { ClientCall, ClientLayer, ClientNext, ClientResult, ResponseSink } from './types.js';
 

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
 import { DAY, durationMs } from '../config/bounds.js';
 import { deriveCall, failedResult } from './call.js';
-import { methodLookup } from './method-table.js';
+import { methodLookup } from '../call/method-table.js';
 import type { ClientLayer } from './types.js';
 
 export interface DeadlineOptions {

@@ -6,7 +6,7 @@
 // previous credentials stay.
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { credentials as grpcCredentials, experimental, type ChannelCredentials } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 
@@ -110,14 +110,28 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
     return experimental.createCertificateProviderChannelCredentials(this, identity);
   }
 
+  /**
+   * Server credentials on these files: the certificate and key are the server's, the CA is the
+   * one client certificates must chain to. grpc-js hands a caller's certificate to the layers
+   * (`call.identity()`) only when it verified it. With `requireClientCertificate` false
+   * (default) a caller without a certificate still connects, and the authorization layer
+   * answers it UNAUTHENTICATED; true refuses it at the handshake.
+   */
+  serverCredentials(requireClientCertificate = false): ServerCredentials {
+    if (!this.#files.certFile || !this.#files.keyFile) throw new Error(`server TLS needs certFile and keyFile (${this.describe()})`);
+    return experimental.createCertificateProviderServerCredentials(this, this, requireClientCertificate);
+  }
+
   close(): void {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
+  // The current files reach a new listener on the next tick: grpc-js's server credentials
+  // register their watcher only after adding the listener, and would miss a synchronous call.
   addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
     this.#caListeners.add(listener);
-    listener({ caCertificate: this.#current.ca });
+    process.nextTick(() => this.#caListeners.has(listener) && listener({ caCertificate: this.#current.ca }));
   }
 
   removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
@@ -126,8 +140,11 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
     this.#identityListeners.add(listener);
-    const { cert, key } = this.#current;
-    listener(cert && key ? { certificate: cert, privateKey: key } : null);
+    process.nextTick(() => {
+      if (!this.#identityListeners.has(listener)) return;
+      const { cert, key } = this.#current;
+      listener(cert && key ? { certificate: cert, privateKey: key } : null);
+    });
   }
 
   removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
@@ -155,4 +172,21 @@ function sameBuffer(a: Buffer | undefined, b: Buffer | undefined): boolean {
 /** Plaintext credentials, for services without `tls`. */
 export function plaintextCredentials(): ChannelCredentials {
   return grpcCredentials.createInsecure();
+}
+
+/**
+ * Watched TLS files for a server: `{ credentials, provider }`; pass the credentials to
+ * `server.bindAsync`, and `provider.close()` when the server stops. Rotated files are used for
+ * new connections; a bad rotation is refused (`provider.onEvent`), the old files stay.
+ *
+ * @example
+ *   const tls = serverTls({ caFile: 'ca.pem', certFile: 'server.pem', keyFile: 'server.key' });
+ *   server.bindAsync('127.0.0.1:50051', tls.credentials, callback);
+ */
+export function serverTls(
+  files: Required<TlsFiles>,
+  options: { requireClientCertificate?: boolean; refreshMs?: number; clock?: Clock } = {},
+): { credentials: ServerCredentials; provider: TlsFilesProvider } {
+  const provider = new TlsFilesProvider(files, options);
+  return { credentials: provider.serverCredentials(options.requireClientCertificate ?? false), provider };
 }

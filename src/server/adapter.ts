@@ -10,6 +10,7 @@ import {
 import type { InterceptingServerListener } from '@grpc/grpc-js/build/src/server-interceptors.js';
 import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
+import { identityOf } from '../security/identity.js';
 import type { ServerCall, ServerLayer, ServerResult, ServerStatus } from './types.js';
 
 /**
@@ -130,6 +131,7 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
       peer: this.#transport.getPeer(),
       signal: this.#abort.signal,
       responseHeaders: this.#responseHeaders,
+      identity: () => identityOf(this.#transport.getAuthContext().sslPeerCertificate),
     };
     this.#layer(this.#toHandler)(call).then(
       (result) => this.#finish(result),

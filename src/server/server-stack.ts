@@ -2,6 +2,7 @@ import type { ServerInterceptor } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcServerInterceptor } from './adapter.js';
+import { authorizationLayer, type AuthorizationOptions } from './authorization.js';
 import { serverDeadlineLayer } from './deadline.js';
 import { idempotencyLayer, type IdempotencyLayer, type IdempotencyOptions } from './idempotency.js';
 import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } from './load-shedding.js';
@@ -11,11 +12,13 @@ import type { ServerLayer, ServerNext } from './types.js';
 /**
  * The documented order of the server layers, outermost first:
  * - logging sees every call, refused ones included, and sets the request id first;
+ * - authorization refuses a caller without a verified identity, or not on the list, before
+ *   anything else is spent on it;
  * - deadline refuses a call nobody waits for any more before it costs anything;
  * - idempotency replays a remembered answer before it takes a concurrency slot;
  * - load shedding guards the handler itself.
  */
-export const SERVER_LAYER_ORDER = ['logging', 'deadline', 'idempotency', 'load-shedding'] as const;
+export const SERVER_LAYER_ORDER = ['logging', 'authorization', 'deadline', 'idempotency', 'load-shedding'] as const;
 export type ServerLayerName = (typeof SERVER_LAYER_ORDER)[number];
 
 export interface ServerStackOptions {
@@ -25,6 +28,8 @@ export interface ServerStackOptions {
   clock?: Clock;
   /** false leaves a layer out. */
   logging?: Omit<ServerLoggingOptions, 'logger'> | false;
+  /** Who may call what (mutual TLS identities). Default: no authorization layer. */
+  authorization?: Omit<AuthorizationOptions, 'logger'>;
   deadline?: false;
   idempotency?: Omit<IdempotencyOptions, 'clock'> | false;
   loadShedding?: LoadSheddingOptions | false;
@@ -40,6 +45,7 @@ export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer
   const { logger, clock } = options;
   const layers: NamedServerLayer[] = [];
   if (options.logging !== false) layers.push({ name: 'logging', layer: serverLoggingLayer({ logger, ...options.logging }) });
+  if (options.authorization) layers.push({ name: 'authorization', layer: authorizationLayer({ logger, ...options.authorization }) });
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock }) });
   if (options.idempotency !== false) layers.push({ name: 'idempotency', layer: idempotencyLayer({ clock, ...options.idempotency }) });
   if (options.loadShedding !== false) layers.push({ name: 'load-shedding', layer: loadSheddingLayer(options.loadShedding) });

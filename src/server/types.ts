@@ -1,5 +1,6 @@
 import type { Metadata, status as Status } from '@grpc/grpc-js';
 import type { MethodInfo } from '../call/method.js';
+import type { PeerIdentity } from '../security/identity.js';
 
 /**
  * One incoming call as it travels through the server layers, from the moment its metadata
@@ -16,6 +17,8 @@ export interface ServerCall {
   readonly signal: AbortSignal;
   /** Headers to send back with the response, whatever produces it. Layers add to it. */
   readonly responseHeaders: Metadata;
+  /** The caller's identity from its verified client certificate (mutual TLS); undefined without one. Read on demand. */
+  identity(): PeerIdentity | undefined;
 }
 
 /** A status to send: code, details and (optionally) trailers. */

@@ -61,9 +61,11 @@ describe('server stack', () => {
     return { orders, address, client, get };
   }
 
-  it('has the documented order: logging → deadline → idempotency → load shedding', () => {
-    expect(serverLayers().map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
-    expect(SERVER_LAYER_ORDER).to.deep.equal(['logging', 'deadline', 'idempotency', 'load-shedding']);
+  it('has the documented order: logging → authorization → deadline → idempotency → load shedding', () => {
+    expect(serverLayers({ authorization: { allow: { '*': ['*'] } } }).map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
+    expect(SERVER_LAYER_ORDER).to.deep.equal(['logging', 'authorization', 'deadline', 'idempotency', 'load-shedding']);
+    // Authorization only when asked for.
+    expect(serverLayers().map((l) => l.name)).to.deep.equal(['logging', 'deadline', 'idempotency', 'load-shedding']);
   });
 
   it('runs a call through the layers in that order, outermost first, and a replay stops at idempotency (ordered log)', async () => {
@@ -90,6 +92,7 @@ describe('server stack', () => {
       peer: 'ipv4:127.0.0.1:1',
       signal: new AbortController().signal,
       responseHeaders: new grpc.Metadata(),
+      identity: () => undefined,
     };
     await chain(handler)(call);
     expect(log).to.deep.equal([
@@ -403,5 +406,6 @@ function serverCall(headers: Record<string, string>): ServerCall {
     peer: '127.0.0.1:1',
     signal: new AbortController().signal,
     responseHeaders: new grpc.Metadata(),
+    identity: () => undefined,
   };
 }

@@ -4,7 +4,7 @@ import type { MethodInfo } from '../../call/method.js';
 import { statusCodeSchema, type StatusName } from '../../call/status.js';
 import { resolveWith } from '../../config/validate.js';
 import { DAY, count, durationMs } from '../../config/bounds.js';
-import { methodLookup } from '../method-table.js';
+import { methodLookup } from '../../call/method-table.js';
 import { BACKOFF_DEFAULTS, backoffSchema, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
 
 /** How one method is retried. Every field has a default; config may set any of them per method. */

@@ -1,4 +1,4 @@
-import type { MethodInfo } from '../call/method.js';
+import type { MethodInfo } from './method.js';
 
 /**
  * Per-method settings keyed like the gRPC service config's method names:
