@@ -140,6 +140,11 @@ const tlsSchema = z
     keyFile: z.string().min(1).optional(),
     /** The name every endpoint's certificate must carry; default each endpoint's own host (its IP, or the name it was resolved from). */
     serverName: z.string().min(1).max(253).optional(),
+    /**
+     * Identities the servers' certificates must carry instead of a host name: SPIFFE/URI SANs
+     * ("spiffe://mesh/ns/orders/sa/orders") or DNS SANs, as Linkerd and Istio issue them.
+     */
+    identities: z.array(z.string().min(1)).min(1).max(100).optional(),
     refreshMs: durationMs(100, HOUR).default(1000),
   })
   .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), 'certFile and keyFile go together');

@@ -231,7 +231,7 @@ export class Mesh {
         this.#sink.configRejected({ source: `TLS files ${event.files}`, error: event.reason ?? '' });
       }
     });
-    const entry = { signature, provider, credentials: provider.channelCredentials() };
+    const entry = { signature, provider, credentials: provider.channelCredentials(tls.identities) };
     this.#tls.set(service, entry);
     return entry.credentials;
   }

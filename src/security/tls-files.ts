@@ -5,10 +5,11 @@
 // bad or mismatched file is refused with the reason (never the files' contents) and the
 // previous credentials stay.
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { credentials as grpcCredentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
 import { Signal, type Disposer } from '../observability/signal.js';
+import { identityOf, isAllowed } from './identity.js';
 
 export interface TlsFiles {
   /** CA bundle (PEM) that signed the servers' certificates. */
@@ -104,10 +105,21 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
     this.#events.emit({ kind: 'loaded', files: this.describe() });
   }
 
-  /** Channel credentials on these files, verifying the server's certificate against the CA. */
-  channelCredentials(): ChannelCredentials {
+  /**
+   * Channel credentials on these files, verifying the server's certificate against the CA and,
+   * by default, its host name; with `identities`, against those instead (a certificate
+   * carrying one of them, as a SPIFFE/URI or DNS SAN, passes).
+   */
+  channelCredentials(identities?: readonly string[]): ChannelCredentials {
     const identity = this.#files.certFile && this.#files.keyFile ? this : null;
-    return experimental.createCertificateProviderChannelCredentials(this, identity);
+    if (!identities?.length) return experimental.createCertificateProviderChannelCredentials(this, identity);
+    const checkServerIdentity = (_host: string, certificate: PeerCertificate): Error | undefined => {
+      const carried = identityOf(certificate);
+      if (carried && isAllowed(carried, identities)) return undefined;
+      const names = carried ? [...carried.uris, ...carried.dnsNames].join(', ') || 'none' : 'none';
+      return new Error(`server certificate carries none of the expected identities (${identities.join(', ')}); it carries: ${names}`);
+    };
+    return experimental.createCertificateProviderChannelCredentials(this, identity, { checkServerIdentity });
   }
 
   /**
