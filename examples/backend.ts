@@ -6,6 +6,7 @@ import {
   createServerStack,
   drainServer,
   registerInEtcd,
+  serverTls,
   type EtcdRegistration,
   serveWhenReady,
   toGrpcServerInterceptor,
@@ -32,6 +33,11 @@ export interface BackendOptions {
   readonly warmupMs?: number;
   /** Decides which calls `faults.failRate` fails. Default Math.random (tests pass a seeded one). */
   readonly random?: () => number;
+  /**
+   * Serve over mutual TLS from these files (watched), letting in only callers whose
+   * certificates carry one of `allow` (SPIFFE/URI or DNS names); health stays open.
+   */
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string; readonly allow: readonly string[] };
   /** Registers itself in etcd once ready (and deregisters first when it drains). */
   readonly etcd?: { readonly endpoints: string[]; readonly prefix: string; readonly weight?: number; readonly ttlSeconds?: number };
 }
@@ -81,7 +87,10 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     logging: { successLevel: 'debug' },
     idempotency: { methods: [`${ORDER_SERVICE_NAME}/CreateOrder`], ttlMs: 120_000 },
     loadShedding: { maxConcurrent: options.maxConcurrent ?? 256, serverName: name },
+    ...(options.tls && { authorization: { allow: { [ORDER_SERVICE_NAME]: [...options.tls.allow] } } }),
   });
+  const tls = options.tls && serverTls({ caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile });
+  const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   // Counts every call that reaches the backend (benchmarks derive retry amplification from it).
   const received: Record<string, number> = {};
   const counting = toGrpcServerInterceptor((next) => (call) => {
@@ -99,7 +108,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
 
   const address = `127.0.0.1:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, boundPort) => {
+    server.bindAsync(address, credentials, (error, boundPort) => {
       if (error) reject(new ListenError(`${name}: cannot listen on ${address}: ${explainBindError(error)}`));
       else resolve(boundPort);
     });
@@ -135,6 +144,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     drain: () => drainServer({ server, health, healthService, registration }, options.drain, (phase) => logger.info({ phase }, 'drain')),
     forceStop: () => {
       void registration?.deregister();
+      tls?.provider.close();
       healthService.closeWatches();
       server.forceShutdown();
     },
@@ -142,7 +152,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
       const where = `127.0.0.1:${port}`;
       if (!listening) return server.unbind(where);
       await new Promise<void>((resolve, reject) =>
-        server.bindAsync(where, grpc.ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
+        server.bindAsync(where, credentials, (error) => (error ? reject(error) : resolve())),
       );
     },
   };

@@ -6,16 +6,18 @@
 //   npm start                                  the whole timeline, about a minute
 //   npm start -- --scenario hang               one scenario (kill|hang|drain|errors|outage)
 //   npm start -- --phase-seconds 3 --rate 100  shorter phases, lighter load
+//   npm start -- --mtls                        the same over mutual TLS, with a throwaway CA made by openssl
 //   npm start -- --discovery etcd              endpoints from a real etcd: backends register themselves,
 //                                              ServiceC joins, ServiceA is killed and its lease runs out,
 //                                              etcd itself goes away for a phase
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type EndpointSnapshot, type EndpointStatus } from 'grpc-meshlite';
 import { EXAMPLE_ETCD_PREFIX, createOrdersClient, exampleConfig, exampleEtcdConfig, type OrdersClient } from './client.js';
 import { startEtcdProcess, type EtcdProcess } from './etcd-server.js';
+import { createTestCa } from './tls-certs.js';
 import { LoadGenerator, type CallRecord } from './load.js';
 import { Supervisor } from './supervisor.js';
 import { summarize, formatTable } from './report.js';
@@ -74,6 +76,7 @@ function parseFlags() {
       'phase-seconds': { type: 'string', default: '5' },
       rate: { type: 'string', default: '200' },
       discovery: { type: 'string', default: 'file' },
+      mtls: { type: 'boolean', default: false },
     },
   });
   const discovery = values.discovery!;
@@ -86,7 +89,26 @@ function parseFlags() {
   if (!Number.isFinite(phase) || phase < 2 || phase > 60) throw new Error(`--phase-seconds must be 2-60, got "${values['phase-seconds']}"`);
   const rate = Number(values.rate);
   if (!Number.isInteger(rate) || rate < 10 || rate > 2000) throw new Error(`--rate must be an integer 10-2000, got "${values.rate}"`);
-  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate, discovery };
+  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate, discovery, mtls: values.mtls! };
+}
+
+const DEMO_SERVER_ID = 'spiffe://meshlite/orders';
+const DEMO_CLIENT_ID = 'spiffe://meshlite/demo-client';
+
+/**
+ * A throwaway CA with a certificate for the backends (127.0.0.1, the orders identity) in the
+ * layout `--tls-dir` reads (ca.pem, server.pem, server.key), and one for the demo's client.
+ */
+function demoCertificates() {
+  const ca = createTestCa();
+  const server = ca.issue('server', 'serverAuth', `IP:127.0.0.1,URI:${DEMO_SERVER_ID}`);
+  const client = ca.issue('demo-client', 'clientAuth', `URI:${DEMO_CLIENT_ID}`);
+  const serverDir = join(ca.dir, 'server');
+  mkdirSync(serverDir);
+  copyFileSync(ca.caFile, join(serverDir, 'ca.pem'));
+  copyFileSync(server.certFile, join(serverDir, 'server.pem'));
+  copyFileSync(server.keyFile, join(serverDir, 'server.key'));
+  return { dir: ca.dir, serverDir, client, dispose: ca.dispose };
 }
 
 /** Weights the backends register with in etcd mode (the file's 80/20, and ServiceC's 20). */
@@ -110,8 +132,9 @@ function etcdTimeline(phase: number, etcd: EtcdProcess): Step[] {
 }
 
 async function main(): Promise<void> {
-  const { scenarios, phase, rate, discovery } = parseFlags();
+  const { scenarios, phase, rate, discovery, mtls } = parseFlags();
   const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-demo-'));
+  const certs = mtls ? demoCertificates() : undefined;
   let etcd: EtcdProcess | undefined;
   if (discovery === 'etcd') {
     console.log('Starting etcd (a real one, Debian etcd-server) on 127.0.0.1 ...');
@@ -120,7 +143,8 @@ async function main(): Promise<void> {
   const registration = (name: string) =>
     etcd ? ['--etcd', etcd.endpoint, '--etcd-prefix', EXAMPLE_ETCD_PREFIX, '--weight', String(ETCD_WEIGHTS[name] ?? 1)] : [];
   // The backends share one order store, the way replicas share a database.
-  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200'], argsFor: registration });
+  const tlsArgs = certs ? ['--tls-dir', certs.serverDir, '--allow', DEMO_CLIENT_ID] : [];
+  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200', ...tlsArgs], argsFor: registration });
   const steps = etcd ? etcdTimeline(phase, etcd) : timeline(scenarios, phase);
   const names = etcd ? ['ServiceA', 'ServiceB', 'ServiceC'] : ['ServiceA', 'ServiceB'];
   let orders: OrdersClient | undefined;
@@ -129,6 +153,11 @@ async function main(): Promise<void> {
     await supervisor.start(['ServiceA', 'ServiceB']);
     const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
     const config = etcd ? exampleEtcdConfig(etcd.endpoint) : exampleConfig(addresses);
+    if (certs) {
+      // Every backend's certificate must carry the orders identity; ours is the demo client's.
+      config.services['orders']!.tls = { ...certs.client, identities: [DEMO_SERVER_ID] };
+      console.log(`mTLS: a throwaway CA (openssl) in ${certs.dir}; backends accept only ${DEMO_CLIENT_ID}`);
+    }
     orders = createOrdersClient(config, createLogger({ level: 'silent' }));
     const notes = collectNotes(supervisor, orders);
     // With etcd, the backends are in the rotation once they have registered.
@@ -145,6 +174,7 @@ async function main(): Promise<void> {
     orders?.close();
     await supervisor.stop();
     await etcd?.dispose();
+    certs?.dispose();
     rmSync(storeDir, { recursive: true, force: true });
   }
 }

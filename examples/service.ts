@@ -1,6 +1,7 @@
 // Runs ServiceA or ServiceB as its own process:
 //   npm run service -- --name ServiceA --port 50051 [--fail-rate 0.1] [--latency-ms 20]
 // kill -USR2 <pid> toggles health SERVING <-> NOT_SERVING; SIGTERM drains gracefully.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from 'grpc-meshlite';
@@ -10,7 +11,8 @@ import { DirectoryOrderStore, MemoryOrderStore } from './order-store.js';
 const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fail-rate <0..1>]
        [--latency-ms <ms>] [--store-dir <dir>] [--grace-ms <ms>] [--max-concurrent <n>]
        [--warmup-ms <ms>] [--log-level <level>]
-       [--etcd <host:port,...> --etcd-prefix <prefix> [--weight <n>] [--ttl-seconds <s>]]`;
+       [--etcd <host:port,...> --etcd-prefix <prefix> [--weight <n>] [--ttl-seconds <s>]]
+       [--tls-dir <dir> [--allow <identity,...>]]   mTLS from dir/ca.pem, dir/server.pem, dir/server.key`;
 
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
@@ -35,6 +37,7 @@ interface ServiceFlags {
   warmupMs: number;
   logLevel: string;
   etcd: { endpoints: string[]; prefix: string; weight: number; ttlSeconds: number } | undefined;
+  tls: { caFile: string; certFile: string; keyFile: string; allow: string[] } | undefined;
 }
 
 class UsageError extends Error {}
@@ -60,6 +63,8 @@ function parseFlags(argv: string[]): ServiceFlags {
         'etcd-prefix': { type: 'string' },
         weight: { type: 'string', default: '1' },
         'ttl-seconds': { type: 'string', default: '3' },
+        'tls-dir': { type: 'string' },
+        allow: { type: 'string', default: '*' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -91,6 +96,15 @@ function parseFlags(argv: string[]): ServiceFlags {
             weight: number('--weight', values.weight, (n) => n >= 0, 'a number >= 0'),
             ttlSeconds: number('--ttl-seconds', values['ttl-seconds'], (n) => Number.isInteger(n) && n >= 2, 'an integer >= 2'),
           },
+    tls:
+      values['tls-dir'] === undefined
+        ? undefined
+        : {
+            caFile: join(values['tls-dir'], 'ca.pem'),
+            certFile: join(values['tls-dir'], 'server.pem'),
+            keyFile: join(values['tls-dir'], 'server.key'),
+            allow: values.allow!.split(',').map((entry) => entry.trim()),
+          },
   };
 }
 
@@ -116,6 +130,7 @@ async function main(): Promise<void> {
     maxConcurrent: flags.maxConcurrent,
     warmupMs: flags.warmupMs,
     ...(flags.etcd && { etcd: flags.etcd }),
+    ...(flags.tls && { tls: flags.tls }),
   });
   process.send?.({ type: 'listening', name: flags.name, port: backend.port, pid: process.pid } satisfies BackendReport);
   wireSignals(backend, logger);
