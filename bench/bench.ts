@@ -8,6 +8,7 @@
 //   npm run bench -- --scenario soak          the soak alone: 10⁶ calls while backends are killed in turn
 //   npm run bench -- --scenario soak --soak-calls 100000
 //   npm run bench -- --parts etcd             only the etcd discovery run (a real etcd; ServiceA killed)
+//   npm run bench -- --parts mtls             only the mTLS cost run (the mesh over mTLS against plaintext)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +22,12 @@ import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
+import { meshCertificates } from '../examples/tls-certs.js';
 import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
-const PARTS = ['scenarios', 'overhead', 'weights', 'etcd'] as const;
+const PARTS = ['scenarios', 'overhead', 'weights', 'etcd', 'mtls'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
       (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
+      (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
       (options.soakCalls > 0 ? 1 : 0);
     let done = 0;
     const progress = (text: string) => {
@@ -106,6 +109,7 @@ async function main(): Promise<void> {
       parts.has('overhead') ? `${options.overheadRounds} overhead round(s)` : '',
       parts.has('weights') ? 'the weights run' : '',
       parts.has('etcd') ? 'the etcd discovery run' : '',
+      parts.has('mtls') ? `${options.overheadRounds} mTLS round(s)` : '',
       options.soakCalls > 0 ? `a soak of ${options.soakCalls} calls` : '',
     ].filter(Boolean);
     console.log(`Benchmark: ${plan.join('; ')}`);
@@ -168,6 +172,30 @@ async function main(): Promise<void> {
       );
     }
 
+    const mtls: OverheadRun[] = [];
+    if (parts.has('mtls')) {
+      // The same backends again, serving mutual TLS, beside the plaintext ones.
+      const certs = meshCertificates('spiffe://meshlite/orders', 'spiffe://meshlite/bench');
+      const tlsSupervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200', '--tls-dir', certs.serverDir, '--allow', 'spiffe://meshlite/bench'] });
+      try {
+        await tlsSupervisor.start(['ServiceA', 'ServiceB']);
+        const tlsAddresses = { ServiceA: `127.0.0.1:${tlsSupervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${tlsSupervisor.port('ServiceB')}` };
+        const tls = { ...certs.client, caFile: join(certs.serverDir, 'ca.pem'), identities: ['spiffe://meshlite/orders'] };
+        const plain = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true }), 0);
+        const secure = () => runOverhead(tlsSupervisor, tlsAddresses, (a) => meshliteStack(a, { equalWeights: true, tls }), 0);
+        for (let round = 1; round <= options.overheadRounds; round++) {
+          for (const run of round % 2 === 1 ? [secure, plain] : [plain, secure]) {
+            const result = { ...(await run()), round };
+            mtls.push(result);
+            progress(`mtls     ${result.stack.padEnd(18)} ${Math.round(result.callsPerSecond)} calls/s, p50 ${result.p50Ms.toFixed(2)} ms, client CPU ${Math.round(result.clientCpuUsPerCall)} µs/call`);
+          }
+        }
+      } finally {
+        await tlsSupervisor.stop();
+        certs.dispose();
+      }
+    }
+
     const results: BenchResults = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
@@ -177,6 +205,7 @@ async function main(): Promise<void> {
       weights,
       ...(soak && { soak }),
       ...(etcdKill && { etcdKill }),
+      ...(mtls.length > 0 && { mtls }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

@@ -4,6 +4,7 @@ import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
 import type { ScenarioName } from './scenarios.js';
 import type { EtcdKillRun } from './etcd-kill.js';
+import type { OverheadRun } from './results.js';
 import type { SoakRun } from './soak.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
@@ -27,6 +28,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   }
   if (results.soak) lines.push('', ...soakTable(results.soak));
   if (results.etcdKill) lines.push('', ...etcdKillTable(results.etcdKill));
+  if (results.mtls?.length) lines.push('', ...mtlsTable(results.mtls));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
     lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
@@ -67,6 +69,26 @@ function overheadTable(results: BenchResults): string[] {
     lines.push(`| ${stack} | ${spread(runs.map((r) => r.callsPerSecond), '')} | ${spread(runs.map((r) => r.p50Ms), '', 2)} | ${spread(runs.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
   }
   lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} |`);
+  return lines;
+}
+
+function mtlsTable(runs: readonly OverheadRun[]): string[] {
+  const of = (stack: string) => runs.filter((r) => r.stack === stack);
+  const pairs = of('grpc-meshlite mTLS').flatMap((tls) => {
+    const plain = of('grpc-meshlite').find((r) => r.round === tls.round);
+    return plain ? [{ throughput: tls.callsPerSecond / plain.callsPerSecond, cpu: tls.clientCpuUsPerCall / plain.clientCpuUsPerCall }] : [];
+  });
+  const lines = [
+    `mTLS cost (grpc-meshlite over mutual TLS against plaintext, the overhead run's load, ${pairs.length} interleaved rounds):`,
+    '',
+    '| stack | calls/s | p50 ms | client CPU per call |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const stack of ['grpc-meshlite', 'grpc-meshlite mTLS']) {
+    const row = of(stack);
+    lines.push(`| ${stack} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.p50Ms), '', 2)} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
+  }
+  lines.push(`| ratio mTLS / plaintext | ${spread(pairs.map((p) => p.throughput), '×', 3)} | | ${spread(pairs.map((p) => p.cpu), '×', 2)} |`);
   return lines;
 }
 

@@ -49,6 +49,8 @@ export interface BenchResults {
   readonly weights: readonly WeightRun[];
   readonly soak?: SoakRun;
   readonly etcdKill?: EtcdKillRun;
+  /** grpc-meshlite over mTLS and over plaintext, interleaved (the overhead run's load). */
+  readonly mtls?: readonly OverheadRun[];
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

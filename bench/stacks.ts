@@ -1,10 +1,10 @@
 // The client stacks the benchmark compares, against the same backends.
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, createMesh } from 'grpc-meshlite';
+import { createLogger, createMesh, type MeshConfigInput } from 'grpc-meshlite';
 import { exampleConfig } from '../examples/client.js';
 import { OrderClient } from '../examples/orders.js';
 
-export type StackName = 'grpc-meshlite' | 'plain grpc-js' | 'bare grpc-js';
+export type StackName = 'grpc-meshlite' | 'grpc-meshlite mTLS' | 'plain grpc-js' | 'bare grpc-js';
 
 export interface Stack {
   readonly name: StackName;
@@ -13,17 +13,21 @@ export interface Stack {
 }
 
 /** grpc-meshlite with the whole client stack, configured by examples/mesh.json. */
-export function meshliteStack(addresses: Record<string, string>, options: { equalWeights?: boolean } = {}): Stack {
+export function meshliteStack(
+  addresses: Record<string, string>,
+  options: { equalWeights?: boolean; tls?: NonNullable<MeshConfigInput['services'][string]['tls']> } = {},
+): Stack {
   // Logs at warn to nowhere: the cost of the logging layer stays in, the terminal stays readable.
   const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
   const config = exampleConfig(addresses);
   if (options.equalWeights) {
     for (const endpoint of config.services['orders']!.endpoints ?? []) endpoint.weight = 50;
   }
+  if (options.tls) config.services['orders']!.tls = options.tls;
   const mesh = createMesh({ config, logger });
   const client = mesh.client(OrderClient, 'orders');
   return {
-    name: 'grpc-meshlite',
+    name: options.tls ? 'grpc-meshlite mTLS' : 'grpc-meshlite',
     client,
     close: () => {
       client.close();

@@ -10,14 +10,14 @@
 //   npm start -- --discovery etcd              endpoints from a real etcd: backends register themselves,
 //                                              ServiceC joins, ServiceA is killed and its lease runs out,
 //                                              etcd itself goes away for a phase
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type EndpointSnapshot, type EndpointStatus } from 'grpc-meshlite';
 import { EXAMPLE_ETCD_PREFIX, createOrdersClient, exampleConfig, exampleEtcdConfig, type OrdersClient } from './client.js';
 import { startEtcdProcess, type EtcdProcess } from './etcd-server.js';
-import { createTestCa } from './tls-certs.js';
+import { meshCertificates } from './tls-certs.js';
 import { LoadGenerator, type CallRecord } from './load.js';
 import { Supervisor } from './supervisor.js';
 import { summarize, formatTable } from './report.js';
@@ -95,22 +95,6 @@ function parseFlags() {
 const DEMO_SERVER_ID = 'spiffe://meshlite/orders';
 const DEMO_CLIENT_ID = 'spiffe://meshlite/demo-client';
 
-/**
- * A throwaway CA with a certificate for the backends (127.0.0.1, the orders identity) in the
- * layout `--tls-dir` reads (ca.pem, server.pem, server.key), and one for the demo's client.
- */
-function demoCertificates() {
-  const ca = createTestCa();
-  const server = ca.issue('server', 'serverAuth', `IP:127.0.0.1,URI:${DEMO_SERVER_ID}`);
-  const client = ca.issue('demo-client', 'clientAuth', `URI:${DEMO_CLIENT_ID}`);
-  const serverDir = join(ca.dir, 'server');
-  mkdirSync(serverDir);
-  copyFileSync(ca.caFile, join(serverDir, 'ca.pem'));
-  copyFileSync(server.certFile, join(serverDir, 'server.pem'));
-  copyFileSync(server.keyFile, join(serverDir, 'server.key'));
-  return { dir: ca.dir, serverDir, client, dispose: ca.dispose };
-}
-
 /** Weights the backends register with in etcd mode (the file's 80/20, and ServiceC's 20). */
 const ETCD_WEIGHTS: Record<string, number> = { ServiceA: 80, ServiceB: 20, ServiceC: 20 };
 
@@ -134,7 +118,7 @@ function etcdTimeline(phase: number, etcd: EtcdProcess): Step[] {
 async function main(): Promise<void> {
   const { scenarios, phase, rate, discovery, mtls } = parseFlags();
   const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-demo-'));
-  const certs = mtls ? demoCertificates() : undefined;
+  const certs = mtls ? meshCertificates(DEMO_SERVER_ID, DEMO_CLIENT_ID) : undefined;
   let etcd: EtcdProcess | undefined;
   if (discovery === 'etcd') {
     console.log('Starting etcd (a real one, Debian etcd-server) on 127.0.0.1 ...');

@@ -2,7 +2,7 @@
 // signs for servers (SAN IP 127.0.0.1 and DNS localhost by default) and clients, in a temp
 // directory. For the demo over mTLS and the tests; never for production.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBinary } from './system-package.js';
@@ -40,4 +40,21 @@ export function createTestCa(): TestCa & { dispose(): void } {
       return { caFile: join(dir, 'ca.crt'), certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
     },
   };
+}
+
+/**
+ * A throwaway CA with a certificate for the backends (127.0.0.1 and `serverId`) in the layout
+ * `npm run service -- --tls-dir` reads (ca.pem, server.pem, server.key), and one for a client
+ * carrying `clientId`. For the demo and the bench over mTLS.
+ */
+export function meshCertificates(serverId: string, clientId: string) {
+  const ca = createTestCa();
+  const server = ca.issue('server', 'serverAuth', `IP:127.0.0.1,URI:${serverId}`);
+  const client = ca.issue('client', 'clientAuth', `URI:${clientId}`);
+  const serverDir = join(ca.dir, 'server');
+  mkdirSync(serverDir);
+  copyFileSync(ca.caFile, join(serverDir, 'ca.pem'));
+  copyFileSync(server.certFile, join(serverDir, 'server.pem'));
+  copyFileSync(server.keyFile, join(serverDir, 'server.key'));
+  return { dir: ca.dir, serverDir, client, dispose: ca.dispose };
 }
