@@ -1,6 +1,7 @@
 // Identity-based authorization over mutual TLS: real TLS servers on 127.0.0.1, certificates
 // with DNS and SPIFFE URI names made by openssl, the server stack's authorization layer.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createServerStack, HealthClient, HealthService, HealthState, serverTls } from 'grpc-meshlite';
@@ -35,7 +36,7 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
       grpcServer.bindAsync('127.0.0.1:0', tls.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
     );
     pool.defer(() => grpcServer.forceShutdown());
-    return { address: `127.0.0.1:${port}`, lines, raw, handled: () => handled };
+    return { address: `127.0.0.1:${port}`, lines, raw, handled: () => handled, tls };
   }
 
   const pick = ({ certFile, keyFile }: CertFiles) => ({ certFile, keyFile });
@@ -93,5 +94,29 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
     const health = pool.track(new HealthClient(address, client(address, ca).credentials));
     const answer = await unary<{ status: string }>((callback) => health.check({ service: '' }, {}, callback));
     expect(answer.status).to.equal('SERVING');
+  });
+
+  it("refuses a bad rotation of the server's own files, keeps serving, and takes a good one", async () => {
+    const ca = testCa(pool);
+    const { address, tls } = await server(ca);
+    const events: Array<{ kind: string; reason?: string }> = [];
+    tls.provider.onEvent((event) => events.push(event));
+    const web = client(address, ca, ca.issue('web', 'clientAuth', 'URI:spiffe://mesh/web'));
+    expect((await web.call('GetOrder')).served_by).to.equal('A');
+    const serverKey = join(ca.dir, 'server.key');
+    const good = readFileSync(serverKey);
+    writeFileSync(serverKey, readFileSync(join(ca.dir, 'web.key'))); // not the server certificate's key
+    tls.provider.refresh();
+    expect(events.map((e) => e.kind)).to.deep.equal(['refused']);
+    expect(events[0]!.reason).to.match(/key values mismatch|KEY_VALUES_MISMATCH/i);
+    expect((await web.call('GetOrder')).served_by).to.equal('A');
+    writeFileSync(serverKey, good); // the files in use again: nothing new to load
+    tls.provider.refresh();
+    expect(events.map((e) => e.kind)).to.deep.equal(['refused']);
+    ca.issue('server', 'serverAuth'); // a renewed certificate and key, in the same files
+    tls.provider.refresh();
+    expect(events.map((e) => e.kind)).to.deep.equal(['refused', 'loaded']);
+    const fresh = client(address, ca, ca.issue('web2', 'clientAuth', 'URI:spiffe://mesh/web'));
+    expect((await fresh.call('GetOrder')).served_by).to.equal('A');
   });
 });
