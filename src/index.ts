@@ -97,3 +97,8 @@ export { identityOf, isAllowed } from './security/identity.js';
 export type { PeerIdentity } from './security/identity.js';
 export { TlsFilesProvider, serverTls } from './security/tls-files.js';
 export type { TlsFiles, TlsFilesEvent } from './security/tls-files.js';
+export { metricsLayer } from './interceptors/metrics.js';
+export type { MetricsOptions } from './interceptors/metrics.js';
+export { serverMetricsLayer } from './server/metrics.js';
+export type { ServerMetricsOptions } from './server/metrics.js';
+export { LATENCY_BUCKETS_S } from './observability/metrics.js';

@@ -7,17 +7,19 @@ import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptio
 import { composeClientLayers } from './compose.js';
 import { deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
+import { metricsLayer, type MetricsOptions } from './metrics.js';
 import { retryLayer, type RetryLayer, type RetryOptions } from './retry/retry.js';
 import type { ClientLayer } from './types.js';
 
 /**
  * The documented order of the client layers, outermost first:
+ * - metrics (when recording) time the whole call and count its attempts;
  * - logging sees the call as the caller does (final status, all attempts, total latency);
  * - deadline fixes the whole-call budget before anything else spends it;
  * - the circuit breaker judges whole calls (retries included) and refuses before any attempt;
  * - retry/hedge runs the attempts, each with its own timeout and routing hint.
  */
-export const CLIENT_LAYER_ORDER = ['logging', 'deadline', 'circuit-breaker', 'retry'] as const;
+export const CLIENT_LAYER_ORDER = ['metrics', 'logging', 'deadline', 'circuit-breaker', 'retry'] as const;
 export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 
 export interface ClientStackOptions {
@@ -25,6 +27,11 @@ export interface ClientStackOptions {
   logger?: Logger;
   /** Shared by the layers that keep time (deadline, breaker, retry). Default: the system clock. */
   clock?: Clock;
+  /**
+   * gRPC's standard metrics (A66/A96) through OpenTelemetry; on whenever a meter provider is
+   * registered (or given here), and out of the stack otherwise. false leaves it out.
+   */
+  metrics?: MetricsOptions | false;
   /** false leaves the layer out. */
   logging?: Omit<LoggingOptions, 'logger'> | false;
   deadline?: DeadlineOptions | false;
@@ -50,6 +57,8 @@ export interface NamedClientLayer {
 export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer[] {
   const { logger, clock } = options;
   const layers: NamedClientLayer[] = [];
+  const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
+  if (metrics) layers.push({ name: 'metrics', layer: metrics });
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: deadlineLayer({ clock, ...options.deadline }) });
   if (options.breaker !== false) layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, clock, ...options.breaker }) });

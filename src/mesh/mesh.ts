@@ -157,6 +157,8 @@ export class Mesh {
   clientStack(service: string, stack: ClientStackOptions = {}): ClientStack {
     const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
     const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...stack };
+    // A66's grpc.target label: the channel's target.
+    if (stackOptions.metrics !== false) stackOptions.metrics = { target: this.target(service), ...stackOptions.metrics };
     // Refuse now, naming the field, what the resolver would refuse on the first call.
     parseServiceConfig(stackOptions.serviceConfig, { mesh: true });
     // The channel's picker is the mesh's: attempts may carry routing hints.

@@ -7,10 +7,12 @@ import { serverDeadlineLayer } from './deadline.js';
 import { idempotencyLayer, type IdempotencyLayer, type IdempotencyOptions } from './idempotency.js';
 import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } from './load-shedding.js';
 import { serverLoggingLayer, type ServerLoggingOptions } from './logging.js';
+import { serverMetricsLayer, type ServerMetricsOptions } from './metrics.js';
 import type { ServerLayer, ServerNext } from './types.js';
 
 /**
  * The documented order of the server layers, outermost first:
+ * - metrics (when recording) count and time every call;
  * - logging sees every call, refused ones included, and sets the request id first;
  * - authorization refuses a caller without a verified identity, or not on the list, before
  *   anything else is spent on it;
@@ -18,7 +20,7 @@ import type { ServerLayer, ServerNext } from './types.js';
  * - idempotency replays a remembered answer before it takes a concurrency slot;
  * - load shedding guards the handler itself.
  */
-export const SERVER_LAYER_ORDER = ['logging', 'authorization', 'deadline', 'idempotency', 'load-shedding'] as const;
+export const SERVER_LAYER_ORDER = ['metrics', 'logging', 'authorization', 'deadline', 'idempotency', 'load-shedding'] as const;
 export type ServerLayerName = (typeof SERVER_LAYER_ORDER)[number];
 
 export interface ServerStackOptions {
@@ -26,6 +28,8 @@ export interface ServerStackOptions {
   logger?: Logger;
   /** Shared by the layers that keep time. Default: the system clock. */
   clock?: Clock;
+  /** gRPC's standard server metrics (A66); on whenever a meter provider is registered (or given). false leaves it out. */
+  metrics?: ServerMetricsOptions | false;
   /** false leaves a layer out. */
   logging?: Omit<ServerLoggingOptions, 'logger'> | false;
   /** Who may call what (mutual TLS identities). Default: no authorization layer. */
@@ -44,6 +48,8 @@ export interface NamedServerLayer {
 export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer[] {
   const { logger, clock } = options;
   const layers: NamedServerLayer[] = [];
+  const metrics = options.metrics === false ? undefined : serverMetricsLayer(options.metrics);
+  if (metrics) layers.push({ name: 'metrics', layer: metrics });
   if (options.logging !== false) layers.push({ name: 'logging', layer: serverLoggingLayer({ logger, ...options.logging }) });
   if (options.authorization) layers.push({ name: 'authorization', layer: authorizationLayer({ logger, ...options.authorization }) });
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock }) });

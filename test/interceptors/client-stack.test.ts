@@ -13,6 +13,7 @@ import {
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';
+import { testMeter } from '../helpers/metrics.js';
 import { clientCall, scriptedNext } from '../helpers/requests.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
@@ -39,10 +40,12 @@ describe('client stack', () => {
       return { log, layers, chain };
     }
 
-    it('is logging → deadline → circuit breaker → retry, outermost first', async () => {
+    it('is metrics → logging → deadline → circuit breaker → retry, outermost first', async () => {
       const { log, layers, chain } = traced();
-      expect(layers.map((layer) => layer.name)).to.deep.equal([...CLIENT_LAYER_ORDER]);
-      expect(CLIENT_LAYER_ORDER).to.deep.equal(['logging', 'deadline', 'circuit-breaker', 'retry']);
+      // Metrics only when something records them (an OpenTelemetry meter provider).
+      expect(layers.map((layer) => layer.name)).to.deep.equal(CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics'));
+      expect(CLIENT_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'deadline', 'circuit-breaker', 'retry']);
+      expect(clientLayers({ metrics: { meterProvider: testMeter().provider } }).map((layer) => layer.name)).to.deep.equal([...CLIENT_LAYER_ORDER]);
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
       await chain(next)(clientCall());
       expect(log).to.deep.equal([

@@ -21,6 +21,7 @@ import { OrderClient, callUnary, orderServiceDefinition, type Order } from '../.
 import { md } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/logs.js';
+import { testMeter } from '../helpers/metrics.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { until } from '../helpers/until.js';
 import { describeMethod } from 'grpc-meshlite';
@@ -61,10 +62,12 @@ describe('server stack', () => {
     return { orders, address, client, get };
   }
 
-  it('has the documented order: logging → authorization → deadline → idempotency → load shedding', () => {
-    expect(serverLayers({ authorization: { allow: { '*': ['*'] } } }).map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
-    expect(SERVER_LAYER_ORDER).to.deep.equal(['logging', 'authorization', 'deadline', 'idempotency', 'load-shedding']);
-    // Authorization only when asked for.
+  it('has the documented order: metrics → logging → authorization → deadline → idempotency → load shedding', () => {
+    const meter = testMeter();
+    const all = serverLayers({ authorization: { allow: { '*': ['*'] } }, metrics: { meterProvider: meter.provider } });
+    expect(all.map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
+    expect(SERVER_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'authorization', 'deadline', 'idempotency', 'load-shedding']);
+    // Authorization only when asked for; metrics only when something records them.
     expect(serverLayers().map((l) => l.name)).to.deep.equal(['logging', 'deadline', 'idempotency', 'load-shedding']);
   });
 

@@ -1,0 +1,91 @@
+// gRPC's standard metrics (gRPC proposals A66 and A96), recorded through the OpenTelemetry
+// metrics API: dashboards built for grpc-go and grpc-java work unchanged. Without an
+// OpenTelemetry SDK (no meter provider registered, none given) nothing is recorded and the
+// layers that record step aside: the cost per call is nil.
+import { createNoopMeter, metrics, type Attributes, type Counter, type Histogram, type MeterProvider } from '@opentelemetry/api';
+import { statusName } from '../call/status.js';
+
+/** A66's buckets for latencies, in seconds (0 to 100 s). */
+export const LATENCY_BUCKETS_S = Object.freeze([
+  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02,
+  0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+]);
+
+/** A96's buckets for retries and hedges per call. */
+const COUNT_BUCKETS = Object.freeze([1, 2, 3, 4, 5]);
+
+export interface ClientMetrics {
+  readonly attemptStarted: Counter;
+  readonly attemptDuration: Histogram;
+  readonly callDuration: Histogram;
+  readonly retries: Histogram;
+  readonly hedges: Histogram;
+}
+
+export interface ServerMetrics {
+  readonly callStarted: Counter;
+  readonly callDuration: Histogram;
+}
+
+const METER_NAME = 'grpc-meshlite';
+
+/** The meter of `provider` (default: the global one), or undefined when it is OpenTelemetry's no-op. */
+function meterOf(provider: MeterProvider | undefined) {
+  const meter = (provider ?? metrics.getMeterProvider()).getMeter(METER_NAME);
+  return meter === createNoopMeter() ? undefined : meter;
+}
+
+/** The client instruments (A66, A96), or undefined when nothing would record them. */
+export function clientMetrics(provider?: MeterProvider): ClientMetrics | undefined {
+  const meter = meterOf(provider);
+  if (!meter) return undefined;
+  const latency = { unit: 's', advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] } };
+  return {
+    attemptStarted: meter.createCounter('grpc.client.attempt.started', { unit: '{attempt}', description: 'Number of client call attempts started.' }),
+    attemptDuration: meter.createHistogram('grpc.client.attempt.duration', { ...latency, description: 'End-to-end time taken to complete a client call attempt.' }),
+    callDuration: meter.createHistogram('grpc.client.call.duration', { ...latency, description: 'Time taken by gRPC to complete an RPC from the application\u2019s perspective.' }),
+    retries: meter.createHistogram('grpc.client.call.retries', {
+      unit: '{retry}',
+      description: 'Number of retries during the client call. If there were no retries, 0 is not reported.',
+      advice: { explicitBucketBoundaries: [...COUNT_BUCKETS] },
+    }),
+    hedges: meter.createHistogram('grpc.client.call.hedges', {
+      unit: '{hedge}',
+      description: 'Number of hedges during the client call. If there were no hedges, 0 is not reported.',
+      advice: { explicitBucketBoundaries: [...COUNT_BUCKETS] },
+    }),
+  };
+}
+
+/** The server instruments (A66), or undefined when nothing would record them. */
+export function serverMetrics(provider?: MeterProvider): ServerMetrics | undefined {
+  const meter = meterOf(provider);
+  if (!meter) return undefined;
+  return {
+    callStarted: meter.createCounter('grpc.server.call.started', { unit: '{call}', description: 'Number of server calls started.' }),
+    callDuration: meter.createHistogram('grpc.server.call.duration', {
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] },
+      description: 'End-to-end time taken to complete a call from server transport\u2019s perspective.',
+    }),
+  };
+}
+
+/** A66's `grpc.status` label: the code's name ("OK", "UNAVAILABLE"). */
+export function statusLabel(code: number): string {
+  return statusName(code);
+}
+
+/** Labels of one method and target, made once per method (the cost per call stays one lookup). */
+export function labels(method: string, target: string): { base: Attributes; withStatus: (code: number) => Attributes } {
+  const base = { 'grpc.method': method, 'grpc.target': target };
+  const byCode = new Map<number, Attributes>();
+  return {
+    base,
+    withStatus: (code) => {
+      let value = byCode.get(code);
+      if (!value) byCode.set(code, (value = { ...base, 'grpc.status': statusLabel(code) }));
+      return value;
+    },
+  };
+}
