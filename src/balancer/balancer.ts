@@ -4,6 +4,8 @@ import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { findMesh } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
+import type { MeshMetrics } from '../observability/metrics.js';
+import { statusName } from '../call/status.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
@@ -30,6 +32,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #events!: MeshEventSink;
   #logger!: Logger;
   clock!: Clock;
+  attempts: ((endpoint: EndpointController, code: Status) => void) | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
@@ -158,8 +161,29 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#events = mesh.events;
     this.#logger = mesh.logger;
     this.clock = mesh.clock;
+    this.attempts = mesh.metrics && this.#attemptCounter(mesh.metrics);
     this.#unregister = mesh.registerBalancer(() => this.snapshot());
     return undefined;
+  }
+
+  /** Counts attempts per endpoint and status, with the labels made once per endpoint and code. */
+  #attemptCounter(metrics: MeshMetrics): (endpoint: EndpointController, code: Status) => void {
+    const labels = new WeakMap<EndpointController, Map<number, Record<string, string>>>();
+    return (endpoint, code) => {
+      let byCode = labels.get(endpoint);
+      if (!byCode) labels.set(endpoint, (byCode = new Map()));
+      let attributes = byCode.get(code);
+      if (!attributes) {
+        attributes = {
+          'meshlite.service': this.#target?.service ?? '',
+          'meshlite.endpoint': endpoint.config.name,
+          'meshlite.address': endpoint.address,
+          'grpc.status': statusName(code),
+        };
+        byCode.set(code, attributes);
+      }
+      metrics.endpointAttempts.add(1, attributes);
+    };
   }
 
   /** Recomputes the picker from every endpoint's state; the only place the picker is built. */

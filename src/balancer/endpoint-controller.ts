@@ -17,6 +17,8 @@ import { slowStartFactor } from './slow-start.js';
 export interface EndpointOwner {
   readonly clock: Clock;
   readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer' | 'tls'>;
+  /** Counts each attempt's outcome per endpoint, when the mesh records metrics. */
+  readonly attempts: ((endpoint: EndpointController, code: Status) => void) | undefined;
   /** Something changed that may change the picker; `method` when it concerns one method only. */
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void;
   /** Whether taking this endpoint (or, with `method`, one method of it) out of rotation leaves another usable one. */
@@ -160,7 +162,16 @@ export class EndpointController {
       : probe === 'endpoint'
         ? this.#onProbeEnded
         : this.#onCallEnded;
-    return { ...result, subchannel, onCallEnded };
+    const count = this.#owner.attempts;
+    if (!count) return { ...result, subchannel, onCallEnded };
+    return {
+      ...result,
+      subchannel,
+      onCallEnded: (code: Status, details: string, metadata: Metadata) => {
+        count(this, code);
+        onCallEnded(code, details, metadata);
+      },
+    };
   }
 
   /** Passive ejection sees every attempt's final status here. */

@@ -12,7 +12,9 @@ import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
+import type { MeterProvider } from '@opentelemetry/api';
 import { ServiceDiscovery } from '../discovery/discovery.js';
+import { meshMetrics, type MeshMetrics } from '../observability/metrics.js';
 import { TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
@@ -26,6 +28,11 @@ export interface MeshOptions {
   logger?: Logger;
   /** Time source for ejection, slow start, health probes and retries (tests inject one). */
   clock?: Clock;
+  /**
+   * Where the mesh's own metrics (per-endpoint attempts) and its clients' gRPC metrics go.
+   * Default: OpenTelemetry's global meter provider; without one nothing is recorded.
+   */
+  meterProvider?: MeterProvider;
 }
 
 /**
@@ -63,6 +70,8 @@ export class Mesh {
   readonly #balancers = new Set<() => BalancerSnapshot>();
   readonly #cleanups: Array<() => void> = [];
   readonly #stacks = new Set<ClientStack>();
+  readonly #meterProvider: MeterProvider | undefined;
+  readonly #metrics: MeshMetrics | undefined;
   readonly #discovery: ServiceDiscovery;
   /** One certificate provider (and credentials object, so connections are shared) per service with `tls`. */
   readonly #tls = new Map<string, { signature: string; provider: TlsFilesProvider; credentials: ChannelCredentials }>();
@@ -77,6 +86,8 @@ export class Mesh {
     ({ events: this.events, sink: this.#sink } = MeshEvents.create());
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
+    this.#meterProvider = options.meterProvider;
+    this.#metrics = meshMetrics(options.meterProvider);
     this.#source = options.configFile ? new FileConfigSource(options.configFile) : new StaticConfigSource(options.config);
     this.#discovery = new ServiceDiscovery(
       {
@@ -158,7 +169,9 @@ export class Mesh {
     const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
     const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...stack };
     // A66's grpc.target label: the channel's target.
-    if (stackOptions.metrics !== false) stackOptions.metrics = { target: this.target(service), ...stackOptions.metrics };
+    if (stackOptions.metrics !== false) {
+      stackOptions.metrics = { target: this.target(service), ...(this.#meterProvider && { meterProvider: this.#meterProvider }), ...stackOptions.metrics };
+    }
     // Refuse now, naming the field, what the resolver would refuse on the first call.
     parseServiceConfig(stackOptions.serviceConfig, { mesh: true });
     // The channel's picker is the mesh's: attempts may carry routing hints.
@@ -279,6 +292,7 @@ export class Mesh {
       events: this.#sink,
       logger: this.#logger,
       clock: this.#clock,
+      metrics: this.#metrics,
       registerBalancer: (snapshot) => {
         this.#balancers.add(snapshot);
         return () => this.#balancers.delete(snapshot);

@@ -89,3 +89,21 @@ export function labels(method: string, target: string): { base: Attributes; with
     },
   };
 }
+
+/** The mesh's own per-endpoint instruments. */
+export interface MeshMetrics {
+  /** Every attempt an endpoint took, by how it ended. */
+  readonly endpointAttempts: Counter;
+}
+
+/** The mesh's instruments, or undefined when nothing would record them. */
+export function meshMetrics(provider?: MeterProvider): MeshMetrics | undefined {
+  const meter = meterOf(provider);
+  if (!meter) return undefined;
+  return {
+    endpointAttempts: meter.createCounter('meshlite.endpoint.attempts', {
+      unit: '{attempt}',
+      description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
+    }),
+  };
+}

@@ -1,0 +1,45 @@
+// Prometheus: an OpenTelemetry SDK meter provider whose reader is the OpenTelemetry
+// Prometheus exporter, serving /metrics in Prometheus's text format. The SDK and the exporter
+// are optional peer dependencies, loaded only here (the rest of the package records through
+// the API alone).
+import type { MeterProvider } from '@opentelemetry/api';
+
+export interface PrometheusOptions {
+  /** Port of the /metrics endpoint. Default 9464 (the exporter's). */
+  port?: number;
+  /** Address it listens on. Default 127.0.0.1. */
+  host?: string;
+}
+
+export interface PrometheusMetrics {
+  /** Give it to createMesh({ meterProvider }), createServerStack({ metrics: { meterProvider } }), … */
+  readonly meterProvider: MeterProvider;
+  /** "http://127.0.0.1:9464/metrics". */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves every metric recorded through the returned meter provider at `/metrics`.
+ * Needs `@opentelemetry/sdk-metrics` and `@opentelemetry/exporter-prometheus` installed.
+ *
+ * @example
+ *   const prometheus = await servePrometheus({ port: 9464 });
+ *   const mesh = createMesh({ configFile: 'mesh.json', meterProvider: prometheus.meterProvider });
+ */
+export async function servePrometheus(options: PrometheusOptions = {}): Promise<PrometheusMetrics> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 9464;
+  const [{ MeterProvider }, { PrometheusExporter }] = await Promise.all([
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/exporter-prometheus'),
+  ]);
+  const exporter = new PrometheusExporter({ host, port, preventServerStart: true });
+  await exporter.startServer();
+  const meterProvider = new MeterProvider({ readers: [exporter] });
+  return {
+    meterProvider,
+    url: `http://${host}:${port}/metrics`,
+    close: () => meterProvider.shutdown(),
+  };
+}

@@ -1,0 +1,61 @@
+// A real Prometheus scrapes a running mesh and answers the success rate per endpoint.
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { servePrometheus } from 'grpc-meshlite/prometheus';
+import { getOrder } from '../helpers/clients.js';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { allUsable, meshClient, until } from '../helpers/mesh.js';
+import { freePort, startPrometheus } from '../helpers/prometheus.js';
+import { useTestPool } from '../helpers/servers.js';
+
+describe('Prometheus (real Prometheus server)', function () {
+  this.timeout(60_000);
+  const pool = useTestPool();
+
+  it('scrapes the mesh: success rate per endpoint by PromQL, and the gRPC metrics by their Prometheus names', async () => {
+    const port = await freePort();
+    const prometheus = await servePrometheus({ port });
+    pool.defer(() => prometheus.close());
+    const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
+    for (const backend of [a, b]) pool.defer(() => backend.stop());
+    a.behaviour.status = grpc.status.UNAVAILABLE; // every attempt at A fails; retries go to B
+    const { mesh, client } = meshClient(
+      pool,
+      {
+        meterProvider: prometheus.meterProvider,
+        config: {
+          services: {
+            orders: {
+              endpoints: [
+                { name: 'ServiceA', address: a.address },
+                { name: 'ServiceB', address: b.address },
+              ],
+              balancer: { slowStart: { windowMs: 0 }, ejection: { enabled: false } },
+              client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
+            },
+          },
+        },
+      },
+    );
+    client.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    for (let i = 0; i < 20; i++) await getOrder(client);
+
+    const server = await startPrometheus(pool, [`127.0.0.1:${port}`]);
+    // "or … * 0" keeps an endpoint that never succeeded (no OK series) in the answer, at 0.
+    const successRate =
+      'sum by (meshlite_endpoint) (meshlite_endpoint_attempts_total{grpc_status="OK"} or meshlite_endpoint_attempts_total * 0)' +
+      ' / sum by (meshlite_endpoint) (meshlite_endpoint_attempts_total)';
+    // Wait for a scrape (every second) to have happened.
+    let rates: Record<string, number> = {};
+    for (let tries = 0; tries < 100 && Object.keys(rates).length < 2; tries++) {
+      rates = Object.fromEntries((await server.query(successRate)).map((r) => [r.metric['meshlite_endpoint']!, Number(r.value[1])]));
+      if (Object.keys(rates).length < 2) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(rates).to.deep.equal({ ServiceA: 0, ServiceB: 1 });
+    const calls = await server.query('sum(grpc_client_call_duration_count{grpc_target="mesh:///orders",grpc_status="OK"})');
+    expect(Number(calls[0]!.value[1])).to.equal(20);
+    const p99 = await server.query('histogram_quantile(0.99, sum by (le) (grpc_client_attempt_duration_bucket))');
+    expect(Number(p99[0]!.value[1])).to.be.greaterThan(0);
+  });
+});
