@@ -2,22 +2,12 @@
 // temporary data directory, scraping the given targets every second; stopped by the pool.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../examples/ports.js';
 import { requireBinary } from '../../examples/system-package.js';
 import type { TestPool } from './servers.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface PrometheusServer {
   /** Runs a PromQL instant query; resolves with the result vector. */

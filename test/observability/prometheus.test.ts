@@ -5,7 +5,8 @@ import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { getOrder } from '../helpers/clients.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, meshClient, until } from '../helpers/mesh.js';
-import { freePort, startPrometheus } from '../helpers/prometheus.js';
+import { freePort } from '../../examples/ports.js';
+import { startPrometheus } from '../helpers/prometheus.js';
 import { useTestPool } from '../helpers/servers.js';
 
 describe('Prometheus (real Prometheus server)', function () {
