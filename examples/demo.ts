@@ -143,6 +143,8 @@ async function main(): Promise<void> {
       console.log(`mTLS: a throwaway CA (openssl) in ${certs.dir}; backends accept only ${DEMO_CLIENT_ID}`);
     }
     orders = createOrdersClient(config, createLogger({ level: 'silent' }));
+    const admin = await serveAdminPage(orders);
+    console.log(`\n  Status page: ${admin.url}  (live: each backend's state, share and events)\n`);
     const notes = collectNotes(supervisor, orders);
     // With etcd, the backends are in the rotation once they have registered.
     orders.client.getChannel().getConnectivityState(true);
@@ -160,6 +162,16 @@ async function main(): Promise<void> {
     await etcd?.dispose();
     certs?.dispose();
     rmSync(storeDir, { recursive: true, force: true });
+  }
+}
+
+/** The mesh's admin server on Envoy's port 9901, or a free port when that one is taken. */
+async function serveAdminPage(orders: OrdersClient) {
+  try {
+    return await orders.mesh.serveAdmin({ port: 9901 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    return orders.mesh.serveAdmin({ port: 0 });
   }
 }
 

@@ -102,3 +102,4 @@ export type { MetricsOptions } from './interceptors/metrics.js';
 export { serverMetricsLayer } from './server/metrics.js';
 export type { ServerMetricsOptions } from './server/metrics.js';
 export { LATENCY_BUCKETS_S } from './observability/metrics.js';
+export type { AdminOptions, AdminServer } from './admin/admin-server.js';

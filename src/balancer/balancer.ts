@@ -1,7 +1,7 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
-import { findMesh } from '../mesh/registry.js';
+import { findMesh, type MeshRuntime } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { MeshMetrics } from '../observability/metrics.js';
@@ -32,7 +32,16 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #events!: MeshEventSink;
   #logger!: Logger;
   clock!: Clock;
-  attempts: ((endpoint: EndpointController, code: Status) => void) | undefined;
+  /** The mesh's attempt recorder, read on every pick: the admin page may start after this balancer. */
+  get attempts(): ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined {
+    return this.#counter || this.#mesh?.attemptRecorder ? this.#recordAttempt : undefined;
+  }
+  readonly #recordAttempt = (endpoint: EndpointController, code: Status, durationMs: number): void => {
+    this.#counter?.(endpoint, code);
+    this.#mesh?.attemptRecorder?.(this.#target?.service ?? '', endpoint.address, code, durationMs);
+  };
+  #counter: ((endpoint: EndpointController, code: Status) => void) | undefined;
+  #mesh: Pick<MeshRuntime, 'attemptRecorder'> | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
@@ -161,7 +170,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#events = mesh.events;
     this.#logger = mesh.logger;
     this.clock = mesh.clock;
-    this.attempts = mesh.metrics && this.#attemptCounter(mesh.metrics);
+    this.#mesh = mesh;
+    this.#counter = mesh.metrics && this.#attemptCounter(mesh.metrics);
     this.#unregister = mesh.registerBalancer(() => this.snapshot());
     return undefined;
   }

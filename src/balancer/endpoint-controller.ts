@@ -17,8 +17,8 @@ import { slowStartFactor } from './slow-start.js';
 export interface EndpointOwner {
   readonly clock: Clock;
   readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer' | 'tls'>;
-  /** Counts each attempt's outcome per endpoint, when the mesh records metrics. */
-  readonly attempts: ((endpoint: EndpointController, code: Status) => void) | undefined;
+  /** Counts each attempt's outcome and duration per endpoint, when the mesh records them (metrics, admin page). */
+  readonly attempts: ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined;
   /** Something changed that may change the picker; `method` when it concerns one method only. */
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void;
   /** Whether taking this endpoint (or, with `method`, one method of it) out of rotation leaves another usable one. */
@@ -164,11 +164,12 @@ export class EndpointController {
         : this.#onCallEnded;
     const count = this.#owner.attempts;
     if (!count) return { ...result, subchannel, onCallEnded };
+    const started = performance.now();
     return {
       ...result,
       subchannel,
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
-        count(this, code);
+        count(this, code, performance.now() - started);
         onCallEnded(code, details, metadata);
       },
     };

@@ -13,7 +13,9 @@ import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
 import type { MeterProvider } from '@opentelemetry/api';
+import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/admin-server.js';
 import { ServiceDiscovery } from '../discovery/discovery.js';
+import { EndpointStats } from '../observability/endpoint-stats.js';
 import { meshMetrics, type MeshMetrics } from '../observability/metrics.js';
 import { TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
@@ -72,6 +74,9 @@ export class Mesh {
   readonly #stacks = new Set<ClientStack>();
   readonly #meterProvider: MeterProvider | undefined;
   readonly #metrics: MeshMetrics | undefined;
+  readonly #admins = new Set<AdminServer>();
+  /** Set while an admin server runs: recent attempts per endpoint for its page. */
+  #attemptRecorder: ((service: string, address: string, code: number, durationMs: number) => void) | undefined;
   readonly #discovery: ServiceDiscovery;
   /** One certificate provider (and credentials object, so connections are shared) per service with `tls`. */
   readonly #tls = new Map<string, { signature: string; provider: TlsFilesProvider; credentials: ChannelCredentials }>();
@@ -251,19 +256,54 @@ export class Mesh {
     return entry.credentials;
   }
 
+  /**
+   * Starts the admin server (127.0.0.1:9901 by default, like Envoy's): `/` a live status page,
+   * `/clusters` every service and endpoint with its last 10 s of attempts, `/config` the
+   * config in force with secrets redacted, `/events` the mesh's events as server-sent events.
+   * Recent attempts are recorded per endpoint while it runs.
+   */
+  async serveAdmin(options: AdminOptions = {}): Promise<AdminServer> {
+    const stats = new EndpointStats();
+    const clock = this.#clock;
+    this.#attemptRecorder = (service, address, code, durationMs) => stats.record(service, address, code, durationMs, clock.now());
+    const admin = await startAdminServer(
+      {
+        snapshot: () => this.snapshot(),
+        stats,
+        config: () => ({ source: this.#source.describe(), config: redactSecrets(this.config) }),
+        events: this.events,
+        clients: () =>
+          [...this.#stacks].map((stack) => ({ breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null })),
+        now: () => clock.now(),
+      },
+      options,
+    );
+    const server: AdminServer = {
+      url: admin.url,
+      close: async () => {
+        this.#admins.delete(server);
+        if (this.#admins.size === 0) this.#attemptRecorder = undefined;
+        await admin.close();
+      },
+    };
+    this.#admins.add(server);
+    return server;
+  }
+
   /** Every live balancer of this mesh (one per channel and service), with every endpoint's state. */
   snapshot(service?: string): BalancerSnapshot[] {
     const all = [...this.#balancers].map((take) => take());
     return service === undefined ? all : all.filter((snapshot) => snapshot.service === service);
   }
 
-  /** Stops watching the config and the client stacks' timers. Close clients first. */
+  /** Stops watching the config, the client stacks' timers and any admin server. Close clients first. */
   close(): void {
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
     for (const stack of this.#stacks) stack.close();
     this.#stacks.clear();
     this.#source.close();
     this.#discovery.close();
+    for (const admin of [...this.#admins]) void admin.close();
     for (const provider of [...this.#retiredTls.splice(0), ...[...this.#tls.values()].map((entry) => entry.provider)]) provider.close();
     this.#tls.clear();
   }
@@ -275,6 +315,7 @@ export class Mesh {
 
   /** What the resolver and balancers of this mesh see of it, through the registry. */
   #runtime(): MeshRuntime {
+    const self = this; // the attemptRecorder getter reads the mesh's current recorder
     return {
       id: this.id,
       service: (name) => {
@@ -293,6 +334,9 @@ export class Mesh {
       logger: this.#logger,
       clock: this.#clock,
       metrics: this.#metrics,
+      get attemptRecorder() {
+        return self.#attemptRecorder;
+      },
       registerBalancer: (snapshot) => {
         this.#balancers.add(snapshot);
         return () => this.#balancers.delete(snapshot);
@@ -304,4 +348,9 @@ export class Mesh {
 /** Creates a mesh (and registers the resolver and policy with grpc-js on first use). */
 export function createMesh(options: MeshOptions): Mesh {
   return new Mesh(options);
+}
+
+/** A copy of the config without secrets: etcd passwords replaced (file paths stay: they are not secret). */
+function redactSecrets(config: MeshConfig): unknown {
+  return JSON.parse(JSON.stringify(config), (key, value: unknown) => (key === 'password' ? '[REDACTED]' : value));
 }

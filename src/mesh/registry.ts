@@ -30,6 +30,8 @@ export interface MeshRuntime {
   readonly clock: Clock;
   /** The mesh's own instruments (per-endpoint attempts), when a meter provider records them. */
   readonly metrics: MeshMetrics | undefined;
+  /** Where each attempt's outcome and duration per endpoint go while the admin page runs. */
+  readonly attemptRecorder: ((service: string, address: string, code: number, durationMs: number) => void) | undefined;
   /** Registers a live balancer for the mesh's snapshots; returns the unregister function. */
   registerBalancer(snapshot: () => BalancerSnapshot): Disposer;
 }

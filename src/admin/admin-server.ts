@@ -1,0 +1,105 @@
+// The mesh's admin server, after Envoy's admin interface: `/` a live status page, `/clusters`
+// every service and endpoint as JSON, `/config` the config in force (secrets redacted),
+// `/events` the mesh's events as server-sent events. 127.0.0.1 by default.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { BalancerSnapshot } from '../balancer/snapshot.js';
+import type { MeshEvents } from '../observability/events.js';
+import type { EndpointStats } from '../observability/endpoint-stats.js';
+import { STATUS_PAGE } from './status-page.js';
+
+export interface AdminOptions {
+  /** Default 9901 (Envoy's admin port); 0 picks a free one. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+}
+
+export interface AdminServer {
+  /** "http://127.0.0.1:9901/". */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** What the admin server reads from the mesh: snapshots, recent attempts, config, events. */
+export interface AdminSource {
+  snapshot(): BalancerSnapshot[];
+  readonly stats: EndpointStats;
+  /** The config in force, secrets already redacted, and where it came from. */
+  config(): { source: string; config: unknown };
+  readonly events: MeshEvents;
+  /** Breaker states and retry budgets of the mesh's clients. */
+  clients(): unknown;
+  now(): number;
+}
+
+const WINDOW_MS = 10_000;
+
+export async function startAdminServer(source: AdminSource, options: AdminOptions = {}): Promise<AdminServer> {
+  const host = options.host ?? '127.0.0.1';
+  const streams = new Set<ServerResponse>();
+  const send = (event: object) => {
+    const line = `data: ${JSON.stringify({ at: source.now(), ...event })}\n\n`;
+    for (const stream of streams) stream.write(line);
+  };
+  const disposers = [
+    source.events.onEndpoint((e) => send({ type: 'endpoint', service: e.service, endpoint: e.endpoint, kind: e.kind, reason: e.reason, method: e.method })),
+    source.events.onFailover((e) => send({ type: 'failover', service: e.service, reason: e.reason })),
+    source.events.onConfigApplied((e) => send({ type: 'config', kind: 'applied', source: e.source })),
+    source.events.onConfigRejected((e) => send({ type: 'config', kind: 'rejected', source: e.source, reason: e.error })),
+    source.events.onDiscovery((e) => send({ type: 'discovery', service: e.service, kind: e.kind, reason: e.reason })),
+  ];
+
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET') return reply(response, 405, 'text/plain', 'GET only\n');
+    if (path === '/') return reply(response, 200, 'text/html; charset=utf-8', STATUS_PAGE);
+    if (path === '/clusters') return reply(response, 200, 'application/json', JSON.stringify(clusters(source), null, 1));
+    if (path === '/config') return reply(response, 200, 'application/json', JSON.stringify(source.config(), null, 1));
+    if (path === '/events') {
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      response.write(': grpc-meshlite events\n\n');
+      streams.add(response);
+      request.on('close', () => streams.delete(response));
+      return;
+    }
+    return reply(response, 404, 'text/plain', 'not found: try /, /clusters, /config, /events\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 9901, host, () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://${host}:${port}/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const dispose of disposers) dispose();
+        for (const stream of streams) stream.end();
+        streams.clear();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function reply(response: ServerResponse, status: number, type: string, body: string): void {
+  response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  response.end(body);
+}
+
+/** Every service and endpoint, with its attempts over the last 10 s. */
+function clusters(source: AdminSource) {
+  const now = source.now();
+  return {
+    at: now,
+    windowMs: WINDOW_MS,
+    services: source.snapshot().map((balancer) => ({
+      ...balancer,
+      endpoints: balancer.endpoints.map((endpoint) => ({
+        ...endpoint,
+        recent: source.stats.window(balancer.service, endpoint.address, WINDOW_MS, now),
+      })),
+    })),
+    clients: source.clients(),
+  };
+}

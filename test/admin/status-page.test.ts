@@ -1,0 +1,82 @@
+// The admin server and its live status page, the page looked at in a real headless Chromium.
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { launchChromium } from '../helpers/browser.js';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { allUsable, callLoop, meshClient, until } from '../helpers/mesh.js';
+import { useTestPool } from '../helpers/servers.js';
+
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+
+describe('admin server and status page (real Chromium)', function () {
+  this.timeout(60_000);
+  const pool = useTestPool();
+
+  it('shows a person that ServiceA is ejected and takes no traffic during a fault', async () => {
+    const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
+    for (const backend of [a, b]) pool.defer(() => backend.stop());
+    const { mesh, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'ServiceA', address: a.address },
+              { name: 'ServiceB', address: b.address },
+            ],
+            healthCheck: { probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+            client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
+          },
+        },
+      },
+    });
+    const admin = await mesh.serveAdmin({ port: 0 });
+    pool.defer(() => admin.close());
+    client.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    const loop = callLoop(client, { concurrency: 2 });
+    pool.defer(() => loop.stop());
+    a.behaviour.status = grpc.status.UNAVAILABLE; // the fault: every call at A fails
+    await until(mesh, (endpoints) => endpoints['ServiceA']!.ejection === 'ejected');
+
+    const browser = await launchChromium(pool);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(admin.url);
+    // What a person sees, once the 10 s window holds only calls after the ejection's effect.
+    await page.waitForFunction(
+      `(() => {
+        const row = document.querySelector('tr[data-endpoint="ServiceA"]');
+        return row?.querySelector('.state')?.textContent === 'ejected' && row.querySelector('.share')?.textContent === '0 %';
+      })()`,
+      undefined,
+      { timeout: 20_000 },
+    );
+    const serviceB = page.locator('tr[data-endpoint="ServiceB"]');
+    expect(await serviceB.locator('.state').textContent()).to.equal('in-rotation');
+    expect(await serviceB.locator('.share').textContent()).to.equal('100 %');
+    expect(await page.locator('tr[data-endpoint="ServiceA"] .why').textContent()).to.match(/consecutive failures/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}status-page.png`, fullPage: true });
+    expect((await loop.stop()).errors).to.deep.equal([]);
+  });
+
+  it('serves /clusters and /config as JSON, the config without secrets', async () => {
+    const backend = await startFakeBackend('ServiceA');
+    pool.defer(() => backend.stop());
+    const { mesh, client } = meshClient(pool, {
+      config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } },
+    });
+    client.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA'));
+    const admin = await mesh.serveAdmin({ port: 0 });
+    pool.defer(() => admin.close());
+    const clusters = (await (await fetch(`${admin.url}clusters`)).json()) as { services: Array<{ service: string }>; windowMs: number };
+    expect(clusters.windowMs).to.equal(10_000);
+    expect(clusters.services.map((s) => s.service)).to.deep.equal(['orders']);
+    const config = (await (await fetch(`${admin.url}config`)).json()) as { source: string };
+    expect(config.source).to.equal('in-code config');
+    expect((await fetch(`${admin.url}nope`)).status).to.equal(404);
+  });
+});
