@@ -1,6 +1,7 @@
 // The mesh's admin server, after Envoy's admin interface: `/` a live status page, `/clusters`
 // every service and endpoint as JSON, `/config` the config in force (secrets redacted),
-// `/events` the mesh's events as server-sent events. 127.0.0.1 by default.
+// `/events` the mesh's events as server-sent events, `/metrics` when given a Prometheus
+// exporter. 127.0.0.1 by default.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { BalancerSnapshot } from '../balancer/snapshot.js';
 import type { MeshEvents } from '../observability/events.js';
@@ -12,6 +13,8 @@ export interface AdminOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /** Serves `/metrics` too (`servePrometheus()`'s result, from grpc-meshlite/prometheus). */
+  prometheus?: { handle(request: IncomingMessage, response: ServerResponse): void };
 }
 
 export interface AdminServer {
@@ -55,6 +58,10 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
     if (path === '/') return reply(response, 200, 'text/html; charset=utf-8', STATUS_PAGE);
     if (path === '/clusters') return reply(response, 200, 'application/json', JSON.stringify(clusters(source), null, 1));
     if (path === '/config') return reply(response, 200, 'application/json', JSON.stringify(source.config(), null, 1));
+    if (path === '/metrics') {
+      if (options.prometheus) return options.prometheus.handle(request, response);
+      return reply(response, 404, 'text/plain', 'no Prometheus exporter: pass servePrometheus() to serveAdmin({ prometheus })\n');
+    }
     if (path === '/events') {
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       response.write(': grpc-meshlite events\n\n');
@@ -62,7 +69,7 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
       request.on('close', () => streams.delete(response));
       return;
     }
-    return reply(response, 404, 'text/plain', 'not found: try /, /clusters, /config, /events\n');
+    return reply(response, 404, 'text/plain', 'not found: try /, /clusters, /config, /events, /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -37,10 +37,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return this.#counter || this.#mesh?.attemptRecorder ? this.#recordAttempt : undefined;
   }
   readonly #recordAttempt = (endpoint: EndpointController, code: Status, durationMs: number): void => {
-    this.#counter?.(endpoint, code);
+    this.#counter?.(endpoint, code, durationMs);
     this.#mesh?.attemptRecorder?.(this.#target?.service ?? '', endpoint.address, code, durationMs);
   };
-  #counter: ((endpoint: EndpointController, code: Status) => void) | undefined;
+  #counter: ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined;
   #mesh: Pick<MeshRuntime, 'attemptRecorder'> | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
@@ -176,10 +176,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return undefined;
   }
 
-  /** Counts attempts per endpoint and status, with the labels made once per endpoint and code. */
-  #attemptCounter(metrics: MeshMetrics): (endpoint: EndpointController, code: Status) => void {
+  /** Counts and times attempts per endpoint and status, with the labels made once per endpoint and code. */
+  #attemptCounter(metrics: MeshMetrics): (endpoint: EndpointController, code: Status, durationMs: number) => void {
     const labels = new WeakMap<EndpointController, Map<number, Record<string, string>>>();
-    return (endpoint, code) => {
+    return (endpoint, code, durationMs) => {
       let byCode = labels.get(endpoint);
       if (!byCode) labels.set(endpoint, (byCode = new Map()));
       let attributes = byCode.get(code);
@@ -193,6 +193,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         byCode.set(code, attributes);
       }
       metrics.endpointAttempts.add(1, attributes);
+      metrics.endpointAttemptDuration.record(durationMs / 1000, attributes);
     };
   }
 

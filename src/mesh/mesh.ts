@@ -16,7 +16,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/admin-server.js';
 import { ServiceDiscovery } from '../discovery/discovery.js';
 import { EndpointStats } from '../observability/endpoint-stats.js';
-import { meshMetrics, type MeshMetrics } from '../observability/metrics.js';
+import { meshMetrics, observeMeshState, type MeshMetrics } from '../observability/metrics.js';
 import { TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
@@ -93,6 +93,8 @@ export class Mesh {
     this.#clock = options.clock ?? systemClock;
     this.#meterProvider = options.meterProvider;
     this.#metrics = meshMetrics(options.meterProvider);
+    const stopObserving = observeMeshState(options.meterProvider, { snapshot: () => this.snapshot(), clients: () => this.#clientStates() });
+    if (stopObserving) this.#cleanups.push(stopObserving);
     this.#source = options.configFile ? new FileConfigSource(options.configFile) : new StaticConfigSource(options.config);
     this.#discovery = new ServiceDiscovery(
       {
@@ -272,8 +274,7 @@ export class Mesh {
         stats,
         config: () => ({ source: this.#source.describe(), config: redactSecrets(this.config) }),
         events: this.events,
-        clients: () =>
-          [...this.#stacks].map((stack) => ({ breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null })),
+        clients: () => this.#clientStates(),
         now: () => clock.now(),
       },
       options,
@@ -306,6 +307,11 @@ export class Mesh {
     for (const admin of [...this.#admins]) void admin.close();
     for (const provider of [...this.#retiredTls.splice(0), ...[...this.#tls.values()].map((entry) => entry.provider)]) provider.close();
     this.#tls.clear();
+  }
+
+  /** Breaker states and retry budgets of the clients made through this mesh. */
+  #clientStates() {
+    return [...this.#stacks].map((stack) => ({ breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null }));
   }
 
   #service(name: string): ServiceConfig | undefined {

@@ -94,6 +94,28 @@ export function labels(method: string, target: string): { base: Attributes; with
 export interface MeshMetrics {
   /** Every attempt an endpoint took, by how it ended. */
   readonly endpointAttempts: Counter;
+  /** How long each took, by endpoint. */
+  readonly endpointAttemptDuration: Histogram;
+}
+
+/** What the mesh's state gauges read, each time a reader collects. */
+export interface MeshStateSource {
+  snapshot(): ReadonlyArray<{
+    readonly service: string;
+    readonly endpoints: ReadonlyArray<{
+      readonly name: string;
+      readonly address: string;
+      readonly priority: number;
+      readonly weight: number;
+      readonly effectiveWeight: number;
+      readonly usable: boolean;
+      readonly serving: boolean;
+      readonly ejection: string;
+      readonly status: string;
+    }>;
+  }>;
+  /** Breaker states (0 closed, 1 half-open, 2 open) and retry budget balances of the mesh's clients. */
+  clients(): ReadonlyArray<{ readonly breakers: Readonly<Record<string, { readonly state: string }>>; readonly budget: { readonly available: number } | null }>;
 }
 
 /** The mesh's instruments, or undefined when nothing would record them. */
@@ -105,5 +127,48 @@ export function meshMetrics(provider?: MeterProvider): MeshMetrics | undefined {
       unit: '{attempt}',
       description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
     }),
+    endpointAttemptDuration: meter.createHistogram('meshlite.endpoint.attempt.duration', {
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] },
+      description: 'Time each attempt took, by the endpoint it went to.',
+    }),
   };
+}
+
+const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, halfOpen: 1, open: 2 };
+
+/**
+ * The mesh's state as gauges, read from its snapshots when a reader collects (nothing is
+ * computed per call): per endpoint in rotation, serving (connected and healthy), ejected,
+ * effective weight; per client breaker state and retry budget balance.
+ */
+export function observeMeshState(provider: MeterProvider | undefined, source: MeshStateSource): (() => void) | undefined {
+  const meter = meterOf(provider);
+  if (!meter) return undefined;
+  const inRotation = meter.createObservableGauge('meshlite.endpoint.in_rotation', { description: '1 when the endpoint takes regular calls, else 0.' });
+  const serving = meter.createObservableGauge('meshlite.endpoint.serving', { description: '1 when connected and passing its health check, else 0.' });
+  const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', { description: '1 when ejected (or probing) for failures, else 0.' });
+  const weight = meter.createObservableGauge('meshlite.endpoint.effective_weight', { description: 'Weight in use now (slow start lowers it).' });
+  const breaker = meter.createObservableGauge('meshlite.client.breaker.state', { description: '0 closed, 1 half-open, 2 open.' });
+  const budget = meter.createObservableGauge('meshlite.client.retry_budget.available', { unit: '{retry}', description: 'Retries the budget would grant now.' });
+  const observables = [inRotation, serving, ejected, weight, breaker, budget];
+  const callback = (result: { observe(observable: (typeof observables)[number], value: number, attributes?: Attributes): void }) => {
+    for (const balancer of source.snapshot()) {
+      for (const endpoint of balancer.endpoints) {
+        const attributes = { 'meshlite.service': balancer.service, 'meshlite.endpoint': endpoint.name, 'meshlite.address': endpoint.address };
+        result.observe(inRotation, endpoint.usable ? 1 : 0, attributes);
+        result.observe(serving, endpoint.serving ? 1 : 0, attributes);
+        result.observe(ejected, endpoint.ejection === 'admitted' ? 0 : 1, attributes);
+        result.observe(weight, endpoint.effectiveWeight, attributes);
+      }
+    }
+    source.clients().forEach((client, index) => {
+      for (const [key, snapshot] of Object.entries(client.breakers)) {
+        result.observe(breaker, BREAKER_STATES[snapshot.state] ?? -1, { 'meshlite.client': String(index), 'meshlite.breaker': key });
+      }
+      if (client.budget) result.observe(budget, client.budget.available, { 'meshlite.client': String(index) });
+    });
+  };
+  meter.addBatchObservableCallback(callback, observables);
+  return () => meter.removeBatchObservableCallback(callback, observables);
 }

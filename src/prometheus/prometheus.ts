@@ -2,6 +2,7 @@
 // Prometheus exporter, serving /metrics in Prometheus's text format. The SDK and the exporter
 // are optional peer dependencies, loaded only here (the rest of the package records through
 // the API alone).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MeterProvider } from '@opentelemetry/api';
 
 export interface PrometheusOptions {
@@ -16,6 +17,8 @@ export interface PrometheusMetrics {
   readonly meterProvider: MeterProvider;
   /** "http://127.0.0.1:9464/metrics". */
   readonly url: string;
+  /** Answers a /metrics request elsewhere too (the mesh's admin server: `serveAdmin({ prometheus })`). */
+  handle(request: IncomingMessage, response: ServerResponse): void;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
   return {
     meterProvider,
     url: `http://${host}:${port}/metrics`,
+    handle: (request, response) => exporter.getMetricsRequestHandler(request, response),
     close: () => meterProvider.shutdown(),
   };
 }

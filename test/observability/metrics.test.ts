@@ -49,6 +49,29 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
     expect(metrics.has('grpc.client.call.hedges')).to.equal(false);
   });
 
+  it("records the mesh's own per-endpoint attempts and state", async () => {
+    const backend = await startFakeBackend('ServiceA');
+    pool.defer(() => backend.stop());
+    const meter = testMeter();
+    pool.defer(() => meter.shutdown());
+    const { mesh, client } = meshClient(pool, {
+      meterProvider: meter.provider,
+      config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address, weight: 7 }], balancer: { slowStart: { windowMs: 0 } } } } },
+    });
+    client.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('A'));
+    await getOrder(client);
+    const metrics = await meter.collect();
+    const endpoint = { 'meshlite.service': 'orders', 'meshlite.endpoint': 'A', 'meshlite.address': backend.address };
+    expect(valueOf(metrics.get('meshlite.endpoint.attempts'), { ...endpoint, 'grpc.status': 'OK' })).to.equal(1);
+    expect(metrics.get('meshlite.endpoint.attempt.duration')!.unit).to.equal('s');
+    expect(valueOf(metrics.get('meshlite.endpoint.attempt.duration'), { ...endpoint, 'grpc.status': 'OK' })).to.equal(1);
+    expect(valueOf(metrics.get('meshlite.endpoint.in_rotation'), endpoint)).to.equal(1);
+    expect(valueOf(metrics.get('meshlite.endpoint.ejected'), endpoint)).to.equal(0);
+    expect(valueOf(metrics.get('meshlite.endpoint.effective_weight'), endpoint)).to.equal(7);
+    expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(0);
+  });
+
   it('records server calls with A66 names, units and labels', async () => {
     const meter = testMeter();
     pool.defer(() => meter.shutdown());

@@ -56,7 +56,16 @@ describe('Prometheus (real Prometheus server)', function () {
     expect(rates).to.deep.equal({ ServiceA: 0, ServiceB: 1 });
     const calls = await server.query('sum(grpc_client_call_duration_count{grpc_target="mesh:///orders",grpc_status="OK"})');
     expect(Number(calls[0]!.value[1])).to.equal(20);
-    const p99 = await server.query('histogram_quantile(0.99, sum by (le) (grpc_client_attempt_duration_bucket))');
-    expect(Number(p99[0]!.value[1])).to.be.greaterThan(0);
+    const p99 = await server.query('histogram_quantile(0.99, sum by (le, meshlite_endpoint) (meshlite_endpoint_attempt_duration_bucket))');
+    expect(p99.map((r) => r.metric['meshlite_endpoint']).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+    expect(p99.every((r) => Number(r.value[1]) > 0)).to.equal(true);
+    const inRotation = await server.query('meshlite_endpoint_in_rotation');
+    expect(Object.fromEntries(inRotation.map((r) => [r.metric['meshlite_endpoint'], r.value[1]]))).to.deep.equal({ ServiceA: '1', ServiceB: '1' });
+
+    // The admin server serves the same text at /metrics.
+    const admin = await mesh.serveAdmin({ port: 0, prometheus });
+    pool.defer(() => admin.close());
+    const text = await (await fetch(`${admin.url}metrics`)).text();
+    expect(text).to.contain('meshlite_endpoint_attempts_total{').and.contain('grpc_client_call_duration_bucket{');
   });
 });
