@@ -9,6 +9,7 @@
 //   npm run bench -- --scenario soak --soak-calls 100000
 //   npm run bench -- --parts etcd             only the etcd discovery run (a real etcd; ServiceA killed)
 //   npm run bench -- --parts mtls             only the mTLS cost run (the mesh over mTLS against plaintext)
+//   npm run bench -- --parts prometheus       only the metrics cost run (recording into the Prometheus exporter)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -22,12 +23,14 @@ import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
+import { servePrometheus } from 'grpc-meshlite/prometheus';
+import { freePort } from '../examples/ports.js';
 import { meshCertificates } from '../examples/tls-certs.js';
 import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
-const PARTS = ['scenarios', 'overhead', 'weights', 'etcd', 'mtls'] as const;
+const PARTS = ['scenarios', 'overhead', 'weights', 'etcd', 'mtls', 'prometheus'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
+      (parts.has('prometheus') ? options.overheadRounds * 2 : 0) +
       (options.soakCalls > 0 ? 1 : 0);
     let done = 0;
     const progress = (text: string) => {
@@ -110,6 +114,7 @@ async function main(): Promise<void> {
       parts.has('weights') ? 'the weights run' : '',
       parts.has('etcd') ? 'the etcd discovery run' : '',
       parts.has('mtls') ? `${options.overheadRounds} mTLS round(s)` : '',
+      parts.has('prometheus') ? `${options.overheadRounds} metrics round(s)` : '',
       options.soakCalls > 0 ? `a soak of ${options.soakCalls} calls` : '',
     ].filter(Boolean);
     console.log(`Benchmark: ${plan.join('; ')}`);
@@ -196,6 +201,24 @@ async function main(): Promise<void> {
       }
     }
 
+    const prometheusRuns: OverheadRun[] = [];
+    if (parts.has('prometheus')) {
+      const exporter = await servePrometheus({ port: await freePort() });
+      try {
+        const off = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true }), 0);
+        const on = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true, meterProvider: exporter.meterProvider }), 0);
+        for (let round = 1; round <= options.overheadRounds; round++) {
+          for (const run of round % 2 === 1 ? [on, off] : [off, on]) {
+            const result = { ...(await run()), round };
+            prometheusRuns.push(result);
+            progress(`metrics  ${result.stack.padEnd(26)} ${Math.round(result.callsPerSecond)} calls/s, client CPU ${Math.round(result.clientCpuUsPerCall)} µs/call`);
+          }
+        }
+      } finally {
+        await exporter.close();
+      }
+    }
+
     const results: BenchResults = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
@@ -206,6 +229,7 @@ async function main(): Promise<void> {
       ...(soak && { soak }),
       ...(etcdKill && { etcdKill }),
       ...(mtls.length > 0 && { mtls }),
+      ...(prometheusRuns.length > 0 && { prometheus: prometheusRuns }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

@@ -29,6 +29,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   if (results.soak) lines.push('', ...soakTable(results.soak));
   if (results.etcdKill) lines.push('', ...etcdKillTable(results.etcdKill));
   if (results.mtls?.length) lines.push('', ...mtlsTable(results.mtls));
+  if (results.prometheus?.length) lines.push('', ...prometheusTable(results.prometheus));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
     lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
@@ -89,6 +90,26 @@ function mtlsTable(runs: readonly OverheadRun[]): string[] {
     lines.push(`| ${stack} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.p50Ms), '', 2)} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
   }
   lines.push(`| ratio mTLS / plaintext | ${spread(pairs.map((p) => p.throughput), '×', 3)} | | ${spread(pairs.map((p) => p.cpu), '×', 2)} |`);
+  return lines;
+}
+
+function prometheusTable(runs: readonly OverheadRun[]): string[] {
+  const of = (stack: string) => runs.filter((r) => r.stack === stack);
+  const extra = of('grpc-meshlite + Prometheus').flatMap((on) => {
+    const off = of('grpc-meshlite').find((r) => r.round === on.round);
+    return off ? [on.clientCpuUsPerCall - off.clientCpuUsPerCall] : [];
+  });
+  const lines = [
+    `Metrics cost (grpc-meshlite recording into the OpenTelemetry Prometheus exporter against no metrics, the overhead run's load, ${extra.length} interleaved rounds; target ≤ 3 µs per call):`,
+    '',
+    '| stack | calls/s | client CPU per call |',
+    '| --- | --- | --- |',
+  ];
+  for (const stack of ['grpc-meshlite', 'grpc-meshlite + Prometheus']) {
+    const row = of(stack);
+    lines.push(`| ${stack} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
+  }
+  lines.push(`| extra client CPU per call | | ${spread(extra, ' µs', 1)} |`);
   return lines;
 }
 

@@ -51,6 +51,8 @@ export interface BenchResults {
   readonly etcdKill?: EtcdKillRun;
   /** grpc-meshlite over mTLS and over plaintext, interleaved (the overhead run's load). */
   readonly mtls?: readonly OverheadRun[];
+  /** grpc-meshlite recording its metrics into the Prometheus exporter, and without metrics, interleaved. */
+  readonly prometheus?: readonly OverheadRun[];
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

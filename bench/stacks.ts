@@ -1,10 +1,11 @@
 // The client stacks the benchmark compares, against the same backends.
 import * as grpc from '@grpc/grpc-js';
+import type { MeterProvider } from '@opentelemetry/api';
 import { createLogger, createMesh, type MeshConfigInput } from 'grpc-meshlite';
 import { exampleConfig } from '../examples/client.js';
 import { OrderClient } from '../examples/orders.js';
 
-export type StackName = 'grpc-meshlite' | 'grpc-meshlite mTLS' | 'plain grpc-js' | 'bare grpc-js';
+export type StackName = 'grpc-meshlite' | 'grpc-meshlite mTLS' | 'grpc-meshlite + Prometheus' | 'plain grpc-js' | 'bare grpc-js';
 
 export interface Stack {
   readonly name: StackName;
@@ -15,7 +16,7 @@ export interface Stack {
 /** grpc-meshlite with the whole client stack, configured by examples/mesh.json. */
 export function meshliteStack(
   addresses: Record<string, string>,
-  options: { equalWeights?: boolean; tls?: NonNullable<MeshConfigInput['services'][string]['tls']> } = {},
+  options: { equalWeights?: boolean; tls?: NonNullable<MeshConfigInput['services'][string]['tls']>; meterProvider?: MeterProvider } = {},
 ): Stack {
   // Logs at warn to nowhere: the cost of the logging layer stays in, the terminal stays readable.
   const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
@@ -24,10 +25,10 @@ export function meshliteStack(
     for (const endpoint of config.services['orders']!.endpoints ?? []) endpoint.weight = 50;
   }
   if (options.tls) config.services['orders']!.tls = options.tls;
-  const mesh = createMesh({ config, logger });
+  const mesh = createMesh({ config, logger, ...(options.meterProvider && { meterProvider: options.meterProvider }) });
   const client = mesh.client(OrderClient, 'orders');
   return {
-    name: options.tls ? 'grpc-meshlite mTLS' : 'grpc-meshlite',
+    name: options.tls ? 'grpc-meshlite mTLS' : options.meterProvider ? 'grpc-meshlite + Prometheus' : 'grpc-meshlite',
     client,
     close: () => {
       client.close();
