@@ -4,8 +4,7 @@ import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { findMesh, type MeshRuntime } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
-import type { MeshMetrics } from '../observability/metrics.js';
-import { statusName } from '../call/status.js';
+import { labels, type MeshMetrics } from '../observability/metrics.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
@@ -178,20 +177,14 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   /** Counts and times attempts per endpoint and status, with the labels made once per endpoint and code. */
   #attemptCounter(metrics: MeshMetrics): (endpoint: EndpointController, code: Status, durationMs: number) => void {
-    const labels = new WeakMap<EndpointController, Map<number, Record<string, string>>>();
+    const byEndpoint = new WeakMap<EndpointController, ReturnType<typeof labels>>();
     return (endpoint, code, durationMs) => {
-      let byCode = labels.get(endpoint);
-      if (!byCode) labels.set(endpoint, (byCode = new Map()));
-      let attributes = byCode.get(code);
-      if (!attributes) {
-        attributes = {
-          'meshlite.service': this.#target?.service ?? '',
-          'meshlite.endpoint': endpoint.config.name,
-          'meshlite.address': endpoint.address,
-          'grpc.status': statusName(code),
-        };
-        byCode.set(code, attributes);
+      let endpointLabels = byEndpoint.get(endpoint);
+      if (!endpointLabels) {
+        const base = { 'meshlite.service': this.#target?.service ?? '', 'meshlite.endpoint': endpoint.config.name, 'meshlite.address': endpoint.address };
+        byEndpoint.set(endpoint, (endpointLabels = labels(base)));
       }
+      const attributes = endpointLabels.withStatus(code);
       metrics.endpointAttempts.add(1, attributes);
       metrics.endpointAttemptDuration.record(durationMs / 1000, attributes);
     };

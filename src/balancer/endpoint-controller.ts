@@ -6,6 +6,7 @@ import {
   type Metadata,
 } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
+import { parseEndpointAddress } from '../config/address.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
@@ -91,8 +92,10 @@ export class EndpointController {
     });
     // With TLS, each endpoint's certificate is checked against its own name (grpc-js would check
     // the channel's authority, the mesh service's name, which no certificate carries).
+    // A name the user set in the channel options (grpc.ssl_target_name_override) is theirs.
     const serverName = config.serverName ?? owner.settings.tls?.serverName ?? hostOf(this.address);
-    const leafOptions = owner.settings.tls ? { ...options, 'grpc.ssl_target_name_override': serverName } : options;
+    const leafOptions =
+      owner.settings.tls && options['grpc.ssl_target_name_override'] === undefined ? { ...options, 'grpc.ssl_target_name_override': serverName } : options;
     this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, leafOptions, '');
     this.#picker = this.#leaf.getPicker();
     this.#leaf.startConnecting();
@@ -298,5 +301,6 @@ export class EndpointController {
 
 /** "127.0.0.1" of "127.0.0.1:50051", "::1" of "[::1]:50051". */
 function hostOf(address: string): string {
-  return address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  const parsed = parseEndpointAddress(address);
+  return typeof parsed === 'string' ? address : parsed.host;
 }

@@ -4,8 +4,7 @@
 // and soon after one of their addresses loses its connection (a pod replaced by another).
 // A lookup that fails keeps the addresses last found; a name never resolved is left out,
 // and the reason is what a service with nothing else says.
-import { lookup } from 'node:dns/promises';
-import { Resolver } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import { parseEndpointAddress } from '../config/address.js';

@@ -5,7 +5,7 @@
 import type { Etcd3, Lease } from 'etcd3';
 import { z } from 'zod';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
-import { MINUTE, count, durationMs } from '../config/bounds.js';
+import { MAX_WEIGHT, MINUTE, count, durationMs } from '../config/bounds.js';
 import { resolveWith } from '../config/validate.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal, type Disposer } from '../observability/signal.js';
@@ -52,7 +52,7 @@ const registrationSchema = z.strictObject({
   prefix: z.string().min(1).refine((prefix) => !prefix.endsWith('/'), 'must not end with "/"'),
   address: z.string().refine((text) => typeof parseEndpointAddress(text) !== 'string', 'must be "host:port" or "[ipv6]:port"'),
   name: z.string().min(1).max(200).optional(),
-  weight: z.number().finite().min(0).max(1_000_000).default(REGISTRATION_DEFAULTS.weight),
+  weight: z.number().finite().min(0).max(MAX_WEIGHT).default(REGISTRATION_DEFAULTS.weight),
   priority: count(0, 100).default(REGISTRATION_DEFAULTS.priority),
   zone: z.string().max(200).optional(),
   id: z.string().min(1).max(512).optional(),

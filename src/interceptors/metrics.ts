@@ -28,7 +28,7 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
     return next(call).then((result) => {
       const path = call.method.path.slice(1);
       let methodLabels = byMethod.get(path);
-      if (!methodLabels) byMethod.set(path, (methodLabels = labels(path, target)));
+      if (!methodLabels) byMethod.set(path, (methodLabels = labels({ 'grpc.method': path, 'grpc.target': target })));
       let retries = -1;
       let hedges = 0;
       for (const attempt of result.attempts) {

@@ -1,5 +1,8 @@
 // Recent attempts per endpoint, for the admin page: success rate and latency over the last
 // seconds. Bounded: each endpoint keeps its last minute, at most MAX_KEPT attempts.
+import { status as Status } from '@grpc/grpc-js';
+import { UNHEALTHY_CODES } from '../call/status.js';
+
 const KEEP_MS = 60_000;
 const MAX_KEPT = 20_000;
 
@@ -17,8 +20,8 @@ export interface EndpointWindow {
   readonly p99Ms: number | null;
 }
 
-/** Codes that count as the endpoint failing (the rest are answers): those passive ejection counts by default. */
-const FAILURES = new Set([2, 4, 13, 14, 15]);
+/** Codes that count as the endpoint failing (the rest are answers), as the logs judge them. */
+const FAILURES = new Set<number>(UNHEALTHY_CODES.map((name) => Status[name]));
 
 export class EndpointStats {
   readonly #byEndpoint = new Map<string, Attempt[]>();

@@ -71,20 +71,17 @@ export function serverMetrics(provider?: MeterProvider): ServerMetrics | undefin
   };
 }
 
-/** A66's `grpc.status` label: the code's name ("OK", "UNAVAILABLE"). */
-export function statusLabel(code: number): string {
-  return statusName(code);
-}
-
-/** Labels of one method and target, made once per method (the cost per call stays one lookup). */
-export function labels(method: string, target: string): { base: Attributes; withStatus: (code: number) => Attributes } {
-  const base = { 'grpc.method': method, 'grpc.target': target };
+/**
+ * Attribute sets for one method, target or endpoint, with A66's `grpc.status` added per code:
+ * each made once, so recording costs one lookup, not an allocation.
+ */
+export function labels(base: Attributes): { base: Attributes; withStatus: (code: number) => Attributes } {
   const byCode = new Map<number, Attributes>();
   return {
     base,
     withStatus: (code) => {
       let value = byCode.get(code);
-      if (!value) byCode.set(code, (value = { ...base, 'grpc.status': statusLabel(code) }));
+      if (!value) byCode.set(code, (value = { ...base, 'grpc.status': statusName(code) }));
       return value;
     },
   };

@@ -6,7 +6,7 @@
 // previous credentials stay.
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
-import { credentials as grpcCredentials, experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
+import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 import { identityOf, isAllowed } from './identity.js';
@@ -179,11 +179,6 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
 
 function sameBuffer(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined ? b === undefined : b !== undefined && a.equals(b);
-}
-
-/** Plaintext credentials, for services without `tls`. */
-export function plaintextCredentials(): ChannelCredentials {
-  return grpcCredentials.createInsecure();
 }
 
 /**

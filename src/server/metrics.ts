@@ -1,6 +1,6 @@
 // The server side of gRPC's standard metrics (A66): calls started, and their duration by status.
 import type { MeterProvider } from '@opentelemetry/api';
-import { serverMetrics, statusLabel } from '../observability/metrics.js';
+import { labels, serverMetrics } from '../observability/metrics.js';
 import type { ServerLayer } from './types.js';
 
 export interface ServerMetricsOptions {
@@ -15,19 +15,16 @@ export interface ServerMetricsOptions {
 export function serverMetricsLayer(options: ServerMetricsOptions = {}): ServerLayer | undefined {
   const instruments = serverMetrics(options.meterProvider);
   if (!instruments) return undefined;
-  const byMethod = new Map<string, { base: { 'grpc.method': string }; byCode: Map<number, Record<string, string>> }>();
+  const byMethod = new Map<string, ReturnType<typeof labels>>();
   return (next) => (call) => {
     const path = call.method.path.slice(1);
-    let entry = byMethod.get(path);
-    if (!entry) byMethod.set(path, (entry = { base: { 'grpc.method': path }, byCode: new Map() }));
-    const { base, byCode } = entry;
-    instruments.callStarted.add(1, base);
+    let methodLabels = byMethod.get(path);
+    if (!methodLabels) byMethod.set(path, (methodLabels = labels({ 'grpc.method': path })));
+    instruments.callStarted.add(1, methodLabels.base);
     const started = performance.now();
+    const { withStatus } = methodLabels;
     return next(call).then((result) => {
-      const code = result.status.code;
-      let attributes = byCode.get(code);
-      if (!attributes) byCode.set(code, (attributes = { ...base, 'grpc.status': statusLabel(code) }));
-      instruments.callDuration.record((performance.now() - started) / 1000, attributes);
+      instruments.callDuration.record((performance.now() - started) / 1000, withStatus(result.status.code));
       return result;
     });
   };
