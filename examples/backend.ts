@@ -141,7 +141,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
       health.setAll(next);
       return next;
     },
-    drain: () => drainServer({ server, health, healthService, registration }, options.drain, (phase) => logger.info({ phase }, 'drain')),
+    drain: () => drainServer({ server, health, healthService, registration, stack }, options.drain, (phase) => logger.info({ phase }, 'drain')),
     forceStop: () => {
       void registration?.deregister();
       tls?.provider.close();

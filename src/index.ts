@@ -99,7 +99,7 @@ export { TlsFilesProvider, serverTls } from './security/tls-files.js';
 export type { TlsFiles, TlsFilesEvent } from './security/tls-files.js';
 export { metricsLayer } from './interceptors/metrics.js';
 export type { MetricsOptions } from './interceptors/metrics.js';
-export { serverMetricsLayer } from './server/metrics.js';
+export { serverMetricsLayer, DRAIN_PHASE_VALUES } from './server/metrics.js';
 export type { ServerMetricsOptions } from './server/metrics.js';
 export { LATENCY_BUCKETS_S } from './observability/metrics.js';
 export type { AdminOptions, AdminServer } from './admin/admin-server.js';

@@ -4,7 +4,7 @@ import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { findMesh, type MeshRuntime } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
-import { labels, type MeshMetrics } from '../observability/metrics.js';
+import { INSTRUMENTS, perStatus, type Recorder } from '../observability/metrics.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
@@ -175,18 +175,20 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return undefined;
   }
 
-  /** Counts and times attempts per endpoint and status, with the labels made once per endpoint and code. */
-  #attemptCounter(metrics: MeshMetrics): (endpoint: EndpointController, code: Status, durationMs: number) => void {
-    const byEndpoint = new WeakMap<EndpointController, ReturnType<typeof labels>>();
+  /** Counts and times attempts per endpoint and status, the series made once per endpoint and code. */
+  #attemptCounter(recorder: Recorder): (endpoint: EndpointController, code: Status, durationMs: number) => void {
+    const attempts = recorder.counter(INSTRUMENTS.endpointAttempts);
+    const durations = recorder.histogram(INSTRUMENTS.endpointAttemptDuration);
+    type Series = { attempts: (code: number) => { add(value: number): void }; durations: (code: number) => { record(value: number): void } };
+    const byEndpoint = new WeakMap<EndpointController, Series>();
     return (endpoint, code, durationMs) => {
-      let endpointLabels = byEndpoint.get(endpoint);
-      if (!endpointLabels) {
+      let series = byEndpoint.get(endpoint);
+      if (!series) {
         const base = { 'meshlite.service': this.#target?.service ?? '', 'meshlite.endpoint': endpoint.config.name, 'meshlite.address': endpoint.address };
-        byEndpoint.set(endpoint, (endpointLabels = labels(base)));
+        byEndpoint.set(endpoint, (series = { attempts: perStatus(attempts, base), durations: perStatus(durations, base) }));
       }
-      const attributes = endpointLabels.withStatus(code);
-      metrics.endpointAttempts.add(1, attributes);
-      metrics.endpointAttemptDuration.record(durationMs / 1000, attributes);
+      series.attempts(code).add(1);
+      series.durations(code).record(durationMs / 1000);
     };
   }
 

@@ -86,6 +86,7 @@ class Attempt implements InterceptingListener {
       code: status.code,
       peer: endpoint,
       mayHaveReachedServer: this.#headers !== undefined || endpoint !== undefined,
+      startedAt: this.#started,
       durationMs: performance.now() - this.#started,
     };
     this.#resolve({

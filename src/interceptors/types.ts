@@ -39,6 +39,8 @@ export interface AttemptRecord {
   readonly peer: string | undefined;
   /** False only when the attempt provably never left the client (no pick, no headers). */
   readonly mayHaveReachedServer: boolean;
+  /** When it started, on `performance.now()`'s time line. */
+  readonly startedAt: number;
   readonly durationMs: number;
   readonly hedge?: boolean;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChannelCredentials, ChannelOptions, Client, ClientOptions } from '@grpc/grpc-js';
+import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, ServiceDefinition } from '@grpc/grpc-js';
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import type { MeterProvider } from '@opentelemetry/api';
 import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/admin-server.js';
@@ -14,7 +14,7 @@ import { createClientStack, type ClientStack, type ClientStackOptions } from '..
 import { EndpointStats } from '../observability/endpoint-stats.js';
 import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import { meshMetrics, observeMeshState, type MeshMetrics } from '../observability/metrics.js';
+import { observeMeshState, recorderFor, type Recorder } from '../observability/metrics.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
 import { TlsFilesProvider } from '../security/tls-files.js';
@@ -73,7 +73,7 @@ export class Mesh {
   readonly #cleanups: Array<() => void> = [];
   readonly #stacks = new Set<ClientStack>();
   readonly #meterProvider: MeterProvider | undefined;
-  readonly #metrics: MeshMetrics | undefined;
+  readonly #metrics: Recorder | undefined;
   readonly #admins = new Set<AdminServer>();
   /** Set while an admin server runs: recent attempts per endpoint for its page. */
   #attemptRecorder: ((service: string, address: string, code: number, durationMs: number) => void) | undefined;
@@ -92,8 +92,8 @@ export class Mesh {
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
     this.#meterProvider = options.meterProvider;
-    this.#metrics = meshMetrics(options.meterProvider);
-    const stopObserving = observeMeshState(options.meterProvider, { snapshot: () => this.snapshot(), clients: () => this.#clientStates() });
+    this.#metrics = recorderFor(options.meterProvider);
+    const stopObserving = observeMeshState(this.#metrics, { snapshot: () => this.snapshot(), clients: () => this.#clientStates() });
     if (stopObserving) this.#cleanups.push(stopObserving);
     this.#source = options.configFile ? new FileConfigSource(options.configFile) : new StaticConfigSource(options.config);
     this.#discovery = new ServiceDiscovery(
@@ -217,7 +217,10 @@ export class Mesh {
     service: string,
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
   ): MeshClient<T> {
-    const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack });
+    // A66: the client's own methods are its registered ones; any other path is "other".
+    const registered = (ClientClass as { service?: ServiceDefinition }).service;
+    const metrics = options.stack?.metrics === false ? false : { ...(registered && { methods: registered }), ...options.stack?.metrics };
+    const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack, metrics });
     const client = new ClientClass(this.target(service), options.credentials ?? this.credentials(service), {
       ...this.channelOptions(),
       ...withStack(options.clientOptions, stack.interceptors),

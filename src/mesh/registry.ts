@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import type { ServiceConfig } from '../config/mesh-config.js';
 import type { MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
-import type { MeshMetrics } from '../observability/metrics.js';
+import type { Recorder } from '../observability/metrics.js';
 import type { Disposer } from '../observability/signal.js';
 
 /** Channel option naming the mesh a channel belongs to (a string, so the subchannel pool can share connections). */
@@ -29,7 +29,7 @@ export interface MeshRuntime {
   readonly logger: Logger;
   readonly clock: Clock;
   /** The mesh's own instruments (per-endpoint attempts), when a meter provider records them. */
-  readonly metrics: MeshMetrics | undefined;
+  readonly metrics: Recorder | undefined;
   /** Where each attempt's outcome and duration per endpoint go while the admin page runs. */
   readonly attemptRecorder: ((service: string, address: string, code: number, durationMs: number) => void) | undefined;
   /** Registers a live balancer for the mesh's snapshots; returns the unregister function. */

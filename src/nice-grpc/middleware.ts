@@ -115,7 +115,7 @@ function sendNiceAttempt<Response>(
         headers,
         message,
         peer,
-        attempts: [{ code: status.code, peer, mayHaveReachedServer: true, durationMs: performance.now() - started }],
+        attempts: [{ code: status.code, peer, mayHaveReachedServer: true, startedAt: started, durationMs: performance.now() - started }],
       });
     };
     const stop = (status: StatusObject) => {

@@ -1,8 +1,10 @@
 // gRPC's standard metrics (gRPC proposals A66 and A96), recorded through the OpenTelemetry
 // metrics API: dashboards built for grpc-go and grpc-java work unchanged. Without an
 // OpenTelemetry SDK (no meter provider registered, none given) nothing is recorded and the
-// layers that record step aside: the cost per call is nil.
-import { createNoopMeter, metrics, type Attributes, type Counter, type Histogram, type MeterProvider } from '@opentelemetry/api';
+// layers that record step aside: the cost per call is nil. With an aggregation bound to the
+// provider (servePrometheus), measurements are aggregated here and collected by its reader.
+import { createNoopMeter, metrics, type Attributes, type Meter, type MeterProvider } from '@opentelemetry/api';
+import type { CounterSeries, HistogramSeries, InstrumentDescription, MetricAggregation } from './aggregation.js';
 import { statusName } from '../call/status.js';
 
 /** A66's buckets for latencies, in seconds (0 to 100 s). */
@@ -14,85 +16,88 @@ export const LATENCY_BUCKETS_S = Object.freeze([
 /** A96's buckets for retries and hedges per call. */
 const COUNT_BUCKETS = Object.freeze([1, 2, 3, 4, 5]);
 
-export interface ClientMetrics {
-  readonly attemptStarted: Counter;
-  readonly attemptDuration: Histogram;
-  readonly callDuration: Histogram;
-  readonly retries: Histogram;
-  readonly hedges: Histogram;
-}
-
-export interface ServerMetrics {
-  readonly callStarted: Counter;
-  readonly callDuration: Histogram;
+/** Where a layer's measurements go: series made once per label set, then one call per measurement. */
+export interface Recorder {
+  /** For asynchronous instruments (gauges read at collection). */
+  readonly meter: Meter;
+  counter(description: InstrumentDescription): (attributes: Attributes) => CounterSeries;
+  histogram(description: InstrumentDescription): (attributes: Attributes) => HistogramSeries;
 }
 
 const METER_NAME = 'grpc-meshlite';
+const AGGREGATIONS = new WeakMap<MeterProvider, MetricAggregation>();
 
-/** The meter of `provider` (default: the global one), or undefined when it is OpenTelemetry's no-op. */
-function meterOf(provider: MeterProvider | undefined) {
-  const meter = (provider ?? metrics.getMeterProvider()).getMeter(METER_NAME);
-  return meter === createNoopMeter() ? undefined : meter;
-}
-
-/** The client instruments (A66, A96), or undefined when nothing would record them. */
-export function clientMetrics(provider?: MeterProvider): ClientMetrics | undefined {
-  const meter = meterOf(provider);
-  if (!meter) return undefined;
-  const latency = { unit: 's', advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] } };
-  return {
-    attemptStarted: meter.createCounter('grpc.client.attempt.started', { unit: '{attempt}', description: 'Number of client call attempts started.' }),
-    attemptDuration: meter.createHistogram('grpc.client.attempt.duration', { ...latency, description: 'End-to-end time taken to complete a client call attempt.' }),
-    callDuration: meter.createHistogram('grpc.client.call.duration', { ...latency, description: 'Time taken by gRPC to complete an RPC from the application\u2019s perspective.' }),
-    retries: meter.createHistogram('grpc.client.call.retries', {
-      unit: '{retry}',
-      description: 'Number of retries during the client call. If there were no retries, 0 is not reported.',
-      advice: { explicitBucketBoundaries: [...COUNT_BUCKETS] },
-    }),
-    hedges: meter.createHistogram('grpc.client.call.hedges', {
-      unit: '{hedge}',
-      description: 'Number of hedges during the client call. If there were no hedges, 0 is not reported.',
-      advice: { explicitBucketBoundaries: [...COUNT_BUCKETS] },
-    }),
-  };
-}
-
-/** The server instruments (A66), or undefined when nothing would record them. */
-export function serverMetrics(provider?: MeterProvider): ServerMetrics | undefined {
-  const meter = meterOf(provider);
-  if (!meter) return undefined;
-  return {
-    callStarted: meter.createCounter('grpc.server.call.started', { unit: '{call}', description: 'Number of server calls started.' }),
-    callDuration: meter.createHistogram('grpc.server.call.duration', {
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] },
-      description: 'End-to-end time taken to complete a call from server transport\u2019s perspective.',
-    }),
-  };
+/**
+ * Makes every recorder of `provider` aggregate into `aggregation`, which a reader of that
+ * provider collects through a metric producer (`servePrometheus` does both).
+ */
+export function aggregateInto(provider: MeterProvider, aggregation: MetricAggregation): void {
+  AGGREGATIONS.set(provider, aggregation);
 }
 
 /**
- * Attribute sets for one method, target or endpoint, with A66's `grpc.status` added per code:
- * each made once, so recording costs one lookup, not an allocation.
+ * The recorder for `provider` (default: the global one): aggregated in the process when the
+ * provider has an aggregation, else through the API's synchronous instruments (any SDK).
+ * Undefined when the provider is OpenTelemetry's no-op: nothing would record.
  */
-export function labels(base: Attributes): { base: Attributes; withStatus: (code: number) => Attributes } {
-  const byCode = new Map<number, Attributes>();
+export function recorderFor(provider?: MeterProvider): Recorder | undefined {
+  const resolved = provider ?? metrics.getMeterProvider();
+  const meter = resolved.getMeter(METER_NAME);
+  if (meter === createNoopMeter()) return undefined;
+  const aggregation = AGGREGATIONS.get(resolved);
+  if (aggregation) return { meter, counter: (d) => aggregation.counter(d), histogram: (d) => aggregation.histogram(d) };
   return {
-    base,
-    withStatus: (code) => {
-      let value = byCode.get(code);
-      if (!value) byCode.set(code, (value = { ...base, 'grpc.status': statusName(code) }));
-      return value;
+    meter,
+    counter: ({ name, unit, description }) => {
+      const counter = meter.createCounter(name, { unit, description });
+      return (attributes) => ({ add: (value) => counter.add(value, attributes) });
+    },
+    histogram: ({ name, unit, description, boundaries }) => {
+      const histogram = meter.createHistogram(name, { unit, description, ...(boundaries && { advice: { explicitBucketBoundaries: [...boundaries] } }) });
+      return (attributes) => ({ record: (value) => histogram.record(value, attributes) });
     },
   };
 }
 
-/** The mesh's own per-endpoint instruments. */
-export interface MeshMetrics {
-  /** Every attempt an endpoint took, by how it ended. */
-  readonly endpointAttempts: Counter;
-  /** How long each took, by endpoint. */
-  readonly endpointAttemptDuration: Histogram;
+const latency = (name: string, description: string): InstrumentDescription => ({ name, unit: 's', description, boundaries: LATENCY_BUCKETS_S });
+
+/** The instruments of gRPC's proposals and the mesh's own, described once. */
+export const INSTRUMENTS = Object.freeze({
+  attemptStarted: { name: 'grpc.client.attempt.started', unit: '{attempt}', description: 'Number of client call attempts started.' },
+  attemptDuration: latency('grpc.client.attempt.duration', 'End-to-end time taken to complete a client call attempt.'),
+  callDuration: latency('grpc.client.call.duration', 'Time taken by gRPC to complete an RPC from the application\u2019s perspective.'),
+  retries: {
+    name: 'grpc.client.call.retries',
+    unit: '{retry}',
+    description: 'Number of retries during the client call. If there were no retries, 0 is not reported.',
+    boundaries: COUNT_BUCKETS,
+  },
+  hedges: {
+    name: 'grpc.client.call.hedges',
+    unit: '{hedge}',
+    description: 'Number of hedges during the client call. If there were no hedges, 0 is not reported.',
+    boundaries: COUNT_BUCKETS,
+  },
+  retryDelay: latency('grpc.client.call.retry_delay', 'Total time of delay while there is no active attempt during the client call.'),
+  serverCallStarted: { name: 'grpc.server.call.started', unit: '{call}', description: 'Number of server calls started.' },
+  serverCallDuration: latency('grpc.server.call.duration', 'End-to-end time taken to complete a call from server transport\u2019s perspective.'),
+  endpointAttempts: { name: 'meshlite.endpoint.attempts', unit: '{attempt}', description: 'Attempts each endpoint of a mesh service took, by the status they ended with.' },
+  endpointAttemptDuration: latency('meshlite.endpoint.attempt.duration', 'Time each attempt took, by the endpoint it went to.'),
+} satisfies Record<string, InstrumentDescription>);
+
+/**
+ * The series of one label set with A66's `grpc.status` added per code, each made on its first
+ * measurement: recording costs an array read, and a code never seen has no series.
+ */
+export function perStatus<S>(make: (attributes: Attributes) => S, base: Attributes): (code: number) => S {
+  const byCode: S[] = [];
+  return (code) => (byCode[code] ??= make({ ...base, 'grpc.status': statusName(code) }));
+}
+
+/** A series made on its first measurement (A96: a call without retries reports no 0). */
+export function onFirstUse<S>(make: (attributes: Attributes) => S, attributes: Attributes): () => S {
+  let series: S | undefined;
+  return () => (series ??= make(attributes));
 }
 
 /** What the mesh's state gauges read, each time a reader collects. */
@@ -115,23 +120,6 @@ export interface MeshStateSource {
   clients(): ReadonlyArray<{ readonly breakers: Readonly<Record<string, { readonly state: string }>>; readonly budget: { readonly available: number } | null }>;
 }
 
-/** The mesh's instruments, or undefined when nothing would record them. */
-export function meshMetrics(provider?: MeterProvider): MeshMetrics | undefined {
-  const meter = meterOf(provider);
-  if (!meter) return undefined;
-  return {
-    endpointAttempts: meter.createCounter('meshlite.endpoint.attempts', {
-      unit: '{attempt}',
-      description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
-    }),
-    endpointAttemptDuration: meter.createHistogram('meshlite.endpoint.attempt.duration', {
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_S] },
-      description: 'Time each attempt took, by the endpoint it went to.',
-    }),
-  };
-}
-
 const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, halfOpen: 1, open: 2 };
 
 /**
@@ -139,9 +127,9 @@ const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, half
  * computed per call): per endpoint in rotation, serving (connected and healthy), ejected,
  * effective weight; per client breaker state and retry budget balance.
  */
-export function observeMeshState(provider: MeterProvider | undefined, source: MeshStateSource): (() => void) | undefined {
-  const meter = meterOf(provider);
-  if (!meter) return undefined;
+export function observeMeshState(recorder: Recorder | undefined, source: MeshStateSource): (() => void) | undefined {
+  if (!recorder) return undefined;
+  const { meter } = recorder;
   const inRotation = meter.createObservableGauge('meshlite.endpoint.in_rotation', { description: '1 when the endpoint takes regular calls, else 0.' });
   const serving = meter.createObservableGauge('meshlite.endpoint.serving', { description: '1 when connected and passing its health check, else 0.' });
   const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', { description: '1 when ejected (or probing) for failures, else 0.' });

@@ -2,3 +2,5 @@
 // @opentelemetry/exporter-prometheus).
 export { servePrometheus } from './prometheus.js';
 export type { PrometheusMetrics, PrometheusOptions } from './prometheus.js';
+export { createMeshMetricProducer } from './producer.js';
+export type { MeshMetricProducer } from './producer.js';

@@ -41,6 +41,8 @@ export interface DrainTarget {
    * picking the endpoint within a watch round trip, before its health goes NOT_SERVING.
    */
   readonly registration?: { deregister(): Promise<void> };
+  /** The server's stack (`createServerStack`): told each phase, for its drain-phase gauge. */
+  readonly stack?: { reportDrain(phase: DrainPhase): void };
 }
 
 export interface DrainResult {
@@ -64,15 +66,19 @@ export async function drainServer(
   clock: Clock = systemClock,
 ): Promise<DrainResult> {
   const { graceMs, timeoutMs } = resolveDrainOptions(options);
+  const enter = (phase: DrainPhase) => {
+    target.stack?.reportDrain(phase);
+    onPhase(phase);
+  };
   if (target.registration) {
     await target.registration.deregister();
-    onPhase('deregistered');
+    enter('deregistered');
   }
   target.health.setAll('NOT_SERVING');
-  onPhase('not-serving');
+  enter('not-serving');
   await sleep(graceMs, undefined, clock);
 
-  onPhase('shutting-down');
+  enter('shutting-down');
   target.healthService?.closeWatches();
   const forced = await new Promise<boolean>((resolve) => {
     const timer = setTimer(clock, () => {
@@ -84,6 +90,6 @@ export async function drainServer(
       resolve(false);
     });
   });
-  onPhase(forced ? 'forced' : 'stopped');
+  enter(forced ? 'forced' : 'stopped');
   return { forced };
 }

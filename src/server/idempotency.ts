@@ -72,6 +72,8 @@ type Entry = { readonly running: Promise<ServerResult> } | { readonly result: Se
 export type IdempotencyLayer = ServerLayer & {
   /** Keys remembered or running now. */
   readonly size: () => number;
+  /** Calls answered with a remembered (or awaited) response so far. */
+  readonly replays: () => number;
 };
 
 /**
@@ -101,7 +103,9 @@ export function idempotencyLayer(options: IdempotencyOptions = {}): IdempotencyL
     call.method.kind === 'unary' &&
     (!methods || methods.has(call.method.service) || methods.has(`${call.method.service}/${call.method.name}`));
 
+  let replays = 0;
   const replay = (call: ServerCall, result: ServerResult): ServerResult => {
+    replays++;
     call.responseHeaders.set(REPLAYED_HEADER, 'true');
     return result;
   };
@@ -135,7 +139,7 @@ export function idempotencyLayer(options: IdempotencyOptions = {}): IdempotencyL
     cache.set(cacheKey, { running }, { ttl: 0 });
     return running;
   };
-  return Object.assign(layer, { size: () => cache.size });
+  return Object.assign(layer, { size: () => cache.size, replays: () => replays });
 }
 
 function waitFor(running: Promise<ServerResult>, signal: AbortSignal): Promise<ServerResult | undefined> {

@@ -1,6 +1,9 @@
-// The server side of gRPC's standard metrics (A66): calls started, and their duration by status.
+// The server side of gRPC's standard metrics (A66): calls started, and their duration by
+// status; and the server's own state, read at collection: calls shed, idempotent replays,
+// the concurrency limit and what runs under it, the drain phase.
 import type { MeterProvider } from '@opentelemetry/api';
-import { labels, serverMetrics } from '../observability/metrics.js';
+import { INSTRUMENTS, onFirstUse, perStatus, recorderFor, type Recorder } from '../observability/metrics.js';
+import type { DrainPhase } from './drain.js';
 import type { ServerLayer } from './types.js';
 
 export interface ServerMetricsOptions {
@@ -10,22 +13,83 @@ export interface ServerMetricsOptions {
 
 /**
  * Records `grpc.server.call.started` and `grpc.server.call.duration` (labels `grpc.method`,
- * `grpc.status`). Undefined when no meter provider would record anything.
+ * `grpc.status`). A grpc-js server answers a method it does not serve with UNIMPLEMENTED
+ * before any interceptor runs, so every method label here is a registered one (A66's rule).
+ * Undefined when no meter provider would record anything.
  */
 export function serverMetricsLayer(options: ServerMetricsOptions = {}): ServerLayer | undefined {
-  const instruments = serverMetrics(options.meterProvider);
-  if (!instruments) return undefined;
-  const byMethod = new Map<string, ReturnType<typeof labels>>();
+  const recorder = recorderFor(options.meterProvider);
+  return recorder && metricsLayerOn(recorder);
+}
+
+function metricsLayerOn(recorder: Recorder): ServerLayer {
+  const started = recorder.counter(INSTRUMENTS.serverCallStarted);
+  const duration = recorder.histogram(INSTRUMENTS.serverCallDuration);
+  const byPath = new Map<string, { started: () => { add(value: number): void }; duration: (code: number) => { record(value: number): void } }>();
   return (next) => (call) => {
-    const path = call.method.path.slice(1);
-    let methodLabels = byMethod.get(path);
-    if (!methodLabels) byMethod.set(path, (methodLabels = labels({ 'grpc.method': path })));
-    instruments.callStarted.add(1, methodLabels.base);
-    const started = performance.now();
-    const { withStatus } = methodLabels;
+    let series = byPath.get(call.method.path);
+    if (!series) {
+      const base = { 'grpc.method': call.method.path.slice(1) };
+      byPath.set(call.method.path, (series = { started: onFirstUse(started, base), duration: perStatus(duration, base) }));
+    }
+    series.started().add(1);
+    const begun = performance.now();
+    const { duration: byCode } = series;
     return next(call).then((result) => {
-      instruments.callDuration.record((performance.now() - started) / 1000, withStatus(result.status.code));
+      byCode(result.status.code).record((performance.now() - begun) / 1000);
       return result;
     });
   };
+}
+
+/** What the server's state gauges read. */
+export interface ServerStateSource {
+  readonly shed?: () => number;
+  readonly replays?: () => number;
+  readonly limit?: { readonly limit: number; readonly inFlight: number };
+  readonly drainPhase: () => DrainPhase | 'serving';
+}
+
+/** The drain phase as a number, in the order a drain goes through them. */
+export const DRAIN_PHASE_VALUES: Readonly<Record<DrainPhase | 'serving', number>> = Object.freeze({
+  serving: 0,
+  deregistered: 1,
+  'not-serving': 2,
+  'shutting-down': 3,
+  stopped: 4,
+  forced: 5,
+});
+
+/**
+ * The server's state as instruments read at collection: `meshlite.server.shed` (calls refused
+ * by load shedding), `meshlite.server.idempotent_replays`, `meshlite.server.concurrency.limit`
+ * and `.in_flight`, `meshlite.server.drain.phase` (0 serving … 4 stopped, 5 forced). Returns
+ * the disposer, or undefined when nothing would record.
+ */
+export function observeServerState(options: ServerMetricsOptions, source: ServerStateSource): (() => void) | undefined {
+  const recorder = recorderFor(options.meterProvider);
+  if (!recorder) return undefined;
+  const { meter } = recorder;
+  const shed = meter.createObservableCounter('meshlite.server.shed', { unit: '{call}', description: 'Calls refused by load shedding (RESOURCE_EXHAUSTED).' });
+  const replays = meter.createObservableCounter('meshlite.server.idempotent_replays', {
+    unit: '{call}',
+    description: 'Calls answered with a remembered response for their idempotency key.',
+  });
+  const limit = meter.createObservableGauge('meshlite.server.concurrency.limit', { unit: '{call}', description: 'Calls the server runs at once before it sheds.' });
+  const inFlight = meter.createObservableGauge('meshlite.server.concurrency.in_flight', { unit: '{call}', description: 'Calls running under the limit now.' });
+  const drain = meter.createObservableGauge('meshlite.server.drain.phase', {
+    description: '0 serving, 1 deregistered, 2 not serving (grace), 3 shutting down, 4 stopped, 5 forced.',
+  });
+  const observables = [shed, replays, limit, inFlight, drain];
+  const callback = (result: { observe(observable: (typeof observables)[number], value: number): void }) => {
+    if (source.shed) result.observe(shed, source.shed());
+    if (source.replays) result.observe(replays, source.replays());
+    if (source.limit) {
+      result.observe(limit, source.limit.limit);
+      result.observe(inFlight, source.limit.inFlight);
+    }
+    result.observe(drain, DRAIN_PHASE_VALUES[source.drainPhase()]);
+  };
+  meter.addBatchObservableCallback(callback, observables);
+  return () => meter.removeBatchObservableCallback(callback, observables);
 }

@@ -7,7 +7,8 @@ import { serverDeadlineLayer } from './deadline.js';
 import { idempotencyLayer, type IdempotencyLayer, type IdempotencyOptions } from './idempotency.js';
 import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } from './load-shedding.js';
 import { serverLoggingLayer, type ServerLoggingOptions } from './logging.js';
-import { serverMetricsLayer, type ServerMetricsOptions } from './metrics.js';
+import type { DrainPhase } from './drain.js';
+import { observeServerState, serverMetricsLayer, type ServerMetricsOptions } from './metrics.js';
 import type { ServerLayer, ServerNext } from './types.js';
 
 /**
@@ -69,6 +70,12 @@ export interface ServerStack {
   readonly layers: readonly NamedServerLayer[];
   readonly idempotency: IdempotencyLayer | undefined;
   readonly loadShedding: LoadSheddingLayer | undefined;
+  /** `drainServer({ stack })` reports each phase here: the `meshlite.server.drain.phase` gauge reads it. */
+  reportDrain(phase: DrainPhase): void;
+  /** The drain phase reported last ('serving' before any). */
+  readonly drainPhase: DrainPhase | 'serving';
+  /** Stops reading the server's state into metrics. */
+  close(): void;
 }
 
 /**
@@ -81,10 +88,28 @@ export interface ServerStack {
 export function createServerStack(options: ServerStackOptions = {}): ServerStack {
   const layers = serverLayers(options);
   const find = <T>(name: ServerLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
+  const idempotency = find<IdempotencyLayer>('idempotency');
+  const loadShedding = find<LoadSheddingLayer>('load-shedding');
+  let drainPhase: DrainPhase | 'serving' = 'serving';
+  const stopObserving =
+    options.metrics === false
+      ? undefined
+      : observeServerState(options.metrics ?? {}, {
+          ...(loadShedding && { shed: loadShedding.shed, limit: loadShedding.limit }),
+          ...(idempotency && { replays: idempotency.replays }),
+          drainPhase: () => drainPhase,
+        });
   return {
     interceptors: [toGrpcServerInterceptor(composeServerLayers(...layers.map((entry) => entry.layer)))],
     layers,
-    idempotency: find<IdempotencyLayer>('idempotency'),
-    loadShedding: find<LoadSheddingLayer>('load-shedding'),
+    idempotency,
+    loadShedding,
+    reportDrain: (phase) => {
+      drainPhase = phase;
+    },
+    get drainPhase() {
+      return drainPhase;
+    },
+    close: () => stopObserving?.(),
   };
 }

@@ -1,5 +1,6 @@
 // A real OpenTelemetry SDK meter provider with a reader the test collects from on demand.
-import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, MetricReader, type DataPoint, type Histogram, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { createMeshMetricProducer } from 'grpc-meshlite/prometheus';
 
 class OnDemandReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
@@ -13,9 +14,15 @@ export interface CollectedMetric {
   readonly boundaries?: readonly number[];
 }
 
-export function testMeter() {
-  const reader = new OnDemandReader();
+/** How the mesh records: through the API's instruments, or aggregated in the process (what servePrometheus does). */
+export type RecordingMode = 'api' | 'aggregated';
+export const RECORDING_MODES: readonly RecordingMode[] = ['api', 'aggregated'];
+
+export async function testMeter(mode: RecordingMode = 'api') {
+  const mesh = mode === 'aggregated' ? await createMeshMetricProducer() : undefined;
+  const reader = new OnDemandReader({ ...(mesh && { metricProducers: [mesh.producer as MetricProducer] }) });
   const provider = new MeterProvider({ readers: [reader] });
+  mesh?.bind(provider);
   return {
     provider,
     /** Every metric recorded so far, by name. */
@@ -41,4 +48,11 @@ export function valueOf(metric: CollectedMetric | undefined, attributes: Record<
   const point = metric?.points.find((p) => Object.entries(attributes).every(([key, value]) => p.attributes[key] === value));
   if (!point) return undefined;
   return typeof point.value === 'number' ? point.value : point.value.count;
+}
+
+/** The histogram point whose attributes include `attributes`. */
+export function histogramOf(metric: CollectedMetric, attributes: Record<string, string>): Histogram {
+  const point = metric.points.find((p) => Object.entries(attributes).every(([key, value]) => p.attributes[key] === value));
+  if (!point || typeof point.value === 'number') throw new Error(`no histogram point with ${JSON.stringify(attributes)}`);
+  return point.value;
 }

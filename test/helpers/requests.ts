@@ -22,7 +22,7 @@ export function response(code: grpc.status, peer = '127.0.0.1:50051'): ClientRes
     headers: undefined,
     message: code === grpc.status.OK ? { ok: true } : undefined,
     peer,
-    attempts: [{ code, peer, mayHaveReachedServer: true, durationMs: 1 }],
+    attempts: [{ code, peer, mayHaveReachedServer: true, startedAt: 0, durationMs: 1 }],
   };
 }
 

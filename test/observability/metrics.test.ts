@@ -2,101 +2,204 @@
 // OpenTelemetry SDK with an in-memory reader.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { clientLayers, createServerStack, LATENCY_BUCKETS_S } from 'grpc-meshlite';
+import { clientLayers, createServerStack, DRAIN_PHASE_VALUES, drainServer, HealthState, LATENCY_BUCKETS_S, metricsLayer } from 'grpc-meshlite';
+import { describeMethod } from '../../src/call/method.js';
+import type { ClientCall, ClientResult } from '../../src/interceptors/types.js';
+
 import { OrderClient, orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { getOrder } from '../helpers/clients.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { meshClient, allUsable, until } from '../helpers/mesh.js';
-import { testMeter, valueOf } from '../helpers/metrics.js';
+import { histogramOf, RECORDING_MODES, testMeter, valueOf } from '../helpers/metrics.js';
+import { until as untilTrue } from '../helpers/until.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 const METHOD = 'orders.v1.OrderService/GetOrder';
+const okResult: ClientResult = { status: { code: grpc.status.OK, details: '', metadata: new grpc.Metadata() }, headers: undefined, message: {}, peer: undefined, attempts: [] };
 
 describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
   this.timeout(20_000);
   const pool = useTestPool();
 
-  it('records client calls and attempts with A66 names, units and labels, and retries per A96', async () => {
-    const backend = await startFakeBackend('ServiceA');
-    pool.defer(() => backend.stop());
-    const meter = testMeter();
-    pool.defer(() => meter.shutdown());
-    const { mesh, client } = meshClient(
-      pool,
-      { config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } } },
-      { stack: { metrics: { meterProvider: meter.provider }, retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } } },
-    );
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('A'));
-    await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'm' }); // UNAVAILABLE, then OK
-    await expectGrpcError(getOrder(client, { 'x-test-status': String(grpc.status.NOT_FOUND) }));
+  for (const mode of RECORDING_MODES) {
+    describe(`recorded ${mode === 'api' ? "through the API's instruments" : 'aggregated in the process (servePrometheus)'}`, () => {
+      it('records client calls and attempts with A66 names, units and labels, and retries per A96', async () => {
+        const backend = await startFakeBackend('ServiceA');
+        pool.defer(() => backend.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(
+          pool,
+          { config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } } },
+          { stack: { metrics: { meterProvider: meter.provider }, retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } } },
+        );
+        client.getChannel().getConnectivityState(true);
+        await until(mesh, allUsable('A'));
+        await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'm' }); // UNAVAILABLE, then OK
+        await expectGrpcError(getOrder(client, { 'x-test-status': String(grpc.status.NOT_FOUND) }));
 
-    const metrics = await meter.collect();
-    const base = { 'grpc.method': METHOD, 'grpc.target': 'mesh:///orders' };
-    const started = metrics.get('grpc.client.attempt.started')!;
-    expect(started.unit).to.equal('{attempt}');
-    expect(valueOf(started, base)).to.equal(3);
-    const attempts = metrics.get('grpc.client.attempt.duration')!;
-    expect(attempts.unit).to.equal('s');
-    expect(attempts.boundaries).to.deep.equal([...LATENCY_BUCKETS_S]);
-    expect(['UNAVAILABLE', 'OK', 'NOT_FOUND'].map((status) => valueOf(attempts, { ...base, 'grpc.status': status }))).to.deep.equal([1, 1, 1]);
-    const calls = metrics.get('grpc.client.call.duration')!;
-    expect(calls.unit).to.equal('s');
-    expect(['OK', 'NOT_FOUND', 'UNAVAILABLE'].map((status) => valueOf(calls, { ...base, 'grpc.status': status }))).to.deep.equal([1, 1, undefined]);
-    const retries = metrics.get('grpc.client.call.retries')!;
-    expect(retries.unit).to.equal('{retry}');
-    expect(valueOf(retries, base)).to.equal(1); // one call retried; calls without retries report no 0
-    expect(metrics.has('grpc.client.call.hedges')).to.equal(false);
-  });
+        const metrics = await meter.collect();
+        const base = { 'grpc.method': METHOD, 'grpc.target': 'mesh:///orders' };
+        const started = metrics.get('grpc.client.attempt.started')!;
+        expect(started.unit).to.equal('{attempt}');
+        expect(valueOf(started, base)).to.equal(3);
+        const attempts = metrics.get('grpc.client.attempt.duration')!;
+        expect(attempts.unit).to.equal('s');
+        expect(attempts.boundaries).to.deep.equal([...LATENCY_BUCKETS_S]);
+        expect(['UNAVAILABLE', 'OK', 'NOT_FOUND'].map((status) => valueOf(attempts, { ...base, 'grpc.status': status }))).to.deep.equal([1, 1, 1]);
+        const calls = metrics.get('grpc.client.call.duration')!;
+        expect(calls.unit).to.equal('s');
+        expect(['OK', 'NOT_FOUND', 'UNAVAILABLE'].map((status) => valueOf(calls, { ...base, 'grpc.status': status }))).to.deep.equal([1, 1, undefined]);
+        const retries = metrics.get('grpc.client.call.retries')!;
+        expect(retries.unit).to.equal('{retry}');
+        expect(valueOf(retries, base)).to.equal(1); // one call retried; calls without retries report no 0
+        expect(metrics.has('grpc.client.call.hedges')).to.equal(false);
+      });
 
-  it("records the mesh's own per-endpoint attempts and state", async () => {
-    const backend = await startFakeBackend('ServiceA');
-    pool.defer(() => backend.stop());
-    const meter = testMeter();
-    pool.defer(() => meter.shutdown());
-    const { mesh, client } = meshClient(pool, {
-      meterProvider: meter.provider,
-      config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address, weight: 7 }], balancer: { slowStart: { windowMs: 0 } } } } },
+      it("records the mesh's own per-endpoint attempts and state", async () => {
+        const backend = await startFakeBackend('ServiceA');
+        pool.defer(() => backend.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(pool, {
+          meterProvider: meter.provider,
+          config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address, weight: 7 }], balancer: { slowStart: { windowMs: 0 } } } } },
+        });
+        client.getChannel().getConnectivityState(true);
+        await until(mesh, allUsable('A'));
+        await getOrder(client);
+        const metrics = await meter.collect();
+        const endpoint = { 'meshlite.service': 'orders', 'meshlite.endpoint': 'A', 'meshlite.address': backend.address };
+        expect(valueOf(metrics.get('meshlite.endpoint.attempts'), { ...endpoint, 'grpc.status': 'OK' })).to.equal(1);
+        expect(metrics.get('meshlite.endpoint.attempt.duration')!.unit).to.equal('s');
+        expect(valueOf(metrics.get('meshlite.endpoint.attempt.duration'), { ...endpoint, 'grpc.status': 'OK' })).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.endpoint.in_rotation'), endpoint)).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.endpoint.ejected'), endpoint)).to.equal(0);
+        expect(valueOf(metrics.get('meshlite.endpoint.effective_weight'), endpoint)).to.equal(7);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(0);
+      });
+
+      it('records server calls with A66 names, units and labels', async () => {
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const stack = createServerStack({ metrics: { meterProvider: meter.provider } });
+        const { address } = await pool.server(
+          (server) =>
+            server.addService(orderServiceDefinition, {
+              GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) =>
+                call.request.id === 'missing'
+                  ? callback({ code: grpc.status.NOT_FOUND, details: 'no' })
+                  : callback(null, { id: 'o', item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' }),
+            }),
+          { interceptors: stack.interceptors },
+        );
+        const client = pool.track(new OrderClient(address, grpc.credentials.createInsecure()));
+        const get = (id: string) => new Promise<unknown>((resolve) => client.GetOrder({ id }, (error: unknown) => resolve(error)));
+        await get('x');
+        await get('missing');
+
+        const metrics = await meter.collect();
+        expect(metrics.get('grpc.server.call.started')!.unit).to.equal('{call}');
+        expect(valueOf(metrics.get('grpc.server.call.started'), { 'grpc.method': METHOD })).to.equal(2);
+        const durations = metrics.get('grpc.server.call.duration')!;
+        expect(durations.unit).to.equal('s');
+        expect(['OK', 'NOT_FOUND'].map((status) => valueOf(durations, { 'grpc.method': METHOD, 'grpc.status': status }))).to.deep.equal([1, 1]);
+      });
+
+      it("labels a method the client does not know as A66's \"other\", and times the pause before a retry (A96 retry_delay)", async () => {
+        const backend = await startFakeBackend('ServiceA');
+        pool.defer(() => backend.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(
+          pool,
+          { config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } } },
+          { stack: { metrics: { meterProvider: meter.provider }, retry: { maxAttempts: 2, idempotent: true } } },
+        );
+        client.getChannel().getConnectivityState(true);
+        await until(mesh, allUsable('A'));
+        // The server asks for 50 ms before the retry: the call has no attempt running for that long.
+        await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'd', 'x-test-pushback-ms': '50' });
+        const generic = await new Promise<grpc.ServiceError | null>((resolve) =>
+          client.makeUnaryRequest('/orders.v1.OrderService/NoSuchMethod', (value: Buffer) => value, (value: Buffer) => value, Buffer.alloc(0), (error) => resolve(error)),
+        );
+        expect(generic?.code).to.equal(grpc.status.UNIMPLEMENTED);
+
+        const metrics = await meter.collect();
+        const calls = metrics.get('grpc.client.call.duration');
+        expect(valueOf(calls, { 'grpc.method': METHOD, 'grpc.status': 'OK' })).to.equal(1);
+        expect(valueOf(calls, { 'grpc.method': 'other', 'grpc.status': 'UNIMPLEMENTED' })).to.equal(1);
+        expect(calls!.points.map((point) => point.attributes['grpc.method'])).not.to.include('orders.v1.OrderService/NoSuchMethod');
+        const delay = metrics.get('grpc.client.call.retry_delay')!;
+        expect(delay.unit).to.equal('s');
+        const point = histogramOf(delay, { 'grpc.method': METHOD });
+        expect(point.count).to.equal(1);
+        expect(point.sum!).to.be.at.least(0.049);
+        expect(point.sum!).to.be.below(histogramOf(calls!, { "grpc.method": METHOD, "grpc.status": "OK" }).sum!);
+      });
+
+      it("records the server's state: calls shed, idempotent replays, the limit in use and the drain phase", async () => {
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const stack = createServerStack({ metrics: { meterProvider: meter.provider }, loadShedding: { maxConcurrent: 1 } });
+        pool.defer(() => stack.close());
+        let release = () => {};
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const { address, server } = await pool.server(
+          (server) =>
+            server.addService(orderServiceDefinition, {
+              GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
+                const answer = () => callback(null, { id: call.request.id, item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' });
+                if (call.request.id === 'hold') void held.then(answer);
+                else answer();
+              },
+            }),
+          { interceptors: stack.interceptors },
+        );
+        const client = pool.track(new OrderClient(address, grpc.credentials.createInsecure()));
+        const get = (id: string, key?: string) =>
+          new Promise<grpc.ServiceError | null>((resolve) => {
+            const metadata = new grpc.Metadata();
+            if (key) metadata.set('idempotency-key', key);
+            client.GetOrder({ id }, metadata, (error: grpc.ServiceError | null) => resolve(error));
+          });
+        const holding = get('hold');
+        await untilTrue(() => stack.loadShedding!.limit.inFlight === 1);
+        expect((await get('x'))?.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+        let metrics = await meter.collect();
+        expect(valueOf(metrics.get('meshlite.server.concurrency.in_flight'), {})).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.server.concurrency.limit'), {})).to.equal(1);
+        release();
+        expect(await holding).to.equal(null);
+        await get('k', 'key-1');
+        await get('k', 'key-1'); // replayed
+        await drainServer({ server, health: new HealthState(), stack }, { graceMs: 0 });
+
+        metrics = await meter.collect();
+        expect(valueOf(metrics.get('meshlite.server.shed'), {})).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.server.idempotent_replays'), {})).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.server.drain.phase'), {})).to.equal(DRAIN_PHASE_VALUES.stopped);
+      });
     });
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('A'));
-    await getOrder(client);
-    const metrics = await meter.collect();
-    const endpoint = { 'meshlite.service': 'orders', 'meshlite.endpoint': 'A', 'meshlite.address': backend.address };
-    expect(valueOf(metrics.get('meshlite.endpoint.attempts'), { ...endpoint, 'grpc.status': 'OK' })).to.equal(1);
-    expect(metrics.get('meshlite.endpoint.attempt.duration')!.unit).to.equal('s');
-    expect(valueOf(metrics.get('meshlite.endpoint.attempt.duration'), { ...endpoint, 'grpc.status': 'OK' })).to.equal(1);
-    expect(valueOf(metrics.get('meshlite.endpoint.in_rotation'), endpoint)).to.equal(1);
-    expect(valueOf(metrics.get('meshlite.endpoint.ejected'), endpoint)).to.equal(0);
-    expect(valueOf(metrics.get('meshlite.endpoint.effective_weight'), endpoint)).to.equal(7);
-    expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(0);
-  });
+  }
 
-  it('records server calls with A66 names, units and labels', async () => {
-    const meter = testMeter();
-    pool.defer(() => meter.shutdown());
-    const stack = createServerStack({ metrics: { meterProvider: meter.provider } });
-    const { address } = await pool.server(
-      (server) =>
-        server.addService(orderServiceDefinition, {
-          GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) =>
-            call.request.id === 'missing'
-              ? callback({ code: grpc.status.NOT_FOUND, details: 'no' })
-              : callback(null, { id: 'o', item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' }),
-        }),
-      { interceptors: stack.interceptors },
+  it('aggregates in the process exactly as the SDK does: same buckets (bounds inclusive), count, sum, min and max', async () => {
+    const values = [0, 0.00001, 0.000011, 0.0004, 0.001, 0.0010001, 0.25, 99, 100, 101, 0.5];
+    const collected = await Promise.all(
+      RECORDING_MODES.map(async (mode) => {
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const layer = metricsLayer({ meterProvider: meter.provider, target: 't' })!;
+        const call = { method: describeMethod('/p.S/M') } as ClientCall;
+        for (const durationMs of values) {
+          await layer(async () => ({ ...okResult, attempts: [{ code: 0, peer: undefined, mayHaveReachedServer: true, startedAt: 0, durationMs: durationMs * 1000 }] }))(call);
+        }
+        const point = histogramOf((await meter.collect()).get('grpc.client.attempt.duration')!, { 'grpc.method': 'p.S/M' });
+        return { ...point, sum: Math.round(point.sum! * 1e9) / 1e9 };
+      }),
     );
-    const client = pool.track(new OrderClient(address, grpc.credentials.createInsecure()));
-    const get = (id: string) => new Promise<unknown>((resolve) => client.GetOrder({ id }, (error: unknown) => resolve(error)));
-    await get('x');
-    await get('missing');
-
-    const metrics = await meter.collect();
-    expect(metrics.get('grpc.server.call.started')!.unit).to.equal('{call}');
-    expect(valueOf(metrics.get('grpc.server.call.started'), { 'grpc.method': METHOD })).to.equal(2);
-    const durations = metrics.get('grpc.server.call.duration')!;
-    expect(durations.unit).to.equal('s');
-    expect(['OK', 'NOT_FOUND'].map((status) => valueOf(durations, { 'grpc.method': METHOD, 'grpc.status': status }))).to.deep.equal([1, 1]);
+    expect(collected[1]).to.deep.equal(collected[0]);
+    expect(collected[0]!.count).to.equal(values.length);
   });
 
   it('costs nothing without an OpenTelemetry SDK: the layer is not in the stack', () => {

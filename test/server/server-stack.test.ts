@@ -62,8 +62,8 @@ describe('server stack', () => {
     return { orders, address, client, get };
   }
 
-  it('has the documented order: metrics → logging → authorization → deadline → idempotency → load shedding', () => {
-    const meter = testMeter();
+  it('has the documented order: metrics → logging → authorization → deadline → idempotency → load shedding', async () => {
+    const meter = await testMeter();
     const all = serverLayers({ authorization: { allow: { '*': ['*'] } }, metrics: { meterProvider: meter.provider } });
     expect(all.map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
     expect(SERVER_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'authorization', 'deadline', 'idempotency', 'load-shedding']);

@@ -146,7 +146,8 @@ class HedgedCall {
         ? makeStatus(Status.DEADLINE_EXCEEDED, `outpaced by hedged attempt ${winner.index} after ${Math.round(now - startedAt)} ms`)
         : makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt');
       cancel.abort(status);
-      this.#attempts.push({ code: status.code, peer, mayHaveReachedServer: true, durationMs: now - startedAt, hedge: true });
+      const durationMs = now - startedAt;
+      this.#attempts.push({ code: status.code, peer, mayHaveReachedServer: true, startedAt: performance.now() - durationMs, durationMs, hedge: true });
     }
     this.#running.length = 0;
     this.#resolve(finalStatus(result, this.#attempts, note));

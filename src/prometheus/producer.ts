@@ -1,0 +1,73 @@
+// The mesh's in-process aggregation as an OpenTelemetry SDK metric producer: a reader built
+// with it collects the mesh's counters and histograms with its own instruments' data.
+import { ValueType, type HrTime, type MeterProvider } from '@opentelemetry/api';
+import type { MetricProducer, ScopeMetrics } from '@opentelemetry/sdk-metrics';
+import { MetricAggregation } from '../observability/aggregation.js';
+import { aggregateInto } from '../observability/metrics.js';
+
+type Sdk = typeof import('@opentelemetry/sdk-metrics');
+
+function hrNow(): HrTime {
+  const ms = performance.timeOrigin + performance.now();
+  return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+}
+
+/** A producer of `aggregation`'s metrics, cumulative since it was made, under the scope "grpc-meshlite". */
+export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk): MetricProducer {
+  const startTime = hrNow();
+  const { AggregationTemporality, DataPointType } = sdk;
+  return {
+    collect: async () => {
+      const endTime = hrNow();
+      const metrics: ScopeMetrics['metrics'] = aggregation.collect().map((metric) => {
+        const { name, unit, description: text } = metric.description;
+        const common = { aggregationTemporality: AggregationTemporality.CUMULATIVE };
+        if (metric.kind === 'sum') {
+          return {
+            ...common,
+            descriptor: { name, unit, description: text, valueType: ValueType.DOUBLE },
+            dataPointType: DataPointType.SUM,
+            isMonotonic: true,
+            dataPoints: metric.points.map(({ attributes, value }) => ({ attributes, startTime, endTime, value })),
+          };
+        }
+        return {
+          ...common,
+          descriptor: { name, unit, description: text, valueType: ValueType.DOUBLE },
+          dataPointType: DataPointType.HISTOGRAM,
+          dataPoints: metric.points.map(({ attributes, value }) => ({ attributes, startTime, endTime, value })),
+        };
+      });
+      return {
+        // A reader keeps its own SDK's resource and takes only the scope metrics of a producer.
+        resourceMetrics: { resource: undefined as never, scopeMetrics: metrics.length > 0 ? [{ scope: { name: 'grpc-meshlite' }, metrics }] : [] },
+        errors: [],
+      };
+    },
+  };
+}
+
+export interface MeshMetricProducer {
+  /** Give it to your reader: `new PeriodicExportingMetricReader({ exporter, metricProducers: [it.producer] })`. */
+  readonly producer: MetricProducer;
+  /** Meshes, client and server stacks given `provider` then aggregate into this producer. */
+  bind(provider: MeterProvider): void;
+}
+
+/**
+ * For an OpenTelemetry SDK pipeline of your own: the mesh's counters and histograms
+ * aggregated in the process (about 40 ns a measurement instead of the SDK's ≈ 1 µs attribute
+ * hashing) and collected by your reader. Without it the mesh records through the API into
+ * your provider, which works too, at the SDK's cost.
+ *
+ * @example
+ *   const mesh = await createMeshMetricProducer();
+ *   const reader = new PeriodicExportingMetricReader({ exporter, metricProducers: [mesh.producer] });
+ *   const meterProvider = new MeterProvider({ readers: [reader] });
+ *   mesh.bind(meterProvider);
+ */
+export async function createMeshMetricProducer(): Promise<MeshMetricProducer> {
+  const aggregation = new MetricAggregation();
+  const producer = aggregationProducer(aggregation, await import('@opentelemetry/sdk-metrics'));
+  return { producer, bind: (provider) => aggregateInto(provider, aggregation) };
+}
