@@ -27,6 +27,8 @@ import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { freePort } from '../examples/ports.js';
 import { meshCertificates } from '../examples/tls-certs.js';
 import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
+import { measureRecording, type RecordingRun } from './recording.js';
+import { median } from './summary.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
@@ -202,7 +204,10 @@ async function main(): Promise<void> {
     }
 
     const prometheusRuns: OverheadRun[] = [];
+    let recording: RecordingRun[] | undefined;
     if (parts.has('prometheus')) {
+      recording = await measureRecording(options.overheadRounds);
+      progress(`metrics  recording alone: ${['none', 'aggregated', 'sdk'].map((mode) => `${mode} ${Math.round(median(recording!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`);
       const exporter = await servePrometheus({ port: await freePort() });
       try {
         const off = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true }), 0);
@@ -230,6 +235,7 @@ async function main(): Promise<void> {
       ...(etcdKill && { etcdKill }),
       ...(mtls.length > 0 && { mtls }),
       ...(prometheusRuns.length > 0 && { prometheus: prometheusRuns }),
+      ...(recording && { recording }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

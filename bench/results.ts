@@ -1,3 +1,4 @@
+import type { RecordingRun } from './recording.js';
 // Benchmark results: the record of a run, and where it is written (JSON, markdown, charts,
 // and the README's table after a full run).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -53,6 +54,8 @@ export interface BenchResults {
   readonly mtls?: readonly OverheadRun[];
   /** grpc-meshlite recording its metrics into the Prometheus exporter, and without metrics, interleaved. */
   readonly prometheus?: readonly OverheadRun[];
+  /** The client metrics layer's own cost per call, in process: none, aggregated, through the SDK. */
+  readonly recording?: readonly RecordingRun[];
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

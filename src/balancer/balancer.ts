@@ -45,7 +45,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
   #activePriority: number | undefined;
-  #loads: ReadonlyArray<{ priority: number; load: number }> = [];
+  #loads: ReadonlyArray<{ priority: number; load: number; panic: boolean }> = [];
+  #failovers = 0;
   #timer: unknown;
   #rebuilding = false;
   #resolutionError: string | undefined;
@@ -148,6 +149,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       service: this.#target?.service ?? '',
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
+      failovers: this.#failovers,
       endpoints: [...this.#endpoints.values()].map((endpoint) => endpoint.snapshot(now)),
     };
   }
@@ -230,7 +232,11 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
       tiers.push({ tier: { priority, scheduler: new SmoothWeightedScheduler(entries, credits) }, load });
     }
-    this.#loads = loads.map(({ priority, load }) => ({ priority, load: Math.round(load * 10) / 10 }));
+    this.#loads = loads.map(({ priority, load, healthPercent }) => ({
+      priority,
+      load: Math.round(load * 10) / 10,
+      panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
+    }));
     const probing = all.filter((e) => e.probing);
     this.#noteEjectionOverride(tiers.length === 0 && probing.length === 0 ? overrideEjections(all, credits) : undefined, tiers);
 
@@ -318,6 +324,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
           ? `priority ${active} usable again`
           : `priority ${from} has no usable endpoint`;
     const event = { service: this.#target!.service, from, to: active, reason };
+    this.#failovers++;
     this.#logger.warn(event, 'tier failover');
     this.#events.failover(event);
   }
@@ -334,6 +341,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** Queues an event; the next rebuild (always right after) logs and emits it. */
   #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string, method?: string): void {
     const event: EndpointEvent = { service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason };
+    if (kind === 'ejected') endpoint.ejections++;
     this.#pendingEvents.push(method === undefined ? event : { ...event, method });
   }
 }

@@ -45,6 +45,8 @@ export class EndpointController {
   /** Once usable, an endpoint that goes down counts as down instead of "still starting". */
   everUsable = false;
   picks = 0;
+  /** Times ejected, the whole endpoint or one method. */
+  ejections = 0;
   readonly ejection: EjectionTracker;
   /** Ejections of single methods at this endpoint. */
   readonly methods: MethodEjections;
@@ -245,6 +247,7 @@ export class EndpointController {
       serving: this.#connectedAndHealthy,
       status: this.#status(now),
       picks: this.picks,
+      ejections: this.ejections,
       lastError: this.lastError,
       methods: [...this.methods.notAdmitted()].map(([method, state]) => ({
         method,

@@ -40,6 +40,8 @@ export interface EndpointSnapshot {
   readonly serving: boolean;
   readonly status: EndpointStatus;
   readonly picks: number;
+  /** Times ejected (whole endpoint or one method) since it was added. */
+  readonly ejections: number;
   readonly lastError: string | undefined;
   /** Methods ejected here alone (the endpoint serves the others), with why and until when. */
   readonly methods: ReadonlyArray<{
@@ -55,6 +57,8 @@ export interface BalancerSnapshot {
   /** READY, CONNECTING or TRANSIENT_FAILURE, as reported to the channel. */
   readonly state: string;
   /** Share of traffic per priority tier, 0–100. */
-  readonly tiers: ReadonlyArray<{ readonly priority: number; readonly load: number }>;
+  readonly tiers: ReadonlyArray<{ readonly priority: number; readonly load: number; readonly panic: boolean }>;
+  /** Times traffic moved to another tier (or to none) since the balancer started. */
+  readonly failovers: number;
   readonly endpoints: readonly EndpointSnapshot[];
 }

@@ -100,10 +100,12 @@ export function onFirstUse<S>(make: (attributes: Attributes) => S, attributes: A
   return () => (series ??= make(attributes));
 }
 
-/** What the mesh's state gauges read, each time a reader collects. */
+/** What the mesh's state instruments read, each time a reader collects. */
 export interface MeshStateSource {
   snapshot(): ReadonlyArray<{
     readonly service: string;
+    readonly failovers: number;
+    readonly tiers: ReadonlyArray<{ readonly priority: number; readonly load: number; readonly panic: boolean }>;
     readonly endpoints: ReadonlyArray<{
       readonly name: string;
       readonly address: string;
@@ -113,19 +115,24 @@ export interface MeshStateSource {
       readonly usable: boolean;
       readonly serving: boolean;
       readonly ejection: string;
+      readonly ejections: number;
       readonly status: string;
     }>;
   }>;
-  /** Breaker states (0 closed, 1 half-open, 2 open) and retry budget balances of the mesh's clients. */
-  clients(): ReadonlyArray<{ readonly breakers: Readonly<Record<string, { readonly state: string }>>; readonly budget: { readonly available: number } | null }>;
+  /** Breaker states and openings, retry budget balances and refusals of the mesh's clients. */
+  clients(): ReadonlyArray<{
+    readonly breakers: Readonly<Record<string, { readonly state: string; readonly opened: number }>>;
+    readonly budget: { readonly available: number; readonly refused: number } | null;
+  }>;
 }
 
 const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, halfOpen: 1, open: 2 };
 
 /**
- * The mesh's state as gauges, read from its snapshots when a reader collects (nothing is
- * computed per call): per endpoint in rotation, serving (connected and healthy), ejected,
- * effective weight; per client breaker state and retry budget balance.
+ * The mesh's state, read from its snapshots when a reader collects (nothing is computed per
+ * call): per endpoint in rotation, serving (connected and healthy), ejected, effective weight,
+ * ejections; per service and tier the share of traffic and panic mode, tier failovers; per
+ * client breaker state and openings, retry budget balance and refusals.
  */
 export function observeMeshState(recorder: Recorder | undefined, source: MeshStateSource): (() => void) | undefined {
   if (!recorder) return undefined;
@@ -134,24 +141,46 @@ export function observeMeshState(recorder: Recorder | undefined, source: MeshSta
   const serving = meter.createObservableGauge('meshlite.endpoint.serving', { description: '1 when connected and passing its health check, else 0.' });
   const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', { description: '1 when ejected (or probing) for failures, else 0.' });
   const weight = meter.createObservableGauge('meshlite.endpoint.effective_weight', { description: 'Weight in use now (slow start lowers it).' });
+  const ejections = meter.createObservableCounter('meshlite.endpoint.ejections', { unit: '{ejection}', description: 'Times the endpoint (or one of its methods) was ejected for failures.' });
+  const tierLoad = meter.createObservableGauge('meshlite.service.tier.load', { unit: '%', description: 'Share of the service\u2019s traffic a priority tier takes.' });
+  const panic = meter.createObservableGauge('meshlite.service.tier.panic', { description: '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.' });
+  const failovers = meter.createObservableCounter('meshlite.service.failovers', { unit: '{failover}', description: 'Times traffic moved to another priority tier (or to none).' });
   const breaker = meter.createObservableGauge('meshlite.client.breaker.state', { description: '0 closed, 1 half-open, 2 open.' });
+  const opened = meter.createObservableCounter('meshlite.client.breaker.opened', { unit: '{transition}', description: 'Times the breaker opened.' });
   const budget = meter.createObservableGauge('meshlite.client.retry_budget.available', { unit: '{retry}', description: 'Retries the budget would grant now.' });
-  const observables = [inRotation, serving, ejected, weight, breaker, budget];
+  const refused = meter.createObservableCounter('meshlite.client.retry_budget.refused', { unit: '{retry}', description: 'Retries and hedges the budget refused.' });
+  const observables = [inRotation, serving, ejected, weight, ejections, tierLoad, panic, failovers, breaker, opened, budget, refused];
   const callback = (result: { observe(observable: (typeof observables)[number], value: number, attributes?: Attributes): void }) => {
+    // Several channels may balance one service: their counts add up, their states are each channel's.
+    const failoversByService = new Map<string, number>();
     for (const balancer of source.snapshot()) {
+      const service = { 'meshlite.service': balancer.service };
+      failoversByService.set(balancer.service, (failoversByService.get(balancer.service) ?? 0) + balancer.failovers);
+      for (const tier of balancer.tiers) {
+        const attributes = { ...service, 'meshlite.priority': tier.priority };
+        result.observe(tierLoad, tier.load, attributes);
+        result.observe(panic, tier.panic ? 1 : 0, attributes);
+      }
       for (const endpoint of balancer.endpoints) {
-        const attributes = { 'meshlite.service': balancer.service, 'meshlite.endpoint': endpoint.name, 'meshlite.address': endpoint.address };
+        const attributes = { ...service, 'meshlite.endpoint': endpoint.name, 'meshlite.address': endpoint.address };
         result.observe(inRotation, endpoint.usable ? 1 : 0, attributes);
         result.observe(serving, endpoint.serving ? 1 : 0, attributes);
         result.observe(ejected, endpoint.ejection === 'admitted' ? 0 : 1, attributes);
         result.observe(weight, endpoint.effectiveWeight, attributes);
+        result.observe(ejections, endpoint.ejections, attributes);
       }
     }
+    for (const [service, count] of failoversByService) result.observe(failovers, count, { 'meshlite.service': service });
     source.clients().forEach((client, index) => {
       for (const [key, snapshot] of Object.entries(client.breakers)) {
-        result.observe(breaker, BREAKER_STATES[snapshot.state] ?? -1, { 'meshlite.client': String(index), 'meshlite.breaker': key });
+        const attributes = { 'meshlite.client': String(index), 'meshlite.breaker': key };
+        result.observe(breaker, BREAKER_STATES[snapshot.state] ?? -1, attributes);
+        result.observe(opened, snapshot.opened, attributes);
       }
-      if (client.budget) result.observe(budget, client.budget.available, { 'meshlite.client': String(index) });
+      if (client.budget) {
+        result.observe(budget, client.budget.available, { 'meshlite.client': String(index) });
+        result.observe(refused, client.budget.refused, { 'meshlite.client': String(index) });
+      }
     });
   };
   meter.addBatchObservableCallback(callback, observables);

@@ -37,6 +37,8 @@ describe('retry budget', () => {
     for (let i = 0; i < 50; i++) budget.recordRequest();
     while (budget.tryRetry()) granted++;
     expect(granted).to.equal(20);
+    // Each loop ended on one refusal; the snapshot counts them (the retry_budget.refused metric).
+    expect(budget.snapshot().refused).to.equal(2);
   });
 
   it('forgets deposits and withdrawals older than the ttl', () => {

@@ -123,7 +123,7 @@ describe('circuit breaker interceptor', () => {
     const other = await breaker(scriptedNext(OK))(clientCall('/orders.v1.OrderService/CreateOrder'));
     expect(other.status.code).to.equal(OK);
     expect(breaker.snapshot()).to.deep.include({
-      'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0 },
+      'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0, opened: 0 },
     });
   });
 

@@ -59,8 +59,8 @@ describe('mesh health checking and priority tiers', function () {
     await until(m, allUsable('ServiceA'));
     expect(failovers.at(-1)).to.include({ from: 1, to: 0, reason: 'priority 0 usable again' });
     expect(m.snapshot('orders')[0]!.tiers).to.deep.equal([
-      { priority: 0, load: 70 },
-      { priority: 1, load: 30 },
+      { priority: 0, load: 70, panic: false },
+      { priority: 1, load: 30, panic: false },
     ]);
     expect(await split(client, 100)).to.deep.equal({ ServiceA: 70, ServiceC: 30 });
 
@@ -86,6 +86,7 @@ describe('mesh health checking and priority tiers', function () {
     await until(m, (e) => !e['ServiceA']!.usable && !e['ServiceB']!.usable);
     // Nothing healthy is below the 50 % threshold: rather than fail every call, use them all.
     expect(await split(client, 10)).to.deep.equal({ ServiceA: 5, ServiceB: 5 });
+    expect(m.snapshot('orders')[0]!.tiers).to.deep.equal([{ priority: 0, load: 100, panic: true }]); // the meshlite.service.tier.panic gauge
   });
 
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {

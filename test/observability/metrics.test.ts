@@ -138,6 +138,46 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(point.sum!).to.be.below(histogramOf(calls!, { "grpc.method": METHOD, "grpc.status": "OK" }).sum!);
       });
 
+      it('records ejections, tier failovers and each tier\'s share, and breaker openings', async () => {
+        const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
+        for (const backend of [a, b]) pool.defer(() => backend.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(
+          pool,
+          {
+            meterProvider: meter.provider,
+            config: {
+              services: {
+                orders: {
+                  endpoints: [
+                    { name: 'A', address: a.address, priority: 0 },
+                    { name: 'B', address: b.address, priority: 1 },
+                  ],
+                  balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 1, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+                },
+              },
+            },
+          },
+          { stack: { retry: false, breaker: { volumeThreshold: 1, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 } } },
+        );
+        client.getChannel().getConnectivityState(true);
+        await until(mesh, allUsable('A', 'B'));
+        a.behaviour.status = grpc.status.UNAVAILABLE;
+        for (let i = 0; i < 2; i++) await expectGrpcError(getOrder(client));
+        await until(mesh, (_, snapshot) => snapshot?.tiers.some((t) => t.priority === 1 && t.load === 100) === true);
+
+        const metrics = await meter.collect();
+        const endpointA = { 'meshlite.service': 'orders', 'meshlite.endpoint': 'A' };
+        expect(valueOf(metrics.get('meshlite.endpoint.ejections'), endpointA)).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.endpoint.ejected'), endpointA)).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.service.failovers'), { 'meshlite.service': 'orders' })).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.service.tier.load'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never })).to.equal(100);
+        expect(valueOf(metrics.get('meshlite.service.tier.panic'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never })).to.equal(0);
+        expect(valueOf(metrics.get('meshlite.client.breaker.opened'), { 'meshlite.breaker': METHOD })).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD })).to.equal(2);
+      });
+
       it("records the server's state: calls shed, idempotent replays, the limit in use and the drain phase", async () => {
         const meter = await testMeter(mode);
         pool.defer(() => meter.shutdown());

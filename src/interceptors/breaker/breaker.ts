@@ -34,6 +34,7 @@ export class Breaker<A extends unknown[], T> {
   readonly #onChange: (state: BreakerState, previous: BreakerState) => void;
   #state: BreakerState = 'closed';
   #openedAt = 0;
+  #opened = 0;
 
   constructor(
     name: string,
@@ -75,6 +76,11 @@ export class Breaker<A extends unknown[], T> {
     return this.#state;
   }
 
+  /** Times it opened. */
+  get opened(): number {
+    return this.#opened;
+  }
+
   /** Epoch ms of the last opening. */
   get openedAt(): number {
     return this.#openedAt;
@@ -107,7 +113,10 @@ export class Breaker<A extends unknown[], T> {
   #move(state: BreakerState): void {
     const previous = this.#state;
     this.#state = state;
-    if (state === 'open') this.#openedAt = this.#clock.now();
+    if (state === 'open') {
+      this.#openedAt = this.#clock.now();
+      if (previous !== 'open') this.#opened++;
+    }
     if (previous !== state) this.#onChange(state, previous);
   }
 }

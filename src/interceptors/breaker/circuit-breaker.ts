@@ -95,6 +95,8 @@ export interface BreakerSnapshot {
   readonly calls: number;
   readonly failures: number;
   readonly rejected: number;
+  /** Times it opened. */
+  readonly opened: number;
 }
 
 export type CircuitBreakerLayer = ClientLayer & {
@@ -179,7 +181,7 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       Object.fromEntries(
         [...breakers].map(([key, breaker]) => {
           const { successes, failures, rejects } = breaker.stats;
-          return [key, { state: breaker.state, calls: successes + failures, failures, rejected: rejects }];
+          return [key, { state: breaker.state, calls: successes + failures, failures, rejected: rejects, opened: breaker.opened }];
         }),
       ),
     reset,

@@ -58,6 +58,8 @@ export interface RetryBudgetSnapshot {
   readonly retries: number;
   /** Retries the budget would grant right now. */
   readonly available: number;
+  /** Retries and hedges refused since the budget was made. */
+  readonly refused: number;
   /** Age of the current failure streak in ms, 0 when the last attempt succeeded. */
   readonly failureStreakMs: number;
 }
@@ -84,6 +86,7 @@ export class RetryBudget {
   readonly #retries = new Array<number>(BUCKETS).fill(0);
   #requestSum = 0;
   #retrySum = 0;
+  #refused = 0;
   #bucket = 0;
   #bucketStart: number;
   #streakStart: number | undefined;
@@ -108,7 +111,10 @@ export class RetryBudget {
   /** Withdraws one retry (or hedge) if the budget allows it. */
   tryRetry(): boolean {
     this.#advance();
-    if (this.#available() < 1) return false;
+    if (this.#available() < 1) {
+      this.#refused++;
+      return false;
+    }
     this.#retries[this.#bucket]!++;
     this.#retrySum++;
     return true;
@@ -139,6 +145,7 @@ export class RetryBudget {
       requests: this.#requestSum,
       retries: this.#retrySum,
       available: Math.max(0, Math.floor(this.#available())),
+      refused: this.#refused,
       failureStreakMs: this.#streakStart === undefined ? 0 : this.#clock.now() - this.#streakStart,
     };
   }
