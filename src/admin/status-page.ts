@@ -80,8 +80,9 @@ function render(data) {
       '<td class="num">' + ms(e.recent.p50Ms) + ' / ' + ms(e.recent.p99Ms) + '</td>' +
       '<td class="num">' + Math.round(e.effectiveWeight) + ' / ' + e.weight + '</td>' +
       '<td class="num">' + e.priority + '</td>' +
+      '<td class="num">' + e.inFlight + '</td>' +
       '<td class="why">' + esc(why(e)) + '</td></tr>').join('');
-    return '<h2>' + esc(s.service) + '</h2><table><thead><tr><th>endpoint</th><th>address</th><th>state</th><th>share</th><th>success</th><th>p50 / p99</th><th>weight (effective / set)</th><th>priority</th><th>why</th></tr></thead><tbody>' +
+    return '<h2>' + esc(s.service) + '</h2><table><thead><tr><th>endpoint</th><th>address</th><th>state</th><th>share</th><th>success</th><th>p50 / p99</th><th>weight (effective / set)</th><th>priority</th><th>in flight</th><th>why</th></tr></thead><tbody>' +
       rows + '</tbody></table>' + chart(s.service, s.endpoints);
   }).join('');
   document.getElementById('services').innerHTML = html || '<p>No service has a client yet.</p>';

@@ -45,6 +45,8 @@ export class EndpointController {
   /** Once usable, an endpoint that goes down counts as down instead of "still starting". */
   everUsable = false;
   picks = 0;
+  /** Calls sent here that have not ended yet. */
+  inFlight = 0;
   /** Times ejected, the whole endpoint or one method. */
   ejections = 0;
   readonly ejection: EjectionTracker;
@@ -168,13 +170,20 @@ export class EndpointController {
         ? this.#onProbeEnded
         : this.#onCallEnded;
     const count = this.#owner.attempts;
-    if (!count) return { ...result, subchannel, onCallEnded };
-    const started = performance.now();
+    const started = count ? performance.now() : 0;
+    // grpc-js may pick again or give up before a stream starts: a call is in flight from
+    // onCallStarted, which it calls only when onCallEnded will follow.
+    const innerStarted = result.onCallStarted;
     return {
       ...result,
       subchannel,
+      onCallStarted: () => {
+        this.inFlight++;
+        innerStarted?.();
+      },
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
-        count(this, code, performance.now() - started);
+        this.inFlight--;
+        count?.(this, code, performance.now() - started);
         onCallEnded(code, details, metadata);
       },
     };
@@ -248,6 +257,7 @@ export class EndpointController {
       status: this.#status(now),
       picks: this.picks,
       ejections: this.ejections,
+      inFlight: this.inFlight,
       lastError: this.lastError,
       methods: [...this.methods.notAdmitted()].map(([method, state]) => ({
         method,

@@ -42,6 +42,8 @@ export interface EndpointSnapshot {
   readonly picks: number;
   /** Times ejected (whole endpoint or one method) since it was added. */
   readonly ejections: number;
+  /** Calls sent to it that have not ended yet. */
+  readonly inFlight: number;
   readonly lastError: string | undefined;
   /** Methods ejected here alone (the endpoint serves the others), with why and until when. */
   readonly methods: ReadonlyArray<{

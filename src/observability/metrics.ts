@@ -116,6 +116,7 @@ export interface MeshStateSource {
       readonly serving: boolean;
       readonly ejection: string;
       readonly ejections: number;
+      readonly inFlight: number;
       readonly status: string;
     }>;
   }>;
@@ -141,6 +142,7 @@ export function observeMeshState(recorder: Recorder | undefined, source: MeshSta
   const serving = meter.createObservableGauge('meshlite.endpoint.serving', { description: '1 when connected and passing its health check, else 0.' });
   const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', { description: '1 when ejected (or probing) for failures, else 0.' });
   const weight = meter.createObservableGauge('meshlite.endpoint.effective_weight', { description: 'Weight in use now (slow start lowers it).' });
+  const inFlight = meter.createObservableGauge('meshlite.endpoint.in_flight', { unit: '{call}', description: 'Calls sent to the endpoint that have not ended yet.' });
   const ejections = meter.createObservableCounter('meshlite.endpoint.ejections', { unit: '{ejection}', description: 'Times the endpoint (or one of its methods) was ejected for failures.' });
   const tierLoad = meter.createObservableGauge('meshlite.service.tier.load', { unit: '%', description: 'Share of the service\u2019s traffic a priority tier takes.' });
   const panic = meter.createObservableGauge('meshlite.service.tier.panic', { description: '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.' });
@@ -149,7 +151,7 @@ export function observeMeshState(recorder: Recorder | undefined, source: MeshSta
   const opened = meter.createObservableCounter('meshlite.client.breaker.opened', { unit: '{transition}', description: 'Times the breaker opened.' });
   const budget = meter.createObservableGauge('meshlite.client.retry_budget.available', { unit: '{retry}', description: 'Retries the budget would grant now.' });
   const refused = meter.createObservableCounter('meshlite.client.retry_budget.refused', { unit: '{retry}', description: 'Retries and hedges the budget refused.' });
-  const observables = [inRotation, serving, ejected, weight, ejections, tierLoad, panic, failovers, breaker, opened, budget, refused];
+  const observables = [inRotation, serving, ejected, weight, inFlight, ejections, tierLoad, panic, failovers, breaker, opened, budget, refused];
   const callback = (result: { observe(observable: (typeof observables)[number], value: number, attributes?: Attributes): void }) => {
     // Several channels may balance one service: their counts add up, their states are each channel's.
     const failoversByService = new Map<string, number>();
@@ -162,7 +164,8 @@ export function observeMeshState(recorder: Recorder | undefined, source: MeshSta
         result.observe(panic, tier.panic ? 1 : 0, attributes);
       }
       for (const endpoint of balancer.endpoints) {
-        const attributes = { ...service, 'meshlite.endpoint': endpoint.name, 'meshlite.address': endpoint.address };
+        const attributes = { ...service, 'meshlite.endpoint': endpoint.name, 'meshlite.address': endpoint.address, 'meshlite.priority': endpoint.priority };
+        result.observe(inFlight, endpoint.inFlight, attributes);
         result.observe(inRotation, endpoint.usable ? 1 : 0, attributes);
         result.observe(serving, endpoint.serving ? 1 : 0, attributes);
         result.observe(ejected, endpoint.ejection === 'admitted' ? 0 : 1, attributes);

@@ -76,6 +76,13 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf(metrics.get('meshlite.endpoint.in_rotation'), endpoint)).to.equal(1);
         expect(valueOf(metrics.get('meshlite.endpoint.ejected'), endpoint)).to.equal(0);
         expect(valueOf(metrics.get('meshlite.endpoint.effective_weight'), endpoint)).to.equal(7);
+        expect(valueOf(metrics.get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
+        // A call the backend holds is in flight until it ends.
+        const held = getOrder(client, { 'x-test-delay-ms': '300' });
+        await untilTrue(() => mesh.snapshot('orders')[0]?.endpoints[0]?.inFlight === 1);
+        expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(1);
+        await held;
+        expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
         expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(0);
       });
 
