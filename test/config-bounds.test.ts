@@ -14,7 +14,7 @@ import {
 } from 'grpc-meshlite';
 import { resolvePropagationOptions } from '../src/call/deadline.js';
 import { setTimer, MAX_TIMER_DELAY_MS, type Clock } from '../src/clock.js';
-import { SmoothWeightedScheduler } from '../src/balancer/scheduler.js';
+import { WeightedScheduler } from '../src/balancer/scheduler.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -94,7 +94,7 @@ describe('config ranges', () => {
   }
 
   it('weights at the top of the range still split exactly', () => {
-    const scheduler = new SmoothWeightedScheduler([
+    const scheduler = new WeightedScheduler([
       { item: 'A', weight: 1_000_000 },
       { item: 'B', weight: 1_000_000 },
     ]);

@@ -9,7 +9,7 @@ import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from '
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
 import { tierLoads } from './priority.js';
-import { SmoothWeightedScheduler } from './scheduler.js';
+import { WeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
 
 /** How often the picker is rebuilt while an endpoint ramps up in slow start. */
@@ -31,6 +31,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #events!: MeshEventSink;
   #logger!: Logger;
   clock!: Clock;
+  #random: () => number = Math.random;
   /** The mesh's attempt recorder, read on every pick: the admin page may start after this balancer. */
   get attempts(): ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined {
     return this.#counter || this.#mesh?.attemptRecorder ? this.#recordAttempt : undefined;
@@ -171,6 +172,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#events = mesh.events;
     this.#logger = mesh.logger;
     this.clock = mesh.clock;
+    this.#random = mesh.random;
     this.#mesh = mesh;
     this.#counter = mesh.metrics && this.#attemptCounter(mesh.metrics);
     this.#unregister = mesh.registerBalancer(() => this.snapshot());
@@ -230,7 +232,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
       const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
       const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
-      tiers.push({ tier: { priority, scheduler: new SmoothWeightedScheduler(entries, credits) }, load });
+      tiers.push({ tier: { priority, scheduler: new WeightedScheduler(entries, credits, this.#random) }, load });
     }
     this.#loads = loads.map(({ priority, load, healthPercent }) => ({
       priority,
@@ -355,7 +357,7 @@ function overrideEjections(
   if (serving.length === 0) return undefined;
   const priority = Math.min(...serving.map((e) => e.config.priority));
   const entries = serving.filter((e) => e.config.priority === priority).map((e) => ({ item: e, weight: e.config.weight }));
-  return { tier: { priority, scheduler: new SmoothWeightedScheduler(entries, credits) }, load: 100 };
+  return { tier: { priority, scheduler: new WeightedScheduler(entries, credits) }, load: 100 };
 }
 
 /** Per method, the endpoints it is ejected from and those waiting for its probe. */

@@ -1,7 +1,7 @@
 import { experimental } from '@grpc/grpc-js';
 import { takeRoutingHint, type ReceivedHint } from '../call/routing-hint.js';
 import type { EndpointController, ProbeKind } from './endpoint-controller.js';
-import { SmoothWeightedScheduler } from './scheduler.js';
+import { WeightedScheduler } from './scheduler.js';
 
 /** One method ejected from some endpoints: they are skipped for it, and one call probes each. */
 export interface MethodRule {
@@ -14,7 +14,7 @@ export const METHOD_PICK_INFO = 'method';
 
 export interface PickerTier {
   readonly priority: number;
-  readonly scheduler: SmoothWeightedScheduler<EndpointController>;
+  readonly scheduler: WeightedScheduler<EndpointController>;
 }
 
 /**
@@ -25,7 +25,7 @@ export interface PickerTier {
  * is reported back to it.
  */
 export class WeightedPriorityPicker implements experimental.Picker {
-  readonly #tiers: SmoothWeightedScheduler<PickerTier>;
+  readonly #tiers: WeightedScheduler<PickerTier>;
   readonly #byPriority: readonly PickerTier[];
   readonly #probing: readonly EndpointController[];
   readonly #methodRules: ReadonlyMap<string, MethodRule>;
@@ -35,7 +35,7 @@ export class WeightedPriorityPicker implements experimental.Picker {
     probing: readonly EndpointController[],
     methodRules: ReadonlyMap<string, MethodRule>,
   ) {
-    this.#tiers = new SmoothWeightedScheduler(tiers.map(({ tier, load }) => ({ item: tier, weight: load })));
+    this.#tiers = new WeightedScheduler(tiers.map(({ tier, load }) => ({ item: tier, weight: load })));
     this.#byPriority = tiers.map(({ tier }) => tier);
     this.#probing = probing;
     this.#methodRules = methodRules;

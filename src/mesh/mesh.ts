@@ -30,6 +30,8 @@ export interface MeshOptions {
   logger?: Logger;
   /** Time source for ejection, slow start, health probes and retries (tests inject one). */
   clock?: Clock;
+  /** Random numbers in [0, 1) for the balancer (each picker's start phase, P2C's samples). Default Math.random; tests seed it. */
+  random?: () => number;
   /**
    * Where the mesh's own metrics (per-endpoint attempts) and its clients' gRPC metrics go.
    * Default: OpenTelemetry's global meter provider; without one nothing is recorded.
@@ -68,6 +70,7 @@ export class Mesh {
   readonly #source: ConfigSource;
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #random: () => number;
   readonly #configChanged = new Signal<void>();
   readonly #balancers = new Set<() => BalancerSnapshot>();
   readonly #cleanups: Array<() => void> = [];
@@ -91,6 +94,7 @@ export class Mesh {
     ({ events: this.events, sink: this.#sink } = MeshEvents.create());
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
     this.#meterProvider = options.meterProvider;
     this.#metrics = recorderFor(options.meterProvider);
     const stopObserving = observeMeshState(this.#metrics, { snapshot: () => this.snapshot(), clients: () => this.#clientStates() });
@@ -342,6 +346,7 @@ export class Mesh {
       events: this.#sink,
       logger: this.#logger,
       clock: this.#clock,
+      random: this.#random,
       metrics: this.#metrics,
       get attemptRecorder() {
         return self.#attemptRecorder;

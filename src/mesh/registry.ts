@@ -28,6 +28,8 @@ export interface MeshRuntime {
   readonly events: MeshEventSink;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Where the balancer's random choices come from (start phases; P2C samples). */
+  readonly random: () => number;
   /** The mesh's own instruments (per-endpoint attempts), when a meter provider records them. */
   readonly metrics: Recorder | undefined;
   /** Where each attempt's outcome and duration per endpoint go while the admin page runs. */

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { tierLoads } from '../../src/balancer/priority.js';
-import { SmoothWeightedScheduler } from '../../src/balancer/scheduler.js';
+import { WeightedScheduler } from '../../src/balancer/scheduler.js';
 import { slowStartFactor } from '../../src/balancer/slow-start.js';
+import { seededRandom } from '../helpers/clients.js';
 
-function count(scheduler: SmoothWeightedScheduler<string>, picks: number, skip?: (item: string) => boolean) {
+function count(scheduler: WeightedScheduler<string>, picks: number, skip?: (item: string) => boolean) {
   const counts: Record<string, number> = {};
   for (let i = 0; i < picks; i++) {
     const item = scheduler.pick(skip)!;
@@ -14,7 +15,7 @@ function count(scheduler: SmoothWeightedScheduler<string>, picks: number, skip?:
 
 describe('smooth weighted scheduler', () => {
   it('gives exactly W(i)/ΣW(j) of 10,000 picks', () => {
-    const scheduler = new SmoothWeightedScheduler([
+    const scheduler = new WeightedScheduler([
       { item: 'A', weight: 80 },
       { item: 'B', weight: 20 },
     ]);
@@ -22,7 +23,7 @@ describe('smooth weighted scheduler', () => {
   });
 
   it('is exact in every window of ΣW picks, and spreads the light endpoint out', () => {
-    const scheduler = new SmoothWeightedScheduler([
+    const scheduler = new WeightedScheduler([
       { item: 'A', weight: 4 },
       { item: 'B', weight: 1 },
     ]);
@@ -34,7 +35,7 @@ describe('smooth weighted scheduler', () => {
   });
 
   it('keeps fractional weights within ±1 % over 10,000 picks', () => {
-    const scheduler = new SmoothWeightedScheduler([
+    const scheduler = new WeightedScheduler([
       { item: 'A', weight: 2.5 },
       { item: 'B', weight: 7.5 },
       { item: 'C', weight: 0 },
@@ -45,7 +46,7 @@ describe('smooth weighted scheduler', () => {
   });
 
   it('skips items for one pick without ever returning a skipped one', () => {
-    const scheduler = new SmoothWeightedScheduler([
+    const scheduler = new WeightedScheduler([
       { item: 'A', weight: 99 },
       { item: 'B', weight: 1 },
     ]);
@@ -54,18 +55,44 @@ describe('smooth weighted scheduler', () => {
   });
 
   it('continues the sequence when rebuilt with the previous credits', () => {
-    const first = new SmoothWeightedScheduler([
+    const first = new WeightedScheduler([
       { item: 'A', weight: 3 },
       { item: 'B', weight: 1 },
     ]);
     const counts: Record<string, number> = {};
     let scheduler = first;
     for (let i = 0; i < 4000; i++) {
-      if (i % 3 === 0) scheduler = new SmoothWeightedScheduler([{ item: 'A', weight: 3 }, { item: 'B', weight: 1 }], scheduler.credits());
+      if (i % 3 === 0) scheduler = new WeightedScheduler([{ item: 'A', weight: 3 }, { item: 'B', weight: 1 }], scheduler.credits());
       const item = scheduler.pick()!;
       counts[item] = (counts[item] ?? 0) + 1;
     }
     expect(counts).to.deep.equal({ A: 3000, B: 1000 });
+  });
+});
+
+describe('weighted scheduler: random start phase (no thundering herd)', () => {
+  const entries = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'].map((item) => ({ item, weight: 3 }));
+
+  it('sends the first calls of clients started together to different endpoints', () => {
+    const random = seededRandom(7);
+    const firsts = new Set(Array.from({ length: 40 }, () => new WeightedScheduler(entries, undefined, random).pick()));
+    // Without a random phase every client would start at A.
+    expect(firsts.size).to.be.at.least(6);
+  });
+
+  it('stays exact over every round of ΣW picks from a random phase', () => {
+    const random = seededRandom(11);
+    for (let client = 0; client < 20; client++) {
+      const scheduler = new WeightedScheduler([{ item: 'A', weight: 5 }, { item: 'B', weight: 2 }, { item: 'C', weight: 1 }], undefined, random);
+      for (let round = 0; round < 5; round++) expect(count(scheduler, 8)).to.deep.equal({ A: 5, B: 2, C: 1 });
+    }
+  });
+
+  it('keeps the split exact with 1,000 endpoints of different weights', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => ({ item: `e${i}`, weight: 1 + (i % 4) }));
+    const scheduler = new WeightedScheduler(many, undefined, seededRandom(3));
+    const counts = count(scheduler, 2500 * 2); // two rounds (ΣW = 2500)
+    expect(many.every(({ item, weight }) => counts[item] === 2 * weight)).to.equal(true);
   });
 });
 
