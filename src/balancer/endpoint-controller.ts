@@ -54,6 +54,7 @@ export class EndpointController {
   readonly methods: MethodEjections;
   readonly #owner: EndpointOwner;
   readonly #leaf: experimental.LeafLoadBalancer;
+  #destroyed = false;
   #picker!: experimental.Picker;
   #wasUsable = false;
   #wasServing = false;
@@ -102,7 +103,11 @@ export class EndpointController {
       owner.settings.tls && options['grpc.ssl_target_name_override'] === undefined ? { ...options, 'grpc.ssl_target_name_override': serverName } : options;
     this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, leafOptions, '');
     this.#picker = this.#leaf.getPicker();
-    this.#leaf.startConnecting();
+  }
+
+  /** Opens its connection (the balancer spreads many over a few event-loop turns). */
+  connect(): void {
+    if (!this.#destroyed) this.#leaf.startConnecting();
   }
 
   /** Connected, healthy, admitted and weighted: may take regular calls. */
@@ -235,6 +240,7 @@ export class EndpointController {
   }
 
   destroy(): void {
+    this.#destroyed = true;
     this.#leaf.destroy();
   }
 

@@ -1,0 +1,162 @@
+// How the client's cost grows with the number of endpoints in a service: 2, 10, 100 and 1,000
+// endpoints (one backend process listening on N ports), bare grpc-js round_robin against the
+// mesh's balancer with health checking alone and the full mesh client. Per N and stack, in
+// interleaved rounds: time to the first answer from a fresh client, client CPU per call under a
+// bounded closed loop, client CPU per second while idle (health checking), heap per endpoint,
+// and for the mesh a config reload that changes every weight.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { createLogger, createMesh, type MeshConfigInput } from 'grpc-meshlite';
+import { exampleConfig } from '../examples/client.js';
+import { callUnary, OrderClient } from '../examples/orders.js';
+
+export const SCALING_SIZES = [2, 10, 100, 1000] as const;
+export type ScalingStack = 'bare grpc-js' | 'grpc-meshlite balancer' | 'grpc-meshlite';
+const STACKS: readonly ScalingStack[] = ['bare grpc-js', 'grpc-meshlite balancer', 'grpc-meshlite'];
+
+export interface ScalingRun {
+  readonly endpoints: number;
+  readonly stack: ScalingStack;
+  readonly round: number;
+  /** From creating the client to its first answer. */
+  readonly firstCallMs: number;
+  readonly cpuUsPerCall: number;
+  /** Client CPU per second of wall time with no calls (health checking, timers). */
+  readonly idleCpuMsPerS: number;
+  /** Heap held per endpoint once every endpoint took a call (after a full GC). */
+  readonly heapKiBPerEndpoint: number;
+  /** Mesh only: a reload changing every weight, until every picker uses the new weights. */
+  readonly reloadMs?: number;
+  /** Mesh only: endpoints that left READY because of that reload (should be 0). */
+  readonly reconnectedOnReload?: number;
+}
+
+const CONCURRENCY = 8;
+const IDLE_MS = 2000;
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function startBackend(endpoints: number): Promise<{ addresses: string[]; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./many-ports-server.ts', import.meta.url)), String(endpoints)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { addresses: (JSON.parse(line) as number[]).map((port) => `127.0.0.1:${port}`), child };
+}
+
+function meshConfig(addresses: readonly string[], weight: number): MeshConfigInput {
+  const config = exampleConfig({});
+  const orders = config.services['orders']!;
+  orders.endpoints = addresses.map((address, i) => ({ name: `e${i}`, address, weight }));
+  orders.healthCheck = { serviceName: 'orders.v1.OrderService' };
+  orders.balancer = { ...orders.balancer, slowStart: { windowMs: 0 } };
+  return config;
+}
+
+function makeClient(stack: ScalingStack, addresses: readonly string[]) {
+  if (stack === 'bare grpc-js') {
+    const client = new OrderClient(`ipv4:${addresses.join(',')}`, grpc.credentials.createInsecure(), {
+      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    });
+    return { client, close: () => client.close(), reload: undefined };
+  }
+  const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
+  const mesh = createMesh({ config: meshConfig(addresses, 1), logger });
+  const bare = { metrics: false, logging: false, deadline: false, breaker: false, retry: false } as const;
+  const client = mesh.client(OrderClient, 'orders', stack === 'grpc-meshlite balancer' ? { stack: bare } : {});
+  const reload = async (): Promise<{ reloadMs: number; reconnected: number }> => {
+    const ready = new Set(mesh.snapshot('orders').flatMap((s) => s.endpoints.filter((e) => e.connectivity === 'READY').map((e) => e.address)));
+    const started = performance.now();
+    mesh.update(meshConfig(addresses, 3));
+    while (!mesh.snapshot('orders').every((s) => s.endpoints.every((e) => e.weight === 3))) await sleep(1);
+    const reloadMs = performance.now() - started;
+    const reconnected = mesh.snapshot('orders').flatMap((s) => s.endpoints).filter((e) => ready.has(e.address) && e.connectivity !== 'READY').length;
+    return { reloadMs, reconnected };
+  };
+  return {
+    client,
+    close: () => {
+      client.close();
+      mesh.close();
+    },
+    reload,
+  };
+}
+
+/** A closed loop of `calls` GetOrder calls, CONCURRENCY at a time; client CPU per call. */
+async function load(client: OrderClient, calls: number): Promise<number> {
+  let sent = 0;
+  const before = process.cpuUsage();
+  const worker = async () => {
+    while (sent < calls) {
+      sent++;
+      await callUnary(client.GetOrder, client, { id: 'o' }, new grpc.Metadata(), { deadline: Date.now() + 5000 });
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / calls;
+}
+
+async function measure(stack: ScalingStack, addresses: readonly string[], round: number): Promise<ScalingRun> {
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const started = performance.now();
+  const made = makeClient(stack, addresses);
+  try {
+    await callUnary(made.client.GetOrder, made.client, { id: 'first' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+    const firstCallMs = performance.now() - started;
+    // Every endpoint takes calls (round robin, equal weights), then the measured loop.
+    await load(made.client, Math.max(2000, addresses.length * 3));
+    const cpuUsPerCall = await load(made.client, 4000);
+    gc();
+    const heapKiBPerEndpoint = (process.memoryUsage().heapUsed - heapBefore) / 1024 / addresses.length;
+    await sleep(300);
+    const idleBefore = process.cpuUsage();
+    const idleStarted = performance.now();
+    await sleep(IDLE_MS);
+    const idle = process.cpuUsage(idleBefore);
+    const idleCpuMsPerS = (idle.user + idle.system) / 1000 / ((performance.now() - idleStarted) / 1000);
+    const reload = made.reload && (await made.reload());
+    return {
+      endpoints: addresses.length,
+      stack,
+      round,
+      firstCallMs,
+      cpuUsPerCall,
+      idleCpuMsPerS,
+      heapKiBPerEndpoint,
+      ...(reload && { reloadMs: reload.reloadMs, reconnectedOnReload: reload.reconnected }),
+    };
+  } finally {
+    made.close();
+    await sleep(200);
+  }
+}
+
+export async function runScaling(rounds: number, progress: (line: string) => void): Promise<ScalingRun[]> {
+  const runs: ScalingRun[] = [];
+  for (const endpoints of SCALING_SIZES) {
+    const backend = await startBackend(endpoints);
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        const order = round % 2 === 1 ? STACKS : [...STACKS].reverse();
+        for (const stack of order) {
+          const run = await measure(stack, backend.addresses, round);
+          runs.push(run);
+          progress(
+            `scaling  N=${String(endpoints).padEnd(4)} ${stack.padEnd(22)} first call ${Math.round(run.firstCallMs)} ms, ${Math.round(run.cpuUsPerCall)} µs/call, idle ${run.idleCpuMsPerS.toFixed(1)} ms/s, ${run.heapKiBPerEndpoint.toFixed(1)} KiB/endpoint` +
+              (run.reloadMs === undefined ? '' : `, reload ${Math.round(run.reloadMs)} ms (${run.reconnectedOnReload} reconnected)`),
+          );
+        }
+      }
+    } finally {
+      backend.child.kill('SIGKILL');
+    }
+  }
+  return runs;
+}
