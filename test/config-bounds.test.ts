@@ -39,6 +39,7 @@ const rows: Row[] = [
   ['endpoints[0].priority', (v) => meshWith('endpoints.priority', v), [0, 100], [-1, 101, 1.5]],
   ['healthCheck.probeIntervalMs', (v) => meshWith('healthCheck.probeIntervalMs', v), [0, 100, HOUR], [0.5, 99, HOUR + 1, 3e9]],
   ['healthCheck.probeTimeoutMs', (v) => meshWith('healthCheck.probeTimeoutMs', v), [10, 60_000], [9, 60_001]],
+  ['healthCheck.idleProbeIntervalMs', (v) => meshWith('healthCheck.idleProbeIntervalMs', v), [0, 1000, HOUR], [999, HOUR + 1]],
   ['balancer.ejection.consecutiveFailures', (v) => meshWith('balancer.ejection.consecutiveFailures', v), [1, 1000], [0, 1001]],
   ['balancer.ejection.baseEjectionMs', (v) => meshWith('balancer.ejection.baseEjectionMs', v, { balancer: { ejection: { maxEjectionMs: HOUR } } }), [10, HOUR], [9, 3e9]],
   ['balancer.ejection.maxEjectionMs', (v) => meshWith('balancer.ejection.maxEjectionMs', v, { balancer: { ejection: { baseEjectionMs: 10 } } }), [10, HOUR], [9, HOUR + 1]],

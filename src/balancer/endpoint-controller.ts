@@ -30,6 +30,12 @@ export interface EndpointOwner {
 export type ProbeKind = 'endpoint' | 'method' | undefined;
 
 /**
+ * Statuses that may not come from the backend at all (a deadline, a cancellation, a broken
+ * connection): a call that ends so says nothing about whether the backend is alive.
+ */
+const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([Status.DEADLINE_EXCEEDED, Status.CANCELLED, Status.UNAVAILABLE, Status.INTERNAL, Status.UNKNOWN]);
+
+/**
  * One endpoint as the balancer controls it: its connection (a grpc-js LeafLoadBalancer, i.e.
  * pick_first over its address), its health (A17 Watch on that connection), its passive
  * ejection state, its slow start, and how many picks it got.
@@ -163,7 +169,8 @@ export class EndpointController {
       return result;
     }
     this.picks++;
-    const subchannel = result.subchannel instanceof HealthCheckedSubchannel ? result.subchannel.getWrappedSubchannel() : result.subchannel;
+    const health = result.subchannel instanceof HealthCheckedSubchannel ? result.subchannel : undefined;
+    const subchannel = health ? health.getWrappedSubchannel() : result.subchannel;
     const outcomes = method === undefined ? undefined : this.methods.outcomes(method);
     const onCallEnded = outcomes
       ? probe === 'endpoint'
@@ -184,10 +191,12 @@ export class EndpointController {
       subchannel,
       onCallStarted: () => {
         this.inFlight++;
+        health?.callStarted();
         innerStarted?.();
       },
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
         this.inFlight--;
+        health?.callEnded(!NO_WORD_FROM_THE_BACKEND.has(code));
         count?.(this, code, performance.now() - started);
         onCallEnded(code, details, metadata);
       },

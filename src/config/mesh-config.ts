@@ -29,6 +29,7 @@ export const HEALTH_CHECK_DEFAULTS = Object.freeze({
   serviceName: '',
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
+  idleProbeIntervalMs: 30_000,
 });
 
 export const healthCheckSchema = z.strictObject({
@@ -39,6 +40,10 @@ export const healthCheckSchema = z.strictObject({
     .refine((ms) => ms === 0 || ms >= 100, 'must be 0 (no probe) or at least 100 ms')
     .default(HEALTH_CHECK_DEFAULTS.probeIntervalMs),
   probeTimeoutMs: durationMs(10, MINUTE).default(HEALTH_CHECK_DEFAULTS.probeTimeoutMs),
+  /** With no call in flight: a probe after this long without a word from the endpoint; 0 = none. */
+  idleProbeIntervalMs: durationMs(0, HOUR)
+    .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (no idle probe) or at least 1000 ms')
+    .default(HEALTH_CHECK_DEFAULTS.idleProbeIntervalMs),
 });
 
 export const EJECTION_DEFAULTS = Object.freeze({

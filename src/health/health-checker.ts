@@ -1,7 +1,10 @@
 // Client-side health checking (gRPC proposal A17): grpc.health.v1 Watch on each endpoint's
 // own connection, one stream per connection and service name however many channels share
-// the connection, plus an optional Check probe with a timeout that notices a backend which
-// keeps its connection open but answers nothing (hung, SIGSTOPped).
+// the connection, plus a Check probe with a timeout that notices a backend which keeps its
+// connection open but answers nothing (hung, SIGSTOPped). The probe runs only where the
+// endpoint has been silent: calls in flight and no answer (call, Watch message, probe) for
+// half the probe interval, or, with nothing in flight, for the idle probe interval — so
+// 1,000 endpoints at rest cost a few probes a second, not 1,000.
 import {
   ChannelCredentials,
   connectivityState as ConnectivityState,
@@ -41,9 +44,11 @@ export interface EndpointHealth {
 
 export interface HealthCheckSettings {
   readonly serviceName: string;
-  /** Check probe period while connected; 0 turns probing off. */
+  /** Silence, with calls in flight, after which a Check probe goes out; 0 turns probing off. */
   readonly probeIntervalMs: number;
   readonly probeTimeoutMs: number;
+  /** Silence, with no call in flight, after which a probe goes out; 0: none while idle. */
+  readonly idleProbeIntervalMs: number;
   /** Drives the probe period and the re-watch backoff. */
   readonly clock: Clock;
 }
@@ -72,18 +77,35 @@ type HealthListener = (health: EndpointHealth) => void;
  * subchannel underneath, which is what a picker must return.
  */
 export class HealthCheckedSubchannel extends experimental.BaseSubchannelWrapper {
+  readonly #watcher: HealthWatcher;
+
   constructor(child: SubchannelInterface, settings: HealthCheckSettings, listener: HealthListener) {
     super(child);
-    this.addDataWatcher(new HealthWatcher(settings, listener));
+    this.#watcher = new HealthWatcher(settings, listener);
+    this.addDataWatcher(this.#watcher);
   }
 
   getWrappedSubchannel(): SubchannelInterface {
     return this.child;
   }
+
+  /** A call went out on this connection. */
+  callStarted(): void {
+    this.#watcher.producer?.callStarted();
+  }
+
+  /** A call on it ended; `answered` when its status is evidence the backend is alive. */
+  callEnded(answered: boolean): void {
+    this.#watcher.producer?.callEnded(answered);
+  }
 }
 
 class HealthWatcher implements DataWatcher {
   #producer: HealthProducer | undefined;
+
+  get producer(): HealthProducer | undefined {
+    return this.#producer;
+  }
 
   constructor(
     readonly settings: HealthCheckSettings,
@@ -91,7 +113,7 @@ class HealthWatcher implements DataWatcher {
   ) {}
 
   setSubchannel(subchannel: Subchannel): void {
-    const key = `grpc-meshlite.health:${this.settings.serviceName}:${this.settings.probeIntervalMs}:${this.settings.probeTimeoutMs}`;
+    const key = `grpc-meshlite.health:${this.settings.serviceName}:${this.settings.probeIntervalMs}:${this.settings.probeTimeoutMs}:${this.settings.idleProbeIntervalMs}`;
     this.#producer = subchannel.getOrCreateDataProducer(
       key,
       (real) => new HealthProducer(real, key, this.settings),
@@ -118,7 +140,13 @@ class HealthProducer {
   #health: EndpointHealth = { status: 'disconnected', detail: 'not connected yet' };
   #watch: ClientReadableStream<HealthCheckResponse> | undefined;
   #probeTimer: unknown;
+  /** When the pending probe check fires (clock time). */
+  #probeAt = Infinity;
   #probe: { cancel(): void } | undefined;
+  /** Last word from the backend: a Watch message, a probe's answer, a call it answered. */
+  #lastHeard = 0;
+  #inFlight = 0;
+  #doubtful = false;
   #unimplemented = false;
 
   constructor(subchannel: Subchannel, key: string, settings: HealthCheckSettings) {
@@ -150,6 +178,7 @@ class HealthProducer {
     if (this.#subchannel.getConnectivityState() === ConnectivityState.READY) {
       if (this.#watch || this.#unimplemented || this.#rewatch !== undefined) return;
       this.#publish({ status: 'unknown', detail: 'waiting for the first health answer' });
+      this.#heard();
       this.#startWatch();
       this.#scheduleProbe();
     } else {
@@ -167,6 +196,7 @@ class HealthProducer {
     call.on('data', (response: HealthCheckResponse) => {
       // A17: an answer resets the backoff.
       this.#rewatchRetries = 0;
+      this.#heard();
       this.#publishAnswer(response, 'Watch');
     });
     call.on('error', (error: ServiceError) => this.#watchEnded(call, error.code, error.details));
@@ -193,16 +223,60 @@ class HealthProducer {
     );
   }
 
-  #scheduleProbe(): void {
-    const { probeIntervalMs, clock } = this.#settings;
-    if (probeIntervalMs <= 0 || this.#probeTimer !== undefined) return;
-    this.#probeTimer = unrefTimer(
-      setTimer(clock, () => {
-        this.#probeTimer = undefined;
-        this.#runProbe();
-      }, probeIntervalMs),
-    );
+  callStarted(): void {
+    this.#inFlight++;
+    if (this.#inFlight === 1) this.#lookSoon();
   }
+
+  callEnded(answered: boolean): void {
+    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    if (answered) {
+      this.#heard();
+    } else if (!this.#doubtful) {
+      // Cancelled or timed out with no word from the backend: worth a look even if no call follows.
+      this.#doubtful = true;
+      this.#lookSoon();
+    }
+  }
+
+  #heard(): void {
+    this.#lastHeard = this.#settings.clock.now();
+    this.#doubtful = false;
+  }
+
+  /** From idle to busy: the next look at the silence comes within half the probe interval. */
+  #lookSoon(): void {
+    if (this.#probeAt - this.#settings.clock.now() > this.#settings.probeIntervalMs / 2) this.#scheduleProbe();
+  }
+
+  /** Calls in flight, or calls that ended without a word since the backend last spoke. */
+  get #busy(): boolean {
+    return this.#inFlight > 0 || this.#doubtful;
+  }
+
+  /** The next look at how long the endpoint has been silent (jittered, so probes spread out). */
+  #scheduleProbe(): void {
+    const { probeIntervalMs, idleProbeIntervalMs, clock } = this.#settings;
+    clock.clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+    this.#probeAt = Infinity;
+    if (probeIntervalMs <= 0 || this.#probe || this.#unimplemented) return;
+    const period = this.#busy ? probeIntervalMs / 2 : idleProbeIntervalMs;
+    if (period <= 0) return;
+    const delay = period * (0.8 + 0.2 * Math.random());
+    this.#probeAt = clock.now() + delay;
+    this.#probeTimer = unrefTimer(setTimer(clock, this.#look, delay));
+  }
+
+  readonly #look = (): void => {
+    this.#probeTimer = undefined;
+    this.#probeAt = Infinity;
+    const { probeIntervalMs, idleProbeIntervalMs, clock } = this.#settings;
+    const silentMs = clock.now() - this.#lastHeard;
+    const due = this.#busy ? silentMs >= probeIntervalMs / 2 : idleProbeIntervalMs > 0 && silentMs >= idleProbeIntervalMs * 0.8;
+    if (due) this.#runProbe();
+    else this.#scheduleProbe();
+  };
 
   #runProbe(): void {
     if (this.#unimplemented || this.#subchannel.getConnectivityState() !== ConnectivityState.READY) return;
@@ -213,6 +287,7 @@ class HealthProducer {
       (error, response) => {
         if (this.#probe !== call) return;
         this.#probe = undefined;
+        if (!error || error.code === Status.NOT_FOUND) this.#heard();
         if (!error) this.#publishAnswer(response!, 'Check');
         else if (error.code === Status.NOT_FOUND) this.#publish({ status: 'not-serving', detail: 'Check: service unknown' });
         else if (error.code === Status.DEADLINE_EXCEEDED) {
@@ -240,6 +315,7 @@ class HealthProducer {
   #stopProbe(): void {
     this.#settings.clock.clearTimeout(this.#probeTimer);
     this.#probeTimer = undefined;
+    this.#probeAt = Infinity;
     const probe = this.#probe;
     this.#probe = undefined;
     probe?.cancel();

@@ -39,7 +39,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
             { name: 'ServiceA', address: addressA, weight: wa },
             { name: 'ServiceB', address: addressB, weight: wb },
           ],
-          healthCheck: { serviceName: SERVICE, probeIntervalMs: 100, probeTimeoutMs: 100 },
+          healthCheck: { serviceName: SERVICE, probeIntervalMs: 100, probeTimeoutMs: 100, idleProbeIntervalMs: 1000 },
           balancer: {
             ejection: { consecutiveFailures: 3, baseEjectionMs: 200, maxEjectionMs: 2000 },
             slowStart: { windowMs: 200 },

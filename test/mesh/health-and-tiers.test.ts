@@ -89,6 +89,55 @@ describe('mesh health checking and priority tiers', function () {
     expect(m.snapshot('orders')[0]!.tiers).to.deep.equal([{ priority: 0, load: 100, panic: true }]); // the meshlite.service.tier.panic gauge
   });
 
+  it('probes only a silent endpoint: none while Watch is quiet and nothing is sent, one after the idle interval, one soon after a call goes unanswered', async () => {
+    let checks = 0;
+    const a = await backend('ServiceA', {
+      health: false,
+      setup: (server) =>
+        server.addService(healthServiceDefinition, {
+          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void call.write({ status: 'SERVING' }),
+          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+            checks++;
+            callback(null, { status: 'SERVING' });
+          },
+          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
+        }),
+    });
+    const clock = manualClock(Date.now());
+    const { mesh: m, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: a.address }],
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: 30_000 },
+            balancer: { slowStart: { windowMs: 0 } },
+          },
+        },
+      },
+      clock,
+    });
+    client.getChannel().getConnectivityState(true);
+    await until(m, allUsable('ServiceA'));
+    // Ten probe intervals at rest: before, ten Check probes; now none.
+    for (let i = 0; i < 10; i++) clock.tick(1000);
+    expect(checks).to.equal(0);
+    // Silent for the idle interval: one probe.
+    clock.tick(20_000);
+    await until(m, () => checks === 1);
+    // A call the backend does not answer: a look within half the probe interval finds the
+    // endpoint silent with a call in flight, and probes.
+    a.behaviour.hang = true;
+    void callUnary(client.GetOrder, client, { id: 'x' }).catch(() => undefined);
+    await until(m, (e) => e['ServiceA']!.inFlight === 1);
+    const sent = clock.now();
+    await until(m, () => {
+      clock.tick(50);
+      return checks === 2;
+    });
+    expect(clock.now() - sent).to.be.at.most(1000);
+    client.close();
+  });
+
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
     // A health service whose Watch fails at once until it is fixed, then follows `state`.
     const state = new HealthState({ [SERVICE]: 'SERVING' });
