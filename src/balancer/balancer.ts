@@ -136,7 +136,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if (this.#toConnect.length > 0) setImmediate(this.#connectSome);
   };
 
+  /**
+   * grpc-js calls this on every call (round_robin's is a no-op): walking 1,000 endpoints each
+   * time cost more than the pick. Endpoints reconnect by themselves when their connection goes
+   * idle; only a balancer that never left IDLE has anything to do here.
+   */
   exitIdle(): void {
+    if (this.#state !== ConnectivityState.IDLE) return;
     for (const endpoint of this.#endpoints.values()) endpoint.exitIdle();
   }
 
