@@ -10,6 +10,7 @@
 //   npm run bench -- --parts etcd             only the etcd discovery run (a real etcd; ServiceA killed)
 //   npm run bench -- --parts mtls             only the mTLS cost run (the mesh over mTLS against plaintext)
 //   npm run bench -- --parts prometheus       only the metrics cost run (recording into the Prometheus exporter)
+//   npm run bench -- --parts scaling          only the 2 … 1,000 endpoints run
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +30,11 @@ import { meshCertificates } from '../examples/tls-certs.js';
 import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
 import { measureRecording, type RecordingRun } from './recording.js';
 import { median } from './summary.js';
+import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
-const PARTS = ['scenarios', 'overhead', 'weights', 'etcd', 'mtls', 'prometheus'] as const;
+const PARTS = ['scenarios', 'overhead', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -48,6 +50,7 @@ function flags() {
       'overhead-rounds': { type: 'string', default: '5' },
       parts: { type: 'string', default: PARTS.join(',') },
       'soak-calls': { type: 'string', default: '1000000' },
+      'scaling-rounds': { type: 'string', default: '3' },
     },
   });
   const parts = values.parts!.split(',').map((s) => s.trim());
@@ -75,6 +78,7 @@ function flags() {
     faultMs: int('fault-ms', values['fault-ms']!, 1000, 30_000),
     rate: int('rate', values.rate!, 50, 2000),
     overheadRounds: int('overhead-rounds', values['overhead-rounds']!, 1, 20),
+    scalingRounds: int('scaling-rounds', values['scaling-rounds']!, 1, 10),
     parts: new Set(parts as Part[]),
   };
 }
@@ -101,7 +105,8 @@ async function main(): Promise<void> {
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
-      (parts.has('prometheus') ? options.overheadRounds * 2 : 0) +
+      (parts.has('prometheus') ? options.overheadRounds * 2 + 1 : 0) +
+      (parts.has('scaling') ? options.scalingRounds * SCALING_SIZES.length * 3 : 0) +
       (options.soakCalls > 0 ? 1 : 0);
     let done = 0;
     const progress = (text: string) => {
@@ -117,6 +122,7 @@ async function main(): Promise<void> {
       parts.has('etcd') ? 'the etcd discovery run' : '',
       parts.has('mtls') ? `${options.overheadRounds} mTLS round(s)` : '',
       parts.has('prometheus') ? `${options.overheadRounds} metrics round(s)` : '',
+      parts.has('scaling') ? `${options.scalingRounds} scaling round(s) at ${SCALING_SIZES.join(', ')} endpoints` : '',
       options.soakCalls > 0 ? `a soak of ${options.soakCalls} calls` : '',
     ].filter(Boolean);
     console.log(`Benchmark: ${plan.join('; ')}`);
@@ -224,6 +230,8 @@ async function main(): Promise<void> {
       }
     }
 
+    const scaling: ScalingRun[] = parts.has('scaling') ? await runScaling(options.scalingRounds, progress) : [];
+
     const results: BenchResults = {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
@@ -236,6 +244,7 @@ async function main(): Promise<void> {
       ...(mtls.length > 0 && { mtls }),
       ...(prometheusRuns.length > 0 && { prometheus: prometheusRuns }),
       ...(recording && { recording }),
+      ...(scaling.length > 0 && { scaling }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

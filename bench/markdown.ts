@@ -7,6 +7,7 @@ import type { ScenarioName } from './scenarios.js';
 import type { EtcdKillRun } from './etcd-kill.js';
 import type { OverheadRun } from './results.js';
 import type { SoakRun } from './soak.js';
+import { SCALING_SIZES, type ScalingRun, type ScalingStack } from './scaling.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
 
@@ -31,6 +32,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   if (results.etcdKill) lines.push('', ...etcdKillTable(results.etcdKill));
   if (results.mtls?.length) lines.push('', ...mtlsTable(results.mtls));
   if (results.prometheus?.length) lines.push('', ...prometheusTable(results.prometheus, results.recording ?? []));
+  if (results.scaling?.length) lines.push('', ...scalingTable(results.scaling));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
     lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
@@ -147,4 +149,31 @@ function soakTable(soak: SoakRun): string[] {
     '| --- | --- | --- | --- | --- | --- | --- |',
     `| ${soak.calls} | ${Math.round(soak.durationMs / 1000)} s | ${soak.kills} | ${soak.errors === 0 ? '0' : codes.join('; ')} | ${heap} (${soak.heapGrowthPercent >= 0 ? '+' : ''}${soak.heapGrowthPercent.toFixed(1)} %) | ${mib(soak.rssMiB)} | ${soak.handles.start} → ${soak.handles.end} |`,
   ];
+}
+
+function scalingTable(runs: readonly ScalingRun[]): string[] {
+  const rounds = Math.max(...runs.map((r) => r.round));
+  const of = (endpoints: number, stack: ScalingStack) => runs.filter((r) => r.endpoints === endpoints && r.stack === stack);
+  const lines = [
+    `Endpoints per service (one backend process listening on N ports; ${rounds} interleaved round(s); client CPU per call under a closed loop of 4,000 calls, 8 at a time; idle = client CPU per second with no calls; heap per endpoint once every endpoint took calls; reload = every weight changed):`,
+    '',
+    '| endpoints | stack | first call | client CPU per call | vs N = 2 | idle CPU | heap per endpoint | reload |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const endpoints of SCALING_SIZES) {
+    for (const stack of ['bare grpc-js', 'grpc-meshlite balancer', 'grpc-meshlite'] as const) {
+      const row = of(endpoints, stack);
+      if (row.length === 0) continue;
+      const base = of(2, stack);
+      const ratio = row.flatMap((r) => base.filter((b) => b.round === r.round).map((b) => r.cpuUsPerCall / b.cpuUsPerCall));
+      const reload = row.some((r) => r.reloadMs !== undefined)
+        ? `${spread(row.map((r) => r.reloadMs ?? null), ' ms')}, ${Math.max(...row.map((r) => r.reconnectedOnReload ?? 0))} reconnected`
+        : '—';
+      lines.push(
+        `| ${endpoints} | ${stack} | ${spread(row.map((r) => r.firstCallMs), ' ms')} | ${spread(row.map((r) => r.cpuUsPerCall), ' µs')} | ${spread(ratio, '×', 2)} | ` +
+          `${spread(row.map((r) => r.idleCpuMsPerS), ' ms/s', 1)} | ${endpoints >= 100 ? spread(row.map((r) => r.heapKiBPerEndpoint), ' KiB', 1) : '—'} | ${reload} |`,
+      );
+    }
+  }
+  return lines;
 }

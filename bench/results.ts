@@ -1,4 +1,5 @@
 import type { RecordingRun } from './recording.js';
+import type { ScalingRun } from './scaling.js';
 // Benchmark results: the record of a run, and where it is written (JSON, markdown, charts,
 // and the README's table after a full run).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -56,6 +57,8 @@ export interface BenchResults {
   readonly prometheus?: readonly OverheadRun[];
   /** The client metrics layer's own cost per call, in process: none, aggregated, through the SDK. */
   readonly recording?: readonly RecordingRun[];
+  /** The client's cost with 2 … 1,000 endpoints per service, bare grpc-js and the mesh, interleaved. */
+  readonly scaling?: readonly ScalingRun[];
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

@@ -35,7 +35,7 @@ export interface ScalingRun {
 }
 
 const CONCURRENCY = 8;
-const IDLE_MS = 2000;
+const IDLE_MS = 3000;
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,7 +115,9 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
     const cpuUsPerCall = await load(made.client, 4000);
     gc();
     const heapKiBPerEndpoint = (process.memoryUsage().heapUsed - heapBefore) / 1024 / addresses.length;
-    await sleep(300);
+    // Let what the load left behind settle (timers of finished calls, garbage) before idling.
+    await sleep(1000);
+    gc();
     const idleBefore = process.cpuUsage();
     const idleStarted = performance.now();
     await sleep(IDLE_MS);

@@ -1,6 +1,7 @@
 // The targets the benchmark holds grpc-meshlite to, and whether a run met them.
 import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
+import type { ScalingRun } from './scaling.js';
 import { median, overheadPairs, spread } from './summary.js';
 
 export interface TargetVerdict {
@@ -57,8 +58,11 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
       met: () => (results.etcdKill ? results.etcdKill.errors === 0 && results.etcdKill.removedMs !== null && results.etcdKill.removedMs <= results.etcdKill.ttlSeconds * 1000 + 1000 : null) },
     { scenario: 'duplicates', target: '0', value: (s) => String(results.runs.filter((r) => r.stack === s).reduce((sum, r) => sum + r.metrics.duplicateOrders, 0)),
       met: () => results.runs.every((r) => r.metrics.duplicateOrders === 0) },
-    { scenario: 'overhead', target: 'throughput ≥ 0.95× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.throughput), '×', 3) : '—'),
-      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.95) },
+    { scenario: 'overhead', target: 'throughput ≥ 0.97× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.throughput), '×', 3) : '—'),
+      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.97) },
+    { scenario: 'overhead', target: 'client CPU per call ≤ 1.05× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.cpu), '×', 2) : '—'),
+      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.cpu)) ?? Infinity) <= 1.05) },
+    ...scalingTargets(results),
   ];
   return targets.map((t) => ({
     scenario: t.scenario,
@@ -67,4 +71,34 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
     plain: t.value('plain grpc-js'),
     met: t.met(),
   }));
+}
+
+/** The scaling run's targets, at 1,000 endpoints; the "plain" column shows bare grpc-js there. */
+function scalingTargets(results: BenchResults): Target[] {
+  const runs = results.scaling ?? [];
+  const at = (endpoints: number, stack: string) => runs.filter((r) => r.endpoints === endpoints && r.stack === stack);
+  const med = (endpoints: number, stack: string, pick: (r: ScalingRun) => number | undefined) => median(at(endpoints, stack).map((r) => pick(r) ?? null));
+  const ran = runs.length > 0;
+  const forStack = (pick: (r: ScalingRun) => number | undefined, unit: string, digits = 0) => (s: string) => {
+    const stack = s === 'grpc-meshlite' ? 'grpc-meshlite' : 'bare grpc-js';
+    return ran && at(1000, stack).length > 0 ? spread(at(1000, stack).map((r) => pick(r) ?? null), unit, digits) : '—';
+  };
+  const ratio = (a: number | null, b: number | null) => (a === null || b === null ? Infinity : a / b);
+  return [
+    { scenario: 'scale', target: 'client CPU per call at 1,000 endpoints within 10 % of 2',
+      value: (s) => {
+        const stack = s === 'grpc-meshlite' ? 'grpc-meshlite' : 'bare grpc-js';
+        return ran ? `${ratio(med(1000, stack, (r) => r.cpuUsPerCall), med(2, stack, (r) => r.cpuUsPerCall)).toFixed(2)}×` : '—';
+      },
+      met: () => (ran ? ratio(med(1000, 'grpc-meshlite', (r) => r.cpuUsPerCall), med(2, 'grpc-meshlite', (r) => r.cpuUsPerCall)) <= 1.1 : null) },
+    { scenario: 'scale', target: 'idle CPU with 1,000 health-checked endpoints ≤ 10 ms/s (1 % of a core)', value: forStack((r) => r.idleCpuMsPerS, ' ms/s', 1),
+      met: () => (ran ? (med(1000, 'grpc-meshlite', (r) => r.idleCpuMsPerS) ?? Infinity) <= 10 : null) },
+    { scenario: 'scale', target: 'first call at 1,000 endpoints ≤ 1.5× bare', value: forStack((r) => r.firstCallMs, ' ms'),
+      met: () => (ran ? ratio(med(1000, 'grpc-meshlite', (r) => r.firstCallMs), med(1000, 'bare grpc-js', (r) => r.firstCallMs)) <= 1.5 : null) },
+    { scenario: 'scale', target: 'heap per endpoint ≤ 1.5× bare', value: forStack((r) => r.heapKiBPerEndpoint, ' KiB', 1),
+      met: () => (ran ? ratio(med(1000, 'grpc-meshlite', (r) => r.heapKiBPerEndpoint), med(1000, 'bare grpc-js', (r) => r.heapKiBPerEndpoint)) <= 1.5 : null) },
+    { scenario: 'scale', target: 'reload of 1,000 weights ≤ 100 ms, no reconnect',
+      value: (s) => (s === 'grpc-meshlite' && ran ? `${spread(at(1000, 'grpc-meshlite').map((r) => r.reloadMs ?? null), ' ms')}, ${Math.max(...at(1000, 'grpc-meshlite').map((r) => r.reconnectedOnReload ?? 0))} reconnected` : '—'),
+      met: () => (ran ? (med(1000, 'grpc-meshlite', (r) => r.reloadMs) ?? Infinity) <= 100 && at(1000, 'grpc-meshlite').every((r) => r.reconnectedOnReload === 0) : null) },
+  ];
 }
