@@ -6,6 +6,8 @@ import type { CancelSignal } from './call/cancellation.js';
  */
 export interface Clock {
   now(): number;
+  /** A monotonic sub-millisecond reading for measuring short durations; without it, now() is used. */
+  precise?(): number;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
@@ -13,6 +15,7 @@ export interface Clock {
 /** The real clock. Reads the globals at call time, so fake timers installed later apply. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  precise: () => performance.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

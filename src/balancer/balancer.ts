@@ -9,6 +9,7 @@ import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from '
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
 import { tierLoads } from './priority.js';
+import { P2cChooser } from './p2c.js';
 import { WeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
 
@@ -244,6 +245,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     };
   }
 
+  /** The p2c_ewma policy's cost: peak-EWMA round-trip time × (calls in flight + 1). */
+  readonly #costOf = (endpoint: EndpointController): number => endpoint.latency.estimate(this.clock.now()) * (endpoint.inFlight + 1);
+
   /** Recomputes the picker from every endpoint's state; the only place the picker is built. */
   #rebuild(): void {
     this.clock.clearTimeout(this.#timer);
@@ -280,7 +284,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
       const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
       const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
-      tiers.push({ tier: { priority, scheduler: new WeightedScheduler(entries, credits, this.#random) }, load });
+      const chooser =
+        this.#settings.balancer.policy === 'p2c_ewma' ? new P2cChooser(entries, this.#costOf, this.#random) : new WeightedScheduler(entries, credits, this.#random);
+      tiers.push({ tier: { priority, scheduler: chooser }, load });
     }
     this.#loads = loads.map(({ priority, load, healthPercent }) => ({
       priority,

@@ -12,6 +12,7 @@ import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../heal
 import type { EndpointEventKind } from '../observability/events.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
 import { MethodEjections } from './method-ejection.js';
+import { PeakEwma } from './peak-ewma.js';
 import type { EndpointSnapshot, EndpointStatus } from './snapshot.js';
 import { slowStartFactor } from './slow-start.js';
 
@@ -33,6 +34,8 @@ export type ProbeKind = 'endpoint' | 'method' | undefined;
  * Statuses that may not come from the backend at all (a deadline, a cancellation, a broken
  * connection): a call that ends so says nothing about whether the backend is alive.
  */
+const PUSHBACK_HEADER = 'grpc-retry-pushback-ms';
+
 const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([Status.DEADLINE_EXCEEDED, Status.CANCELLED, Status.UNAVAILABLE, Status.INTERNAL, Status.UNKNOWN]);
 
 /**
@@ -53,6 +56,8 @@ export class EndpointController {
   picks = 0;
   /** Calls sent here that have not ended yet. */
   inFlight = 0;
+  /** Round-trip time of its calls, peak-EWMA (the p2c_ewma policy's cost). */
+  readonly latency: PeakEwma;
   /** Times ejected, the whole endpoint or one method. */
   ejections = 0;
   readonly ejection: EjectionTracker;
@@ -81,6 +86,7 @@ export class EndpointController {
       ? { status: 'disconnected', detail: 'not connected yet' }
       : { status: 'disabled', detail: 'health checking is off' };
     this.ejection = new EjectionTracker(owner.settings.balancer.ejection, owner.clock);
+    this.latency = new PeakEwma(owner.settings.balancer.ewma, owner.clock.now());
     this.methods = new MethodEjections(owner.settings.balancer.ejection, owner.clock, {
       endpointOutcome: (code, probe) => (probe ? this.#onProbeEnded(code) : this.#onCallEnded(code)),
       endpointAdmitted: () => this.ejection.admitted,
@@ -182,7 +188,8 @@ export class EndpointController {
         ? this.#onProbeEnded
         : this.#onCallEnded;
     const count = this.#owner.attempts;
-    const started = count ? performance.now() : 0;
+    const clock = this.#owner.clock;
+    const started = clock.precise?.() ?? clock.now();
     // grpc-js may pick again or give up before a stream starts: a call is in flight from
     // onCallStarted, which it calls only when onCallEnded will follow.
     const innerStarted = result.onCallStarted;
@@ -197,7 +204,11 @@ export class EndpointController {
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
         this.inFlight--;
         health?.callEnded(!NO_WORD_FROM_THE_BACKEND.has(code));
-        count?.(this, code, performance.now() - started);
+        const rttMs = (clock.precise?.() ?? clock.now()) - started;
+        // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.
+        const penalised = code === Status.RESOURCE_EXHAUSTED || metadata?.get(PUSHBACK_HEADER).length > 0;
+        this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, clock.now());
+        count?.(this, code, rttMs);
         onCallEnded(code, details, metadata);
       },
     };
@@ -273,6 +284,7 @@ export class EndpointController {
       picks: this.picks,
       ejections: this.ejections,
       inFlight: this.inFlight,
+      latencyMs: Math.round(this.latency.estimate(now) * 10) / 10,
       lastError: this.lastError,
       methods: [...this.methods.notAdmitted()].map(([method, state]) => ({
         method,

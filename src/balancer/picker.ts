@@ -1,7 +1,7 @@
 import { experimental } from '@grpc/grpc-js';
 import { takeRoutingHint, type ReceivedHint } from '../call/routing-hint.js';
 import type { EndpointController, ProbeKind } from './endpoint-controller.js';
-import { WeightedScheduler } from './scheduler.js';
+import { WeightedScheduler, type EndpointChooser } from './scheduler.js';
 
 /** One method ejected from some endpoints: they are skipped for it, and one call probes each. */
 export interface MethodRule {
@@ -14,7 +14,7 @@ export const METHOD_PICK_INFO = 'method';
 
 export interface PickerTier {
   readonly priority: number;
-  readonly scheduler: WeightedScheduler<EndpointController>;
+  readonly scheduler: EndpointChooser<EndpointController>;
 }
 
 /**

@@ -15,7 +15,16 @@
  *   const s = new WeightedScheduler([{ item: 'A', weight: 4 }, { item: 'B', weight: 1 }]);
  *   s.pick(); // A, B, A, A, A, A, B, ...
  */
-export class WeightedScheduler<T> {
+/** What a tier of the picker chooses endpoints with. */
+export interface EndpointChooser<T> {
+  readonly size: number;
+  /** The next item, or undefined when none is eligible; `skip` excludes items for this pick only. */
+  pick(skip?: (item: T) => boolean): T | undefined;
+  /** State to hand to the next chooser when the picker is rebuilt. */
+  credits(): Map<T, number>;
+}
+
+export class WeightedScheduler<T> implements EndpointChooser<T> {
   /** Min-heap of entries by (due, order). */
   readonly #heap: Entry<T>[] = [];
   /** Virtual time: the due time of the last pick. */

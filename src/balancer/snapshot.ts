@@ -44,6 +44,8 @@ export interface EndpointSnapshot {
   readonly ejections: number;
   /** Calls sent to it that have not ended yet. */
   readonly inFlight: number;
+  /** Its calls' round-trip time, peak-EWMA, ms (what the p2c_ewma policy weighs). */
+  readonly latencyMs: number;
   readonly lastError: string | undefined;
   /** Methods ejected here alone (the endpoint serves the others), with why and until when. */
   readonly methods: ReadonlyArray<{

@@ -75,13 +75,31 @@ const slowStartSchema = z.strictObject({
   minWeightPercent: z.number().finite().min(1).max(100).default(SLOW_START_DEFAULTS.minWeightPercent),
 });
 
-export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, panicThresholdPercent: 0 });
+export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, panicThresholdPercent: 0, policy: 'weighted' as 'weighted' | 'p2c_ewma' });
+
+/** Linkerd's default RTT estimate for an endpoint not heard from (30 ms); a decay short enough to re-try a recovered endpoint within a second or two. */
+export const EWMA_DEFAULTS = Object.freeze({ decayMs: 500, defaultRttMs: 30, penaltyMs: 1000 });
+
+const ewmaSchema = z.strictObject({
+  /** τ of the peak-EWMA: how fast a slow estimate fades when faster answers (or none) follow. */
+  decayMs: durationMs(10, MINUTE).default(EWMA_DEFAULTS.decayMs),
+  /** The estimate of an endpoint with no answer yet. */
+  defaultRttMs: durationMs(0, MINUTE).default(EWMA_DEFAULTS.defaultRttMs),
+  /** A RESOURCE_EXHAUSTED or pushback answer counts as at least this slow (Linkerd's load biaser). */
+  penaltyMs: durationMs(0, MINUTE).default(EWMA_DEFAULTS.penaltyMs),
+});
 
 export const balancerSchema = z.strictObject({
   ejection: ejectionSchema.default(() => ejectionSchema.parse({})),
   slowStart: slowStartSchema.default(() => slowStartSchema.parse({})),
   overprovisioningFactor: z.number().finite().min(1).max(10).default(BALANCER_DEFAULTS.overprovisioningFactor),
   panicThresholdPercent: percent().default(BALANCER_DEFAULTS.panicThresholdPercent),
+  /**
+   * Inside a tier: "weighted" (EDF by weight, exact split) or "p2c_ewma" (power of two
+   * choices by peak-EWMA latency × load, draws by weight: steers away from a slow endpoint).
+   */
+  policy: z.enum(['weighted', 'p2c_ewma']).default(BALANCER_DEFAULTS.policy),
+  ewma: ewmaSchema.default(() => ewmaSchema.parse({})),
 });
 
 /**
