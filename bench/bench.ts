@@ -34,7 +34,7 @@ import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
-const PARTS = ['scenarios', 'overhead', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
+const PARTS = ['scenarios', 'latency', 'overhead', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -59,7 +59,7 @@ function flags() {
   }
   const chosen = values.scenario!.split(',').map((s) => s.trim());
   for (const name of chosen) {
-    if (!SCENARIOS.includes(name as ScenarioName) && name !== 'soak') {
+    if (!SCENARIOS.includes(name as (typeof SCENARIOS)[number]) && name !== 'soak') {
       throw new Error(`--scenario: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')}, soak)`);
     }
   }
@@ -101,6 +101,7 @@ async function main(): Promise<void> {
     const { parts } = options;
     const total =
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
+      (parts.has('latency') ? options.rounds * 3 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
 
     const plan = [
       parts.has('scenarios') ? `${options.rounds} round(s) of ${options.scenarios.join(', ')} at ${options.rate} calls/s, faults lasting ${options.faultMs} ms` : '',
+      parts.has('latency') ? `${options.rounds} round(s) of the latency scenario (p2c_ewma, weighted, plain grpc-js)` : '',
       parts.has('overhead') ? `${options.overheadRounds} overhead round(s)` : '',
       parts.has('weights') ? 'the weights run' : '',
       parts.has('etcd') ? 'the etcd discovery run' : '',
@@ -136,6 +138,21 @@ async function main(): Promise<void> {
           runs.push(run);
           progress(`${scenario.padEnd(7)} ${stackName.padEnd(14)} ${describe(run.metrics)}`);
         }
+      }
+    }
+
+    // ServiceA turns 200 ms slow, hedging and per-attempt timeouts off: what each balancer does by itself.
+    const latencyStacks = [
+      (a: Record<string, string>) => meshliteStack(a, { policy: 'p2c_ewma' }),
+      (a: Record<string, string>) => meshliteStack(a, { policy: 'weighted' }),
+      plainStack,
+    ];
+    for (let round = 1; parts.has('latency') && round <= options.rounds; round++) {
+      const order = round % 2 === 1 ? latencyStacks : [...latencyStacks].reverse();
+      for (const make of order) {
+        const run = await runScenario(supervisor, store, addresses, make, 'latency', round, options);
+        runs.push(run);
+        progress(`latency ${run.stack.padEnd(34)} ${describe(run.metrics)}, A < 5 % after ${run.metrics.lowShareMs ?? 'never'} ms`);
       }
     }
 
@@ -325,7 +342,7 @@ async function runScenario(
     }
     const times: RunTimes = { start: Math.min(start, fault), fault, heal, end };
     const duplicates = Math.max(0, store.countWithKeyPrefix(prefix) - load.keysIssued);
-    const metrics = measure(load.records, times, total, duplicates);
+    const metrics = measure(load.records, times, total, duplicates, scenario.splitWindowMs);
     return { scenario: name, stack: stack.name as ScenarioRun['stack'], round, times, metrics, timeline: timeline(load.records, times) };
   } finally {
     stack.close();

@@ -19,6 +19,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
       'Median, [min–max] across rounds; "never" = did not happen within the run.',
   ];
   if (results.runs.length > 0) lines.push('', ...scenarioTable(results, scenarioNames));
+  if (results.runs.some((r) => r.scenario === 'latency')) lines.push('', ...latencyTable(results));
   if (results.overhead.length > 0) lines.push('', ...overheadTable(results));
   if (results.weights.length > 0) {
     lines.push(
@@ -174,6 +175,24 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
           `${spread(row.map((r) => r.idleCpuMsPerS), ' ms/s', 1)} | ${endpoints >= 100 ? spread(row.map((r) => r.heapKiBPerEndpoint), ' KiB', 1) : '—'} | ${reload} |`,
       );
     }
+  }
+  return lines;
+}
+
+function latencyTable(results: BenchResults): string[] {
+  const lines = [
+    'Latency-aware balancing (ServiceA answers 200 ms late, health SERVING; hedging and per-attempt timeouts off; 80/20 configured; ServiceA\'s share per 250 ms window for "below 5 %", per 1 s window for "back to the split" — within 5 points of its share before the fault):',
+    '',
+    '| stack | ServiceA share from 1 s into the fault | ServiceA below 5 % after | p50 / p99 during the fault | p99 before | back to the split after heal (first / for good) | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const stack of ['grpc-meshlite p2c_ewma, no hedging', 'grpc-meshlite weighted, no hedging', 'plain grpc-js']) {
+    const runs = results.runs.filter((r) => r.scenario === 'latency' && r.stack === stack);
+    if (runs.length === 0) continue;
+    const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) => spread(runs.map((r) => pick(r.metrics)), unit, digits);
+    lines.push(
+      `| ${stack} | ${m((x) => x.shareLateInFaultA, ' %', 1)} | ${m((x) => x.lowShareMs, ' ms')} | ${m((x) => x.p50Ms, ' ms')} / ${m((x) => x.p99Ms, ' ms')} | ${m((x) => x.steadyP99Ms, ' ms')} | ${m((x) => x.firstBackToSplitMs, ' ms')} / ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.errors)} |`,
+    );
   }
   return lines;
 }

@@ -30,6 +30,18 @@ export interface RunMetrics {
   readonly recoverMs: number | null;
   /** Fault → the last call sent to ServiceA. null: ServiceA kept getting calls to the end of the fault. */
   readonly shiftMs: number | null;
+  /**
+   * Fault → the first moment after which ServiceA's share of the calls (per 250 ms window)
+   * stayed below 5 % until the heal. null: never.
+   */
+  readonly lowShareMs: number | null;
+  /** ServiceA's share of the calls started from 1 s into the fault to the heal, %. */
+  readonly shareLateInFaultA: number;
+  /**
+   * Heal → the end of the first window (splitWindowMs, sliding by 100 ms) in which ServiceA's
+   * share is within 5 points of before: when it first came back, whether or not it then stayed.
+   */
+  readonly firstBackToSplitMs: number | null;
   /** Heal → ServiceA's share back within 5 points of its share before the fault. null: not by the end. */
   readonly backToSplitMs: number | null;
   /** p99 latency of the calls that failed in the second half of the fault (total outage), ms. */
@@ -48,6 +60,8 @@ export function measure(
   times: RunTimes,
   received: number | null,
   duplicateOrders: number,
+  /** Window over which ServiceA's share must be back within 5 points of before. */
+  splitWindowMs = 250,
 ): RunMetrics {
   const ok = records.filter((r) => r.code === 0);
   const before = records.filter((r) => r.startedAt >= times.start + 500 && r.startedAt < times.fault);
@@ -67,7 +81,10 @@ export function measure(
     steadyP99Ms: quantile(latency(before), 0.99) ?? null,
     recoverMs: recoverTime(records, times, beforeOk.length / ((times.fault - times.start - 500) / BUCKET_MS)),
     shiftMs: lastToA === -Infinity ? 0 : lastToA > times.heal - 200 ? null : Math.max(0, lastToA - times.fault),
-    backToSplitMs: backToSplit(ok, times, shareA(beforeOk)),
+    backToSplitMs: backToSplit(ok, times, shareA(beforeOk), splitWindowMs),
+    firstBackToSplitMs: firstBack(ok, times, shareA(beforeOk), splitWindowMs),
+    lowShareMs: lowShare(during, times),
+    shareLateInFaultA: Math.round(shareA(during.filter((r) => r.startedAt >= times.fault + 1000)) * 10) / 10,
     failFastP99Ms: quantile(latency(secondHalfFailures), 0.99) ?? null,
     amplification: received === null || records.length === 0 ? null : received / records.length,
     shareBeforeA: Math.round(shareA(beforeOk) * 10) / 10,
@@ -96,8 +113,30 @@ function recoverTime(records: readonly CallRecord[], times: RunTimes, baselinePe
   return recovered === null ? null : Math.max(0, recovered * BUCKET_MS - times.fault);
 }
 
-function backToSplit(ok: readonly CallRecord[], times: RunTimes, shareBefore: number): number | null {
+function lowShare(during: readonly CallRecord[], times: RunTimes): number | null {
   const windowMs = 250;
+  let low: number | null = null;
+  for (let end = times.heal; end - windowMs >= times.fault; end -= windowMs) {
+    const inWindow = during.filter((r) => r.startedAt >= end - windowMs && r.startedAt < end);
+    if (inWindow.length === 0) continue;
+    if (inWindow.filter((r) => r.servedBy === 'ServiceA').length / inWindow.length >= 0.05) break;
+    low = end - windowMs;
+  }
+  return low === null ? null : Math.max(0, low - times.fault);
+}
+
+function firstBack(ok: readonly CallRecord[], times: RunTimes, shareBefore: number, windowMs: number): number | null {
+  const after = ok.filter((r) => r.startedAt >= times.heal);
+  for (let end = times.heal + windowMs; end <= times.end; end += BUCKET_MS) {
+    const inWindow = after.filter((r) => r.startedAt >= end - windowMs && r.startedAt < end);
+    if (inWindow.length < 10) continue;
+    const share = (100 * inWindow.filter((r) => r.servedBy === 'ServiceA').length) / inWindow.length;
+    if (Math.abs(share - shareBefore) <= 5) return end - times.heal;
+  }
+  return null;
+}
+
+function backToSplit(ok: readonly CallRecord[], times: RunTimes, shareBefore: number, windowMs: number): number | null {
   const after = ok.filter((r) => r.startedAt >= times.heal);
   let back: number | null = null;
   for (let end = times.end; end - windowMs >= times.heal; end -= windowMs) {

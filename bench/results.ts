@@ -18,7 +18,7 @@ export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
 
 export interface ScenarioRun {
   readonly scenario: ScenarioName;
-  readonly stack: 'grpc-meshlite' | 'plain grpc-js';
+  readonly stack: StackName;
   readonly round: number;
   readonly times: RunTimes;
   readonly metrics: RunMetrics;

@@ -2,7 +2,8 @@
 import type { Supervisor } from '../examples/supervisor.js';
 
 export const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'slow', 'silent', 'outage', 'late-start'] as const;
-export type ScenarioName = (typeof SCENARIOS)[number];
+/** The latency part's scenario is run by that part only, with its own stacks. */
+export type ScenarioName = (typeof SCENARIOS)[number] | 'latency';
 
 export interface Scenario {
   readonly name: ScenarioName;
@@ -20,6 +21,11 @@ export interface Scenario {
    * yet) and the load starts while the backends are down.
    */
   readonly beforeClient?: boolean;
+  /**
+   * Window over which ServiceA's share counts as back to the split (default 250 ms): an
+   * adaptive balancer's share moves call by call, so its scenario judges it per second.
+   */
+  readonly splitWindowMs?: number;
   /** Processes the fault kills (their call counters are read just before). */
   readonly kills?: readonly string[];
   /** Starts the fault. `faultMs` is how long it will last. */
@@ -100,6 +106,13 @@ export const scenarios: Record<ScenarioName, Scenario> = {
       // Commands are handled in order: once a stats answer comes back, the bind has started.
       await Promise.all(['ServiceA', 'ServiceB'].map((name) => s.stats(name, 2000)));
     },
+  },
+  latency: {
+    name: 'latency',
+    description: 'ServiceA answers every call 200 ms late (health SERVING), hedging off: does the balancer see it?',
+    splitWindowMs: 1000,
+    apply: (s) => s.send('ServiceA', { type: 'faults', latencyMs: 200 }),
+    heal: async (s) => s.send('ServiceA', { type: 'faults', latencyMs: 0 }),
   },
   outage: {
     name: 'outage',

@@ -5,7 +5,14 @@ import { createLogger, createMesh, type MeshConfigInput } from 'grpc-meshlite';
 import { exampleConfig } from '../examples/client.js';
 import { OrderClient } from '../examples/orders.js';
 
-export type StackName = 'grpc-meshlite' | 'grpc-meshlite mTLS' | 'grpc-meshlite + Prometheus' | 'plain grpc-js' | 'bare grpc-js';
+export type StackName =
+  | 'grpc-meshlite'
+  | 'grpc-meshlite mTLS'
+  | 'grpc-meshlite + Prometheus'
+  | 'grpc-meshlite weighted, no hedging'
+  | 'grpc-meshlite p2c_ewma, no hedging'
+  | 'plain grpc-js'
+  | 'bare grpc-js';
 
 export interface Stack {
   readonly name: StackName;
@@ -16,7 +23,13 @@ export interface Stack {
 /** grpc-meshlite with the whole client stack, configured by examples/mesh.json. */
 export function meshliteStack(
   addresses: Record<string, string>,
-  options: { equalWeights?: boolean; tls?: NonNullable<MeshConfigInput['services'][string]['tls']>; meterProvider?: MeterProvider } = {},
+  options: {
+    equalWeights?: boolean;
+    tls?: NonNullable<MeshConfigInput['services'][string]['tls']>;
+    meterProvider?: MeterProvider;
+    /** The balancing policy inside a tier, with hedging and the per-attempt timeout off (the latency scenario). */
+    policy?: 'weighted' | 'p2c_ewma';
+  } = {},
 ): Stack {
   // Logs at warn to nowhere: the cost of the logging layer stays in, the terminal stays readable.
   const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
@@ -25,10 +38,29 @@ export function meshliteStack(
     for (const endpoint of config.services['orders']!.endpoints ?? []) endpoint.weight = 50;
   }
   if (options.tls) config.services['orders']!.tls = options.tls;
+  if (options.policy) {
+    const orders = config.services['orders']!;
+    orders.balancer = { ...orders.balancer, policy: options.policy };
+    const retry = orders.client?.retry;
+    if (retry && typeof retry === 'object') {
+      const methods = { ...(retry.methods ?? {}) };
+      for (const [method, policy] of Object.entries(methods)) methods[method] = { ...policy, hedging: undefined };
+      retry.methods = JSON.parse(JSON.stringify(methods)) as typeof methods;
+      // No per-attempt timeout either: cutting slow attempts and retrying elsewhere would hide
+      // what the balancer does by itself.
+      delete retry.perAttemptTimeoutMs;
+    }
+  }
   const mesh = createMesh({ config, logger, ...(options.meterProvider && { meterProvider: options.meterProvider }) });
   const client = mesh.client(OrderClient, 'orders');
   return {
-    name: options.tls ? 'grpc-meshlite mTLS' : options.meterProvider ? 'grpc-meshlite + Prometheus' : 'grpc-meshlite',
+    name: options.tls
+      ? 'grpc-meshlite mTLS'
+      : options.meterProvider
+        ? 'grpc-meshlite + Prometheus'
+        : options.policy
+          ? (`grpc-meshlite ${options.policy}, no hedging` as const)
+          : 'grpc-meshlite',
     client,
     close: () => {
       client.close();

@@ -62,6 +62,7 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
       met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.97) },
     { scenario: 'overhead', target: 'client CPU per call ≤ 1.05× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.cpu), '×', 2) : '—'),
       met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.cpu)) ?? Infinity) <= 1.05) },
+    ...latencyTargets(results),
     ...scalingTargets(results),
   ];
   return targets.map((t) => ({
@@ -100,5 +101,24 @@ function scalingTargets(results: BenchResults): Target[] {
     { scenario: 'scale', target: 'reload of 1,000 weights ≤ 100 ms, no reconnect',
       value: (s) => (s === 'grpc-meshlite' && ran ? `${spread(at(1000, 'grpc-meshlite').map((r) => r.reloadMs ?? null), ' ms')}, ${Math.max(...at(1000, 'grpc-meshlite').map((r) => r.reconnectedOnReload ?? 0))} reconnected` : '—'),
       met: () => (ran ? (med(1000, 'grpc-meshlite', (r) => r.reloadMs) ?? Infinity) <= 100 && at(1000, 'grpc-meshlite').every((r) => r.reconnectedOnReload === 0) : null) },
+  ];
+}
+
+/** The latency scenario's targets, for the p2c_ewma policy; the "plain" column shows plain grpc-js. */
+function latencyTargets(results: BenchResults): Target[] {
+  const P2C = 'grpc-meshlite p2c_ewma, no hedging';
+  const runs = (stack: string) => results.runs.filter((r) => r.scenario === 'latency' && r.stack === stack);
+  const ran = runs(P2C).length > 0;
+  const stackOf = (s: string) => (s === 'grpc-meshlite' ? P2C : 'plain grpc-js');
+  const show = (pick: (m: RunMetrics) => number | null, unit: string) => (s: string) =>
+    runs(stackOf(s)).length === 0 ? '—' : spread(runs(stackOf(s)).map((r) => pick(r.metrics)), unit);
+  const med = (pick: (m: RunMetrics) => number | null) => median(runs(P2C).map((r) => pick(r.metrics)));
+  return [
+    { scenario: 'latency (p2c_ewma)', target: 'ServiceA below 5 % within 1 s of turning 200 ms slow', value: show((m) => m.lowShareMs, ' ms'),
+      met: () => (ran ? (med((m) => m.lowShareMs) ?? Infinity) <= 1000 : null) },
+    { scenario: 'latency (p2c_ewma)', target: 'p99 during the fault ≤ 1.5× p99 before', value: (s) => `${show((m) => m.p99Ms, ' ms')(s)} (before ${show((m) => m.steadyP99Ms, ' ms')(s)})`,
+      met: () => (ran ? (med((m) => m.p99Ms) ?? Infinity) <= 1.5 * (med((m) => m.steadyP99Ms) ?? 0) : null) },
+    { scenario: 'latency (p2c_ewma)', target: 'back to the 80/20 split ≤ 2 s after ServiceA recovers (its share over a second within 5 points)', value: show((m) => m.firstBackToSplitMs, ' ms'),
+      met: () => (ran ? (med((m) => m.firstBackToSplitMs) ?? Infinity) <= 2000 : null) },
   ];
 }

@@ -245,8 +245,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     };
   }
 
-  /** The p2c_ewma policy's cost: peak-EWMA round-trip time × (calls in flight + 1). */
-  readonly #costOf = (endpoint: EndpointController): number => endpoint.latency.estimate(this.clock.now()) * (endpoint.inFlight + 1);
+  /** The p2c_ewma policy's cost (EndpointController.cost). */
+  readonly #costOf = (endpoint: EndpointController): number => endpoint.cost(this.clock.now());
 
   /** Recomputes the picker from every endpoint's state; the only place the picker is built. */
   #rebuild(): void {
@@ -285,7 +285,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
       const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
       const chooser =
-        this.#settings.balancer.policy === 'p2c_ewma' ? new P2cChooser(entries, this.#costOf, this.#random) : new WeightedScheduler(entries, credits, this.#random);
+        this.#settings.balancer.policy === 'p2c_ewma' ? new P2cChooser(entries, this.#costOf, this.#random, credits, this.#settings.balancer.ewma.toleranceMs) : new WeightedScheduler(entries, credits, this.#random);
       tiers.push({ tier: { priority, scheduler: chooser }, load });
     }
     this.#loads = loads.map(({ priority, load, healthPercent }) => ({

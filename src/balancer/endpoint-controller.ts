@@ -58,6 +58,9 @@ export class EndpointController {
   inFlight = 0;
   /** Round-trip time of its calls, peak-EWMA (the p2c_ewma policy's cost). */
   readonly latency: PeakEwma;
+  /** Start time of each call in flight, oldest first (a Map keeps insertion order). */
+  readonly #started = new Map<number, number>();
+  #callIds = 0;
   /** Times ejected, the whole endpoint or one method. */
   ejections = 0;
   readonly ejection: EjectionTracker;
@@ -120,6 +123,17 @@ export class EndpointController {
   /** Opens its connection (the balancer spreads many over a few event-loop turns). */
   connect(): void {
     if (!this.#destroyed) this.#leaf.startConnecting();
+  }
+
+  /**
+   * What the p2c_ewma policy weighs: the peak-EWMA round-trip time — or, when longer, how long
+   * its oldest call in flight has waited (an endpoint that has not answered for 50 ms is at
+   * least that slow, whatever it did before) — times the calls in flight plus one.
+   */
+  cost(now: number): number {
+    const oldest = this.#started.values().next();
+    const waited = oldest.done ? 0 : now - oldest.value;
+    return Math.max(this.latency.estimate(now), waited) * (this.inFlight + 1);
   }
 
   /** Connected, healthy, admitted and weighted: may take regular calls. */
@@ -190,6 +204,7 @@ export class EndpointController {
     const count = this.#owner.attempts;
     const clock = this.#owner.clock;
     const started = clock.precise?.() ?? clock.now();
+    const callId = this.#callIds++;
     // grpc-js may pick again or give up before a stream starts: a call is in flight from
     // onCallStarted, which it calls only when onCallEnded will follow.
     const innerStarted = result.onCallStarted;
@@ -198,11 +213,13 @@ export class EndpointController {
       subchannel,
       onCallStarted: () => {
         this.inFlight++;
+        this.#started.set(callId, clock.now());
         health?.callStarted();
         innerStarted?.();
       },
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
         this.inFlight--;
+        this.#started.delete(callId);
         health?.callEnded(!NO_WORD_FROM_THE_BACKEND.has(code));
         const rttMs = (clock.precise?.() ?? clock.now()) - started;
         // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.

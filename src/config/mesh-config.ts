@@ -78,7 +78,7 @@ const slowStartSchema = z.strictObject({
 export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, panicThresholdPercent: 0, policy: 'weighted' as 'weighted' | 'p2c_ewma' });
 
 /** Linkerd's default RTT estimate for an endpoint not heard from (30 ms); a decay short enough to re-try a recovered endpoint within a second or two. */
-export const EWMA_DEFAULTS = Object.freeze({ decayMs: 500, defaultRttMs: 30, penaltyMs: 1000 });
+export const EWMA_DEFAULTS = Object.freeze({ decayMs: 300, defaultRttMs: 30, penaltyMs: 1000, toleranceMs: 5 });
 
 const ewmaSchema = z.strictObject({
   /** τ of the peak-EWMA: how fast a slow estimate fades when faster answers (or none) follow. */
@@ -87,6 +87,8 @@ const ewmaSchema = z.strictObject({
   defaultRttMs: durationMs(0, MINUTE).default(EWMA_DEFAULTS.defaultRttMs),
   /** A RESOURCE_EXHAUSTED or pushback answer counts as at least this slow (Linkerd's load biaser). */
   penaltyMs: durationMs(0, MINUTE).default(EWMA_DEFAULTS.penaltyMs),
+  /** Cost differences (ms × calls) below this are noise: the configured split decides. */
+  toleranceMs: durationMs(0, MINUTE).default(EWMA_DEFAULTS.toleranceMs),
 });
 
 export const balancerSchema = z.strictObject({

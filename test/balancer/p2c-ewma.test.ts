@@ -46,17 +46,25 @@ describe('power of two choices', () => {
     return counts;
   };
 
-  it('keeps the configured split while the endpoints cost alike', () => {
+  it('keeps the configured split exactly while the endpoints cost alike (the first candidate comes from the weighted sequence)', () => {
     const chooser = new P2cChooser([{ item: 'A', weight: 80 }, { item: 'B', weight: 20 }], () => 5, seededRandom(1));
-    expect(count(chooser, 10_000)['A']! / 10_000).to.be.closeTo(0.8, 0.02);
+    expect(count(chooser, 10_000)).to.deep.equal({ A: 8000, B: 2000 });
   });
 
   it('keeps the split within the preference band, and sends everything to the cheaper one beyond it', () => {
     const cost: Record<string, number> = { A: 2 * PREFERENCE - 0.1, B: 2 };
     const chooser = new P2cChooser([{ item: 'A', weight: 80 }, { item: 'B', weight: 20 }], (item) => cost[item]!, seededRandom(2));
-    expect(count(chooser, 10_000)['A']! / 10_000).to.be.closeTo(0.8, 0.02);
+    expect(count(chooser, 10_000)).to.deep.equal({ A: 8000, B: 2000 });
     cost['A'] = 200; // ServiceA turned slow
     expect(count(chooser, 10_000)).to.deep.equal({ B: 10_000 });
+  });
+
+  it('treats differences within the tolerance as noise: the configured split decides', () => {
+    const cost: Record<string, number> = { A: 6, B: 2 }; // 3× dearer, but only 4 ms
+    const chooser = new P2cChooser([{ item: 'A', weight: 80 }, { item: 'B', weight: 20 }], (item) => cost[item]!, seededRandom(5), undefined, 5);
+    expect(count(chooser, 1000)).to.deep.equal({ A: 800, B: 200 });
+    cost['A'] = 8; // 6 ms dearer: beyond the tolerance
+    expect(count(chooser, 1000)).to.deep.equal({ B: 1000 });
   });
 
   it('draws two distinct endpoints by weight among 1,000, and prefers the cheaper', () => {
@@ -119,8 +127,20 @@ describe('the p2c_ewma policy in a mesh (injected clock)', function () {
 
   it('keeps the configured weights while the endpoints answer alike', async () => {
     const { client } = await twoBackends([80, 20]);
-    const counts = await split(client, 200);
-    expect(counts['ServiceA']! / 200).to.be.closeTo(0.8, 0.08);
+    // On the injected clock every answer takes 0 ms: alike, so the split is the configured one, exactly.
+    expect(await split(client, 200)).to.deep.equal({ ServiceA: 160, ServiceB: 40 });
+  });
+
+  it('counts a call in flight for longer than the estimate as that slow: a hung endpoint loses its calls before any answer', async () => {
+    const { a, mesh, client, clock } = await twoBackends([50, 50]);
+    a.behaviour.hang = true;
+    // Two calls: the weighted sequence sends one to ServiceA, where it hangs. With one call in
+    // flight A costs 30 ms × 2, B 30 ms: not over 2×, so A would still take its turns ...
+    for (let i = 0; i < 2; i++) void getOrder(client).catch(() => undefined);
+    await until(mesh, (e) => e['ServiceA']!.inFlight === 1 && e['ServiceB']!.inFlight === 0);
+    // ... until its call has waited longer than the estimate: 100 ms × 2 against B's 30.
+    clock.tick(100);
+    expect(await split(client, 20)).to.deep.equal({ ServiceB: 20 });
   });
 
   it('steers away from an endpoint that sheds load: RESOURCE_EXHAUSTED counts as a 1 s answer (the estimate fading is the unit tests\' part)', async () => {
