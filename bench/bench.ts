@@ -32,9 +32,9 @@ import { measureRecording, type RecordingRun } from './recording.js';
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
-import { bareStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
+import { bareStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
-const PARTS = ['scenarios', 'latency', 'overhead', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
+const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('latency') ? options.rounds * 3 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
+      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 1) : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
       parts.has('scenarios') ? `${options.rounds} round(s) of ${options.scenarios.join(', ')} at ${options.rate} calls/s, faults lasting ${options.faultMs} ms` : '',
       parts.has('latency') ? `${options.rounds} round(s) of the latency scenario (p2c_ewma, weighted, plain grpc-js)` : '',
       parts.has('overhead') ? `${options.overheadRounds} overhead round(s)` : '',
+      parts.has('layers') ? `${options.overheadRounds} round(s) of the cost per layer` : '',
       parts.has('weights') ? 'the weights run' : '',
       parts.has('etcd') ? 'the etcd discovery run' : '',
       parts.has('mtls') ? `${options.overheadRounds} mTLS round(s)` : '',
@@ -165,6 +167,18 @@ async function main(): Promise<void> {
         const run = await runOverhead(supervisor, addresses, make, round);
         overhead.push(run);
         progress(`overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
+      }
+    }
+
+    // What each layer costs: bare grpc-js, then the mesh's balancer alone, then one layer more
+    // at a time up to the full client; interleaved, the order reversed every other round.
+    const layers: OverheadRun[] = [];
+    const layerStacks = [bareStack, ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step))];
+    for (let round = 1; parts.has('layers') && round <= options.overheadRounds; round++) {
+      for (const make of round % 2 === 1 ? layerStacks : [...layerStacks].reverse()) {
+        const run = await runOverhead(supervisor, addresses, make, round);
+        layers.push(run);
+        progress(`layers   ${run.stack.padEnd(28)} ${Math.round(run.callsPerSecond)} calls/s, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
       }
     }
 
@@ -262,6 +276,7 @@ async function main(): Promise<void> {
       ...(prometheusRuns.length > 0 && { prometheus: prometheusRuns }),
       ...(recording && { recording }),
       ...(scaling.length > 0 && { scaling }),
+      ...(layers.length > 0 && { layers }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);

@@ -7,6 +7,7 @@ import type { ScenarioName } from './scenarios.js';
 import type { EtcdKillRun } from './etcd-kill.js';
 import type { OverheadRun } from './results.js';
 import type { SoakRun } from './soak.js';
+import { LAYER_STEPS } from './stacks.js';
 import { SCALING_SIZES, type ScalingRun, type ScalingStack } from './scaling.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
@@ -21,6 +22,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   if (results.runs.length > 0) lines.push('', ...scenarioTable(results, scenarioNames));
   if (results.runs.some((r) => r.scenario === 'latency')) lines.push('', ...latencyTable(results));
   if (results.overhead.length > 0) lines.push('', ...overheadTable(results));
+  if (results.layers?.length) lines.push('', ...layersTable(results.layers));
   if (results.weights.length > 0) {
     lines.push(
       '',
@@ -194,5 +196,27 @@ function latencyTable(results: BenchResults): string[] {
       `| ${stack} | ${m((x) => x.shareLateInFaultA, ' %', 1)} | ${m((x) => x.lowShareMs, ' ms')} | ${m((x) => x.p50Ms, ' ms')} / ${m((x) => x.p99Ms, ' ms')} | ${m((x) => x.steadyP99Ms, ' ms')} | ${m((x) => x.firstBackToSplitMs, ' ms')} / ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.errors)} |`,
     );
   }
+  return lines;
+}
+
+function layersTable(runs: readonly OverheadRun[]): string[] {
+  const steps = ['bare grpc-js', ...LAYER_STEPS.map((step) => `layers: ${step}`)];
+  const rounds = new Set(runs.map((r) => r.round)).size;
+  const lines = [
+    `Cost per layer (the overhead run's load; bare grpc-js, then the mesh's balancer alone, then one layer more per row up to the full client; ${rounds} interleaved rounds; "added" is the row's CPU per call minus the row above it, same round):`,
+    '',
+    '| stack | calls/s | client CPU per call | added | ratio to bare |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  steps.forEach((stack, i) => {
+    const row = runs.filter((r) => r.stack === stack);
+    if (row.length === 0) return;
+    const sameRound = (other: string) => row.flatMap((r) => runs.filter((o) => o.stack === other && o.round === r.round).map((o) => ({ r, o })));
+    const added = i === 0 ? [] : sameRound(steps[i - 1]!).map(({ r, o }) => r.clientCpuUsPerCall - o.clientCpuUsPerCall);
+    const ratio = sameRound('bare grpc-js').map(({ r, o }) => r.clientCpuUsPerCall / o.clientCpuUsPerCall);
+    lines.push(
+      `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${i === 0 ? '—' : spread(added, ' µs', 1)} | ${i === 0 ? '1.00×' : spread(ratio, '×', 2)} |`,
+    );
+  });
   return lines;
 }

@@ -59,6 +59,8 @@ export interface BenchResults {
   readonly recording?: readonly RecordingRun[];
   /** The client's cost with 2 … 1,000 endpoints per service, bare grpc-js and the mesh, interleaved. */
   readonly scaling?: readonly ScalingRun[];
+  /** Bare grpc-js, then the mesh with one layer more at a time (LAYER_STEPS), interleaved. */
+  readonly layers?: readonly OverheadRun[];
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

@@ -12,7 +12,8 @@ export type StackName =
   | 'grpc-meshlite weighted, no hedging'
   | 'grpc-meshlite p2c_ewma, no hedging'
   | 'plain grpc-js'
-  | 'bare grpc-js';
+  | 'bare grpc-js'
+  | `layers: ${string}`;
 
 export interface Stack {
   readonly name: StackName;
@@ -122,4 +123,41 @@ export function bareStack(addresses: Record<string, string>): Stack {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
   });
   return { name: 'bare grpc-js', client, close: () => client.close() };
+}
+
+/** The layers the layers run adds one at a time, in this order, over the mesh's balancer alone. */
+export const LAYER_STEPS = ['balancer', '+ health checking', '+ deadline', '+ circuit breaker', '+ retry and hedging', '+ logging'] as const;
+export type LayerStep = (typeof LAYER_STEPS)[number];
+
+/**
+ * grpc-meshlite with the layers up to `step` (examples/mesh.json's settings, equal weights): the
+ * balancer alone with no health checking, then health checking, deadline, breaker, retry and
+ * hedging, logging — the last is the full client (metrics are left out: no SDK).
+ */
+export function layeredStack(addresses: Record<string, string>, step: LayerStep): Stack {
+  const upTo = LAYER_STEPS.indexOf(step);
+  const on = (layer: LayerStep) => LAYER_STEPS.indexOf(layer) <= upTo;
+  const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
+  const config = exampleConfig(addresses);
+  const orders = config.services['orders']!;
+  for (const endpoint of orders.endpoints ?? []) endpoint.weight = 50;
+  if (!on('+ health checking')) orders.healthCheck = { enabled: false };
+  const mesh = createMesh({ config, logger });
+  const client = mesh.client(OrderClient, 'orders', {
+    stack: {
+      metrics: false,
+      ...(!on('+ deadline') && { deadline: false }),
+      ...(!on('+ circuit breaker') && { breaker: false }),
+      ...(!on('+ retry and hedging') && { retry: false }),
+      ...(!on('+ logging') && { logging: false }),
+    },
+  });
+  return {
+    name: `layers: ${step}`,
+    client,
+    close: () => {
+      client.close();
+      mesh.close();
+    },
+  };
 }

@@ -19,7 +19,7 @@ import { makeStatus } from '../call/status.js';
 import { failedResult } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
 import { sendAttempt, type AttemptChannel } from './transport.js';
-import type { ClientCall, ClientLayer, ClientNext, ClientResult, ResponseSink } from './types.js';
+import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type ClientResult, type ResponseSink } from './types.js';
 
 /**
  * Turns our layers into one grpc-js client interceptor, usable with any client on any target:
@@ -31,11 +31,12 @@ import type { ClientCall, ClientLayer, ClientNext, ClientResult, ResponseSink } 
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
+  const chain = layer(dispatch);
   return (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
     if (definition.requestStream) return new InterceptingCall(nextCall(callOptions));
     const method = methodOf(definition.path, definition.requestStream, definition.responseStream);
-    return new InterceptingCall(new LayeredCall(method, callOptions, nextCall, layer, waitsForReady(method)));
+    return new InterceptingCall(new LayeredCall(method, callOptions, nextCall, chain, waitsForReady(method)));
   };
 }
 
@@ -77,7 +78,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   readonly #method: MethodInfo;
   readonly #options: InterceptorOptions;
   readonly #nextCall: NextCall;
-  readonly #layer: ClientLayer;
+  readonly #chain: ClientNext;
   readonly #abort = new Cancellation();
   readonly #flow = new ReadFlow();
   readonly streaming: boolean;
@@ -89,11 +90,11 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   #headersDelivered = false;
   readonly #waitForReady: boolean;
 
-  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, layer: ClientLayer, waitForReady: boolean) {
+  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, chain: ClientNext, waitForReady: boolean) {
     this.#method = method;
     this.#options = options;
     this.#nextCall = nextCall;
-    this.#layer = layer;
+    this.#chain = chain;
     this.#waitForReady = waitForReady;
     this.streaming = method.kind === 'server_stream';
   }
@@ -126,8 +127,9 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       sink: this,
       hint: undefined,
       callOptions: this.#options,
+      transport: this.#transport,
     };
-    this.#layer(this.#transport)(call).then(
+    this.#chain(call).then(
       (result) => this.#finish(result),
       (error: unknown) => this.#finish(failedResult(makeStatus(Status.INTERNAL, `grpc-meshlite layer failed: ${String(error)}`))),
     );

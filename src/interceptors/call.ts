@@ -20,6 +20,7 @@ export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): Clie
     sink: changes.sink ?? call.sink,
     hint: 'hint' in changes ? changes.hint : call.hint,
     callOptions: changes.callOptions ?? call.callOptions,
+    transport: call.transport,
   };
 }
 

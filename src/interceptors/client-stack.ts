@@ -100,7 +100,8 @@ export function createClientStack(options: ClientStackOptions = {}): ClientStack
   const breaker = find<CircuitBreakerLayer>('circuit-breaker');
   const layer = composeClientLayers(...layers.map((entry) => entry.layer));
   return {
-    interceptors: [toGrpcInterceptor(layer, { waitForReady })],
+    // With no layer and nothing to add to calls, the stack stays out of grpc-js's way entirely.
+    interceptors: layers.length === 0 && Object.keys(waitForReady ?? {}).length === 0 ? [] : [toGrpcInterceptor(layer, { waitForReady })],
     layer,
     layers,
     retry: find<RetryLayer>('retry'),

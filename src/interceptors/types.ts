@@ -28,6 +28,12 @@ export interface ClientCall {
   readonly sink: ResponseSink;
   /** For the mesh picker: endpoints to avoid, and where the attempt went (see RoutingHint). */
   readonly hint: RoutingHint | undefined;
+  /**
+   * How an attempt of this call is sent, under the innermost layer: set by whoever made the
+   * call (the grpc-js adapter, the nice-grpc middleware). The layers are composed once, with
+   * `dispatch` at the bottom, instead of once per call.
+   */
+  readonly transport: ClientNext;
   /** The grpc-js call options the caller passed (host, credentials, parent, ...). */
   readonly callOptions: Readonly<CallOptions>;
 }
@@ -77,3 +83,6 @@ export type ClientNext = (call: ClientCall) => Promise<ClientResult>;
  *   };
  */
 export type ClientLayer = (next: ClientNext) => ClientNext;
+
+/** The bottom of a composed stack: sends the attempt the way the call says (ClientCall.transport). */
+export const dispatch: ClientNext = (call) => call.transport(call);

@@ -18,7 +18,7 @@ import { makeStatus } from '../call/status.js';
 import { setTimer, systemClock } from '../clock.js';
 import { MESH_CALL_INFO, meshCallInfo } from '../interceptors/call-info.js';
 import { abortStatus, failedResult } from '../interceptors/call.js';
-import type { ClientCall, ClientLayer, ClientNext, ClientResult, ResponseSink } from '../interceptors/types.js';
+import { dispatch, type ClientCall, type ClientLayer, type ClientResult, type ResponseSink } from '../interceptors/types.js';
 
 /** What the middleware needs of a client stack: `createClientStack(…)` or `mesh.clientStack(…)`. */
 export interface LayeredStack {
@@ -52,12 +52,14 @@ const NO_SINK: ResponseSink = { headers() {}, message() {} };
  */
 export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOptions> {
   const methodOf = methodCache();
+  const chain = stack.layer(dispatch);
   return async function* meshlite<Request, Response>(
     call: ClientMiddlewareCall<Request, Response>,
     options: CallOptions & Partial<MeshCallOptions>,
   ): AsyncGenerator<Response, Response | void, undefined> {
     if (call.requestStream || call.responseStream) return yield* call.next(call.request, options);
     const { deadline, metadata, signal, onHeader, onTrailer, ...rest } = options;
+    const next = (attemptOptions: CallOptions) => call.next(call.request, attemptOptions);
     const cancel = new Cancellation();
     const onAbort = () => cancel.abort(makeStatus(Status.CANCELLED, 'cancelled by the caller'));
     if (signal?.aborted) onAbort();
@@ -71,10 +73,9 @@ export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOp
       sink: NO_SINK,
       hint: undefined,
       callOptions: {},
+      transport: (attempt) => sendNiceAttempt(next, rest, attempt),
     };
-    const next = (attemptOptions: CallOptions) => call.next(call.request, attemptOptions);
-    const transport: ClientNext = (attempt) => sendNiceAttempt(next, rest, attempt);
-    const result = await stack.layer(transport)(clientCall);
+    const result = await chain(clientCall);
     signal?.removeEventListener('abort', onAbort);
     if (result.headers) onHeader?.(toNiceMetadata(result.headers));
     onTrailer?.(toNiceMetadata(result.status.metadata));

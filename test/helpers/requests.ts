@@ -12,6 +12,8 @@ export function clientCall(path = '/orders.v1.OrderService/GetOrder', overrides:
     sink: { headers: () => {}, message: () => {} },
     hint: undefined,
     callOptions: {},
+    // Unit tests of single layers pass their own `next`: nothing reaches a transport.
+    transport: () => Promise.reject(new Error('a unit test call has no transport')),
     ...overrides,
   };
 }
