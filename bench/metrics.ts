@@ -35,6 +35,11 @@ export interface RunMetrics {
    * stayed below 5 % until the heal. null: never.
    */
   readonly lowShareMs: number | null;
+  /**
+   * Heal → the first call that succeeded after it, among calls started after the heal (after a
+   * total outage: how soon the client uses a backend that answers again). null: none did.
+   */
+  readonly resumeMs: number | null;
   /** ServiceA's share of the calls started from 1 s into the fault to the heal, %. */
   readonly shareLateInFaultA: number;
   /**
@@ -84,6 +89,7 @@ export function measure(
     backToSplitMs: backToSplit(ok, times, shareA(beforeOk), splitWindowMs),
     firstBackToSplitMs: firstBack(ok, times, shareA(beforeOk), splitWindowMs),
     lowShareMs: lowShare(during, times),
+    resumeMs: resume(ok, times),
     shareLateInFaultA: Math.round(shareA(during.filter((r) => r.startedAt >= times.fault + 1000)) * 10) / 10,
     failFastP99Ms: quantile(latency(secondHalfFailures), 0.99) ?? null,
     amplification: received === null || records.length === 0 ? null : received / records.length,
@@ -111,6 +117,11 @@ function recoverTime(records: readonly CallRecord[], times: RunTimes, baselinePe
     recovered = bucket;
   }
   return recovered === null ? null : Math.max(0, recovered * BUCKET_MS - times.fault);
+}
+
+function resume(ok: readonly CallRecord[], times: RunTimes): number | null {
+  const after = ok.filter((r) => r.startedAt >= times.heal);
+  return after.length === 0 ? null : Math.max(0, Math.min(...after.map((r) => r.endedAt)) - times.heal);
 }
 
 function lowShare(during: readonly CallRecord[], times: RunTimes): number | null {

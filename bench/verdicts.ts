@@ -44,6 +44,8 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
     { scenario: 'outage', target: 'fail fast (p99 ≤ 5 ms once open), amplification ≤ 1.1×',
       value: (s) => `p99 ${show('outage', s, (m) => m.failFastP99Ms, ' ms')}, ${show('outage', s, (m) => m.amplification, '×', 2)}`,
       met: () => (has('outage') ? (meshOnly('outage', (m) => m.failFastP99Ms) ?? Infinity) <= 5 && (meshOnly('outage', (m) => m.amplification) ?? Infinity) <= 1.1 : null) },
+    { scenario: 'outage', target: 'calls succeed ≤ 300 ms after the backends answer again', value: (s) => show('outage', s, (m) => m.resumeMs, ' ms'),
+      met: () => (has('outage') ? (meshOnly('outage', (m) => m.resumeMs) ?? Infinity) <= 300 : null) },
     { scenario: 'recovery', target: 'back to 80/20 ≤ 2 s after A is healthy',
       value: (s) => ['kill', 'hang', 'drain', 'errors'].filter((n) => runsOf(n, s).length > 0).map((n) => `${n} ${show(n, s, (m) => m.backToSplitMs, ' ms')}`).join(', ') || '—',
       met: () => {

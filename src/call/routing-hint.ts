@@ -26,6 +26,8 @@ const avoids: Array<readonly string[]> = [];
 const picks: Array<string | undefined> = [];
 const generations: number[] = [];
 const free: number[] = [];
+/** Live hints by token: the picker finds one with a lookup, not by parsing its header value. */
+const live = new Map<string, LiveHint>();
 
 /**
  * One attempt's hint: the endpoints it should avoid, and — once the picker has chosen — the
@@ -55,7 +57,9 @@ export class RoutingHint {
       picks.push(undefined);
     }
     avoids[slot] = avoid;
-    return new RoutingHint(slot, generations[slot]!);
+    const hint = new RoutingHint(slot, generations[slot]!);
+    live.set(hint.token, new LiveHint(slot, generations[slot]!));
+    return hint;
   }
 
   /** The endpoint the picker sent the attempt to, once it has; undefined after release. */
@@ -67,15 +71,18 @@ export class RoutingHint {
   release(): void {
     const slot = this.#slot;
     if (generations[slot] !== this.#generation) return;
+    live.delete(this.token);
     generations[slot]!++;
     avoids[slot] = NO_ADDRESSES;
     picks[slot] = undefined;
     free.push(slot);
   }
 
-  /** The header value that refers to this hint. */
+  #token: string | undefined;
+
+  /** The header value that refers to this hint (made once). */
   get token(): string {
-    return `${NONCE}.${this.#slot}.${this.#generation}`;
+    return (this.#token ??= `${NONCE}.${this.#slot}.${this.#generation}`);
   }
 }
 
@@ -130,10 +137,6 @@ export function takeRoutingHint(metadata: Metadata): ReceivedHint | undefined {
   const values = metadata.get(ROUTING_HINT_HEADER);
   if (values.length === 0) return undefined;
   metadata.remove(ROUTING_HINT_HEADER);
-  const parts = String(values[0]).split('.');
-  if (parts.length !== 3 || parts[0] !== NONCE) return undefined;
-  const slot = Number(parts[1]);
-  const generation = Number(parts[2]);
-  if (!Number.isInteger(slot) || generations[slot] !== generation) return undefined;
-  return new LiveHint(slot, generation);
+  const hint = live.get(String(values[0]));
+  return hint && generations[hint.slot] === hint.generation ? hint : undefined;
 }
