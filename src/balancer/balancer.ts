@@ -4,14 +4,14 @@ import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { findMesh, type MeshRuntime } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
-import { INSTRUMENTS, perStatus, type Recorder } from '../observability/metrics.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
-import { WeightedPriorityPicker, type MethodRule, type PickerTier } from './picker.js';
-import { tierLoads } from './priority.js';
+import { endpointAttemptRecorder } from './endpoint-metrics.js';
+import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
 import { WeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
+import { methodRules, overrideEjections, planTiers } from './tiers.js';
 
 /** New connections opened per event-loop turn. */
 const CONNECT_BATCH = 50;
@@ -223,26 +223,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.clock = mesh.clock;
     this.#random = mesh.random;
     this.#mesh = mesh;
-    this.#counter = mesh.metrics && this.#attemptCounter(mesh.metrics);
+    this.#counter = mesh.metrics && endpointAttemptRecorder(mesh.metrics, () => this.#target?.service ?? '');
     this.#unregister = mesh.registerBalancer(() => this.snapshot());
     return undefined;
-  }
-
-  /** Counts and times attempts per endpoint and status, the series made once per endpoint and code. */
-  #attemptCounter(recorder: Recorder): (endpoint: EndpointController, code: Status, durationMs: number) => void {
-    const attempts = recorder.counter(INSTRUMENTS.endpointAttempts);
-    const durations = recorder.histogram(INSTRUMENTS.endpointAttemptDuration);
-    type Series = { attempts: (code: number) => { add(value: number): void }; durations: (code: number) => { record(value: number): void } };
-    const byEndpoint = new WeakMap<EndpointController, Series>();
-    return (endpoint, code, durationMs) => {
-      let series = byEndpoint.get(endpoint);
-      if (!series) {
-        const base = { 'meshlite.service': this.#target?.service ?? '', 'meshlite.endpoint': endpoint.config.name, 'meshlite.address': endpoint.address };
-        byEndpoint.set(endpoint, (series = { attempts: perStatus(attempts, base), durations: perStatus(durations, base) }));
-      }
-      series.attempts(code).add(1);
-      series.durations(code).record(durationMs / 1000);
-    };
   }
 
   /** The p2c_ewma policy's cost (EndpointController.cost). */
@@ -263,36 +246,14 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
     const all = [...this.#endpoints.values()];
-    const { overprovisioningFactor, panicThresholdPercent } = this.#settings.balancer;
-    const priorities = [...new Set(all.map((e) => e.config.priority))].sort((a, b) => a - b);
-    const counts = priorities.map((priority) => {
-      const members = all.filter((e) => e.config.priority === priority && e.config.weight > 0);
-      return { priority, usable: members.filter((e) => e.usable).length, total: members.length };
-    });
-    let loads = tierLoads(counts, overprovisioningFactor);
-    if (panicThresholdPercent > 0 && loads.every((t) => t.load === 0)) {
-      // Nothing healthy anywhere: in panic mode the first tier with a connection takes it all.
-      const fallback = priorities.find((p) => all.some((e) => e.config.priority === p && e.connected && e.config.weight > 0));
-      loads = loads.map((t) => (t.priority === fallback ? { ...t, load: 100 } : t));
-    }
     const credits = this.#picker?.credits();
-    const tiers: Array<{ tier: PickerTier; load: number }> = [];
-    for (const { priority, load, healthPercent } of loads) {
-      if (load <= 0) continue;
-      const members = all.filter((e) => e.config.priority === priority);
-      // Envoy's panic mode: when too few endpoints are usable, spread over every connected one.
-      const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
-      const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
-      const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
-      const chooser =
-        this.#settings.balancer.policy === 'p2c_ewma' ? new P2cChooser(entries, this.#costOf, this.#random, credits, this.#settings.balancer.ewma.toleranceMs) : new WeightedScheduler(entries, credits, this.#random);
-      tiers.push({ tier: { priority, scheduler: chooser }, load });
-    }
-    this.#loads = loads.map(({ priority, load, healthPercent }) => ({
-      priority,
-      load: Math.round(load * 10) / 10,
-      panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
-    }));
+    const { balancer } = this.#settings;
+    const { tiers, loads } = planTiers(all, balancer, now, (entries) =>
+      balancer.policy === 'p2c_ewma'
+        ? new P2cChooser(entries, this.#costOf, this.#random, credits, balancer.ewma.toleranceMs)
+        : new WeightedScheduler(entries, credits, this.#random),
+    );
+    this.#loads = loads;
     const probing = all.filter((e) => e.probing);
     this.#noteEjectionOverride(tiers.length === 0 && probing.length === 0 ? overrideEjections(all, credits) : undefined, tiers);
 
@@ -400,32 +361,6 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if (kind === 'ejected') endpoint.ejections++;
     this.#pendingEvents.push(method === undefined ? event : { ...event, method });
   }
-}
-
-/** The endpoints that serve although ejected when nothing else is usable: one tier of them, or none. */
-function overrideEjections(
-  endpoints: readonly EndpointController[],
-  credits: ReadonlyMap<EndpointController, number> | undefined,
-): { tier: PickerTier; load: number } | undefined {
-  const serving = endpoints.filter((e) => e.serving && e.config.weight > 0 && !e.ejection.admitted);
-  if (serving.length === 0) return undefined;
-  const priority = Math.min(...serving.map((e) => e.config.priority));
-  const entries = serving.filter((e) => e.config.priority === priority).map((e) => ({ item: e, weight: e.config.weight }));
-  return { tier: { priority, scheduler: new WeightedScheduler(entries, credits) }, load: 100 };
-}
-
-/** Per method, the endpoints it is ejected from and those waiting for its probe. */
-function methodRules(endpoints: readonly EndpointController[]): Map<string, MethodRule> {
-  const rules = new Map<string, { excluded: Set<EndpointController>; probing: EndpointController[] }>();
-  for (const endpoint of endpoints) {
-    for (const [method, state] of endpoint.methods.notAdmitted()) {
-      let rule = rules.get(method);
-      if (!rule) rules.set(method, (rule = { excluded: new Set(), probing: [] }));
-      rule.excluded.add(endpoint);
-      if (state.kind === 'probing' && endpoint.usable) rule.probing.push(endpoint);
-    }
-  }
-  return rules;
 }
 
 /** Registers the `meshlite_weighted` policy with grpc-js. Safe to call more than once. */
