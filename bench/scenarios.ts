@@ -1,4 +1,6 @@
 // The fault scenarios: what is done to the backends, and how it is undone.
+import * as grpc from '@grpc/grpc-js';
+import { HealthClient } from 'grpc-meshlite';
 import type { Supervisor } from '../examples/supervisor.js';
 
 export const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'slow', 'silent', 'outage', 'late-start'] as const;
@@ -122,6 +124,27 @@ export const scenarios: Record<ScenarioName, Scenario> = {
       s.kill('ServiceA', faultMs);
       s.kill('ServiceB', faultMs);
     },
-    heal: (s) => restarted(s, ['ServiceA', 'ServiceB']),
+    // Healed once both answer a health check again: the resume time then measures the client,
+    // not how long a restarted process takes to serve its first call.
+    heal: async (s) => {
+      await restarted(s, ['ServiceA', 'ServiceB']);
+      await Promise.all(['ServiceA', 'ServiceB'].map((name) => answering(`127.0.0.1:${s.port(name)}`)));
+    },
   },
 };
+
+/** Resolves once a fresh client gets SERVING from grpc.health.v1 Check at `address` (bounded: 10 s). */
+async function answering(address: string): Promise<void> {
+  const client = new HealthClient(address, grpc.credentials.createInsecure());
+  try {
+    for (const stopAt = Date.now() + 10_000; Date.now() < stopAt; ) {
+      const serving = await new Promise<boolean>((resolve) =>
+        client.check({ service: '' }, { deadline: Date.now() + 200 }, (error, response) => resolve(!error && response?.status === 'SERVING')),
+      );
+      if (serving) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    client.close();
+  }
+}

@@ -57,6 +57,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** Whether this event-loop turn already rebuilt the picker, and whether a change waits for its end. */
   #turn: 'quiet' | 'rebuilt' | 'pending' = 'quiet';
   #destroyed = false;
+  /** Endpoints without a connection, which exitIdle nudges. */
+  readonly #notConnected = new Set<EndpointController>();
   /** New endpoints whose connection is not opened yet. */
   readonly #toConnect: EndpointController[] = [];
   #resolutionError: string | undefined;
@@ -110,12 +112,14 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         const created = new EndpointController(endpoint, config, this, this.#helper, options);
         this.#endpoints.set(address, created);
         this.#toConnect.push(created);
+        this.#notConnected.add(created);
         this.#emit(created, 'added', `weight ${config.weight}, priority ${config.priority}`);
       }
     }
     for (const [address, endpoint] of this.#endpoints) {
       if (seen.has(address)) continue;
       this.#endpoints.delete(address);
+      this.#notConnected.delete(endpoint);
       endpoint.destroy();
       this.#emit(endpoint, 'removed', 'no longer in the config');
     }
@@ -138,13 +142,14 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   };
 
   /**
-   * grpc-js calls this on every call (round_robin's is a no-op): walking 1,000 endpoints each
-   * time cost more than the pick. Endpoints reconnect by themselves when their connection goes
-   * idle; only a balancer that never left IDLE has anything to do here.
+   * grpc-js calls this on every call. It nudges the endpoints that are not connected (a
+   * connection whose backoff ended waits for this to try again, so calls after an outage bring
+   * the backends back as soon as they listen); connected ones are not walked, which at 1,000
+   * endpoints cost more than the pick.
    */
   exitIdle(): void {
-    if (this.#state !== ConnectivityState.IDLE) return;
-    for (const endpoint of this.#endpoints.values()) endpoint.exitIdle();
+    const all = this.#state === ConnectivityState.IDLE ? this.#endpoints.values() : this.#notConnected;
+    for (const endpoint of all) endpoint.exitIdle();
   }
 
   resetBackoff(): void {}
@@ -154,6 +159,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.clock?.clearTimeout(this.#timer);
     for (const endpoint of this.#endpoints.values()) endpoint.destroy();
     this.#endpoints.clear();
+    this.#notConnected.clear();
     this.#unregister?.();
     this.#unregister = undefined;
   }
@@ -164,6 +170,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void {
     if (kind) this.#emit(endpoint, kind, reason, method);
+    if (endpoint.connected) this.#notConnected.delete(endpoint);
+    else if (this.#endpoints.get(endpoint.address) === endpoint) this.#notConnected.add(endpoint);
     if (this.#rebuilding) return;
     // The first change of an event-loop turn rebuilds at once (a failure leaves the rotation
     // before the next pick); more in the same turn — 1,000 endpoints connecting — wait for

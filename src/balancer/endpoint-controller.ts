@@ -69,6 +69,8 @@ export class EndpointController {
   readonly #owner: EndpointOwner;
   readonly #leaf: experimental.LeafLoadBalancer;
   #destroyed = false;
+  /** connect() was called: the balancer opens new connections a batch per turn. */
+  #opened = false;
   #picker!: experimental.Picker;
   #wasUsable = false;
   #wasServing = false;
@@ -99,6 +101,12 @@ export class EndpointController {
     const leafHelper = experimental.createChildChannelControlHelper(helper, {
       createSubchannel: (address, args) => {
         const subchannel = helper.createSubchannel(address, args);
+        // A connection whose reconnect backoff ended goes IDLE, and pick_first in transient
+        // failure leaves it there until the channel re-resolves (1 s or more): try again at
+        // once, so a backend that listens again is used within the backoff (≤ 300 ms).
+        subchannel.addConnectivityStateListener((_, __, state) => {
+          if (state === ConnectivityState.IDLE && this.#opened && !this.#destroyed) process.nextTick(() => subchannel.startConnecting());
+        });
         if (!this.#owner.settings.healthCheck.enabled) return subchannel;
         // Only the newest connection's health counts (pick_first may replace its subchannel).
         const source = {};
@@ -122,7 +130,9 @@ export class EndpointController {
 
   /** Opens its connection (the balancer spreads many over a few event-loop turns). */
   connect(): void {
-    if (!this.#destroyed) this.#leaf.startConnecting();
+    if (this.#destroyed) return;
+    this.#opened = true;
+    this.#leaf.startConnecting();
   }
 
   /**
@@ -272,8 +282,9 @@ export class EndpointController {
     this.config = config;
   }
 
+  /** Tries its connection again (a no-op while connecting or in backoff); not before connect(). */
   exitIdle(): void {
-    this.#leaf.exitIdle();
+    if (this.#opened && !this.#destroyed) this.#leaf.exitIdle();
   }
 
   destroy(): void {
@@ -331,7 +342,7 @@ export class EndpointController {
     if (errorMessage) this.lastError = errorMessage;
     if (state === ConnectivityState.IDLE) {
       // Keep every endpoint connected, like round_robin: reconnect as soon as it drops.
-      process.nextTick(() => this.#leaf.exitIdle());
+      process.nextTick(() => this.exitIdle());
     }
     if (state === ConnectivityState.READY && previous !== state) {
       this.#owner.changed(this, 'connected', 'connection established');

@@ -29,7 +29,7 @@ export const HEALTH_CHECK_DEFAULTS = Object.freeze({
   serviceName: '',
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
-  idleProbeIntervalMs: 30_000,
+  idleProbeIntervalMs: 60_000,
 });
 
 export const healthCheckSchema = z.strictObject({
