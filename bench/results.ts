@@ -70,7 +70,8 @@ export function writeResults(results: BenchResults): { markdown: string; files: 
     writeFileSync(`${RESULTS_DIR}${name}`, content);
     files.push(`bench/results/${name}`);
   };
-  const scenarioNames = [...new Set(results.runs.map((r) => r.scenario))];
+  // The latency part's runs have a table of their own.
+  const scenarioNames = [...new Set(results.runs.map((r) => r.scenario))].filter((name) => name !== 'latency');
   const targets = verdicts(results);
   const markdown = markdownReport(results, scenarioNames, targets);
   // One record per scenario × stack (medians and spread over the rounds) and the verdicts
@@ -78,6 +79,7 @@ export function writeResults(results: BenchResults): { markdown: string; files: 
   const summary = { scenarios: summarize(results, scenarioNames), overheadRatio: overheadRatios(results), targets };
   write('latest.json', `${JSON.stringify({ summary, ...results }, null, 1)}\n`);
   for (const scenario of scenarioNames) write(`${scenario}.svg`, chart(results, scenario));
+  if (results.runs.some((r) => r.scenario === 'latency')) write('latency.svg', chart(results, 'latency'));
   write('latest.md', markdown);
   // A full run replaces the table the README shows; a partial one leaves it alone.
   if (SCENARIOS.every((name) => scenarioNames.includes(name)) && embedInReadme(markdown)) files.push('README.md');
