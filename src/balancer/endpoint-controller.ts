@@ -233,7 +233,7 @@ export class EndpointController {
         health?.callEnded(!NO_WORD_FROM_THE_BACKEND.has(code));
         const rttMs = (clock.precise?.() ?? clock.now()) - started;
         // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.
-        const penalised = code === Status.RESOURCE_EXHAUSTED || metadata?.get(PUSHBACK_HEADER).length > 0;
+        const penalised = code === Status.RESOURCE_EXHAUSTED || (code !== Status.OK && metadata?.get(PUSHBACK_HEADER).length > 0);
         this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, clock.now());
         count?.(this, code, rttMs);
         onCallEnded(code, details, metadata);
