@@ -38,6 +38,8 @@ const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
+/** The paced overhead run's rate (issue 17: p50 within 20 µs of bare grpc-js at 1,000 calls/s). */
+const PACED_RATE = 1000;
 const AFTER_MS = 3000;
 
 function flags() {
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
     const total =
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('latency') ? options.rounds * 3 : 0) +
-      (parts.has('overhead') ? options.overheadRounds * 2 : 0) +
+      (parts.has('overhead') ? options.overheadRounds * 4 : 0) +
       (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 1) : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
@@ -159,6 +161,7 @@ async function main(): Promise<void> {
     }
 
     const overhead: OverheadRun[] = [];
+    const paced: OverheadRun[] = [];
     for (let round = 1; parts.has('overhead') && round <= options.overheadRounds; round++) {
       // Equal weights: the run measures what the stack costs per call, not the 80/20 split.
       const mesh = (a: Record<string, string>) => meshliteStack(a, { equalWeights: true });
@@ -167,6 +170,9 @@ async function main(): Promise<void> {
         const run = await runOverhead(supervisor, addresses, make, round);
         overhead.push(run);
         progress(`overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
+        const calm = await runOverhead(supervisor, addresses, make, round, PACED_RATE);
+        paced.push(calm);
+        progress(`paced    ${calm.stack.padEnd(14)} ${PACED_RATE} calls/s, p50 ${(calm.p50Ms * 1000).toFixed(0)} µs, client CPU ${Math.round(calm.clientCpuUsPerCall)} µs/call`);
       }
     }
 
@@ -277,6 +283,7 @@ async function main(): Promise<void> {
       ...(recording && { recording }),
       ...(scaling.length > 0 && { scaling }),
       ...(layers.length > 0 && { layers }),
+      ...(paced.length > 0 && { paced }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);
@@ -383,6 +390,8 @@ async function runOverhead(
   addresses: Record<string, string>,
   make: (a: Record<string, string>) => Stack,
   round: number,
+  /** Calls per second, paced (one every 1000/rate ms); without it, 32 callers back to back. */
+  rate?: number,
 ): Promise<OverheadRun> {
   await resetBackends(supervisor);
   const stack = make(addresses);
@@ -412,7 +421,29 @@ async function runOverhead(
         }
       }
     };
-    await Promise.all(Array.from({ length: 32 }, worker));
+    const pacedCall = async () => {
+      const t0 = performance.now();
+      try {
+        await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, new grpc.Metadata(), { deadline: Date.now() + 2000 });
+        latencies.push(performance.now() - t0);
+      } catch {
+        failed++;
+      }
+    };
+    if (rate === undefined) await Promise.all(Array.from({ length: 32 }, worker));
+    else {
+      // One call every 1000/rate ms (catching up after a late timer), for the same duration.
+      const calls: Array<Promise<void>> = [];
+      const begin = performance.now();
+      for (let sent = 0; sent < (rate * durationMs) / 1000; ) {
+        while (sent < (rate * durationMs) / 1000 && performance.now() - begin >= (sent * 1000) / rate) {
+          calls.push(pacedCall());
+          sent++;
+        }
+        await sleep(1);
+      }
+      await Promise.all(calls);
+    }
     const cpu = process.cpuUsage(cpuBefore);
     latencies.sort((a, b) => a - b);
     return {

@@ -76,6 +76,16 @@ function overheadTable(results: BenchResults): string[] {
     lines.push(`| ${stack} | ${spread(runs.map((r) => r.callsPerSecond), '')} | ${spread(runs.map((r) => r.p50Ms), '', 2)} | ${spread(runs.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
   }
   lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} |`);
+  const paced = results.paced ?? [];
+  if (paced.length > 0) {
+    const of = (stack: string) => paced.filter((r) => r.stack === stack);
+    const extra = of('grpc-meshlite').flatMap((m) => of('bare grpc-js').filter((b) => b.round === m.round).map((b) => (m.p50Ms - b.p50Ms) * 1000));
+    lines.push(
+      '',
+      `At a paced 1,000 calls/s (3 s per run, interleaved with the runs above): p50 ${['bare grpc-js', 'grpc-meshlite'].map((stack) => `${stack} ${spread(of(stack).map((r) => r.p50Ms * 1000), ' µs')}`).join(', ')}; ` +
+        `grpc-meshlite's extra ${spread(extra, ' µs')}; client CPU per call ${['bare grpc-js', 'grpc-meshlite'].map((stack) => `${stack} ${spread(of(stack).map((r) => r.clientCpuUsPerCall), ' µs')}`).join(', ')}.`,
+    );
+  }
   return lines;
 }
 

@@ -61,6 +61,8 @@ export interface BenchResults {
   readonly scaling?: readonly ScalingRun[];
   /** Bare grpc-js, then the mesh with one layer more at a time (LAYER_STEPS), interleaved. */
   readonly layers?: readonly OverheadRun[];
+  /** The overhead run's stacks at a paced 1,000 calls/s, interleaved with it. */
+  readonly paced?: readonly OverheadRun[];
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

@@ -64,6 +64,9 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
       met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.97) },
     { scenario: 'overhead', target: 'client CPU per call ≤ 1.05× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.cpu), '×', 2) : '—'),
       met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.cpu)) ?? Infinity) <= 1.05) },
+    { scenario: 'overhead', target: 'p50 at a paced 1,000 calls/s within 20 µs of bare',
+      value: (s) => (s === 'grpc-meshlite' && pacedExtra(results).length > 0 ? `+${spread(pacedExtra(results), ' µs')}` : '—'),
+      met: () => (pacedExtra(results).length === 0 ? null : (median(pacedExtra(results)) ?? Infinity) <= 20) },
     ...latencyTargets(results),
     ...scalingTargets(results),
   ];
@@ -129,4 +132,12 @@ function latencyTargets(results: BenchResults): Target[] {
     { scenario: 'latency (p2c_ewma)', target: 'back to the 80/20 split ≤ 2 s after ServiceA recovers (its share over a second within 5 points)', value: show((m) => m.firstBackToSplitMs, ' ms'),
       met: () => (ran ? (med((m) => m.firstBackToSplitMs) ?? Infinity) <= 2000 : null) },
   ];
+}
+
+/** grpc-meshlite's p50 minus bare grpc-js's at the paced rate, µs, per round. */
+function pacedExtra(results: BenchResults): number[] {
+  const paced = results.paced ?? [];
+  return paced
+    .filter((r) => r.stack === 'grpc-meshlite')
+    .flatMap((m) => paced.filter((b) => b.stack === 'bare grpc-js' && b.round === m.round).map((b) => (m.p50Ms - b.p50Ms) * 1000));
 }
