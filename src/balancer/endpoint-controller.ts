@@ -69,6 +69,7 @@ export class EndpointController {
   readonly #owner: EndpointOwner;
   readonly #leaf: experimental.LeafLoadBalancer;
   #destroyed = false;
+  readonly #releases: Array<() => void> = [];
   /** connect() was called: the balancer opens new connections a batch per turn. */
   #opened = false;
   #picker!: experimental.Picker;
@@ -104,9 +105,12 @@ export class EndpointController {
         // A connection whose reconnect backoff ended goes IDLE, and pick_first in transient
         // failure leaves it there until the channel re-resolves (1 s or more): try again at
         // once, so a backend that listens again is used within the backoff (≤ 300 ms).
-        subchannel.addConnectivityStateListener((_, __, state) => {
+        const reconnect: experimental.ConnectivityStateListener = (_, __, state) => {
           if (state === ConnectivityState.IDLE && this.#opened && !this.#destroyed) process.nextTick(() => subchannel.startConnecting());
-        });
+        };
+        subchannel.addConnectivityStateListener(reconnect);
+        // Subchannels may outlive this endpoint in grpc-js's pool: let go of it when destroyed.
+        this.#releases.push(() => subchannel.removeConnectivityStateListener(reconnect));
         if (!this.#owner.settings.healthCheck.enabled) return subchannel;
         // Only the newest connection's health counts (pick_first may replace its subchannel).
         const source = {};
@@ -289,6 +293,7 @@ export class EndpointController {
 
   destroy(): void {
     this.#destroyed = true;
+    for (const release of this.#releases.splice(0)) release();
     this.#leaf.destroy();
   }
 
