@@ -410,18 +410,7 @@ async function runOverhead(
     const cpuBefore = process.cpuUsage();
     let failed = 0;
     const stopAt = Date.now() + durationMs;
-    const worker = async () => {
-      while (Date.now() < stopAt) {
-        const t0 = performance.now();
-        try {
-          await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, new grpc.Metadata(), { deadline: Date.now() + 2000 });
-          latencies.push(performance.now() - t0);
-        } catch {
-          failed++;
-        }
-      }
-    };
-    const pacedCall = async () => {
+    const timedCall = async () => {
       const t0 = performance.now();
       try {
         await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, new grpc.Metadata(), { deadline: Date.now() + 2000 });
@@ -430,6 +419,9 @@ async function runOverhead(
         failed++;
       }
     };
+    const worker = async () => {
+      while (Date.now() < stopAt) await timedCall();
+    };
     if (rate === undefined) await Promise.all(Array.from({ length: 32 }, worker));
     else {
       // One call every 1000/rate ms (catching up after a late timer), for the same duration.
@@ -437,7 +429,7 @@ async function runOverhead(
       const begin = performance.now();
       for (let sent = 0; sent < (rate * durationMs) / 1000; ) {
         while (sent < (rate * durationMs) / 1000 && performance.now() - begin >= (sent * 1000) / rate) {
-          calls.push(pacedCall());
+          calls.push(timedCall());
           sent++;
         }
         await sleep(1);
