@@ -1,15 +1,18 @@
 // Where grpc-js's callback-based client interceptor machinery meets our `(next) => next`
 // layers: a grpc-js call on the outside, the layer chain inside, and the transport
-// (transport.ts) at the bottom. Nothing else in the toolkit touches InterceptingCall.
+// (transport.ts) at the bottom. Nothing else in the toolkit touches grpc-js's calls.
 import {
-  InterceptingCall,
   Metadata,
   status as Status,
+  type InterceptingCall,
   type Interceptor as GrpcInterceptor,
   type InterceptingListener,
   type InterceptorOptions,
+  type MethodDefinition,
   type NextCall,
 } from '@grpc/grpc-js';
+import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
+import type { Channel } from '@grpc/grpc-js/build/src/channel.js';
 import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-interceptors.js';
 import { Cancellation } from '../call/cancellation.js';
 import { deadlineMs } from '../call/deadline.js';
@@ -18,7 +21,7 @@ import { withoutRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { failedResult } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { sendAttempt, type AttemptChannel } from './transport.js';
+import { sendAttempt, type AttemptChannel, type AttemptHandle } from './transport.js';
 import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type ClientResult, type ResponseSink } from './types.js';
 
 /**
@@ -29,14 +32,33 @@ import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type Clie
  * pass through untouched: their requests cannot be replayed, so no layer could retry them.
  */
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
+  return layeredInterceptor(layer, options, undefined);
+}
+
+/**
+ * The client's channel, for an interceptor that is known to be the innermost one of its
+ * client (mesh.client() puts the stack last, in client and call options alike): its attempts
+ * then go straight to the channel, as grpc-js's own bottom call does, instead of through
+ * another interceptor call per attempt. Set once the client exists.
+ */
+export class InnermostChannel {
+  channel: Channel | undefined;
+}
+
+/** toGrpcInterceptor, for a stack that `innermost` says is the last interceptor of its client. */
+export function layeredInterceptor(layer: ClientLayer, options: AdapterOptions, innermost: InnermostChannel | undefined): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
   const chain = layer(dispatch);
   return (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
-    if (definition.requestStream) return new InterceptingCall(nextCall(callOptions));
+    // grpc-js drives whatever an interceptor returns through InterceptingCallInterface only;
+    // returning our call itself, not an InterceptingCall around it, saves a call object and
+    // its listener closures per call.
+    if (definition.requestStream) return nextCall(callOptions) as InterceptingCall;
     const method = methodOf(definition.path, definition.requestStream, definition.responseStream);
-    return new InterceptingCall(new LayeredCall(method, callOptions, nextCall, chain, waitsForReady(method)));
+    const call = new LayeredCall(method, callOptions, nextCall, chain, waitsForReady(method), innermost?.channel);
+    return call as unknown as InterceptingCall;
   };
 }
 
@@ -49,6 +71,9 @@ export interface AdapterOptions {
   waitForReady?: MethodTable<boolean>;
 }
 
+/** An attempt's grpc-js call: the next interceptor's, or the channel's own. */
+type AttemptCall = InterceptingCallInterface | Call;
+
 /**
  * Server-streaming flow control across attempts: the caller asks for one message at a time
  * (startRead); the request is forwarded to whichever attempt is current, including one that
@@ -56,9 +81,9 @@ export interface AdapterOptions {
  */
 class ReadFlow {
   #wanted = false;
-  #call: InterceptingCallInterface | undefined;
+  #call: AttemptCall | undefined;
 
-  attach(call: InterceptingCallInterface): void {
+  attach(call: AttemptCall): void {
     this.#call = call;
     if (this.#wanted) call.startRead();
   }
@@ -85,18 +110,24 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   #listener: Partial<InterceptingListener> = {};
   #metadata: Metadata | undefined;
   #message: unknown;
-  #current: InterceptingCallInterface | undefined;
+  #current: AttemptCall | undefined;
   #peer: string | undefined;
   #headersDelivered = false;
   readonly #waitForReady: boolean;
+  readonly #channel: Channel | undefined;
+  readonly decode: ((message: Buffer) => unknown) | undefined;
+  /** The request as last serialized, for the attempts that send the same message. */
+  #serialized: { readonly message: unknown; readonly bytes: Buffer | Error } | undefined;
 
-  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, chain: ClientNext, waitForReady: boolean) {
+  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, chain: ClientNext, waitForReady: boolean, channel: Channel | undefined) {
     this.#method = method;
     this.#options = options;
     this.#nextCall = nextCall;
     this.#chain = chain;
     this.#waitForReady = waitForReady;
+    this.#channel = channel;
     this.streaming = method.kind === 'server_stream';
+    this.decode = channel ? (options.method_definition as MethodDefinition<unknown, unknown>).responseDeserialize : undefined;
   }
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
@@ -164,15 +195,57 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     this.#listener.onReceiveMessage?.(message);
   }
 
-  /** AttemptChannel: a new attempt on the channel, with the caller's options and its own deadline. */
-  open(deadline: number): InterceptingCallInterface {
-    return this.#nextCall({ ...this.#options, deadline });
+  /** AttemptChannel: a new attempt on the channel, with the caller's options and the call's deadline. */
+  open(call: ClientCall, metadata: Metadata, listener: InterceptingListener): AttemptHandle {
+    const attempt = this.#channel ? this.#openOnChannel(this.#channel, call, metadata, listener) : this.#openNext(call, metadata, listener);
+    this.#current = attempt;
+    if (this.streaming) this.#flow.attach(attempt);
+    return attempt;
   }
 
-  /** AttemptChannel: the attempt the caller's reads and peer now come from. */
-  started(attempt: InterceptingCallInterface, streaming: boolean): void {
-    this.#current = attempt;
-    if (streaming) this.#flow.attach(attempt);
+  /** Through the interceptors after ours, which end at grpc-js's bottom call. */
+  #openNext(call: ClientCall, metadata: Metadata, listener: InterceptingListener): InterceptingCallInterface {
+    const attempt = this.#nextCall({ ...this.#options, deadline: call.deadline });
+    attempt.start(metadata, listener);
+    attempt.sendMessage(call.message);
+    attempt.halfClose();
+    return attempt;
+  }
+
+  /**
+   * Straight on the channel, doing what grpc-js's bottom call does (client-interceptors.ts:
+   * getCall, BaseInterceptingCall, BaseUnaryInterceptingCall): the call options' host, parent,
+   * propagation flags and credentials; the request serialized (once for all attempts of the
+   * same message), a serialization failure ending the attempt INTERNAL; a unary response read
+   * at once. Responses are decoded by the attempt (`decode`).
+   */
+  #openOnChannel(channel: Channel, call: ClientCall, metadata: Metadata, listener: InterceptingListener): Call {
+    const options = this.#options;
+    const attempt = channel.createCall(this.#method.path, call.deadline, options.host, options.parent ?? null, options.propagate_flags);
+    if (options.credentials) attempt.setCredentials(options.credentials);
+    attempt.start(metadata, listener);
+    if (!this.streaming) attempt.startRead();
+    const bytes = this.#serialize(call.message);
+    if (bytes instanceof Error) {
+      attempt.cancelWithStatus(Status.INTERNAL, `Request message serialization failure: ${bytes.message}`);
+    } else {
+      attempt.sendMessageWithContext({}, bytes);
+      attempt.halfClose();
+    }
+    return attempt;
+  }
+
+  #serialize(message: unknown): Buffer | Error {
+    const known = this.#serialized;
+    if (known && known.message === message) return known.bytes;
+    let bytes: Buffer | Error;
+    try {
+      bytes = (this.#options.method_definition as MethodDefinition<unknown, unknown>).requestSerialize(message);
+    } catch (error) {
+      bytes = error instanceof Error ? error : new Error(String(error));
+    }
+    this.#serialized = { message, bytes };
+    return bytes;
   }
 
   #finish(result: ClientResult): void {

@@ -1,17 +1,30 @@
 // The innermost client layer: one attempt on the grpc-js channel, as the listener of its call.
-// Together with adapter.ts this is the only code that touches grpc-js's InterceptingCall.
+// Together with adapter.ts this is the only code that touches grpc-js's calls.
 import { Metadata, status as Status, type InterceptingListener, type StatusObject } from '@grpc/grpc-js';
-import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-interceptors.js';
 import { withRoutingHint } from '../call/routing-hint.js';
 import { abortStatus, failedResult } from './call.js';
 import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
 
+/** The part of a started attempt the transport uses: grpc-js's InterceptingCall and raw Call both are one. */
+export interface AttemptHandle {
+  cancelWithStatus(code: Status, details: string): void;
+  getPeer(): string;
+}
+
 /** What the transport needs from the grpc-js call it serves. */
 export interface AttemptChannel {
-  /** Starts a new attempt on the channel with the caller's options and this deadline. */
-  open(deadline: number): InterceptingCallInterface;
-  /** The attempt started: it is now the one reads go to and the peer comes from. */
-  started(attempt: InterceptingCallInterface, streaming: boolean): void;
+  /**
+   * Starts a new attempt of `call` on the channel, with the caller's options, the call's
+   * deadline and `metadata`: it sends the request, half-closes, and from then on the caller's
+   * reads and peer come from it.
+   */
+  open(call: ClientCall, metadata: Metadata, listener: InterceptingListener): AttemptHandle;
+  /**
+   * Turns a response message as the attempt receives it into what the caller gets: undefined
+   * when attempts come back decoded (through grpc-js's interceptor chain), the method's
+   * deserializer when they go straight to the channel.
+   */
+  readonly decode: ((message: Buffer) => unknown) | undefined;
   readonly streaming: boolean;
 }
 
@@ -22,12 +35,8 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall): Promise<
       resolve(failedResult(abortStatus(call.signal)));
       return;
     }
-    const grpcCall = channel.open(call.deadline);
-    const attempt = new Attempt(call, grpcCall, channel.streaming, resolve);
-    grpcCall.start(call.hint ? withRoutingHint(call.metadata, call.hint) : call.metadata, attempt);
-    grpcCall.sendMessage(call.message);
-    grpcCall.halfClose();
-    channel.started(grpcCall, channel.streaming);
+    const attempt = new Attempt(call, channel, resolve);
+    attempt.handle = channel.open(call, call.hint ? withRoutingHint(call.metadata, call.hint) : call.metadata, attempt);
   });
 }
 
@@ -37,31 +46,35 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall): Promise<
  * less garbage-collection time under load.
  */
 class Attempt implements InterceptingListener {
+  /** Set as soon as the channel has started the attempt (before any of its events). */
+  handle: AttemptHandle | undefined;
   readonly #call: ClientCall;
-  readonly #grpcCall: InterceptingCallInterface;
   readonly #resolve: (result: ClientResult) => void;
   readonly #started = performance.now();
   readonly #streaming: boolean;
+  readonly #decode: ((message: Buffer) => unknown) | undefined;
   #headers: Metadata | undefined;
-  #message: unknown;
+  /** grpc-js hands a unary call that ended OK without a message null (its client says "No message received"). */
+  #message: unknown = null;
   #messages = 0;
+  #readError: StatusObject | undefined;
 
-  constructor(call: ClientCall, grpcCall: InterceptingCallInterface, streaming: boolean, resolve: (result: ClientResult) => void) {
+  constructor(call: ClientCall, channel: AttemptChannel, resolve: (result: ClientResult) => void) {
     this.#call = call;
-    this.#grpcCall = grpcCall;
-    this.#streaming = streaming;
+    this.#streaming = channel.streaming;
+    this.#decode = channel.decode;
     this.#resolve = resolve;
     call.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   readonly #onAbort = () => {
     const reason = abortStatus(this.#call.signal);
-    this.#grpcCall.cancelWithStatus(reason.code, reason.details);
+    this.handle?.cancelWithStatus(reason.code, reason.details);
   };
 
   /** grpc-js knows the peer once the call is committed; before that, the picker's word counts. */
   #peer(): string | undefined {
-    const value = this.#grpcCall.getPeer();
+    const value = this.handle?.getPeer() ?? '';
     return looksLikeEndpoint(value) ? value : this.#call.hint?.picked();
   }
 
@@ -70,16 +83,30 @@ class Attempt implements InterceptingListener {
   }
 
   onReceiveMessage(received: unknown): void {
+    let message = received;
+    if (this.#decode) {
+      if (this.#readError) return;
+      try {
+        message = this.#decode(received as Buffer);
+      } catch (error) {
+        // As grpc-js's own bottom call does: the attempt ends INTERNAL, whatever the server says.
+        const details = `Response message parsing error: ${error instanceof Error ? error.message : String(error)}`;
+        this.#readError = { code: Status.INTERNAL, details, metadata: new Metadata() };
+        this.handle?.cancelWithStatus(Status.INTERNAL, details);
+        return;
+      }
+    }
     if (!this.#streaming) {
-      this.#message = received;
+      this.#message = message;
       return;
     }
     const { sink } = this.#call;
     if (this.#messages++ === 0) sink.headers(this.#headers ?? new Metadata());
-    sink.message(received);
+    sink.message(message);
   }
 
-  onReceiveStatus(status: StatusObject): void {
+  onReceiveStatus(received: StatusObject): void {
+    const status = this.#readError ?? received;
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const endpoint = this.#peer();
     const record: AttemptRecord = {

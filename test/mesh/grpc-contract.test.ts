@@ -2,7 +2,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createClientStack, meshCallInfo, type MeshConfigInput } from 'grpc-meshlite';
-import { getOrder, orderClient } from '../helpers/clients.js';
+import { callUnary, OrderClient, orderServiceDefinition, type GetOrderRequest, type Order } from '../../examples/orders.js';
+import { getOrder, md, orderClient } from '../helpers/clients.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { readyMeshClient } from '../helpers/mesh.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
@@ -98,6 +99,72 @@ describe('the grpc-js contract', () => {
       });
       await getOrder(client, {});
       expect(transformed).to.equal(1);
+    });
+  });
+
+  describe('what grpc-js does below the last interceptor (the stack sends attempts straight to the channel)', () => {
+    it("sends a call's own credentials on every attempt", async () => {
+      const [a, b] = await pair();
+      const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
+      const credentials = grpc.credentials.createFromMetadataGenerator((_params, callback) => callback(null, md({ 'x-call-credential': 'c' })));
+      await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'credentials' }, { credentials });
+      expect([...headerOf(a, 'x-call-credential'), ...headerOf(b, 'x-call-credential')]).to.deep.equal(['c', 'c', 'c']);
+    });
+
+    it("bounds a call made with a server call as its parent by the parent's deadline", async () => {
+      const [a, b] = await pair();
+      const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
+      // A relay whose handler calls on through the mesh, passing its own call as the parent.
+      const relay = await pool.server((server) =>
+        server.addService(orderServiceDefinition, {
+          GetOrder: (call: grpc.ServerUnaryCall<GetOrderRequest, Order>, callback: grpc.sendUnaryData<Order>) =>
+            client.GetOrder(call.request, new grpc.Metadata(), { parent: call }, callback),
+        }),
+      );
+      const sent = Date.now();
+      await getOrder(pool.track(orderClient([relay.address])), {}, { deadline: sent + 300 });
+      const [received] = [...a.calls, ...b.calls];
+      // Without its parent the call would have no deadline at all (none configured). Each hop
+      // sends the time left in whole ms, rounded up, and the next one adds it to its own clock.
+      expect(received!.deadline).to.be.within(sent, sent + 300 + 20);
+    });
+
+    it('fails a request that cannot be serialized as grpc-js does, without sending it', async () => {
+      const [a, b] = await pair();
+      const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
+      const unserializable = {
+        get id(): string {
+          throw new Error('no id today');
+        },
+      };
+      const viaMesh = await expectGrpcError(callUnary(client.GetOrder, client, unserializable));
+      const plain = await expectGrpcError(callUnary(client.GetOrder, pool.track(orderClient([a.address])), unserializable));
+      expect([viaMesh.code, viaMesh.details]).to.deep.equal([plain.code, plain.details]);
+      expect(viaMesh.details).to.contain('no id today');
+      expect(a.calls.length + b.calls.length).to.equal(0);
+    });
+
+    it('fails a response that cannot be decoded as grpc-js does', async () => {
+      const [a, b] = await pair();
+      const getOrderDefinition = orderServiceDefinition['GetOrder']!;
+      const Strict = grpc.makeGenericClientConstructor(
+        {
+          GetOrder: {
+            ...getOrderDefinition,
+            responseDeserialize: () => {
+              throw new Error('not an order');
+            },
+          },
+        },
+        'orders.v1.OrderService',
+      ) as unknown as typeof OrderClient;
+      const mesh = readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
+      const strict = pool.track((await mesh).mesh.client(Strict, 'orders'));
+      const plainStrict = pool.track(new Strict(`ipv4:${a.address}`, grpc.credentials.createInsecure()));
+      const viaMesh = await expectGrpcError(callUnary(strict.GetOrder, strict, { id: 'o-1' }));
+      const plain = await expectGrpcError(callUnary(plainStrict.GetOrder, plainStrict, { id: 'o-1' }));
+      expect([viaMesh.code, viaMesh.details]).to.deep.equal([plain.code, plain.details]);
+      expect(viaMesh.details).to.contain('not an order');
     });
   });
 
