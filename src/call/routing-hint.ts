@@ -3,9 +3,12 @@
 // (grpc-js reports a call's peer only once headers or a status arrive, but a hedge must avoid
 // the endpoint its sibling is still waiting on).
 //
-// Both sides of grpc-js import this one module: a client layer creates a hint and the
-// transport encodes it in the attempt's metadata (`withRoutingHint`); the picker takes it out
-// again (`takeRoutingHint`), which strips the header, reads the avoid-list and reports the pick.
+// Both sides of grpc-js import this one module. The grpc-js transport puts the hint in the
+// attempt's metadata *options* (`withRoutingHint`): grpc-js hands a metadata's options on to
+// every clone it makes, down to the picker, and never sends them; the picker finds it there
+// (`takeRoutingHint`), reads the avoid-list and reports the pick. A client that rebuilds the
+// metadata on its way down (nice-grpc) carries it in a private header instead
+// (`withRoutingHintHeader`), which the picker always strips.
 //
 // The header carries only a reference into a process-local table, never the addresses. The
 // reference starts with a random per-process nonce, so a hint header that arrives from
@@ -14,7 +17,7 @@
 // per-call objects would hold young call objects from old memory, and V8 would promote every
 // in-flight call to the old generation (measured: half the stack's cost per call).
 import { randomBytes } from 'node:crypto';
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata, MetadataOptions } from '@grpc/grpc-js';
 
 /** The private metadata key; the mesh picker always removes it before the call goes out. */
 export const ROUTING_HINT_HEADER = 'x-meshlite-hint';
@@ -26,8 +29,11 @@ const avoids: Array<readonly string[]> = [];
 const picks: Array<string | undefined> = [];
 const generations: number[] = [];
 const free: number[] = [];
-/** Live hints by token: the picker finds one with a lookup, not by parsing its header value. */
-const live = new Map<string, LiveHint>();
+/** Hints sent in a header, by token: the picker finds one with a lookup, not by parsing its header value. */
+const live = new Map<string, RoutingHint>();
+
+/** The metadata option that carries a hint: a symbol, so no user option can collide with it. */
+const HINT_OPTION = Symbol('grpc-meshlite routing hint');
 
 /**
  * One attempt's hint: the endpoints it should avoid, and — once the picker has chosen — the
@@ -38,7 +44,7 @@ const live = new Map<string, LiveHint>();
  *   const response = await next(deriveCall(call, { hint }));
  *   hint.release();
  */
-export class RoutingHint {
+export class RoutingHint implements ReceivedHint {
   readonly #slot: number;
   readonly #generation: number;
 
@@ -57,9 +63,17 @@ export class RoutingHint {
       picks.push(undefined);
     }
     avoids[slot] = avoid;
-    const hint = new RoutingHint(slot, generations[slot]!);
-    live.set(hint.token, new LiveHint(slot, generations[slot]!));
-    return hint;
+    return new RoutingHint(slot, generations[slot]!);
+  }
+
+  /** ReceivedHint: whether the attempt should stay away from `address` (nothing once released). */
+  avoids(address: string): boolean {
+    return generations[this.#slot] === this.#generation && avoids[this.#slot]!.includes(address);
+  }
+
+  /** ReceivedHint: the picker sent the attempt to `address` (ignored once released). */
+  report(address: string): void {
+    if (generations[this.#slot] === this.#generation) picks[this.#slot] = address;
   }
 
   /** The endpoint the picker sent the attempt to, once it has; undefined after release. */
@@ -71,7 +85,7 @@ export class RoutingHint {
   release(): void {
     const slot = this.#slot;
     if (generations[slot] !== this.#generation) return;
-    live.delete(this.token);
+    if (this.#token !== undefined) live.delete(this.#token);
     generations[slot]!++;
     avoids[slot] = NO_ADDRESSES;
     picks[slot] = undefined;
@@ -80,14 +94,30 @@ export class RoutingHint {
 
   #token: string | undefined;
 
-  /** The header value that refers to this hint (made once). */
+  /** The header value that refers to this hint, registered for the picker on first use. */
   get token(): string {
-    return (this.#token ??= `${NONCE}.${this.#slot}.${this.#generation}`);
+    if (this.#token === undefined) {
+      this.#token = `${NONCE}.${this.#slot}.${this.#generation}`;
+      live.set(this.#token, this);
+    }
+    return this.#token;
   }
 }
 
-/** Client side: a copy of `metadata` that carries `hint` to the picker. */
+/**
+ * Client side, for a call handed to grpc-js as it is: a copy of `metadata` whose options
+ * carry `hint` to the picker (grpc-js copies options along with the metadata and never puts
+ * them on the wire).
+ */
 export function withRoutingHint(metadata: Metadata, hint: RoutingHint): Metadata {
+  const copy = metadata.clone();
+  const options: HintOptions = { ...metadata.getOptions(), [HINT_OPTION]: hint };
+  copy.setOptions(options);
+  return copy;
+}
+
+/** Client side, for a client that rebuilds the metadata before grpc-js sees it: the hint in a private header. */
+export function withRoutingHintHeader(metadata: Metadata, hint: RoutingHint): Metadata {
   const copy = metadata.clone();
   copy.set(ROUTING_HINT_HEADER, hint.token);
   return copy;
@@ -99,21 +129,6 @@ export interface ReceivedHint {
   avoids(address: string): boolean;
   /** The picker sent the attempt to `address`. */
   report(address: string): void;
-}
-
-class LiveHint implements ReceivedHint {
-  constructor(
-    readonly slot: number,
-    readonly generation: number,
-  ) {}
-
-  avoids(address: string): boolean {
-    return generations[this.slot] === this.generation && avoids[this.slot]!.includes(address);
-  }
-
-  report(address: string): void {
-    if (generations[this.slot] === this.generation) picks[this.slot] = address;
-  }
 }
 
 /**
@@ -129,14 +144,17 @@ export function withoutRoutingHint(metadata: Metadata): Metadata {
 }
 
 /**
- * Picker side: removes the hint header from `metadata` (so it never goes on the wire) and
- * returns the hint it refers to, or undefined when there is none or it is not one of this
- * process's live hints.
+ * Picker side: the hint in `metadata`'s options, else the one its hint header refers to. The
+ * header is removed (so it never goes on the wire); one that is not one of this process's
+ * live hints gives undefined.
  */
 export function takeRoutingHint(metadata: Metadata): ReceivedHint | undefined {
   const values = metadata.get(ROUTING_HINT_HEADER);
-  if (values.length === 0) return undefined;
-  metadata.remove(ROUTING_HINT_HEADER);
-  const hint = live.get(String(values[0]));
-  return hint && generations[hint.slot] === hint.generation ? hint : undefined;
+  if (values.length > 0) metadata.remove(ROUTING_HINT_HEADER);
+  const carried = (metadata.getOptions() as HintOptions)[HINT_OPTION];
+  if (carried !== undefined) return carried;
+  // Released hints leave the table: a late or forged token finds nothing.
+  return values.length === 0 ? undefined : live.get(String(values[0]));
 }
+
+type HintOptions = MetadataOptions & { [HINT_OPTION]?: RoutingHint };

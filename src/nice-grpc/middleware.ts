@@ -13,7 +13,7 @@ import {
 } from 'nice-grpc-common';
 import { Cancellation } from '../call/cancellation.js';
 import { methodCache } from '../call/method.js';
-import { withoutRoutingHint, withRoutingHint } from '../call/routing-hint.js';
+import { withoutRoutingHint, withRoutingHintHeader } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { setTimer, systemClock } from '../clock.js';
 import { MESH_CALL_INFO, meshCallInfo } from '../interceptors/call-info.js';
@@ -129,7 +129,7 @@ function sendNiceAttempt<Response>(
       attempt.deadline === Infinity
         ? undefined
         : setTimer(systemClock, () => stop(makeStatus(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')), attempt.deadline - Date.now());
-    const metadata = attempt.hint ? withRoutingHint(attempt.metadata, attempt.hint) : attempt.metadata;
+    const metadata = attempt.hint ? withRoutingHintHeader(attempt.metadata, attempt.hint) : attempt.metadata;
     const responses = next({
       ...options,
       metadata: toNiceMetadata(metadata),

@@ -5,7 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { deriveCall } from 'grpc-meshlite';
 import { Cancellation } from '../../src/call/cancellation.js';
-import { ROUTING_HINT_HEADER, RoutingHint, takeRoutingHint, withRoutingHint } from '../../src/call/routing-hint.js';
+import { ROUTING_HINT_HEADER, RoutingHint, takeRoutingHint, withRoutingHint, withRoutingHintHeader } from '../../src/call/routing-hint.js';
+import { md } from '../helpers/clients.js';
 import { clientCall } from '../helpers/requests.js';
 
 describe('per-call building blocks', () => {
@@ -46,11 +47,17 @@ describe('per-call building blocks', () => {
     hint.release();
   });
 
-  it('a routing hint crosses grpc-js in the metadata, is stripped by the picker, and hears its own pick only', () => {
+  it("a routing hint crosses grpc-js in the metadata's options (kept by every clone, never a header), and hears its own pick only", () => {
     const first = RoutingHint.create(['127.0.0.1:50051']);
-    const sent = withRoutingHint(new grpc.Metadata(), first);
-    const taken = takeRoutingHint(sent)!;
-    expect(sent.get(ROUTING_HINT_HEADER)).to.deep.equal([]);
+    const caller = md({ 'x-user': 'u' });
+    caller.setOptions({ waitForReady: true });
+    const sent = withRoutingHint(caller, first);
+    // What grpc-js does on its way to the picker: clones (ResolvingCall, LoadBalancingCall).
+    const atPicker = sent.clone().clone();
+    expect(caller.getOptions()).to.deep.equal({ waitForReady: true }); // the caller's own is untouched
+    expect(atPicker.getOptions().waitForReady).to.equal(true);
+    expect(atPicker.toJSON()).to.deep.equal({ 'x-user': ['u'] });
+    const taken = takeRoutingHint(atPicker)!;
     expect(taken.avoids('127.0.0.1:50051')).to.equal(true);
     expect(taken.avoids('127.0.0.1:50052')).to.equal(false);
     taken.report('127.0.0.1:50052');
@@ -63,6 +70,19 @@ describe('per-call building blocks', () => {
     taken.report('127.0.0.1:50051');
     expect(second.picked()).to.equal(undefined);
     second.release();
+  });
+
+  it('a hint sent in the private header (nice-grpc rebuilds metadata) is found and stripped by the picker', () => {
+    const hint = RoutingHint.create(['127.0.0.1:50051']);
+    const sent = withRoutingHintHeader(new grpc.Metadata(), hint);
+    const taken = takeRoutingHint(sent)!;
+    expect(sent.get(ROUTING_HINT_HEADER)).to.deep.equal([]);
+    expect(taken.avoids('127.0.0.1:50051')).to.equal(true);
+    const token = hint.token;
+    hint.release();
+    const late = new grpc.Metadata();
+    late.set(ROUTING_HINT_HEADER, token);
+    expect(takeRoutingHint(late)).to.equal(undefined);
   });
 
   it('a hint header that did not come from this process steers nothing and never goes on', () => {
