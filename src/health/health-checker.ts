@@ -9,15 +9,16 @@ import {
   ChannelCredentials,
   connectivityState as ConnectivityState,
   experimental,
+  Metadata,
   status as Status,
-  type ClientReadableStream,
-  type ServiceError,
+  type MethodDefinition,
 } from '@grpc/grpc-js';
+import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
 import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
 import { statusName } from '../call/status.js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
-import { HealthClient, type HealthCheckResponse } from './health-proto.js';
+import { HealthClient, healthServiceDefinition, type HealthCheckRequest, type HealthCheckResponse } from './health-proto.js';
 
 /**
  * What health checking knows of one endpoint:
@@ -138,7 +139,7 @@ class HealthProducer {
   #rewatch: unknown;
   #rewatchRetries = 0;
   #health: EndpointHealth = { status: 'disconnected', detail: 'not connected yet' };
-  #watch: ClientReadableStream<HealthCheckResponse> | undefined;
+  #watch: WatchStream | undefined;
   #probeTimer: unknown;
   /** When the pending probe check fires (clock time). */
   #probeAt = Infinity;
@@ -191,19 +192,19 @@ class HealthProducer {
 
   #startWatch(): void {
     if (this.#subchannel.getConnectivityState() !== ConnectivityState.READY || this.#watchers.size === 0) return;
-    const call = this.#client.watch({ service: this.#settings.serviceName });
-    this.#watch = call;
-    call.on('data', (response: HealthCheckResponse) => {
-      // A17: an answer resets the backoff.
-      this.#rewatchRetries = 0;
-      this.#heard();
-      this.#publishAnswer(response, 'Watch');
+    const watch: WatchStream = new WatchStream(this.#subchannel, this.#settings.serviceName, {
+      answer: (response) => {
+        // A17: an answer resets the backoff.
+        this.#rewatchRetries = 0;
+        this.#heard();
+        this.#publishAnswer(response, 'Watch');
+      },
+      ended: (code, details) => this.#watchEnded(watch, code, code === Status.OK ? 'stream ended by the server' : details),
     });
-    call.on('error', (error: ServiceError) => this.#watchEnded(call, error.code, error.details));
-    call.on('end', () => this.#watchEnded(call, Status.OK, 'stream ended by the server'));
+    this.#watch = watch;
   }
 
-  #watchEnded(call: ClientReadableStream<HealthCheckResponse>, code: Status, details: string): void {
+  #watchEnded(call: WatchStream, code: Status, details: string): void {
     if (this.#watch !== call) return; // we cancelled it ourselves
     this.#watch = undefined;
     if (code === Status.UNIMPLEMENTED) {
@@ -263,7 +264,10 @@ class HealthProducer {
     if (probeIntervalMs <= 0 || this.#probe || this.#unimplemented) return;
     const period = this.#busy ? probeIntervalMs / 2 : idleProbeIntervalMs;
     if (period <= 0) return;
-    const delay = period * (0.8 + 0.2 * Math.random());
+    // Jittered in 2 % steps of the period: Node keeps one timer list per distinct delay, and
+    // 1,000 endpoints with a delay each would keep 1,000 lists.
+    const step = period / 50;
+    const delay = step * Math.round(40 + 10 * Math.random());
     this.#probeAt = clock.now() + delay;
     this.#probeTimer = unrefTimer(setTimer(clock, this.#look, delay));
   }
@@ -328,5 +332,52 @@ class HealthProducer {
     this.#settings.clock.clearTimeout(this.#rewatch);
     this.#rewatch = undefined;
     this.#stopProbe();
+  }
+}
+
+const WATCH = healthServiceDefinition['Watch'] as MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
+
+/**
+ * One Watch stream, as a call straight on the connection's own channel: a client's readable
+ * stream and interceptor calls around it would be most of its memory, and with 1,000
+ * endpoints there are 1,000 of them for the life of the process.
+ */
+class WatchStream {
+  readonly #call: Call;
+  #ended = false;
+
+  constructor(
+    subchannel: Subchannel,
+    service: string,
+    on: { answer(response: HealthCheckResponse): void; ended(code: Status, details: string): void },
+  ) {
+    const call = subchannel.getChannel().createCall(WATCH.path, Infinity, undefined, null, undefined);
+    this.#call = call;
+    call.start(new Metadata(), {
+      onReceiveMetadata: () => {},
+      onReceiveMessage: (bytes: Buffer) => {
+        let response: HealthCheckResponse;
+        try {
+          response = WATCH.responseDeserialize(bytes);
+        } catch (error) {
+          this.cancel(Status.INTERNAL, `health Watch answer unreadable: ${error instanceof Error ? error.message : String(error)}`);
+          return;
+        }
+        on.answer(response);
+        if (!this.#ended) call.startRead();
+      },
+      onReceiveStatus: (status) => {
+        if (this.#ended) return;
+        this.#ended = true;
+        on.ended(status.code, status.details);
+      },
+    });
+    call.sendMessageWithContext({}, WATCH.requestSerialize({ service }));
+    call.halfClose();
+    call.startRead();
+  }
+
+  cancel(code: Status = Status.CANCELLED, details = 'health Watch stopped'): void {
+    this.#call.cancelWithStatus(code, details);
   }
 }
