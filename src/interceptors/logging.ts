@@ -56,22 +56,36 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
   const { successLevel, failureLevel, attemptLevel } = resolved;
   const unhealthy = new Set(resolved.failureCodes);
   const logger = resolved.logger ?? silentLogger;
+  // Which of its levels the logger has on, worked out again only when the logger's level
+  // changes (pino's isLevelEnabled is a lookup and a comparison per level, per call).
+  let knownLevel: number | undefined;
+  const enabled = { success: false, failure: false, attempt: false };
+  const levels = () => {
+    if (logger.levelVal !== knownLevel) {
+      knownLevel = logger.levelVal;
+      enabled.success = logger.isLevelEnabled(successLevel);
+      enabled.failure = logger.isLevelEnabled(failureLevel);
+      enabled.attempt = logger.isLevelEnabled(attemptLevel);
+    }
+    return enabled;
+  };
   return (next) => (call) => {
     // With none of its levels enabled the layer steps aside (checked per call: levels change).
-    if (!logger.isLevelEnabled(successLevel) && !logger.isLevelEnabled(failureLevel) && !logger.isLevelEnabled(attemptLevel)) {
-      return next(call);
-    }
+    const on = levels();
+    if (!on.success && !on.failure && !on.attempt) return next(call);
     const started = performance.now();
     return next(call).then((result) => report(call, result, started));
   };
 
   function report(call: ClientCall, result: ClientResult, started: number): ClientResult {
     const ok = result.status.code === Status.OK;
-    const level = unhealthy.has(result.status.code) ? failureLevel : successLevel;
-    if (!logger.isLevelEnabled(level) && !logger.isLevelEnabled(attemptLevel)) return result;
+    const failed = unhealthy.has(result.status.code);
+    const level = failed ? failureLevel : successLevel;
+    const on = levels();
+    if (!(failed ? on.failure : on.success) && !on.attempt) return result;
     const method = call.method.path;
     const stoppedBecause = meshCallInfo(result.status)?.stoppedBecause;
-    if (logger.isLevelEnabled(attemptLevel)) {
+    if (on.attempt) {
       const metadata = loggableMetadata(call.metadata);
       result.attempts.forEach((attempt, index) =>
         logger[attemptLevel](

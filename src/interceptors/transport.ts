@@ -131,5 +131,13 @@ class Attempt implements InterceptingListener {
  * that never got a connection, and "host:port" once it did.
  */
 function looksLikeEndpoint(peer: string): boolean {
-  return /^(\[[0-9a-fA-F:.%\w]+\]|[\w.-]+):\d+$/.test(peer);
+  let known = endpointLike.get(peer);
+  if (known === undefined) {
+    // Peers are the endpoints' addresses and the channel targets: few, asked about on every call.
+    if (endpointLike.size >= 10_000) endpointLike.clear();
+    endpointLike.set(peer, (known = /^(\[[0-9a-fA-F:.%\w]+\]|[\w.-]+):\d+$/.test(peer)));
+  }
+  return known;
 }
+
+const endpointLike = new Map<string, boolean>();

@@ -52,7 +52,7 @@ class HedgedCall {
   readonly #maxAttempts: number;
   readonly #attempts: AttemptRecord[] = [];
   readonly #running: Running[] = [];
-  readonly #failedPeers: string[] = [];
+  #failedPeers: string[] | undefined;
   #started = 0;
   #settled = false;
   #pending: PendingLaunch | undefined;
@@ -107,7 +107,7 @@ class HedgedCall {
     if (attempt.timedOut && this.#running.length > 0) return this.#arm();
     const stop = whyNotRetry(result, this.#call, policy, idempotencyKeyHeader, attempt.timedOut);
     if (stop !== undefined) return this.#settle(result, stop, undefined);
-    if (result.peer) this.#failedPeers.push(result.peer);
+    if (result.peer) (this.#failedPeers ??= []).push(result.peer);
     const wait = retryDelay(result, attempt.index, this.#context);
     if (wait === 'stop') return this.#settle(result, 'server pushback said not to retry', undefined);
     if (this.#started < this.#maxAttempts && (!budget || budget.tryRetry())) {
@@ -220,7 +220,7 @@ class HedgedCall {
 
   /** A later attempt stays away from endpoints that failed and from those its siblings are using. */
   #avoidList(): string[] {
-    const avoid = [...this.#failedPeers];
+    const avoid = [...(this.#failedPeers ?? [])];
     for (const { hint } of this.#running) {
       const peer = hint?.picked();
       if (peer !== undefined) avoid.push(peer);

@@ -93,9 +93,17 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
   const { policyFor, idempotencyKeyHeader, budget, random, clock, routingHints } = resolveRetryOptions(options);
   const retried = new Signal<RetryEvent>();
 
+  // Everything in a call's context but its policy is the layer's: one context per policy.
+  const contexts = new WeakMap<object, RetryContext>();
+  const contextFor = (policy: RetryContext['policy']): RetryContext => {
+    let context = contexts.get(policy);
+    if (context === undefined) contexts.set(policy, (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints }));
+    return context;
+  };
+
   const layer: ClientLayer = (next) => (call) => {
-    const policy = policyFor(call.method);
-    const context: RetryContext = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints };
+    const context = contextFor(policyFor(call.method));
+    const { policy } = context;
     budget?.recordRequest();
     if (policy.hedging && policy.idempotent && call.method.kind === 'unary') return hedge(next, call, context);
     return retryLoop(next, call, context);
