@@ -134,12 +134,20 @@ export interface ReceivedHint {
 /**
  * Client side, as a call enters the layers: the caller's metadata without a hint header it
  * should not carry (forwarded from an upstream call, or forged), so that none reaches the
- * wire on a target the mesh's picker does not serve. The same object when there is none.
+ * wire on a target the mesh's picker does not serve, and without a hint in its options (one
+ * another stack's attempt carries). The same object when there is neither.
  */
 export function withoutRoutingHint(metadata: Metadata): Metadata {
-  if (metadata.get(ROUTING_HINT_HEADER).length === 0) return metadata;
+  const options = metadata.getOptions() as HintOptions;
+  const carried = HINT_OPTION in options;
+  if (!carried && metadata.get(ROUTING_HINT_HEADER).length === 0) return metadata;
   const copy = metadata.clone();
   copy.remove(ROUTING_HINT_HEADER);
+  if (carried) {
+    // An attempt's hint from a stack further out (two stacks in a row) is not this call's.
+    const { [HINT_OPTION]: _outer, ...own } = options;
+    copy.setOptions(own);
+  }
   return copy;
 }
 

@@ -19,7 +19,7 @@ import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
 import { withoutRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
-import { failedResult } from './call.js';
+import { layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
 import { sendAttempt, type AttemptChannel, type AttemptHandle } from './transport.js';
 import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type ClientResult, type ResponseSink } from './types.js';
@@ -32,34 +32,39 @@ import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type Clie
  * pass through untouched: their requests cannot be replayed, so no layer could retry them.
  */
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
-  return layeredInterceptor(layer, options, undefined);
-}
-
-/**
- * The client's channel, for an interceptor that is known to be the innermost one of its
- * client (mesh.client() puts the stack last, in client and call options alike): its attempts
- * then go straight to the channel, as grpc-js's own bottom call does, instead of through
- * another interceptor call per attempt. Set once the client exists.
- */
-export class InnermostChannel {
-  channel: Channel | undefined;
-}
-
-/** toGrpcInterceptor, for a stack that `innermost` says is the last interceptor of its client. */
-export function layeredInterceptor(layer: ClientLayer, options: AdapterOptions, innermost: InnermostChannel | undefined): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
   const chain = layer(dispatch);
-  return (callOptions, nextCall) => {
+  const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
     // grpc-js drives whatever an interceptor returns through InterceptingCallInterface only;
     // returning our call itself, not an InterceptingCall around it, saves a call object and
     // its listener closures per call.
     if (definition.requestStream) return nextCall(callOptions) as InterceptingCall;
     const method = methodOf(definition.path, definition.requestStream, definition.responseStream);
-    const call = new LayeredCall(method, callOptions, nextCall, chain, waitsForReady(method), innermost?.channel);
+    const mark = (callOptions as { [INNERMOST]?: InnermostMark })[INNERMOST];
+    const channel = mark?.interceptor === interceptor ? mark.channel : undefined;
+    const call = new LayeredCall(method, callOptions, nextCall, chain, waitsForReady(method), channel);
     return call as unknown as InterceptingCall;
   };
+  return interceptor;
+}
+
+/**
+ * The call option under which mesh.client() tells a stack's interceptor that it is the last
+ * interceptor of this call (its call transformer sees the call's final interceptor list and
+ * channel). The attempts then go straight to the channel, as grpc-js's own bottom call does,
+ * instead of through another interceptor call per attempt. Without the mark — the stack's
+ * interceptors on a client of the user's, or followed by another interceptor — they go on
+ * through grpc-js.
+ */
+export const INNERMOST = Symbol('grpc-meshlite innermost interceptor');
+
+export interface InnermostMark {
+  /** The interceptor the mark is for: the last of the call's. */
+  readonly interceptor: GrpcInterceptor;
+  /** The call's channel, as grpc-js would build its bottom call on it. */
+  readonly channel: Channel;
 }
 
 export interface AdapterOptions {
@@ -162,7 +167,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     };
     this.#chain(call).then(
       (result) => this.#finish(result),
-      (error: unknown) => this.#finish(failedResult(makeStatus(Status.INTERNAL, `grpc-meshlite layer failed: ${String(error)}`))),
+      (error: unknown) => this.#finish(layerFailure(error)),
     );
   }
 

@@ -29,6 +29,11 @@ export function failedResult(status: StatusObject, attempts: readonly AttemptRec
   return { status, headers: undefined, message: undefined, peer: undefined, attempts };
 }
 
+/** The result of a call or attempt whose layer threw (or rejected) instead of giving a result. */
+export function layerFailure(error: unknown): ClientResult {
+  return failedResult(makeStatus(Status.INTERNAL, `grpc-meshlite layer failed: ${String(error)}`));
+}
+
 /** The status a cancelled call ends with: the one given to `abort`, else CANCELLED. */
 export function abortStatus(signal: CancelSignal): StatusObject {
   const reason = signal.reason as Partial<StatusObject> | undefined;

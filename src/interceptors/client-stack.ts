@@ -2,7 +2,7 @@ import type { Interceptor as GrpcInterceptor } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import { parseServiceConfig } from '../config/grpc-service-config.js';
 import type { Logger } from '../observability/logger.js';
-import { layeredInterceptor, type InnermostChannel } from './adapter.js';
+import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
 import { composeClientLayers } from './compose.js';
 import { deadlineLayer, type DeadlineOptions } from './deadline.js';
@@ -93,14 +93,6 @@ export interface ClientStack {
  *   const client = new OrderClient(target, credentials, { interceptors: stack.interceptors });
  */
 export function createClientStack(options: ClientStackOptions = {}): ClientStack {
-  return buildClientStack(options, undefined);
-}
-
-/**
- * createClientStack, for a client whose last interceptor the stack is known to be (`innermost`
- * gets the client's channel once it exists): mesh.client().
- */
-export function buildClientStack(options: ClientStackOptions, innermost: InnermostChannel | undefined): ClientStack {
   const { timeoutsMs, waitForReady } = parseServiceConfig(options.serviceConfig, { mesh: false, where: 'serviceConfig' });
   const deadline = options.deadline === false ? false : { ...options.deadline, methods: { ...timeoutsMs, ...options.deadline?.methods } };
   const layers = clientLayers({ ...options, deadline });
@@ -109,7 +101,7 @@ export function buildClientStack(options: ClientStackOptions, innermost: Innermo
   const layer = composeClientLayers(...layers.map((entry) => entry.layer));
   return {
     // With no layer and nothing to add to calls, the stack stays out of grpc-js's way entirely.
-    interceptors: layers.length === 0 && Object.keys(waitForReady ?? {}).length === 0 ? [] : [layeredInterceptor(layer, { waitForReady }, innermost)],
+    interceptors: layers.length === 0 && Object.keys(waitForReady ?? {}).length === 0 ? [] : [toGrpcInterceptor(layer, { waitForReady })],
     layer,
     layers,
     retry: find<RetryLayer>('retry'),

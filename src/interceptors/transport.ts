@@ -36,7 +36,12 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall): Promise<
       return;
     }
     const attempt = new Attempt(call, channel, resolve);
-    attempt.handle = channel.open(call, call.hint ? withRoutingHint(call.metadata, call.hint) : call.metadata, attempt);
+    try {
+      attempt.handle = channel.open(call, call.hint ? withRoutingHint(call.metadata, call.hint) : call.metadata, attempt);
+    } catch (error) {
+      // grpc-js throws at once when the client was closed under a call that wants another attempt.
+      attempt.notStarted(error);
+    }
   });
 }
 
@@ -76,6 +81,14 @@ class Attempt implements InterceptingListener {
   #peer(): string | undefined {
     const value = this.handle?.getPeer() ?? '';
     return looksLikeEndpoint(value) ? value : this.#call.hint?.picked();
+  }
+
+  /** The channel refused to start the attempt: it ends UNAVAILABLE, having never left the client. */
+  notStarted(error: unknown): void {
+    this.#call.signal.removeEventListener('abort', this.#onAbort);
+    const details = `attempt not started: ${error instanceof Error ? error.message : String(error)}`;
+    const record: AttemptRecord = { code: Status.UNAVAILABLE, peer: undefined, mayHaveReachedServer: false, startedAt: this.#started, durationMs: 0 };
+    this.#resolve(failedResult({ code: Status.UNAVAILABLE, details, metadata: new Metadata() }, [record]));
   }
 
   onReceiveMetadata(metadata: Metadata): void {

@@ -1,7 +1,8 @@
 // How a user's grpc-js client options meet the mesh's client stack. grpc-js runs a client's
 // interceptors first to last (the first sees the call as the caller made it), and call-level
 // interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
-import type { CallProperties, ClientOptions, Interceptor, InterceptorProvider } from '@grpc/grpc-js';
+import type { CallOptions, CallProperties, ClientOptions, Interceptor, InterceptorProvider } from '@grpc/grpc-js';
+import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
 
 /**
  * The user's client options with the stack's interceptors added innermost: the user's own
@@ -21,11 +22,36 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
   } else {
     options.interceptors = [...(user.interceptors ?? []), ...stack];
   }
+  const clientLevel = options.interceptors;
   options.callInvocationTransformer = (properties: CallProperties<unknown, unknown>) => {
     const given = transform ? transform(properties) : properties;
-    return withCallStack(given, stack);
+    return markedInnermost(withCallStack(given, stack), stack, clientLevel);
   };
   return options;
+}
+
+/**
+ * The call, marked for the stack's interceptor when it is this call's last interceptor (and
+ * there only once): its attempts may then go straight to the call's channel (see
+ * InnermostMark). Any other arrangement (providers, the stack's interceptor used twice or
+ * followed by another) leaves the call unmarked, and the attempts go on through grpc-js.
+ */
+function markedInnermost(
+  properties: CallProperties<unknown, unknown>,
+  stack: readonly Interceptor[],
+  clientLevel: readonly Interceptor[] | undefined,
+): CallProperties<unknown, unknown> {
+  const interceptor = stack.at(-1);
+  if (interceptor === undefined) return properties;
+  const { interceptors: callLevel, interceptor_providers: callProviders } = properties.callOptions;
+  // As grpc-js chooses: call-level interceptors or providers replace the client's.
+  const chain = callLevel?.length || callProviders?.length ? (callProviders?.length ? undefined : callLevel) : clientLevel;
+  if (!chain || chain.indexOf(interceptor) !== chain.length - 1) return properties;
+  const callOptions: CallOptions & { [INNERMOST]: InnermostMark } = {
+    ...properties.callOptions,
+    [INNERMOST]: { interceptor, channel: properties.channel },
+  };
+  return { ...properties, callOptions };
 }
 
 function withCallStack(properties: CallProperties<unknown, unknown>, stack: readonly Interceptor[]): CallProperties<unknown, unknown> {

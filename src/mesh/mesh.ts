@@ -10,8 +10,7 @@ import { FileConfigSource, StaticConfigSource, type ConfigSource } from '../conf
 import { parseServiceConfig, serviceConfigOption } from '../config/grpc-service-config.js';
 import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-config.js';
 import { ServiceDiscovery } from '../discovery/discovery.js';
-import { InnermostChannel } from '../interceptors/adapter.js';
-import { buildClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
+import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
 import { EndpointStats } from '../observability/endpoint-stats.js';
 import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
@@ -178,10 +177,6 @@ export class Mesh {
    * `stack.close()` releases it (a client from `mesh.client()` does that itself).
    */
   clientStack(service: string, stack: ClientStackOptions = {}): ClientStack {
-    return this.#clientStack(service, stack, undefined);
-  }
-
-  #clientStack(service: string, stack: ClientStackOptions, innermost: InnermostChannel | undefined): ClientStack {
     const fromConfig: ClientStackOptions = this.#service(service)?.client ?? {};
     const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...stack };
     // A66's grpc.target label: the channel's target.
@@ -200,7 +195,7 @@ export class Mesh {
         recoveredWhen: (recovered) => this.events.onRecovered((event) => recovered(`${event.endpoint} back (${event.reason})`), service),
       };
     }
-    const created = buildClientStack(stackOptions, innermost);
+    const created = createClientStack(stackOptions);
     this.#stacks.add(created);
     return {
       ...created,
@@ -229,16 +224,12 @@ export class Mesh {
     // A66: the client's own methods are its registered ones; any other path is "other".
     const registered = (ClientClass as { service?: ServiceDefinition }).service;
     const metrics = options.stack?.metrics === false ? false : { ...(registered && { methods: registered }), ...options.stack?.metrics };
-    // withStack puts the stack after every interceptor of the user's, so its attempts may go
-    // straight to the client's channel.
-    const innermost = new InnermostChannel();
-    const stack = this.#clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack, metrics }, innermost);
+    const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack, metrics });
     const client = new ClientClass(this.target(service), options.credentials ?? this.credentials(service), {
       ...this.channelOptions(),
       ...withStack(options.clientOptions, stack.interceptors),
       [MESH_OPTION]: this.id,
     });
-    innermost.channel = client.getChannel();
     const closeChannel = client.close.bind(client);
     client.close = () => {
       closeChannel();

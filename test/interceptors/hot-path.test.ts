@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { deriveCall } from 'grpc-meshlite';
 import { Cancellation } from '../../src/call/cancellation.js';
-import { ROUTING_HINT_HEADER, RoutingHint, takeRoutingHint, withRoutingHint, withRoutingHintHeader } from '../../src/call/routing-hint.js';
+import { ROUTING_HINT_HEADER, RoutingHint, takeRoutingHint, withoutRoutingHint, withRoutingHint, withRoutingHintHeader } from '../../src/call/routing-hint.js';
 import { md } from '../helpers/clients.js';
 import { clientCall } from '../helpers/requests.js';
 
@@ -70,6 +70,16 @@ describe('per-call building blocks', () => {
     taken.report('127.0.0.1:50051');
     expect(second.picked()).to.equal(undefined);
     second.release();
+  });
+
+  it("a call entering a stack leaves behind the hint of another stack's attempt, and keeps its own options", () => {
+    const outer = RoutingHint.create(['127.0.0.1:50051']);
+    const caller = new grpc.Metadata({ waitForReady: true });
+    const entering = withoutRoutingHint(withRoutingHint(caller, outer));
+    expect(takeRoutingHint(entering)).to.equal(undefined);
+    expect(entering.getOptions()).to.deep.equal({ waitForReady: true });
+    expect(withoutRoutingHint(caller)).to.equal(caller); // nothing to strip: the same object
+    outer.release();
   });
 
   it('a hint sent in the private header (nice-grpc rebuilds metadata) is found and stripped by the picker', () => {

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { createClientStack, meshCallInfo, type MeshConfigInput } from 'grpc-meshlite';
 import { callUnary, OrderClient, orderServiceDefinition, type GetOrderRequest, type Order } from '../../examples/orders.js';
 import { getOrder, md, orderClient } from '../helpers/clients.js';
+import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { readyMeshClient } from '../helpers/mesh.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
@@ -103,6 +104,35 @@ describe('the grpc-js contract', () => {
   });
 
   describe('what grpc-js does below the last interceptor (the stack sends attempts straight to the channel)', () => {
+    it("sends through the client's own channel when the stack's interceptors are reused on another client, or followed by another interceptor", async () => {
+      const [a, b] = await pair();
+      const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
+      // A plain client of ServiceB alone, carrying the mesh client's stack.
+      const other = pool.track(new OrderClient(`ipv4:${b.address}`, grpc.credentials.createInsecure(), { interceptors: client.stack.interceptors }));
+      for (let i = 0; i < 4; i++) expect((await getOrder(other)).served_by).to.equal('ServiceB');
+      // The stack, then an interceptor of the caller's, then the stack again (mesh.client() appends it).
+      const tag = tagging('x-after-stack', 'yes');
+      await getOrder(client, {}, { interceptors: [...client.stack.interceptors, tag.interceptor] });
+      expect(tag.seen.calls).to.equal(1);
+      expect([...headerOf(a, 'x-after-stack'), ...headerOf(b, 'x-after-stack')].filter(Boolean)).to.deep.equal(['yes']);
+    });
+
+    it('ends a hedge the closed client can no longer start as a failed attempt, and the call still gets its answer', async () => {
+      const [a, b] = await pair();
+      const hedged = config(a, b);
+      hedged.services['orders']!.client = { retry: { maxAttempts: 3, idempotent: true, hedging: { delayMs: 50 }, budget: false } };
+      const clock = manualClock(Date.now()); // the hedge goes out when the test says
+      const { client } = await readyMeshClient(pool, { config: hedged, clock }, ['ServiceA', 'ServiceB']);
+      const arrived = new Promise<void>((resolve) => [a, b].forEach((backend) => backend.onCall.subscribe(() => resolve())));
+      const answer = getOrder(client, { 'x-test-delay-ms': '100' });
+      await arrived;
+      client.close(); // the first attempt runs on; grpc-js refuses new calls on the channel
+      clock.tick(50);
+      const order = await answer;
+      expect(order.served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
+      expect(a.calls.length + b.calls.length).to.equal(1);
+    });
+
     it("sends a call's own credentials on every attempt", async () => {
       const [a, b] = await pair();
       const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);

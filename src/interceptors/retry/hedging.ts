@@ -3,7 +3,7 @@ import { Cancellation } from '../../call/cancellation.js';
 import { setTimer } from '../../clock.js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { makeStatus } from '../../call/status.js';
-import { deriveCall } from '../call.js';
+import { deriveCall, layerFailure } from '../call.js';
 import type { AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
 import type { RetryContext } from './context.js';
 import { attemptTimedOut } from './attempt-timeout.js';
@@ -89,7 +89,10 @@ class HedgedCall {
       timedOut: false,
     };
     this.#running.push(attempt);
-    void this.#next(deriveCall(this.#call, { signal: attempt.cancel, hint: attempt.hint })).then((result) => this.#ended(attempt, result));
+    this.#next(deriveCall(this.#call, { signal: attempt.cancel, hint: attempt.hint })).then(
+      (result) => this.#ended(attempt, result),
+      (error: unknown) => this.#ended(attempt, layerFailure(error)),
+    );
     this.#pending = this.#started < this.#maxAttempts ? { at: now + policy.hedging!.delayMs, kind: 'hedge', afterFailure: undefined } : undefined;
     this.#arm();
   }
