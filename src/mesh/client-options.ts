@@ -23,35 +23,31 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
     options.interceptors = [...(user.interceptors ?? []), ...stack];
   }
   const clientLevel = options.interceptors;
+  const interceptor = stack.at(-1);
+  let mark: InnermostMark | undefined;
   options.callInvocationTransformer = (properties: CallProperties<unknown, unknown>) => {
-    const given = transform ? transform(properties) : properties;
-    return markedInnermost(withCallStack(given, stack), stack, clientLevel);
+    const given = withCallStack(transform ? transform(properties) : properties, stack);
+    if (interceptor === undefined || !isLast(interceptor, given.callOptions, clientLevel)) return given;
+    if (mark?.channel !== given.channel) mark = { interceptor, channel: given.channel };
+    // The call's properties are grpc-js's own, made for this call; its options may be the caller's.
+    const callOptions: CallOptions & { [INNERMOST]: InnermostMark } = { ...given.callOptions, [INNERMOST]: mark };
+    given.callOptions = callOptions;
+    return given;
   };
   return options;
 }
 
 /**
- * The call, marked for the stack's interceptor when it is this call's last interceptor (and
- * there only once): its attempts may then go straight to the call's channel (see
- * InnermostMark). Any other arrangement (providers, the stack's interceptor used twice or
- * followed by another) leaves the call unmarked, and the attempts go on through grpc-js.
+ * Whether the stack's interceptor is this call's last (and there only once): its attempts may
+ * then go straight to the call's channel (see InnermostMark), and the call is marked for it.
+ * Any other arrangement (providers, the interceptor used twice or followed by another) leaves
+ * the call unmarked, and its attempts go on through grpc-js.
  */
-function markedInnermost(
-  properties: CallProperties<unknown, unknown>,
-  stack: readonly Interceptor[],
-  clientLevel: readonly Interceptor[] | undefined,
-): CallProperties<unknown, unknown> {
-  const interceptor = stack.at(-1);
-  if (interceptor === undefined) return properties;
-  const { interceptors: callLevel, interceptor_providers: callProviders } = properties.callOptions;
+function isLast(interceptor: Interceptor, callOptions: CallOptions, clientLevel: readonly Interceptor[] | undefined): boolean {
+  const { interceptors: callLevel, interceptor_providers: callProviders } = callOptions;
   // As grpc-js chooses: call-level interceptors or providers replace the client's.
   const chain = callLevel?.length || callProviders?.length ? (callProviders?.length ? undefined : callLevel) : clientLevel;
-  if (!chain || chain.indexOf(interceptor) !== chain.length - 1) return properties;
-  const callOptions: CallOptions & { [INNERMOST]: InnermostMark } = {
-    ...properties.callOptions,
-    [INNERMOST]: { interceptor, channel: properties.channel },
-  };
-  return { ...properties, callOptions };
+  return chain !== undefined && chain.indexOf(interceptor) === chain.length - 1;
 }
 
 function withCallStack(properties: CallProperties<unknown, unknown>, stack: readonly Interceptor[]): CallProperties<unknown, unknown> {
