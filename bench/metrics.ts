@@ -36,6 +36,14 @@ export interface RunMetrics {
    */
   readonly lowShareMs: number | null;
   /**
+   * Probes: calls to ServiceA during the fault in a 250 ms window where it had under 5 % of the
+   * calls, i.e. the calls a latency-aware balancer sends to test a backend it has otherwise
+   * taken out (each one pays the slow answer that measures it).
+   */
+  readonly probes: number;
+  /** p99 of the calls during the fault, the probes aside (issue 17: "plus the probe that measured it"). */
+  readonly p99WithoutProbesMs: number | null;
+  /**
    * Heal → the first call that succeeded after it, among calls started after the heal (after a
    * total outage: how soon the client uses a backend that answers again). null: none did.
    */
@@ -75,6 +83,7 @@ export function measure(
   const beforeOk = before.filter((r) => r.code === 0);
   const shareA = (rs: readonly CallRecord[]) => (rs.length === 0 ? 0 : (100 * rs.filter((r) => r.servedBy === 'ServiceA').length) / rs.length);
   const lastToA = Math.max(-Infinity, ...during.filter((r) => r.servedBy === 'ServiceA').map((r) => r.startedAt));
+  const probes = probesOf(during, times);
   const secondHalfFailures = during.filter((r) => r.code !== 0 && r.startedAt >= (times.fault + times.heal) / 2);
   return {
     calls: records.length,
@@ -89,6 +98,8 @@ export function measure(
     backToSplitMs: backToSplit(ok, times, shareA(beforeOk), splitWindowMs),
     firstBackToSplitMs: firstBack(ok, times, shareA(beforeOk), splitWindowMs),
     lowShareMs: lowShare(during, times),
+    probes: probes.size,
+    p99WithoutProbesMs: quantile(latency(during.filter((r) => !probes.has(r))), 0.99) ?? null,
     resumeMs: resume(ok, times),
     shareLateInFaultA: Math.round(shareA(during.filter((r) => r.startedAt >= times.fault + 1000)) * 10) / 10,
     failFastP99Ms: quantile(latency(secondHalfFailures), 0.99) ?? null,
@@ -122,6 +133,18 @@ function recoverTime(records: readonly CallRecord[], times: RunTimes, baselinePe
 function resume(ok: readonly CallRecord[], times: RunTimes): number | null {
   const after = ok.filter((r) => r.startedAt >= times.heal);
   return after.length === 0 ? null : Math.max(0, Math.min(...after.map((r) => r.endedAt)) - times.heal);
+}
+
+/** ServiceA's calls in the 250 ms windows of the fault where it had under 5 % of the calls. */
+function probesOf(during: readonly CallRecord[], times: RunTimes): Set<CallRecord> {
+  const windowMs = 250;
+  const probes = new Set<CallRecord>();
+  for (let begin = times.fault; begin < times.heal; begin += windowMs) {
+    const inWindow = during.filter((r) => r.startedAt >= begin && r.startedAt < begin + windowMs);
+    const toA = inWindow.filter((r) => r.servedBy === 'ServiceA');
+    if (inWindow.length > 0 && toA.length / inWindow.length < 0.05) for (const r of toA) probes.add(r);
+  }
+  return probes;
 }
 
 function lowShare(during: readonly CallRecord[], times: RunTimes): number | null {

@@ -75,4 +75,26 @@ describe('bench metrics', () => {
     expect(m.amplification).to.equal(1.5);
     expect(m.duplicateOrders).to.equal(3);
   });
+
+  it("latency: the probes are ServiceA's calls in 250 ms windows where it had under 5 %; p99 without them", () => {
+    // During the fault A is slow (200 ms) and gets one call in 40 (2.5 %), except in the first
+    // 250 ms, where it still gets its usual 80 % (not probes: the balancer had not noticed yet).
+    const records = run((t, i) => {
+      if (t < times.fault || t >= times.heal) return {};
+      if (t < times.fault + 250) return i % 5 === 0 ? { servedBy: 'ServiceB', latencyMs: 3 } : { servedBy: 'ServiceA', latencyMs: 200 };
+      return i % 40 === 0 ? { servedBy: 'ServiceA', latencyMs: 200 } : { servedBy: 'ServiceB', latencyMs: 3 };
+    });
+    const m = measure(records, times, records.length, 0);
+    // 1,200 calls in the fault; 100 in the first window (80 to A); 1,100 after, 1 in 40 to A.
+    const probes = records.filter((r) => r.startedAt >= times.fault + 250 && r.startedAt < times.heal && r.servedBy === 'ServiceA').length;
+    expect(m.probes).to.equal(probes).and.be.greaterThan(20);
+    expect(m.p99Ms).to.equal(200);
+    // Without the probes, 80 slow calls remain among 1,200 − probes: still over 1 %.
+    expect(m.p99WithoutProbesMs).to.equal(200);
+    const later = records.map((r) => (r.startedAt < times.fault + 250 && r.servedBy === 'ServiceA' ? { ...r, servedBy: 'ServiceB', endedAt: r.startedAt + 3 } : r));
+    const noticed = measure(later, times, later.length, 0);
+    expect(noticed.probes).to.equal(probes);
+    expect(noticed.p99WithoutProbesMs).to.equal(3);
+    expect(noticed.p99Ms).to.equal(200);
+  });
 });
