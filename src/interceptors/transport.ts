@@ -2,6 +2,7 @@
 // Together with adapter.ts this is the only code that touches grpc-js's calls.
 import { Metadata, status as Status, type InterceptingListener, type StatusObject } from '@grpc/grpc-js';
 import { withRoutingHint } from '../call/routing-hint.js';
+import { makeStatus } from '../call/status.js';
 import { abortStatus, failedResult } from './call.js';
 import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
 
@@ -88,7 +89,7 @@ class Attempt implements InterceptingListener {
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const details = `attempt not started: ${error instanceof Error ? error.message : String(error)}`;
     const record: AttemptRecord = { code: Status.UNAVAILABLE, peer: undefined, mayHaveReachedServer: false, startedAt: this.#started, durationMs: 0 };
-    this.#resolve(failedResult({ code: Status.UNAVAILABLE, details, metadata: new Metadata() }, [record]));
+    this.#resolve(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
   }
 
   onReceiveMetadata(metadata: Metadata): void {
@@ -104,7 +105,7 @@ class Attempt implements InterceptingListener {
       } catch (error) {
         // As grpc-js's own bottom call does: the attempt ends INTERNAL, whatever the server says.
         const details = `Response message parsing error: ${error instanceof Error ? error.message : String(error)}`;
-        this.#readError = { code: Status.INTERNAL, details, metadata: new Metadata() };
+        this.#readError = makeStatus(Status.INTERNAL, details);
         this.handle?.cancelWithStatus(Status.INTERNAL, details);
         return;
       }
