@@ -37,3 +37,8 @@ export function isMeshError(error: unknown): error is MeshError {
 export function isConfigError(error: unknown): error is ConfigError {
   return isMeshError(error) && error.reason === 'invalid_config';
 }
+
+/** What a caught value says, for a status's details: an Error's message, anything else as text. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -19,6 +19,7 @@ import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
 import { statusName } from '../call/status.js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import { HealthClient, healthServiceDefinition, type HealthCheckRequest, type HealthCheckResponse } from './health-proto.js';
+import { errorText } from '../errors.js';
 
 /**
  * What health checking knows of one endpoint:
@@ -360,7 +361,7 @@ class WatchStream {
         try {
           response = WATCH.responseDeserialize(bytes);
         } catch (error) {
-          this.cancel(Status.INTERNAL, `health Watch answer unreadable: ${error instanceof Error ? error.message : String(error)}`);
+          this.cancel(Status.INTERNAL, `health Watch answer unreadable: ${errorText(error)}`);
           return;
         }
         on.answer(response);

@@ -5,6 +5,7 @@ import { withRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { abortStatus, failedResult } from './call.js';
 import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
+import { errorText } from '../errors.js';
 
 /** The part of a started attempt the transport uses: grpc-js's InterceptingCall and raw Call both are one. */
 export interface AttemptHandle {
@@ -87,7 +88,7 @@ class Attempt implements InterceptingListener {
   /** The channel refused to start the attempt: it ends UNAVAILABLE, having never left the client. */
   notStarted(error: unknown): void {
     this.#call.signal.removeEventListener('abort', this.#onAbort);
-    const details = `attempt not started: ${error instanceof Error ? error.message : String(error)}`;
+    const details = `attempt not started: ${errorText(error)}`;
     const record: AttemptRecord = { code: Status.UNAVAILABLE, peer: undefined, mayHaveReachedServer: false, startedAt: this.#started, durationMs: 0 };
     this.#resolve(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
   }
@@ -104,7 +105,7 @@ class Attempt implements InterceptingListener {
         message = this.#decode(received as Buffer);
       } catch (error) {
         // As grpc-js's own bottom call does: the attempt ends INTERNAL, whatever the server says.
-        const details = `Response message parsing error: ${error instanceof Error ? error.message : String(error)}`;
+        const details = `Response message parsing error: ${errorText(error)}`;
         this.#readError = makeStatus(Status.INTERNAL, details);
         this.handle?.cancelWithStatus(Status.INTERNAL, details);
         return;
