@@ -59,6 +59,20 @@ describe('circuit breaker interceptor', () => {
     expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
   });
 
+  it('opens only when the failure share passes the percentage, counting every call in the window', async () => {
+    const { breaker } = setup({ errorThresholdPercentage: 50 });
+    await run(breaker, scriptedNext(OK, UNAVAILABLE, OK, UNAVAILABLE), 4);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({ state: 'closed', calls: 4, failures: 2, rejected: 0, opened: 0 });
+    await run(breaker, scriptedNext(UNAVAILABLE), 1);
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({ state: 'open', calls: 5, failures: 3, rejected: 0, opened: 1 });
+    // The window forgets: ten seconds later the same share starts from nothing.
+    clock.tick(10_000);
+    breaker.reset('test');
+    await run(breaker, scriptedNext(UNAVAILABLE, UNAVAILABLE, OK, OK), 4);
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
+  });
+
   it('half-opens after the reset timeout and lets exactly one probe through; its success closes the circuit', async () => {
     const { breaker, changes, lines } = setup();
     await run(breaker, scriptedNext(UNAVAILABLE), 4);

@@ -31,6 +31,7 @@ export class Breaker<A extends unknown[], T> {
   readonly #breaker: CircuitBreaker<A, T>;
   readonly #action: BreakerAction<A, T>;
   readonly #clock: Clock;
+  readonly #errorThresholdPercentage: number;
   readonly #onChange: (state: BreakerState, previous: BreakerState) => void;
   #state: BreakerState = 'closed';
   #openedAt = 0;
@@ -46,6 +47,7 @@ export class Breaker<A extends unknown[], T> {
     this.#clock = clock;
     this.#onChange = onChange;
     this.#action = action;
+    this.#errorThresholdPercentage = settings.errorThresholdPercentage;
     this.#breaker = new CircuitBreaker<A, T>(
       (...args: A) =>
         action.run(...args).then((outcome) => {
@@ -92,7 +94,26 @@ export class Breaker<A extends unknown[], T> {
 
   /** Runs the action through the breaker: its outcome, or the refusal when the breaker would not let it go. */
   fire(...args: A): Promise<T> {
-    return this.#breaker.fire(...args).catch((error: unknown) => {
+    const breaker = this.#breaker;
+    // Closed, a breaker only counts. opossum's fire would wrap each call in four promises, a
+    // semaphore and a timer check; its own events (which feed its rolling window and close a
+    // half-open breaker) and its opening rule below do the counting without them. Open and
+    // half-open breakers go through fire, which refuses or lets the one probe go.
+    if (breaker.closed && breaker.enabled && !breaker.isShutdown) {
+      breaker.emit('fire', args);
+      return this.#action.run(...args).then(
+        (outcome) => {
+          this.#count(outcome, args);
+          return outcome;
+        },
+        (error: unknown) => {
+          // What the action threw is not the dependency's doing (errorFilter, as fire does).
+          breaker.emit('success', error, 0);
+          throw error;
+        },
+      );
+    }
+    return breaker.fire(...args).catch((error: unknown) => {
       if (error instanceof Failed) return error.outcome as T;
       if (error instanceof Error && CircuitBreaker.isOurError(error)) return this.#action.refused(...args);
       // What the action threw is not the breaker's doing.
@@ -108,6 +129,20 @@ export class Breaker<A extends unknown[], T> {
   /** Stops its window timers. */
   shutdown(): void {
     this.#breaker.shutdown();
+  }
+
+  /** An outcome counted as opossum's fire counts it, opening the breaker by the same rule (lib/circuit.js fail()). */
+  #count(outcome: T, args: A): void {
+    const breaker = this.#breaker;
+    if (!this.#action.isFailure(outcome)) {
+      breaker.emit('success', outcome, 0);
+      return;
+    }
+    breaker.emit('failure', outcome, 0, args);
+    if (breaker.warmUp) return;
+    const { fires, failures } = breaker.stats;
+    if (fires < breaker.volumeThreshold && !breaker.halfOpen) return;
+    if ((failures / fires) * 100 > this.#errorThresholdPercentage || breaker.halfOpen) breaker.open();
   }
 
   #move(state: BreakerState): void {
