@@ -32,7 +32,7 @@ import { measureRecording, type RecordingRun } from './recording.js';
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
-import { bareStack, bareWithDeadlinesStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
+import { bareStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
 const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('latency') ? options.rounds * 3 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 4 : 0) +
-      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 2) : 0) +
+      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 1) : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
@@ -176,11 +176,10 @@ async function main(): Promise<void> {
       }
     }
 
-    // What each layer costs: bare grpc-js (and with the same deadlines, for reference), then the
-    // mesh's balancer alone, then one layer more at a time up to the full client; interleaved,
-    // the order reversed every other round.
+    // What each layer costs: bare grpc-js, then the mesh's balancer alone, then one layer more
+    // at a time up to the full client; interleaved, the order reversed every other round.
     const layers: OverheadRun[] = [];
-    const layerStacks = [bareStack, bareWithDeadlinesStack, ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step))];
+    const layerStacks = [bareStack, ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step))];
     for (let round = 1; parts.has('layers') && round <= options.overheadRounds; round++) {
       for (const make of round % 2 === 1 ? layerStacks : [...layerStacks].reverse()) {
         const run = await runOverhead(supervisor, addresses, make, round);

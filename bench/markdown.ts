@@ -210,30 +210,23 @@ function latencyTable(results: BenchResults): string[] {
 }
 
 function layersTable(runs: readonly OverheadRun[]): string[] {
-  const bare = 'bare grpc-js';
-  const reference = 'bare grpc-js, same deadlines';
-  // Each row and the row its "added" is against: the reference row and the balancer both
-  // against bare grpc-js, every later layer against the one before it.
-  const steps = [bare, reference, ...LAYER_STEPS.map((step) => `layers: ${step}`)].map((stack, i, all) => ({
-    stack,
-    against: i === 0 ? undefined : i <= 2 ? bare : all[i - 1]!,
-  }));
+  const steps = ['bare grpc-js', ...LAYER_STEPS.map((step) => `layers: ${step}`)];
   const rounds = new Set(runs.map((r) => r.round)).size;
   const lines = [
-    `Cost per layer (the overhead run's load; bare grpc-js, the same with the mesh's deadlines in its service config for reference, then the mesh's balancer alone and one layer more per row up to the full client; ${rounds} interleaved rounds; "added" is the row's CPU per call minus the row it builds on — bare grpc-js for the first two, the row above for the rest — same round):`,
+    `Cost per layer (the overhead run's load; bare grpc-js, then the mesh's balancer alone, then one layer more per row up to the full client; ${rounds} interleaved rounds; "added" is the row's CPU per call minus the row above it, same round):`,
     '',
     '| stack | calls/s | client CPU per call | added | ratio to bare |',
     '| --- | --- | --- | --- | --- |',
   ];
-  for (const { stack, against } of steps) {
+  steps.forEach((stack, i) => {
     const row = runs.filter((r) => r.stack === stack);
-    if (row.length === 0) continue;
+    if (row.length === 0) return;
     const sameRound = (other: string) => row.flatMap((r) => runs.filter((o) => o.stack === other && o.round === r.round).map((o) => ({ r, o })));
-    const added = against === undefined ? [] : sameRound(against).map(({ r, o }) => r.clientCpuUsPerCall - o.clientCpuUsPerCall);
-    const ratio = sameRound(bare).map(({ r, o }) => r.clientCpuUsPerCall / o.clientCpuUsPerCall);
+    const added = i === 0 ? [] : sameRound(steps[i - 1]!).map(({ r, o }) => r.clientCpuUsPerCall - o.clientCpuUsPerCall);
+    const ratio = sameRound('bare grpc-js').map(({ r, o }) => r.clientCpuUsPerCall / o.clientCpuUsPerCall);
     lines.push(
-      `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${against === undefined ? '—' : spread(added, ' µs', 1)} | ${against === undefined ? '1.00×' : spread(ratio, '×', 2)} |`,
+      `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${i === 0 ? '—' : spread(added, ' µs', 1)} | ${i === 0 ? '1.00×' : spread(ratio, '×', 2)} |`,
     );
-  }
+  });
   return lines;
 }

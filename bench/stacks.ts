@@ -13,7 +13,6 @@ export type StackName =
   | 'grpc-meshlite p2c_ewma, no hedging'
   | 'plain grpc-js'
   | 'bare grpc-js'
-  | 'bare grpc-js, same deadlines'
   | `layers: ${string}`;
 
 export interface Stack {
@@ -124,20 +123,6 @@ export function bareStack(addresses: Record<string, string>): Stack {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
   });
   return { name: 'bare grpc-js', client, close: () => client.close() };
-}
-
-/**
- * Bare grpc-js with the deadlines the mesh's client gives each call (examples/mesh.json: 1 s for
- * GetOrder, 2 s otherwise) as a grpc-js expert sets them, in the service config: a reference
- * row for the cost-per-layer table, since a deadline costs grpc-js itself a timer and a
- * grpc-timeout header per call.
- */
-export function bareWithDeadlinesStack(addresses: Record<string, string>): Stack {
-  const methodConfig = EXPERT_SERVICE_CONFIG.methodConfig.map(({ name, timeout }) => ({ name, timeout }));
-  const client = new OrderClient(`ipv4:${Object.values(addresses).join(',')}`, grpc.credentials.createInsecure(), {
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }], methodConfig }),
-  });
-  return { name: 'bare grpc-js, same deadlines', client, close: () => client.close() };
 }
 
 /** The layers the layers run adds one at a time, in this order, over the mesh's balancer alone. */
