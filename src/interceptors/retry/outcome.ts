@@ -73,7 +73,8 @@ export function safeToRepeat(call: ClientCall, policy: ResolvedRetryPolicy, idem
 export function finalStatus(result: ClientResult, attempts: readonly AttemptRecord[], note: string | undefined): ClientResult {
   const { status } = result;
   if (status.code === Status.OK && attempts.length <= 1) {
-    return attempts === result.attempts ? result : { ...result, attempts };
+    // The common case, one attempt that answered: its own result, as it is.
+    return attempts.length === result.attempts.length && attempts[0] === result.attempts[0] ? result : { ...result, attempts };
   }
   return { ...result, status: withCallInfo(status, attempts, note), attempts };
 }
