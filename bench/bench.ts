@@ -29,6 +29,7 @@ import { freePort } from '../examples/ports.js';
 import { meshCertificates } from '../examples/tls-certs.js';
 import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
 import { measureRecording, type RecordingRun } from './recording.js';
+import { LAYER_ALONE_MODES, measureLayersAlone, type LayerAloneRun } from './layers-alone.js';
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('latency') ? options.rounds * 3 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 4 : 0) +
-      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 1) : 0) +
+      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 1) + 1 : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
@@ -186,6 +187,13 @@ async function main(): Promise<void> {
         layers.push(run);
         progress(`layers   ${run.stack.padEnd(28)} ${Math.round(run.callsPerSecond)} calls/s, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
       }
+    }
+
+    // The same layers by themselves, in process: their own work, without grpc-js around them.
+    let layersAlone: LayerAloneRun[] | undefined;
+    if (parts.has('layers')) {
+      layersAlone = await measureLayersAlone(options.overheadRounds);
+      progress(`layers   alone: ${LAYER_ALONE_MODES.map((mode) => `${mode} ${Math.round(median(layersAlone!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`);
     }
 
     let soak: SoakRun | undefined;
@@ -283,6 +291,7 @@ async function main(): Promise<void> {
       ...(recording && { recording }),
       ...(scaling.length > 0 && { scaling }),
       ...(layers.length > 0 && { layers }),
+      ...(layersAlone && { layersAlone }),
       ...(paced.length > 0 && { paced }),
     };
     const written = writeResults(results);

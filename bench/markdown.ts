@@ -1,5 +1,6 @@
 // The markdown the README embeds: the fault scenarios, the overhead, the weights (each when it
 // was run), and the verdict of every target.
+import type { LayerAloneRun } from './layers-alone.js';
 import type { RecordingRun } from './recording.js';
 import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
@@ -22,7 +23,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   if (results.runs.length > 0) lines.push('', ...scenarioTable(results, scenarioNames));
   if (results.runs.some((r) => r.scenario === 'latency')) lines.push('', ...latencyTable(results));
   if (results.overhead.length > 0) lines.push('', ...overheadTable(results));
-  if (results.layers?.length) lines.push('', ...layersTable(results.layers));
+  if (results.layers?.length) lines.push('', ...layersTable(results.layers, results.layersAlone ?? []));
   if (results.weights.length > 0) {
     lines.push(
       '',
@@ -209,7 +210,7 @@ function latencyTable(results: BenchResults): string[] {
   return lines;
 }
 
-function layersTable(runs: readonly OverheadRun[]): string[] {
+function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun[]): string[] {
   const steps = ['bare grpc-js', ...LAYER_STEPS.map((step) => `layers: ${step}`)];
   const rounds = new Set(runs.map((r) => r.round)).size;
   const lines = [
@@ -228,5 +229,17 @@ function layersTable(runs: readonly OverheadRun[]): string[] {
       `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${i === 0 ? '—' : spread(added, ' µs', 1)} | ${i === 0 ? '1.00×' : spread(ratio, '×', 2)} |`,
     );
   });
+  if (alone.length > 0) {
+    const cost = (mode: LayerAloneRun['mode']) => {
+      const none = alone.filter((r) => r.mode === 'none');
+      return alone.filter((r) => r.mode === mode).flatMap((r) => none.filter((n) => n.round === r.round).map((n) => r.nsPerCall - n.nsPerCall));
+    };
+    lines.push(
+      '',
+      `The same layers by themselves, in process (as \`mesh.clientStack()\` builds them from examples/mesh.json, over a \`next\` that answers at once; a hedged GetOrder; ${new Set(alone.map((r) => r.round)).size} interleaved rounds of 100,000 calls): ` +
+        `deadline ${spread(cost('deadline'), ' ns', 0)}, circuit breaker ${spread(cost('circuit-breaker'), ' ns', 0)}, retry and hedging ${spread(cost('retry'), ' ns', 0)}, logging ${spread(cost('logging'), ' ns', 0)}; ` +
+        `all four composed ${spread(cost('all'), ' ns', 0)} per call.`,
+    );
+  }
   return lines;
 }

@@ -1,3 +1,4 @@
+import type { LayerAloneRun } from './layers-alone.js';
 import type { RecordingRun } from './recording.js';
 import type { ScalingRun } from './scaling.js';
 // Benchmark results: the record of a run, and where it is written (JSON, markdown, charts,
@@ -61,6 +62,8 @@ export interface BenchResults {
   readonly scaling?: readonly ScalingRun[];
   /** Bare grpc-js, then the mesh with one layer more at a time (LAYER_STEPS), interleaved. */
   readonly layers?: readonly OverheadRun[];
+  /** The client layers' own cost per call, in process, each alone and all composed. */
+  readonly layersAlone?: readonly LayerAloneRun[];
   /** The overhead run's stacks at a paced 1,000 calls/s, interleaved with it. */
   readonly paced?: readonly OverheadRun[];
 }
