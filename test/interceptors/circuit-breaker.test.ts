@@ -129,6 +129,14 @@ describe('circuit breaker interceptor', () => {
     let thrown: unknown;
     await breaker(broken)(clientCall()).catch((error: unknown) => (thrown = error));
     expect((thrown as Error).message).to.equal('layer bug');
+    // One that throws at once, too: a rejected call, not an exception out of the layer.
+    const throwing = () => {
+      throw new Error('sync layer bug');
+    };
+    const rejected = breaker(throwing)(clientCall());
+    await rejected.catch((error: unknown) => (thrown = error));
+    expect((thrown as Error).message).to.equal('sync layer bug');
+    expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
   });
 
   it('keeps one breaker per service and method', async () => {

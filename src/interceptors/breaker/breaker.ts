@@ -101,7 +101,14 @@ export class Breaker<A extends unknown[], T> {
     // half-open breakers go through fire, which refuses or lets the one probe go.
     if (breaker.closed && breaker.enabled && !breaker.isShutdown) {
       breaker.emit('fire', args);
-      return this.#action.run(...args).then(
+      let running: Promise<T>;
+      try {
+        running = this.#action.run(...args);
+      } catch (error) {
+        // A layer that throws at once fails its call like one that rejects (fire does the same).
+        running = Promise.reject(error);
+      }
+      return running.then(
         (outcome) => {
           this.#count(outcome, args);
           return outcome;
