@@ -65,6 +65,8 @@ export class Breaker<A extends unknown[], T> {
         // Latency percentiles would keep every call's latency in the window and sort them on
         // each failure; nothing here reads them.
         rollingPercentilesEnabled: false,
+        // Nor are its per-bucket 'snapshot' events (a timer per breaker, a sum over the window each time).
+        enableSnapshots: false,
         // Only outcomes that say the dependency is unhealthy count; a thrown error is not ours.
         errorFilter: (error: unknown) => !(error instanceof Failed),
       },
