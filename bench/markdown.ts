@@ -169,7 +169,7 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
   const rounds = Math.max(...runs.map((r) => r.round));
   const of = (endpoints: number, stack: ScalingStack) => runs.filter((r) => r.endpoints === endpoints && r.stack === stack);
   const lines = [
-    `Endpoints per service (one backend process listening on N ports; ${rounds} interleaved round(s); client CPU per call under a closed loop of 4,000 calls, 8 at a time; idle = client CPU per second with no calls; heap per endpoint once every endpoint took calls; reload = every weight changed):`,
+    `Endpoints per service (one backend process listening on N ports; ${rounds} interleaved round(s); client CPU per call under a closed loop of 4,000 calls, 8 at a time; idle = client CPU per second with no calls, the median of three 2 s windows; heap per endpoint once every endpoint took calls; reload = every weight changed):`,
     '',
     '| endpoints | stack | first call | client CPU per call | vs N = 2 | idle CPU | heap per endpoint | reload |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
