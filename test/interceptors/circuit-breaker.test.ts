@@ -139,6 +139,15 @@ describe('circuit breaker interceptor', () => {
     expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
   });
 
+  it('counts a call whose layer broke its contract as a success and rejects it, as opossum does', async () => {
+    const { breaker } = setup();
+    let thrown: unknown;
+    // A layer that resolves with no result: the breaker cannot read its status.
+    await breaker(() => Promise.resolve(undefined as never))(clientCall()).catch((error: unknown) => (thrown = error));
+    expect(thrown).to.be.instanceOf(TypeError);
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({ state: 'closed', calls: 1, failures: 0, rejected: 0, opened: 0 });
+  });
+
   it('keeps one breaker per service and method', async () => {
     const { breaker } = setup();
     await run(breaker, scriptedNext(UNAVAILABLE), 4);

@@ -110,17 +110,16 @@ export class Breaker<A extends unknown[], T> {
         // A layer that throws at once fails its call like one that rejects (fire does the same).
         running = Promise.reject(error);
       }
-      return running.then(
-        (outcome) => {
-          this.#count(outcome, args);
-          return outcome;
-        },
-        (error: unknown) => {
-          // What the action threw is not the dependency's doing (errorFilter, as fire does).
-          breaker.emit('success', error, 0);
-          throw error;
-        },
-      );
+      return Promise.resolve(running).then((outcome) => {
+        let failed: boolean;
+        try {
+          failed = this.#action.isFailure(outcome);
+        } catch (error) {
+          return this.#thrown(error);
+        }
+        this.#count(failed, args, outcome);
+        return outcome;
+      }, this.#thrown);
     }
     return breaker.fire(...args).catch((error: unknown) => {
       if (error instanceof Failed) return error.outcome as T;
@@ -140,10 +139,19 @@ export class Breaker<A extends unknown[], T> {
     this.#breaker.shutdown();
   }
 
+  /**
+   * What the action threw — or an outcome it cannot judge — is not the dependency's doing: a
+   * success, then the rejection (errorFilter, as fire does).
+   */
+  readonly #thrown = (error: unknown): never => {
+    this.#breaker.emit('success', error, 0);
+    throw error;
+  };
+
   /** An outcome counted as opossum's fire counts it, opening the breaker by the same rule (lib/circuit.js fail()). */
-  #count(outcome: T, args: A): void {
+  #count(failed: boolean, args: A, outcome: T): void {
     const breaker = this.#breaker;
-    if (!this.#action.isFailure(outcome)) {
+    if (!failed) {
       breaker.emit('success', outcome, 0);
       return;
     }
