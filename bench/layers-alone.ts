@@ -2,23 +2,16 @@
 // mesh.clientStack() builds them from examples/mesh.json), and all of them composed, over an
 // inner layer that answers at once. Against the cost-per-layer table (whole calls through
 // grpc-js), it tells the layers' own work from what running a call through them inside grpc-js
-// costs. Bounded: a fixed number of calls per round, rounds interleaved, CPU time per call.
+// costs. Timed as in-process.ts does.
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, createMesh, describeMethod, type CancelSignal, type ClientLayer } from 'grpc-meshlite';
+import { createLogger, createMesh, describeMethod, type CancelSignal } from 'grpc-meshlite';
 import { exampleConfig } from '../examples/client.js';
+import { timeChains, type Call, type InProcessRun, type Next } from './in-process.js';
 
 export type LayerAloneMode = 'none' | 'deadline' | 'circuit-breaker' | 'retry' | 'logging' | 'all';
 export const LAYER_ALONE_MODES: readonly LayerAloneMode[] = ['none', 'deadline', 'circuit-breaker', 'retry', 'logging', 'all'];
 
-export interface LayerAloneRun {
-  readonly mode: LayerAloneMode;
-  readonly round: number;
-  /** Client CPU per call of the layer(s) and the inner layer together. */
-  readonly nsPerCall: number;
-}
-
-type Next = Parameters<ClientLayer>[0];
-type Call = Parameters<Next>[0];
+export type LayerAloneRun = InProcessRun<LayerAloneMode>;
 
 const CALLS_PER_ROUND = 100_000;
 
@@ -61,21 +54,10 @@ export async function measureLayersAlone(rounds: number): Promise<LayerAloneRun[
     callOptions: {},
     transport: inner,
   });
-  const runs: LayerAloneRun[] = [];
   try {
-    for (let round = 0; round <= rounds; round++) {
-      for (const mode of round % 2 === 0 ? LAYER_ALONE_MODES : [...LAYER_ALONE_MODES].reverse()) {
-        const next = chains[mode];
-        const before = process.cpuUsage();
-        for (let i = 0; i < CALLS_PER_ROUND; i++) await next(call());
-        const used = process.cpuUsage(before);
-        // Round 0 warms the JIT and is not kept.
-        if (round > 0) runs.push({ mode, round, nsPerCall: ((used.user + used.system) * 1000) / CALLS_PER_ROUND });
-      }
-    }
+    return await timeChains(chains, LAYER_ALONE_MODES, call, rounds, CALLS_PER_ROUND);
   } finally {
     stack.close();
     mesh.close();
   }
-  return runs;
 }

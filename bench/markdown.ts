@@ -1,5 +1,6 @@
 // The markdown the README embeds: the fault scenarios, the overhead, the weights (each when it
 // was run), and the verdict of every target.
+import { costOverNone } from './in-process.js';
 import type { LayerAloneRun } from './layers-alone.js';
 import type { RecordingRun } from './recording.js';
 import type { RunMetrics } from './metrics.js';
@@ -128,10 +129,7 @@ function prometheusTable(runs: readonly OverheadRun[], recording: readonly Recor
   }
   lines.push(`| extra client CPU per call | | ${spread(extra, ' µs', 1)} |`);
   if (recording.length > 0) {
-    const cost = (mode: string) => {
-      const none = recording.filter((r) => r.mode === 'none');
-      return recording.filter((r) => r.mode === mode).flatMap((r) => none.filter((n) => n.round === r.round).map((n) => r.nsPerCall - n.nsPerCall));
-    };
+    const cost = (mode: 'aggregated' | 'sdk') => costOverNone(recording, mode);
     lines.push(
       '',
       `The client metrics layer alone, in process (6 A66/A96 instruments, one attempt per call; ${new Set(recording.map((r) => r.round)).size} interleaved rounds of 200,000 calls): ` +
@@ -230,10 +228,7 @@ function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun
     );
   });
   if (alone.length > 0) {
-    const cost = (mode: LayerAloneRun['mode']) => {
-      const none = alone.filter((r) => r.mode === 'none');
-      return alone.filter((r) => r.mode === mode).flatMap((r) => none.filter((n) => n.round === r.round).map((n) => r.nsPerCall - n.nsPerCall));
-    };
+    const cost = (mode: LayerAloneRun['mode']) => costOverNone(alone, mode);
     lines.push(
       '',
       `The same layers by themselves, in process (as \`mesh.clientStack()\` builds them from examples/mesh.json, over a \`next\` that answers at once; a hedged GetOrder; ${new Set(alone.map((r) => r.round)).size} interleaved rounds of 100,000 calls): ` +

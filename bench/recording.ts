@@ -5,22 +5,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { metricsLayer, type ClientLayer } from 'grpc-meshlite';
+import { metricsLayer } from 'grpc-meshlite';
 import { createMeshMetricProducer } from 'grpc-meshlite/prometheus';
+import { timeChains, type Call, type InProcessRun, type Next } from './in-process.js';
 
 export type RecordingMode = 'none' | 'aggregated' | 'sdk';
-
-export interface RecordingRun {
-  readonly mode: RecordingMode;
-  readonly round: number;
-  /** Client CPU per call of the layer and the inner layer together. */
-  readonly nsPerCall: number;
-}
+export type RecordingRun = InProcessRun<RecordingMode>;
 
 const CALLS_PER_ROUND = 200_000;
-
-type Next = Parameters<ClientLayer>[0];
-type Call = Parameters<Next>[0];
 
 export async function measureRecording(rounds: number): Promise<RecordingRun[]> {
   const result = {
@@ -42,20 +34,9 @@ export async function measureRecording(rounds: number): Promise<RecordingRun[]> 
     aggregated: metricsLayer({ meterProvider: aggregatedProvider, target: 'mesh:///orders' })!(inner),
     sdk: metricsLayer({ meterProvider: sdkProvider, target: 'mesh:///orders' })!(inner),
   };
-  const runs: RecordingRun[] = [];
   try {
-    for (let round = 0; round <= rounds; round++) {
-      for (const mode of (round % 2 === 0 ? ['none', 'aggregated', 'sdk'] : ['sdk', 'aggregated', 'none']) as RecordingMode[]) {
-        const next = chains[mode];
-        const before = process.cpuUsage();
-        for (let i = 0; i < CALLS_PER_ROUND; i++) await next(call);
-        const used = process.cpuUsage(before);
-        // Round 0 warms the JIT and is not kept.
-        if (round > 0) runs.push({ mode, round, nsPerCall: ((used.user + used.system) * 1000) / CALLS_PER_ROUND });
-      }
-    }
+    return await timeChains(chains, ['none', 'aggregated', 'sdk'], () => call, rounds, CALLS_PER_ROUND);
   } finally {
     await Promise.all([aggregatedProvider.shutdown(), sdkProvider.shutdown()]);
   }
-  return runs;
 }
