@@ -33,7 +33,8 @@ import { LAYER_ALONE_MODES, measureLayersAlone, type LayerAloneRun } from './lay
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
-import { bareStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
+import { countGcPauses } from './gc-pauses.js';
+import { bareStack, emptyInterceptorStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
 
 const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('latency') ? options.rounds * 3 : 0) +
       (parts.has('overhead') ? options.overheadRounds * 4 : 0) +
-      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 1) + 1 : 0) +
+      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 2) + 1 : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
       for (const make of order) {
         const run = await runOverhead(supervisor, addresses, make, round);
         overhead.push(run);
-        progress(`overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
+        progress(`overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)})`);
         const calm = await runOverhead(supervisor, addresses, make, round, PACED_RATE);
         paced.push(calm);
         progress(`paced    ${calm.stack.padEnd(14)} ${PACED_RATE} calls/s, p50 ${(calm.p50Ms * 1000).toFixed(0)} µs, client CPU ${Math.round(calm.clientCpuUsPerCall)} µs/call`);
@@ -180,12 +181,12 @@ async function main(): Promise<void> {
     // What each layer costs: bare grpc-js, then the mesh's balancer alone, then one layer more
     // at a time up to the full client; interleaved, the order reversed every other round.
     const layers: OverheadRun[] = [];
-    const layerStacks = [bareStack, ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step))];
+    const layerStacks = [bareStack, emptyInterceptorStack, ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step))];
     for (let round = 1; parts.has('layers') && round <= options.overheadRounds; round++) {
       for (const make of round % 2 === 1 ? layerStacks : [...layerStacks].reverse()) {
         const run = await runOverhead(supervisor, addresses, make, round);
         layers.push(run);
-        progress(`layers   ${run.stack.padEnd(28)} ${Math.round(run.callsPerSecond)} calls/s, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call`);
+        progress(`layers   ${run.stack.padEnd(35)} ${Math.round(run.callsPerSecond)} calls/s, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)})`);
       }
     }
 
@@ -416,6 +417,7 @@ async function runOverhead(
     for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
     const durationMs = 3000;
     const latencies: number[] = [];
+    const gcPauses = countGcPauses();
     const cpuBefore = process.cpuUsage();
     let failed = 0;
     const stopAt = Date.now() + durationMs;
@@ -446,14 +448,17 @@ async function runOverhead(
       await Promise.all(calls);
     }
     const cpu = process.cpuUsage(cpuBefore);
+    const gcMs = await gcPauses();
     latencies.sort((a, b) => a - b);
+    const calls = Math.max(1, latencies.length + failed);
     return {
       stack: stack.name,
       round,
       callsPerSecond: latencies.length / (durationMs / 1000),
       p50Ms: quantile(latencies, 0.5) ?? 0,
       failed,
-      clientCpuUsPerCall: (cpu.user + cpu.system) / Math.max(1, latencies.length + failed),
+      clientCpuUsPerCall: (cpu.user + cpu.system) / calls,
+      gcUsPerCall: (gcMs * 1000) / calls,
     };
   } finally {
     stack.close();

@@ -70,14 +70,14 @@ function overheadTable(results: BenchResults): string[] {
   const lines = [
     `Overhead (healthy pair, 32 callers back to back, ${overheadOf('bare grpc-js').length} interleaved rounds):`,
     '',
-    '| stack | calls/s | p50 ms | client CPU per call |',
-    '| --- | --- | --- | --- |',
+    '| stack | calls/s | p50 ms | client CPU per call | of which GC pauses |',
+    '| --- | --- | --- | --- | --- |',
   ];
   for (const stack of ['bare grpc-js', 'grpc-meshlite']) {
     const runs = overheadOf(stack);
-    lines.push(`| ${stack} | ${spread(runs.map((r) => r.callsPerSecond), '')} | ${spread(runs.map((r) => r.p50Ms), '', 2)} | ${spread(runs.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
+    lines.push(`| ${stack} | ${spread(runs.map((r) => r.callsPerSecond), '')} | ${spread(runs.map((r) => r.p50Ms), '', 2)} | ${spread(runs.map((r) => r.clientCpuUsPerCall), ' µs')} | ${gcPauses(runs)} |`);
   }
-  lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} |`);
+  lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} | |`);
   const paced = results.paced ?? [];
   if (paced.length > 0) {
     const of = (stack: string) => paced.filter((r) => r.stack === stack);
@@ -209,24 +209,31 @@ function latencyTable(results: BenchResults): string[] {
 }
 
 function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun[]): string[] {
-  const steps = ['bare grpc-js', ...LAYER_STEPS.map((step) => `layers: ${step}`)];
+  // Each row with the row its "added" is measured from: the chain of layers, and beside it the
+  // empty interceptor, measured from bare grpc-js.
+  const chain = ['bare grpc-js', ...LAYER_STEPS.map((step) => `layers: ${step}`)];
+  const rows: Array<{ stack: string; from: string | undefined }> = [
+    { stack: 'bare grpc-js', from: undefined },
+    { stack: 'bare grpc-js + an empty interceptor', from: 'bare grpc-js' },
+    ...chain.slice(1).map((stack, i) => ({ stack, from: chain[i] })),
+  ];
   const rounds = new Set(runs.map((r) => r.round)).size;
   const lines = [
-    `Cost per layer (the overhead run's load; bare grpc-js, then the mesh's balancer alone, then one layer more per row up to the full client; ${rounds} interleaved rounds; "added" is the row's CPU per call minus the row above it, same round):`,
+    `Cost per layer (the overhead run's load; bare grpc-js, grpc-js with an interceptor that does nothing, then the mesh's balancer alone and one layer more per row up to the full client; ${rounds} interleaved rounds; "added" is the row's CPU per call minus the CPU of the row it builds on — bare grpc-js for the first two, the row above for the rest — in the same round):`,
     '',
-    '| stack | calls/s | client CPU per call | added | ratio to bare |',
-    '| --- | --- | --- | --- | --- |',
+    '| stack | calls/s | client CPU per call | of which GC pauses | added | ratio to bare |',
+    '| --- | --- | --- | --- | --- | --- |',
   ];
-  steps.forEach((stack, i) => {
+  for (const { stack, from } of rows) {
     const row = runs.filter((r) => r.stack === stack);
-    if (row.length === 0) return;
+    if (row.length === 0) continue;
     const sameRound = (other: string) => row.flatMap((r) => runs.filter((o) => o.stack === other && o.round === r.round).map((o) => ({ r, o })));
-    const added = i === 0 ? [] : sameRound(steps[i - 1]!).map(({ r, o }) => r.clientCpuUsPerCall - o.clientCpuUsPerCall);
+    const added = from === undefined ? [] : sameRound(from).map(({ r, o }) => r.clientCpuUsPerCall - o.clientCpuUsPerCall);
     const ratio = sameRound('bare grpc-js').map(({ r, o }) => r.clientCpuUsPerCall / o.clientCpuUsPerCall);
     lines.push(
-      `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${i === 0 ? '—' : spread(added, ' µs', 1)} | ${i === 0 ? '1.00×' : spread(ratio, '×', 2)} |`,
+      `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${gcPauses(row)} | ${from === undefined ? '—' : spread(added, ' µs', 1)} | ${from === undefined ? '1.00×' : spread(ratio, '×', 2)} |`,
     );
-  });
+  }
   if (alone.length > 0) {
     const cost = (mode: LayerAloneRun['mode']) => costOverNone(alone, mode);
     lines.push(
@@ -237,4 +244,10 @@ function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun
     );
   }
   return lines;
+}
+
+/** The runs' GC pauses per call, or a dash for runs recorded before they were measured. */
+function gcPauses(runs: readonly OverheadRun[]): string {
+  const measured = runs.flatMap((r) => (r.gcUsPerCall === undefined ? [] : [r.gcUsPerCall]));
+  return measured.length === 0 ? '—' : spread(measured, ' µs');
 }

@@ -35,6 +35,8 @@ export interface OverheadRun {
   readonly failed: number;
   /** CPU time of the client process (user + system) per completed call, in µs. */
   readonly clientCpuUsPerCall: number;
+  /** The part of it V8 spent in GC pauses, per completed call, in µs (absent in results written before it was measured). */
+  readonly gcUsPerCall?: number;
 }
 
 export interface WeightRun {

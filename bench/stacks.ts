@@ -13,6 +13,7 @@ export type StackName =
   | 'grpc-meshlite p2c_ewma, no hedging'
   | 'plain grpc-js'
   | 'bare grpc-js'
+  | 'bare grpc-js + an empty interceptor'
   | `layers: ${string}`;
 
 export interface Stack {
@@ -123,6 +124,19 @@ export function bareStack(addresses: Record<string, string>): Stack {
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
   });
   return { name: 'bare grpc-js', client, close: () => client.close() };
+}
+
+/**
+ * Bare grpc-js with one interceptor that does nothing, as grpc-js's interceptor guide writes
+ * it (`new InterceptingCall(nextCall(options))`): what grpc-js's interceptor path costs by
+ * itself, the floor under any interceptor-based stack.
+ */
+export function emptyInterceptorStack(addresses: Record<string, string>): Stack {
+  const client = new OrderClient(`ipv4:${Object.values(addresses).join(',')}`, grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    interceptors: [(options, nextCall) => new grpc.InterceptingCall(nextCall(options))],
+  });
+  return { name: 'bare grpc-js + an empty interceptor', client, close: () => client.close() };
 }
 
 /** The layers the layers run adds one at a time, in this order, over the mesh's balancer alone. */
