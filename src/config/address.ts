@@ -19,7 +19,7 @@ export function parseEndpointAddress(text: string): EndpointAddress | string {
   const match = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
   if (!match) return 'must be "host:port" or "[ipv6]:port"';
   const port = Number(match[3]);
-  if (port < 1 || port > 65535) return `port must be 1-65535, got ${port}`;
+  if (port < 1 || port > 65535) return 'port must be 1-65535';
   if (match[1] !== undefined) {
     const zoneless = match[1].replace(/%.*$/, '');
     if (!isIPv6(match[1]) || !isIPv6(zoneless)) return `"${match[1]}" is not an IPv6 address`;

@@ -30,3 +30,18 @@ export function percent() {
  * far inside the integers a double holds exactly (Envoy caps weights too).
  */
 export const MAX_WEIGHT = 1_000_000;
+
+/**
+ * A per-method table (deadline, retry, load shedding), keyed as the service config names
+ * methods: "package.Service/Method", "package.Service" or "*". A key in another form — the
+ * path grpc-js and the logs write, "/package.Service/Method" — would match no call, so it is
+ * refused rather than ignored.
+ */
+export function methodTable<T extends z.ZodType>(value: T) {
+  return z.record(
+    z.string().regex(METHOD_KEY, 'is not a method name: write "package.Service/Method" (no leading "/"), "package.Service" or "*"'),
+    value,
+  );
+}
+
+const METHOD_KEY = /^(\*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\/[A-Za-z_]\w*)?)$/;

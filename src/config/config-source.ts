@@ -171,7 +171,7 @@ export class FileConfigSource implements ConfigSource {
     try {
       return readFileSync(this.#path, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read mesh config file ${this.#path}: ${(error as Error).message}`);
+      throw new ConfigError('(file)', this.#path, `cannot read mesh config file ${this.#path}: ${(error as Error).message}`);
     }
   }
 

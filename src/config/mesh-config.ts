@@ -177,7 +177,7 @@ const tlsSchema = z
 const serviceSchema = z
   .strictObject({
     /** Listed endpoints; with a discovery source, those found there come on top. */
-    endpoints: z.array(endpointSchema).max(10_000).default([]),
+    endpoints: z.array(endpointSchema).max(10_000).optional(),
     discovery: discoverySchema.optional(),
     tls: tlsSchema.optional(),
     healthCheck: healthCheckSchema.default(() => healthCheckSchema.parse({})),
@@ -185,11 +185,13 @@ const serviceSchema = z
     client: clientSchema.optional(),
   })
   .superRefine((service, context) => {
-    if (service.endpoints.length === 0 && service.discovery?.etcd === undefined) {
+    const endpoints = service.endpoints ?? [];
+    if (endpoints.length === 0 && service.discovery?.etcd === undefined) {
+      // Left out shows as "got nothing", not as the empty list a default would have put there.
       context.addIssue({ code: 'custom', path: ['endpoints'], message: 'must list at least one endpoint (or name a discovery source)', input: service.endpoints });
     }
     const seen = new Map<string, number>();
-    service.endpoints.forEach((endpoint, index) => {
+    endpoints.forEach((endpoint, index) => {
       const first = seen.get(endpoint.address);
       if (first !== undefined) {
         context.addIssue({
@@ -202,7 +204,8 @@ const serviceSchema = z
         seen.set(endpoint.address, index);
       }
     });
-  });
+  })
+  .transform((service) => ({ ...service, endpoints: service.endpoints ?? [] }));
 
 export const meshConfigSchema = z.strictObject({
   services: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a plain service name'), serviceSchema),

@@ -34,7 +34,15 @@ function describeIssue(issue: z.core.$ZodIssue): Problem {
   // A secret named in the config (etcd's password, say) is never repeated in an error.
   const secret = issue.path.some((key) => typeof key === 'string' && SECRET_FIELD.test(key));
   const shown = secret ? '[REDACTED]' : formatValue(value);
-  return { field: label, value: secret ? '[REDACTED]' : value, text: `${label}: ${lowerFirst(issue.message)}, got ${shown}` };
+  // zod's own wording repeats what "got" says ("expected string, received undefined"), or hides
+  // why a record's key is wrong behind "Invalid key in record".
+  const message =
+    issue.code === 'invalid_type'
+      ? `expected ${issue.expected}`
+      : issue.code === 'invalid_key'
+        ? (issue.issues[0]?.message ?? issue.message)
+        : issue.message;
+  return { field: label, value: secret ? '[REDACTED]' : value, text: `${label}: ${lowerFirst(message)}, got ${shown}` };
 }
 
 /**

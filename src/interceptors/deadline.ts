@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { makeStatus } from '../call/status.js';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
-import { DAY, durationMs } from '../config/bounds.js';
+import { DAY, durationMs, methodTable } from '../config/bounds.js';
 import { deriveCall, failedResult } from './call.js';
 import { methodLookup } from '../call/method-table.js';
 import type { ClientLayer } from './types.js';
@@ -25,7 +25,7 @@ export const DEADLINE_DEFAULTS = Object.freeze({ methods: Object.freeze({}) as R
 const timeout = durationMs(1, DAY);
 const deadlineFields = {
   timeoutMs: timeout.optional(),
-  methods: z.record(z.string(), timeout).default(DEADLINE_DEFAULTS.methods),
+  methods: methodTable(timeout).default(DEADLINE_DEFAULTS.methods),
 };
 
 /** The deadline section as a config file writes it. */

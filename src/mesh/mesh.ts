@@ -19,6 +19,8 @@ import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
 import { TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
+import { checkMethodSettings } from './method-check.js';
+import { ConfigError, errorText } from '../errors.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
 
 export interface MeshOptions {
@@ -223,6 +225,12 @@ export class Mesh {
   ): MeshClient<T> {
     // A66: the client's own methods are its registered ones; any other path is "other".
     const registered = (ClientClass as { service?: ServiceDefinition }).service;
+    if (registered) {
+      // A per-method setting naming a method this client lacks, or hedging one it cannot hedge, would do nothing.
+      const fromConfig = this.#service(service)?.client;
+      const section = (name: 'deadline' | 'retry') => (options.stack?.[name] !== undefined ? `stack.${name}` : `services.${service}.client.${name}`);
+      checkMethodSettings(registered, { ...fromConfig, ...options.stack }, { deadline: section('deadline'), retry: section('retry') }, `mesh.client(…, "${service}")`);
+    }
     const metrics = options.stack?.metrics === false ? false : { ...(registered && { methods: registered }), ...options.stack?.metrics };
     const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack, metrics });
     const client = new ClientClass(this.target(service), options.credentials ?? this.credentials(service), {
@@ -251,7 +259,13 @@ export class Mesh {
     if (known?.signature === signature) return known.credentials;
     // Clients made before keep their credentials (and the provider, closed with the mesh).
     if (known) this.#retiredTls.push(known.provider);
-    const provider = new TlsFilesProvider(tls, { refreshMs: tls.refreshMs, clock: this.#clock });
+    let provider: TlsFilesProvider;
+    try {
+      provider = new TlsFilesProvider(tls, { refreshMs: tls.refreshMs, clock: this.#clock });
+    } catch (error) {
+      // Files that cannot be used at all are a config problem, named like the config's others.
+      throw new ConfigError(`services.${service}.tls`, [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(", "), `services.${service}.tls: ${errorText(error)}`);
+    }
     provider.onEvent((event) => {
       if (event.kind === 'loaded') {
         this.#logger.info({ service, files: event.files }, 'TLS files rotated: new connections use them');

@@ -2,12 +2,13 @@
 // Prometheus exporter, serving /metrics in Prometheus's text format. The SDK and the exporter
 // are optional peer dependencies, loaded only here (the rest of the package records through
 // the API alone).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { MeterProvider } from '@opentelemetry/api';
 import { createMeshMetricProducer } from './producer.js';
 
 export interface PrometheusOptions {
-  /** Port of the /metrics endpoint. Default 9464 (the exporter's). */
+  /** Port of the /metrics endpoint; 0 picks a free one (`url` says which). Default 9464 (the exporter's). */
   port?: number;
   /** Address it listens on. Default 127.0.0.1. */
   host?: string;
@@ -16,7 +17,7 @@ export interface PrometheusOptions {
 export interface PrometheusMetrics {
   /** Give it to createMesh({ meterProvider }), createServerStack({ metrics: { meterProvider } }), … */
   readonly meterProvider: MeterProvider;
-  /** "http://127.0.0.1:9464/metrics". */
+  /** Where it answers, with the port it listens on: "http://127.0.0.1:9464/metrics". */
   readonly url: string;
   /** Answers a /metrics request elsewhere too (the mesh's admin server: `serveAdmin({ prometheus })`). */
   handle(request: IncomingMessage, response: ServerResponse): void;
@@ -42,13 +43,34 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
   // metric producer: recording costs a bucket search instead of the SDK's attribute hashing.
   const mesh = await createMeshMetricProducer();
   const exporter = new PrometheusExporter({ host, port, preventServerStart: true, metricProducers: [mesh.producer] });
-  await exporter.startServer();
+  // The mesh's own server rather than the exporter's: it says which port it got when asked for 0.
+  const server = createServer((request, response) => {
+    if (new URL(request.url ?? '/', 'http://localhost').pathname === '/metrics') {
+      exporter.getMetricsRequestHandler(request, response);
+    } else {
+      response.statusCode = 404;
+      response.end('Not found: metrics are at /metrics\n');
+    }
+  });
+  // As the exporter's own: serving metrics does not keep the process alive.
+  server.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const meterProvider = new MeterProvider({ readers: [exporter] });
   mesh.bind(meterProvider);
+  const bound = (server.address() as AddressInfo).port;
   return {
     meterProvider,
-    url: `http://${host}:${port}/metrics`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}/metrics`,
     handle: (request, response) => exporter.getMetricsRequestHandler(request, response),
-    close: () => meterProvider.shutdown(),
+    close: async () => {
+      await meterProvider.shutdown();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

@@ -1,7 +1,7 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { resolveWith } from '../config/validate.js';
-import { MINUTE, count } from '../config/bounds.js';
+import { MINUTE, count, methodTable } from '../config/bounds.js';
 import { FixedLimit, VegasLimit, type ConcurrencyLimit, type Permit } from './concurrency-limit.js';
 import type { ServerLayer } from './types.js';
 
@@ -36,7 +36,7 @@ const limit = count(1, 1_000_000);
 const sheddingSchema = z
   .strictObject({
     maxConcurrent: limit.default(LOAD_SHEDDING_DEFAULTS.maxConcurrent),
-    methods: z.record(z.string(), limit).default({}),
+    methods: methodTable(limit).default({}),
     adaptive: z
       .strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() })
       .optional(),

@@ -222,6 +222,16 @@ describe('retry interceptor', () => {
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
       expect(received).to.deep.equal(['o-0', 'o-1']);
       expect(backends[0]!.calls).to.have.length(1);
+      expect(meshCallInfo(error)?.stoppedBecause).to.equal('the stream already delivered messages');
+    });
+
+    it('says a stream stopped because it delivered messages, idempotent or not', async () => {
+      const { backends, client } = await setup({ maxAttempts: 3 });
+      const stream = client.ListOrders({ limit: 0 }, md({ 'x-test-stream-fail-after': '1' }));
+      stream.on('data', () => {});
+      const error = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+      expect(meshCallInfo(error)?.stoppedBecause).to.equal('the stream already delivered messages');
+      expect(backends[0]!.calls).to.have.length(1);
     });
   });
 

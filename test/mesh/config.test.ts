@@ -206,6 +206,76 @@ describe('mesh config, resolver and bad input', function () {
       expect(attempt({ services: { orders: { endpoints: [endpoint], client: { retry: { maxAttempts: 0 } } } } })).to.contain(
         'services.orders.client.retry.maxAttempts: too small',
       );
+      // Left out is "nothing", not the empty list a default would show; zod's own wording is not repeated.
+      expect(attempt({ services: { orders: { endpoint: [endpoint] } } })).to.contain(
+        'services.orders.endpoints: must list at least one endpoint (or name a discovery source), got nothing',
+      );
+      expect(attempt({ services: { orders: { endpoints: [{ name: 'A' }] } } })).to.contain('services.orders.endpoints[0].address: expected string, got nothing');
+      // A method key in the path form grpc-js and the logs write would match no call.
+      expect(attempt({ services: { orders: { endpoints: [endpoint], client: { deadline: { methods: { '/orders.v1.OrderService/GetOrder': 100 } } } } } })).to.contain(
+        'services.orders.client.deadline.methods["/orders.v1.OrderService/GetOrder"]: is not a method name: write "package.Service/Method" (no leading "/"), "package.Service" or "*", got "/orders.v1.OrderService/GetOrder"',
+      );
+      expect(attempt({ services: { orders: { endpoints: [endpoint], client: { retry: { methods: { 'orders.v1.OrderService/': { idempotent: true } } } } } } })).to.contain(
+        'services.orders.client.retry.methods["orders.v1.OrderService/"]: is not a method name',
+      );
+    });
+
+    it('names the file when a config file or a TLS file cannot be read, as a ConfigError like every other bad input', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'meshlite-missing-'));
+      pool.defer(() => rmSync(dir, { recursive: true, force: true }));
+      const missing = join(dir, 'mesh.json');
+      expect(() => createMesh({ configFile: missing }))
+        .to.throw(`cannot read mesh config file ${missing}: ENOENT`)
+        .that.satisfies(isConfigError);
+      const caFile = join(dir, 'ca.pem');
+      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051' }], tls: { caFile } } } } });
+      pool.defer(() => mesh.close());
+      expect(() => mesh.client(OrderClient, 'orders'))
+        .to.throw(`services.orders.tls: TLS files ${caFile}: cannot read: ENOENT`)
+        .that.satisfies(isConfigError);
+    });
+
+    it("refuses at mesh.client() a per-method setting that names a method the client's service lacks, or hedges one that cannot be hedged", () => {
+      const endpoints = [{ name: 'A', address: '127.0.0.1:50051' }];
+      const refusal = (client: NonNullable<MeshConfigInput['services'][string]['client']>, stack?: Parameters<ReturnType<typeof createMesh>['client']>[2]) => {
+        const mesh = createMesh({ config: { services: { orders: { endpoints, client } } } });
+        pool.defer(() => mesh.close());
+        try {
+          const made = mesh.client(OrderClient, 'orders', stack);
+          made.close();
+        } catch (error) {
+          expect(isConfigError(error), String(error)).to.equal(true);
+          return (error as Error).message;
+        }
+        return undefined;
+      };
+      expect(refusal({ deadline: { methods: { 'orders.v1.OrderService/GetOrdr': 100 } } })).to.equal(
+        'mesh.client(…, "orders"): services.orders.client.deadline.methods["orders.v1.OrderService/GetOrdr"] names no method of orders.v1.OrderService (it has GetOrder, CreateOrder, ListOrders)',
+      );
+      expect(refusal({}, { stack: { retry: { methods: { 'orders.v1.OrderService/Get': { idempotent: true } } } } })).to.contain(
+        'stack.retry.methods["orders.v1.OrderService/Get"] names no method of orders.v1.OrderService',
+      );
+      expect(refusal({ retry: { methods: { 'orders.v1.OrderService/GetOrder': { hedging: { delayMs: 10 } } } } })).to.equal(
+        'mesh.client(…, "orders"): services.orders.client.retry.methods["orders.v1.OrderService/GetOrder"].hedging: hedging sends a call more than once, so it applies to idempotent methods only: set idempotent: true for GetOrder (or for its service)',
+      );
+      expect(refusal({ retry: { methods: { 'orders.v1.OrderService/ListOrders': { idempotent: true, hedging: { delayMs: 10 } } } } })).to.contain(
+        '.hedging: hedging applies to unary methods only; ListOrders is server streaming',
+      );
+      // What can apply is left alone: idempotent from the service's entry, hedging for every
+      // method at once (it applies where it can), keys for another gRPC service a client of
+      // this mesh service may have, whole services and "*".
+      expect(
+        refusal({
+          deadline: { methods: { 'orders.v1.OrderService': 500, 'billing.v1.Billing/Charge': 100, '*': 900 } },
+          retry: {
+            methods: {
+              'orders.v1.OrderService': { idempotent: true },
+              'orders.v1.OrderService/GetOrder': { hedging: { delayMs: 10 } },
+              '*': { hedging: { delayMs: 20 } },
+            },
+          },
+        }),
+      ).to.equal(undefined);
     });
 
     it('types the in-code config end to end: a misspelt client option fails tsc, and at run time names the field', () => {

@@ -5,7 +5,6 @@ import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { getOrder } from '../helpers/clients.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, meshClient, until } from '../helpers/mesh.js';
-import { freePort } from '../../examples/ports.js';
 import { startPrometheus } from '../helpers/prometheus.js';
 import { useTestPool } from '../helpers/servers.js';
 
@@ -14,9 +13,11 @@ describe('Prometheus (real Prometheus server)', function () {
   const pool = useTestPool();
 
   it('scrapes the mesh: success rate per endpoint by PromQL, and the gRPC metrics by their Prometheus names', async () => {
-    const port = await freePort();
-    const prometheus = await servePrometheus({ port });
+    // Port 0: the exporter picks a free port, and its url says which (Prometheus scrapes that).
+    const prometheus = await servePrometheus({ port: 0 });
     pool.defer(() => prometheus.close());
+    const exporterAddress = new URL(prometheus.url).host;
+    expect(exporterAddress).to.match(/^127\.0\.0\.1:[1-9]\d*$/);
     const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
     for (const backend of [a, b]) pool.defer(() => backend.stop());
     a.behaviour.status = grpc.status.UNAVAILABLE; // every attempt at A fails; retries go to B
@@ -42,7 +43,7 @@ describe('Prometheus (real Prometheus server)', function () {
     await until(mesh, allUsable('ServiceA', 'ServiceB'));
     for (let i = 0; i < 20; i++) await getOrder(client);
 
-    const server = await startPrometheus(pool, [`127.0.0.1:${port}`]);
+    const server = await startPrometheus(pool, [exporterAddress]);
     // "or … * 0" keeps an endpoint that never succeeded (no OK series) in the answer, at 0.
     const successRate =
       'sum by (meshlite_endpoint) (meshlite_endpoint_attempts_total{grpc_status="OK"} or meshlite_endpoint_attempts_total * 0)' +
@@ -67,5 +68,6 @@ describe('Prometheus (real Prometheus server)', function () {
     pool.defer(() => admin.close());
     const text = await (await fetch(`${admin.url}metrics`)).text();
     expect(text).to.contain('meshlite_endpoint_attempts_total{').and.contain('grpc_client_call_duration_bucket{');
+    expect((await fetch(new URL('/other', prometheus.url))).status).to.equal(404);
   });
 });

@@ -5,7 +5,7 @@ import { abortStatus, deriveCall, failedResult } from '../call.js';
 import type { AttemptRecord, ClientCall, ClientNext, ClientResult, ResponseSink } from '../types.js';
 import { AttemptTimeout } from './attempt-timeout.js';
 import type { RetryContext } from './context.js';
-import { finalStatus, retryDelay, safeToRepeat, whyNotRetry } from './outcome.js';
+import { finalStatus, NOT_SAFE_TO_REPEAT, retryDelay, safeToRepeat, whyNotRetry } from './outcome.js';
 
 /**
  * Attempts one after another: after a retryable failure, a full-jitter pause (or the
@@ -55,7 +55,8 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
     const now = clock.now();
     const granted = timeout?.timedOut ?? false;
     let stop = whyNotRetry(result, call, policy, context.idempotencyKeyHeader, granted);
-    if (stop === undefined && delivered) stop = 'the stream already delivered messages';
+    // A stream that delivered messages is committed, whatever else would have allowed a retry.
+    if (delivered && (stop === undefined || stop === NOT_SAFE_TO_REPEAT)) stop = 'the stream already delivered messages';
     if (stop === undefined && attempt >= maxAttempts) stop = attempt < policy.maxAttempts ? 'retry allowance tapered' : '';
     const wait = stop === undefined ? (granted ? 0 : retryDelay(result, attempt, context)) : undefined;
     if (stop === undefined && wait === 'stop') stop = 'server pushback said not to retry';

@@ -53,11 +53,12 @@ export function whyNotRetry(
     return `${statusName(code)} is not retryable`;
   }
   const last = result.attempts.at(-1);
-  if (!(last?.mayHaveReachedServer === false || safeToRepeat(call, policy, idempotencyKeyHeader))) {
-    return 'not idempotent and it may have reached the server';
-  }
+  if (!(last?.mayHaveReachedServer === false || safeToRepeat(call, policy, idempotencyKeyHeader))) return NOT_SAFE_TO_REPEAT;
   return undefined;
 }
+
+/** whyNotRetry's answer for a call that may have reached a server and is not safe to send twice. */
+export const NOT_SAFE_TO_REPEAT = 'not idempotent and it may have reached the server';
 
 /** Whether the call may be sent again after an attempt that may have reached a server. */
 export function safeToRepeat(call: ClientCall, policy: ResolvedRetryPolicy, idempotencyKeyHeader: string): boolean {

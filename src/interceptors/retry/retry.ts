@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../config/validate.js';
+import { methodTable } from '../../config/bounds.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
 import type { ClientLayer } from '../types.js';
 import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type RetryBudgetOptions } from './budget.js';
@@ -42,7 +43,7 @@ export const RETRY_DEFAULTS = Object.freeze({
 /** The retry section as a config file writes it: everything but the budget object, random and clock. */
 export const retryConfigSchema = z.strictObject({
   ...retryPolicyFields,
-  methods: z.record(z.string(), retryPolicySchema).optional(),
+  methods: methodTable(retryPolicySchema).optional(),
   idempotencyKeyHeader: z.string().min(1).optional(),
   budget: z.union([z.literal(false), retryBudgetConfigSchema]).optional(),
 });
