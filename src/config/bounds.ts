@@ -32,16 +32,19 @@ export function percent() {
 export const MAX_WEIGHT = 1_000_000;
 
 /**
- * A per-method table (deadline, retry, load shedding), keyed as the service config names
- * methods: "package.Service/Method", "package.Service" or "*". A key in another form — the
- * path grpc-js and the logs write, "/package.Service/Method" — would match no call, so it is
- * refused rather than ignored.
+ * A per-method table (deadline, retry, load shedding, authorization), keyed as the service
+ * config names methods: "package.Service/Method", "package.Service" or "*" (where the table
+ * has a fallback for every method; `wildcard: false` where it has none). A key in another form
+ * — the path grpc-js and the logs write, "/package.Service/Method" — would match no call, so
+ * it is refused rather than ignored.
  */
-export function methodTable<T extends z.ZodType>(value: T) {
-  return z.record(
-    z.string().regex(METHOD_KEY, 'is not a method name: write "package.Service/Method" (no leading "/"), "package.Service" or "*"'),
-    value,
-  );
+export function methodTable<T extends z.ZodType>(value: T, options: { wildcard?: boolean } = {}) {
+  const wildcard = options.wildcard !== false;
+  return z.record(wildcard ? z.union([z.literal('*'), methodName(true)]) : methodName(), value);
 }
 
-const METHOD_KEY = /^(\*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\/[A-Za-z_]\w*)?)$/;
+/** A method or service name as the service config writes it: "package.Service/Method" or "package.Service". */
+export function methodName(orWildcard = false) {
+  const forms = orWildcard ? '"package.Service/Method" (no leading "/"), "package.Service" or "*"' : '"package.Service/Method" (no leading "/") or "package.Service"';
+  return z.string().regex(/^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\/[A-Za-z_]\w*)?$/, `is not a method name: write ${forms}`);
+}

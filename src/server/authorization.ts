@@ -3,6 +3,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
+import { methodTable } from '../config/bounds.js';
 import { resolveWith } from '../config/validate.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { isAllowed } from '../security/identity.js';
@@ -23,7 +24,7 @@ export interface AuthorizationOptions {
 export const AUTHORIZATION_DEFAULTS = Object.freeze({ public: ['grpc.health.v1.Health'] as readonly string[] });
 
 const authorizationSchema = z.strictObject({
-  allow: z.record(z.string().min(1), z.array(z.string().min(1))),
+  allow: methodTable(z.array(z.string().min(1))),
   public: z.array(z.string().min(1)).default([...AUTHORIZATION_DEFAULTS.public]),
   logger: z.custom<Logger>().optional(),
 });

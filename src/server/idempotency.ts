@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
-import { DAY, count, durationMs } from '../config/bounds.js';
+import { DAY, count, durationMs, methodName } from '../config/bounds.js';
 import { statusCodeSchema, type StatusName } from '../call/status.js';
 import type { ServerCall, ServerLayer, ServerResult } from './types.js';
 
@@ -58,7 +58,7 @@ const idempotencySchema = z.strictObject({
   ttlMs: durationMs(1, DAY).default(IDEMPOTENCY_DEFAULTS.ttlMs),
   maxEntries: count(1, 10_000_000).default(IDEMPOTENCY_DEFAULTS.maxEntries),
   maxKeyLength: count(1, 4096).default(IDEMPOTENCY_DEFAULTS.maxKeyLength),
-  methods: z.array(z.string()).optional(),
+  methods: z.array(methodName()).optional(),
   rememberCodes: z.array(statusCodeSchema).default(IDEMPOTENCY_DEFAULTS.rememberCodes.map((name) => Status[name])),
   clock: z.custom<Clock>().optional(),
 });

@@ -36,7 +36,7 @@ const limit = count(1, 1_000_000);
 const sheddingSchema = z
   .strictObject({
     maxConcurrent: limit.default(LOAD_SHEDDING_DEFAULTS.maxConcurrent),
-    methods: methodTable(limit).default({}),
+    methods: methodTable(limit, { wildcard: false }).default({}),
     adaptive: z
       .strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() })
       .optional(),

@@ -5,6 +5,7 @@ import {
   HealthState,
   REPLAYED_HEADER,
   SERVER_LAYER_ORDER,
+  authorizationLayer,
   createServerStack,
   idempotencyLayer,
   loadSheddingLayer,
@@ -215,6 +216,18 @@ describe('server stack', () => {
       expect(() => loadSheddingLayer({ maxConcurrent: 0 })).to.throw(/maxConcurrent.*got 0/);
       expect(() => loadSheddingLayer({ maxConcurrent: 'ten' as never })).to.throw(/maxConcurrent.*"ten"/);
       expect(() => loadSheddingLayer({ methods: { 'a/B': -1 } })).to.throw(/methods\["a\/B"\].*-1/);
+    });
+
+    it('refuses method names no call would match: the path form, and "*" where there is no per-method fallback', () => {
+      const path = '/orders.v1.OrderService/CreateOrder';
+      expect(() => loadSheddingLayer({ methods: { [path]: 8 } })).to.throw(
+        `methods["${path}"]: is not a method name: write "package.Service/Method" (no leading "/") or "package.Service", got "${path}"`,
+      );
+      // maxConcurrent is the limit for everything; a "*" entry would be ignored.
+      expect(() => loadSheddingLayer({ methods: { '*': 8 } })).to.throw('methods["*"]: is not a method name');
+      expect(() => idempotencyLayer({ methods: [path] })).to.throw(`methods[0]: is not a method name`);
+      expect(() => authorizationLayer({ allow: { [path]: ['spiffe://mesh/checkout'] } })).to.throw(`allow["${path}"]: is not a method name`);
+      expect(() => authorizationLayer({ allow: { '*': ['spiffe://mesh/admin'], 'orders.v1.OrderService/CreateOrder': [] } })).not.to.throw();
     });
   });
 
