@@ -264,7 +264,7 @@ export class Mesh {
       provider = new TlsFilesProvider(tls, { refreshMs: tls.refreshMs, clock: this.#clock });
     } catch (error) {
       // Files that cannot be used at all are a config problem, named like the config's others.
-      throw new ConfigError(`services.${service}.tls`, [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(", "), `services.${service}.tls: ${errorText(error)}`);
+      throw new ConfigError(`services.${service}.tls`, [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(', '), `services.${service}.tls: ${errorText(error)}`);
     }
     provider.onEvent((event) => {
       if (event.kind === 'loaded') {
