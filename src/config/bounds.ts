@@ -34,9 +34,10 @@ export const MAX_WEIGHT = 1_000_000;
 /**
  * A per-method table (deadline, retry, load shedding, authorization), keyed as the service
  * config names methods: "package.Service/Method", "package.Service" or "*" (where the table
- * has a fallback for every method; `wildcard: false` where it has none). A key in another form
- * — the path grpc-js and the logs write, "/package.Service/Method" — would match no call, so
- * it is refused rather than ignored.
+ * has a fallback for every method; `wildcard: false` where it has none). A key that can match
+ * no call — the path grpc-js and the logs write, "/package.Service/Method", an empty part, a
+ * second "/" — is refused rather than ignored. Names are not held to protobuf's: a service
+ * made with makeGenericClientConstructor may use any path.
  */
 export function methodTable<T extends z.ZodType>(value: T, options: { wildcard?: boolean } = {}) {
   const wildcard = options.wildcard !== false;
@@ -46,5 +47,5 @@ export function methodTable<T extends z.ZodType>(value: T, options: { wildcard?:
 /** A method or service name as the service config writes it: "package.Service/Method" or "package.Service". */
 export function methodName(orWildcard = false) {
   const forms = orWildcard ? '"package.Service/Method" (no leading "/"), "package.Service" or "*"' : '"package.Service/Method" (no leading "/") or "package.Service"';
-  return z.string().regex(/^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\/[A-Za-z_]\w*)?$/, `is not a method name: write ${forms}`);
+  return z.string().regex(/^(?!\*$)[^/\s]+(\/[^/\s]+)?$/, `is not a method name: write ${forms}`);
 }

@@ -225,12 +225,7 @@ export class Mesh {
   ): MeshClient<T> {
     // A66: the client's own methods are its registered ones; any other path is "other".
     const registered = (ClientClass as { service?: ServiceDefinition }).service;
-    if (registered) {
-      // A per-method setting naming a method this client lacks, or hedging one it cannot hedge, would do nothing.
-      const fromConfig = this.#service(service)?.client;
-      const section = (name: 'deadline' | 'retry') => (options.stack?.[name] !== undefined ? `stack.${name}` : `services.${service}.client.${name}`);
-      checkMethodSettings(registered, { ...fromConfig, ...options.stack }, { deadline: section('deadline'), retry: section('retry') }, `mesh.client(…, "${service}")`);
-    }
+    if (registered) this.#checkMethodSettings(registered, service, options.stack);
     const metrics = options.stack?.metrics === false ? false : { ...(registered && { methods: registered }), ...options.stack?.metrics };
     const stack = this.clientStack(service, { serviceConfig: serviceConfigOption(options.clientOptions), ...options.stack, metrics });
     const client = new ClientClass(this.target(service), options.credentials ?? this.credentials(service), {
@@ -333,6 +328,27 @@ export class Mesh {
   /** Breaker states and retry budgets of the clients made through this mesh. */
   #clientStates() {
     return [...this.#stacks].map((stack) => ({ breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null }));
+  }
+
+  /**
+   * A per-method setting naming a method this client lacks, or hedging one it cannot hedge,
+   * would do nothing. Passed in code, it is refused; from the config (which a reload may change,
+   * and which clients built from an older proto share) it is logged as a warning.
+   */
+  #checkMethodSettings(definition: ServiceDefinition, service: string, stack: ClientStackOptions | undefined): void {
+    const fromConfig = this.#service(service)?.client;
+    const inCode = (name: 'deadline' | 'retry') => stack?.[name] !== undefined;
+    const at = (name: 'deadline' | 'retry') => (inCode(name) ? `stack.${name}` : `services.${service}.client.${name}`);
+    const problems = checkMethodSettings(definition, { ...fromConfig, ...stack }, { deadline: at('deadline'), retry: at('retry') });
+    for (const problem of problems) {
+      if (!inCode(problem.section)) {
+        this.#logger.warn({ service, field: problem.field }, `mesh.client(…, "${service}"): ${problem.message}; the setting does nothing for this client`);
+        continue;
+      }
+      // The stack's section replaces the config's whole (a shallow merge): say so, it may be why.
+      const replaced = fromConfig?.[problem.section] !== undefined ? ` (stack.${problem.section} replaces services.${service}.client.${problem.section} entirely)` : '';
+      throw new ConfigError(problem.field, problem.value, `mesh.client(…, "${service}"): ${problem.message}${replaced}`);
+    }
   }
 
   #service(name: string): ServiceConfig | undefined {

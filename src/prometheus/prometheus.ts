@@ -45,7 +45,16 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
   const exporter = new PrometheusExporter({ host, port, preventServerStart: true, metricProducers: [mesh.producer] });
   // The mesh's own server rather than the exporter's: it says which port it got when asked for 0.
   const server = createServer((request, response) => {
-    if (new URL(request.url ?? '/', 'http://localhost').pathname === '/metrics') {
+    let path: string;
+    try {
+      path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      // A request target Node's parser lets through but no URL can hold (the exporter answers it 400 too).
+      response.statusCode = 400;
+      response.end('Bad request\n');
+      return;
+    }
+    if (path === '/metrics') {
       exporter.getMetricsRequestHandler(request, response);
     } else {
       response.statusCode = 404;
@@ -69,8 +78,11 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
     url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}/metrics`,
     handle: (request, response) => exporter.getMetricsRequestHandler(request, response),
     close: async () => {
-      await meterProvider.shutdown();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      try {
+        await meterProvider.shutdown();
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     },
   };
 }

@@ -235,37 +235,52 @@ describe('mesh config, resolver and bad input', function () {
         .that.satisfies(isConfigError);
     });
 
-    it("refuses at mesh.client() a per-method setting that names a method the client's service lacks, or hedges one that cannot be hedged", () => {
+    it("names at mesh.client() a per-method setting that would do nothing for the client: refused when passed in code, a warning when from the config", () => {
       const endpoints = [{ name: 'A', address: '127.0.0.1:50051' }];
-      const refusal = (client: NonNullable<MeshConfigInput['services'][string]['client']>, stack?: Parameters<ReturnType<typeof createMesh>['client']>[2]) => {
-        const mesh = createMesh({ config: { services: { orders: { endpoints, client } } } });
+      /** The ConfigError mesh.client() threw, or the warnings it logged. */
+      const outcome = (client: NonNullable<MeshConfigInput['services'][string]['client']>, stack?: Parameters<ReturnType<typeof createMesh>['client']>[2]) => {
+        const { logger, lines } = memoryLogger('warn');
+        const mesh = createMesh({ config: { services: { orders: { endpoints, client } } }, logger });
         pool.defer(() => mesh.close());
         try {
-          const made = mesh.client(OrderClient, 'orders', stack);
-          made.close();
+          mesh.client(OrderClient, 'orders', stack).close();
         } catch (error) {
           expect(isConfigError(error), String(error)).to.equal(true);
-          return (error as Error).message;
+          return { refused: (error as Error).message };
         }
-        return undefined;
+        return { warned: lines.map((line) => line.msg) };
       };
-      expect(refusal({ deadline: { methods: { 'orders.v1.OrderService/GetOrdr': 100 } } })).to.equal(
-        'mesh.client(…, "orders"): services.orders.client.deadline.methods["orders.v1.OrderService/GetOrdr"] names no method of orders.v1.OrderService (it has GetOrder, CreateOrder, ListOrders)',
+      // From the config: the client is made, and the setting is named in a warning.
+      expect(outcome({ deadline: { methods: { 'orders.v1.OrderService/GetOrdr': 100 } } })).to.deep.equal({
+        warned: [
+          'mesh.client(…, "orders"): services.orders.client.deadline.methods["orders.v1.OrderService/GetOrdr"] names no method of orders.v1.OrderService (it has GetOrder, CreateOrder, ListOrders); the setting does nothing for this client',
+        ],
+      });
+      expect(outcome({ retry: { methods: { 'orders.v1.OrderService/GetOrder': { hedging: { delayMs: 10 } } } } })).to.deep.equal({
+        warned: [
+          'mesh.client(…, "orders"): services.orders.client.retry.methods["orders.v1.OrderService/GetOrder"].hedging: hedging sends a call more than once, so it applies to idempotent methods only: set idempotent: true for GetOrder (or for its service); the setting does nothing for this client',
+        ],
+      });
+      // Passed in code: refused.
+      expect(outcome({}, { stack: { retry: { methods: { 'orders.v1.OrderService/Get': { idempotent: true } } } } })).to.deep.equal({
+        refused:
+          'mesh.client(…, "orders"): stack.retry.methods["orders.v1.OrderService/Get"] names no method of orders.v1.OrderService (it has GetOrder, CreateOrder, ListOrders)',
+      });
+      expect(outcome({}, { stack: { retry: { methods: { 'orders.v1.OrderService/ListOrders': { idempotent: true, hedging: { delayMs: 10 } } } } } }).refused).to.contain(
+        'stack.retry.methods["orders.v1.OrderService/ListOrders"].hedging: hedging applies to unary methods only; ListOrders is server streaming',
       );
-      expect(refusal({}, { stack: { retry: { methods: { 'orders.v1.OrderService/Get': { idempotent: true } } } } })).to.contain(
-        'stack.retry.methods["orders.v1.OrderService/Get"] names no method of orders.v1.OrderService',
-      );
-      expect(refusal({ retry: { methods: { 'orders.v1.OrderService/GetOrder': { hedging: { delayMs: 10 } } } } })).to.equal(
-        'mesh.client(…, "orders"): services.orders.client.retry.methods["orders.v1.OrderService/GetOrder"].hedging: hedging sends a call more than once, so it applies to idempotent methods only: set idempotent: true for GetOrder (or for its service)',
-      );
-      expect(refusal({ retry: { methods: { 'orders.v1.OrderService/ListOrders': { idempotent: true, hedging: { delayMs: 10 } } } } })).to.contain(
-        '.hedging: hedging applies to unary methods only; ListOrders is server streaming',
-      );
+      // The stack's retry section replaces the config's whole: the config's idempotent does not carry over, and the error says so.
+      expect(
+        outcome(
+          { retry: { methods: { 'orders.v1.OrderService': { idempotent: true } } } },
+          { stack: { retry: { methods: { 'orders.v1.OrderService/GetOrder': { hedging: { delayMs: 10 } } } } } },
+        ).refused,
+      ).to.contain('(stack.retry replaces services.orders.client.retry entirely)');
       // What can apply is left alone: idempotent from the service's entry, hedging for every
       // method at once (it applies where it can), keys for another gRPC service a client of
       // this mesh service may have, whole services and "*".
       expect(
-        refusal({
+        outcome({
           deadline: { methods: { 'orders.v1.OrderService': 500, 'billing.v1.Billing/Charge': 100, '*': 900 } },
           retry: {
             methods: {
@@ -275,7 +290,7 @@ describe('mesh config, resolver and bad input', function () {
             },
           },
         }),
-      ).to.equal(undefined);
+      ).to.deep.equal({ warned: [] });
     });
 
     it('types the in-code config end to end: a misspelt client option fails tsc, and at run time names the field', () => {

@@ -1,4 +1,5 @@
 // A real Prometheus scrapes a running mesh and answers the success rate per endpoint.
+import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { servePrometheus } from 'grpc-meshlite/prometheus';
@@ -69,5 +70,22 @@ describe('Prometheus (real Prometheus server)', function () {
     const text = await (await fetch(`${admin.url}metrics`)).text();
     expect(text).to.contain('meshlite_endpoint_attempts_total{').and.contain('grpc_client_call_duration_bucket{');
     expect((await fetch(new URL('/other', prometheus.url))).status).to.equal(404);
+  });
+
+  it('answers a request target no URL can hold 400 and keeps serving (one bad request must not end the process)', async () => {
+    const prometheus = await servePrometheus({ port: 0 });
+    pool.defer(() => prometheus.close());
+    const { hostname, port } = new URL(prometheus.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.end('GET http://[::1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer.split('\r\n')[0]).to.equal('HTTP/1.1 400 Bad Request');
+    expect((await fetch(prometheus.url)).status).to.equal(200);
+    await prometheus.close();
+    await prometheus.close(); // twice is fine
   });
 });
