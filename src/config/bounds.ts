@@ -49,3 +49,8 @@ export function methodName(orWildcard = false) {
   const forms = orWildcard ? '"package.Service/Method" (no leading "/"), "package.Service" or "*"' : '"package.Service/Method" (no leading "/") or "package.Service"';
   return z.string().regex(/^(?!\*$)[^/\s]+(\/[^/\s]+)?$/, `is not a method name: write ${forms}`);
 }
+
+/** A gRPC service's name, "package.Service", where a list matches whole services only. */
+export function serviceName() {
+  return z.string().regex(/^[^/\s*]+$/, 'is not a service name: write "package.Service" (a whole service; no "/" or method)');
+}

@@ -3,7 +3,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { methodTable } from '../config/bounds.js';
+import { methodName, methodTable } from '../config/bounds.js';
 import { resolveWith } from '../config/validate.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { isAllowed } from '../security/identity.js';
@@ -25,7 +25,7 @@ export const AUTHORIZATION_DEFAULTS = Object.freeze({ public: ['grpc.health.v1.H
 
 const authorizationSchema = z.strictObject({
   allow: methodTable(z.array(z.string().min(1))),
-  public: z.array(z.string().min(1)).default([...AUTHORIZATION_DEFAULTS.public]),
+  public: z.array(z.union([z.literal('*'), methodName(true)])).default([...AUTHORIZATION_DEFAULTS.public]),
   logger: z.custom<Logger>().optional(),
 });
 

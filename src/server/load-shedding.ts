@@ -1,7 +1,7 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { resolveWith } from '../config/validate.js';
-import { MINUTE, count, methodTable } from '../config/bounds.js';
+import { MINUTE, count, methodTable, serviceName } from '../config/bounds.js';
 import { FixedLimit, VegasLimit, type ConcurrencyLimit, type Permit } from './concurrency-limit.js';
 import type { ServerLayer } from './types.js';
 
@@ -41,7 +41,7 @@ const sheddingSchema = z
       .strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() })
       .optional(),
     pushbackMs: count(0, MINUTE).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
-    exempt: z.array(z.string()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
+    exempt: z.array(serviceName()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
     serverName: z.string().default(LOAD_SHEDDING_DEFAULTS.serverName),
   })
   .refine((o) => !o.adaptive || o.adaptive.minLimit <= (o.adaptive.maxLimit ?? Infinity), {

@@ -228,6 +228,10 @@ describe('server stack', () => {
       expect(() => idempotencyLayer({ methods: [path] })).to.throw(`methods[0]: is not a method name`);
       expect(() => authorizationLayer({ allow: { [path]: ['spiffe://mesh/checkout'] } })).to.throw(`allow["${path}"]: is not a method name`);
       expect(() => authorizationLayer({ allow: { '*': ['spiffe://mesh/admin'], 'orders.v1.OrderService/CreateOrder': [] } })).not.to.throw();
+      // Lists of whole services (load shedding's exempt) take no method; authorization's public list takes either.
+      expect(() => loadSheddingLayer({ exempt: ['grpc.health.v1.Health/Check'] })).to.throw('exempt[0]: is not a service name');
+      expect(() => authorizationLayer({ allow: {}, public: [`/grpc.health.v1.Health`] })).to.throw('public[0]: is not a method name');
+      expect(() => authorizationLayer({ allow: {}, public: ['grpc.health.v1.Health', 'orders.v1.OrderService/GetOrder'] })).not.to.throw();
     });
   });
 
