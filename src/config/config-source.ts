@@ -70,6 +70,9 @@ export class StaticConfigSource implements ConfigSource {
  * refused with the reason, and the last good config keeps serving; the next change is read
  * again. The first load must succeed: there is nothing to fall back on.
  */
+/** The longest a burst of directory changes puts a reload off, in debounce periods. */
+const MAX_DEBOUNCES = 8;
+
 export class FileConfigSource implements ConfigSource {
   readonly #path: string;
   readonly #debounceMs: number;
@@ -80,6 +83,8 @@ export class FileConfigSource implements ConfigSource {
   #config: MeshConfig;
   #text: string;
   #timer: unknown;
+  /** When the first change of the changes the pending reload waits out was seen. */
+  #burstStarted = 0;
   #closed = false;
 
   constructor(path: string, options: { watch?: boolean; debounceMs?: number } = {}) {
@@ -134,8 +139,19 @@ export class FileConfigSource implements ConfigSource {
 
   #scheduleReload(): void {
     if (this.#closed) return;
+    // Debounced, so a file being written is read once it is whole; but never put off for more
+    // than MAX_DEBOUNCES debounce periods: another file in the same directory that changes all
+    // the time (an app's log) must not hold a reload back for ever.
+    const now = systemClock.now();
+    if (this.#timer === undefined) this.#burstStarted = now;
     systemClock.clearTimeout(this.#timer);
-    this.#timer = unrefTimer(setTimer(systemClock, () => this.reload(), this.#debounceMs));
+    const delay = Math.min(this.#debounceMs, this.#burstStarted + this.#debounceMs * MAX_DEBOUNCES - now);
+    this.#timer = unrefTimer(
+      setTimer(systemClock, () => {
+        this.#timer = undefined;
+        this.reload();
+      }, delay),
+    );
   }
 
   /** Watches every directory the path leads through (its own and each symlink's), and no other. */

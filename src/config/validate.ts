@@ -42,7 +42,7 @@ function describeIssue(issue: z.core.$ZodIssue): Problem {
       : issue.code === 'invalid_key'
         ? (issue.issues[0]?.message ?? issue.message)
         : issue.message;
-  return { field: label, value: secret ? '[REDACTED]' : value, text: `${label}: ${lowerFirst(message)}, got ${shown}` };
+  return { field: label, value: secret ? '[REDACTED]' : withoutUrlCredentials(value), text: `${label}: ${lowerFirst(message)}, got ${shown}` };
 }
 
 /**
@@ -59,10 +59,16 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
+/** Credentials written into a URL ("https://user:secret@host") are not repeated, in an error's text or its value. */
+function withoutUrlCredentials(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\/\/[^/\s]*@/g, '//[REDACTED]@');
+  if (Array.isArray(value)) return value.map(withoutUrlCredentials);
+  return value;
+}
+
 export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  // Credentials written into a URL ("https://user:secret@host") are not repeated either.
-  if (typeof value === 'string' && /\/\/[^/\s]*@/.test(value)) return JSON.stringify(value.replace(/\/\/[^/\s]*@/, '//[REDACTED]@'));
+  if (typeof value === 'string' && /\/\/[^/\s]*@/.test(value)) return JSON.stringify(withoutUrlCredentials(value));
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   try {
     const text = JSON.stringify(value);

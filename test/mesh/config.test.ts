@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createMesh, isConfigError, type ConfigEvent, type MeshConfigInput } from 'grpc-meshlite';
@@ -83,6 +83,31 @@ describe('mesh config, resolver and bad input', function () {
       const logged = lines.filter((line) => line.msg === 'mesh config rejected; the last good config keeps serving');
       expect(logged).to.have.length(2);
       expect(String(logged[0]!['err'])).to.contain('weight');
+    });
+
+    it('applies a new file while another file in its directory keeps changing (an app log beside it)', async () => {
+      const endpoints = (weight: number) => [{ name: 'A', address: '127.0.0.1:50051', weight }];
+      const file = configFile({ orders: { endpoints: endpoints(1) } });
+      const mesh = createMesh({ configFile: file.path });
+      pool.defer(() => mesh.close());
+      // A log line every 2 ms, far inside the reload's 25 ms debounce; bounded to 3 s.
+      const log = join(dirname(file.path), 'app.log');
+      let noisy = true;
+      const started = Date.now();
+      const noise = setInterval(() => {
+        if (Date.now() - started > 3000) {
+          noisy = false;
+          clearInterval(noise);
+        } else {
+          appendFileSync(log, 'a line\n');
+        }
+      }, 2);
+      pool.defer(() => clearInterval(noise));
+      const applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
+      file.write({ services: { orders: { endpoints: endpoints(2) } } });
+      await applied;
+      expect(noisy, 'applied only once the log went quiet').to.equal(true);
+      expect(mesh.config.services['orders']!.endpoints[0]!.weight).to.equal(2);
     });
 
     describe('where deploy tools put the file', () => {
