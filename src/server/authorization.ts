@@ -51,8 +51,13 @@ export function authorizationLayer(options: AuthorizationOptions): ServerLayer {
     if (isPublic(call.method)) return next(call);
     const identity = call.identity();
     if (!identity) {
-      logger.warn({ method: call.method.path, peer: call.peer }, 'refused: no client certificate');
-      return Promise.resolve({ status: { code: Status.UNAUTHENTICATED, details: `${call.method.path} needs a client certificate (mutual TLS)` } });
+      logger.warn({ method: call.method.path, peer: call.peer }, 'refused: no trusted client certificate');
+      return Promise.resolve({
+        status: {
+          code: Status.UNAUTHENTICATED,
+          details: `${call.method.path} needs a client certificate the server trusts (mutual TLS): none was presented, or it is not signed by the server's CA`,
+        },
+      });
     }
     if (!isAllowed(identity, allowedFor(call.method))) {
       logger.warn({ method: call.method.path, peer: call.peer, identity: identity.name, dnsNames: identity.dnsNames, uris: identity.uris }, 'refused: identity not allowed');

@@ -73,7 +73,7 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
     const unauthenticated = await expectGrpcError(anonymous.call('GetOrder'));
     expect([unauthenticated.code, unauthenticated.details]).to.deep.equal([
       grpc.status.UNAUTHENTICATED,
-      '/orders.v1.OrderService/GetOrder needs a client certificate (mutual TLS)',
+      "/orders.v1.OrderService/GetOrder needs a client certificate the server trusts (mutual TLS): none was presented, or it is not signed by the server's CA",
     ]);
     const webIdentity = ca.issue('web', 'clientAuth', 'URI:spiffe://mesh/web');
     const web = client(address, ca, webIdentity);
