@@ -1,6 +1,5 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
 import { MINUTE, count, methodTable, serviceName } from '../config/bounds.js';
 import { FixedLimit, VegasLimit, type ConcurrencyLimit, type Permit } from './concurrency-limit.js';
@@ -22,14 +21,6 @@ export interface LoadSheddingOptions {
   exempt?: readonly string[];
   /** Name used in refusal messages, e.g. "ServiceA". */
   serverName?: string;
-  /**
-   * How long a call's slot stays taken after its client cancelled (or its deadline passed)
-   * while its handler runs on — the work still takes the server's capacity. The slot comes
-   * back when the handler finishes, or after this long if it never does. 0: at once. Default 10 000.
-   */
-  holdCancelledMs?: number;
-  /** Drives `holdCancelledMs`. Default the system clock. */
-  clock?: Clock;
 }
 
 export const LOAD_SHEDDING_DEFAULTS = Object.freeze({
@@ -39,7 +30,6 @@ export const LOAD_SHEDDING_DEFAULTS = Object.freeze({
   pushbackMs: 50,
   exempt: Object.freeze(['grpc.health.v1.Health']),
   serverName: 'server',
-  holdCancelledMs: 10_000,
 });
 
 const limit = count(1, 1_000_000);
@@ -53,8 +43,6 @@ const sheddingSchema = z
     pushbackMs: count(0, MINUTE).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
     exempt: z.array(serviceName()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
     serverName: z.string().default(LOAD_SHEDDING_DEFAULTS.serverName),
-    holdCancelledMs: count(0, 10 * MINUTE).default(LOAD_SHEDDING_DEFAULTS.holdCancelledMs),
-    clock: z.custom<Clock>().optional(),
   })
   .refine((o) => !o.adaptive || o.adaptive.minLimit <= (o.adaptive.maxLimit ?? Infinity), {
     message: 'adaptive.minLimit must not exceed adaptive.maxLimit',
@@ -92,7 +80,6 @@ export function loadSheddingLayer(options: LoadSheddingOptions = {}): LoadSheddi
     : new FixedLimit(resolved.maxConcurrent);
   const perMethod = new Map(Object.entries(resolved.methods).map(([key, max]) => [key, new FixedLimit(max)]));
   const exempt = new Set(resolved.exempt);
-  const clock = resolved.clock ?? systemClock;
   let shed = 0;
 
   const refuse = (what: string, held: ConcurrencyLimit) => {
@@ -127,31 +114,12 @@ export function loadSheddingLayer(options: LoadSheddingOptions = {}): LoadSheddi
     try {
       const result = await next(call);
       const dropped = result.status.code === Status.RESOURCE_EXHAUSTED;
-      const release = () => {
-        for (const permit of permits) permit.release(performance.now() - started, dropped);
-      };
-      if (result.unfinished && resolved.holdCancelledMs > 0) holdUntilDone(result.unfinished, release);
-      else release();
+      for (const permit of permits) permit.release(performance.now() - started, dropped);
       return result;
     } catch (error) {
       for (const permit of permits) permit.release(performance.now() - started, true);
       throw error;
     }
-  };
-  /**
-   * The client left, the handler runs on: it still takes the server's capacity, so its slot
-   * stays taken until it finishes — at most holdCancelledMs, for a handler that never does.
-   */
-  const holdUntilDone = (unfinished: Promise<unknown>, release: () => void) => {
-    let held = true;
-    const once = () => {
-      if (!held) return;
-      held = false;
-      clock.clearTimeout(timer);
-      release();
-    };
-    const timer = unrefTimer(setTimer(clock, once, resolved.holdCancelledMs));
-    void unfinished.then(once);
   };
   return Object.assign(layer, { limit: server, shed: () => shed });
 }

@@ -55,7 +55,7 @@ export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer
   if (options.authorization) layers.push({ name: 'authorization', layer: authorizationLayer({ logger, ...options.authorization }) });
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock }) });
   if (options.idempotency !== false) layers.push({ name: 'idempotency', layer: idempotencyLayer({ clock, ...options.idempotency }) });
-  if (options.loadShedding !== false) layers.push({ name: 'load-shedding', layer: loadSheddingLayer({ clock, ...options.loadShedding }) });
+  if (options.loadShedding !== false) layers.push({ name: 'load-shedding', layer: loadSheddingLayer(options.loadShedding) });
   return layers;
 }
 
