@@ -105,9 +105,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       if (existing) {
         const before = existing.config;
         existing.update(config);
-        if (before.weight !== config.weight || before.priority !== config.priority || before.name !== config.name) {
-          this.#emit(existing, 'updated', `weight ${before.weight} → ${config.weight}, priority ${before.priority} → ${config.priority}`);
-        }
+        // Only what changed: a name that discovery gave again differently, a weight, a priority.
+        const changes = (['name', 'weight', 'priority'] as const).filter((field) => before[field] !== config[field]).map((field) => `${field} ${before[field]} → ${config[field]}`);
+        if (changes.length > 0) this.#emit(existing, 'updated', changes.join(', '));
       } else {
         const created = new EndpointController(endpoint, config, this, this.#helper, options);
         this.#endpoints.set(address, created);
@@ -121,7 +121,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#endpoints.delete(address);
       this.#notConnected.delete(endpoint);
       endpoint.destroy();
-      this.#emit(endpoint, 'removed', 'no longer in the config');
+      this.#emit(endpoint, 'removed', 'no longer in the config or its discovery source');
     }
     this.#rebuilding = false;
     this.#rebuild();

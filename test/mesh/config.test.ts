@@ -47,10 +47,14 @@ describe('mesh config, resolver and bad input', function () {
       // Calls are in flight while each new file lands; the split is measured once they settle.
       let loop = callLoop(client);
       pool.defer(() => loop.stop());
+      const updates: string[] = [];
+      pool.defer(mesh.events.onEndpoint((event) => event.kind === 'updated' && updates.push(`${event.endpoint}: ${event.reason}`)));
       let applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
       file.write({ services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 20), endpoint('ServiceB', b!.address, 80)], balancer: fast } } });
       await applied;
       await until(mesh, (e) => e['ServiceA']!.weight === 20);
+      // The events name what changed, and only that.
+      expect(updates.sort()).to.deep.equal(['ServiceA: weight 80 → 20', 'ServiceB: weight 20 → 80']);
       expect((await loop.stop()).errors).to.deep.equal([]);
       expect(await split(client, 100)).to.deep.equal({ ServiceA: 20, ServiceB: 80 });
 
