@@ -1,7 +1,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../config/validate.js';
 import { DAY, count, durationMs, methodName } from '../config/bounds.js';
 import { statusCodeSchema, type StatusName } from '../call/status.js';
@@ -28,14 +28,6 @@ export interface IdempotencyOptions {
    * FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED.
    */
   rememberCodes?: Array<StatusName | number>;
-  /**
-   * When a call's client cancels (or its deadline passes) while its handler runs on, how long
-   * its key stays reserved for that handler: a duplicate waits for what the handler gives
-   * instead of running it twice. A handler that has not answered by then (one that returned
-   * without answering once cancelled, as grpc-js handlers may) is taken as given up, and the
-   * next call with the key runs. 0: not at all. Default 1000.
-   */
-  cancelledWaitMs?: number;
   clock?: Clock;
 }
 
@@ -59,7 +51,6 @@ export const IDEMPOTENCY_DEFAULTS = Object.freeze({
   maxEntries: 10_000,
   maxKeyLength: 128,
   rememberCodes: DEFAULT_REMEMBERED,
-  cancelledWaitMs: 1000,
 });
 
 const idempotencySchema = z.strictObject({
@@ -69,7 +60,6 @@ const idempotencySchema = z.strictObject({
   maxKeyLength: count(1, 4096).default(IDEMPOTENCY_DEFAULTS.maxKeyLength),
   methods: z.array(methodName()).optional(),
   rememberCodes: z.array(statusCodeSchema).default(IDEMPOTENCY_DEFAULTS.rememberCodes.map((name) => Status[name])),
-  cancelledWaitMs: durationMs(0, DAY).default(IDEMPOTENCY_DEFAULTS.cancelledWaitMs),
   clock: z.custom<Clock>().optional(),
 });
 
@@ -134,48 +124,25 @@ export function idempotencyLayer(options: IdempotencyOptions = {}): IdempotencyL
       };
     }
     const cacheKey = `${call.method.path}\u0000${key}`;
-    for (;;) {
-      const existing = cache.get(cacheKey);
-      if (existing && 'result' in existing) return replay(call, existing.result);
-      if (!existing) break;
-      const result = await waitFor(existing.running, call.signal);
-      if (!result) return { status: { code: Status.CANCELLED, details: 'cancelled while waiting for the first call with this key' } };
-      // The first caller left while its handler ran on (its key now waits for that handler), or
-      // the handler was given up on (the key is free): look again.
-      if (result !== GIVEN_UP && !result.unfinished) return replay(call, result);
+    const existing = cache.get(cacheKey);
+    if (existing && 'result' in existing) return replay(call, existing.result);
+    if (existing) {
+      let result = await waitFor(existing.running, call.signal);
+      // The first caller left while its handler ran on: wait for what the handler gives.
+      while (result?.unfinished) result = await waitFor(result.unfinished, call.signal);
+      return result ? replay(call, result) : { status: { code: Status.CANCELLED, details: 'cancelled while waiting for the first call with this key' } };
     }
     const settle = (result: ServerResult): ServerResult => {
-      if (result.unfinished && resolved.cancelledWaitMs > 0) waitForHandler(result.unfinished);
-      else if (remembered.has(result.status.code)) cache.set(cacheKey, { result });
-      else cache.delete(cacheKey);
+      if (result.unfinished) {
+        // The client left before the handler finished, and its work may still land (an order
+        // may yet be created): a duplicate must wait for what the handler gives, never run again.
+        cache.set(cacheKey, { running: result.unfinished.then(settle) }, { ttl: 0 });
+      } else if (remembered.has(result.status.code)) {
+        cache.set(cacheKey, { result });
+      } else {
+        cache.delete(cacheKey);
+      }
       return result;
-    };
-    /**
-     * The client left before the handler finished, and its work may still land (an order may
-     * yet be created): the key waits for what the handler gives — for cancelledWaitMs, after
-     * which the handler is taken as given up and the key is free.
-     */
-    const waitForHandler = (unfinished: Promise<ServerResult>): void => {
-      let done: ((result: ServerResult) => void) | undefined;
-      const entry: Entry = { running: new Promise<ServerResult>((resolve) => (done = resolve)) };
-      cache.set(cacheKey, entry, { ttl: 0 });
-      const finish = (result: ServerResult) => {
-        const resolve = done;
-        done = undefined;
-        resolve?.(result);
-      };
-      const timer = unrefTimer(
-        setTimer(clock, () => {
-          if (cache.peek(cacheKey) === entry) cache.delete(cacheKey);
-          finish(GIVEN_UP);
-        }, resolved.cancelledWaitMs),
-      );
-      void unfinished.then((late) => {
-        if (!done) return; // given up already: the key may be another call's by now
-        clock.clearTimeout(timer);
-        if (cache.peek(cacheKey) === entry) settle(late);
-        finish(late);
-      });
     };
     // Running entries never expire: a duplicate must find them however long the first takes.
     const running = next(call).then(settle);
@@ -184,9 +151,6 @@ export function idempotencyLayer(options: IdempotencyOptions = {}): IdempotencyL
   };
   return Object.assign(layer, { size: () => cache.size, replays: () => replays });
 }
-
-/** What a key's waiters get when the handler of a cancelled call was given up on: the key is free again. */
-const GIVEN_UP: ServerResult = Object.freeze({ status: Object.freeze({ code: Status.CANCELLED, details: 'the first call with this key was given up on' }) });
 
 function waitFor(running: Promise<ServerResult>, signal: AbortSignal): Promise<ServerResult | undefined> {
   if (signal.aborted) return Promise.resolve(undefined);
