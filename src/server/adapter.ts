@@ -40,8 +40,6 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
   #ended = false;
   /** Resolves the handler's part of the chain with what it sent. */
   #handlerDone: ((result: ServerResult) => void) | undefined;
-  /** After the client cancelled: resolves the call's `unfinished` with what the handler sends at last. */
-  #handlerLate: ((result: ServerResult) => void) | undefined;
   #handlerHeaders: Metadata | undefined;
   #handlerMessage: unknown;
 
@@ -62,14 +60,11 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
         this.#handler?.onCancel();
         // The call is over whether or not the handler ever answers (one that waits for
         // something that never comes would otherwise hold its layers forever: a concurrency
-        // slot). The layers end it as CANCELLED; nothing more is sent. A handler still running
-        // may yet finish its work: `unfinished` says what it gives then (idempotency waits for it).
+        // slot, an idempotency entry). The layers end it as CANCELLED; nothing more is sent.
         this.#ended = true;
         const done = this.#handlerDone;
         this.#handlerDone = undefined;
-        if (!done) return;
-        const unfinished = new Promise<ServerResult>((resolve) => (this.#handlerLate = resolve));
-        done({ status: { code: Status.CANCELLED, details: 'cancelled by the client (or its deadline passed)' }, unfinished });
+        done?.({ status: { code: Status.CANCELLED, details: 'cancelled by the client (or its deadline passed)' } });
       },
     });
   }
@@ -93,9 +88,8 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
   }
 
   sendStatus(status: ServerStatus): void {
-    const done = this.#handlerDone ?? this.#handlerLate;
+    const done = this.#handlerDone;
     this.#handlerDone = undefined;
-    this.#handlerLate = undefined;
     done?.({ status, headers: this.#handlerHeaders, message: this.#handlerMessage });
   }
 

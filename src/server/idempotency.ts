@@ -127,25 +127,15 @@ export function idempotencyLayer(options: IdempotencyOptions = {}): IdempotencyL
     const existing = cache.get(cacheKey);
     if (existing && 'result' in existing) return replay(call, existing.result);
     if (existing) {
-      let result = await waitFor(existing.running, call.signal);
-      // The first caller left while its handler ran on: wait for what the handler gives.
-      while (result?.unfinished) result = await waitFor(result.unfinished, call.signal);
+      const result = await waitFor(existing.running, call.signal);
       return result ? replay(call, result) : { status: { code: Status.CANCELLED, details: 'cancelled while waiting for the first call with this key' } };
     }
-    const settle = (result: ServerResult): ServerResult => {
-      if (result.unfinished) {
-        // The client left before the handler finished, and its work may still land (an order
-        // may yet be created): a duplicate must wait for what the handler gives, never run again.
-        cache.set(cacheKey, { running: result.unfinished.then(settle) }, { ttl: 0 });
-      } else if (remembered.has(result.status.code)) {
-        cache.set(cacheKey, { result });
-      } else {
-        cache.delete(cacheKey);
-      }
-      return result;
-    };
     // Running entries never expire: a duplicate must find them however long the first takes.
-    const running = next(call).then(settle);
+    const running = next(call).then((result) => {
+      if (remembered.has(result.status.code)) cache.set(cacheKey, { result });
+      else cache.delete(cacheKey);
+      return result;
+    });
     cache.set(cacheKey, { running }, { ttl: 0 });
     return running;
   };

@@ -33,12 +33,6 @@ export interface ServerResult {
   readonly status: ServerStatus;
   readonly headers?: Metadata | undefined;
   readonly message?: unknown;
-  /**
-   * Set when the call ended (CANCELLED: the client cancelled, or its deadline passed) while its
-   * handler was still running: what the handler gives once it finishes — its work may still
-   * land, an order may yet be created. Never settles if the handler never answers.
-   */
-  readonly unfinished?: Promise<ServerResult> | undefined;
 }
 
 /** Runs the rest of the chain (in the end, the handler) and resolves with its result. */
