@@ -81,8 +81,11 @@ export type IdempotencyLayer = ServerLayer & {
  * response replayed (with `idempotent-replayed: true` in its headers), and a duplicate that
  * arrives while the first still runs waits for the first's result instead of running twice.
  * Memory is bounded by an LRU with a TTL. This is what makes retries and hedges of
- * CreateOrder safe on one server; a store shared by replicas (a database constraint, in
- * real life) carries the guarantee across servers.
+ * CreateOrder safe on one server — while the first caller waits: once it cancels, its key
+ * is let go even if its handler runs on (an interceptor cannot tell a handler still working
+ * from one that returned without answering), so a retry may run it again. A store shared by
+ * replicas (a database constraint, in real life) carries the guarantee across servers and
+ * across that.
  *
  * @example
  *   idempotencyLayer({ ttlMs: 120_000, methods: ['orders.v1.OrderService/CreateOrder'] })
