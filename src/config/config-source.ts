@@ -58,6 +58,9 @@ export class StaticConfigSource implements ConfigSource {
   close(): void {}
 }
 
+/** The longest a burst of directory changes puts a reload off, in debounce periods. */
+const MAX_DEBOUNCES = 8;
+
 /**
  * A JSON config file, watched and hot-reloaded. Directories are watched rather than the file,
  * because editors and deploy tools replace files (rename, delete and re-create) instead of
@@ -70,9 +73,6 @@ export class StaticConfigSource implements ConfigSource {
  * refused with the reason, and the last good config keeps serving; the next change is read
  * again. The first load must succeed: there is nothing to fall back on.
  */
-/** The longest a burst of directory changes puts a reload off, in debounce periods. */
-const MAX_DEBOUNCES = 8;
-
 export class FileConfigSource implements ConfigSource {
   readonly #path: string;
   readonly #debounceMs: number;

@@ -68,7 +68,7 @@ function withoutUrlCredentials(value: unknown): unknown {
 
 export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string' && /\/\/[^/\s]*@/.test(value)) return JSON.stringify(withoutUrlCredentials(value));
+  value = withoutUrlCredentials(value);
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   try {
     const text = JSON.stringify(value);
