@@ -335,6 +335,7 @@ const STATUS_WORDS: Record<EndpointStatus, string> = {
   'not-serving': 'NOT_SERVING',
   'health-failing': 'health check failing',
   drained: 'drained (weight 0)',
+  leaving: 'removed, serving until its replacement is',
 };
 
 main().catch((error: unknown) => {

@@ -34,7 +34,7 @@ export const STATUS_PAGE = `<!doctype html>
 <script>
 const COLORS = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989'];
 const history = {}; // service -> [{ at, shares: { endpoint: share } }]
-const GOOD = ['in-rotation'], MEH = ['slow-start', 'probing', 'starting'];
+const GOOD = ['in-rotation'], MEH = ['slow-start', 'probing', 'starting', 'leaving'];
 function badge(status) {
   const cls = GOOD.includes(status) ? 'ok' : MEH.includes(status) ? 'warn' : 'bad';
   return '<span class="status ' + cls + '">' + status + '</span>';
@@ -46,6 +46,7 @@ function why(e) {
   if (e.ejection !== 'admitted') return e.ejectionReason || e.ejection;
   if (e.status === 'not-serving' || e.status === 'health-failing') return e.healthDetail;
   if (e.status === 'disconnected') return e.lastError || 'not connected';
+  if (e.status === 'leaving') return 'removed from the config; serves until a new endpoint is usable';
   return (e.methods || []).map((m) => m.method + ' ejected: ' + m.reason).join('; ');
 }
 function chart(service, endpoints) {

@@ -61,6 +61,11 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   readonly #notConnected = new Set<EndpointController>();
   /** New endpoints whose connection is not opened yet. */
   readonly #toConnect: EndpointController[] = [];
+  /**
+   * Endpoints a config or discovery update removed while none of the new ones was usable yet:
+   * they keep serving, make-before-break, until a new one is usable or none is still starting.
+   */
+  readonly #leaving = new Map<string, EndpointController>();
   #resolutionError: string | undefined;
   #overridingEjections = false;
   /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
@@ -101,7 +106,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
       seen.add(address);
       const config: EndpointConfig = configured.get(address) ?? { name: address, address, weight: 1, priority: 0 };
-      const existing = this.#endpoints.get(address);
+      const existing = this.#endpoints.get(address) ?? this.#comeBack(address);
       if (existing) {
         const before = existing.config;
         existing.update(config);
@@ -116,12 +121,27 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         this.#emit(created, 'added', `weight ${config.weight}, priority ${config.priority}`);
       }
     }
-    for (const [address, endpoint] of this.#endpoints) {
-      if (seen.has(address)) continue;
+    const gone = [...this.#endpoints].filter(([address]) => !seen.has(address));
+    for (const [address, endpoint] of gone) {
       this.#endpoints.delete(address);
       this.#notConnected.delete(endpoint);
-      endpoint.destroy();
-      this.#emit(endpoint, 'removed', 'no longer in the config or its discovery source');
+    }
+    // Make before break: when none of the endpoints left is usable yet but some are still
+    // starting, the usable ones removed serve until a new one is (a config that swaps every
+    // endpoint would otherwise hold every call until the new connections and health checks
+    // are up). An empty set, or one whose endpoints all failed, takes effect at once.
+    const bridge = this.#bridgeNeeded();
+    for (const [address, endpoint] of gone) {
+      if (bridge && endpoint.usable) {
+        endpoint.leaving = true;
+        this.#leaving.set(address, endpoint);
+      } else {
+        this.#remove(endpoint, '');
+      }
+    }
+    if (this.#leaving.size > 0) {
+      const names = [...this.#leaving.values()].map((e) => e.config.name);
+      this.#logger.info({ service: this.#target!.service, endpoints: names }, 'removed endpoints keep serving until a new endpoint is usable');
     }
     this.#rebuilding = false;
     this.#rebuild();
@@ -154,11 +174,49 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   resetBackoff(): void {}
 
+  /** Whether removed endpoints should bridge: nothing left is usable, something is starting. */
+  #bridgeNeeded(): boolean {
+    let starting = false;
+    for (const endpoint of this.#endpoints.values()) {
+      if (endpoint.usable || endpoint.probing) return false;
+      starting ||= endpoint.starting;
+    }
+    return starting;
+  }
+
+  /** A leaving endpoint the update names again: it stays, as if never removed. */
+  #comeBack(address: string): EndpointController | undefined {
+    const endpoint = this.#leaving.get(address);
+    if (!endpoint) return undefined;
+    this.#leaving.delete(address);
+    endpoint.leaving = false;
+    this.#endpoints.set(address, endpoint);
+    return endpoint;
+  }
+
+  /** Ends the bridge where it is no longer needed: a new endpoint is usable, or none is starting. */
+  #settleLeaving(): void {
+    if (this.#leaving.size === 0) return;
+    const bridge = this.#bridgeNeeded();
+    for (const [address, endpoint] of this.#leaving) {
+      if (bridge && endpoint.usable) continue;
+      this.#leaving.delete(address);
+      this.#remove(endpoint, bridge ? '; it had kept serving until it stopped being usable' : '; it had kept serving until a new endpoint was usable');
+    }
+  }
+
+  #remove(endpoint: EndpointController, note: string): void {
+    endpoint.destroy();
+    this.#emit(endpoint, 'removed', `no longer in the config or its discovery source${note}`);
+  }
+
   destroy(): void {
     this.#destroyed = true;
     this.clock?.clearTimeout(this.#timer);
     for (const endpoint of this.#endpoints.values()) endpoint.destroy();
+    for (const endpoint of this.#leaving.values()) endpoint.destroy();
     this.#endpoints.clear();
+    this.#leaving.clear();
     this.#notConnected.clear();
     this.#unregister?.();
     this.#unregister = undefined;
@@ -208,7 +266,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
       failovers: this.#failovers,
-      endpoints: [...this.#endpoints.values()].map((endpoint) => endpoint.snapshot(now)),
+      endpoints: [...this.#endpoints.values(), ...this.#leaving.values()].map((endpoint) => endpoint.snapshot(now)),
     };
   }
 
@@ -253,16 +311,21 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       }
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
+    this.#settleLeaving();
+    for (const endpoint of this.#leaving.values()) endpoint.noteUsability(now);
     const all = [...this.#endpoints.values()];
     const credits = this.#picker?.credits();
     const { balancer } = this.#settings;
-    const { tiers, loads } = planTiers(all, balancer, now, (entries) =>
+    const choose = (entries: Array<{ item: EndpointController; weight: number }>) =>
       balancer.policy === 'p2c_ewma'
         ? new P2cChooser(entries, this.#costOf, this.#random, credits, balancer.ewma.toleranceMs)
-        : new WeightedScheduler(entries, credits, this.#random),
-    );
+        : new WeightedScheduler(entries, credits, this.#random);
+    const { tiers, loads } = planTiers(all, balancer, now, choose);
     this.#loads = loads;
     const probing = all.filter((e) => e.probing);
+    // Only while nothing of the new set is usable (#settleLeaving): the removed ones serve,
+    // rather than a new endpoint in panic mode before its first health answer.
+    if (this.#leaving.size > 0) tiers.splice(0, tiers.length, ...planTiers([...this.#leaving.values()], balancer, now, choose).tiers.slice(0, 1));
     this.#noteEjectionOverride(tiers.length === 0 && probing.length === 0 ? overrideEjections(all, credits) : undefined, tiers);
 
     if (tiers.length > 0 || probing.length > 0) {

@@ -8,7 +8,7 @@ import {
 import type { Clock } from '../clock.js';
 import { parseEndpointAddress } from '../config/address.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
-import { HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
+import { connectionNotReady, HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
 import { MethodEjections } from './method-ejection.js';
@@ -54,6 +54,8 @@ export class EndpointController {
   /** Once usable, an endpoint that goes down counts as down instead of "still starting". */
   everUsable = false;
   picks = 0;
+  /** Removed by an update, serving on until a new endpoint is usable (the balancer's bridge). */
+  leaving = false;
   /** Calls sent here that have not ended yet. */
   inFlight = 0;
   /** Round-trip time of its calls, peak-EWMA (the p2c_ewma policy's cost). */
@@ -331,6 +333,7 @@ export class EndpointController {
   /** The endpoint's state in one word, most telling first. */
   #status(now: number): EndpointStatus {
     const ejection = this.ejection.state.kind;
+    if (this.leaving) return 'leaving';
     if (ejection === 'ejected' || ejection === 'probing') return ejection;
     if (this.connectivity !== ConnectivityState.READY) return 'disconnected';
     if (this.health.status === 'not-serving') return 'not-serving';
@@ -352,7 +355,7 @@ export class EndpointController {
     if (state === ConnectivityState.READY && previous !== state) {
       this.#owner.changed(this, 'connected', 'connection established');
     } else if (previous === ConnectivityState.READY && state !== previous) {
-      this.#owner.changed(this, 'disconnected', errorMessage ?? `connection ${ConnectivityState[state]}`);
+      this.#owner.changed(this, 'disconnected', errorMessage ?? connectionNotReady(state));
     } else {
       this.#owner.changed(this, undefined, '');
     }

@@ -8,7 +8,9 @@ import type { HealthStatus } from '../health/health-checker.js';
  * - `disconnected`: no connection; `starting`: connected, waiting for the first health answer;
  * - `not-serving`: its health says NOT_SERVING; `health-failing`: the health stream broke or a
  *   probe got no answer;
- * - `drained`: weight 0 in the config.
+ * - `drained`: weight 0 in the config;
+ * - `leaving`: removed from the config (or its discovery source) while none of the endpoints
+ *   that replace it was usable yet: it serves until one is.
  */
 export type EndpointStatus =
   | 'in-rotation'
@@ -19,7 +21,8 @@ export type EndpointStatus =
   | 'starting'
   | 'not-serving'
   | 'health-failing'
-  | 'drained';
+  | 'drained'
+  | 'leaving';
 
 export interface EndpointSnapshot {
   readonly name: string;

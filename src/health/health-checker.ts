@@ -72,6 +72,21 @@ export function isHealthy(health: EndpointHealth): boolean {
   return health.status === 'serving' || health.status === 'unimplemented' || health.status === 'disabled';
 }
 
+/**
+ * Why an endpoint's connection is not ready, in words: grpc-js moves a subchannel whose
+ * connection ended to IDLE, which read "connection IDLE" to an operator.
+ */
+export function connectionNotReady(state: ConnectivityState): string {
+  const words: Record<ConnectivityState, string> = {
+    [ConnectivityState.IDLE]: 'connection closed',
+    [ConnectivityState.CONNECTING]: 'connecting',
+    [ConnectivityState.READY]: 'connected',
+    [ConnectivityState.TRANSIENT_FAILURE]: 'connection failed',
+    [ConnectivityState.SHUTDOWN]: 'connection shut down',
+  };
+  return `${words[state]} (grpc-js subchannel ${ConnectivityState[state]})`;
+}
+
 type HealthListener = (health: EndpointHealth) => void;
 
 /**
@@ -187,7 +202,7 @@ class HealthProducer {
       this.#stop();
       this.#rewatchRetries = 0;
       this.#unimplemented = false;
-      this.#publish({ status: 'disconnected', detail: `connection ${ConnectivityState[this.#subchannel.getConnectivityState()]}` });
+      this.#publish({ status: 'disconnected', detail: connectionNotReady(this.#subchannel.getConnectivityState()) });
     }
   };
 

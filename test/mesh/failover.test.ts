@@ -62,8 +62,13 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     mesh.events.onFailover((event) => failovers.push(event));
     client.getChannel().getConnectivityState(true); // channels connect lazily
     await until(mesh, allUsable('ServiceA', 'ServiceB'));
-    return { a, b, mesh, client, events, failovers };
+    return { a, b, mesh, client, events, failovers, config };
   }
+
+  /** The setup's config with its endpoints replaced. */
+  const withEndpoints = (config: MeshConfigInput, endpoints: Array<{ name: string; address: string }>): MeshConfigInput => ({
+    services: { orders: { ...config.services['orders']!, endpoints } },
+  });
 
   const kinds = (events: EndpointEvent[], name: string) => events.filter((e) => e.endpoint === name).map((e) => e.kind);
 
@@ -100,7 +105,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
   });
 
   it('keeps answering when A is killed, and takes A back when it restarts', async () => {
-    const { a, client, mesh } = await setup();
+    const { a, client, mesh, events } = await setup();
     const loop = callLoop(client);
     pool.defer(() => loop.stop());
     await until(mesh, (e) => e['ServiceA']!.picks > 20);
@@ -109,6 +114,9 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     const during = await loop.stop();
     expect(during.errors).to.deep.equal([]);
     expect(await split(client, 30)).to.deep.equal({ ServiceB: 30 });
+    // The operator reads what happened, not grpc-js's state name alone ("connection IDLE").
+    const lost = events.find((e) => e.endpoint === 'ServiceA' && e.kind === 'disconnected');
+    expect(lost?.reason).to.equal('connection closed (grpc-js subchannel IDLE)');
 
     const recovery = callLoop(client, { concurrency: 2 });
     pool.defer(() => recovery.stop());
@@ -117,6 +125,57 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     await until(mesh, allUsable('ServiceA', 'ServiceB'), { timeoutMs: 15_000 });
     expect((await recovery.stop()).errors).to.deep.equal([]);
     expect((await split(client, 100))['ServiceA']).to.be.closeTo(80, 2);
+  });
+
+  it('keeps the old endpoints serving when a reload replaces every one, until a new one is usable (make before break)', async () => {
+    const { client, mesh, events, failovers, config } = await setup();
+    const c = await startFakeBackend('ServiceC');
+    pool.defer(() => c.stop());
+    // ServiceC's connection opens but its handshake waits: it stays "starting" until thawed.
+    const proxy = await new FreezableProxy(c.port).listen();
+    pool.defer(() => proxy.close());
+    proxy.freeze();
+    mesh.update(withEndpoints(config, [{ name: 'ServiceC', address: proxy.address }]));
+
+    // Without the bridge every call would wait for ServiceC (and fail at its deadline).
+    const during = await split(client, 50);
+    expect(Object.keys(during).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+    const statuses = Object.fromEntries(mesh.snapshot('orders')[0]!.endpoints.map((e) => [e.name, e.status]));
+    expect(statuses).to.deep.include({ ServiceA: 'leaving', ServiceB: 'leaving' });
+    expect(statuses['ServiceC']).to.be.oneOf(['disconnected', 'starting']);
+
+    proxy.thaw();
+    await until(mesh, (e) => e['ServiceC']?.usable === true && !e['ServiceA'] && !e['ServiceB']);
+    expect(await split(client, 10)).to.deep.equal({ ServiceC: 10 });
+    const removed = events.filter((e) => e.kind === 'removed').map((e) => [e.endpoint, e.reason]);
+    expect(removed).to.have.deep.members([
+      ['ServiceA', 'no longer in the config or its discovery source; it had kept serving until a new endpoint was usable'],
+      ['ServiceB', 'no longer in the config or its discovery source; it had kept serving until a new endpoint was usable'],
+    ]);
+    // Traffic never had nowhere to go.
+    expect(failovers).to.deep.equal([]);
+  });
+
+  it('ends the bridge when the new endpoints cannot connect: calls fail UNAVAILABLE naming them, as the config says', async () => {
+    const { client, mesh, config } = await setup();
+    // A port nothing listens on: the connection is refused at once.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    mesh.update(withEndpoints(config, [{ name: 'ServiceC', address: `127.0.0.1:${port}` }]));
+    await until(mesh, (e) => !e['ServiceA'] && !e['ServiceB']);
+    const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
+    expect(error.code).to.equal(grpc.status.UNAVAILABLE);
+    expect(error.details).to.contain('ServiceC');
+  });
+
+  it('removes endpoints at once when a usable one stays', async () => {
+    const { client, mesh, events, config } = await setup();
+    mesh.update(withEndpoints(config, [{ name: 'ServiceB', address: config.services['orders']!.endpoints![1]!.address }]));
+    await until(mesh, (e) => !e['ServiceA']);
+    expect(events.find((e) => e.endpoint === 'ServiceA' && e.kind === 'removed')?.reason).to.equal('no longer in the config or its discovery source');
+    expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
   });
 
   it('routes around a hung A (connection open, nothing answered) and re-admits it when it resumes', async () => {
