@@ -4,6 +4,7 @@
 // — the CA parses, the certificate parses, the key matches the certificate. A rotation to a
 // bad or mismatched file is refused with the reason (never the files' contents) and the
 // previous credentials stay.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
@@ -36,21 +37,45 @@ interface Loaded {
 /** The files' current contents, checked; or why they cannot be used. */
 function load(files: TlsFiles): Loaded | string {
   let ca: Buffer, cert: Buffer | undefined, key: Buffer | undefined;
+  let reading = files.caFile;
   try {
-    ca = readFileSync(files.caFile);
-    cert = files.certFile ? readFileSync(files.certFile) : undefined;
-    key = files.keyFile ? readFileSync(files.keyFile) : undefined;
+    ca = readFileSync(reading);
+    if (files.certFile) cert = readFileSync((reading = files.certFile));
+    if (files.keyFile) key = readFileSync((reading = files.keyFile));
   } catch (error) {
-    return `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    return `cannot read ${reading}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
   }
+  const unusable = certificatesProblem('CA file', files.caFile, ca) ?? (cert && certificatesProblem('certificate file', files.certFile!, cert));
+  if (unusable) return unusable;
   try {
-    // Throws on a CA or certificate that does not parse, and on a key that does not match.
+    // Throws on a key that does not parse or does not match the certificate.
     createSecureContext({ ca, ...(cert && key ? { cert, key } : {}) });
   } catch (error) {
     return (error as Error).message.replace(/\s+/g, ' ');
   }
-  if (!/-----BEGIN CERTIFICATE-----/.test(ca.toString())) return 'the CA file holds no PEM certificate';
   return { ca, cert, key };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Why a PEM file's certificates cannot be used, if they cannot: Node's secure context skips a
+ * CA block it cannot decode without a word, so a broken CA file would be taken as a good
+ * rotation and every new connection would fail its handshake. Each block must parse.
+ */
+function certificatesProblem(what: string, path: string, pem: Buffer): string | undefined {
+  const text = pem.toString();
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return `the ${what} ${path} holds no PEM certificate`;
+  if (blocks.length !== (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length) return `the ${what} ${path} holds a certificate block without its END line`;
+  for (const [index, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      return `the ${what} ${path}: certificate ${index + 1} of ${blocks.length} does not parse`;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 // TLS and mTLS to a service's endpoints, from the mesh config, against real TLS servers on
 // 127.0.0.1 with certificates made by openssl.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createMesh, HealthService, HealthState, type ConfigEvent, type MeshConfigInput } from 'grpc-meshlite';
@@ -95,8 +95,22 @@ describe('TLS to the endpoints (real TLS servers)', function () {
 
     refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
     writeFileSync(client.keyFile, goodKey);
+    const goodCa = readFileSync(ca.caFile);
     writeFileSync(ca.caFile, 'not a certificate');
     expect((await refused).error).not.to.contain('not a certificate');
+    expect((await get()).served_by).to.equal('A');
+
+    // PEM markers around bytes that are no certificate: Node's secure context takes that CA
+    // without a word, and every new connection would then fail its handshake.
+    refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
+    writeFileSync(ca.caFile, `${goodCa.toString()}-----BEGIN CERTIFICATE-----\nMIIBbroken\n-----END CERTIFICATE-----\n`);
+    expect((await refused).error).to.contain(`the CA file ${ca.caFile}: certificate 2 of 2 does not parse`);
+    expect((await get()).served_by).to.equal('A');
+
+    // A file that went missing is the one named.
+    refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
+    unlinkSync(client.certFile);
+    expect((await refused).error).to.contain(`cannot read ${client.certFile}: ENOENT`);
     expect((await get()).served_by).to.equal('A');
   });
 
