@@ -89,7 +89,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     loadShedding: { maxConcurrent: options.maxConcurrent ?? 256, serverName: name },
     ...(options.tls && { authorization: { allow: { [ORDER_SERVICE_NAME]: [...options.tls.allow] } } }),
   });
-  const tls = options.tls && serverTls({ caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile });
+  const tls = options.tls && serverTls({ caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile }, { logger });
   const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   // Counts every call that reaches the backend (benchmarks derive retry amplification from it).
   const received: Record<string, number> = {};

@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../observability/logger.js';
 import { observeMeshState, recorderFor, type Recorder } from '../observability/metrics.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
-import { TlsFilesProvider } from '../security/tls-files.js';
+import { logRotations, TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
 import { checkMethodSettings } from './method-check.js';
 import { ConfigError, errorText } from '../errors.js';
@@ -261,13 +261,9 @@ export class Mesh {
       // Files that cannot be used at all are a config problem, named like the config's others.
       throw new ConfigError(`services.${service}.tls`, [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(', '), `services.${service}.tls: ${errorText(error)}`);
     }
+    logRotations(provider, this.#logger, { service });
     provider.onEvent((event) => {
-      if (event.kind === 'loaded') {
-        this.#logger.info({ service, files: event.files }, 'TLS files rotated: new connections use them');
-      } else {
-        this.#logger.error({ service, files: event.files, reason: event.reason }, 'TLS files refused; the credentials in use stay');
-        this.#sink.configRejected({ source: `TLS files ${event.files}`, error: event.reason ?? '' });
-      }
+      if (event.kind === 'refused') this.#sink.configRejected({ source: `TLS files ${event.files}`, error: event.reason ?? '' });
     });
     const entry = { signature, provider, credentials: provider.channelCredentials(tls.identities) };
     this.#tls.set(service, entry);

@@ -30,7 +30,7 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
     };
     grpcServer.addService(orderServiceDefinition, { GetOrder: answer, CreateOrder: answer });
     new HealthService(new HealthState({ '': 'SERVING' })).addTo(grpcServer);
-    const tls = serverTls({ caFile: ca.caFile, ...pick(ca.issue('server', 'serverAuth')) });
+    const tls = serverTls({ caFile: ca.caFile, ...pick(ca.issue('server', 'serverAuth')) }, { logger });
     pool.defer(() => tls.provider.close());
     const port = await new Promise<number>((resolve, reject) =>
       grpcServer.bindAsync('127.0.0.1:0', tls.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
@@ -98,7 +98,7 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
 
   it("refuses a bad rotation of the server's own files, keeps serving, and takes a good one", async () => {
     const ca = testCa(pool);
-    const { address, tls } = await server(ca);
+    const { address, tls, lines, raw } = await server(ca);
     const events: Array<{ kind: string; reason?: string }> = [];
     tls.provider.onEvent((event) => events.push(event));
     const web = client(address, ca, ca.issue('web', 'clientAuth', 'URI:spiffe://mesh/web'));
@@ -116,6 +116,14 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
     ca.issue('server', 'serverAuth'); // a renewed certificate and key, in the same files
     tls.provider.refresh();
     expect(events.map((e) => e.kind)).to.deep.equal(['refused', 'loaded']);
+    // An operator sees both in the server's log, with the reason and never the files' contents.
+    const rotations = lines.filter((line) => String(line.msg).startsWith('TLS files'));
+    expect(rotations.map((line) => [line.level, line.msg])).to.deep.equal([
+      [50, 'TLS files refused; the credentials in use stay'],
+      [30, 'TLS files rotated: new connections use them'],
+    ]);
+    expect(rotations[0]!['reason']).to.match(/key values mismatch|KEY_VALUES_MISMATCH/i);
+    expect(raw.join('')).not.to.match(/PRIVATE KEY|BEGIN CERTIFICATE/);
     const fresh = client(address, ca, ca.issue('web2', 'clientAuth', 'URI:spiffe://mesh/web'));
     expect((await fresh.call('GetOrder')).served_by).to.equal('A');
   });
