@@ -260,7 +260,7 @@ describe('mesh config, resolver and bad input', function () {
       const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051' }], tls: { caFile } } } } });
       pool.defer(() => mesh.close());
       expect(() => mesh.client(OrderClient, 'orders'))
-        .to.throw(`services.orders.tls: TLS files ${caFile}: cannot read: ENOENT`)
+        .to.throw(`services.orders.tls: TLS files ${caFile}: cannot read ${caFile}: ENOENT`)
         .that.satisfies(isConfigError);
     });
 
