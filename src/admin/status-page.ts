@@ -33,7 +33,7 @@ export const STATUS_PAGE = `<!doctype html>
 <ul id="events"></ul>
 <script>
 const COLORS = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989'];
-const history = {}; // service -> [{ at, shares: { endpoint: share } }]
+const history = {}; // service -> [{ at, shares: { address: share } }] (a name may move to a new address)
 const GOOD = ['in-rotation'], MEH = ['slow-start', 'probing', 'starting', 'leaving'];
 function badge(status) {
   const cls = GOOD.includes(status) ? 'ok' : MEH.includes(status) ? 'warn' : 'bad';
@@ -55,7 +55,7 @@ function chart(service, endpoints) {
   const lines = endpoints.map((e, i) => {
     const coords = points.map((p, k) => {
       const x = (w * (n - points.length + k)) / (n - 1);
-      const y = h - 4 - (h - 8) * (p.shares[e.name] || 0);
+      const y = h - 4 - (h - 8) * (p.shares[e.address] || 0);
       return x.toFixed(1) + ',' + y.toFixed(1);
     });
     return '<polyline fill="none" stroke-width="2" stroke="' + COLORS[i % COLORS.length] + '" points="' + coords.join(' ') + '"/>';
@@ -68,7 +68,7 @@ function render(data) {
   const html = data.services.map((s) => {
     const total = s.endpoints.reduce((sum, e) => sum + e.recent.attempts, 0);
     const shares = {};
-    for (const e of s.endpoints) shares[e.name] = total === 0 ? 0 : e.recent.attempts / total;
+    for (const e of s.endpoints) shares[e.address] = total === 0 ? 0 : e.recent.attempts / total;
     const list = (history[s.service] = history[s.service] || []);
     list.push({ at: data.at, shares });
     if (list.length > 120) list.shift();
@@ -76,7 +76,7 @@ function render(data) {
       '<tr data-endpoint="' + esc(e.name) + '">' +
       '<td>' + esc(e.name) + '</td><td>' + esc(e.address) + '</td>' +
       '<td class="state">' + badge(e.status) + '</td>' +
-      '<td class="num share">' + pct(shares[e.name]) + '</td>' +
+      '<td class="num share">' + pct(shares[e.address]) + '</td>' +
       '<td class="num">' + pct(e.recent.successRate) + '</td>' +
       '<td class="num">' + ms(e.recent.p50Ms) + ' / ' + ms(e.recent.p99Ms) + '</td>' +
       '<td class="num">' + Math.round(e.effectiveWeight) + ' / ' + e.weight + '</td>' +

@@ -11,7 +11,7 @@ import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
 import { WeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
-import { methodRules, overrideEjections, planTiers } from './tiers.js';
+import { LEAVING_PRIORITY, methodRules, overrideEjections, planTiers } from './tiers.js';
 
 /** New connections opened per event-loop turn. */
 const CONNECT_BATCH = 50;
@@ -62,10 +62,12 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** New endpoints whose connection is not opened yet. */
   readonly #toConnect: EndpointController[] = [];
   /**
-   * Endpoints a config or discovery update removed while none of the new ones was usable yet:
-   * they keep serving, make-before-break, until a new one is usable or none is still starting.
+   * Endpoints a config or discovery update removed while usable: make before break, they serve
+   * as a tier below every other what the endpoints that stay cannot take yet (#settleLeaving).
    */
   readonly #leaving = new Map<string, EndpointController>();
+  /** When the removed endpoints began to serve as that tier (the grace runs from here). */
+  #bridgeSince: number | undefined;
   #resolutionError: string | undefined;
   #overridingEjections = false;
   /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
@@ -126,22 +128,19 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#endpoints.delete(address);
       this.#notConnected.delete(endpoint);
     }
-    // Make before break: when none of the endpoints left is usable yet but some are still
-    // starting, the usable ones removed serve until a new one is (a config that swaps every
-    // endpoint would otherwise hold every call until the new connections and health checks
-    // are up). An empty set, or one whose endpoints all failed, takes effect at once.
-    const bridge = this.#bridgeNeeded();
+    // Make before break: a usable endpoint removed keeps serving what the endpoints that stay
+    // cannot take yet (a config that moves to new hosts would otherwise hold every call until
+    // their connections and health checks are up), for at most removalGraceMs; the first
+    // rebuild below lets it go at once when they can take everything. An empty set takes
+    // effect at once.
+    const grace = this.#endpoints.size > 0 && this.#settings.balancer.removalGraceMs > 0;
     for (const [address, endpoint] of gone) {
-      if (bridge && endpoint.usable) {
+      if (grace && endpoint.usable) {
         endpoint.leaving = true;
         this.#leaving.set(address, endpoint);
       } else {
         this.#remove(endpoint, '');
       }
-    }
-    if (this.#leaving.size > 0) {
-      const names = [...this.#leaving.values()].map((e) => e.config.name);
-      this.#logger.info({ service: this.#target!.service, endpoints: names }, 'removed endpoints keep serving until a new endpoint is usable');
     }
     this.#rebuilding = false;
     this.#rebuild();
@@ -174,16 +173,6 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   resetBackoff(): void {}
 
-  /** Whether removed endpoints should bridge: nothing left is usable, something is starting. */
-  #bridgeNeeded(): boolean {
-    let starting = false;
-    for (const endpoint of this.#endpoints.values()) {
-      if (endpoint.usable || endpoint.probing) return false;
-      starting ||= endpoint.starting;
-    }
-    return starting;
-  }
-
   /** A leaving endpoint the update names again: it stays, as if never removed. */
   #comeBack(address: string): EndpointController | undefined {
     const endpoint = this.#leaving.get(address);
@@ -191,18 +180,50 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#leaving.delete(address);
     endpoint.leaving = false;
     this.#endpoints.set(address, endpoint);
+    if (!endpoint.connected) this.#notConnected.add(endpoint);
+    this.#emit(endpoint, 'updated', 'named again while it was leaving: it stays');
     return endpoint;
   }
 
-  /** Ends the bridge where it is no longer needed: a new endpoint is usable, or none is starting. */
-  #settleLeaving(): void {
-    if (this.#leaving.size === 0) return;
-    const bridge = this.#bridgeNeeded();
+  /**
+   * Lets the leaving endpoints go once they are not needed: when the endpoints that stay take
+   * all the traffic (`leavingLoad` 0), when the update left none, when the grace is over, and
+   * one by one as they stop being usable. Returns whether any went.
+   */
+  #settleLeaving(leavingLoad: number, now: number): boolean {
+    if (this.#leaving.size === 0) return false;
+    const graceMs = this.#settings.balancer.removalGraceMs;
+    const since = this.#bridgeSince ?? now;
+    const over =
+      this.#endpoints.size === 0
+        ? 'the update left no endpoint'
+        : leavingLoad === 0
+          ? 'the endpoints that replace it took all the traffic'
+          : now - since >= graceMs
+            ? `its grace of ${graceMs} ms was over`
+            : undefined;
+    let removed = false;
     for (const [address, endpoint] of this.#leaving) {
-      if (bridge && endpoint.usable) continue;
+      if (over === undefined && endpoint.usable) continue;
       this.#leaving.delete(address);
-      this.#remove(endpoint, bridge ? '; it had kept serving until it stopped being usable' : '; it had kept serving until a new endpoint was usable');
+      removed = true;
+      // Not needed from the start (the endpoints that stay take everything): a plain removal.
+      const note = this.#bridgeSince === undefined ? '' : `; it had kept serving until ${endpoint.usable ? over! : 'it stopped being usable'}`;
+      this.#remove(endpoint, note);
     }
+    const service = this.#target!.service;
+    if (this.#leaving.size > 0 && this.#bridgeSince === undefined) {
+      this.#bridgeSince = now;
+      const endpoints = [...this.#leaving.values()].map((e) => e.config.name);
+      this.#logger.info({ service, endpoints, graceMs }, 'removed endpoints keep serving what the endpoints that replace them cannot take yet');
+    } else if (this.#leaving.size === 0 && this.#bridgeSince !== undefined) {
+      this.#bridgeSince = undefined;
+      if (over?.startsWith('its grace')) {
+        const notUsable = [...this.#endpoints.values()].filter((e) => !e.usable).map((e) => `${e.config.name} (${e.address}): ${e.snapshot(now).status}`);
+        this.#logger.warn({ service, graceMs, notUsable }, 'removed endpoints stopped serving at the end of their grace: endpoints that replace them are not usable yet');
+      }
+    }
+    return removed;
   }
 
   #remove(endpoint: EndpointController, note: string): void {
@@ -253,8 +274,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   };
 
   mayEject(endpoint: EndpointController, method?: string): boolean {
-    for (const other of this.#endpoints.values()) {
-      if (other !== endpoint && other.usable && (method === undefined || !other.methods.excluded(method))) return true;
+    for (const others of [this.#endpoints, this.#leaving]) {
+      for (const other of others.values()) {
+        if (other !== endpoint && other.usable && (method === undefined || !other.methods.excluded(method))) return true;
+      }
     }
     return false;
   }
@@ -303,7 +326,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#timer = undefined;
     const now = this.clock.now();
     const back: EndpointController[] = [];
-    for (const endpoint of this.#endpoints.values()) {
+    const all = [...this.#endpoints.values()];
+    for (const endpoint of this.#withLeaving(all)) {
       const change = endpoint.ejection.expire();
       if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
       for (const method of endpoint.methods.expire()) {
@@ -311,25 +335,22 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       }
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
-    this.#settleLeaving();
-    for (const endpoint of this.#leaving.values()) endpoint.noteUsability(now);
-    const all = [...this.#endpoints.values()];
     const credits = this.#picker?.credits();
     const { balancer } = this.#settings;
     const choose = (entries: Array<{ item: EndpointController; weight: number }>) =>
       balancer.policy === 'p2c_ewma'
         ? new P2cChooser(entries, this.#costOf, this.#random, credits, balancer.ewma.toleranceMs)
         : new WeightedScheduler(entries, credits, this.#random);
-    const { tiers, loads } = planTiers(all, balancer, now, choose);
+    let plan = planTiers(all, balancer, now, choose, [...this.#leaving.values()]);
+    if (this.#settleLeaving(plan.leavingLoad, now)) plan = planTiers(all, balancer, now, choose, [...this.#leaving.values()]);
+    const { tiers, loads } = plan;
+    const current = this.#withLeaving(all);
     this.#loads = loads;
     const probing = all.filter((e) => e.probing);
-    // Only while nothing of the new set is usable (#settleLeaving): the removed ones serve,
-    // rather than a new endpoint in panic mode before its first health answer.
-    if (this.#leaving.size > 0) tiers.splice(0, tiers.length, ...planTiers([...this.#leaving.values()], balancer, now, choose).tiers.slice(0, 1));
     this.#noteEjectionOverride(tiers.length === 0 && probing.length === 0 ? overrideEjections(all, credits) : undefined, tiers);
 
     if (tiers.length > 0 || probing.length > 0) {
-      this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(all));
+      this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(current));
       this.#setState(ConnectivityState.READY, this.#picker, null);
     } else if (all.some((e) => e.starting)) {
       this.#picker = undefined;
@@ -338,7 +359,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#picker = undefined;
       this.#report(ConnectivityState.TRANSIENT_FAILURE, this.#whyNothingIsUsable(all));
     }
-    this.#scheduleNextRebuild(all, now);
+    this.#scheduleNextRebuild(current, now);
     const events = this.#pendingEvents.splice(0);
     for (const event of events) {
       const level = event.kind === 'ejected' || event.kind === 'unhealthy' || event.kind === 'disconnected' ? 'warn' : 'info';
@@ -350,7 +371,14 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const reason = cause ? `${cause.kind}: ${cause.reason}` : 'back in rotation';
       this.#events.recovered({ service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, reason });
     }
-    this.#noteFailover(tiers.length > 0 ? tiers[0]!.tier.priority : undefined);
+    // The leaving endpoints' tier is no failover: their traffic moves as the update asked.
+    const configured = tiers.find(({ tier }) => tier.priority !== LEAVING_PRIORITY);
+    if (configured || this.#leaving.size === 0) this.#noteFailover(configured?.tier.priority);
+  }
+
+  /** `all` and the leaving endpoints: what ejection, slow start and method rules look after. */
+  #withLeaving(all: EndpointController[]): EndpointController[] {
+    return this.#leaving.size === 0 ? all : [...all, ...this.#leaving.values()];
   }
 
   #whyNothingIsUsable(all: readonly EndpointController[]): string {
@@ -396,6 +424,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       next = Math.min(next, endpoint.methods.nextExpiry());
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
     }
+    if (this.#bridgeSince !== undefined) next = Math.min(next, this.#bridgeSince + this.#settings.balancer.removalGraceMs);
     if (next === Infinity) return;
     this.#timer = unrefTimer(setTimer(this.clock, () => this.#rebuild(), next - now));
   }

@@ -9,24 +9,34 @@ import { WeightedScheduler, type EndpointChooser } from './scheduler.js';
 export interface TierPlan {
   /** The tiers that take traffic, each with its chooser and share. */
   readonly tiers: Array<{ tier: PickerTier; load: number }>;
-  /** Every tier's share (0–100, one decimal) and whether it is in panic mode, for the snapshot. */
+  /** Every configured tier's share (0–100, one decimal) and whether it is in panic mode, for the snapshot. */
   readonly loads: ReadonlyArray<{ priority: number; load: number; panic: boolean }>;
+  /** The share the leaving endpoints take (0–100): what the configured tiers cannot take yet. */
+  readonly leavingLoad: number;
 }
+
+/** The priority of the tier the leaving endpoints form: below every configured one. */
+export const LEAVING_PRIORITY = Infinity;
 
 /**
  * Envoy's priority levels: each tier's share from its usable endpoints (overprovisioning), panic
  * mode when too few are usable, and a chooser over the tier's candidates made by `choose`.
+ * Endpoints an update removed (`leaving`) form one more tier below all others: they take what
+ * the configured tiers cannot take yet.
  */
 export function planTiers(
   all: readonly EndpointController[],
   settings: ServiceConfig['balancer'],
   now: number,
   choose: (entries: Array<{ item: EndpointController; weight: number }>) => EndpointChooser<EndpointController>,
+  leaving: readonly EndpointController[] = [],
 ): TierPlan {
   const { overprovisioningFactor, panicThresholdPercent } = settings;
   const priorities = [...new Set(all.map((e) => e.config.priority))].sort((a, b) => a - b);
+  if (leaving.length > 0) priorities.push(LEAVING_PRIORITY);
+  const membersOf = (priority: number) => (priority === LEAVING_PRIORITY ? leaving : all.filter((e) => e.config.priority === priority));
   const counts = priorities.map((priority) => {
-    const members = all.filter((e) => e.config.priority === priority && e.config.weight > 0);
+    const members = membersOf(priority).filter((e) => e.config.weight > 0);
     return { priority, usable: members.filter((e) => e.usable).length, total: members.length };
   });
   let loads = tierLoads(counts, overprovisioningFactor);
@@ -38,7 +48,7 @@ export function planTiers(
   const tiers: Array<{ tier: PickerTier; load: number }> = [];
   for (const { priority, load, healthPercent } of loads) {
     if (load <= 0) continue;
-    const members = all.filter((e) => e.config.priority === priority);
+    const members = membersOf(priority);
     // Envoy's panic mode: when too few endpoints are usable, spread over every connected one.
     const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
     const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
@@ -47,11 +57,14 @@ export function planTiers(
   }
   return {
     tiers,
-    loads: loads.map(({ priority, load, healthPercent }) => ({
-      priority,
-      load: Math.round(load * 10) / 10,
-      panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
-    })),
+    loads: loads
+      .filter(({ priority }) => priority !== LEAVING_PRIORITY)
+      .map(({ priority, load, healthPercent }) => ({
+        priority,
+        load: Math.round(load * 10) / 10,
+        panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
+      })),
+    leavingLoad: loads.find(({ priority }) => priority === LEAVING_PRIORITY)?.load ?? 0,
   };
 }
 

@@ -75,7 +75,7 @@ const slowStartSchema = z.strictObject({
   minWeightPercent: z.number().finite().min(1).max(100).default(SLOW_START_DEFAULTS.minWeightPercent),
 });
 
-export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, panicThresholdPercent: 0, policy: 'weighted' as 'weighted' | 'p2c_ewma' });
+export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, panicThresholdPercent: 0, policy: 'weighted' as 'weighted' | 'p2c_ewma', removalGraceMs: 10_000 });
 
 /** Linkerd's default RTT estimate for an endpoint not heard from (30 ms); a decay short enough to re-try a recovered endpoint within a second or two. */
 export const EWMA_DEFAULTS = Object.freeze({ decayMs: 300, defaultRttMs: 30, penaltyMs: 1000, toleranceMs: 5 });
@@ -102,6 +102,12 @@ export const balancerSchema = z.strictObject({
    */
   policy: z.enum(['weighted', 'p2c_ewma']).default(BALANCER_DEFAULTS.policy),
   ewma: ewmaSchema.default(() => ewmaSchema.parse({})),
+  /**
+   * Make before break: endpoints an update removes keep serving, as a tier below every other,
+   * the traffic the endpoints that stay cannot take yet (new ones still connecting or warming
+   * up), for at most this long. 0 removes them at once.
+   */
+  removalGraceMs: durationMs(0, HOUR).default(BALANCER_DEFAULTS.removalGraceMs),
 });
 
 /**

@@ -1,11 +1,13 @@
 import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { type EndpointEvent, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { type ClientStackOptions, type EndpointEvent, type FailoverEvent, type MeshConfigInput, type MeshOptions } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, callLoop, meshClient, split, tally, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
+import { manualClock } from '../helpers/clock.js';
+import { memoryLogger } from '../helpers/logs.js';
 import { md } from '../helpers/clients.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
@@ -20,6 +22,10 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     /** The address the mesh is given for a backend (a proxy in front of it, say). */
     front?: (backend: FakeBackend) => Promise<string>;
     service?: Partial<MeshConfigInput['services'][string]>;
+    /** The mesh's clock and logger (default: the system clock, no logs). */
+    mesh?: Pick<MeshOptions, 'clock' | 'logger'>;
+    /** The client's stack options. */
+    stack?: ClientStackOptions;
   }
 
   async function setup(options: Options = {}) {
@@ -57,7 +63,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
         },
       },
     };
-    const { mesh, client } = meshClient(pool, { config });
+    const { mesh, client } = meshClient(pool, { config, ...options.mesh }, { ...(options.stack && { stack: options.stack }) });
     mesh.events.onEndpoint((event) => events.push(event));
     mesh.events.onFailover((event) => failovers.push(event));
     client.getChannel().getConnectivityState(true); // channels connect lazily
@@ -65,8 +71,18 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     return { a, b, mesh, client, events, failovers, config };
   }
 
+  /** A new backend ServiceC behind a frozen proxy: its connection opens, its handshake waits, so it stays "starting" until thawed. */
+  async function frozenServiceC(): Promise<FreezableProxy> {
+    const c = await startFakeBackend('ServiceC');
+    pool.defer(() => c.stop());
+    const proxy = await new FreezableProxy(c.port).listen();
+    pool.defer(() => proxy.close());
+    proxy.freeze();
+    return proxy;
+  }
+
   /** The setup's config with its endpoints replaced. */
-  const withEndpoints = (config: MeshConfigInput, endpoints: Array<{ name: string; address: string }>): MeshConfigInput => ({
+  const withEndpoints = (config: MeshConfigInput, endpoints: Array<{ name: string; address: string; weight?: number }>): MeshConfigInput => ({
     services: { orders: { ...config.services['orders']!, endpoints } },
   });
 
@@ -129,12 +145,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
 
   it('keeps the old endpoints serving when a reload replaces every one, until a new one is usable (make before break)', async () => {
     const { client, mesh, events, failovers, config } = await setup();
-    const c = await startFakeBackend('ServiceC');
-    pool.defer(() => c.stop());
-    // ServiceC's connection opens but its handshake waits: it stays "starting" until thawed.
-    const proxy = await new FreezableProxy(c.port).listen();
-    pool.defer(() => proxy.close());
-    proxy.freeze();
+    const proxy = await frozenServiceC();
     mesh.update(withEndpoints(config, [{ name: 'ServiceC', address: proxy.address }]));
 
     // Without the bridge every call would wait for ServiceC (and fail at its deadline).
@@ -149,25 +160,64 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     expect(await split(client, 10)).to.deep.equal({ ServiceC: 10 });
     const removed = events.filter((e) => e.kind === 'removed').map((e) => [e.endpoint, e.reason]);
     expect(removed).to.have.deep.members([
-      ['ServiceA', 'no longer in the config or its discovery source; it had kept serving until a new endpoint was usable'],
-      ['ServiceB', 'no longer in the config or its discovery source; it had kept serving until a new endpoint was usable'],
+      ['ServiceA', 'no longer in the config or its discovery source; it had kept serving until the endpoints that replace it took all the traffic'],
+      ['ServiceB', 'no longer in the config or its discovery source; it had kept serving until the endpoints that replace it took all the traffic'],
     ]);
     // Traffic never had nowhere to go.
     expect(failovers).to.deep.equal([]);
   });
 
-  it('ends the bridge when the new endpoints cannot connect: calls fail UNAVAILABLE naming them, as the config says', async () => {
-    const { client, mesh, config } = await setup();
+  it('lets the removed endpoints go when their grace is over and the new ones never came up: calls fail UNAVAILABLE naming them, and a warning says why', async () => {
+    // The grace runs on the mesh's clock; the client's own timers stay out of the way (no
+    // deadline, no retry backoff on a clock that only the test moves).
+    const clock = manualClock(Date.now());
+    const { logger, lines } = memoryLogger('info');
+    const { client, mesh, config } = await setup({ mesh: { clock, logger }, stack: { deadline: false, retry: false } });
     // A port nothing listens on: the connection is refused at once.
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as { port: number }).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     mesh.update(withEndpoints(config, [{ name: 'ServiceC', address: `127.0.0.1:${port}` }]));
+    await until(mesh, (e) => e['ServiceC']?.status === 'disconnected');
+    expect(Object.keys(await split(client, 10)).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+
+    clock.tick(9_999);
+    expect(Object.keys(await split(client, 10)).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+    clock.tick(1);
     await until(mesh, (e) => !e['ServiceA'] && !e['ServiceB']);
     const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
     expect(error.code).to.equal(grpc.status.UNAVAILABLE);
     expect(error.details).to.contain('ServiceC');
+    const warning = lines.find((line) => String(line.msg).startsWith('removed endpoints stopped serving'));
+    expect(warning?.['notUsable']).to.deep.equal([`ServiceC (127.0.0.1:${port}): disconnected`]);
+  });
+
+  it('shares the traffic between the endpoints that stay and the removed ones while the new ones come up, Envoy-tier style', async () => {
+    const { client, mesh, config } = await setup({ weights: [50, 50] });
+    const proxy = await frozenServiceC();
+    // ServiceA leaves for ServiceC; ServiceB stays. Half the tier is usable: 50 % × 1.4 = 70 %
+    // of the traffic stays with it, the removed ServiceA takes the other 30 % until C is up.
+    const b = config.services['orders']!.endpoints![1]!;
+    mesh.update(withEndpoints(config, [b, { name: 'ServiceC', address: proxy.address, weight: 50 }]));
+    expect(await split(client, 100)).to.deep.equal({ ServiceA: 30, ServiceB: 70 });
+    expect(mesh.snapshot('orders')[0]!.tiers).to.deep.equal([{ priority: 0, load: 70, panic: false }]);
+    proxy.thaw();
+    await until(mesh, (e) => e['ServiceC']?.usable === true && !e['ServiceA']);
+    expect(await split(client, 20)).to.deep.equal({ ServiceB: 10, ServiceC: 10 });
+  });
+
+  it('ejects a removed endpoint that fails while it still serves', async () => {
+    const { a, client, mesh, config } = await setup();
+    const proxy = await frozenServiceC();
+    mesh.update(withEndpoints(config, [{ name: 'ServiceC', address: proxy.address }]));
+    a.behaviour.status = grpc.status.UNAVAILABLE;
+    const loop = callLoop(client);
+    pool.defer(() => loop.stop());
+    // Ejected, it stops being usable and goes; ServiceB serves the rest of the grace.
+    await until(mesh, (e) => !e['ServiceA']);
+    expect((await loop.stop()).errors).to.deep.equal([]);
+    expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
   });
 
   it('removes endpoints at once when a usable one stays', async () => {
