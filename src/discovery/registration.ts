@@ -1,8 +1,9 @@
 // Self-registration: a server puts its own endpoint into etcd under a lease and keeps the lease
 // alive. A process that dies or hangs stops keeping it alive, and etcd deletes the key when the
 // lease runs out; a lease lost while the process lives (etcd restarted, network cut longer than
-// the TTL) is granted again and the key put again.
-import type { Etcd3, Lease } from 'etcd3';
+// the TTL) is granted again and the key put again, and so is a key deleted behind its back
+// while its lease lives (an operator's `etcdctl del --prefix`).
+import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { z } from 'zod';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
 import { MAX_WEIGHT, MINUTE, count, durationMs } from '../config/bounds.js';
@@ -82,6 +83,8 @@ export class EtcdRegistration {
   #timer: unknown;
   #done = false;
   #registered = false;
+  /** Watches the key itself, to put it back if something else deletes it. */
+  #watcher: Watcher | undefined;
 
   /** @internal use registerInEtcd() */
   constructor(client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) {
@@ -119,6 +122,7 @@ export class EtcdRegistration {
       if (this.#done || this.#lease !== lease) return undefined;
       this.#retryMs = RETRY_MIN_MS;
       this.#registered = true;
+      this.#watchKey();
       this.#logger.info({ key: this.key, lease: id, ttlSeconds: this.#ttlSeconds, etcd: this.#where }, 'registered in etcd');
       this.#events.emit({ kind: 'registered', key: this.key, lease: id });
       return undefined;
@@ -139,6 +143,7 @@ export class EtcdRegistration {
     systemClock.clearTimeout(this.#timer);
     const lease = this.#lease;
     this.#lease = undefined;
+    await this.#watcher?.cancel().catch(() => {});
     try {
       await this.#client.delete().key(this.key).exec();
     } catch (error) {
@@ -158,12 +163,45 @@ export class EtcdRegistration {
     this.#events.emit({ kind: 'deregistered', key: this.key });
   }
 
+  /**
+   * Puts the key back, under the lease it has, when something else deletes it while the lease
+   * lives: the lease alone would keep the process looking registered while no client finds it.
+   */
+  #watchKey(): void {
+    if (this.#watcher) return;
+    const watcher = this.#client.watch().key(this.key).watcher();
+    this.#watcher = watcher;
+    watcher.on('delete', () => {
+      const lease = this.#lease;
+      if (this.#done || !this.#registered || !lease) return;
+      // A revoked or expired lease deletes the key too: then the put fails and #lost takes over.
+      lease
+        .put(this.key)
+        .value(this.#value)
+        .exec()
+        .then(async () => {
+          if (this.#done || this.#lease !== lease) return;
+          const reason = 'the key was deleted while its lease lived';
+          this.#logger.warn({ key: this.key, etcd: this.#where, reason }, 'etcd key put back');
+          this.#events.emit({ kind: 'lost', key: this.key, reason });
+          this.#events.emit({ kind: 'registered', key: this.key, lease: await lease.grant() });
+        })
+        .catch((error: unknown) => this.#lost(lease, error as Error));
+    });
+    // The etcd3 watcher reconnects by itself; a broken one only loses this safeguard until then.
+    watcher.on('error', () => {});
+  }
+
   #lost(lease: Lease, error: Error): void {
     if (this.#done || this.#lease !== lease) return;
     this.#lease = undefined;
     this.#registered = false;
     void lease.revoke().catch(() => {});
-    const reason = error.message.replace(/\s+/g, ' ').trim();
+    // etcd3's EtcdLeaseInvalidError ("Lease <id> is expired or revoked") words a lease that ran
+    // out while etcd was away "Lease We lost connection … is expired or revoked". (Matched by its
+    // text: a value import of etcd3 would load it in every app, discovery or not.)
+    const text = error.message.replace(/\s+/g, ' ').trim();
+    const reason = /^Lease .+ is expired or revoked$/.test(text) ? 'the lease expired or was revoked' : text;
     this.#logger.warn({ key: this.key, reason, retryMs: this.#retryMs }, 'etcd lease lost; registering again');
     this.#events.emit({ kind: 'lost', key: this.key, reason });
     this.#timer = unrefTimer(setTimer(systemClock, () => void this.attempt(), this.#retryMs));

@@ -136,4 +136,22 @@ describe('self-registration in etcd (real etcd)', function () {
     expect(await keys(etcd)).to.deep.equal([`${PREFIX}/127.0.0.1:50052`]);
     expect(registration.registered).to.equal(true);
   });
+
+  it('puts its key back when something else deletes it while the lease lives', async () => {
+    const etcd = await startEtcd(pool);
+    const registration = await registerInEtcd({ etcd: { endpoints: [etcd.endpoint] }, prefix: PREFIX, address: '127.0.0.1:50053', ttlSeconds: 30 });
+    pool.defer(() => registration.deregister());
+    const events: RegistrationEvent[] = [];
+    registration.onEvent((event) => events.push(event));
+    const [before] = (await etcd.client.getAll().prefix(`${PREFIX}/`).exec()).kvs;
+    await etcd.client.delete().prefix(`${PREFIX}/`).exec(); // an operator's `etcdctl del --prefix`
+
+    await waitFor(() => events.some((e) => e.kind === 'registered'), { timeoutMs: 10_000 });
+    expect(events.map((e) => e.kind)).to.deep.equal(['lost', 'registered']);
+    const [after] = (await etcd.client.getAll().prefix(`${PREFIX}/`).exec()).kvs;
+    expect([after?.key.toString(), after?.value.toString(), after?.lease]).to.deep.equal([before!.key.toString(), before!.value.toString(), before!.lease]);
+    // Its own deregistration deletes the key for good.
+    await registration.deregister();
+    expect(await keys(etcd)).to.deep.equal([]);
+  });
 });
