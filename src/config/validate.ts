@@ -23,7 +23,8 @@ interface Problem {
 
 const SECRET_FIELD = /^(auth|password|secret|token|privateKey|apiKey)$/i;
 
-function describeIssue(issue: z.core.$ZodIssue): Problem {
+/** One zod issue (parsed with `reportInput`) as "field: what is wrong, got value", secrets redacted. */
+export function describeIssue(issue: z.core.$ZodIssue): Problem {
   const field = formatPath(issue.path);
   const value = (issue as { input?: unknown }).input;
   if (issue.code === 'unrecognized_keys') {

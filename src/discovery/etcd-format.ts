@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { parseEndpointAddress } from '../config/address.js';
 import { MAX_WEIGHT, count } from '../config/bounds.js';
-import { formatPath } from '../config/validate.js';
+import { describeIssue } from '../config/validate.js';
 
 /** An endpoint as discovery found it: what the mesh config's endpoint entries hold, plus a zone. */
 export interface DiscoveredEndpoint {
@@ -51,11 +51,8 @@ export function parseEtcdEndpoint(prefix: string, key: string, value: string): D
   const address = parseEndpointAddress(update.Addr);
   if (typeof address === 'string') return `key "${key}": Addr ${JSON.stringify(update.Addr)}: ${address}`;
   const metadata = typeof update.Metadata === 'object' && update.Metadata !== null && !Array.isArray(update.Metadata) ? update.Metadata : {};
-  const checked = metadataSchema.safeParse(metadata);
-  if (!checked.success) {
-    const issue = checked.error.issues[0]!;
-    return `key "${key}": Metadata.${formatPath(issue.path)}: ${issue.message}`;
-  }
+  const checked = metadataSchema.safeParse(metadata, { reportInput: true });
+  if (!checked.success) return `key "${key}": Metadata.${describeIssue(checked.error.issues[0]!).text}`;
   const { name, weight, priority, zone } = checked.data;
   return { name: name ?? id, address: address.normalized, weight: weight ?? 1, priority: priority ?? 0, ...(zone !== undefined && { zone }) };
 }

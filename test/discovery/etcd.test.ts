@@ -209,7 +209,7 @@ describe('discovery from etcd (real etcd)', function () {
       .to.contain('key "services/orders/json": value is not JSON')
       .and.contain('key "services/orders/delete-op": Op is 1, not 0 (Add)')
       .and.contain('key "services/orders/address": Addr "999.1.1.1:80"')
-      .and.contain('key "services/orders/weight": Metadata.weight');
+      .and.contain('key "services/orders/weight": Metadata.weight: too small: expected number to be >=0, got -1');
     expect(await split(client, 3)).to.deep.equal({ ServiceB: 3 });
   });
 
