@@ -54,10 +54,14 @@ export async function connectEtcd(connection: EtcdConnection): Promise<Etcd3> {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
       // A silent outage (host gone, packets dropped) ends the watch stream within ~15 s, which
-      // leads to a fresh list; etcd refuses pings more often than every 5 s by default.
+      // leads to a fresh list; etcd refuses pings more often than every 5 s by default, and
+      // pings on a connection without a stream (its PermitWithoutStream is false, as in
+      // etcd's own clientv3): those made it answer GOAWAY "too many pings" after a while, and
+      // grpc-js then doubled the interval. The watch and the lease keep-alive are streams, so
+      // the pings that matter still go.
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5000,
-      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.keepalive_permit_without_calls': 0,
     },
   });
 }
