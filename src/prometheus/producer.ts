@@ -12,15 +12,22 @@ function hrNow(): HrTime {
   return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
 }
 
-/** A producer of `aggregation`'s metrics, cumulative since it was made, under the scope "grpc-meshlite". */
-export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk): MetricProducer {
+/**
+ * A producer of `aggregation`'s metrics, cumulative since it was made, under the scope
+ * "grpc-meshlite". With `unitSuffix`, a metric in seconds is named with the suffix OpenTelemetry's
+ * Prometheus compatibility rules add ("grpc.client.attempt.duration" becomes
+ * grpc_client_attempt_duration_seconds, as grpc-go and grpc-java export it through their
+ * OpenTelemetry Prometheus exporters); the JS exporter adds none itself.
+ */
+export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk, { unitSuffix = false } = {}): MetricProducer {
   const startTime = hrNow();
   const { AggregationTemporality, DataPointType } = sdk;
   return {
     collect: async () => {
       const endTime = hrNow();
       const metrics: ScopeMetrics['metrics'] = aggregation.collect().map((metric) => {
-        const { name, unit, description: text } = metric.description;
+        const { unit, description: text } = metric.description;
+        const name = unitSuffix && unit === 's' && !metric.description.name.endsWith('_seconds') ? `${metric.description.name}_seconds` : metric.description.name;
         const common = { aggregationTemporality: AggregationTemporality.CUMULATIVE };
         if (metric.kind === 'sum') {
           return {
@@ -66,8 +73,8 @@ export interface MeshMetricProducer {
  *   const meterProvider = new MeterProvider({ readers: [reader] });
  *   mesh.bind(meterProvider);
  */
-export async function createMeshMetricProducer(): Promise<MeshMetricProducer> {
+export async function createMeshMetricProducer(options: { unitSuffix?: boolean } = {}): Promise<MeshMetricProducer> {
   const aggregation = new MetricAggregation();
-  const producer = aggregationProducer(aggregation, await import('@opentelemetry/sdk-metrics'));
+  const producer = aggregationProducer(aggregation, await import('@opentelemetry/sdk-metrics'), options);
   return { producer, bind: (provider) => aggregateInto(provider, aggregation) };
 }

@@ -41,7 +41,8 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
   ]);
   // The mesh's counters and histograms aggregate in the process and reach the exporter as a
   // metric producer: recording costs a bucket search instead of the SDK's attribute hashing.
-  const mesh = await createMeshMetricProducer();
+  // Prometheus names carry their unit (…_duration_seconds_bucket), as grpc-go's and grpc-java's do.
+  const mesh = await createMeshMetricProducer({ unitSuffix: true });
   const exporter = new PrometheusExporter({ host, port, preventServerStart: true, metricProducers: [mesh.producer] });
   // The mesh's own server rather than the exporter's: it says which port it got when asked for 0.
   const server = createServer((request, response) => {

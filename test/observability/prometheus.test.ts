@@ -56,9 +56,9 @@ describe('Prometheus (real Prometheus server)', function () {
       if (Object.keys(rates).length < 2) await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(rates).to.deep.equal({ ServiceA: 0, ServiceB: 1 });
-    const calls = await server.query('sum(grpc_client_call_duration_count{grpc_target="mesh:///orders",grpc_status="OK"})');
+    const calls = await server.query('sum(grpc_client_call_duration_seconds_count{grpc_target="mesh:///orders",grpc_status="OK"})');
     expect(Number(calls[0]!.value[1])).to.equal(20);
-    const p99 = await server.query('histogram_quantile(0.99, sum by (le, meshlite_endpoint) (meshlite_endpoint_attempt_duration_bucket))');
+    const p99 = await server.query('histogram_quantile(0.99, sum by (le, meshlite_endpoint) (meshlite_endpoint_attempt_duration_seconds_bucket))');
     expect(p99.map((r) => r.metric['meshlite_endpoint']).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
     expect(p99.every((r) => Number(r.value[1]) > 0)).to.equal(true);
     const inRotation = await server.query('meshlite_endpoint_in_rotation');
@@ -68,7 +68,8 @@ describe('Prometheus (real Prometheus server)', function () {
     const admin = await mesh.serveAdmin({ port: 0, prometheus });
     pool.defer(() => admin.close());
     const text = await (await fetch(`${admin.url}metrics`)).text();
-    expect(text).to.contain('meshlite_endpoint_attempts_total{').and.contain('grpc_client_call_duration_bucket{');
+    // Named as grpc-go and grpc-java name them through their OpenTelemetry Prometheus exporters.
+    expect(text).to.contain('meshlite_endpoint_attempts_total{').and.contain('grpc_client_call_duration_seconds_bucket{').and.not.contain('grpc_client_call_duration_bucket');
     expect((await fetch(new URL('/other', prometheus.url))).status).to.equal(404);
   });
 
