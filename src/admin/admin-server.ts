@@ -36,12 +36,20 @@ export interface AdminSource {
 }
 
 const WINDOW_MS = 10_000;
+/** Events kept for a page opened later: an operator who opens it after a failure sees what happened. */
+const RECENT_EVENTS = 100;
 
 export async function startAdminServer(source: AdminSource, options: AdminOptions = {}): Promise<AdminServer> {
   const host = options.host ?? '127.0.0.1';
   const streams = new Set<ServerResponse>();
+  // Numbered, so a client that reconnects (EventSource sends Last-Event-ID) gets only what it missed.
+  const recent: Array<{ id: number; line: string }> = [];
+  let lastId = 0;
   const send = (event: object) => {
-    const line = `data: ${JSON.stringify({ at: source.now(), ...event })}\n\n`;
+    const id = ++lastId;
+    const line = `id: ${id}\ndata: ${JSON.stringify({ at: source.now(), ...event })}\n\n`;
+    recent.push({ id, line });
+    if (recent.length > RECENT_EVENTS) recent.shift();
     for (const stream of streams) stream.write(line);
   };
   const disposers = [
@@ -50,6 +58,7 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
     source.events.onConfigApplied((e) => send({ type: 'config', kind: 'applied', source: e.source })),
     source.events.onConfigRejected((e) => send({ type: 'config', kind: 'rejected', source: e.source, reason: e.error })),
     source.events.onDiscovery((e) => send({ type: 'discovery', service: e.service, kind: e.kind, reason: e.reason })),
+    source.events.onBreaker((e) => send({ type: 'breaker', service: e.service, breaker: e.breaker, state: e.state, previous: e.previous })),
   ];
 
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -64,7 +73,10 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
     }
     if (path === '/events') {
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      response.write(': grpc-meshlite events\n\n');
+      const seen = Number(request.headers['last-event-id'] ?? 0) || 0;
+      const missed = recent.filter(({ id }) => id > seen);
+      response.write(`: grpc-meshlite events (the ${missed.length} recent ones first)\n\n`);
+      for (const { line } of missed) response.write(line);
       streams.add(response);
       request.on('close', () => streams.delete(response));
       return;

@@ -1,7 +1,8 @@
 // The admin server's live status page: one self-contained HTML document that polls /clusters
 // twice a second and listens to /events. Each service shows its endpoints (state, share of the
-// last 10 s, success rate, latency, weight, why it is out), the share of traffic over the last
-// minute as a chart, and the mesh's events as they happen.
+// last 10 s, success rate, latency, weight, why it is out), its clients' circuit breakers and
+// retry budget, the share of traffic over the last minute as a chart, and the mesh's events
+// (the recent ones first, then as they happen).
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -19,6 +20,7 @@ export const STATUS_PAGE = `<!doctype html>
   .ok { background: #d8f5dd; color: #145a22; } .warn { background: #fff0c2; color: #6b4e00; } .bad { background: #ffd9d6; color: #8a1c12; }
   .why { color: #8a1c12; max-width: 28rem; overflow: hidden; text-overflow: ellipsis; }
   svg { background: #fff; border: 1px solid #e5e5e5; margin-top: .5rem; }
+  table.breakers { margin-top: .5rem; min-width: 0; }
   #events { list-style: none; padding: 0; margin: 0; max-height: 18rem; overflow-y: auto; background: #fff; border: 1px solid #e5e5e5; }
   #events li { padding: .25rem .6rem; border-bottom: 1px solid #f0f0f0; font-size: .85rem; }
   #events .t { color: #888; margin-right: .6rem; font-variant-numeric: tabular-nums; }
@@ -48,6 +50,21 @@ function why(e) {
   if (e.status === 'disconnected') return e.lastError || 'not connected';
   if (e.status === 'leaving') return 'removed from the config; serves until a new endpoint is usable';
   return (e.methods || []).map((m) => m.method + ' ejected: ' + m.reason).join('; ');
+}
+const BREAKER_CLASS = { closed: 'ok', 'half-open': 'warn', open: 'bad' };
+// The clients' circuit breakers for the service: an open one fails calls at once, whatever the
+// endpoints' states say (in a total outage the table above still shows their last successes).
+function breakers(service, clients) {
+  const rows = [];
+  for (const c of clients.filter((c) => c.service === service)) {
+    for (const [key, b] of Object.entries(c.breakers)) {
+      rows.push('<tr data-breaker="' + esc(key) + '"><td>' + esc(key) + '</td><td class="state"><span class="status ' + BREAKER_CLASS[b.state] + '">' + esc(b.state) + '</span></td>' +
+        '<td class="num">' + b.calls + '</td><td class="num">' + b.failures + '</td><td class="num">' + b.rejected + '</td><td class="num">' + b.opened + '</td>' +
+        '<td class="num">' + (c.budget ? c.budget.available + ' (' + c.budget.refused + ' refused)' : '–') + '</td></tr>');
+    }
+  }
+  if (rows.length === 0) return '';
+  return '<table class="breakers"><thead><tr><th>client circuit breaker</th><th>state</th><th>calls</th><th>failed</th><th>refused while open</th><th>times opened</th><th>retry budget left</th></tr></thead><tbody>' + rows.join('') + '</tbody></table>';
 }
 function chart(service, endpoints) {
   const points = history[service] || [];
@@ -82,9 +99,9 @@ function render(data) {
       '<td class="num">' + Math.round(e.effectiveWeight) + ' / ' + e.weight + '</td>' +
       '<td class="num">' + e.priority + '</td>' +
       '<td class="num">' + e.inFlight + '</td>' +
-      '<td class="why">' + esc(why(e)) + '</td></tr>').join('');
+      '<td class="why" title="' + esc(why(e)) + '">' + esc(why(e)) + '</td></tr>').join('');
     return '<h2>' + esc(s.service) + '</h2><table><thead><tr><th>endpoint</th><th>address</th><th>state</th><th>share</th><th>success</th><th>p50 / p99</th><th>weight (effective / set)</th><th>priority</th><th>in flight</th><th>why</th></tr></thead><tbody>' +
-      rows + '</tbody></table>' + chart(s.service, s.endpoints);
+      rows + '</tbody></table>' + breakers(s.service, data.clients || []) + chart(s.service, s.endpoints);
   }).join('');
   document.getElementById('services').innerHTML = html || '<p>No service has a client yet.</p>';
 }
@@ -100,6 +117,7 @@ events.onmessage = (m) => {
   const text = e.type === 'endpoint' ? e.service + ' ' + e.endpoint + ' ' + e.kind + (e.method ? ' (' + e.method + ')' : '') + ': ' + e.reason
     : e.type === 'failover' ? e.service + ' failover: ' + e.reason
     : e.type === 'discovery' ? e.service + ' discovery ' + e.kind + ': ' + e.reason
+    : e.type === 'breaker' ? e.service + ' circuit breaker ' + e.breaker + ' ' + e.state + ' (was ' + e.previous + ')'
     : 'config ' + e.kind + ' (' + e.source + ')' + (e.reason ? ': ' + e.reason : '');
   li.innerHTML = '<span class="t">' + new Date(e.at).toLocaleTimeString() + '</span>' + esc(text);
   const list = document.getElementById('events');

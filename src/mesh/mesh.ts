@@ -76,7 +76,8 @@ export class Mesh {
   readonly #configChanged = new Signal<void>();
   readonly #balancers = new Set<() => BalancerSnapshot>();
   readonly #cleanups: Array<() => void> = [];
-  readonly #stacks = new Set<ClientStack>();
+  /** The client stacks made, with the service each serves. */
+  readonly #stacks = new Map<ClientStack, string>();
   readonly #meterProvider: MeterProvider | undefined;
   readonly #metrics: Recorder | undefined;
   readonly #admins = new Set<AdminServer>();
@@ -198,10 +199,12 @@ export class Mesh {
       };
     }
     const created = createClientStack(stackOptions);
-    this.#stacks.add(created);
+    this.#stacks.set(created, service);
+    const stopForwarding = created.breaker?.onStateChange((change) => this.#sink.breaker({ service, breaker: change.key, state: change.state, previous: change.previous }));
     return {
       ...created,
       close: () => {
+        stopForwarding?.();
         created.close();
         this.#stacks.delete(created);
       },
@@ -312,7 +315,7 @@ export class Mesh {
   /** Stops watching the config, the client stacks' timers and any admin server. Close clients first. */
   close(): void {
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
-    for (const stack of this.#stacks) stack.close();
+    for (const stack of this.#stacks.keys()) stack.close();
     this.#stacks.clear();
     this.#source.close();
     this.#discovery.close();
@@ -323,7 +326,7 @@ export class Mesh {
 
   /** Breaker states and retry budgets of the clients made through this mesh. */
   #clientStates() {
-    return [...this.#stacks].map((stack) => ({ breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null }));
+    return [...this.#stacks].map(([stack, service]) => ({ service, breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null }));
   }
 
   /**

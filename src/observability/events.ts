@@ -67,9 +67,19 @@ export interface DiscoveryEvent {
   readonly endpoints: number;
 }
 
+/** A circuit breaker of a mesh client changed state (opened: its calls fail fast). */
+export interface BreakerEvent {
+  readonly service: string;
+  /** The breaker's key: by default the method it guards ("orders.v1.OrderService/GetOrder"). */
+  readonly breaker: string;
+  readonly state: 'closed' | 'open' | 'half-open';
+  readonly previous: 'closed' | 'open' | 'half-open';
+}
+
 /** The emitting side of MeshEvents, held by the mesh's own components only. */
 export interface MeshEventSink {
   endpoint(event: EndpointEvent): void;
+  breaker(event: BreakerEvent): void;
   recovered(event: RecoveryEvent): void;
   failover(event: FailoverEvent): void;
   configApplied(event: ConfigEvent): void;
@@ -91,6 +101,7 @@ export class MeshEvents {
   readonly #configApplied = new Signal<ConfigEvent>();
   readonly #configRejected = new Signal<ConfigEvent>();
   readonly #discovery = new Signal<DiscoveryEvent>();
+  readonly #breaker = new Signal<BreakerEvent>();
 
   /** A new event stream and the one sink that feeds it. */
   static create(): { events: MeshEvents; sink: MeshEventSink } {
@@ -102,6 +113,7 @@ export class MeshEvents {
       configApplied: (event) => events.#configApplied.emit(event),
       configRejected: (event) => events.#configRejected.emit(event),
       discovery: (event) => events.#discovery.emit(event),
+      breaker: (event) => events.#breaker.emit(event),
     };
     return { events, sink };
   }
@@ -113,6 +125,11 @@ export class MeshEvents {
   /** An endpoint of `service` (or of any service, without one) came back into rotation. */
   onRecovered(listener: (event: RecoveryEvent) => void, service?: string): Disposer {
     return this.#recovered.subscribe(service === undefined ? listener : (event) => event.service === service && listener(event));
+  }
+
+  /** A breaker of a mesh client opened, went half-open (probing) or closed. */
+  onBreaker(listener: (event: BreakerEvent) => void): Disposer {
+    return this.#breaker.subscribe(listener);
   }
 
   onFailover(listener: (event: FailoverEvent) => void): Disposer {

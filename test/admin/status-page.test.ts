@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { launchChromium } from '../helpers/browser.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, callLoop, meshClient, until } from '../helpers/mesh.js';
+import { callUnary } from '../../examples/orders.js';
 import { useTestPool } from '../helpers/servers.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -60,6 +61,56 @@ describe('admin server and status page (real Chromium)', function () {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}status-page.png`, fullPage: true });
     expect((await loop.stop()).errors).to.deep.equal([]);
+  });
+
+  it('shows an operator who opens the page after a total outage the open breaker and what happened before', async () => {
+    const a = await startFakeBackend('ServiceA');
+    const { mesh, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: a.address }],
+            healthCheck: { probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 0 } },
+            client: { retry: { maxAttempts: 1 }, breaker: { volumeThreshold: 3, resetTimeoutMs: 600_000 } },
+          },
+        },
+      },
+    });
+    const admin = await mesh.serveAdmin({ port: 0 });
+    pool.defer(() => admin.close());
+    client.getChannel().getConnectivityState(true);
+    await until(mesh, allUsable('ServiceA'));
+    a.stop(); // the outage: the only backend is gone
+    const opened = new Promise((resolve) => mesh.events.onBreaker((e) => e.state === 'open' && resolve(e)));
+    for (let i = 0; i < 5; i++) await callUnary(client.GetOrder, client, { id: 'x' }).catch(() => undefined);
+    expect(await opened).to.deep.equal({ service: 'orders', breaker: 'orders.v1.OrderService/GetOrder', state: 'open', previous: 'closed' });
+
+    // Opened only now, the page replays the events it missed and shows the breaker.
+    const browser = await launchChromium(pool);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(admin.url);
+    await page.waitForFunction(`document.querySelector('tr[data-breaker="orders.v1.OrderService/GetOrder"] .state')?.textContent === 'open'`, undefined, { timeout: 20_000 });
+    const events = page.locator('#events li');
+    await page.waitForFunction(`document.querySelectorAll('#events li').length >= 2`, undefined, { timeout: 20_000 });
+    const texts = await events.allTextContents();
+    expect(texts.some((t) => t.includes('orders ServiceA disconnected: connection closed'))).to.equal(true);
+    expect(texts.some((t) => t.includes('orders circuit breaker orders.v1.OrderService/GetOrder open (was closed)'))).to.equal(true);
+    await page.screenshot({ path: `${ARTIFACTS}status-page-outage.png`, fullPage: true });
+
+    // A stream that reconnects with the last id it saw gets nothing twice.
+    const replayed = async (lastEventId?: string) => {
+      const controller = new AbortController();
+      const response = await fetch(`${admin.url}events`, { signal: controller.signal, headers: lastEventId ? { 'last-event-id': lastEventId } : {} });
+      const reader = response.body!.getReader();
+      let text = '';
+      while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+      controller.abort();
+      return Number(/the (\d+) recent/.exec(text)![1]);
+    };
+    const all = await replayed();
+    expect(all).to.be.at.least(2);
+    expect(await replayed(String(all - 1))).to.equal(1);
   });
 
   it('serves /clusters and /config as JSON, the config without secrets', async () => {
