@@ -68,6 +68,9 @@ export type RegistrationEvent =
 
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 2000;
+/** A key watch etcd cancelled (compaction, a role without read access) is made again, this often at most. */
+const WATCH_RETRY_MIN_MS = 1000;
+const WATCH_RETRY_MAX_MS = 60_000;
 
 /** A server's endpoint in etcd, kept there until `deregister()`. */
 export class EtcdRegistration {
@@ -85,6 +88,10 @@ export class EtcdRegistration {
   #registered = false;
   /** Watches the key itself, to put it back if something else deletes it. */
   #watcher: Watcher | undefined;
+  /** The revision of this process's last put of the key: deletes up to it are old news. */
+  #putRevision = 0n;
+  #watchRetryMs = WATCH_RETRY_MIN_MS;
+  #watchTimer: unknown;
 
   /** @internal use registerInEtcd() */
   constructor(client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) {
@@ -117,11 +124,12 @@ export class EtcdRegistration {
     this.#lease = lease;
     lease.on('lost', (error: Error) => this.#lost(lease, error));
     try {
-      await lease.put(this.key).value(this.#value).exec();
+      const put = await lease.put(this.key).value(this.#value).exec();
       const id = await lease.grant();
       if (this.#done || this.#lease !== lease) return undefined;
       this.#retryMs = RETRY_MIN_MS;
       this.#registered = true;
+      this.#putRevision = BigInt(put.header.revision);
       this.#watchKey();
       this.#logger.info({ key: this.key, lease: id, ttlSeconds: this.#ttlSeconds, etcd: this.#where }, 'registered in etcd');
       this.#events.emit({ kind: 'registered', key: this.key, lease: id });
@@ -141,9 +149,12 @@ export class EtcdRegistration {
     this.#done = true;
     this.#registered = false;
     systemClock.clearTimeout(this.#timer);
+    systemClock.clearTimeout(this.#watchTimer);
     const lease = this.#lease;
     this.#lease = undefined;
-    await this.#watcher?.cancel().catch(() => {});
+    // Not awaited: etcd answers a cancel only over a live stream (not during an outage, nor for
+    // a watch it refused), and the client closes below anyway; the delete it sees is ignored.
+    void this.#watcher?.cancel().catch(() => {});
     try {
       await this.#client.delete().key(this.key).exec();
     } catch (error) {
@@ -168,28 +179,61 @@ export class EtcdRegistration {
    * lives: the lease alone would keep the process looking registered while no client finds it.
    */
   #watchKey(): void {
-    if (this.#watcher) return;
-    const watcher = this.#client.watch().key(this.key).watcher();
+    if (this.#watcher || this.#done) return;
+    // From just after the put: a delete in between is not missed, an older one not replayed.
+    const watcher = this.#client.watch().key(this.key).startRevision(String(this.#putRevision + 1n)).watcher();
     this.#watcher = watcher;
-    watcher.on('delete', () => {
-      const lease = this.#lease;
-      if (this.#done || !this.#registered || !lease) return;
-      // A revoked or expired lease deletes the key too: then the put fails and #lost takes over.
-      lease
-        .put(this.key)
-        .value(this.#value)
-        .exec()
-        .then(async () => {
-          if (this.#done || this.#lease !== lease) return;
-          const reason = 'the key was deleted while its lease lived';
-          this.#logger.warn({ key: this.key, etcd: this.#where, reason }, 'etcd key put back');
-          this.#events.emit({ kind: 'lost', key: this.key, reason });
-          this.#events.emit({ kind: 'registered', key: this.key, lease: await lease.grant() });
-        })
-        .catch((error: unknown) => this.#lost(lease, error as Error));
+    watcher.on('connected', () => (this.#watchRetryMs = WATCH_RETRY_MIN_MS));
+    watcher.on('delete', (kv) => {
+      if (BigInt(kv.mod_revision) > this.#putRevision) this.#putBack();
     });
-    // The etcd3 watcher reconnects by itself; a broken one only loses this safeguard until then.
-    watcher.on('error', () => {});
+    // etcd3 re-establishes a watch after a broken stream, but drops one etcd cancelled (its
+    // revision compacted away, a role that may not read the key): made again from the current
+    // revision, after a check that the key is still there.
+    watcher.on('error', (error: Error) => {
+      if (this.#watcher !== watcher || this.#done) return;
+      this.#watcher = undefined;
+      void watcher.cancel().catch(() => {});
+      this.#logger.warn({ key: this.key, etcd: this.#where, reason: error.message, retryMs: this.#watchRetryMs }, 'etcd watch of the registration key ended; watching again');
+      this.#watchTimer = unrefTimer(
+        setTimer(
+          systemClock,
+          () => {
+            void this.#client
+              .get(this.key)
+              .exec()
+              .then((found) => {
+                if (found.kvs.length === 0) return this.#putBack();
+                this.#putRevision = BigInt(found.header.revision);
+                this.#watchKey();
+              })
+              .catch(() => this.#watchKey());
+          },
+          this.#watchRetryMs,
+        ),
+      );
+      this.#watchRetryMs = Math.min(this.#watchRetryMs * 2, WATCH_RETRY_MAX_MS);
+    });
+  }
+
+  /** Puts the key again under the lease it has; a lease that is gone ends in #lost. */
+  #putBack(): void {
+    const lease = this.#lease;
+    if (this.#done || !this.#registered || !lease) return;
+    lease
+      .put(this.key)
+      .value(this.#value)
+      .exec()
+      .then(async (put) => {
+        if (this.#done || this.#lease !== lease) return;
+        this.#putRevision = BigInt(put.header.revision);
+        this.#watchKey();
+        const reason = 'the key was deleted while its lease lived';
+        this.#logger.warn({ key: this.key, etcd: this.#where, reason }, 'etcd key put back');
+        this.#events.emit({ kind: 'lost', key: this.key, reason });
+        this.#events.emit({ kind: 'registered', key: this.key, lease: await lease.grant() });
+      })
+      .catch((error: unknown) => this.#lost(lease, error as Error));
   }
 
   #lost(lease: Lease, error: Error): void {

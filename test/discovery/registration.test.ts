@@ -154,4 +154,21 @@ describe('self-registration in etcd (real etcd)', function () {
     await registration.deregister();
     expect(await keys(etcd)).to.deep.equal([]);
   });
+
+  it('keeps watching its key after etcd restarts with the watched revision compacted away', async () => {
+    const etcd = await startEtcd(pool);
+    const registration = await registerInEtcd({ etcd: { endpoints: [etcd.endpoint] }, prefix: PREFIX, address: '127.0.0.1:50054', ttlSeconds: 30 });
+    pool.defer(() => registration.deregister());
+    const events: RegistrationEvent[] = [];
+    registration.onEvent((event) => events.push(event));
+    for (let i = 0; i < 5; i++) await etcd.client.put(`other/${i}`).value('x').exec();
+    const { header } = await etcd.client.get('other/4').exec();
+    await etcd.client.kv.compact({ revision: header.revision, physical: true });
+    await etcd.kill();
+    await etcd.start();
+    await etcd.client.delete().prefix(`${PREFIX}/`).exec();
+
+    await waitFor(() => events.some((e) => e.kind === 'registered'), { timeoutMs: 15_000 });
+    expect(await keys(etcd)).to.deep.equal([`${PREFIX}/127.0.0.1:50054`]);
+  });
 });
