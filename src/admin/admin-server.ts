@@ -42,12 +42,15 @@ const RECENT_EVENTS = 100;
 export async function startAdminServer(source: AdminSource, options: AdminOptions = {}): Promise<AdminServer> {
   const host = options.host ?? '127.0.0.1';
   const streams = new Set<ServerResponse>();
-  // Numbered, so a client that reconnects (EventSource sends Last-Event-ID) gets only what it missed.
+  // Numbered, so a client that reconnects (EventSource sends Last-Event-ID) gets only what it
+  // missed; the numbers carry this server's start, so a page that reconnects to a restarted
+  // process gets everything this one has.
   const recent: Array<{ id: number; line: string }> = [];
+  const epoch = Date.now().toString(36);
   let lastId = 0;
   const send = (event: object) => {
     const id = ++lastId;
-    const line = `id: ${id}\ndata: ${JSON.stringify({ at: source.now(), ...event })}\n\n`;
+    const line = `id: ${epoch}-${id}\ndata: ${JSON.stringify({ at: source.now(), ...event })}\n\n`;
     recent.push({ id, line });
     if (recent.length > RECENT_EVENTS) recent.shift();
     for (const stream of streams) stream.write(line);
@@ -73,7 +76,8 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
     }
     if (path === '/events') {
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      const seen = Number(request.headers['last-event-id'] ?? 0) || 0;
+      const [seenEpoch, seenId] = String(request.headers['last-event-id'] ?? '').split('-');
+      const seen = seenEpoch === epoch ? Number(seenId) || 0 : 0;
       const missed = recent.filter(({ id }) => id > seen);
       response.write(`: grpc-meshlite events (the ${missed.length} recent ones first)\n\n`);
       for (const { line } of missed) response.write(line);

@@ -4,7 +4,7 @@
 // — the CA parses, the certificate parses, the key matches the certificate. A rotation to a
 // bad or mismatched file is refused with the reason (never the files' contents) and the
 // previous credentials stay.
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
@@ -37,6 +37,12 @@ interface Loaded {
 
 /** The files' current contents, checked; or why they cannot be used. */
 function load(files: TlsFiles): Loaded | string {
+  const read = readFiles(files);
+  return typeof read === 'string' ? read : (problemWith(files, read) ?? read);
+}
+
+/** The files' bytes, or why one cannot be read (naming it). */
+function readFiles(files: TlsFiles): Loaded | string {
   let ca: Buffer, cert: Buffer | undefined, key: Buffer | undefined;
   let reading = files.caFile;
   try {
@@ -46,15 +52,34 @@ function load(files: TlsFiles): Loaded | string {
   } catch (error) {
     return `cannot read ${reading}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
   }
+  return { ca, cert, key };
+}
+
+/** Why Node could not use the files, if it could not: certificates that do not parse, a key that does not parse or match. */
+function problemWith(files: TlsFiles, { ca, cert, key }: Loaded): string | undefined {
   const unusable = certificatesProblem('CA file', files.caFile, ca) ?? (cert && certificatesProblem('certificate file', files.certFile!, cert));
   if (unusable) return unusable;
   try {
-    // Throws on a key that does not parse or does not match the certificate.
+    // Throws on a key that does not parse, or that does not match a certificate of its own type.
     createSecureContext({ ca, ...(cert && key ? { cert, key } : {}) });
+    // OpenSSL keeps an RSA and an EC pair in separate slots, so a half-rotated pair of two
+    // types (a new EC certificate, the old RSA key) passes the above: compare the public keys.
+    if (cert && key && !certificateKey(cert).equals(spki(createPublicKey(key)))) {
+      return `the key in ${files.keyFile} does not belong to the certificate in ${files.certFile}`;
+    }
   } catch (error) {
     return (error as Error).message.replace(/\s+/g, ' ');
   }
-  return { ca, cert, key };
+  return undefined;
+}
+
+function spki(key: KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
+}
+
+/** The public key of the first (leaf) certificate of a PEM chain. */
+function certificateKey(pem: Buffer): Buffer {
+  return spki(new X509Certificate(pem).publicKey);
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -92,6 +117,8 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
   readonly #events = new Signal<TlsFilesEvent>();
   #current: Loaded;
   #refused: string | undefined;
+  /** The bytes last refused, not checked again while they stay the same. */
+  #refusedFiles: Loaded | undefined;
   #timer: unknown;
 
   /** Throws (naming the files) when they cannot be used at all: there is nothing to fall back on. */
@@ -114,17 +141,30 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
     return this.#events.subscribe(listener);
   }
 
-  /** Reads the files now; a changed, valid version replaces the current one. */
+  /**
+   * Reads the files now; a changed, valid version replaces the current one. Unchanged files
+   * (the current ones, or the set last refused) are not checked again: parsing a CA bundle of a
+   * few hundred certificates every second would hold the event loop for tens of ms.
+   */
   refresh(): void {
-    const loaded = load(this.#files);
-    if (typeof loaded === 'string') {
-      if (this.#refused !== loaded) this.#events.emit({ kind: 'refused', files: this.describe(), reason: loaded });
-      this.#refused = loaded;
+    const read = readFiles(this.#files);
+    if (typeof read !== 'string') {
+      if (sameFiles(read, this.#current)) {
+        this.#refused = undefined;
+        return;
+      }
+      if (this.#refusedFiles && sameFiles(read, this.#refusedFiles)) return;
+    }
+    const problem = typeof read === 'string' ? read : problemWith(this.#files, read);
+    if (problem !== undefined) {
+      if (this.#refused !== problem) this.#events.emit({ kind: 'refused', files: this.describe(), reason: problem });
+      this.#refused = problem;
+      this.#refusedFiles = typeof read === 'string' ? undefined : read;
       return;
     }
     this.#refused = undefined;
-    const { ca, cert, key } = this.#current;
-    if (loaded.ca.equals(ca) && sameBuffer(loaded.cert, cert) && sameBuffer(loaded.key, key)) return;
+    this.#refusedFiles = undefined;
+    const loaded = read as Loaded;
     this.#current = loaded;
     for (const listener of this.#caListeners) listener({ caCertificate: loaded.ca });
     if (loaded.cert && loaded.key) for (const listener of this.#identityListeners) listener({ certificate: loaded.cert, privateKey: loaded.key });
@@ -201,6 +241,10 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
       ),
     );
   }
+}
+
+function sameFiles(a: Loaded, b: Loaded): boolean {
+  return a.ca.equals(b.ca) && sameBuffer(a.cert, b.cert) && sameBuffer(a.key, b.key);
 }
 
 function sameBuffer(a: Buffer | undefined, b: Buffer | undefined): boolean {

@@ -1,5 +1,6 @@
 // TLS and mTLS to a service's endpoints, from the mesh config, against real TLS servers on
 // 127.0.0.1 with certificates made by openssl.
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
@@ -91,6 +92,13 @@ describe('TLS to the endpoints (real TLS servers)', function () {
     expect(event.source).to.contain(client.keyFile);
     expect(event.error).to.match(/key values mismatch|KEY_VALUES_MISMATCH/i);
     expect(event.error).not.to.contain('PRIVATE KEY');
+    expect((await get()).served_by).to.equal('A');
+
+    // A key of another type (an RSA key beside the EC certificate, as a half-done rotation from
+    // RSA to EC leaves it): OpenSSL keeps the two in separate slots and takes the pair.
+    refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
+    writeFileSync(client.keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    expect((await refused).error).to.contain(`the key in ${client.keyFile} does not belong to the certificate in ${client.certFile}`);
     expect((await get()).served_by).to.equal('A');
 
     refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
