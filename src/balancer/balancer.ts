@@ -68,6 +68,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   readonly #leaving = new Map<string, EndpointController>();
   /** When the removed endpoints began to serve as that tier (the grace runs from here). */
   #bridgeSince: number | undefined;
+  /**
+   * The settings an endpoint takes when it is made (health checking, ejection, EWMA), as text:
+   * a reload that changes them replaces every endpoint, make before break.
+   */
+  #endpointSettings: string | undefined;
+  /** Endpoints leaving because those settings changed (their removal says so). */
+  readonly #replaced = new WeakSet<EndpointController>();
   #resolutionError: string | undefined;
   #overridingEjections = false;
   /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
@@ -104,11 +111,22 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     const configured = new Map(this.#settings.endpoints.map((e) => [e.address, e]));
     const seen = new Set<string>();
     this.#rebuilding = true;
+    // Health checking, ejection and the EWMA are set up when an endpoint is made: new settings
+    // take new endpoints (on the same pooled connections), the old ones serving meanwhile.
+    const { healthCheck, balancer } = this.#settings;
+    const endpointSettings = JSON.stringify([healthCheck, balancer.ejection, balancer.ewma]);
+    const replaced = this.#endpointSettings !== undefined && this.#endpointSettings !== endpointSettings ? [...this.#endpoints] : [];
+    this.#endpointSettings = endpointSettings;
+    for (const [address, endpoint] of replaced) {
+      this.#endpoints.delete(address);
+      this.#notConnected.delete(endpoint);
+      this.#replaced.add(endpoint);
+    }
     for (const endpoint of endpoints.value) {
       const address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
       seen.add(address);
       const config: EndpointConfig = configured.get(address) ?? { name: address, address, weight: 1, priority: 0 };
-      const existing = this.#endpoints.get(address) ?? this.#comeBack(address);
+      const existing = this.#endpoints.get(address) ?? (replaced.length === 0 ? this.#comeBack(address) : undefined);
       if (existing) {
         const before = existing.config;
         existing.update(config);
@@ -123,11 +141,12 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         this.#emit(created, 'added', `weight ${config.weight}, priority ${config.priority}`);
       }
     }
-    const gone = [...this.#endpoints].filter(([address]) => !seen.has(address));
-    for (const [address, endpoint] of gone) {
+    const removed = [...this.#endpoints].filter(([address]) => !seen.has(address));
+    for (const [address, endpoint] of removed) {
       this.#endpoints.delete(address);
       this.#notConnected.delete(endpoint);
     }
+    const gone = [...replaced, ...removed];
     // Make before break: a usable endpoint removed keeps serving what the endpoints that stay
     // cannot take yet (a config that moves to new hosts would otherwise hold every call until
     // their connections and health checks are up), for at most removalGraceMs; the first
@@ -137,6 +156,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     for (const [address, endpoint] of gone) {
       if (grace && endpoint.usable) {
         endpoint.leaving = true;
+        const before = this.#leaving.get(address);
+        if (before) this.#remove(before, '');
         this.#leaving.set(address, endpoint);
       } else {
         this.#remove(endpoint, '');
@@ -228,7 +249,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   #remove(endpoint: EndpointController, note: string): void {
     endpoint.destroy();
-    this.#emit(endpoint, 'removed', `no longer in the config or its discovery source${note}`);
+    const why = this.#replaced.has(endpoint)
+      ? 'replaced by one with the service\'s new health checking, ejection or EWMA settings'
+      : 'no longer in the config or its discovery source';
+    this.#emit(endpoint, 'removed', `${why}${note}`);
   }
 
   destroy(): void {

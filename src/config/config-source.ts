@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync, readlinkSync, watch, type FSWatcher } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join, parse, resolve, sep } from 'node:path';
 import { parseMeshConfig, type MeshConfig } from './mesh-config.js';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
@@ -79,7 +79,8 @@ export class FileConfigSource implements ConfigSource {
   readonly #watch: boolean;
   readonly #applied = new Signal<MeshConfig>();
   readonly #rejected = new Signal<Error>();
-  readonly #watchers = new Map<string, FSWatcher>();
+  /** Per watched directory, its watcher and which directory it is (a directory replaced under the same name is another). */
+  readonly #watchers = new Map<string, { watcher: FSWatcher; id: string }>();
   #config: MeshConfig;
   #text: string;
   #timer: unknown;
@@ -133,7 +134,7 @@ export class FileConfigSource implements ConfigSource {
   close(): void {
     this.#closed = true;
     systemClock.clearTimeout(this.#timer);
-    for (const watcher of this.#watchers.values()) watcher.close();
+    for (const { watcher } of this.#watchers.values()) watcher.close();
     this.#watchers.clear();
   }
 
@@ -157,28 +158,34 @@ export class FileConfigSource implements ConfigSource {
   /** Watches every directory the path leads through (its own and each symlink's), and no other. */
   #watchDirectories(): void {
     if (!this.#watch || this.#closed) return;
-    const wanted = symlinkDirectories(this.#path);
-    for (const [dir, watcher] of this.#watchers) {
-      if (!wanted.has(dir)) {
+    // The parents too: a directory deleted and made again (or swapped by a rename) under the
+    // same name is a new directory, which a watch on the old one never hears of; its parent
+    // does, and the reload that follows watches the new one.
+    const wanted = new Set<string>();
+    for (const dir of symlinkDirectories(this.#path)) wanted.add(dir).add(dirname(dir));
+    for (const [dir, { watcher, id }] of this.#watchers) {
+      if (!wanted.has(dir) || directoryId(dir) !== id) {
         watcher.close();
         this.#watchers.delete(dir);
       }
     }
     for (const dir of wanted) {
       if (this.#watchers.has(dir)) continue;
+      const id = directoryId(dir);
+      if (id === undefined) continue; // not there (yet): its parent reports when it appears
       try {
         const watcher = watch(dir, () => this.#scheduleReload());
         watcher.on('error', () => {
           // The directory went away (an old ConfigMap generation): forget it; the next
           // reload watches whatever the path leads through then.
           watcher.close();
-          this.#watchers.delete(dir);
+          if (this.#watchers.get(dir)?.watcher === watcher) this.#watchers.delete(dir);
           this.#scheduleReload();
         });
         watcher.unref();
-        this.#watchers.set(dir, watcher);
+        this.#watchers.set(dir, { watcher, id });
       } catch {
-        // Not there (yet): the directories that exist still report when it appears.
+        // Gone between the two calls: as above.
       }
     }
   }
@@ -202,6 +209,16 @@ export class FileConfigSource implements ConfigSource {
       throw new ConfigError('(file)', undefined, `mesh config file ${this.#path} is not valid JSON: ${(error as Error).message}`);
     }
     return parseMeshConfig(json, `mesh config file ${this.#path}`);
+  }
+}
+
+/** Which directory `dir` is now (device and inode), or undefined when there is none. */
+function directoryId(dir: string): string | undefined {
+  try {
+    const stats = statSync(dir);
+    return `${stats.dev}:${stats.ino}`;
+  } catch {
+    return undefined;
   }
 }
 

@@ -117,11 +117,14 @@ export class Mesh {
       this.#clock,
     );
     this.#discovery.reconcile(this.config);
+    let inForce = this.config;
     this.#cleanups.push(
       // A host name whose address lost its connection is looked up again (a pod replaced).
       this.events.onEndpoint((event) => event.kind === 'disconnected' && this.#discovery.connectionLost(event.service, event.address)),
-      this.#source.onApplied(() => {
+      this.#source.onApplied((config) => {
         this.#logger.info({ source: this.#source.describe() }, 'mesh config applied');
+        this.#warnFixedStacks(inForce, config);
+        inForce = config;
         this.#sink.configApplied({ source: this.#source.describe() });
         this.#discovery.reconcile(this.config);
         this.#configChanged.emit();
@@ -132,6 +135,19 @@ export class Mesh {
       }),
       registerMesh(this.#runtime()),
     );
+  }
+
+  /**
+   * A client's stack (deadline, retry, breaker, logging) is made with the client: a reload of a
+   * service's `client` section reaches only clients made after it. Said, so that a deadline
+   * raised during an incident is not believed in force where it is not.
+   */
+  #warnFixedStacks(before: MeshConfig, after: MeshConfig): void {
+    const withClients = new Set(this.#stacks.values());
+    for (const service of withClients) {
+      if (JSON.stringify(before.services[service]?.client) === JSON.stringify(after.services[service]?.client)) continue;
+      this.#logger.warn({ service }, "the service's client section changed: clients made before keep the stack they were made with; clients made from now on take the new one");
+    }
   }
 
   /** The config in force. */

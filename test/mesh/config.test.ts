@@ -89,6 +89,22 @@ describe('mesh config, resolver and bad input', function () {
       expect(String(logged[0]!['err'])).to.contain('weight');
     });
 
+    it("says that a reload of a service's client section reaches only clients made after it", () => {
+      const { logger, lines } = memoryLogger('warn');
+      const config = (timeoutMs: number, weight = 1): MeshConfigInput => ({
+        services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051', weight }], client: { deadline: { timeoutMs } } } },
+      });
+      const mesh = createMesh({ config: config(2000), logger });
+      pool.defer(() => mesh.close());
+      mesh.update(config(100)); // no client yet: nothing to say
+      pool.track(mesh.client(OrderClient, 'orders'));
+      mesh.update(config(100, 2)); // the client section as it was
+      const said = () => lines.filter((line) => String(line.msg).startsWith("the service's client section changed")).map((line) => line['service']);
+      expect(said()).to.deep.equal([]);
+      mesh.update(config(5000));
+      expect(said()).to.deep.equal(['orders']);
+    });
+
     it('applies a new file while another file in its directory keeps changing (an app log beside it)', async () => {
       const endpoints = (weight: number) => [{ name: 'A', address: '127.0.0.1:50051', weight }];
       const file = configFile({ orders: { endpoints: endpoints(1) } });
@@ -206,6 +222,42 @@ describe('mesh config, resolver and bad input', function () {
         await landed;
         expect(weights(mesh)).to.deep.equal([7, 1]);
         expect((await loop.stop()).errors).to.deep.equal([]);
+      });
+
+      it('follows its directory deleted and made again, and one swapped in by a rename, and the edits after each', async () => {
+        const [a, b] = await backends('ServiceA', 'ServiceB');
+        const root = mkdtempSync(join(tmpdir(), 'meshlite-root-'));
+        pool.defer(() => rmSync(root, { recursive: true, force: true }));
+        const dir = join(root, 'conf');
+        const path = join(dir, 'mesh.json');
+        mkdirSync(dir);
+        writeFileSync(path, services(a!, b!, 1));
+        const { mesh, applied, rejected } = await started(path, a!, b!);
+        const expectLanded = async (weightA: number, change: () => void) => {
+          const landed = applied();
+          change();
+          await landed;
+          expect(weights(mesh)).to.deep.equal([weightA, 1]);
+        };
+
+        // The directory deleted (the file with it: refused, the last good config serves), then made again.
+        const refused = rejected();
+        rmSync(dir, { recursive: true });
+        expect((await refused).error).to.contain('ENOENT');
+        await expectLanded(3, () => {
+          mkdirSync(dir);
+          writeFileSync(path, services(a!, b!, 3));
+        });
+        await expectLanded(5, () => writeFileSync(path, services(a!, b!, 5)));
+
+        // A new directory renamed over the old one's name.
+        await expectLanded(7, () => {
+          mkdirSync(`${dir}.new`);
+          writeFileSync(join(`${dir}.new`, 'mesh.json'), services(a!, b!, 7));
+          renameSync(dir, `${dir}.old`);
+          renameSync(`${dir}.new`, dir);
+        });
+        await expectLanded(9, () => writeFileSync(path, services(a!, b!, 9)));
       });
     });
   });

@@ -228,6 +228,26 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
   });
 
+  it('applies a reload of the health check settings to the endpoints it has, the old ones serving until the new ones are checked', async () => {
+    const { client, mesh, config } = await setup();
+    const orders = config.services['orders']!;
+    const statuses = () => mesh.snapshot('orders')[0]!.endpoints.map((e) => `${e.name} ${e.status} ${e.healthDetail}`).sort();
+    // A typo in the health service's name: the backends answer SERVICE_UNKNOWN to the new checks.
+    mesh.update({ services: { orders: { ...orders, healthCheck: { ...orders.healthCheck, serviceName: 'orders.v1.Typo' } } } });
+    await until(mesh, () => statuses().filter((s) => s.includes('SERVICE_UNKNOWN')).length === 2);
+    expect(statuses()).to.deep.equal([
+      'ServiceA leaving Watch: SERVING',
+      'ServiceA not-serving Watch: SERVICE_UNKNOWN',
+      'ServiceB leaving Watch: SERVING',
+      'ServiceB not-serving Watch: SERVICE_UNKNOWN',
+    ]);
+    expect(Object.keys(await split(client, 10)).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+    // Mended: the checks pass again, and the endpoints that did not leave take over.
+    mesh.update(config);
+    await until(mesh, () => statuses().join() === 'ServiceA in-rotation Watch: SERVING,ServiceB in-rotation Watch: SERVING');
+    expect((await split(client, 100))['ServiceA']).to.be.closeTo(80, 2);
+  });
+
   it('routes around a hung A (connection open, nothing answered) and re-admits it when it resumes', async () => {
     let proxy!: FreezableProxy;
     const { client, mesh, events } = await setup({
