@@ -110,7 +110,13 @@ export class ServiceDiscovery {
     let entry = this.#dns.get(service);
     if (!entry) {
       const dns = settings.discovery?.dns;
-      entry = { signature: JSON.stringify(dns ?? null), expander: new DnsExpander(dns ?? DNS_DEFAULTS, this.#clock, () => this.#hooks.changed()) };
+      const expander = new DnsExpander(
+        dns ?? DNS_DEFAULTS,
+        this.#clock,
+        () => this.#hooks.changed(),
+        (host, kind, reason, addresses) => this.#hooks.event({ service, source: `DNS ${host}`, kind, reason, endpoints: addresses }),
+      );
+      entry = { signature: JSON.stringify(dns ?? null), expander };
       this.#dns.set(service, entry);
     }
     return entry.expander;

@@ -29,19 +29,24 @@ interface Lookup {
   relookup: unknown;
 }
 
+/** What a name's lookups say, when that changes: failing (`unavailable`) or resolving again (`synced`). */
+export type DnsReport = (host: string, kind: 'unavailable' | 'synced', reason: string, addresses: number) => void;
+
 export class DnsExpander {
   readonly #settings: DnsSettings;
   readonly #clock: Clock;
   readonly #changed: () => void;
+  readonly #report: DnsReport;
   readonly #hosts = new Map<string, Lookup>();
   readonly #resolver: Resolver | undefined;
   #timer: unknown;
   #closed = false;
 
-  constructor(settings: DnsSettings, clock: Clock, changed: () => void) {
+  constructor(settings: DnsSettings, clock: Clock, changed: () => void, report: DnsReport = () => {}) {
     this.#settings = settings;
     this.#clock = clock;
     this.#changed = changed;
+    this.#report = report;
     if (settings.servers?.length) {
       // A lookup that goes unanswered ends within about 4 s (c-ares would retry for a minute).
       this.#resolver = new Resolver({ timeout: 1000, tries: 2 });
@@ -165,8 +170,17 @@ export class DnsExpander {
     known.at = this.#clock.now();
     if (this.#closed || this.#hosts.get(host) !== known) return;
     const before = known.addresses;
+    const failedBefore = known.error;
     known.error = error;
     if (addresses !== undefined) known.addresses = addresses;
+    // A failing name is said once when it starts failing (what serves meanwhile), and again when it resolves.
+    if (error !== undefined && error !== failedBefore) {
+      const kept = known.addresses;
+      const reason = kept ? `lookup failed (${error}); its last ${kept.length} address(es) keep serving` : `lookup failed (${error}); the name is left out until it resolves`;
+      this.#report(host, 'unavailable', reason, kept?.length ?? 0);
+    } else if (error === undefined && failedBefore !== undefined) {
+      this.#report(host, 'synced', `resolves again, to ${known.addresses!.length} address(es)`, known.addresses!.length);
+    }
     if (before === undefined || JSON.stringify(before) !== JSON.stringify(known.addresses)) this.#changed();
   }
 

@@ -3,7 +3,7 @@
 // (connections refused at once), endpoints that never connect, as a dead pod's would.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createMesh, type MeshConfigInput } from 'grpc-meshlite';
+import { createMesh, type DiscoveryEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startDns } from '../helpers/dns.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
@@ -59,14 +59,22 @@ describe('DNS names that fan out (real DNS server)', function () {
     expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@127.0.0.3']);
   });
 
-  it('keeps the addresses it had when a lookup fails', async () => {
+  it('keeps the addresses it had when a lookup fails, and says so once', async () => {
     const { dns, mesh } = await setup('orders.test', ['127.0.0.1', '127.0.0.2']);
+    const discovery: DiscoveryEvent[] = [];
+    pool.defer(mesh.events.onDiscovery((event) => discovery.push(event)));
     await until(mesh, (e) => Object.keys(e).length === 2);
     dns.records.delete('orders.test'); // NXDOMAIN from now on
     // Two lookups later (an A and an AAAA query each), the endpoints are the last ones found.
     const asked = dns.queries.get('orders.test') ?? 0;
     await waitFor(() => (dns.queries.get('orders.test') ?? 0) >= asked + 4, { timeoutMs: 5000 });
     expect(endpoints(mesh).map(([name]) => name)).to.deep.equal(['orders@127.0.0.1', 'orders@127.0.0.2']);
+    // Said once, with what serves meanwhile; and again when the name resolves.
+    const said = discovery.map((e) => [e.source, e.kind, e.reason, e.endpoints]);
+    expect(said).to.deep.equal([['DNS orders.test', 'unavailable', 'lookup failed (ENOTFOUND); its last 2 address(es) keep serving', 2]]);
+    dns.records.set('orders.test', ['127.0.0.1']);
+    await waitFor(() => discovery.length === 2, { timeoutMs: 5000 });
+    expect([discovery[1]!.kind, discovery[1]!.reason]).to.deep.equal(['synced', 'resolves again, to 1 address(es)']);
   });
 
   it('looks a name up again as soon as one of its addresses loses its connection (a pod replaced), not only on refresh', async () => {
