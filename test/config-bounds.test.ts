@@ -27,7 +27,8 @@ function meshWith(path: string, value: unknown, extra: Record<string, unknown> =
   for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
   node[keys.at(-1)!] = value;
   if (path.startsWith('endpoints.')) {
-    service['endpoints'] = [{ name: 'A', address: '127.0.0.1:1', [keys.at(-1)!]: value }];
+    // Beside a second endpoint: a service whose every endpoint has weight 0 is refused as a whole.
+    service['endpoints'] = [{ name: 'A', address: '127.0.0.1:1', [keys.at(-1)!]: value }, { name: 'B', address: '127.0.0.1:2' }];
   }
   return () => parseMeshConfig({ services: { orders: service } });
 }

@@ -196,6 +196,11 @@ const serviceSchema = z
       // Left out shows as "got nothing", not as the empty list a default would have put there.
       context.addIssue({ code: 'custom', path: ['endpoints'], message: 'must list at least one endpoint (or name a discovery source)', input: service.endpoints });
     }
+    if (endpoints.length > 0 && endpoints.every((endpoint) => endpoint.weight === 0) && service.discovery?.etcd === undefined) {
+      // Weight 0 drains one endpoint; all of them would fail every call, like an empty list.
+      const weights = endpoints.map((endpoint) => endpoint.weight);
+      context.addIssue({ code: 'custom', path: ['endpoints'], message: 'every endpoint has weight 0 (drained), so every call would fail: leave at least one with a weight', input: weights });
+    }
     const seen = new Map<string, number>();
     endpoints.forEach((endpoint, index) => {
       const first = seen.get(endpoint.address);

@@ -275,6 +275,9 @@ describe('mesh config, resolver and bad input', function () {
       };
       const endpoint = { name: 'A', address: '127.0.0.1:50051' };
       expect(attempt({ services: { orders: { endpoints: [] } } })).to.contain('services.orders.endpoints: must list at least one endpoint');
+      expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, weight: 0 }, { name: 'B', address: '127.0.0.1:50052', weight: 0 }] } } })).to.contain(
+        'services.orders.endpoints: every endpoint has weight 0 (drained), so every call would fail: leave at least one with a weight, got [0,0]',
+      );
       expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, weight: Number.NaN }] } } })).to.match(
         /services\.orders\.endpoints\[0\]\.weight: .*got NaN/,
       );
