@@ -84,6 +84,10 @@ export class FileConfigSource implements ConfigSource {
   #config: MeshConfig;
   #text: string;
   #timer: unknown;
+  /** A refusal the watch saw, said once the file has stayed so for a while. */
+  #confirm: unknown;
+  /** Since when the watched file has failed to load, and the reason last said. */
+  #failing: { since: number; said: string | undefined } | undefined;
   /** When the first change of the changes the pending reload waits out was seen. */
   #burstStarted = 0;
   #closed = false;
@@ -107,6 +111,14 @@ export class FileConfigSource implements ConfigSource {
 
   /** Reads the file now. Returns the error when it was refused. */
   reload(): Error | undefined {
+    const error = this.#load();
+    if (error) this.#rejected.emit(error);
+    else this.#failing = undefined;
+    return error;
+  }
+
+  /** Reads the file; applies a changed, valid one; returns why not otherwise (reported by the caller). */
+  #load(): Error | undefined {
     // A swapped symlink may lead through other directories now.
     this.#watchDirectories();
     let text: string;
@@ -116,7 +128,6 @@ export class FileConfigSource implements ConfigSource {
       this.#config = this.#parse(text);
       this.#text = text;
     } catch (error) {
-      this.#rejected.emit(error as Error);
       return error as Error;
     }
     this.#applied.emit(this.#config);
@@ -134,6 +145,7 @@ export class FileConfigSource implements ConfigSource {
   close(): void {
     this.#closed = true;
     systemClock.clearTimeout(this.#timer);
+    systemClock.clearTimeout(this.#confirm);
     for (const { watcher } of this.#watchers.values()) watcher.close();
     this.#watchers.clear();
   }
@@ -150,9 +162,44 @@ export class FileConfigSource implements ConfigSource {
     this.#timer = unrefTimer(
       setTimer(systemClock, () => {
         this.#timer = undefined;
-        this.reload();
+        this.#loadWatched();
       }, delay),
     );
+  }
+
+  /**
+   * A reload the watch asked for. A file that does not parse may be one a slow writer is still
+   * writing: a refusal is said only once the file has failed for MAX_DEBOUNCES periods, and
+   * each reason once while it keeps failing — one error line per bad file, not one per chunk
+   * written or per change beside it. `mesh.update()` says it at once.
+   */
+  #loadWatched(): void {
+    const error = this.#load();
+    if (error === undefined) {
+      this.#failing = undefined;
+      systemClock.clearTimeout(this.#confirm);
+      this.#confirm = undefined;
+      return;
+    }
+    const now = systemClock.now();
+    this.#failing ??= { since: now, said: undefined };
+    const wait = this.#failing.since + this.#debounceMs * MAX_DEBOUNCES - now;
+    if (wait > 0) {
+      this.#confirm ??= unrefTimer(
+        setTimer(
+          systemClock,
+          () => {
+            this.#confirm = undefined;
+            this.#loadWatched();
+          },
+          wait,
+        ),
+      );
+      return;
+    }
+    if (this.#failing.said === error.message) return;
+    this.#failing.said = error.message;
+    this.#rejected.emit(error);
   }
 
   /** Watches every directory the path leads through (its own and each symlink's), and no other. */

@@ -10,6 +10,9 @@ import { memoryLogger } from '../helpers/logs.js';
 import { allUsable, callLoop, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';
 import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
 import { nextEvent } from '../helpers/servers.js';
+import { until as waitForCondition } from '../helpers/until.js';
+import { FileConfigSource } from '../../src/config/config-source.js';
+import type { MeshConfig } from '../../src/config/mesh-config.js';
 
 describe('mesh config, resolver and bad input', function () {
   this.timeout(20_000);
@@ -103,6 +106,44 @@ describe('mesh config, resolver and bad input', function () {
       expect(said()).to.deep.equal([]);
       mesh.update(config(5000));
       expect(said()).to.deep.equal(['orders']);
+    });
+
+    it('says nothing of a file a slow writer is still writing, and a file that stays bad once, whatever changes beside it', async () => {
+      const file = configFile({ orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051', weight: 1 }] } });
+      // The source itself, with a 200 ms debounce: the writer below pauses longer than that
+      // between its chunks (so each pause reloads a half-written file), and is done well inside
+      // the time a refusal waits (8 periods: 1.6 s).
+      const source = new FileConfigSource(file.path, { debounceMs: 200 });
+      pool.defer(() => source.close());
+      const rejected: string[] = [];
+      pool.defer(source.onRejected((error) => rejected.push(error.message)));
+      let applied = new Promise<MeshConfig>((resolve) => source.onApplied(resolve));
+      const text = JSON.stringify({ services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051', weight: 2 }] } } });
+      const third = Math.ceil(text.length / 3);
+      writeFileSync(file.path, '');
+      for (let at = 0; at < text.length; at += third) {
+        appendFileSync(file.path, text.slice(at, at + third));
+        if (at + third < text.length) await new Promise((resolve) => setTimeout(resolve, 250)); // the writer's own pace
+      }
+      expect((await applied).services['orders']!.endpoints[0]!.weight).to.equal(2);
+      expect(rejected).to.deep.equal([]);
+
+      // Bad for good this time: said once, while a file beside it keeps changing.
+      writeFileSync(file.path, '{ "services": ');
+      const log = join(dirname(file.path), 'app.log');
+      await waitForCondition(() => {
+        appendFileSync(log, 'a line\n');
+        return rejected.length > 0;
+      });
+      for (let i = 0; i < 20; i++) {
+        appendFileSync(log, 'a line\n');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(rejected).to.have.length(1);
+      expect(rejected[0]).to.contain('is not valid JSON');
+      applied = new Promise<MeshConfig>((resolve) => source.onApplied(resolve));
+      writeFileSync(file.path, text.replace('"weight":2', '"weight":3'));
+      expect((await applied).services['orders']!.endpoints[0]!.weight).to.equal(3);
     });
 
     it('applies a new file while another file in its directory keeps changing (an app log beside it)', async () => {
