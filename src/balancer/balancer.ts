@@ -113,9 +113,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#rebuilding = true;
     // Health checking, ejection and the EWMA are set up when an endpoint is made: new settings
     // take new endpoints (on the same pooled connections), the old ones serving meanwhile.
+    // (Only what is taken then: the EWMA's tolerance and penalty are read at each use.)
     const { healthCheck, balancer } = this.#settings;
-    const endpointSettings = JSON.stringify([healthCheck, balancer.ejection, balancer.ewma]);
-    const replaced = this.#endpointSettings !== undefined && this.#endpointSettings !== endpointSettings ? [...this.#endpoints] : [];
+    const endpointSettings = JSON.stringify([healthCheck, balancer.ejection, balancer.ewma.decayMs, balancer.ewma.defaultRttMs]);
+    const incoming = new Set(endpoints.value.map((endpoint) => experimental.subchannelAddressToString(endpoint.addresses[0]!)));
+    const renew = this.#endpointSettings !== undefined && this.#endpointSettings !== endpointSettings;
+    // Those the update keeps are replaced; those it drops are removed as any would be.
+    const replaced = renew ? [...this.#endpoints].filter(([address]) => incoming.has(address)) : [];
     this.#endpointSettings = endpointSettings;
     for (const [address, endpoint] of replaced) {
       this.#endpoints.delete(address);
@@ -126,7 +130,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
       seen.add(address);
       const config: EndpointConfig = configured.get(address) ?? { name: address, address, weight: 1, priority: 0 };
-      const existing = this.#endpoints.get(address) ?? (replaced.length === 0 ? this.#comeBack(address) : undefined);
+      const existing = this.#endpoints.get(address) ?? (renew ? undefined : this.#comeBack(address));
       if (existing) {
         const before = existing.config;
         existing.update(config);
@@ -197,7 +201,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** A leaving endpoint the update names again: it stays, as if never removed. */
   #comeBack(address: string): EndpointController | undefined {
     const endpoint = this.#leaving.get(address);
-    if (!endpoint) return undefined;
+    // One that left for settings it no longer has never comes back: a new one is made.
+    if (!endpoint || this.#replaced.has(endpoint)) return undefined;
     this.#leaving.delete(address);
     endpoint.leaving = false;
     this.#endpoints.set(address, endpoint);

@@ -112,8 +112,13 @@ export class FileConfigSource implements ConfigSource {
   /** Reads the file now. Returns the error when it was refused. */
   reload(): Error | undefined {
     const error = this.#load();
-    if (error) this.#rejected.emit(error);
-    else this.#failing = undefined;
+    if (error) {
+      this.#rejected.emit(error);
+      // Said now: the watch does not say it again.
+      this.#failing = { since: systemClock.now(), said: sameReason(error) };
+    } else {
+      this.#failing = undefined;
+    }
     return error;
   }
 
@@ -197,9 +202,17 @@ export class FileConfigSource implements ConfigSource {
       );
       return;
     }
-    if (this.#failing.said === error.message) return;
-    this.#failing.said = error.message;
+    if (this.#failing.said === sameReason(error)) return;
+    this.#failing.said = sameReason(error);
     this.#rejected.emit(error);
+  }
+
+  /** Stops watching `dir` (if watched): the next reload watches whatever is there now. */
+  #forget(dir: string): void {
+    const known = this.#watchers.get(dir);
+    if (!known) return;
+    known.watcher.close();
+    this.#watchers.delete(dir);
   }
 
   /** Watches every directory the path leads through (its own and each symlink's), and no other. */
@@ -221,7 +234,12 @@ export class FileConfigSource implements ConfigSource {
       const id = directoryId(dir);
       if (id === undefined) continue; // not there (yet): its parent reports when it appears
       try {
-        const watcher = watch(dir, () => this.#scheduleReload());
+        const watcher = watch(dir, (_event, name) => {
+          // A directory deleted and made again at once may get its inode back: an event in the
+          // parent that names a watched directory is enough to watch it anew.
+          if (name) this.#forget(join(dir, name.toString()));
+          this.#scheduleReload();
+        });
         watcher.on('error', () => {
           // The directory went away (an old ConfigMap generation): forget it; the next
           // reload watches whatever the path leads through then.
@@ -257,6 +275,11 @@ export class FileConfigSource implements ConfigSource {
     }
     return parseMeshConfig(json, `mesh config file ${this.#path}`);
   }
+}
+
+/** A refusal's reason without its positions: a file written in chunks fails at a new position each time, for one reason. */
+function sameReason(error: Error): string {
+  return error.message.replace(/\d+/g, '#');
 }
 
 /** Which directory `dir` is now (device and inode), or undefined when there is none. */

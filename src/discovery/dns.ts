@@ -173,8 +173,9 @@ export class DnsExpander {
     const failedBefore = known.error;
     known.error = error;
     if (addresses !== undefined) known.addresses = addresses;
-    // A failing name is said once when it starts failing (what serves meanwhile), and again when it resolves.
-    if (error !== undefined && error !== failedBefore) {
+    // A failing name is said once when it starts failing (what serves meanwhile), whatever
+    // errors follow, and again when it resolves.
+    if (error !== undefined && failedBefore === undefined) {
       const kept = known.addresses;
       const reason = kept ? `lookup failed (${error}); its last ${kept.length} address(es) keep serving` : `lookup failed (${error}); the name is left out until it resolves`;
       this.#report(host, 'unavailable', reason, kept?.length ?? 0);

@@ -109,7 +109,7 @@ export class Mesh {
         event: (event) => {
           const line = { service: event.service, source: event.source, endpoints: event.endpoints, reason: event.reason };
           if (event.kind === 'synced') this.#logger.info(line, 'discovery: endpoints listed');
-          else if (event.kind === 'unavailable') this.#logger.warn(line, 'discovery: source unavailable; the last endpoint set keeps serving');
+          else if (event.kind === 'unavailable') this.#logger.warn(line, 'discovery: source unavailable (the reason says what serves meanwhile)');
           else this.#logger.warn(line, 'discovery: value skipped');
           this.#sink.discovery(event);
         },

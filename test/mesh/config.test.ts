@@ -299,6 +299,14 @@ describe('mesh config, resolver and bad input', function () {
           renameSync(`${dir}.new`, dir);
         });
         await expectLanded(9, () => writeFileSync(path, services(a!, b!, 9)));
+
+        // Deleted and made again at once: the new directory often gets the old one's inode back.
+        await expectLanded(11, () => {
+          rmSync(dir, { recursive: true });
+          mkdirSync(dir);
+          writeFileSync(path, services(a!, b!, 11));
+        });
+        await expectLanded(13, () => writeFileSync(path, services(a!, b!, 13)));
       });
     });
   });

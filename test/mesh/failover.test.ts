@@ -242,6 +242,15 @@ describe('mesh failover between ServiceA and ServiceB', function () {
       'ServiceB not-serving Watch: SERVICE_UNKNOWN',
     ]);
     expect(Object.keys(await split(client, 10)).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+    // An update without ServiceA, then one with it again: it comes back as a new endpoint, with
+    // the settings in force — never the one that left for settings it no longer has.
+    const typo = { ...orders, healthCheck: { ...orders.healthCheck, serviceName: 'orders.v1.Typo' } };
+    mesh.update({ services: { orders: { ...typo, endpoints: [orders.endpoints![1]!] } } });
+    await until(mesh, () => !statuses().some((s) => s.startsWith('ServiceA not-serving')));
+    mesh.update({ services: { orders: typo } });
+    await until(mesh, () => statuses().filter((s) => s.includes('SERVICE_UNKNOWN')).length === 2);
+    expect(statuses().filter((s) => !s.includes('leaving'))).to.deep.equal(['ServiceA not-serving Watch: SERVICE_UNKNOWN', 'ServiceB not-serving Watch: SERVICE_UNKNOWN']);
+
     // Mended: the checks pass again, and the endpoints that did not leave take over.
     mesh.update(config);
     await until(mesh, () => statuses().join() === 'ServiceA in-rotation Watch: SERVING,ServiceB in-rotation Watch: SERVING');
