@@ -121,12 +121,18 @@ describe('self-registration in etcd (real etcd)', function () {
     expect(b.registration()?.registered).to.equal(true);
   });
 
-  it('re-creates a lost lease (revoked behind its back) and puts the key again', async () => {
+  /** A real etcd and one registration in it (deregistered after the test), with the events it emits. */
+  async function registeredAlone(address: string, ttlSeconds: number) {
     const etcd = await startEtcd(pool);
-    const registration = await registerInEtcd({ etcd: { endpoints: [etcd.endpoint] }, prefix: PREFIX, address: '127.0.0.1:50052', ttlSeconds: 2 });
+    const registration = await registerInEtcd({ etcd: { endpoints: [etcd.endpoint] }, prefix: PREFIX, address, ttlSeconds });
     pool.defer(() => registration.deregister());
     const events: RegistrationEvent[] = [];
     registration.onEvent((event) => events.push(event));
+    return { etcd, registration, events };
+  }
+
+  it('re-creates a lost lease (revoked behind its back) and puts the key again', async () => {
+    const { etcd, registration, events } = await registeredAlone('127.0.0.1:50052', 2);
     const [kv] = (await etcd.client.getAll().prefix(`${PREFIX}/`).exec()).kvs;
     await etcd.client.leaseClient.leaseRevoke({ ID: kv!.lease });
     expect(await keys(etcd)).to.deep.equal([]);
@@ -138,11 +144,7 @@ describe('self-registration in etcd (real etcd)', function () {
   });
 
   it('puts its key back when something else deletes it while the lease lives', async () => {
-    const etcd = await startEtcd(pool);
-    const registration = await registerInEtcd({ etcd: { endpoints: [etcd.endpoint] }, prefix: PREFIX, address: '127.0.0.1:50053', ttlSeconds: 30 });
-    pool.defer(() => registration.deregister());
-    const events: RegistrationEvent[] = [];
-    registration.onEvent((event) => events.push(event));
+    const { etcd, registration, events } = await registeredAlone('127.0.0.1:50053', 30);
     const [before] = (await etcd.client.getAll().prefix(`${PREFIX}/`).exec()).kvs;
     await etcd.client.delete().prefix(`${PREFIX}/`).exec(); // an operator's `etcdctl del --prefix`
 
@@ -156,11 +158,7 @@ describe('self-registration in etcd (real etcd)', function () {
   });
 
   it('keeps watching its key after etcd restarts with the watched revision compacted away', async () => {
-    const etcd = await startEtcd(pool);
-    const registration = await registerInEtcd({ etcd: { endpoints: [etcd.endpoint] }, prefix: PREFIX, address: '127.0.0.1:50054', ttlSeconds: 30 });
-    pool.defer(() => registration.deregister());
-    const events: RegistrationEvent[] = [];
-    registration.onEvent((event) => events.push(event));
+    const { etcd, registration, events } = await registeredAlone('127.0.0.1:50054', 30);
     for (let i = 0; i < 5; i++) await etcd.client.put(`other/${i}`).value('x').exec();
     const { header } = await etcd.client.get('other/4').exec();
     await etcd.client.kv.compact({ revision: header.revision, physical: true });
