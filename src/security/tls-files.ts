@@ -147,28 +147,28 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
    * few hundred certificates every second would hold the event loop for tens of ms.
    */
   refresh(): void {
-    const read = readFiles(this.#files);
-    if (typeof read !== 'string') {
-      if (sameFiles(read, this.#current)) {
-        this.#refused = undefined;
-        return;
-      }
-      if (this.#refusedFiles && sameFiles(read, this.#refusedFiles)) return;
-    }
-    const problem = typeof read === 'string' ? read : problemWith(this.#files, read);
-    if (problem !== undefined) {
-      if (this.#refused !== problem) this.#events.emit({ kind: 'refused', files: this.describe(), reason: problem });
-      this.#refused = problem;
-      this.#refusedFiles = typeof read === 'string' ? undefined : read;
+    const loaded = readFiles(this.#files);
+    if (typeof loaded === 'string') return this.#refuse(loaded, undefined);
+    if (sameFiles(loaded, this.#current)) {
+      this.#refused = undefined;
       return;
     }
+    if (this.#refusedFiles && sameFiles(loaded, this.#refusedFiles)) return;
+    const problem = problemWith(this.#files, loaded);
+    if (problem !== undefined) return this.#refuse(problem, loaded);
     this.#refused = undefined;
     this.#refusedFiles = undefined;
-    const loaded = read as Loaded;
     this.#current = loaded;
     for (const listener of this.#caListeners) listener({ caCertificate: loaded.ca });
     if (loaded.cert && loaded.key) for (const listener of this.#identityListeners) listener({ certificate: loaded.cert, privateKey: loaded.key });
     this.#events.emit({ kind: 'loaded', files: this.describe() });
+  }
+
+  /** Says a refusal (once per reason); the credentials in use stay. */
+  #refuse(reason: string, files: Loaded | undefined): void {
+    if (this.#refused !== reason) this.#events.emit({ kind: 'refused', files: this.describe(), reason });
+    this.#refused = reason;
+    this.#refusedFiles = files;
   }
 
   /**
