@@ -1,6 +1,6 @@
 import type { experimental } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { resolveWith } from '../config/validate.js';
+import { resolveWith } from '../schema/validate.js';
 import { findMesh } from '../mesh/registry.js';
 
 /** The name our policy is registered under in grpc-js. */

@@ -2,7 +2,7 @@
 // further: a call's deadline is an absolute time (epoch ms), Infinity when there is none.
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { resolveWith } from '../config/validate.js';
+import { resolveWith } from '../schema/validate.js';
 
 /** The deadline of grpc-js call options or of an incoming call, as epoch ms (Infinity = none). */
 export function deadlineMs(deadline: Date | number | undefined): number {

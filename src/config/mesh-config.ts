@@ -6,8 +6,8 @@ import { deadlineConfigSchema } from '../interceptors/deadline.js';
 import { loggingConfigSchema } from '../interceptors/logging.js';
 import { retryConfigSchema } from '../interceptors/retry/retry.js';
 import { parseEndpointAddress } from './address.js';
-import { HOUR, MAX_WEIGHT, MINUTE, count, durationMs, percent } from './bounds.js';
-import { resolveWith } from './validate.js';
+import { HOUR, MAX_WEIGHT, MINUTE, count, durationMs, percent } from '../schema/bounds.js';
+import { resolveWith } from '../schema/validate.js';
 
 export const endpointSchema = z.strictObject({
   name: z.string().min(1).max(200),

@@ -10,8 +10,8 @@
 // discovered, and ours are read by grpc-go clients (which ignore Metadata for dialing).
 import { z } from 'zod';
 import { parseEndpointAddress } from '../config/address.js';
-import { MAX_WEIGHT, count } from '../config/bounds.js';
-import { describeIssue } from '../config/validate.js';
+import { MAX_WEIGHT, count } from '../schema/bounds.js';
+import { describeIssue } from '../schema/validate.js';
 
 /** An endpoint as discovery found it: what the mesh config's endpoint entries hold, plus a zone. */
 export interface DiscoveredEndpoint {

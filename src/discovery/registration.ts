@@ -6,8 +6,8 @@
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { z } from 'zod';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
-import { MAX_WEIGHT, MINUTE, count, durationMs } from '../config/bounds.js';
-import { resolveWith } from '../config/validate.js';
+import { MAX_WEIGHT, MINUTE, count, durationMs } from '../schema/bounds.js';
+import { resolveWith } from '../schema/validate.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 import { connectEtcd, describeEtcd } from './etcd-client.js';

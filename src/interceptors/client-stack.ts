@@ -1,6 +1,6 @@
 import type { Interceptor as GrpcInterceptor } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
-import { parseServiceConfig } from '../config/grpc-service-config.js';
+import { parseServiceConfig } from '../call/grpc-service-config.js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';

@@ -3,7 +3,7 @@ import type { Level } from 'pino';
 import { z } from 'zod';
 import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
 import { meshCallInfo } from './call-info.js';
-import { resolveWith } from '../config/validate.js';
+import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
 import type { ClientCall, ClientLayer, ClientResult } from './types.js';

@@ -7,7 +7,7 @@ import { registerBalancer } from '../balancer/balancer.js';
 import type { BalancerSnapshot } from '../balancer/snapshot.js';
 import { systemClock, type Clock } from '../clock.js';
 import { FileConfigSource, StaticConfigSource, type ConfigSource } from '../config/config-source.js';
-import { parseServiceConfig, serviceConfigOption } from '../config/grpc-service-config.js';
+import { parseServiceConfig, serviceConfigOption } from '../call/grpc-service-config.js';
 import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-config.js';
 import { ServiceDiscovery } from '../discovery/discovery.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';

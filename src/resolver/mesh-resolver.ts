@@ -1,7 +1,7 @@
 import { Metadata, experimental, status as Status, type ChannelOptions, type MethodConfig, type ServiceConfig as GrpcServiceConfig } from '@grpc/grpc-js';
 import { BALANCER_NAME, type BalancerConfigJson } from '../balancer/balancer-config.js';
 import { MESH_OPTION, findMesh } from '../mesh/registry.js';
-import { parseServiceConfig, serviceConfigOption, type HonouredServiceConfig } from '../config/grpc-service-config.js';
+import { parseServiceConfig, serviceConfigOption, type HonouredServiceConfig } from '../call/grpc-service-config.js';
 import { meshConfigSelector } from './config-selector.js';
 import type { Disposer } from '../observability/signal.js';
 

@@ -3,8 +3,8 @@
 import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { methodName, methodTable } from '../config/bounds.js';
-import { resolveWith } from '../config/validate.js';
+import { methodName, methodTable } from '../schema/bounds.js';
+import { resolveWith } from '../schema/validate.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { isAllowed } from '../security/identity.js';
 import type { ServerLayer } from './types.js';

@@ -1,7 +1,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { resolveWith } from '../config/validate.js';
+import { resolveWith } from '../schema/validate.js';
 import type { ServerLayer } from './types.js';
 
 export interface ServerDeadlineOptions {

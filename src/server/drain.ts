@@ -1,8 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import { setTimer, systemClock, sleep, type Clock } from '../clock.js';
-import { resolveWith } from '../config/validate.js';
-import { HOUR, durationMs } from '../config/bounds.js';
+import { resolveWith } from '../schema/validate.js';
+import { HOUR, durationMs } from '../schema/bounds.js';
 import type { HealthService } from '../health/health-service.js';
 import type { HealthState } from '../health/health-state.js';
 

@@ -2,8 +2,8 @@ import { status as Status } from '@grpc/grpc-js';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { resolveWith } from '../config/validate.js';
-import { DAY, count, durationMs, methodName } from '../config/bounds.js';
+import { resolveWith } from '../schema/validate.js';
+import { DAY, count, durationMs, methodName } from '../schema/bounds.js';
 import { statusCodeSchema, type StatusName } from '../call/status.js';
 import type { ServerCall, ServerLayer, ServerResult } from './types.js';
 

@@ -1,7 +1,7 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { resolveWith } from '../config/validate.js';
-import { MINUTE, count, methodTable, serviceName } from '../config/bounds.js';
+import { resolveWith } from '../schema/validate.js';
+import { MINUTE, count, methodTable, serviceName } from '../schema/bounds.js';
 import { FixedLimit, VegasLimit, type ConcurrencyLimit, type Permit } from './concurrency-limit.js';
 import type { ServerLayer } from './types.js';
 

@@ -3,7 +3,7 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import { z } from 'zod';
 import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
-import { resolveWith } from '../config/validate.js';
+import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
 import type { ServerLayer } from './types.js';

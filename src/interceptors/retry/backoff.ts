@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MINUTE, durationMs } from '../../config/bounds.js';
+import { MINUTE, durationMs } from '../../schema/bounds.js';
 
 export interface BackoffOptions {
   /** Ceiling of the first retry's delay, in ms. Default 25 (Envoy). */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../clock.js';
-import { resolveWith } from '../../config/validate.js';
-import { HOUR, durationMs } from '../../config/bounds.js';
+import { resolveWith } from '../../schema/validate.js';
+import { HOUR, durationMs } from '../../schema/bounds.js';
 
 export interface TaperOptions {
   /** N: retries a call may make when a failure streak begins (the curve's ceiling). */

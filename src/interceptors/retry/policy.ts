@@ -2,8 +2,8 @@ import { status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
 import type { MethodInfo } from '../../call/method.js';
 import { statusCodeSchema, type StatusName } from '../../call/status.js';
-import { resolveWith } from '../../config/validate.js';
-import { DAY, count, durationMs } from '../../config/bounds.js';
+import { resolveWith } from '../../schema/validate.js';
+import { DAY, count, durationMs } from '../../schema/bounds.js';
 import { methodLookup } from '../../call/method-table.js';
 import { BACKOFF_DEFAULTS, backoffSchema, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { systemClock, type Clock } from '../../clock.js';
-import { resolveWith } from '../../config/validate.js';
-import { methodTable } from '../../config/bounds.js';
+import { resolveWith } from '../../schema/validate.js';
+import { methodTable } from '../../schema/bounds.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
 import type { ClientLayer } from '../types.js';
 import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type RetryBudgetOptions } from './budget.js';

@@ -7,7 +7,7 @@
 import type { MethodConfig } from '@grpc/grpc-js';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { resolveWith } from './validate.js';
+import { resolveWith } from '../schema/validate.js';
 
 const DURATION = /^(\d+)(?:\.(\d{1,9}))?s$/;
 
