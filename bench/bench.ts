@@ -34,7 +34,16 @@ import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { countGcPauses } from './gc-pauses.js';
-import { bareStack, emptyInterceptorStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack, type StackName } from './stacks.js';
+import {
+  bareStack,
+  emptyInterceptorStack,
+  LAYER_STEPS,
+  layeredStack,
+  meshliteStack,
+  plainStack,
+  type Stack,
+  type StackName,
+} from './stacks.js';
 
 const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
@@ -122,7 +131,9 @@ async function main(): Promise<void> {
     };
 
     const plan = [
-      parts.has('scenarios') ? `${options.rounds} round(s) of ${options.scenarios.join(', ')} at ${options.rate} calls/s, faults lasting ${options.faultMs} ms` : '',
+      parts.has('scenarios')
+        ? `${options.rounds} round(s) of ${options.scenarios.join(', ')} at ${options.rate} calls/s, faults lasting ${options.faultMs} ms`
+        : '',
       parts.has('latency') ? `${options.rounds} round(s) of the latency scenario (p2c_ewma, weighted, plain grpc-js)` : '',
       parts.has('overhead') ? `${options.overheadRounds} overhead round(s)` : '',
       parts.has('layers') ? `${options.overheadRounds} round(s) of the cost per layer` : '',
@@ -137,7 +148,9 @@ async function main(): Promise<void> {
     const runs: ScenarioRun[] = [];
     for (let round = 1; parts.has('scenarios') && round <= options.rounds; round++) {
       // Alternate which stack goes first, so neither always runs on a fresher machine.
-      const order = (round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite']) as Array<keyof typeof stacks>;
+      const order = (round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite']) as Array<
+        keyof typeof stacks
+      >;
       for (const scenario of options.scenarios) {
         for (const stackName of order) {
           const run = await runScenario(supervisor, store, addresses, stacks[stackName], scenario, round, options);
@@ -171,22 +184,32 @@ async function main(): Promise<void> {
       for (const make of order) {
         const run = await runOverhead(supervisor, addresses, make, round);
         overhead.push(run);
-        progress(`overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)})`);
+        progress(
+          `overhead ${run.stack.padEnd(14)} ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)})`,
+        );
         const calm = await runOverhead(supervisor, addresses, make, round, PACED_RATE);
         paced.push(calm);
-        progress(`paced    ${calm.stack.padEnd(14)} ${PACED_RATE} calls/s, p50 ${(calm.p50Ms * 1000).toFixed(0)} µs, client CPU ${Math.round(calm.clientCpuUsPerCall)} µs/call`);
+        progress(
+          `paced    ${calm.stack.padEnd(14)} ${PACED_RATE} calls/s, p50 ${(calm.p50Ms * 1000).toFixed(0)} µs, client CPU ${Math.round(calm.clientCpuUsPerCall)} µs/call`,
+        );
       }
     }
 
     // What each layer costs: bare grpc-js, then the mesh's balancer alone, then one layer more
     // at a time up to the full client; interleaved, the order reversed every other round.
     const layers: OverheadRun[] = [];
-    const layerStacks = [bareStack, emptyInterceptorStack, ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step))];
+    const layerStacks = [
+      bareStack,
+      emptyInterceptorStack,
+      ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step)),
+    ];
     for (let round = 1; parts.has('layers') && round <= options.overheadRounds; round++) {
       for (const make of round % 2 === 1 ? layerStacks : [...layerStacks].reverse()) {
         const run = await runOverhead(supervisor, addresses, make, round);
         layers.push(run);
-        progress(`layers   ${run.stack.padEnd(35)} ${Math.round(run.callsPerSecond)} calls/s, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)})`);
+        progress(
+          `layers   ${run.stack.padEnd(35)} ${Math.round(run.callsPerSecond)} calls/s, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)})`,
+        );
       }
     }
 
@@ -194,7 +217,9 @@ async function main(): Promise<void> {
     let layersAlone: LayerAloneRun[] | undefined;
     if (parts.has('layers')) {
       layersAlone = await measureLayersAlone(options.overheadRounds);
-      progress(`layers   alone: ${LAYER_ALONE_MODES.map((mode) => `${mode} ${Math.round(median(layersAlone!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`);
+      progress(
+        `layers   alone: ${LAYER_ALONE_MODES.map((mode) => `${mode} ${Math.round(median(layersAlone!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`,
+      );
     }
 
     let soak: SoakRun | undefined;
@@ -212,7 +237,9 @@ async function main(): Promise<void> {
       } finally {
         stack.close();
       }
-      progress(`soak     ${soak.calls} calls, ${soak.kills} kills, errors ${soak.errors}, heap ${soak.heapMiB.start.toFixed(1)} → ${soak.heapMiB.end.toFixed(1)} MiB (${soak.heapGrowthPercent.toFixed(1)} %)`);
+      progress(
+        `soak     ${soak.calls} calls, ${soak.kills} kills, errors ${soak.errors}, heap ${soak.heapMiB.start.toFixed(1)} → ${soak.heapMiB.end.toFixed(1)} MiB (${soak.heapGrowthPercent.toFixed(1)} %)`,
+      );
     }
 
     const weights: WeightRun[] = [];
@@ -235,10 +262,15 @@ async function main(): Promise<void> {
     if (parts.has('mtls')) {
       // The same backends again, serving mutual TLS, beside the plaintext ones.
       const certs = meshCertificates('spiffe://meshlite/orders', 'spiffe://meshlite/bench');
-      const tlsSupervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200', '--tls-dir', certs.serverDir, '--allow', 'spiffe://meshlite/bench'] });
+      const tlsSupervisor = new Supervisor({
+        args: ['--store-dir', storeDir, '--grace-ms', '200', '--tls-dir', certs.serverDir, '--allow', 'spiffe://meshlite/bench'],
+      });
       try {
         await tlsSupervisor.start(['ServiceA', 'ServiceB']);
-        const tlsAddresses = { ServiceA: `127.0.0.1:${tlsSupervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${tlsSupervisor.port('ServiceB')}` };
+        const tlsAddresses = {
+          ServiceA: `127.0.0.1:${tlsSupervisor.port('ServiceA')}`,
+          ServiceB: `127.0.0.1:${tlsSupervisor.port('ServiceB')}`,
+        };
         const tls = { ...certs.client, caFile: join(certs.serverDir, 'ca.pem'), identities: ['spiffe://meshlite/orders'] };
         const plain = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true }), 0);
         const secure = () => runOverhead(tlsSupervisor, tlsAddresses, (a) => meshliteStack(a, { equalWeights: true, tls }), 0);
@@ -246,7 +278,9 @@ async function main(): Promise<void> {
           for (const run of round % 2 === 1 ? [secure, plain] : [plain, secure]) {
             const result = { ...(await run()), round };
             mtls.push(result);
-            progress(`mtls     ${result.stack.padEnd(18)} ${Math.round(result.callsPerSecond)} calls/s, p50 ${result.p50Ms.toFixed(2)} ms, client CPU ${Math.round(result.clientCpuUsPerCall)} µs/call`);
+            progress(
+              `mtls     ${result.stack.padEnd(18)} ${Math.round(result.callsPerSecond)} calls/s, p50 ${result.p50Ms.toFixed(2)} ms, client CPU ${Math.round(result.clientCpuUsPerCall)} µs/call`,
+            );
           }
         }
       } finally {
@@ -259,16 +293,21 @@ async function main(): Promise<void> {
     let recording: RecordingRun[] | undefined;
     if (parts.has('prometheus')) {
       recording = await measureRecording(options.overheadRounds);
-      progress(`metrics  recording alone: ${['none', 'aggregated', 'sdk'].map((mode) => `${mode} ${Math.round(median(recording!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`);
+      progress(
+        `metrics  recording alone: ${['none', 'aggregated', 'sdk'].map((mode) => `${mode} ${Math.round(median(recording!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`,
+      );
       const exporter = await servePrometheus({ port: await freePort() });
       try {
         const off = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true }), 0);
-        const on = () => runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true, meterProvider: exporter.meterProvider }), 0);
+        const on = () =>
+          runOverhead(supervisor, addresses, (a) => meshliteStack(a, { equalWeights: true, meterProvider: exporter.meterProvider }), 0);
         for (let round = 1; round <= options.overheadRounds; round++) {
           for (const run of round % 2 === 1 ? [on, off] : [off, on]) {
             const result = { ...(await run()), round };
             prometheusRuns.push(result);
-            progress(`metrics  ${result.stack.padEnd(26)} ${Math.round(result.callsPerSecond)} calls/s, client CPU ${Math.round(result.clientCpuUsPerCall)} µs/call`);
+            progress(
+              `metrics  ${result.stack.padEnd(26)} ${Math.round(result.callsPerSecond)} calls/s, client CPU ${Math.round(result.clientCpuUsPerCall)} µs/call`,
+            );
           }
         }
       } finally {
@@ -280,7 +319,13 @@ async function main(): Promise<void> {
 
     const results: BenchResults = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, os: `${platform()} ${release()}` },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        os: `${platform()} ${release()}`,
+      },
       settings: { ...options, parts: [...parts], warmupMs: WARMUP_MS, afterMs: AFTER_MS },
       runs,
       overhead,
@@ -305,7 +350,9 @@ async function main(): Promise<void> {
 
 function describe(m: RunMetrics): string {
   const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
-  const codes = Object.entries(m.errorsByCode).map(([code, { count, details }]) => `${code} ${count}: ${details.map((d) => `"${d}"`).join(', ')}`);
+  const codes = Object.entries(m.errorsByCode).map(
+    ([code, { count, details }]) => `${code} ${count}: ${details.map((d) => `"${d}"`).join(', ')}`,
+  );
   return `ok ${m.ok}, errors ${m.errors}${codes.length > 0 ? ` (${codes.join('; ')})` : ''}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
 }
 
@@ -384,7 +431,11 @@ async function runScenario(
 /** Calls per 100 ms bucket, by backend and failed, for the charts. */
 function timeline(records: ReturnType<LoadGenerator['records']['slice']>, times: RunTimes): ScenarioRun['timeline'] {
   const buckets = Math.ceil((times.end - times.start) / 100);
-  const series = { ServiceA: new Array<number>(buckets).fill(0), ServiceB: new Array<number>(buckets).fill(0), failed: new Array<number>(buckets).fill(0) };
+  const series = {
+    ServiceA: new Array<number>(buckets).fill(0),
+    ServiceB: new Array<number>(buckets).fill(0),
+    failed: new Array<number>(buckets).fill(0),
+  };
   for (const record of records) {
     const bucket = Math.floor((record.endedAt - times.start) / 100);
     if (bucket < 0 || bucket >= buckets) continue;
@@ -411,7 +462,13 @@ async function runOverhead(
       md.set('idempotency-key', `overhead-${process.pid}-${round}-${stack.name}`);
       return md;
     };
-    const order = await callUnary(stack.client.CreateOrder, stack.client, { idempotency_key: 'seed', item: 'book', quantity: 1 }, metadata(), { deadline: Date.now() + 10_000 });
+    const order = await callUnary(
+      stack.client.CreateOrder,
+      stack.client,
+      { idempotency_key: 'seed', item: 'book', quantity: 1 },
+      metadata(),
+      { deadline: Date.now() + 10_000 },
+    );
     // Warm both connections before measuring.
     for (let i = 0; i < 200; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
     for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
@@ -438,7 +495,7 @@ async function runOverhead(
       // One call every 1000/rate ms (catching up after a late timer), for the same duration.
       const calls: Array<Promise<void>> = [];
       const begin = performance.now();
-      for (let sent = 0; sent < (rate * durationMs) / 1000; ) {
+      for (let sent = 0; sent < (rate * durationMs) / 1000;) {
         while (sent < (rate * durationMs) / 1000 && performance.now() - begin >= (sent * 1000) / rate) {
           calls.push(timedCall());
           sent++;
@@ -465,13 +522,19 @@ async function runOverhead(
   }
 }
 
-async function runWeights(supervisor: Supervisor, addresses: Record<string, string>, make: (a: Record<string, string>) => Stack): Promise<WeightRun> {
+async function runWeights(
+  supervisor: Supervisor,
+  addresses: Record<string, string>,
+  make: (a: Record<string, string>) => Stack,
+): Promise<WeightRun> {
   await resetBackends(supervisor);
   const stack = make(addresses);
   try {
     const key = new grpc.Metadata();
     key.set('idempotency-key', `weights-${process.pid}-${stack.name}`);
-    const order = await callUnary(stack.client.CreateOrder, stack.client, { idempotency_key: 'w', item: 'book', quantity: 1 }, key, { deadline: Date.now() + 10_000 });
+    const order = await callUnary(stack.client.CreateOrder, stack.client, { idempotency_key: 'w', item: 'book', quantity: 1 }, key, {
+      deadline: Date.now() + 10_000,
+    });
     for (let i = 0; i < 100; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
     const served: string[] = [];
     const worker = async () => {

@@ -14,7 +14,9 @@ export function chart(results: BenchResults, scenario: ScenarioName): string {
   );
   const peak = Math.max(1, ...runs.flatMap((r) => [...r.timeline.ServiceA, ...r.timeline.ServiceB, ...r.timeline.failed]));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${40 + runs.length * (panel + 40)}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${40 + runs.length * (panel + 40)}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
   parts.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">${scenario}: calls completed per 100 ms (round 1)</text>`);
   runs.forEach((run, index) => {
@@ -24,13 +26,19 @@ export function chart(results: BenchResults, scenario: ScenarioName): string {
     const y = (value: number) => top + panel - (value / peak) * panel;
     const at = (ms: number) => left + ((ms - run.times.start) / (run.times.end - run.times.start)) * plotWidth;
     parts.push(`<text x="${left}" y="${top - 6}" font-weight="bold">${run.stack}</text>`);
-    parts.push(`<rect x="${at(run.times.fault).toFixed(1)}" y="${top}" width="${(at(run.times.heal) - at(run.times.fault)).toFixed(1)}" height="${panel}" fill="#f5d0d0"/>`);
+    parts.push(
+      `<rect x="${at(run.times.fault).toFixed(1)}" y="${top}" width="${(at(run.times.heal) - at(run.times.fault)).toFixed(1)}" height="${panel}" fill="#f5d0d0"/>`,
+    );
     parts.push(`<text x="${(at(run.times.fault) + 4).toFixed(1)}" y="${top + 14}" fill="#a33">fault</text>`);
     parts.push(`<line x1="${left}" y1="${top + panel}" x2="${left + plotWidth}" y2="${top + panel}" stroke="#333"/>`);
     parts.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${top + panel}" stroke="#333"/>`);
-    parts.push(`<text x="${left - 6}" y="${top + 10}" text-anchor="end">${peak}</text><text x="${left - 6}" y="${top + panel}" text-anchor="end">0</text>`);
+    parts.push(
+      `<text x="${left - 6}" y="${top + 10}" text-anchor="end">${peak}</text><text x="${left - 6}" y="${top + panel}" text-anchor="end">0</text>`,
+    );
     for (let s = 0; s * 1000 <= run.times.end - run.times.start; s += 1) {
-      parts.push(`<text x="${at(run.times.start + s * 1000).toFixed(1)}" y="${top + panel + 14}" text-anchor="middle" fill="#555">${s}s</text>`);
+      parts.push(
+        `<text x="${at(run.times.start + s * 1000).toFixed(1)}" y="${top + panel + 14}" text-anchor="middle" fill="#555">${s}s</text>`,
+      );
     }
     const series: Array<[keyof ScenarioRun['timeline'], string]> = [
       ['ServiceA', '#1f77b4'],

@@ -29,7 +29,16 @@ export async function runEtcdKill(storeDir: string, rate: number): Promise<EtcdK
   const weights: Record<string, string> = { ServiceA: '80', ServiceB: '20' };
   const supervisor = new Supervisor({
     args: ['--store-dir', storeDir, '--grace-ms', '200'],
-    argsFor: (name) => ['--etcd', etcd.endpoint, '--etcd-prefix', 'services/orders', '--weight', weights[name]!, '--ttl-seconds', String(TTL_SECONDS)],
+    argsFor: (name) => [
+      '--etcd',
+      etcd.endpoint,
+      '--etcd-prefix',
+      'services/orders',
+      '--weight',
+      weights[name]!,
+      '--ttl-seconds',
+      String(TTL_SECONDS),
+    ],
   });
   const orders = createOrdersClient(exampleEtcdConfig(etcd.endpoint), createLogger({ level: 'silent' }));
   try {
@@ -62,7 +71,8 @@ export async function runEtcdKill(storeDir: string, rate: number): Promise<EtcdK
     }, 5);
     const killedAt = Date.now();
     supervisor.kill('ServiceA', 60_000);
-    while (removedAt === undefined && Date.now() < killedAt + (TTL_SECONDS + 5) * 1000) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (removedAt === undefined && Date.now() < killedAt + (TTL_SECONDS + 5) * 1000)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     clearInterval(sampler);
     await load.stop();

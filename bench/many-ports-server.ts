@@ -9,13 +9,23 @@ const count = Number(process.argv[2] ?? '2');
 const server = new grpc.Server();
 server.addService(orderServiceDefinition, {
   GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) =>
-    callback(null, { id: call.request.id, item: 'book', quantity: 1, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'many' }),
+    callback(null, {
+      id: call.request.id,
+      item: 'book',
+      quantity: 1,
+      idempotency_key: '',
+      created_by: '',
+      created_at_ms: '0',
+      served_by: 'many',
+    }),
 });
 new HealthService(new HealthState({ '': 'SERVING', 'orders.v1.OrderService': 'SERVING' })).addTo(server);
 const ports: number[] = [];
 for (let i = 0; i < count; i++) {
-  ports.push(await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
-  ));
+  ports.push(
+    await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+    ),
+  );
 }
 process.stdout.write(`${JSON.stringify(ports)}\n`);

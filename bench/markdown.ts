@@ -40,7 +40,9 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   if (results.scaling?.length) lines.push('', ...scalingTable(results.scaling));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
-    lines.push(`| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`);
+    lines.push(
+      `| ${v.scenario}: ${v.target} | ${v.meshlite} | ${v.plain} | ${v.met === null ? 'not run' : v.met ? 'yes' : '**missed**'} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -54,7 +56,12 @@ function scenarioTable(results: BenchResults, scenarioNames: readonly ScenarioNa
     for (const stack of STACKS) {
       const runs = results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
       if (runs.length === 0) continue;
-      const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) => spread(runs.map((r) => pick(r.metrics)), unit, digits);
+      const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) =>
+        spread(
+          runs.map((r) => pick(r.metrics)),
+          unit,
+          digits,
+        );
       lines.push(
         `| ${scenario} | ${stack} | ${m((x) => x.ok)} | ${m((x) => x.errors)} | ${m((x) => x.p50Ms)} / ${m((x) => x.p99Ms)} | ` +
           `${scenario === 'outage' || scenario === 'late-start' ? 'n/a' : m((x) => x.recoverMs, ' ms')} | ${m((x) => x.shiftMs, ' ms')} | ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.amplification, '×', 2)} |`,
@@ -75,17 +82,63 @@ function overheadTable(results: BenchResults): string[] {
   ];
   for (const stack of ['bare grpc-js', 'grpc-meshlite']) {
     const runs = overheadOf(stack);
-    lines.push(`| ${stack} | ${spread(runs.map((r) => r.callsPerSecond), '')} | ${spread(runs.map((r) => r.p50Ms), '', 2)} | ${spread(runs.map((r) => r.clientCpuUsPerCall), ' µs')} | ${gcPauses(runs)} |`);
+    lines.push(
+      `| ${stack} | ${spread(
+        runs.map((r) => r.callsPerSecond),
+        '',
+      )} | ${spread(
+        runs.map((r) => r.p50Ms),
+        '',
+        2,
+      )} | ${spread(
+        runs.map((r) => r.clientCpuUsPerCall),
+        ' µs',
+      )} | ${gcPauses(runs)} |`,
+    );
   }
-  lines.push(`| ratio grpc-meshlite / bare | ${spread(ratios.map((r) => r.throughput), '×', 3)} | ${spread(ratios.map((r) => r.p50), '×', 2)} | ${spread(ratios.map((r) => r.cpu), '×', 2)} | |`);
+  lines.push(
+    `| ratio grpc-meshlite / bare | ${spread(
+      ratios.map((r) => r.throughput),
+      '×',
+      3,
+    )} | ${spread(
+      ratios.map((r) => r.p50),
+      '×',
+      2,
+    )} | ${spread(
+      ratios.map((r) => r.cpu),
+      '×',
+      2,
+    )} | |`,
+  );
   const paced = results.paced ?? [];
   if (paced.length > 0) {
     const of = (stack: string) => paced.filter((r) => r.stack === stack);
-    const extra = of('grpc-meshlite').flatMap((m) => of('bare grpc-js').filter((b) => b.round === m.round).map((b) => (m.p50Ms - b.p50Ms) * 1000));
+    const extra = of('grpc-meshlite').flatMap((m) =>
+      of('bare grpc-js')
+        .filter((b) => b.round === m.round)
+        .map((b) => (m.p50Ms - b.p50Ms) * 1000),
+    );
     lines.push(
       '',
-      `At a paced 1,000 calls/s (3 s per run, interleaved with the runs above): p50 ${['bare grpc-js', 'grpc-meshlite'].map((stack) => `${stack} ${spread(of(stack).map((r) => r.p50Ms * 1000), ' µs')}`).join(', ')}; ` +
-        `grpc-meshlite's extra ${spread(extra, ' µs')}; client CPU per call ${['bare grpc-js', 'grpc-meshlite'].map((stack) => `${stack} ${spread(of(stack).map((r) => r.clientCpuUsPerCall), ' µs')}`).join(', ')}.`,
+      `At a paced 1,000 calls/s (3 s per run, interleaved with the runs above): p50 ${['bare grpc-js', 'grpc-meshlite']
+        .map(
+          (stack) =>
+            `${stack} ${spread(
+              of(stack).map((r) => r.p50Ms * 1000),
+              ' µs',
+            )}`,
+        )
+        .join(', ')}; ` +
+        `grpc-meshlite's extra ${spread(extra, ' µs')}; client CPU per call ${['bare grpc-js', 'grpc-meshlite']
+          .map(
+            (stack) =>
+              `${stack} ${spread(
+                of(stack).map((r) => r.clientCpuUsPerCall),
+                ' µs',
+              )}`,
+          )
+          .join(', ')}.`,
     );
   }
   return lines;
@@ -105,9 +158,31 @@ function mtlsTable(runs: readonly OverheadRun[]): string[] {
   ];
   for (const stack of ['grpc-meshlite', 'grpc-meshlite mTLS']) {
     const row = of(stack);
-    lines.push(`| ${stack} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.p50Ms), '', 2)} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
+    lines.push(
+      `| ${stack} | ${spread(
+        row.map((r) => r.callsPerSecond),
+        '',
+      )} | ${spread(
+        row.map((r) => r.p50Ms),
+        '',
+        2,
+      )} | ${spread(
+        row.map((r) => r.clientCpuUsPerCall),
+        ' µs',
+      )} |`,
+    );
   }
-  lines.push(`| ratio mTLS / plaintext | ${spread(pairs.map((p) => p.throughput), '×', 3)} | | ${spread(pairs.map((p) => p.cpu), '×', 2)} |`);
+  lines.push(
+    `| ratio mTLS / plaintext | ${spread(
+      pairs.map((p) => p.throughput),
+      '×',
+      3,
+    )} | | ${spread(
+      pairs.map((p) => p.cpu),
+      '×',
+      2,
+    )} |`,
+  );
   return lines;
 }
 
@@ -125,7 +200,15 @@ function prometheusTable(runs: readonly OverheadRun[], recording: readonly Recor
   ];
   for (const stack of ['grpc-meshlite', 'grpc-meshlite + Prometheus']) {
     const row = of(stack);
-    lines.push(`| ${stack} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} |`);
+    lines.push(
+      `| ${stack} | ${spread(
+        row.map((r) => r.callsPerSecond),
+        '',
+      )} | ${spread(
+        row.map((r) => r.clientCpuUsPerCall),
+        ' µs',
+      )} |`,
+    );
   }
   lines.push(`| extra client CPU per call | | ${spread(extra, ' µs', 1)} |`);
   if (recording.length > 0) {
@@ -151,7 +234,9 @@ function etcdKillTable(run: EtcdKillRun): string[] {
 }
 
 function soakTable(soak: SoakRun): string[] {
-  const codes = Object.entries(soak.errorsByCode).map(([code, { count, details }]) => `${code} ${count} (${details.map((d) => `"${d}"`).join(', ')})`);
+  const codes = Object.entries(soak.errorsByCode).map(
+    ([code, { count, details }]) => `${code} ${count} (${details.map((d) => `"${d}"`).join(', ')})`,
+  );
   const mib = ({ start, end }: { start: number; end: number }) => `${start.toFixed(1)} → ${end.toFixed(1)} MiB`;
   const heap = `${soak.heapMiB.start.toFixed(1)} → ${soak.heapMiB.baseline.toFixed(1)} → ${soak.heapMiB.end.toFixed(1)} MiB`;
   return [
@@ -179,11 +264,32 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
       const base = of(2, stack);
       const ratio = row.flatMap((r) => base.filter((b) => b.round === r.round).map((b) => r.cpuUsPerCall / b.cpuUsPerCall));
       const reload = row.some((r) => r.reloadMs !== undefined)
-        ? `${spread(row.map((r) => r.reloadMs ?? null), ' ms')}, ${Math.max(...row.map((r) => r.reconnectedOnReload ?? 0))} reconnected`
+        ? `${spread(
+            row.map((r) => r.reloadMs ?? null),
+            ' ms',
+          )}, ${Math.max(...row.map((r) => r.reconnectedOnReload ?? 0))} reconnected`
         : '—';
       lines.push(
-        `| ${endpoints} | ${stack} | ${spread(row.map((r) => r.firstCallMs), ' ms')} | ${spread(row.map((r) => r.cpuUsPerCall), ' µs')} | ${spread(ratio, '×', 2)} | ` +
-          `${spread(row.map((r) => r.idleCpuMsPerS), ' ms/s', 1)} | ${endpoints >= 100 ? spread(row.map((r) => r.heapKiBPerEndpoint), ' KiB', 1) : '—'} | ${reload} |`,
+        `| ${endpoints} | ${stack} | ${spread(
+          row.map((r) => r.firstCallMs),
+          ' ms',
+        )} | ${spread(
+          row.map((r) => r.cpuUsPerCall),
+          ' µs',
+        )} | ${spread(ratio, '×', 2)} | ` +
+          `${spread(
+            row.map((r) => r.idleCpuMsPerS),
+            ' ms/s',
+            1,
+          )} | ${
+            endpoints >= 100
+              ? spread(
+                  row.map((r) => r.heapKiBPerEndpoint),
+                  ' KiB',
+                  1,
+                )
+              : '—'
+          } | ${reload} |`,
       );
     }
   }
@@ -200,7 +306,12 @@ function latencyTable(results: BenchResults): string[] {
   for (const stack of ['grpc-meshlite p2c_ewma, no hedging', 'grpc-meshlite weighted, no hedging', 'plain grpc-js']) {
     const runs = results.runs.filter((r) => r.scenario === 'latency' && r.stack === stack);
     if (runs.length === 0) continue;
-    const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) => spread(runs.map((r) => pick(r.metrics)), unit, digits);
+    const m = (pick: (m: RunMetrics) => number | null, unit = '', digits = 0) =>
+      spread(
+        runs.map((r) => pick(r.metrics)),
+        unit,
+        digits,
+      );
     lines.push(
       `| ${stack} | ${m((x) => x.shareLateInFaultA, ' %', 1)} | ${m((x) => x.lowShareMs, ' ms')} | ${m((x) => x.p50Ms, ' ms')} / ${m((x) => x.p99Ms, ' ms')} | ${m((x) => x.steadyP99Ms, ' ms')} | ${m((x) => x.firstBackToSplitMs, ' ms')} / ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.errors)} |`,
     );
@@ -227,11 +338,18 @@ function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun
   for (const { stack, from } of rows) {
     const row = runs.filter((r) => r.stack === stack);
     if (row.length === 0) continue;
-    const sameRound = (other: string) => row.flatMap((r) => runs.filter((o) => o.stack === other && o.round === r.round).map((o) => ({ r, o })));
+    const sameRound = (other: string) =>
+      row.flatMap((r) => runs.filter((o) => o.stack === other && o.round === r.round).map((o) => ({ r, o })));
     const added = from === undefined ? [] : sameRound(from).map(({ r, o }) => r.clientCpuUsPerCall - o.clientCpuUsPerCall);
     const ratio = sameRound('bare grpc-js').map(({ r, o }) => r.clientCpuUsPerCall / o.clientCpuUsPerCall);
     lines.push(
-      `| ${stack.replace('layers: ', '')} | ${spread(row.map((r) => r.callsPerSecond), '')} | ${spread(row.map((r) => r.clientCpuUsPerCall), ' µs')} | ${gcPauses(row)} | ${from === undefined ? '—' : spread(added, ' µs', 1)} | ${from === undefined ? '1.00×' : spread(ratio, '×', 2)} |`,
+      `| ${stack.replace('layers: ', '')} | ${spread(
+        row.map((r) => r.callsPerSecond),
+        '',
+      )} | ${spread(
+        row.map((r) => r.clientCpuUsPerCall),
+        ' µs',
+      )} | ${gcPauses(row)} | ${from === undefined ? '—' : spread(added, ' µs', 1)} | ${from === undefined ? '1.00×' : spread(ratio, '×', 2)} |`,
     );
   }
   if (alone.length > 0) {

@@ -81,7 +81,8 @@ export function measure(
   const during = records.filter((r) => r.startedAt >= times.fault && r.startedAt < times.heal);
   const latency = (rs: readonly CallRecord[]) => rs.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
   const beforeOk = before.filter((r) => r.code === 0);
-  const shareA = (rs: readonly CallRecord[]) => (rs.length === 0 ? 0 : (100 * rs.filter((r) => r.servedBy === 'ServiceA').length) / rs.length);
+  const shareA = (rs: readonly CallRecord[]) =>
+    rs.length === 0 ? 0 : (100 * rs.filter((r) => r.servedBy === 'ServiceA').length) / rs.length;
   const lastToA = Math.max(-Infinity, ...during.filter((r) => r.servedBy === 'ServiceA').map((r) => r.startedAt));
   const probes = probesOf(during, times);
   const secondHalfFailures = during.filter((r) => r.code !== 0 && r.startedAt >= (times.fault + times.heal) / 2);

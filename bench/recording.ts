@@ -22,11 +22,15 @@ export async function measureRecording(rounds: number): Promise<RecordingRun[]> 
     peer: '127.0.0.1:1',
     attempts: [{ code: grpc.status.OK, peer: '127.0.0.1:1', mayHaveReachedServer: true, startedAt: 0, durationMs: 1.2 }],
   };
-  const call = { method: { path: '/orders.v1.OrderService/GetOrder', service: 'orders.v1.OrderService', name: 'GetOrder', kind: 'unary' } } as Call;
+  const call = {
+    method: { path: '/orders.v1.OrderService/GetOrder', service: 'orders.v1.OrderService', name: 'GetOrder', kind: 'unary' },
+  } as Call;
   const inner: Next = async () => result;
 
   const aggregated = await createMeshMetricProducer();
-  const aggregatedProvider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true, metricProducers: [aggregated.producer] })] });
+  const aggregatedProvider = new MeterProvider({
+    readers: [new PrometheusExporter({ preventServerStart: true, metricProducers: [aggregated.producer] })],
+  });
   aggregated.bind(aggregatedProvider);
   const sdkProvider = new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] });
   const chains: Record<RecordingMode, Next> = {

@@ -44,9 +44,13 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function startBackend(endpoints: number): Promise<{ addresses: string[]; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./many-ports-server.ts', import.meta.url)), String(endpoints)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./many-ports-server.ts', import.meta.url)), String(endpoints)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { addresses: (JSON.parse(line) as number[]).map((port) => `127.0.0.1:${port}`), child };
 }
@@ -72,12 +76,17 @@ function makeClient(stack: ScalingStack, addresses: readonly string[]) {
   const bare = { metrics: false, logging: false, deadline: false, breaker: false, retry: false } as const;
   const client = mesh.client(OrderClient, 'orders', stack === 'grpc-meshlite balancer' ? { stack: bare } : {});
   const reload = async (): Promise<{ reloadMs: number; reconnected: number }> => {
-    const ready = new Set(mesh.snapshot('orders').flatMap((s) => s.endpoints.filter((e) => e.connectivity === 'READY').map((e) => e.address)));
+    const ready = new Set(
+      mesh.snapshot('orders').flatMap((s) => s.endpoints.filter((e) => e.connectivity === 'READY').map((e) => e.address)),
+    );
     const started = performance.now();
     mesh.update(meshConfig(addresses, 3));
     while (!mesh.snapshot('orders').every((s) => s.endpoints.every((e) => e.weight === 3))) await sleep(1);
     const reloadMs = performance.now() - started;
-    const reconnected = mesh.snapshot('orders').flatMap((s) => s.endpoints).filter((e) => ready.has(e.address) && e.connectivity !== 'READY').length;
+    const reconnected = mesh
+      .snapshot('orders')
+      .flatMap((s) => s.endpoints)
+      .filter((e) => ready.has(e.address) && e.connectivity !== 'READY').length;
     return { reloadMs, reconnected };
   };
   return {

@@ -93,7 +93,8 @@ export const scenarios: Record<ScenarioName, Scenario> = {
   },
   'late-start': {
     name: 'late-start',
-    description: 'the client starts while neither backend accepts connections; both listen again 1 s later; calls wait for ready, 2 s deadlines, 200 calls/s',
+    description:
+      'the client starts while neither backend accepts connections; both listen again 1 s later; calls wait for ready, 2 s deadlines, 200 calls/s',
     waitForReady: true,
     // The rate the issue measured it at: the second's worth of waiting calls then fits the
     // backends' concurrency limit (256) when they come up, so the run measures the client.
@@ -137,9 +138,11 @@ export const scenarios: Record<ScenarioName, Scenario> = {
 async function answering(address: string): Promise<void> {
   const client = new HealthClient(address, grpc.credentials.createInsecure());
   try {
-    for (const stopAt = Date.now() + 10_000; Date.now() < stopAt; ) {
+    for (const stopAt = Date.now() + 10_000; Date.now() < stopAt;) {
       const serving = await new Promise<boolean>((resolve) =>
-        client.check({ service: '' }, { deadline: Date.now() + 200 }, (error, response) => resolve(!error && response?.status === 'SERVING')),
+        client.check({ service: '' }, { deadline: Date.now() + 200 }, (error, response) =>
+          resolve(!error && response?.status === 'SERVING'),
+        ),
       );
       if (serving) return;
       await new Promise((resolve) => setTimeout(resolve, 10));

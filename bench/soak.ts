@@ -52,7 +52,9 @@ export async function runSoak(supervisor: Supervisor, stack: Stack, keyPrefix: s
     metadata.set('idempotency-key', `${keyPrefix}-${n}`);
     return metadata;
   };
-  const seed = await callUnary(client.CreateOrder, client, { idempotency_key: 'seed', item: 'book', quantity: 1 }, key(0), { deadline: Date.now() + 10_000 });
+  const seed = await callUnary(client.CreateOrder, client, { idempotency_key: 'seed', item: 'book', quantity: 1 }, key(0), {
+    deadline: Date.now() + 10_000,
+  });
   // Warm up, then take the baseline.
   for (let i = 0; i < 2000; i++) await callUnary(client.GetOrder, client, { id: seed.id });
   const start = { heap: settledHeap(), rss: process.memoryUsage().rss / MiB, handles: handles() };
@@ -67,13 +69,21 @@ export async function runSoak(supervisor: Supervisor, stack: Stack, keyPrefix: s
     const name = kills++ % 2 === 0 ? 'ServiceA' : 'ServiceB';
     supervisor.kill(name, options.downMs);
   }, options.faultEveryMs);
-  const report = setInterval(() => options.progress(`soak: ${done} of ${options.calls} calls, ${kills} kills, ${Object.values(errorsByCode).reduce((n, e) => n + e.count, 0)} errors`), 30_000);
+  const report = setInterval(
+    () =>
+      options.progress(
+        `soak: ${done} of ${options.calls} calls, ${kills} kills, ${Object.values(errorsByCode).reduce((n, e) => n + e.count, 0)} errors`,
+      ),
+    30_000,
+  );
   const worker = async () => {
     while (started < options.calls) {
       const n = ++started;
       try {
         if (n % 5 === 0) {
-          await callUnary(client.CreateOrder, client, { idempotency_key: `${keyPrefix}-${n}`, item: 'book', quantity: 1 }, key(n), { deadline: Date.now() + 2000 });
+          await callUnary(client.CreateOrder, client, { idempotency_key: `${keyPrefix}-${n}`, item: 'book', quantity: 1 }, key(n), {
+            deadline: Date.now() + 2000,
+          });
         } else {
           await callUnary(client.GetOrder, client, { id: seed.id }, new grpc.Metadata(), { deadline: Date.now() + 1000 });
         }
@@ -112,4 +122,3 @@ export async function runSoak(supervisor: Supervisor, stack: Stack, keyPrefix: s
     heapGrowthPercent: (100 * (end.heap - (baseline ?? start.heap))) / (baseline ?? start.heap),
   };
 }
-

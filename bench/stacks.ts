@@ -140,7 +140,14 @@ export function emptyInterceptorStack(addresses: Record<string, string>): Stack 
 }
 
 /** The layers the layers run adds one at a time, in this order, over the mesh's balancer alone. */
-export const LAYER_STEPS = ['balancer', '+ health checking', '+ deadline', '+ circuit breaker', '+ retry and hedging', '+ logging'] as const;
+export const LAYER_STEPS = [
+  'balancer',
+  '+ health checking',
+  '+ deadline',
+  '+ circuit breaker',
+  '+ retry and hedging',
+  '+ logging',
+] as const;
 export type LayerStep = (typeof LAYER_STEPS)[number];
 
 /**

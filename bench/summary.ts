@@ -25,7 +25,19 @@ export function spread(values: ReadonlyArray<number | null>, unit: string, digit
   return lo === hi ? text : `${text} [${shown(lo)}–${shown(hi)}]`;
 }
 
-const SUMMARY_FIELDS = ['ok', 'errors', 'p50Ms', 'p99Ms', 'steadyP99Ms', 'recoverMs', 'shiftMs', 'backToSplitMs', 'failFastP99Ms', 'amplification', 'duplicateOrders'] as const;
+const SUMMARY_FIELDS = [
+  'ok',
+  'errors',
+  'p50Ms',
+  'p99Ms',
+  'steadyP99Ms',
+  'recoverMs',
+  'shiftMs',
+  'backToSplitMs',
+  'failFastP99Ms',
+  'amplification',
+  'duplicateOrders',
+] as const;
 
 /** Median, min and max of one metric over the rounds; null = "never" (did not happen in the run). */
 function stat(values: ReadonlyArray<number | null>) {
@@ -56,7 +68,13 @@ export function overheadPairs(results: BenchResults): Array<{ throughput: number
     .flatMap((mesh) => {
       const bare = results.overhead.find((r) => r.stack === 'bare grpc-js' && r.round === mesh.round);
       return bare
-        ? [{ throughput: mesh.callsPerSecond / bare.callsPerSecond, p50: mesh.p50Ms / bare.p50Ms, cpu: mesh.clientCpuUsPerCall / bare.clientCpuUsPerCall }]
+        ? [
+            {
+              throughput: mesh.callsPerSecond / bare.callsPerSecond,
+              p50: mesh.p50Ms / bare.p50Ms,
+              cpu: mesh.clientCpuUsPerCall / bare.clientCpuUsPerCall,
+            },
+          ]
         : [];
     });
 }

@@ -22,7 +22,8 @@ interface Target {
 
 export function verdicts(results: BenchResults): TargetVerdict[] {
   const runsOf = (scenario: string, stack: string) => results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
-  const metric = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null) => runsOf(scenario, stack).map((r) => pick(r.metrics));
+  const metric = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null) =>
+    runsOf(scenario, stack).map((r) => pick(r.metrics));
   const ratios = overheadPairs(results);
   const meshOnly = (scenario: string, pick: (m: RunMetrics) => number | null) => median(metric(scenario, 'grpc-meshlite', pick));
   const show = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null, unit: string, digits = 0) =>
@@ -30,43 +31,139 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
   const allZero = (scenario: string) => metric(scenario, 'grpc-meshlite', (m) => m.errors).every((e) => e === 0);
   const has = (scenario: string) => runsOf(scenario, 'grpc-meshlite').length > 0;
   const targets: Target[] = [
-    { scenario: 'hang', target: '0 errors, recover ≤ 300 ms', value: (s) => `${show('hang', s, (m) => m.errors, '')} errors, ${show('hang', s, (m) => m.recoverMs, ' ms')}`,
-      met: () => (has('hang') ? allZero('hang') && (meshOnly('hang', (m) => m.recoverMs) ?? Infinity) <= 300 : null) },
-    { scenario: 'kill', target: '0 errors, p99 ≤ 2× steady p99', value: (s) => `${show('kill', s, (m) => m.errors, '')} errors, p99 ${show('kill', s, (m) => m.p99Ms, ' ms')} (steady ${show('kill', s, (m) => m.steadyP99Ms, ' ms')})`,
-      met: () => (has('kill') ? allZero('kill') && (meshOnly('kill', (m) => m.p99Ms) ?? Infinity) <= 2 * (meshOnly('kill', (m) => m.steadyP99Ms) ?? 0) : null) },
-    { scenario: 'drain', target: '0 errors, shift ≤ 100 ms', value: (s) => `${show('drain', s, (m) => m.errors, '')} errors, shift ${show('drain', s, (m) => m.shiftMs, ' ms')}`,
-      met: () => (has('drain') ? allZero('drain') && (meshOnly('drain', (m) => m.shiftMs) ?? Infinity) <= 100 : null) },
-    { scenario: 'errors', target: '0 errors', value: (s) => `${show('errors', s, (m) => m.errors, '')} errors`, met: () => (has('errors') ? allZero('errors') : null) },
-    { scenario: 'slow', target: '0 errors', value: (s) => `${show('slow', s, (m) => m.errors, '')} errors`, met: () => (has('slow') ? allZero('slow') : null) },
-    { scenario: 'silent', target: '0 errors', value: (s) => `${show('silent', s, (m) => m.errors, '')} errors`, met: () => (has('silent') ? allZero('silent') : null) },
-    { scenario: 'late-start', target: '0 errors (waitForReady)', value: (s) => `${show('late-start', s, (m) => m.errors, '')} errors`,
-      met: () => (has('late-start') ? allZero('late-start') : null) },
-    { scenario: 'outage', target: 'fail fast (p99 ≤ 5 ms once open), amplification ≤ 1.1×',
+    {
+      scenario: 'hang',
+      target: '0 errors, recover ≤ 300 ms',
+      value: (s) => `${show('hang', s, (m) => m.errors, '')} errors, ${show('hang', s, (m) => m.recoverMs, ' ms')}`,
+      met: () => (has('hang') ? allZero('hang') && (meshOnly('hang', (m) => m.recoverMs) ?? Infinity) <= 300 : null),
+    },
+    {
+      scenario: 'kill',
+      target: '0 errors, p99 ≤ 2× steady p99',
+      value: (s) =>
+        `${show('kill', s, (m) => m.errors, '')} errors, p99 ${show('kill', s, (m) => m.p99Ms, ' ms')} (steady ${show('kill', s, (m) => m.steadyP99Ms, ' ms')})`,
+      met: () =>
+        has('kill')
+          ? allZero('kill') && (meshOnly('kill', (m) => m.p99Ms) ?? Infinity) <= 2 * (meshOnly('kill', (m) => m.steadyP99Ms) ?? 0)
+          : null,
+    },
+    {
+      scenario: 'drain',
+      target: '0 errors, shift ≤ 100 ms',
+      value: (s) => `${show('drain', s, (m) => m.errors, '')} errors, shift ${show('drain', s, (m) => m.shiftMs, ' ms')}`,
+      met: () => (has('drain') ? allZero('drain') && (meshOnly('drain', (m) => m.shiftMs) ?? Infinity) <= 100 : null),
+    },
+    {
+      scenario: 'errors',
+      target: '0 errors',
+      value: (s) => `${show('errors', s, (m) => m.errors, '')} errors`,
+      met: () => (has('errors') ? allZero('errors') : null),
+    },
+    {
+      scenario: 'slow',
+      target: '0 errors',
+      value: (s) => `${show('slow', s, (m) => m.errors, '')} errors`,
+      met: () => (has('slow') ? allZero('slow') : null),
+    },
+    {
+      scenario: 'silent',
+      target: '0 errors',
+      value: (s) => `${show('silent', s, (m) => m.errors, '')} errors`,
+      met: () => (has('silent') ? allZero('silent') : null),
+    },
+    {
+      scenario: 'late-start',
+      target: '0 errors (waitForReady)',
+      value: (s) => `${show('late-start', s, (m) => m.errors, '')} errors`,
+      met: () => (has('late-start') ? allZero('late-start') : null),
+    },
+    {
+      scenario: 'outage',
+      target: 'fail fast (p99 ≤ 5 ms once open), amplification ≤ 1.1×',
       value: (s) => `p99 ${show('outage', s, (m) => m.failFastP99Ms, ' ms')}, ${show('outage', s, (m) => m.amplification, '×', 2)}`,
-      met: () => (has('outage') ? (meshOnly('outage', (m) => m.failFastP99Ms) ?? Infinity) <= 5 && (meshOnly('outage', (m) => m.amplification) ?? Infinity) <= 1.1 : null) },
-    { scenario: 'outage', target: 'calls succeed ≤ 300 ms after the backends answer again', value: (s) => show('outage', s, (m) => m.resumeMs, ' ms'),
-      met: () => (has('outage') ? (meshOnly('outage', (m) => m.resumeMs) ?? Infinity) <= 300 : null) },
-    { scenario: 'recovery', target: 'back to 80/20 ≤ 2 s after A is healthy',
-      value: (s) => ['kill', 'hang', 'drain', 'errors'].filter((n) => runsOf(n, s).length > 0).map((n) => `${n} ${show(n, s, (m) => m.backToSplitMs, ' ms')}`).join(', ') || '—',
+      met: () =>
+        has('outage')
+          ? (meshOnly('outage', (m) => m.failFastP99Ms) ?? Infinity) <= 5 && (meshOnly('outage', (m) => m.amplification) ?? Infinity) <= 1.1
+          : null,
+    },
+    {
+      scenario: 'outage',
+      target: 'calls succeed ≤ 300 ms after the backends answer again',
+      value: (s) => show('outage', s, (m) => m.resumeMs, ' ms'),
+      met: () => (has('outage') ? (meshOnly('outage', (m) => m.resumeMs) ?? Infinity) <= 300 : null),
+    },
+    {
+      scenario: 'recovery',
+      target: 'back to 80/20 ≤ 2 s after A is healthy',
+      value: (s) =>
+        ['kill', 'hang', 'drain', 'errors']
+          .filter((n) => runsOf(n, s).length > 0)
+          .map((n) => `${n} ${show(n, s, (m) => m.backToSplitMs, ' ms')}`)
+          .join(', ') || '—',
       met: () => {
         const values = ['kill', 'hang', 'drain', 'errors'].filter(has).map((n) => meshOnly(n, (m) => m.backToSplitMs) ?? Infinity);
         return values.length === 0 ? null : Math.max(...values) <= 2000;
-      } },
-    { scenario: 'soak', target: '0 errors on calls safe to repeat, heap growth < 5 %',
-      value: (s) => (s === 'grpc-meshlite' && results.soak ? `${results.soak.errors} errors, heap ${results.soak.heapGrowthPercent.toFixed(1)} %` : '—'),
-      met: () => (results.soak ? results.soak.errors === 0 && results.soak.heapGrowthPercent < 5 : null) },
-    { scenario: 'etcd-kill', target: '0 errors; out of the rotation ≤ lease TTL + 1 s',
-      value: (s) => (s === 'grpc-meshlite' && results.etcdKill ? `${results.etcdKill.errors} errors, removed after ${results.etcdKill.removedMs ?? 'never'} ms` : '—'),
-      met: () => (results.etcdKill ? results.etcdKill.errors === 0 && results.etcdKill.removedMs !== null && results.etcdKill.removedMs <= results.etcdKill.ttlSeconds * 1000 + 1000 : null) },
-    { scenario: 'duplicates', target: '0', value: (s) => String(results.runs.filter((r) => r.stack === s).reduce((sum, r) => sum + r.metrics.duplicateOrders, 0)),
-      met: () => results.runs.every((r) => r.metrics.duplicateOrders === 0) },
-    { scenario: 'overhead', target: 'throughput ≥ 0.97× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.throughput), '×', 3) : '—'),
-      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.97) },
-    { scenario: 'overhead', target: 'client CPU per call ≤ 1.05× bare', value: (s) => (s === 'grpc-meshlite' ? spread(ratios.map((r) => r.cpu), '×', 2) : '—'),
-      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.cpu)) ?? Infinity) <= 1.05) },
-    { scenario: 'overhead', target: 'p50 at a paced 1,000 calls/s within 20 µs of bare',
+      },
+    },
+    {
+      scenario: 'soak',
+      target: '0 errors on calls safe to repeat, heap growth < 5 %',
+      value: (s) =>
+        s === 'grpc-meshlite' && results.soak ? `${results.soak.errors} errors, heap ${results.soak.heapGrowthPercent.toFixed(1)} %` : '—',
+      met: () => (results.soak ? results.soak.errors === 0 && results.soak.heapGrowthPercent < 5 : null),
+    },
+    {
+      scenario: 'etcd-kill',
+      target: '0 errors; out of the rotation ≤ lease TTL + 1 s',
+      value: (s) =>
+        s === 'grpc-meshlite' && results.etcdKill
+          ? `${results.etcdKill.errors} errors, removed after ${results.etcdKill.removedMs ?? 'never'} ms`
+          : '—',
+      met: () =>
+        results.etcdKill
+          ? results.etcdKill.errors === 0 &&
+            results.etcdKill.removedMs !== null &&
+            results.etcdKill.removedMs <= results.etcdKill.ttlSeconds * 1000 + 1000
+          : null,
+    },
+    {
+      scenario: 'duplicates',
+      target: '0',
+      value: (s) => String(results.runs.filter((r) => r.stack === s).reduce((sum, r) => sum + r.metrics.duplicateOrders, 0)),
+      met: () => results.runs.every((r) => r.metrics.duplicateOrders === 0),
+    },
+    {
+      scenario: 'overhead',
+      target: 'throughput ≥ 0.97× bare',
+      value: (s) =>
+        s === 'grpc-meshlite'
+          ? spread(
+              ratios.map((r) => r.throughput),
+              '×',
+              3,
+            )
+          : '—',
+      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.throughput)) ?? 0) >= 0.97),
+    },
+    {
+      scenario: 'overhead',
+      target: 'client CPU per call ≤ 1.05× bare',
+      value: (s) =>
+        s === 'grpc-meshlite'
+          ? spread(
+              ratios.map((r) => r.cpu),
+              '×',
+              2,
+            )
+          : '—',
+      met: () => (ratios.length === 0 ? null : (median(ratios.map((r) => r.cpu)) ?? Infinity) <= 1.05),
+    },
+    {
+      scenario: 'overhead',
+      target: 'p50 at a paced 1,000 calls/s within 20 µs of bare',
       value: (s) => (s === 'grpc-meshlite' && pacedExtra(results).length > 0 ? `+${spread(pacedExtra(results), ' µs')}` : '—'),
-      met: () => (pacedExtra(results).length === 0 ? null : (median(pacedExtra(results)) ?? Infinity) <= 20) },
+      met: () => (pacedExtra(results).length === 0 ? null : (median(pacedExtra(results)) ?? Infinity) <= 20),
+    },
     ...latencyTargets(results),
     ...scalingTargets(results),
   ];
@@ -83,35 +180,99 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
 function scalingTargets(results: BenchResults): Target[] {
   const runs = results.scaling ?? [];
   const at = (endpoints: number, stack: string) => runs.filter((r) => r.endpoints === endpoints && r.stack === stack);
-  const med = (endpoints: number, stack: string, pick: (r: ScalingRun) => number | undefined) => median(at(endpoints, stack).map((r) => pick(r) ?? null));
+  const med = (endpoints: number, stack: string, pick: (r: ScalingRun) => number | undefined) =>
+    median(at(endpoints, stack).map((r) => pick(r) ?? null));
   const ran = runs.length > 0;
-  const forStack = (pick: (r: ScalingRun) => number | undefined, unit: string, digits = 0) => (s: string) => {
-    const stack = s === 'grpc-meshlite' ? 'grpc-meshlite' : 'bare grpc-js';
-    return ran && at(1000, stack).length > 0 ? spread(at(1000, stack).map((r) => pick(r) ?? null), unit, digits) : '—';
-  };
+  const forStack =
+    (pick: (r: ScalingRun) => number | undefined, unit: string, digits = 0) =>
+    (s: string) => {
+      const stack = s === 'grpc-meshlite' ? 'grpc-meshlite' : 'bare grpc-js';
+      return ran && at(1000, stack).length > 0
+        ? spread(
+            at(1000, stack).map((r) => pick(r) ?? null),
+            unit,
+            digits,
+          )
+        : '—';
+    };
   const ratio = (a: number | null, b: number | null) => (a === null || b === null ? Infinity : a / b);
   return [
-    { scenario: 'scale', target: 'client CPU per call at 1,000 endpoints within 10 % of 2',
+    {
+      scenario: 'scale',
+      target: 'client CPU per call at 1,000 endpoints within 10 % of 2',
       value: (s) => {
         const stack = s === 'grpc-meshlite' ? 'grpc-meshlite' : 'bare grpc-js';
-        return ran ? `${ratio(med(1000, stack, (r) => r.cpuUsPerCall), med(2, stack, (r) => r.cpuUsPerCall)).toFixed(2)}×` : '—';
+        return ran
+          ? `${ratio(
+              med(1000, stack, (r) => r.cpuUsPerCall),
+              med(2, stack, (r) => r.cpuUsPerCall),
+            ).toFixed(2)}×`
+          : '—';
       },
-      met: () => (ran ? ratio(med(1000, 'grpc-meshlite', (r) => r.cpuUsPerCall), med(2, 'grpc-meshlite', (r) => r.cpuUsPerCall)) <= 1.1 : null) },
-    { scenario: 'scale', target: 'idle CPU with 1,000 health-checked endpoints, above bare grpc-js\'s in the same run, ≤ 10 ms/s (1 % of a core)',
+      met: () =>
+        ran
+          ? ratio(
+              med(1000, 'grpc-meshlite', (r) => r.cpuUsPerCall),
+              med(2, 'grpc-meshlite', (r) => r.cpuUsPerCall),
+            ) <= 1.1
+          : null,
+    },
+    {
+      scenario: 'scale',
+      target: "idle CPU with 1,000 health-checked endpoints, above bare grpc-js's in the same run, ≤ 10 ms/s (1 % of a core)",
       value: (s) => {
         if (!ran) return '—';
         const shown = forStack((r) => r.idleCpuMsPerS, ' ms/s', 1)(s);
-        const above = (med(1000, 'grpc-meshlite', (r) => r.idleCpuMsPerS) ?? NaN) - (med(1000, 'bare grpc-js', (r) => r.idleCpuMsPerS) ?? NaN);
+        const above =
+          (med(1000, 'grpc-meshlite', (r) => r.idleCpuMsPerS) ?? NaN) - (med(1000, 'bare grpc-js', (r) => r.idleCpuMsPerS) ?? NaN);
         return s === 'grpc-meshlite' ? `${shown}: ${above >= 0 ? '+' : ''}${above.toFixed(1)} ms/s` : shown;
       },
-      met: () => (ran ? (med(1000, 'grpc-meshlite', (r) => r.idleCpuMsPerS) ?? Infinity) - (med(1000, 'bare grpc-js', (r) => r.idleCpuMsPerS) ?? 0) <= 10 : null) },
-    { scenario: 'scale', target: 'first call at 1,000 endpoints ≤ 1.5× bare', value: forStack((r) => r.firstCallMs, ' ms'),
-      met: () => (ran ? ratio(med(1000, 'grpc-meshlite', (r) => r.firstCallMs), med(1000, 'bare grpc-js', (r) => r.firstCallMs)) <= 1.5 : null) },
-    { scenario: 'scale', target: 'heap per endpoint ≤ 1.5× bare', value: forStack((r) => r.heapKiBPerEndpoint, ' KiB', 1),
-      met: () => (ran ? ratio(med(1000, 'grpc-meshlite', (r) => r.heapKiBPerEndpoint), med(1000, 'bare grpc-js', (r) => r.heapKiBPerEndpoint)) <= 1.5 : null) },
-    { scenario: 'scale', target: 'reload of 1,000 weights ≤ 100 ms, no reconnect',
-      value: (s) => (s === 'grpc-meshlite' && ran ? `${spread(at(1000, 'grpc-meshlite').map((r) => r.reloadMs ?? null), ' ms')}, ${Math.max(...at(1000, 'grpc-meshlite').map((r) => r.reconnectedOnReload ?? 0))} reconnected` : '—'),
-      met: () => (ran ? (med(1000, 'grpc-meshlite', (r) => r.reloadMs) ?? Infinity) <= 100 && at(1000, 'grpc-meshlite').every((r) => r.reconnectedOnReload === 0) : null) },
+      met: () =>
+        ran
+          ? (med(1000, 'grpc-meshlite', (r) => r.idleCpuMsPerS) ?? Infinity) - (med(1000, 'bare grpc-js', (r) => r.idleCpuMsPerS) ?? 0) <=
+            10
+          : null,
+    },
+    {
+      scenario: 'scale',
+      target: 'first call at 1,000 endpoints ≤ 1.5× bare',
+      value: forStack((r) => r.firstCallMs, ' ms'),
+      met: () =>
+        ran
+          ? ratio(
+              med(1000, 'grpc-meshlite', (r) => r.firstCallMs),
+              med(1000, 'bare grpc-js', (r) => r.firstCallMs),
+            ) <= 1.5
+          : null,
+    },
+    {
+      scenario: 'scale',
+      target: 'heap per endpoint ≤ 1.5× bare',
+      value: forStack((r) => r.heapKiBPerEndpoint, ' KiB', 1),
+      met: () =>
+        ran
+          ? ratio(
+              med(1000, 'grpc-meshlite', (r) => r.heapKiBPerEndpoint),
+              med(1000, 'bare grpc-js', (r) => r.heapKiBPerEndpoint),
+            ) <= 1.5
+          : null,
+    },
+    {
+      scenario: 'scale',
+      target: 'reload of 1,000 weights ≤ 100 ms, no reconnect',
+      value: (s) =>
+        s === 'grpc-meshlite' && ran
+          ? `${spread(
+              at(1000, 'grpc-meshlite').map((r) => r.reloadMs ?? null),
+              ' ms',
+            )}, ${Math.max(...at(1000, 'grpc-meshlite').map((r) => r.reconnectedOnReload ?? 0))} reconnected`
+          : '—',
+      met: () =>
+        ran
+          ? (med(1000, 'grpc-meshlite', (r) => r.reloadMs) ?? Infinity) <= 100 &&
+            at(1000, 'grpc-meshlite').every((r) => r.reconnectedOnReload === 0)
+          : null,
+    },
   ];
 }
 
@@ -122,17 +283,34 @@ function latencyTargets(results: BenchResults): Target[] {
   const ran = runs(P2C).length > 0;
   const stackOf = (s: string) => (s === 'grpc-meshlite' ? P2C : 'plain grpc-js');
   const show = (pick: (m: RunMetrics) => number | null, unit: string) => (s: string) =>
-    runs(stackOf(s)).length === 0 ? '—' : spread(runs(stackOf(s)).map((r) => pick(r.metrics)), unit);
+    runs(stackOf(s)).length === 0
+      ? '—'
+      : spread(
+          runs(stackOf(s)).map((r) => pick(r.metrics)),
+          unit,
+        );
   const med = (pick: (m: RunMetrics) => number | null) => median(runs(P2C).map((r) => pick(r.metrics)));
   return [
-    { scenario: 'latency (p2c_ewma)', target: 'ServiceA below 5 % within 1 s of turning 200 ms slow', value: show((m) => m.lowShareMs, ' ms'),
-      met: () => (ran ? (med((m) => m.lowShareMs) ?? Infinity) <= 1000 : null) },
-    { scenario: 'latency (p2c_ewma)', target: "p99 during the fault ≤ 1.5× p99 before, plus the probes that measured ServiceA (its calls in 250 ms windows where it had < 5 %)",
+    {
+      scenario: 'latency (p2c_ewma)',
+      target: 'ServiceA below 5 % within 1 s of turning 200 ms slow',
+      value: show((m) => m.lowShareMs, ' ms'),
+      met: () => (ran ? (med((m) => m.lowShareMs) ?? Infinity) <= 1000 : null),
+    },
+    {
+      scenario: 'latency (p2c_ewma)',
+      target:
+        'p99 during the fault ≤ 1.5× p99 before, plus the probes that measured ServiceA (its calls in 250 ms windows where it had < 5 %)',
       value: (s) =>
         `${show((m) => m.p99WithoutProbesMs, ' ms')(s)} without ${show((m) => m.probes, ' probes')(s)}, ${show((m) => m.p99Ms, ' ms')(s)} with them (before ${show((m) => m.steadyP99Ms, ' ms')(s)})`,
-      met: () => (ran ? (med((m) => m.p99WithoutProbesMs) ?? Infinity) <= 1.5 * (med((m) => m.steadyP99Ms) ?? 0) : null) },
-    { scenario: 'latency (p2c_ewma)', target: 'back to the 80/20 split ≤ 2 s after ServiceA recovers (its share over a second within 5 points)', value: show((m) => m.firstBackToSplitMs, ' ms'),
-      met: () => (ran ? (med((m) => m.firstBackToSplitMs) ?? Infinity) <= 2000 : null) },
+      met: () => (ran ? (med((m) => m.p99WithoutProbesMs) ?? Infinity) <= 1.5 * (med((m) => m.steadyP99Ms) ?? 0) : null),
+    },
+    {
+      scenario: 'latency (p2c_ewma)',
+      target: 'back to the 80/20 split ≤ 2 s after ServiceA recovers (its share over a second within 5 points)',
+      value: show((m) => m.firstBackToSplitMs, ' ms'),
+      met: () => (ran ? (med((m) => m.firstBackToSplitMs) ?? Infinity) <= 2000 : null),
+    },
   ];
 }
 

@@ -89,7 +89,8 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     loadShedding: { maxConcurrent: options.maxConcurrent ?? 256, serverName: name },
     ...(options.tls && { authorization: { allow: { [ORDER_SERVICE_NAME]: [...options.tls.allow] } } }),
   });
-  const tls = options.tls && serverTls({ caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile }, { logger });
+  const tls =
+    options.tls && serverTls({ caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile }, { logger });
   const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   // Counts every call that reaches the backend (benchmarks derive retry amplification from it).
   const received: Record<string, number> = {};
@@ -120,7 +121,16 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     // In the rotation only once it can serve: register after getting ready.
     if (options.etcd) {
       const { endpoints, prefix, weight, ttlSeconds } = options.etcd;
-      registration = await registerInEtcd({ etcd: { endpoints }, prefix, address: `127.0.0.1:${port}`, name, id: name, weight, ttlSeconds, logger });
+      registration = await registerInEtcd({
+        etcd: { endpoints },
+        prefix,
+        address: `127.0.0.1:${port}`,
+        name,
+        id: name,
+        weight,
+        ttlSeconds,
+        logger,
+      });
     }
     return value;
   });
@@ -141,7 +151,8 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
       health.setAll(next);
       return next;
     },
-    drain: () => drainServer({ server, health, healthService, registration, stack }, options.drain, (phase) => logger.info({ phase }, 'drain')),
+    drain: () =>
+      drainServer({ server, health, healthService, registration, stack }, options.drain, (phase) => logger.info({ phase }, 'drain')),
     forceStop: () => {
       void registration?.deregister();
       tls?.provider.close();
@@ -151,9 +162,7 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     listen: async (listening) => {
       const where = `127.0.0.1:${port}`;
       if (!listening) return server.unbind(where);
-      await new Promise<void>((resolve, reject) =>
-        server.bindAsync(where, credentials, (error) => (error ? reject(error) : resolve())),
-      );
+      await new Promise<void>((resolve, reject) => server.bindAsync(where, credentials, (error) => (error ? reject(error) : resolve())));
     },
   };
 }

@@ -44,25 +44,46 @@ function timeline(scenarios: readonly Scenario[], phase: number): Step[] {
   };
   for (const scenario of scenarios) {
     if (scenario === 'kill') {
-      fault('kill', 'ServiceA killed (SIGKILL); the supervisor restarts it after its backoff, held here for the phase',
-        (s) => s.kill('ServiceA', phase * 1000), 'ServiceA restarted by the supervisor');
+      fault(
+        'kill',
+        'ServiceA killed (SIGKILL); the supervisor restarts it after its backoff, held here for the phase',
+        (s) => s.kill('ServiceA', phase * 1000),
+        'ServiceA restarted by the supervisor',
+      );
     } else if (scenario === 'hang') {
-      fault('hang', 'ServiceA hung (SIGSTOP): connections stay open, nothing is answered',
-        (s) => s.pause('ServiceA'), 'ServiceA resumed (SIGCONT)', (s) => s.resume('ServiceA'));
+      fault(
+        'hang',
+        'ServiceA hung (SIGSTOP): connections stay open, nothing is answered',
+        (s) => s.pause('ServiceA'),
+        'ServiceA resumed (SIGCONT)',
+        (s) => s.resume('ServiceA'),
+      );
     } else if (scenario === 'drain') {
-      fault('drain', 'ServiceA drained through its health status (NOT_SERVING)',
-        (s) => s.send('ServiceA', { type: 'health', status: 'NOT_SERVING' }), 'ServiceA SERVING again',
-        (s) => s.send('ServiceA', { type: 'health', status: 'SERVING' }));
+      fault(
+        'drain',
+        'ServiceA drained through its health status (NOT_SERVING)',
+        (s) => s.send('ServiceA', { type: 'health', status: 'NOT_SERVING' }),
+        'ServiceA SERVING again',
+        (s) => s.send('ServiceA', { type: 'health', status: 'SERVING' }),
+      );
     } else if (scenario === 'errors') {
-      fault('errors', 'ServiceA fails every call (UNAVAILABLE) while its health says SERVING',
-        (s) => s.send('ServiceA', { type: 'faults', failRate: 1 }), 'ServiceA answers normally again',
-        (s) => s.send('ServiceA', { type: 'faults', failRate: 0 }));
+      fault(
+        'errors',
+        'ServiceA fails every call (UNAVAILABLE) while its health says SERVING',
+        (s) => s.send('ServiceA', { type: 'faults', failRate: 1 }),
+        'ServiceA answers normally again',
+        (s) => s.send('ServiceA', { type: 'faults', failRate: 0 }),
+      );
     } else {
-      fault('outage', 'both backends killed: a total outage (restarts held for the phase)',
+      fault(
+        'outage',
+        'both backends killed: a total outage (restarts held for the phase)',
         (s) => {
           s.kill('ServiceA', phase * 1000);
           s.kill('ServiceB', phase * 1000);
-        }, 'both backends restarted by the supervisor');
+        },
+        'both backends restarted by the supervisor',
+      );
     }
   }
   steps.push({ at, phase: 'end', say: '' });
@@ -106,8 +127,18 @@ const ETCD_WEIGHTS: Record<string, number> = { ServiceA: 80, ServiceB: 20, Servi
 function etcdTimeline(phase: number, etcd: EtcdProcess): Step[] {
   return [
     { at: 0, phase: 'steady', say: 'ServiceA (weight 80) and ServiceB (20) registered themselves in etcd' },
-    { at: phase, phase: 'join', say: 'ServiceC starts and registers itself (weight 20): no config edit', act: (s) => void s.start(['ServiceC']) },
-    { at: 2 * phase, phase: 'kill', say: 'ServiceA killed (SIGKILL): nobody deregisters it; its lease (3 s) runs out', act: (s) => s.kill('ServiceA', phase * 1000) },
+    {
+      at: phase,
+      phase: 'join',
+      say: 'ServiceC starts and registers itself (weight 20): no config edit',
+      act: (s) => void s.start(['ServiceC']),
+    },
+    {
+      at: 2 * phase,
+      phase: 'kill',
+      say: 'ServiceA killed (SIGKILL): nobody deregisters it; its lease (3 s) runs out',
+      act: (s) => s.kill('ServiceA', phase * 1000),
+    },
     { at: 3 * phase, phase: 'kill: healing', say: 'ServiceA restarted: it registers again' },
     { at: 4 * phase, phase: 'etcd down', say: 'etcd stopped: clients keep the last endpoint set', act: () => void etcd.kill() },
     { at: 5 * phase, phase: 'etcd down: healing', say: 'etcd back: clients list afresh and watch again', act: () => void etcd.start() },
@@ -151,7 +182,9 @@ async function main(): Promise<void> {
     await inRotation(orders, ['ServiceA', 'ServiceB']);
     const load = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}` });
     await load.seed(5);
-    const where = etcd ? `endpoints from etcd ${etcd.endpoint} (prefix ${EXAMPLE_ETCD_PREFIX})` : `ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}`;
+    const where = etcd
+      ? `endpoints from etcd ${etcd.endpoint} (prefix ${EXAMPLE_ETCD_PREFIX})`
+      : `ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}`;
     console.log(`${where}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder)\n`);
     const run = await playTimeline(steps, supervisor, orders, load, notes, names);
     const weights = etcd ? [80, 20, 20] : [80, 20];
@@ -191,7 +224,11 @@ function inRotation(orders: OrdersClient, names: readonly string[]): Promise<voi
     const poll = setInterval(check, 50);
     const timer = setTimeout(() => {
       done();
-      reject(new Error(`${names.join(' and ')} not in the rotation after 15 s: ${JSON.stringify(orders.mesh.snapshot('orders')[0]?.endpoints.map((e) => [e.name, e.status]))}`));
+      reject(
+        new Error(
+          `${names.join(' and ')} not in the rotation after 15 s: ${JSON.stringify(orders.mesh.snapshot('orders')[0]?.endpoints.map((e) => [e.name, e.status]))}`,
+        ),
+      );
     }, 15_000);
     const done = () => {
       dispose();
@@ -210,7 +247,8 @@ function collectNotes(supervisor: Supervisor, orders: OrdersClient): string[] {
     if (event.kind === 'started') notes.push(`${event.name} up (pid ${event.pid})`);
   });
   orders.mesh.events.onEndpoint((event) => {
-    if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected', 'added', 'removed'].includes(event.kind)) notes.push(`${event.endpoint} ${event.kind}`);
+    if (['ejected', 'readmitted', 'unhealthy', 'healthy', 'disconnected', 'added', 'removed'].includes(event.kind))
+      notes.push(`${event.endpoint} ${event.kind}`);
   });
   orders.mesh.events.onDiscovery((event) => {
     if (event.kind !== 'skipped') notes.push(`etcd ${event.kind}`);
@@ -244,7 +282,7 @@ async function playTimeline(
   load.start();
   let stepIndex = 0;
   const totalSeconds = steps.at(-1)!.at;
-  for (let second = 0; second < totalSeconds; ) {
+  for (let second = 0; second < totalSeconds;) {
     while (stepIndex < steps.length - 1 && steps[stepIndex]!.at <= second) {
       const step = steps[stepIndex++]!;
       currentPhase = step.phase;
@@ -306,11 +344,18 @@ function secondLine(
   names: readonly string[],
 ): string {
   const ok = window.filter((r) => r.code === 0);
-  const share = (name: string) => (ok.length === 0 ? '   -' : `${Math.round((100 * ok.filter((r) => r.servedBy === name).length) / ok.length)}%`.padStart(4));
+  const share = (name: string) =>
+    ok.length === 0 ? '   -' : `${Math.round((100 * ok.filter((r) => r.servedBy === name).length) / ok.length)}%`.padStart(4);
   const latencies = window.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
   const p99 = latencies.length === 0 ? '-' : String(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]);
   const state = (name: string) =>
-    (supervisor.has(name) ? describeEndpoint(endpoints.find((e) => e.name === name), supervisor.state(name)) : 'not started').padEnd(20);
+    (supervisor.has(name)
+      ? describeEndpoint(
+          endpoints.find((e) => e.name === name),
+          supervisor.state(name),
+        )
+      : 'not started'
+    ).padEnd(20);
   const shares = names.map(share).join('  ');
   const states = names.map(state).join('  ');
   return `${String(second).padStart(4)}s  ${String(ok.length).padStart(4)}  ${String(window.length - ok.length).padStart(6)}  ${shares}  ${p99.padStart(6)}  ${states}  ${[...new Set(notes)].join(', ')}`;

@@ -40,7 +40,6 @@ function health(endpoint: string, tls: EtcdProcessOptions['tls']): Promise<boole
   });
 }
 
-
 export interface EtcdProcessOptions {
   /**
    * Serve clients over TLS with this certificate (which needs clientAuth as well as serverAuth:

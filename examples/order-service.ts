@@ -66,10 +66,7 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
   }
 
   return {
-    async GetOrder(
-      call: grpc.ServerUnaryCall<GetOrderRequest, Order>,
-      callback: grpc.sendUnaryData<Order>,
-    ): Promise<void> {
+    async GetOrder(call: grpc.ServerUnaryCall<GetOrderRequest, Order>, callback: grpc.sendUnaryData<Order>): Promise<void> {
       if (!(await injectFaults(call, callback))) return;
       const stored = store.get(call.request.id);
       if (!stored) {
@@ -79,10 +76,7 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
       callback(null, toOrder(stored));
     },
 
-    async CreateOrder(
-      call: grpc.ServerUnaryCall<CreateOrderRequest, Order>,
-      callback: grpc.sendUnaryData<Order>,
-    ): Promise<void> {
+    async CreateOrder(call: grpc.ServerUnaryCall<CreateOrderRequest, Order>, callback: grpc.sendUnaryData<Order>): Promise<void> {
       const { idempotency_key: key, item, quantity } = call.request;
       if (key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
         const why = key === '' ? 'is required' : `is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`;

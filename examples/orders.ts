@@ -45,22 +45,13 @@ type Unary<Req, Res> = {
   (request: Req, callback: grpc.requestCallback<Res>): grpc.ClientUnaryCall;
   (request: Req, metadata: grpc.Metadata, callback: grpc.requestCallback<Res>): grpc.ClientUnaryCall;
   (request: Req, options: grpc.CallOptions, callback: grpc.requestCallback<Res>): grpc.ClientUnaryCall;
-  (
-    request: Req,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: grpc.requestCallback<Res>,
-  ): grpc.ClientUnaryCall;
+  (request: Req, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<Res>): grpc.ClientUnaryCall;
 };
 
 export type OrderClient = grpc.Client & {
   GetOrder: Unary<GetOrderRequest, Order>;
   CreateOrder: Unary<CreateOrderRequest, Order>;
-  ListOrders(
-    request: ListOrdersRequest,
-    metadata?: grpc.Metadata,
-    options?: grpc.CallOptions,
-  ): grpc.ClientReadableStream<Order>;
+  ListOrders(request: ListOrdersRequest, metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<Order>;
 };
 
 /** A plain grpc-js client class for orders.v1.OrderService, as proto-loader users write it. */

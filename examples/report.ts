@@ -23,7 +23,14 @@ export function summarize(phase: string, records: readonly CallRecord[]): PhaseS
   for (const record of ok) if (record.servedBy) shares[record.servedBy] = (shares[record.servedBy] ?? 0) + 1;
   for (const name of Object.keys(shares)) shares[name] = Math.round((1000 * shares[name]!) / ok.length) / 10;
   const latencies = records.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
-  return { phase, calls: records.length, failed: records.length - ok.length, shares, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return {
+    phase,
+    calls: records.length,
+    failed: records.length - ok.length,
+    shares,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+  };
 }
 
 /** A plain-text table of phase summaries. */

@@ -23,8 +23,7 @@ export type BackendCommand =
 
 /** What the backend tells a supervising process. */
 export type BackendReport =
-  | { type: 'listening'; name: string; port: number; pid: number }
-  | { type: 'stats'; id: number; received: Record<string, number> };
+  { type: 'listening'; name: string; port: number; pid: number } | { type: 'stats'; id: number; received: Record<string, number> };
 
 interface ServiceFlags {
   name: string;

@@ -157,7 +157,14 @@ export class Supervisor {
   }
 
   #launch(managed: Managed): Promise<void> {
-    const args = ['--name', managed.name, '--port', String(managed.port), ...(this.#options.args ?? []), ...(this.#options.argsFor?.(managed.name) ?? [])];
+    const args = [
+      '--name',
+      managed.name,
+      '--port',
+      String(managed.port),
+      ...(this.#options.args ?? []),
+      ...(this.#options.argsFor?.(managed.name) ?? []),
+    ];
     const child = fork(SERVICE_SCRIPT, args, {
       execArgv: process.execArgv,
       stdio: ['ignore', this.#options.logTo ?? 'ignore', 'inherit', 'ipc'],

@@ -62,10 +62,14 @@ export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemCl
       clock.clearTimeout(handle);
       reject(signal!.reason);
     };
-    const handle = setTimer(clock, () => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    const handle = setTimer(
+      clock,
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      ms,
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

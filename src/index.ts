@@ -17,7 +17,16 @@ export type {
 } from './config/mesh-config.js';
 export type { BalancerSnapshot, EndpointSnapshot, EndpointStatus } from './balancer/snapshot.js';
 export type { HealthStatus } from './health/health-checker.js';
-export type { MeshEvents, EndpointEvent, EndpointEventKind, RecoveryEvent, FailoverEvent, ConfigEvent, DiscoveryEvent, BreakerEvent } from './observability/events.js';
+export type {
+  MeshEvents,
+  EndpointEvent,
+  EndpointEventKind,
+  RecoveryEvent,
+  FailoverEvent,
+  ConfigEvent,
+  DiscoveryEvent,
+  BreakerEvent,
+} from './observability/events.js';
 
 // --- client layers ----------------------------------------------------------------------------
 export { createClientStack, clientLayers, CLIENT_LAYER_ORDER } from './interceptors/client-stack.js';

@@ -81,7 +81,9 @@ describe('architecture of src/', () => {
 
   it('touches grpc-js interceptor machinery in the two adapters only', () => {
     const users = [...graph.keys()].filter((file) =>
-      /\bInterceptingCall\b|ServerInterceptingCall\b|client-interceptors\.js|server-interceptors\.js/.test(readFileSync(join(SRC, file), 'utf8')),
+      /\bInterceptingCall\b|ServerInterceptingCall\b|client-interceptors\.js|server-interceptors\.js/.test(
+        readFileSync(join(SRC, file), 'utf8'),
+      ),
     );
     expect(users.sort()).to.deep.equal(['interceptors/adapter.ts', 'interceptors/transport.ts', 'server/adapter.ts']);
   });

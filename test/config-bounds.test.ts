@@ -28,7 +28,10 @@ function meshWith(path: string, value: unknown, extra: Record<string, unknown> =
   node[keys.at(-1)!] = value;
   if (path.startsWith('endpoints.')) {
     // Beside a second endpoint: a service whose every endpoint has weight 0 is refused as a whole.
-    service['endpoints'] = [{ name: 'A', address: '127.0.0.1:1', [keys.at(-1)!]: value }, { name: 'B', address: '127.0.0.1:2' }];
+    service['endpoints'] = [
+      { name: 'A', address: '127.0.0.1:1', [keys.at(-1)!]: value },
+      { name: 'B', address: '127.0.0.1:2' },
+    ];
   }
   return () => parseMeshConfig({ services: { orders: service } });
 }
@@ -42,8 +45,18 @@ const rows: Row[] = [
   ['healthCheck.probeTimeoutMs', (v) => meshWith('healthCheck.probeTimeoutMs', v), [10, 60_000], [9, 60_001]],
   ['healthCheck.idleProbeIntervalMs', (v) => meshWith('healthCheck.idleProbeIntervalMs', v), [0, 1000, HOUR], [999, HOUR + 1]],
   ['balancer.ejection.consecutiveFailures', (v) => meshWith('balancer.ejection.consecutiveFailures', v), [1, 1000], [0, 1001]],
-  ['balancer.ejection.baseEjectionMs', (v) => meshWith('balancer.ejection.baseEjectionMs', v, { balancer: { ejection: { maxEjectionMs: HOUR } } }), [10, HOUR], [9, 3e9]],
-  ['balancer.ejection.maxEjectionMs', (v) => meshWith('balancer.ejection.maxEjectionMs', v, { balancer: { ejection: { baseEjectionMs: 10 } } }), [10, HOUR], [9, HOUR + 1]],
+  [
+    'balancer.ejection.baseEjectionMs',
+    (v) => meshWith('balancer.ejection.baseEjectionMs', v, { balancer: { ejection: { maxEjectionMs: HOUR } } }),
+    [10, HOUR],
+    [9, 3e9],
+  ],
+  [
+    'balancer.ejection.maxEjectionMs',
+    (v) => meshWith('balancer.ejection.maxEjectionMs', v, { balancer: { ejection: { baseEjectionMs: 10 } } }),
+    [10, HOUR],
+    [9, HOUR + 1],
+  ],
   ['balancer.slowStart.windowMs', (v) => meshWith('balancer.slowStart.windowMs', v), [0, HOUR], [-1, 3e10]],
   ['balancer.slowStart.minWeightPercent', (v) => meshWith('balancer.slowStart.minWeightPercent', v), [1, 100], [0.5, 101]],
   ['balancer.overprovisioningFactor', (v) => meshWith('balancer.overprovisioningFactor', v), [1, 10], [0.9, 11]],
@@ -51,11 +64,26 @@ const rows: Row[] = [
   ['client.deadline.timeoutMs', (v) => meshWith('client.deadline.timeoutMs', v), [1, DAY], [0, DAY + 1]],
   ['client.retry.maxAttempts', (v) => meshWith('client.retry.maxAttempts', v), [1, 10], [0, 11]],
   ['client.retry.perAttemptTimeoutMs', (v) => meshWith('client.retry.perAttemptTimeoutMs', v), [1, DAY], [0, DAY + 1]],
-  ['client.retry.backoff.baseMs', (v) => meshWith('client.retry.backoff.baseMs', v, { client: { retry: { backoff: { capMs: 600_000 } } } }), [1, 60_000], [0, 60_001]],
-  ['client.retry.backoff.capMs', (v) => meshWith('client.retry.backoff.capMs', v, { client: { retry: { backoff: { baseMs: 1 } } } }), [1, 600_000], [0, 600_001]],
+  [
+    'client.retry.backoff.baseMs',
+    (v) => meshWith('client.retry.backoff.baseMs', v, { client: { retry: { backoff: { capMs: 600_000 } } } }),
+    [1, 60_000],
+    [0, 60_001],
+  ],
+  [
+    'client.retry.backoff.capMs',
+    (v) => meshWith('client.retry.backoff.capMs', v, { client: { retry: { backoff: { baseMs: 1 } } } }),
+    [1, 600_000],
+    [0, 600_001],
+  ],
   ['client.retry.backoff.multiplier', (v) => meshWith('client.retry.backoff.multiplier', v), [1, 10], [0.5, 11]],
   ['client.retry.hedging.delayMs', (v) => meshWith('client.retry.hedging.delayMs', v), [0, DAY], [-1, DAY + 1]],
-  ['client.retry.hedging.maxAttempts', (v) => meshWith('client.retry.hedging.maxAttempts', v, { client: { retry: { hedging: { delayMs: 10 } } } }), [2, 10], [1, 11]],
+  [
+    'client.retry.hedging.maxAttempts',
+    (v) => meshWith('client.retry.hedging.maxAttempts', v, { client: { retry: { hedging: { delayMs: 10 } } } }),
+    [2, 10],
+    [1, 11],
+  ],
   ['client.retry.budget.ratio', (v) => meshWith('client.retry.budget.ratio', v), [0, 10], [-0.1, 10.1]],
   ['client.retry.budget.minRetriesPerSecond', (v) => meshWith('client.retry.budget.minRetriesPerSecond', v), [0, 100_000], [-1, 100_001]],
   ['client.retry.budget.ttlMs', (v) => meshWith('client.retry.budget.ttlMs', v), [100, HOUR], [99, HOUR + 1]],
@@ -90,7 +118,9 @@ describe('config ranges', () => {
           error = caught;
         }
         expect(isConfigError(error), `${field} = ${value} was accepted`).to.equal(true);
-        expect((error as Error).message).to.contain(field).and.contain(String(value));
+        expect((error as Error).message)
+          .to.contain(field)
+          .and.contain(String(value));
       }
     });
   }
@@ -128,15 +158,18 @@ describe('timers are safe by construction', () => {
       .map((entry) => join(entry.parentPath, entry.name));
     // The status page's script runs in the browser, not in Node: its setInterval is the page's.
     const exempt = ['/src/clock.ts', '/src/admin/status-page.ts'];
-    const offenders = files.filter((path) => !exempt.some((end) => path.endsWith(end)) && /\bset(Timeout|Interval)\(/.test(readFileSync(path, 'utf8')));
+    const offenders = files.filter(
+      (path) => !exempt.some((end) => path.endsWith(end)) && /\bset(Timeout|Interval)\(/.test(readFileSync(path, 'utf8')),
+    );
     expect(offenders).to.deep.equal([]);
   });
 });
 
 describe('endpoint addresses', () => {
   const parse = (...addresses: string[]) =>
-    parseMeshConfig({ services: { orders: { endpoints: addresses.map((address, i) => ({ name: `E${i}`, address })) } } }).services['orders']!
-      .endpoints.map((e) => e.address);
+    parseMeshConfig({ services: { orders: { endpoints: addresses.map((address, i) => ({ name: `E${i}`, address })) } } }).services[
+      'orders'
+    ]!.endpoints.map((e) => e.address);
   const refusal = (...addresses: string[]) => {
     try {
       parse(...addresses);

@@ -80,9 +80,7 @@ describe('example backends ServiceA and ServiceB', () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshlite-orders-'));
     pool.defer(() => rmSync(dir, { recursive: true, force: true }));
     const { a, b } = await startPair(new DirectoryOrderStore(dir));
-    const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => create(i % 2 === 0 ? a.client : b.client, `key-${i % 5}`)),
-    );
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => create(i % 2 === 0 ? a.client : b.client, `key-${i % 5}`)));
     const idsByKey = new Map<string, Set<string>>();
     for (const order of results) {
       idsByKey.set(order.idempotency_key, (idsByKey.get(order.idempotency_key) ?? new Set()).add(order.id));
@@ -97,11 +95,9 @@ describe('npm run service (command line)', function () {
 
   function run(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
     return new Promise((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', '--conditions=grpc-meshlite-source', 'examples/service.ts', ...args],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=grpc-meshlite-source', 'examples/service.ts', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       let stdout = '';
       child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -128,9 +124,7 @@ describe('npm run service (command line)', function () {
       backend = await startBackend({ name: 'Holder', port: 0, store: new MemoryOrderStore(), logger: silentLogger });
       const result = await run(['--name', 'ServiceB', '--port', String(backend.port)]);
       expect(result.code).to.equal(1);
-      expect(result.stderr.trim()).to.equal(
-        `service: ServiceB: cannot listen on 127.0.0.1:${backend.port}: the port is already in use`,
-      );
+      expect(result.stderr.trim()).to.equal(`service: ServiceB: cannot listen on 127.0.0.1:${backend.port}: the port is already in use`);
     } finally {
       backend?.forceStop();
     }

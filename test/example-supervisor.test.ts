@@ -24,7 +24,10 @@ describe('demo supervisor (self-healing at process level)', function () {
 
     const events: SupervisorEvent[] = [];
     supervisor.onEvent((event) => events.push(event));
-    const restarted = nextEvent<SupervisorEvent>((l) => supervisor.onEvent(l), (e) => e.kind === 'started');
+    const restarted = nextEvent<SupervisorEvent>(
+      (l) => supervisor.onEvent(l),
+      (e) => e.kind === 'started',
+    );
     supervisor.kill('ServiceA');
     expect(await restarted).to.include({ kind: 'started', name: 'ServiceA', port });
     expect(supervisor.pid('ServiceA')).not.to.equal(firstPid);

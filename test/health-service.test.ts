@@ -64,7 +64,10 @@ describe('grpc.health.v1 service', () => {
       const reader = streamReader(client.watch({ service: '' }));
       await reader.next();
       expect(service.watchCount).to.equal(1);
-      const gone = nextEvent<number>((l) => service.onWatchCountChange(l), (count) => count === 0);
+      const gone = nextEvent<number>(
+        (l) => service.onWatchCountChange(l),
+        (count) => count === 0,
+      );
       reader.cancel();
       await gone;
       expect(service.watchCount).to.equal(0);
@@ -74,9 +77,7 @@ describe('grpc.health.v1 service', () => {
   describe('List', () => {
     it('returns every service with its status', async () => {
       const { client } = await serve({ '': 'SERVING', orders: 'NOT_SERVING' });
-      const response = await unary<{ statuses: Record<string, { status: string }> }>((cb) =>
-        client.list({}, {}, cb),
-      );
+      const response = await unary<{ statuses: Record<string, { status: string }> }>((cb) => client.list({}, {}, cb));
       expect(response.statuses).to.deep.equal({ '': { status: 'SERVING' }, orders: { status: 'NOT_SERVING' } });
     });
 

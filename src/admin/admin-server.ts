@@ -56,7 +56,9 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
     for (const stream of streams) stream.write(line);
   };
   const disposers = [
-    source.events.onEndpoint((e) => send({ type: 'endpoint', service: e.service, endpoint: e.endpoint, kind: e.kind, reason: e.reason, method: e.method })),
+    source.events.onEndpoint((e) =>
+      send({ type: 'endpoint', service: e.service, endpoint: e.endpoint, kind: e.kind, reason: e.reason, method: e.method }),
+    ),
     source.events.onFailover((e) => send({ type: 'failover', service: e.service, reason: e.reason })),
     source.events.onConfigApplied((e) => send({ type: 'config', kind: 'applied', source: e.source })),
     source.events.onConfigRejected((e) => send({ type: 'config', kind: 'rejected', source: e.source, reason: e.error })),

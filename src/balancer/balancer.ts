@@ -135,7 +135,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         const before = existing.config;
         existing.update(config);
         // Only what changed: a name that discovery gave again differently, a weight, a priority.
-        const changes = (['name', 'weight', 'priority'] as const).filter((field) => before[field] !== config[field]).map((field) => `${field} ${before[field]} → ${config[field]}`);
+        const changes = (['name', 'weight', 'priority'] as const)
+          .filter((field) => before[field] !== config[field])
+          .map((field) => `${field} ${before[field]} → ${config[field]}`);
         if (changes.length > 0) this.#emit(existing, 'updated', changes.join(', '));
       } else {
         const created = new EndpointController(endpoint, config, this, this.#helper, options);
@@ -234,19 +236,28 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#leaving.delete(address);
       removed = true;
       // Not needed from the start (the endpoints that stay take everything): a plain removal.
-      const note = this.#bridgeSince === undefined ? '' : `; it had kept serving until ${endpoint.usable ? over! : 'it stopped being usable'}`;
+      const note =
+        this.#bridgeSince === undefined ? '' : `; it had kept serving until ${endpoint.usable ? over! : 'it stopped being usable'}`;
       this.#remove(endpoint, note);
     }
     const service = this.#target!.service;
     if (this.#leaving.size > 0 && this.#bridgeSince === undefined) {
       this.#bridgeSince = now;
       const endpoints = [...this.#leaving.values()].map((e) => e.config.name);
-      this.#logger.info({ service, endpoints, graceMs }, 'removed endpoints keep serving what the endpoints that replace them cannot take yet');
+      this.#logger.info(
+        { service, endpoints, graceMs },
+        'removed endpoints keep serving what the endpoints that replace them cannot take yet',
+      );
     } else if (this.#leaving.size === 0 && this.#bridgeSince !== undefined) {
       this.#bridgeSince = undefined;
       if (over?.startsWith('its grace')) {
-        const notUsable = [...this.#endpoints.values()].filter((e) => !e.usable).map((e) => `${e.config.name} (${e.address}): ${e.snapshot(now).status}`);
-        this.#logger.warn({ service, graceMs, notUsable }, 'removed endpoints stopped serving at the end of their grace: endpoints that replace them are not usable yet');
+        const notUsable = [...this.#endpoints.values()]
+          .filter((e) => !e.usable)
+          .map((e) => `${e.config.name} (${e.address}): ${e.snapshot(now).status}`);
+        this.#logger.warn(
+          { service, graceMs, notUsable },
+          'removed endpoints stopped serving at the end of their grace: endpoints that replace them are not usable yet',
+        );
       }
     }
     return removed;
@@ -255,7 +266,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #remove(endpoint: EndpointController, note: string): void {
     endpoint.destroy();
     const why = this.#replaced.has(endpoint)
-      ? 'replaced by one with the service\'s new health checking, ejection or EWMA settings'
+      ? "replaced by one with the service's new health checking, ejection or EWMA settings"
       : 'no longer in the config or its discovery source';
     this.#emit(endpoint, 'removed', `${why}${note}`);
   }
@@ -439,7 +450,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if ((fallback !== undefined) === this.#overridingEjections) return;
     this.#overridingEjections = fallback !== undefined;
     const service = this.#target!.service;
-    if (fallback) this.#logger.warn({ service }, 'no usable endpoint: ejected endpoints that are connected and healthy serve until another is usable');
+    if (fallback)
+      this.#logger.warn({ service }, 'no usable endpoint: ejected endpoints that are connected and healthy serve until another is usable');
     else this.#logger.info({ service }, 'ejections apply again: another endpoint is usable');
   }
 
@@ -486,7 +498,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   /** Queues an event; the next rebuild (always right after) logs and emits it. */
   #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string, method?: string): void {
-    const event: EndpointEvent = { service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, kind, reason };
+    const event: EndpointEvent = {
+      service: this.#target!.service,
+      endpoint: endpoint.config.name,
+      address: endpoint.address,
+      kind,
+      reason,
+    };
     if (kind === 'ejected') endpoint.ejections++;
     this.#pendingEvents.push(method === undefined ? event : { ...event, method });
   }

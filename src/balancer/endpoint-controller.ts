@@ -1,10 +1,4 @@
-import {
-  connectivityState as ConnectivityState,
-  experimental,
-  status as Status,
-  type ChannelOptions,
-  type Metadata,
-} from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions, type Metadata } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import { parseEndpointAddress } from '../config/address.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
@@ -36,7 +30,13 @@ export type ProbeKind = 'endpoint' | 'method' | undefined;
  */
 const PUSHBACK_HEADER = 'grpc-retry-pushback-ms';
 
-const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([Status.DEADLINE_EXCEEDED, Status.CANCELLED, Status.UNAVAILABLE, Status.INTERNAL, Status.UNKNOWN]);
+const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([
+  Status.DEADLINE_EXCEEDED,
+  Status.CANCELLED,
+  Status.UNAVAILABLE,
+  Status.INTERNAL,
+  Status.UNKNOWN,
+]);
 
 /**
  * One endpoint as the balancer controls it: its connection (a grpc-js LeafLoadBalancer, i.e.
@@ -129,7 +129,9 @@ export class EndpointController {
     // A name the user set in the channel options (grpc.ssl_target_name_override) is theirs.
     const serverName = config.serverName ?? owner.settings.tls?.serverName ?? hostOf(this.address);
     const leafOptions =
-      owner.settings.tls && options['grpc.ssl_target_name_override'] === undefined ? { ...options, 'grpc.ssl_target_name_override': serverName } : options;
+      owner.settings.tls && options['grpc.ssl_target_name_override'] === undefined
+        ? { ...options, 'grpc.ssl_target_name_override': serverName }
+        : options;
     this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, leafOptions, '');
     this.#picker = this.#leaf.getPicker();
   }

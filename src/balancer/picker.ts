@@ -44,7 +44,11 @@ export class WeightedPriorityPicker implements experimental.Picker {
   pick(args: experimental.PickArgs): experimental.PickResult {
     const hint = takeRoutingHint(args.metadata);
     const method: string | undefined = args.extraPickInfo[METHOD_PICK_INFO];
-    const chosen = this.#choose(hint, method === undefined || this.#methodRules.size === 0 ? undefined : this.#methodRules.get(method), method);
+    const chosen = this.#choose(
+      hint,
+      method === undefined || this.#methodRules.size === 0 ? undefined : this.#methodRules.get(method),
+      method,
+    );
     if (!chosen) {
       // Only probing endpoints are left and their probe is out: wait for the next picker.
       return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };

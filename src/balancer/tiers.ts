@@ -93,4 +93,3 @@ export function methodRules(endpoints: readonly EndpointController[]): Map<strin
   }
   return rules;
 }
-

@@ -16,18 +16,27 @@ const conflict = (why: string) => z.unknown().refine((v) => v === undefined, { m
 const methodConfigSchema = z.strictObject({
   name: z.array(z.strictObject({ service: z.string().optional(), method: z.string().optional() })).default([]),
   timeout: z
-    .union([z.string().regex(DURATION, 'must be a duration such as "1.5s"'), z.strictObject({ seconds: z.number().int().min(0), nanos: z.number().int().min(0) })])
+    .union([
+      z.string().regex(DURATION, 'must be a duration such as "1.5s"'),
+      z.strictObject({ seconds: z.number().int().min(0), nanos: z.number().int().min(0) }),
+    ])
     .optional(),
   waitForReady: z.boolean().optional(),
   maxRequestBytes: z.number().int().positive().optional(),
   maxResponseBytes: z.number().int().positive().optional(),
-  retryPolicy: conflict('conflicts with the mesh, whose retry layer retries these calls (attempts would multiply): configure `client.retry` instead').optional(),
-  hedgingPolicy: conflict('conflicts with the mesh, whose retry layer hedges: configure `client.retry.methods[...].hedging` instead').optional(),
+  retryPolicy: conflict(
+    'conflicts with the mesh, whose retry layer retries these calls (attempts would multiply): configure `client.retry` instead',
+  ).optional(),
+  hedgingPolicy: conflict(
+    'conflicts with the mesh, whose retry layer hedges: configure `client.retry.methods[...].hedging` instead',
+  ).optional(),
 });
 
 const layerFields = {
   methodConfig: z.array(methodConfigSchema).default([]),
-  retryThrottling: conflict('conflicts with the mesh, which bounds retries with its retry budget: configure `client.retry.budget` instead').optional(),
+  retryThrottling: conflict(
+    'conflicts with the mesh, which bounds retries with its retry budget: configure `client.retry.budget` instead',
+  ).optional(),
 };
 
 /** For the client layers on any channel: a channel's own load-balancing policy is its business. */
@@ -36,8 +45,12 @@ const layerServiceConfigSchema = z.looseObject(layerFields);
 /** For a mesh:/// channel, whose policy is the mesh's balancer. */
 const meshServiceConfigSchema = z.looseObject({
   ...layerFields,
-  loadBalancingConfig: conflict('a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config').optional(),
-  loadBalancingPolicy: conflict('a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config').optional(),
+  loadBalancingConfig: conflict(
+    'a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config',
+  ).optional(),
+  loadBalancingPolicy: conflict(
+    'a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config',
+  ).optional(),
 });
 
 /** What the client layers take from a service config, keyed like their `methods` tables ("pkg.Service/Method", "pkg.Service", "*"). */
@@ -79,7 +92,8 @@ export function parseServiceConfig(
   const timeoutsMs: Record<string, number> = {};
   const waitForReady: Record<string, boolean> = {};
   for (const entry of parsed.methodConfig) {
-    const timeout = entry.timeout === undefined ? undefined : typeof entry.timeout === 'string' ? parseDuration(entry.timeout) : entry.timeout;
+    const timeout =
+      entry.timeout === undefined ? undefined : typeof entry.timeout === 'string' ? parseDuration(entry.timeout) : entry.timeout;
     const config: MethodConfig = { name: entry.name.map((name) => ({ ...name })) };
     if (timeout !== undefined) config.timeout = timeout;
     if (entry.waitForReady !== undefined) config.waitForReady = entry.waitForReady;

@@ -20,13 +20,7 @@ export interface MethodInfo {
  */
 export function describeMethod(path: string, requestStream = false, responseStream = false): MethodInfo {
   const slash = path.lastIndexOf('/');
-  const kind: MethodKind = requestStream
-    ? responseStream
-      ? 'bidi_stream'
-      : 'client_stream'
-    : responseStream
-      ? 'server_stream'
-      : 'unary';
+  const kind: MethodKind = requestStream ? (responseStream ? 'bidi_stream' : 'client_stream') : responseStream ? 'server_stream' : 'unary';
   return { path, service: path.slice(1, slash), name: path.slice(slash + 1), kind };
 }
 

@@ -9,7 +9,8 @@ import { status as Status, type StatusObject } from '@grpc/grpc-js';
  * ...") and CANCELLED for a reset nobody on this side asked for. Matched on grpc-js's own
  * wording, so a status an application sends with the same code is not mistaken for one.
  */
-const TRANSPORT_DETAILS = /^(Received RST_STREAM with code \d+|Connection dropped|Stream refused by server|Write error: |read ECONNRESET|write EPIPE|Call cancelled$)/;
+const TRANSPORT_DETAILS =
+  /^(Received RST_STREAM with code \d+|Connection dropped|Stream refused by server|Write error: |read ECONNRESET|write EPIPE|Call cancelled$)/;
 
 /** Whether a status says the transport failed under the call (see above), whatever its code. */
 export function isTransportFailure(status: Pick<StatusObject, 'code' | 'details'>): boolean {

@@ -165,10 +165,14 @@ export class FileConfigSource implements ConfigSource {
     systemClock.clearTimeout(this.#timer);
     const delay = Math.min(this.#debounceMs, this.#burstStarted + this.#debounceMs * MAX_DEBOUNCES - now);
     this.#timer = unrefTimer(
-      setTimer(systemClock, () => {
-        this.#timer = undefined;
-        this.#loadWatched();
-      }, delay),
+      setTimer(
+        systemClock,
+        () => {
+          this.#timer = undefined;
+          this.#loadWatched();
+        },
+        delay,
+      ),
     );
   }
 

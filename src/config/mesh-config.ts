@@ -75,7 +75,12 @@ const slowStartSchema = z.strictObject({
   minWeightPercent: z.number().finite().min(1).max(100).default(SLOW_START_DEFAULTS.minWeightPercent),
 });
 
-export const BALANCER_DEFAULTS = Object.freeze({ overprovisioningFactor: 1.4, panicThresholdPercent: 0, policy: 'weighted' as 'weighted' | 'p2c_ewma', removalGraceMs: 10_000 });
+export const BALANCER_DEFAULTS = Object.freeze({
+  overprovisioningFactor: 1.4,
+  panicThresholdPercent: 0,
+  policy: 'weighted' as 'weighted' | 'p2c_ewma',
+  removalGraceMs: 10_000,
+});
 
 /** Linkerd's default RTT estimate for an endpoint not heard from (30 ms); a decay short enough to re-try a recovered endpoint within a second or two. */
 export const EWMA_DEFAULTS = Object.freeze({ decayMs: 300, defaultRttMs: 30, penaltyMs: 1000, toleranceMs: 5 });
@@ -194,12 +199,22 @@ const serviceSchema = z
     const endpoints = service.endpoints ?? [];
     if (endpoints.length === 0 && service.discovery?.etcd === undefined) {
       // Left out shows as "got nothing", not as the empty list a default would have put there.
-      context.addIssue({ code: 'custom', path: ['endpoints'], message: 'must list at least one endpoint (or name a discovery source)', input: service.endpoints });
+      context.addIssue({
+        code: 'custom',
+        path: ['endpoints'],
+        message: 'must list at least one endpoint (or name a discovery source)',
+        input: service.endpoints,
+      });
     }
     if (endpoints.length > 0 && endpoints.every((endpoint) => endpoint.weight === 0) && service.discovery?.etcd === undefined) {
       // Weight 0 drains one endpoint; all of them would fail every call, like an empty list.
       const weights = endpoints.map((endpoint) => endpoint.weight);
-      context.addIssue({ code: 'custom', path: ['endpoints'], message: 'every endpoint has weight 0 (drained), so every call would fail: leave at least one with a weight', input: weights });
+      context.addIssue({
+        code: 'custom',
+        path: ['endpoints'],
+        message: 'every endpoint has weight 0 (drained), so every call would fail: leave at least one with a weight',
+        input: weights,
+      });
     }
     const seen = new Map<string, number>();
     endpoints.forEach((endpoint, index) => {

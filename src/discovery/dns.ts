@@ -107,7 +107,8 @@ export class DnsExpander {
   /** An endpoint at `address` lost its connection: look its name up again (at most once a second). */
   connectionLost(address: string): void {
     for (const [host, known] of this.#hosts) {
-      if (known.relookup !== undefined || !known.addresses?.some((ip) => address.startsWith(isIP(ip) === 6 ? `[${ip}]:` : `${ip}:`))) continue;
+      if (known.relookup !== undefined || !known.addresses?.some((ip) => address.startsWith(isIP(ip) === 6 ? `[${ip}]:` : `${ip}:`)))
+        continue;
       const waitMs = Math.max(0, known.at + MIN_RELOOKUP_MS - this.#clock.now());
       known.relookup = unrefTimer(
         setTimer(
@@ -177,7 +178,9 @@ export class DnsExpander {
     // errors follow, and again when it resolves.
     if (error !== undefined && failedBefore === undefined) {
       const kept = known.addresses;
-      const reason = kept ? `lookup failed (${error}); its last ${kept.length} address(es) keep serving` : `lookup failed (${error}); the name is left out until it resolves`;
+      const reason = kept
+        ? `lookup failed (${error}); its last ${kept.length} address(es) keep serving`
+        : `lookup failed (${error}); the name is left out until it resolves`;
       this.#report(host, 'unavailable', reason, kept?.length ?? 0);
     } else if (error === undefined && failedBefore !== undefined) {
       this.#report(host, 'synced', `resolves again, to ${known.addresses!.length} address(es)`, known.addresses!.length);
@@ -188,10 +191,7 @@ export class DnsExpander {
   async #lookup(host: string): Promise<string[]> {
     let found: string[];
     if (this.#resolver) {
-      const [v4, v6] = await Promise.all([
-        this.#resolver.resolve4(host).catch(notFound),
-        this.#resolver.resolve6(host).catch(notFound),
-      ]);
+      const [v4, v6] = await Promise.all([this.#resolver.resolve4(host).catch(notFound), this.#resolver.resolve6(host).catch(notFound)]);
       if (v4 === undefined && v6 === undefined) throw Object.assign(new Error(`${host} not found`), { code: 'ENOTFOUND' });
       found = [...(v4 ?? []), ...(v6 ?? [])];
     } else {

@@ -50,11 +50,18 @@ export function parseEtcdEndpoint(prefix: string, key: string, value: string): D
   if (typeof update.Addr !== 'string') return `key "${key}": Addr must be "host:port", got ${JSON.stringify(update.Addr) ?? 'nothing'}`;
   const address = parseEndpointAddress(update.Addr);
   if (typeof address === 'string') return `key "${key}": Addr ${JSON.stringify(update.Addr)}: ${address}`;
-  const metadata = typeof update.Metadata === 'object' && update.Metadata !== null && !Array.isArray(update.Metadata) ? update.Metadata : {};
+  const metadata =
+    typeof update.Metadata === 'object' && update.Metadata !== null && !Array.isArray(update.Metadata) ? update.Metadata : {};
   const checked = metadataSchema.safeParse(metadata, { reportInput: true });
   if (!checked.success) return `key "${key}": Metadata.${describeIssue(checked.error.issues[0]!).text}`;
   const { name, weight, priority, zone } = checked.data;
-  return { name: name ?? id, address: address.normalized, weight: weight ?? 1, priority: priority ?? 0, ...(zone !== undefined && { zone }) };
+  return {
+    name: name ?? id,
+    address: address.normalized,
+    weight: weight ?? 1,
+    priority: priority ?? 0,
+    ...(zone !== undefined && { zone }),
+  };
 }
 
 /**

@@ -101,7 +101,11 @@ export class EtcdEndpointSource {
       this.#entries.clear();
       for (const kv of listed.kvs) this.#put(kv);
       // The watcher is ours from the start, so close() can cancel it even before it connects.
-      const watcher = this.#client.watch().prefix(prefix).startRevision(String(BigInt(listed.header.revision) + 1n)).watcher();
+      const watcher = this.#client
+        .watch()
+        .prefix(prefix)
+        .startRevision(String(BigInt(listed.header.revision) + 1n))
+        .watcher();
       this.#watcher = watcher;
       watcher.on('put', (kv) => {
         this.#put(kv);
@@ -131,7 +135,11 @@ export class EtcdEndpointSource {
   /** Resolves when the watch is created; rejects when etcd refuses it or does not answer in time. */
   #established(watcher: Watcher): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimer(this.#clock, () => reject(new Error(`watch not established within ${this.#config.dialTimeoutMs} ms`)), this.#config.dialTimeoutMs);
+      const timer = setTimer(
+        this.#clock,
+        () => reject(new Error(`watch not established within ${this.#config.dialTimeoutMs} ms`)),
+        this.#config.dialTimeoutMs,
+      );
       const settle = (error?: Error) => {
         this.#clock.clearTimeout(timer);
         watcher.off('connected', onConnected);
@@ -159,7 +167,10 @@ export class EtcdEndpointSource {
       if (this.#state === 'starting') this.#hooks.changed(); // waiting calls now fail, saying why
       this.#state = 'unavailable';
       this.#reason = reason;
-      this.#hooks.report('unavailable', `${reason}; ${this.#endpoints.length > 0 ? 'the last endpoint set keeps serving' : 'no endpoints yet'}`);
+      this.#hooks.report(
+        'unavailable',
+        `${reason}; ${this.#endpoints.length > 0 ? 'the last endpoint set keeps serving' : 'no endpoints yet'}`,
+      );
     }
     this.#reason = reason;
     this.#timer = unrefTimer(setTimer(this.#clock, () => void this.#sync(), this.#retryMs));
@@ -183,7 +194,8 @@ export class EtcdEndpointSource {
     for (const key of [...this.#entries.keys()].sort()) {
       const endpoint = this.#entries.get(key)!;
       if (byAddress.has(endpoint.address)) {
-        if (!this.#duplicates.has(key)) this.#hooks.report('skipped', `key "${key}": address ${endpoint.address} is already listed by another key`);
+        if (!this.#duplicates.has(key))
+          this.#hooks.report('skipped', `key "${key}": address ${endpoint.address} is already listed by another key`);
         this.#duplicates.add(key);
         continue;
       }
@@ -200,6 +212,9 @@ export class EtcdEndpointSource {
 
 function describeError(error: Error): string {
   // grpc-js's pick_first (inside the etcd client) ends its message with an empty "Resolution note: ".
-  const text = error.message.replace(/\s+/g, ' ').replace(/\.? Resolution note: ?$/, '').trim();
+  const text = error.message
+    .replace(/\s+/g, ' ')
+    .replace(/\.? Resolution note: ?$/, '')
+    .trim();
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }

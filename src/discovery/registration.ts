@@ -46,11 +46,16 @@ export interface EtcdRegistrationOptions {
 const registrationSchema = z.strictObject({
   etcd: z.strictObject({
     endpoints: z.array(z.string().min(1)).min(1),
-    tls: z.strictObject({ caFile: z.string().min(1), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).optional(),
+    tls: z
+      .strictObject({ caFile: z.string().min(1), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() })
+      .optional(),
     auth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
     dialTimeoutMs: durationMs(100, MINUTE).default(REGISTRATION_DEFAULTS.dialTimeoutMs),
   }),
-  prefix: z.string().min(1).refine((prefix) => !prefix.endsWith('/'), 'must not end with "/"'),
+  prefix: z
+    .string()
+    .min(1)
+    .refine((prefix) => !prefix.endsWith('/'), 'must not end with "/"'),
   address: z.string().refine((text) => typeof parseEndpointAddress(text) !== 'string', 'must be "host:port" or "[ipv6]:port"'),
   name: z.string().min(1).max(200).optional(),
   weight: z.number().finite().min(0).max(MAX_WEIGHT).default(REGISTRATION_DEFAULTS.weight),
@@ -181,7 +186,11 @@ export class EtcdRegistration {
   #watchKey(): void {
     if (this.#watcher || this.#done) return;
     // From just after the put: a delete in between is not missed, an older one not replayed.
-    const watcher = this.#client.watch().key(this.key).startRevision(String(this.#putRevision + 1n)).watcher();
+    const watcher = this.#client
+      .watch()
+      .key(this.key)
+      .startRevision(String(this.#putRevision + 1n))
+      .watcher();
     this.#watcher = watcher;
     watcher.on('connected', () => (this.#watchRetryMs = WATCH_RETRY_MIN_MS));
     watcher.on('delete', (kv) => {
@@ -194,7 +203,10 @@ export class EtcdRegistration {
       if (this.#watcher !== watcher || this.#done) return;
       this.#watcher = undefined;
       void watcher.cancel().catch(() => {});
-      this.#logger.warn({ key: this.key, etcd: this.#where, reason: error.message, retryMs: this.#watchRetryMs }, 'etcd watch of the registration key ended; watching again');
+      this.#logger.warn(
+        { key: this.key, etcd: this.#where, reason: error.message, retryMs: this.#watchRetryMs },
+        'etcd watch of the registration key ended; watching again',
+      );
       this.#watchTimer = unrefTimer(
         setTimer(
           systemClock,
@@ -286,6 +298,10 @@ export async function registerInEtcd(options: EtcdRegistrationOptions): Promise<
     where,
   );
   const failed = await registration.attempt();
-  if (failed) (resolved.logger ?? silentLogger).warn({ key: registration.key, etcd: where, err: failed.message }, 'not registered in etcd yet; retrying');
+  if (failed)
+    (resolved.logger ?? silentLogger).warn(
+      { key: registration.key, etcd: where, err: failed.message },
+      'not registered in etcd yet; retrying',
+    );
   return registration;
 }

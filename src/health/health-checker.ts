@@ -30,14 +30,7 @@ import { errorText } from '../errors.js';
  * - `disconnected`: no connection to check over;
  * - `disabled`: health checking is off for this service; connectivity alone decides.
  */
-export type HealthStatus =
-  | 'unknown'
-  | 'serving'
-  | 'not-serving'
-  | 'unimplemented'
-  | 'failed'
-  | 'disconnected'
-  | 'disabled';
+export type HealthStatus = 'unknown' | 'serving' | 'not-serving' | 'unimplemented' | 'failed' | 'disconnected' | 'disabled';
 
 export interface EndpointHealth {
   readonly status: HealthStatus;
@@ -233,10 +226,14 @@ class HealthProducer {
     const { clock } = this.#settings;
     const delay = rewatchDelay(this.#rewatchRetries++);
     this.#rewatch = unrefTimer(
-      setTimer(clock, () => {
-        this.#rewatch = undefined;
-        this.#startWatch();
-      }, delay),
+      setTimer(
+        clock,
+        () => {
+          this.#rewatch = undefined;
+          this.#startWatch();
+        },
+        delay,
+      ),
     );
   }
 
@@ -301,23 +298,19 @@ class HealthProducer {
   #runProbe(): void {
     if (this.#unimplemented || this.#subchannel.getConnectivityState() !== ConnectivityState.READY) return;
     const timeoutMs = this.#settings.probeTimeoutMs;
-    const call = this.#client.check(
-      { service: this.#settings.serviceName },
-      { deadline: Date.now() + timeoutMs },
-      (error, response) => {
-        if (this.#probe !== call) return;
-        this.#probe = undefined;
-        if (!error || error.code === Status.NOT_FOUND) this.#heard();
-        if (!error) this.#publishAnswer(response!, 'Check');
-        else if (error.code === Status.NOT_FOUND) this.#publish({ status: 'not-serving', detail: 'Check: service unknown' });
-        else if (error.code === Status.DEADLINE_EXCEEDED) {
-          this.#publish({ status: 'failed', detail: `health probe got no answer within ${timeoutMs} ms` });
-        } else if (error.code !== Status.UNIMPLEMENTED && error.code !== Status.CANCELLED) {
-          this.#publish({ status: 'failed', detail: `health probe failed with ${statusName(error.code)}` });
-        }
-        this.#scheduleProbe();
-      },
-    );
+    const call = this.#client.check({ service: this.#settings.serviceName }, { deadline: Date.now() + timeoutMs }, (error, response) => {
+      if (this.#probe !== call) return;
+      this.#probe = undefined;
+      if (!error || error.code === Status.NOT_FOUND) this.#heard();
+      if (!error) this.#publishAnswer(response!, 'Check');
+      else if (error.code === Status.NOT_FOUND) this.#publish({ status: 'not-serving', detail: 'Check: service unknown' });
+      else if (error.code === Status.DEADLINE_EXCEEDED) {
+        this.#publish({ status: 'failed', detail: `health probe got no answer within ${timeoutMs} ms` });
+      } else if (error.code !== Status.UNIMPLEMENTED && error.code !== Status.CANCELLED) {
+        this.#publish({ status: 'failed', detail: `health probe failed with ${statusName(error.code)}` });
+      }
+      this.#scheduleProbe();
+    });
     this.#probe = call;
   }
 

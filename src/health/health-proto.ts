@@ -77,10 +77,7 @@ export type HealthClient = grpc.Client & {
 };
 
 /** A client constructor for grpc.health.v1.Health. */
-export const HealthClient = grpc.makeClientConstructor(
-  healthServiceDefinition,
-  HEALTH_SERVICE_NAME,
-) as unknown as new (
+export const HealthClient = grpc.makeClientConstructor(healthServiceDefinition, HEALTH_SERVICE_NAME) as unknown as new (
   address: string,
   credentials: grpc.ChannelCredentials,
   options?: grpc.ClientOptions,

@@ -1,11 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Signal, type Disposer } from '../observability/signal.js';
-import {
-  healthServiceDefinition,
-  type HealthCheckRequest,
-  type HealthCheckResponse,
-  type HealthListResponse,
-} from './health-proto.js';
+import { healthServiceDefinition, type HealthCheckRequest, type HealthCheckResponse, type HealthListResponse } from './health-proto.js';
 import type { HealthState } from './health-state.js';
 
 /** grpc.health.v1 caps List at 100 services and answers RESOURCE_EXHAUSTED above that. */
@@ -67,10 +62,7 @@ export class HealthService {
     callback(null, { status: this.#state.get(service) });
   };
 
-  readonly #list = (
-    _call: grpc.ServerUnaryCall<unknown, HealthListResponse>,
-    callback: grpc.sendUnaryData<HealthListResponse>,
-  ): void => {
+  readonly #list = (_call: grpc.ServerUnaryCall<unknown, HealthListResponse>, callback: grpc.sendUnaryData<HealthListResponse>): void => {
     const statuses = this.#state.list();
     if (statuses.size > LIST_LIMIT) {
       callback({

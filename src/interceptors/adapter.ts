@@ -124,7 +124,14 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   /** The request as last serialized, for the attempts that send the same message. */
   #serialized: { readonly message: unknown; readonly bytes: Buffer | Error } | undefined;
 
-  constructor(method: MethodInfo, options: InterceptorOptions, nextCall: NextCall, chain: ClientNext, waitForReady: boolean, channel: Channel | undefined) {
+  constructor(
+    method: MethodInfo,
+    options: InterceptorOptions,
+    nextCall: NextCall,
+    chain: ClientNext,
+    waitForReady: boolean,
+    channel: Channel | undefined,
+  ) {
     this.#method = method;
     this.#options = options;
     this.#nextCall = nextCall;

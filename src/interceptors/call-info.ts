@@ -54,7 +54,11 @@ export function meshCallInfo(errorOrStatus: unknown): MeshCallInfo | undefined {
 }
 
 /** The status with the mesh's account added; code, details and metadata unchanged. */
-export function withCallInfo(status: StatusObject, attempts: readonly AttemptRecord[], stoppedBecause: string | undefined): StatusWithCallInfo {
+export function withCallInfo(
+  status: StatusObject,
+  attempts: readonly AttemptRecord[],
+  stoppedBecause: string | undefined,
+): StatusWithCallInfo {
   const tries = attempts.map((attempt) => ({
     code: attempt.code,
     codeName: statusName(attempt.code),

@@ -61,7 +61,8 @@ export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: deadlineLayer({ clock, ...options.deadline }) });
-  if (options.breaker !== false) layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, clock, ...options.breaker }) });
+  if (options.breaker !== false)
+    layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, clock, ...options.breaker }) });
   if (options.retry !== false) layers.push({ name: 'retry', layer: retryLayer({ clock, ...options.retry }) });
   return layers;
 }

@@ -58,7 +58,9 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
     if (deadline <= now) {
       const late = Math.round(now - deadline);
       return Promise.resolve(
-        failedResult(makeStatus(Status.DEADLINE_EXCEEDED, `deadline exceeded before the call started (${late} ms past its deadline); not sent`)),
+        failedResult(
+          makeStatus(Status.DEADLINE_EXCEEDED, `deadline exceeded before the call started (${late} ms past its deadline); not sent`),
+        ),
       );
     }
     return deadline === call.deadline ? next(call) : next(deriveCall(call, { deadline }));

@@ -89,7 +89,13 @@ class Attempt implements InterceptingListener {
   notStarted(error: unknown): void {
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const details = `attempt not started: ${errorText(error)}`;
-    const record: AttemptRecord = { code: Status.UNAVAILABLE, peer: undefined, mayHaveReachedServer: false, startedAt: this.#started, durationMs: 0 };
+    const record: AttemptRecord = {
+      code: Status.UNAVAILABLE,
+      peer: undefined,
+      mayHaveReachedServer: false,
+      startedAt: this.#started,
+      durationMs: 0,
+    };
     this.#resolve(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
   }
 

@@ -109,7 +109,8 @@ export class Mesh {
         event: (event) => {
           const line = { service: event.service, source: event.source, endpoints: event.endpoints, reason: event.reason };
           if (event.kind === 'synced') this.#logger.info(line, 'discovery: endpoints listed');
-          else if (event.kind === 'unavailable') this.#logger.warn(line, 'discovery: source unavailable (the reason says what serves meanwhile)');
+          else if (event.kind === 'unavailable')
+            this.#logger.warn(line, 'discovery: source unavailable (the reason says what serves meanwhile)');
           else this.#logger.warn(line, 'discovery: value skipped');
           this.#sink.discovery(event);
         },
@@ -130,7 +131,10 @@ export class Mesh {
         this.#configChanged.emit();
       }),
       this.#source.onRejected((error) => {
-        this.#logger.error({ source: this.#source.describe(), err: error.message }, 'mesh config rejected; the last good config keeps serving');
+        this.#logger.error(
+          { source: this.#source.describe(), err: error.message },
+          'mesh config rejected; the last good config keeps serving',
+        );
         this.#sink.configRejected({ source: this.#source.describe(), error: error.message });
       }),
       registerMesh(this.#runtime()),
@@ -146,7 +150,10 @@ export class Mesh {
     const withClients = new Set(this.#stacks.values());
     for (const service of withClients) {
       if (JSON.stringify(before.services[service]?.client) === JSON.stringify(after.services[service]?.client)) continue;
-      this.#logger.warn({ service }, "the service's client section changed: clients made before keep the stack they were made with; clients made from now on take the new one");
+      this.#logger.warn(
+        { service },
+        "the service's client section changed: clients made before keep the stack they were made with; clients made from now on take the new one",
+      );
     }
   }
 
@@ -200,7 +207,11 @@ export class Mesh {
     const stackOptions: ClientStackOptions = { logger: this.#logger, clock: this.#clock, ...fromConfig, ...stack };
     // A66's grpc.target label: the channel's target.
     if (stackOptions.metrics !== false) {
-      stackOptions.metrics = { target: this.target(service), ...(this.#meterProvider && { meterProvider: this.#meterProvider }), ...stackOptions.metrics };
+      stackOptions.metrics = {
+        target: this.target(service),
+        ...(this.#meterProvider && { meterProvider: this.#meterProvider }),
+        ...stackOptions.metrics,
+      };
     }
     // Refuse now, naming the field, what the resolver would refuse on the first call.
     parseServiceConfig(stackOptions.serviceConfig, { mesh: true });
@@ -216,7 +227,9 @@ export class Mesh {
     }
     const created = createClientStack(stackOptions);
     this.#stacks.set(created, service);
-    const stopForwarding = created.breaker?.onStateChange((change) => this.#sink.breaker({ service, breaker: change.key, state: change.state, previous: change.previous }));
+    const stopForwarding = created.breaker?.onStateChange((change) =>
+      this.#sink.breaker({ service, breaker: change.key, state: change.state, previous: change.previous }),
+    );
     return {
       ...created,
       close: () => {
@@ -278,7 +291,11 @@ export class Mesh {
       provider = new TlsFilesProvider(tls, { refreshMs: tls.refreshMs, clock: this.#clock });
     } catch (error) {
       // Files that cannot be used at all are a config problem, named like the config's others.
-      throw new ConfigError(`services.${service}.tls`, [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(', '), `services.${service}.tls: ${errorText(error)}`);
+      throw new ConfigError(
+        `services.${service}.tls`,
+        [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(', '),
+        `services.${service}.tls: ${errorText(error)}`,
+      );
     }
     logRotations(provider, this.#logger, { service });
     provider.onEvent((event) => {
@@ -342,7 +359,11 @@ export class Mesh {
 
   /** Breaker states and retry budgets of the clients made through this mesh. */
   #clientStates() {
-    return [...this.#stacks].map(([stack, service]) => ({ service, breakers: stack.breaker?.snapshot() ?? {}, budget: stack.retry?.budget?.snapshot() ?? null }));
+    return [...this.#stacks].map(([stack, service]) => ({
+      service,
+      breakers: stack.breaker?.snapshot() ?? {},
+      budget: stack.retry?.budget?.snapshot() ?? null,
+    }));
   }
 
   /**
@@ -357,11 +378,17 @@ export class Mesh {
     const problems = checkMethodSettings(definition, { ...fromConfig, ...stack }, { deadline: at('deadline'), retry: at('retry') });
     for (const problem of problems) {
       if (!inCode(problem.section)) {
-        this.#logger.warn({ service, field: problem.field }, `mesh.client(…, "${service}"): ${problem.message}; the setting does nothing for this client`);
+        this.#logger.warn(
+          { service, field: problem.field },
+          `mesh.client(…, "${service}"): ${problem.message}; the setting does nothing for this client`,
+        );
         continue;
       }
       // The stack's section replaces the config's whole (a shallow merge): say so, it may be why.
-      const replaced = fromConfig?.[problem.section] !== undefined ? ` (stack.${problem.section} replaces services.${service}.client.${problem.section} entirely)` : '';
+      const replaced =
+        fromConfig?.[problem.section] !== undefined
+          ? ` (stack.${problem.section} replaces services.${service}.client.${problem.section} entirely)`
+          : '';
       throw new ConfigError(problem.field, problem.value, `mesh.client(…, "${service}"): ${problem.message}${replaced}`);
     }
   }

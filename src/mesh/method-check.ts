@@ -10,7 +10,12 @@ import type { DeadlineOptions } from '../interceptors/deadline.js';
 import { retryPolicyLookup, type RetryPolicy } from '../interceptors/retry/policy.js';
 import type { RetryOptions } from '../interceptors/retry/retry.js';
 
-const KIND_NAMES = { unary: 'unary', server_stream: 'server streaming', client_stream: 'client streaming', bidi_stream: 'bidi streaming' } as const;
+const KIND_NAMES = {
+  unary: 'unary',
+  server_stream: 'server streaming',
+  client_stream: 'client streaming',
+  bidi_stream: 'bidi streaming',
+} as const;
 
 /** A per-method setting that would do nothing for this client, and where it was set. */
 export interface MethodSettingProblem {
@@ -57,13 +62,22 @@ export function checkMethodSettings(
   const retry = settings.retry === false ? undefined : settings.retry;
   const table: Readonly<Record<string, RetryPolicy>> = retry?.methods ?? {};
   const { maxAttempts, backoff, retryableCodes, perAttemptTimeoutMs, idempotent, hedging } = retry ?? {};
-  const policyFor = retryPolicyLookup({ maxAttempts, backoff, retryableCodes, perAttemptTimeoutMs, idempotent, hedging }, table, 'retry options');
+  const policyFor = retryPolicyLookup(
+    { maxAttempts, backoff, retryableCodes, perAttemptTimeoutMs, idempotent, hedging },
+    table,
+    'retry options',
+  );
   for (const [key, policy] of Object.entries(table)) {
     const method = named('retry', key);
     if (!method || !policy.hedging) continue;
     const field = `${at.retry}.methods["${key}"].hedging`;
     if (method.kind !== 'unary') {
-      problems.push({ section: 'retry', field, value: policy.hedging, message: `${field}: hedging applies to unary methods only; ${method.name} is ${KIND_NAMES[method.kind]}` });
+      problems.push({
+        section: 'retry',
+        field,
+        value: policy.hedging,
+        message: `${field}: hedging applies to unary methods only; ${method.name} is ${KIND_NAMES[method.kind]}`,
+      });
     } else if (!policyFor(method).idempotent) {
       problems.push({
         section: 'retry',

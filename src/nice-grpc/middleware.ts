@@ -158,7 +158,8 @@ function toGrpcMetadata(source: NiceMetadataType | undefined): Metadata {
   const metadata = new Metadata();
   if (!source) return metadata;
   for (const [key, values] of source) {
-    for (const value of values) metadata.add(key, typeof value === 'string' ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    for (const value of values)
+      metadata.add(key, typeof value === 'string' ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
   }
   return metadata;
 }

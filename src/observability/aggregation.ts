@@ -23,7 +23,11 @@ export interface HistogramSeries {
 
 /** One aggregated instrument's points, cumulative since the aggregation started. */
 export type AggregatedMetric =
-  | { readonly kind: 'sum'; readonly description: InstrumentDescription; readonly points: ReadonlyArray<{ attributes: Attributes; value: number }> }
+  | {
+      readonly kind: 'sum';
+      readonly description: InstrumentDescription;
+      readonly points: ReadonlyArray<{ attributes: Attributes; value: number }>;
+    }
   | {
       readonly kind: 'histogram';
       readonly description: InstrumentDescription;
@@ -75,7 +79,11 @@ class Buckets implements HistogramSeries {
 
 /** An attribute set's identity regardless of key order (as the SDK hashes it); made once per series. */
 function seriesKey(attributes: Attributes): string {
-  return JSON.stringify(Object.keys(attributes).sort().map((key) => [key, attributes[key]]));
+  return JSON.stringify(
+    Object.keys(attributes)
+      .sort()
+      .map((key) => [key, attributes[key]]),
+  );
 }
 
 interface Instrument<S> {
@@ -107,7 +115,11 @@ export class MetricAggregation {
     const out: AggregatedMetric[] = [];
     for (const { description, series } of this.#sums.values()) {
       if (series.size === 0) continue;
-      out.push({ kind: 'sum', description, points: [...series.values()].map(({ attributes, state }) => ({ attributes, value: state.value })) });
+      out.push({
+        kind: 'sum',
+        description,
+        points: [...series.values()].map(({ attributes, state }) => ({ attributes, value: state.value })),
+      });
     }
     for (const { description, series } of this.#histograms.values()) {
       if (series.size === 0) continue;

@@ -2,16 +2,7 @@ import { Signal, type Disposer } from './signal.js';
 
 /** Everything that can happen to one endpoint, as the balancer sees it. */
 export type EndpointEventKind =
-  | 'added'
-  | 'removed'
-  | 'updated'
-  | 'connected'
-  | 'disconnected'
-  | 'healthy'
-  | 'unhealthy'
-  | 'ejected'
-  | 'probing'
-  | 'readmitted';
+  'added' | 'removed' | 'updated' | 'connected' | 'disconnected' | 'healthy' | 'unhealthy' | 'ejected' | 'probing' | 'readmitted';
 
 export interface EndpointEvent {
   readonly service: string;

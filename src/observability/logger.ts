@@ -7,13 +7,7 @@ export type { Logger } from 'pino';
  * Metadata keys whose values never reach a log line. Matching is case-insensitive; any key
  * that contains one of the words in SECRET_WORDS is treated as secret too.
  */
-export const SECRET_METADATA_KEYS: readonly string[] = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-];
+export const SECRET_METADATA_KEYS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
 const SECRET_WORDS = /token|secret|password|passwd|api-key|apikey|credential|session/i;
 
 export const REDACTED = '[REDACTED]';

@@ -9,8 +9,8 @@ import { statusName } from '../call/status.js';
 
 /** A66's buckets for latencies, in seconds (0 to 100 s). */
 export const LATENCY_BUCKETS_S = Object.freeze([
-  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02,
-  0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025,
+  0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
 ]);
 
 /** A96's buckets for retries and hedges per call. */
@@ -53,13 +53,22 @@ export function recorderFor(provider?: MeterProvider): Recorder | undefined {
       return (attributes) => ({ add: (value) => counter.add(value, attributes) });
     },
     histogram: ({ name, unit, description, boundaries }) => {
-      const histogram = meter.createHistogram(name, { unit, description, ...(boundaries && { advice: { explicitBucketBoundaries: [...boundaries] } }) });
+      const histogram = meter.createHistogram(name, {
+        unit,
+        description,
+        ...(boundaries && { advice: { explicitBucketBoundaries: [...boundaries] } }),
+      });
       return (attributes) => ({ record: (value) => histogram.record(value, attributes) });
     },
   };
 }
 
-const latency = (name: string, description: string): InstrumentDescription => ({ name, unit: 's', description, boundaries: LATENCY_BUCKETS_S });
+const latency = (name: string, description: string): InstrumentDescription => ({
+  name,
+  unit: 's',
+  description,
+  boundaries: LATENCY_BUCKETS_S,
+});
 
 /** The instruments of gRPC's proposals and the mesh's own, described once. */
 export const INSTRUMENTS = Object.freeze({
@@ -80,8 +89,15 @@ export const INSTRUMENTS = Object.freeze({
   },
   retryDelay: latency('grpc.client.call.retry_delay', 'Total time of delay while there is no active attempt during the client call.'),
   serverCallStarted: { name: 'grpc.server.call.started', unit: '{call}', description: 'Number of server calls started.' },
-  serverCallDuration: latency('grpc.server.call.duration', 'End-to-end time taken to complete a call from server transport\u2019s perspective.'),
-  endpointAttempts: { name: 'meshlite.endpoint.attempts', unit: '{attempt}', description: 'Attempts each endpoint of a mesh service took, by the status they ended with.' },
+  serverCallDuration: latency(
+    'grpc.server.call.duration',
+    'End-to-end time taken to complete a call from server transport\u2019s perspective.',
+  ),
+  endpointAttempts: {
+    name: 'meshlite.endpoint.attempts',
+    unit: '{attempt}',
+    description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
+  },
   endpointAttemptDuration: latency('meshlite.endpoint.attempt.duration', 'Time each attempt took, by the endpoint it went to.'),
 } satisfies Record<string, InstrumentDescription>);
 
@@ -138,20 +154,65 @@ const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, half
 export function observeMeshState(recorder: Recorder | undefined, source: MeshStateSource): (() => void) | undefined {
   if (!recorder) return undefined;
   const { meter } = recorder;
-  const inRotation = meter.createObservableGauge('meshlite.endpoint.in_rotation', { description: '1 when the endpoint takes regular calls, else 0.' });
-  const serving = meter.createObservableGauge('meshlite.endpoint.serving', { description: '1 when connected and passing its health check, else 0.' });
-  const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', { description: '1 when ejected (or probing) for failures, else 0.' });
-  const weight = meter.createObservableGauge('meshlite.endpoint.effective_weight', { description: 'Weight in use now (slow start lowers it).' });
-  const inFlight = meter.createObservableGauge('meshlite.endpoint.in_flight', { unit: '{call}', description: 'Calls sent to the endpoint that have not ended yet.' });
-  const ejections = meter.createObservableCounter('meshlite.endpoint.ejections', { unit: '{ejection}', description: 'Times the endpoint (or one of its methods) was ejected for failures.' });
-  const tierLoad = meter.createObservableGauge('meshlite.service.tier.load', { unit: '%', description: 'Share of the service\u2019s traffic a priority tier takes.' });
-  const panic = meter.createObservableGauge('meshlite.service.tier.panic', { description: '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.' });
-  const failovers = meter.createObservableCounter('meshlite.service.failovers', { unit: '{failover}', description: 'Times traffic moved to another priority tier (or to none).' });
+  const inRotation = meter.createObservableGauge('meshlite.endpoint.in_rotation', {
+    description: '1 when the endpoint takes regular calls, else 0.',
+  });
+  const serving = meter.createObservableGauge('meshlite.endpoint.serving', {
+    description: '1 when connected and passing its health check, else 0.',
+  });
+  const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', {
+    description: '1 when ejected (or probing) for failures, else 0.',
+  });
+  const weight = meter.createObservableGauge('meshlite.endpoint.effective_weight', {
+    description: 'Weight in use now (slow start lowers it).',
+  });
+  const inFlight = meter.createObservableGauge('meshlite.endpoint.in_flight', {
+    unit: '{call}',
+    description: 'Calls sent to the endpoint that have not ended yet.',
+  });
+  const ejections = meter.createObservableCounter('meshlite.endpoint.ejections', {
+    unit: '{ejection}',
+    description: 'Times the endpoint (or one of its methods) was ejected for failures.',
+  });
+  const tierLoad = meter.createObservableGauge('meshlite.service.tier.load', {
+    unit: '%',
+    description: 'Share of the service\u2019s traffic a priority tier takes.',
+  });
+  const panic = meter.createObservableGauge('meshlite.service.tier.panic', {
+    description: '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.',
+  });
+  const failovers = meter.createObservableCounter('meshlite.service.failovers', {
+    unit: '{failover}',
+    description: 'Times traffic moved to another priority tier (or to none).',
+  });
   const breaker = meter.createObservableGauge('meshlite.client.breaker.state', { description: '0 closed, 1 half-open, 2 open.' });
-  const opened = meter.createObservableCounter('meshlite.client.breaker.opened', { unit: '{transition}', description: 'Times the breaker opened.' });
-  const budget = meter.createObservableGauge('meshlite.client.retry_budget.available', { unit: '{retry}', description: 'Retries the budget would grant now.' });
-  const refused = meter.createObservableCounter('meshlite.client.retry_budget.refused', { unit: '{retry}', description: 'Retries and hedges the budget refused.' });
-  const observables = [inRotation, serving, ejected, weight, inFlight, ejections, tierLoad, panic, failovers, breaker, opened, budget, refused];
+  const opened = meter.createObservableCounter('meshlite.client.breaker.opened', {
+    unit: '{transition}',
+    description: 'Times the breaker opened.',
+  });
+  const budget = meter.createObservableGauge('meshlite.client.retry_budget.available', {
+    unit: '{retry}',
+    description: 'Retries the budget would grant now.',
+  });
+  const refused = meter.createObservableCounter('meshlite.client.retry_budget.refused', {
+    unit: '{retry}',
+    description: 'Retries and hedges the budget refused.',
+  });
+  const observables = [
+    inRotation,
+    serving,
+    ejected,
+    weight,
+    inFlight,
+    ejections,
+    tierLoad,
+    panic,
+    failovers,
+    breaker,
+    opened,
+    budget,
+    refused,
+  ];
   const callback = (result: { observe(observable: (typeof observables)[number], value: number, attributes?: Attributes): void }) => {
     // Several channels may balance one service: their counts add up, their states are each channel's.
     const failoversByService = new Map<string, number>();
@@ -164,7 +225,12 @@ export function observeMeshState(recorder: Recorder | undefined, source: MeshSta
         result.observe(panic, tier.panic ? 1 : 0, attributes);
       }
       for (const endpoint of balancer.endpoints) {
-        const attributes = { ...service, 'meshlite.endpoint': endpoint.name, 'meshlite.address': endpoint.address, 'meshlite.priority': endpoint.priority };
+        const attributes = {
+          ...service,
+          'meshlite.endpoint': endpoint.name,
+          'meshlite.address': endpoint.address,
+          'meshlite.priority': endpoint.priority,
+        };
         result.observe(inFlight, endpoint.inFlight, attributes);
         result.observe(inRotation, endpoint.usable ? 1 : 0, attributes);
         result.observe(serving, endpoint.serving ? 1 : 0, attributes);

@@ -27,7 +27,10 @@ export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk, { 
       const endTime = hrNow();
       const metrics: ScopeMetrics['metrics'] = aggregation.collect().map((metric) => {
         const { unit, description: text } = metric.description;
-        const name = unitSuffix && unit === 's' && !metric.description.name.endsWith('_seconds') ? `${metric.description.name}_seconds` : metric.description.name;
+        const name =
+          unitSuffix && unit === 's' && !metric.description.name.endsWith('_seconds')
+            ? `${metric.description.name}_seconds`
+            : metric.description.name;
         const common = { aggregationTemporality: AggregationTemporality.CUMULATIVE };
         if (metric.kind === 'sum') {
           return {
@@ -47,7 +50,10 @@ export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk, { 
       });
       return {
         // A reader keeps its own SDK's resource and takes only the scope metrics of a producer.
-        resourceMetrics: { resource: undefined as never, scopeMetrics: metrics.length > 0 ? [{ scope: { name: 'grpc-meshlite' }, metrics }] : [] },
+        resourceMetrics: {
+          resource: undefined as never,
+          scopeMetrics: metrics.length > 0 ? [{ scope: { name: 'grpc-meshlite' }, metrics }] : [],
+        },
         errors: [],
       };
     },

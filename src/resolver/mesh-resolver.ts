@@ -1,4 +1,11 @@
-import { Metadata, experimental, status as Status, type ChannelOptions, type MethodConfig, type ServiceConfig as GrpcServiceConfig } from '@grpc/grpc-js';
+import {
+  Metadata,
+  experimental,
+  status as Status,
+  type ChannelOptions,
+  type MethodConfig,
+  type ServiceConfig as GrpcServiceConfig,
+} from '@grpc/grpc-js';
 import { BALANCER_NAME, type BalancerConfigJson } from '../balancer/balancer-config.js';
 import { MESH_OPTION, findMesh } from '../mesh/registry.js';
 import { parseServiceConfig, serviceConfigOption, type HonouredServiceConfig } from '../call/grpc-service-config.js';
@@ -64,7 +71,8 @@ export class MeshResolver implements experimental.Resolver {
   #report(): void {
     const mesh = findMesh(this.#meshId);
     if (typeof mesh === 'string') return this.#fail(`cannot resolve mesh:///${this.#service}: ${mesh}`, undefined);
-    if (this.#serviceConfig instanceof Error) return this.#fail(`cannot use mesh:///${this.#service}: ${this.#serviceConfig.message}`, mesh.id);
+    if (this.#serviceConfig instanceof Error)
+      return this.#fail(`cannot use mesh:///${this.#service}: ${this.#serviceConfig.message}`, mesh.id);
     const service = mesh.service(this.#service);
     if (!service) {
       const known = mesh.serviceNames();

@@ -46,7 +46,9 @@ export function methodTable<T extends z.ZodType>(value: T, options: { wildcard?:
 
 /** A method or service name as the service config writes it: "package.Service/Method" or "package.Service". */
 export function methodName(orWildcard = false) {
-  const forms = orWildcard ? '"package.Service/Method" (no leading "/"), "package.Service" or "*"' : '"package.Service/Method" (no leading "/") or "package.Service"';
+  const forms = orWildcard
+    ? '"package.Service/Method" (no leading "/"), "package.Service" or "*"'
+    : '"package.Service/Method" (no leading "/") or "package.Service"';
   return z.string().regex(/^(?!\*$)[^/\s]+(\/[^/\s]+)?$/, `is not a method name: write ${forms}`);
 }
 

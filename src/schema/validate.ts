@@ -43,7 +43,11 @@ export function describeIssue(issue: z.core.$ZodIssue): Problem {
       : issue.code === 'invalid_key'
         ? (issue.issues[0]?.message ?? issue.message)
         : issue.message;
-  return { field: label, value: secret ? '[REDACTED]' : withoutUrlCredentials(value), text: `${label}: ${lowerFirst(message)}, got ${shown}` };
+  return {
+    field: label,
+    value: secret ? '[REDACTED]' : withoutUrlCredentials(value),
+    text: `${label}: ${lowerFirst(message)}, got ${shown}`,
+  };
 }
 
 /**

@@ -36,7 +36,8 @@ export function isAllowed(identity: PeerIdentity, allowed: readonly string[]): b
     if (entry === '*') return true;
     if (entry.includes('://')) return identity.uris.includes(entry);
     const name = entry.toLowerCase();
-    if (name.startsWith('*.')) return identity.dnsNames.some((dns) => dns.endsWith(name.slice(1)) && !dns.slice(0, -name.length + 1).includes('.'));
+    if (name.startsWith('*.'))
+      return identity.dnsNames.some((dns) => dns.endsWith(name.slice(1)) && !dns.slice(0, -name.length + 1).includes('.'));
     return identity.dnsNames.includes(name);
   });
 }

@@ -57,7 +57,8 @@ function readFiles(files: TlsFiles): Loaded | string {
 
 /** Why Node could not use the files, if it could not: certificates that do not parse, a key that does not parse or match. */
 function problemWith(files: TlsFiles, { ca, cert, key }: Loaded): string | undefined {
-  const unusable = certificatesProblem('CA file', files.caFile, ca) ?? (cert && certificatesProblem('certificate file', files.certFile!, cert));
+  const unusable =
+    certificatesProblem('CA file', files.caFile, ca) ?? (cert && certificatesProblem('certificate file', files.certFile!, cert));
   if (unusable) return unusable;
   try {
     // Throws on a key that does not parse, or that does not match a certificate of its own type.
@@ -93,7 +94,8 @@ function certificatesProblem(what: string, path: string, pem: Buffer): string | 
   const text = pem.toString();
   const blocks = text.match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) return `the ${what} ${path} holds no PEM certificate`;
-  if (blocks.length !== (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length) return `the ${what} ${path} holds a certificate block without its END line`;
+  if (blocks.length !== (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length)
+    return `the ${what} ${path} holds a certificate block without its END line`;
   for (const [index, block] of blocks.entries()) {
     try {
       new X509Certificate(block);
@@ -160,7 +162,8 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
     this.#refusedFiles = undefined;
     this.#current = loaded;
     for (const listener of this.#caListeners) listener({ caCertificate: loaded.ca });
-    if (loaded.cert && loaded.key) for (const listener of this.#identityListeners) listener({ certificate: loaded.cert, privateKey: loaded.key });
+    if (loaded.cert && loaded.key)
+      for (const listener of this.#identityListeners) listener({ certificate: loaded.cert, privateKey: loaded.key });
     this.#events.emit({ kind: 'loaded', files: this.describe() });
   }
 

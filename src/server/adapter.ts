@@ -135,7 +135,8 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
     };
     this.#layer(this.#toHandler)(call).then(
       (result) => this.#finish(result),
-      (error: unknown) => this.#finish({ status: { code: Status.INTERNAL, details: `grpc-meshlite server layer failed: ${String(error)}` } }),
+      (error: unknown) =>
+        this.#finish({ status: { code: Status.INTERNAL, details: `grpc-meshlite server layer failed: ${String(error)}` } }),
     );
   }
 

@@ -81,10 +81,14 @@ export async function drainServer(
   enter('shutting-down');
   target.healthService?.closeWatches();
   const forced = await new Promise<boolean>((resolve) => {
-    const timer = setTimer(clock, () => {
-      target.server.forceShutdown();
-      resolve(true);
-    }, timeoutMs);
+    const timer = setTimer(
+      clock,
+      () => {
+        target.server.forceShutdown();
+        resolve(true);
+      },
+      timeoutMs,
+    );
     target.server.tryShutdown(() => {
       clock.clearTimeout(timer);
       resolve(false);

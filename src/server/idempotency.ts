@@ -131,7 +131,9 @@ export function idempotencyLayer(options: IdempotencyOptions = {}): IdempotencyL
     if (existing && 'result' in existing) return replay(call, existing.result);
     if (existing) {
       const result = await waitFor(existing.running, call.signal);
-      return result ? replay(call, result) : { status: { code: Status.CANCELLED, details: 'cancelled while waiting for the first call with this key' } };
+      return result
+        ? replay(call, result)
+        : { status: { code: Status.CANCELLED, details: 'cancelled while waiting for the first call with this key' } };
     }
     // Running entries never expire: a duplicate must find them however long the first takes.
     const running = next(call).then((result) => {

@@ -37,9 +37,7 @@ const sheddingSchema = z
   .strictObject({
     maxConcurrent: limit.default(LOAD_SHEDDING_DEFAULTS.maxConcurrent),
     methods: methodTable(limit, { wildcard: false }).default({}),
-    adaptive: z
-      .strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() })
-      .optional(),
+    adaptive: z.strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() }).optional(),
     pushbackMs: count(0, MINUTE).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
     exempt: z.array(serviceName()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
     serverName: z.string().default(LOAD_SHEDDING_DEFAULTS.serverName),

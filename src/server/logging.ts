@@ -25,7 +25,11 @@ export interface ServerLoggingOptions {
   failureCodes?: Array<StatusName | number>;
 }
 
-export const SERVER_LOGGING_DEFAULTS = Object.freeze({ requestIdHeader: 'x-request-id', successLevel: 'info', failureLevel: 'warn' } as const);
+export const SERVER_LOGGING_DEFAULTS = Object.freeze({
+  requestIdHeader: 'x-request-id',
+  successLevel: 'info',
+  failureLevel: 'warn',
+} as const);
 
 const serverLoggingSchema = z.strictObject({
   logger: z.custom<Logger>().optional(),

@@ -25,7 +25,10 @@ export function serverMetricsLayer(options: ServerMetricsOptions = {}): ServerLa
 function metricsLayerOn(recorder: Recorder): ServerLayer {
   const started = recorder.counter(INSTRUMENTS.serverCallStarted);
   const duration = recorder.histogram(INSTRUMENTS.serverCallDuration);
-  const byPath = new Map<string, { started: () => { add(value: number): void }; duration: (code: number) => { record(value: number): void } }>();
+  const byPath = new Map<
+    string,
+    { started: () => { add(value: number): void }; duration: (code: number) => { record(value: number): void } }
+  >();
   return (next) => (call) => {
     let series = byPath.get(call.method.path);
     if (!series) {
@@ -70,13 +73,22 @@ export function observeServerState(options: ServerMetricsOptions, source: Server
   const recorder = recorderFor(options.meterProvider);
   if (!recorder) return undefined;
   const { meter } = recorder;
-  const shed = meter.createObservableCounter('meshlite.server.shed', { unit: '{call}', description: 'Calls refused by load shedding (RESOURCE_EXHAUSTED).' });
+  const shed = meter.createObservableCounter('meshlite.server.shed', {
+    unit: '{call}',
+    description: 'Calls refused by load shedding (RESOURCE_EXHAUSTED).',
+  });
   const replays = meter.createObservableCounter('meshlite.server.idempotent_replays', {
     unit: '{call}',
     description: 'Calls answered with a remembered response for their idempotency key.',
   });
-  const limit = meter.createObservableGauge('meshlite.server.concurrency.limit', { unit: '{call}', description: 'Calls the server runs at once before it sheds.' });
-  const inFlight = meter.createObservableGauge('meshlite.server.concurrency.in_flight', { unit: '{call}', description: 'Calls running under the limit now.' });
+  const limit = meter.createObservableGauge('meshlite.server.concurrency.limit', {
+    unit: '{call}',
+    description: 'Calls the server runs at once before it sheds.',
+  });
+  const inFlight = meter.createObservableGauge('meshlite.server.concurrency.in_flight', {
+    unit: '{call}',
+    description: 'Calls running under the limit now.',
+  });
   const drain = meter.createObservableGauge('meshlite.server.drain.phase', {
     description: '0 serving, 1 deregistered, 2 not serving (grace), 3 shutting down, 4 stopped, 5 forced.',
   });

@@ -84,13 +84,22 @@ describe('admin server and status page (real Chromium)', function () {
     a.stop(); // the outage: the only backend is gone
     const opened = new Promise((resolve) => mesh.events.onBreaker((e) => e.state === 'open' && resolve(e)));
     for (let i = 0; i < 5; i++) await callUnary(client.GetOrder, client, { id: 'x' }).catch(() => undefined);
-    expect(await opened).to.deep.equal({ service: 'orders', breaker: 'orders.v1.OrderService/GetOrder', state: 'open', previous: 'closed' });
+    expect(await opened).to.deep.equal({
+      service: 'orders',
+      breaker: 'orders.v1.OrderService/GetOrder',
+      state: 'open',
+      previous: 'closed',
+    });
 
     // Opened only now, the page replays the events it missed and shows the breaker.
     const browser = await launchChromium(pool);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(admin.url);
-    await page.waitForFunction(`document.querySelector('tr[data-breaker="orders.v1.OrderService/GetOrder"] .state')?.textContent === 'open'`, undefined, { timeout: 20_000 });
+    await page.waitForFunction(
+      `document.querySelector('tr[data-breaker="orders.v1.OrderService/GetOrder"] .state')?.textContent === 'open'`,
+      undefined,
+      { timeout: 20_000 },
+    );
     const events = page.locator('#events li');
     await page.waitForFunction(`document.querySelectorAll('#events li').length >= 2`, undefined, { timeout: 20_000 });
     const texts = await events.allTextContents();
@@ -102,7 +111,10 @@ describe('admin server and status page (real Chromium)', function () {
     // (A stream from a restarted process's page, its ids from another epoch, gets everything.)
     const replayed = async (lastEventId?: string) => {
       const controller = new AbortController();
-      const response = await fetch(`${admin.url}events`, { signal: controller.signal, headers: lastEventId ? { 'last-event-id': lastEventId } : {} });
+      const response = await fetch(`${admin.url}events`, {
+        signal: controller.signal,
+        headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+      });
       const reader = response.body!.getReader();
       let text = '';
       const count = () => Number(/the (\d+) recent ones first/.exec(text)?.[1] ?? NaN);
@@ -121,7 +133,9 @@ describe('admin server and status page (real Chromium)', function () {
     const backend = await startFakeBackend('ServiceA');
     pool.defer(() => backend.stop());
     const { mesh, client } = meshClient(pool, {
-      config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } },
+      config: {
+        services: { orders: { endpoints: [{ name: 'ServiceA', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } },
+      },
     });
     client.getChannel().getConnectivityState(true);
     await until(mesh, allUsable('ServiceA'));

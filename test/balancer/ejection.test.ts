@@ -13,7 +13,9 @@ describe('passive ejection', () => {
       clock,
     );
     const feed = (...codes: grpc.status[]) =>
-      codes.map((code) => (ejection.state.kind === 'probing' ? ejection.recordProbe(code) : ejection.record(code, () => true))?.kind ?? '-');
+      codes.map(
+        (code) => (ejection.state.kind === 'probing' ? ejection.recordProbe(code) : ejection.record(code, () => true))?.kind ?? '-',
+      );
     return { clock, ejection, feed };
   }
 

@@ -47,13 +47,27 @@ describe('power of two choices', () => {
   };
 
   it('keeps the configured split exactly while the endpoints cost alike (the first candidate comes from the weighted sequence)', () => {
-    const chooser = new P2cChooser([{ item: 'A', weight: 80 }, { item: 'B', weight: 20 }], () => 5, seededRandom(1));
+    const chooser = new P2cChooser(
+      [
+        { item: 'A', weight: 80 },
+        { item: 'B', weight: 20 },
+      ],
+      () => 5,
+      seededRandom(1),
+    );
     expect(count(chooser, 10_000)).to.deep.equal({ A: 8000, B: 2000 });
   });
 
   it('keeps the split within the preference band, and sends everything to the cheaper one beyond it', () => {
     const cost: Record<string, number> = { A: 2 * PREFERENCE - 0.1, B: 2 };
-    const chooser = new P2cChooser([{ item: 'A', weight: 80 }, { item: 'B', weight: 20 }], (item) => cost[item]!, seededRandom(2));
+    const chooser = new P2cChooser(
+      [
+        { item: 'A', weight: 80 },
+        { item: 'B', weight: 20 },
+      ],
+      (item) => cost[item]!,
+      seededRandom(2),
+    );
     expect(count(chooser, 10_000)).to.deep.equal({ A: 8000, B: 2000 });
     cost['A'] = 200; // ServiceA turned slow
     expect(count(chooser, 10_000)).to.deep.equal({ B: 10_000 });
@@ -61,7 +75,16 @@ describe('power of two choices', () => {
 
   it('treats differences within the tolerance as noise: the configured split decides', () => {
     const cost: Record<string, number> = { A: 6, B: 2 }; // 3× dearer, but only 4 ms
-    const chooser = new P2cChooser([{ item: 'A', weight: 80 }, { item: 'B', weight: 20 }], (item) => cost[item]!, seededRandom(5), undefined, 5);
+    const chooser = new P2cChooser(
+      [
+        { item: 'A', weight: 80 },
+        { item: 'B', weight: 20 },
+      ],
+      (item) => cost[item]!,
+      seededRandom(5),
+      undefined,
+      5,
+    );
     expect(count(chooser, 1000)).to.deep.equal({ A: 800, B: 200 });
     cost['A'] = 8; // 6 ms dearer: beyond the tolerance
     expect(count(chooser, 1000)).to.deep.equal({ B: 1000 });
@@ -80,13 +103,23 @@ describe('power of two choices', () => {
     expected /= 1000 * 999;
     const chooser = new P2cChooser(entries, (item) => costOf(Number(item.slice(1))), seededRandom(3));
     const counts = count(chooser, 20_000);
-    const cheapHalf = Object.entries(counts).filter(([item]) => Number(item.slice(1)) < 500).reduce((sum, [, n]) => sum + n, 0);
+    const cheapHalf = Object.entries(counts)
+      .filter(([item]) => Number(item.slice(1)) < 500)
+      .reduce((sum, [, n]) => sum + n, 0);
     expect(expected).to.be.above(0.6);
     expect(cheapHalf / 20_000).to.be.closeTo(expected, 0.015);
   });
 
   it('never returns a skipped endpoint', () => {
-    const chooser = new P2cChooser([{ item: 'A', weight: 99 }, { item: 'B', weight: 1 }, { item: 'C', weight: 1 }], () => 1, seededRandom(4));
+    const chooser = new P2cChooser(
+      [
+        { item: 'A', weight: 99 },
+        { item: 'B', weight: 1 },
+        { item: 'C', weight: 1 },
+      ],
+      () => 1,
+      seededRandom(4),
+    );
     for (let i = 0; i < 200; i++) expect(chooser.pick((item) => item === 'A')).to.be.oneOf(['B', 'C']);
     expect(chooser.pick(() => true)).to.equal(undefined);
   });
@@ -143,7 +176,7 @@ describe('the p2c_ewma policy in a mesh (injected clock)', function () {
     expect(await split(client, 20)).to.deep.equal({ ServiceB: 20 });
   });
 
-  it('steers away from an endpoint that sheds load: RESOURCE_EXHAUSTED counts as a 1 s answer (the estimate fading is the unit tests\' part)', async () => {
+  it("steers away from an endpoint that sheds load: RESOURCE_EXHAUSTED counts as a 1 s answer (the estimate fading is the unit tests' part)", async () => {
     const { a, mesh, client } = await twoBackends([50, 50]);
     a.behaviour.status = grpc.status.RESOURCE_EXHAUSTED;
     // Calls until one reaches A and is shed.

@@ -62,7 +62,14 @@ describe('smooth weighted scheduler', () => {
     const counts: Record<string, number> = {};
     let scheduler = first;
     for (let i = 0; i < 4000; i++) {
-      if (i % 3 === 0) scheduler = new WeightedScheduler([{ item: 'A', weight: 3 }, { item: 'B', weight: 1 }], scheduler.credits());
+      if (i % 3 === 0)
+        scheduler = new WeightedScheduler(
+          [
+            { item: 'A', weight: 3 },
+            { item: 'B', weight: 1 },
+          ],
+          scheduler.credits(),
+        );
       const item = scheduler.pick()!;
       counts[item] = (counts[item] ?? 0) + 1;
     }
@@ -83,7 +90,15 @@ describe('weighted scheduler: random start phase (no thundering herd)', () => {
   it('stays exact over every round of ΣW picks from a random phase', () => {
     const random = seededRandom(11);
     for (let client = 0; client < 20; client++) {
-      const scheduler = new WeightedScheduler([{ item: 'A', weight: 5 }, { item: 'B', weight: 2 }, { item: 'C', weight: 1 }], undefined, random);
+      const scheduler = new WeightedScheduler(
+        [
+          { item: 'A', weight: 5 },
+          { item: 'B', weight: 2 },
+          { item: 'C', weight: 1 },
+        ],
+        undefined,
+        random,
+      );
       for (let round = 0; round < 5; round++) expect(count(scheduler, 8)).to.deep.equal({ A: 5, B: 2, C: 1 });
     }
   });
@@ -98,21 +113,45 @@ describe('weighted scheduler: random start phase (no thundering herd)', () => {
 
 describe('priority tiers (Envoy overprovisioning)', () => {
   it('keeps all traffic on a tier that is healthy enough', () => {
-    expect(tierLoads([{ priority: 0, usable: 3, total: 4 }, { priority: 1, usable: 2, total: 2 }], 1.4).map((t) => t.load)).to.deep.equal([
-      100, 0,
-    ]);
+    expect(
+      tierLoads(
+        [
+          { priority: 0, usable: 3, total: 4 },
+          { priority: 1, usable: 2, total: 2 },
+        ],
+        1.4,
+      ).map((t) => t.load),
+    ).to.deep.equal([100, 0]);
   });
 
   it('spills what a degraded tier cannot take to the next one', () => {
-    const loads = tierLoads([{ priority: 0, usable: 1, total: 2 }, { priority: 1, usable: 2, total: 2 }], 1.4);
+    const loads = tierLoads(
+      [
+        { priority: 0, usable: 1, total: 2 },
+        { priority: 1, usable: 2, total: 2 },
+      ],
+      1.4,
+    );
     expect(loads.map((t) => Math.round(t.load))).to.deep.equal([70, 30]);
   });
 
   it('moves everything to the next tier when a tier has nothing usable, and normalises partial health', () => {
-    expect(tierLoads([{ priority: 0, usable: 0, total: 2 }, { priority: 1, usable: 1, total: 1 }], 1.4).map((t) => t.load)).to.deep.equal([
-      0, 100,
-    ]);
-    const partial = tierLoads([{ priority: 0, usable: 1, total: 4 }, { priority: 1, usable: 1, total: 4 }], 1.4);
+    expect(
+      tierLoads(
+        [
+          { priority: 0, usable: 0, total: 2 },
+          { priority: 1, usable: 1, total: 1 },
+        ],
+        1.4,
+      ).map((t) => t.load),
+    ).to.deep.equal([0, 100]);
+    const partial = tierLoads(
+      [
+        { priority: 0, usable: 1, total: 4 },
+        { priority: 1, usable: 1, total: 4 },
+      ],
+      1.4,
+    );
     expect(partial.map((t) => t.load)).to.deep.equal([50, 50]);
     expect(tierLoads([{ priority: 0, usable: 0, total: 1 }], 1.4)[0]!.load).to.equal(0);
   });

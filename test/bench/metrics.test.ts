@@ -91,7 +91,9 @@ describe('bench metrics', () => {
     expect(m.p99Ms).to.equal(200);
     // Without the probes, 80 slow calls remain among 1,200 − probes: still over 1 %.
     expect(m.p99WithoutProbesMs).to.equal(200);
-    const later = records.map((r) => (r.startedAt < times.fault + 250 && r.servedBy === 'ServiceA' ? { ...r, servedBy: 'ServiceB', endedAt: r.startedAt + 3 } : r));
+    const later = records.map((r) =>
+      r.startedAt < times.fault + 250 && r.servedBy === 'ServiceA' ? { ...r, servedBy: 'ServiceB', endedAt: r.startedAt + 3 } : r,
+    );
     const noticed = measure(later, times, later.length, 0);
     expect(noticed.probes).to.equal(probes);
     expect(noticed.p99WithoutProbesMs).to.equal(3);

@@ -88,7 +88,9 @@ describe('DNS names that fan out (real DNS server)', function () {
   it('queues the first calls until the name is looked up, then fails them naming the name and the DNS error', async () => {
     const { client } = await setup('missing.test', undefined);
     // Made at once: the lookup is still on its way, so the call waits for its answer.
-    const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }));
+    const error = await expectGrpcError(
+      callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }),
+    );
     expect(error.code).to.equal(grpc.status.UNAVAILABLE);
     expect(error.details).to.equal('no endpoints for orders: DNS missing.test: ENOTFOUND');
   });

@@ -66,17 +66,23 @@ describe('discovery from etcd (real etcd)', function () {
       }
       throw new Error('expected a ConfigError');
     };
-    expect(attempt({ endpoints: [], prefix: PREFIX })).to.contain('services.orders.discovery.etcd.endpoints: must list at least one etcd endpoint');
+    expect(attempt({ endpoints: [], prefix: PREFIX })).to.contain(
+      'services.orders.discovery.etcd.endpoints: must list at least one etcd endpoint',
+    );
     expect(attempt({ endpoints: ['127.0.0.1:2379'], prefix: 'services/orders/' })).to.contain(
       'services.orders.discovery.etcd.prefix: must not end with "/" (keys are "<prefix>/<id>"), got "services/orders/"',
     );
-    expect(attempt({ endpoints: ['etcd 1'], prefix: PREFIX })).to.contain('services.orders.discovery.etcd.endpoints[0]: must be "host:port"');
+    expect(attempt({ endpoints: ['etcd 1'], prefix: PREFIX })).to.contain(
+      'services.orders.discovery.etcd.endpoints[0]: must be "host:port"',
+    );
     const inUrl = attempt({ endpoints: ['https://mesh:hunter2@127.0.0.1:2379'], prefix: PREFIX });
     expect(inUrl).to.contain('credentials go in `auth`').and.not.contain('hunter2');
     // Nor in the error's value: Node prints it with an uncaught error, a logger serialises it.
     let thrown: unknown;
     try {
-      createMesh({ config: { services: { orders: { discovery: { etcd: { endpoints: ['https://mesh:hunter2@127.0.0.1:2379'], prefix: PREFIX } } } } } });
+      createMesh({
+        config: { services: { orders: { discovery: { etcd: { endpoints: ['https://mesh:hunter2@127.0.0.1:2379'], prefix: PREFIX } } } } },
+      });
     } catch (error) {
       thrown = error;
     }
@@ -154,10 +160,17 @@ describe('discovery from etcd (real etcd)', function () {
     const [a] = await backends('ServiceA');
     const writer = new Etcd3({
       hosts: `https://${etcd.endpoint}`,
-      credentials: { rootCertificate: readFileSync(ca.caFile), certChain: readFileSync(client.certFile), privateKey: readFileSync(client.keyFile) },
+      credentials: {
+        rootCertificate: readFileSync(ca.caFile),
+        certChain: readFileSync(client.certFile),
+        privateKey: readFileSync(client.keyFile),
+      },
     });
     pool.defer(() => writer.close());
-    await writer.put(`${PREFIX}/a`).value(goValue(a!.address, { name: 'ServiceA' })).exec();
+    await writer
+      .put(`${PREFIX}/a`)
+      .value(goValue(a!.address, { name: 'ServiceA' }))
+      .exec();
 
     const settings = config(etcd.endpoint);
     settings.services['orders']!.discovery!.etcd!.tls = client;
@@ -176,7 +189,9 @@ describe('discovery from etcd (real etcd)', function () {
     const mesh = createMesh({ config: config(etcd.endpoint) });
     pool.defer(() => mesh.close());
     const client = pool.track(mesh.client(OrderClient, 'orders'));
-    expect((await callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })).served_by).to.equal('ServiceA');
+    expect(
+      (await callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })).served_by,
+    ).to.equal('ServiceA');
 
     const loop = callLoop(client);
     pool.defer(() => loop.stop());
@@ -272,7 +287,9 @@ describe('discovery from etcd (real etcd)', function () {
     await etcd.client.kv.compact({ revision: header.revision, physical: true });
     proxy.restore();
 
-    await until(mesh, (endpoints) => endpoints['ServiceA'] === undefined && allUsable('ServiceB', 'ServiceC')(endpoints), { timeoutMs: 10_000 });
+    await until(mesh, (endpoints) => endpoints['ServiceA'] === undefined && allUsable('ServiceB', 'ServiceC')(endpoints), {
+      timeoutMs: 10_000,
+    });
     expect(names(mesh)).to.deep.equal(['ServiceB', 'ServiceC']);
   });
 });

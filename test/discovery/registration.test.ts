@@ -85,10 +85,8 @@ describe('self-registration in etcd (real etcd)', function () {
     a.health.onChange(({ status }) => seen.push(`health ${status}`));
     mesh.events.onEndpoint((event) => event.endpoint === 'ServiceA' && event.kind === 'removed' && seen.push('removed from the rotation'));
     const phases: DrainPhase[] = [];
-    const drained = drainServer(
-      { server: a.server, health: a.health, registration: a.registration() },
-      { graceMs: 200 },
-      (phase) => phases.push(phase),
+    const drained = drainServer({ server: a.server, health: a.health, registration: a.registration() }, { graceMs: 200 }, (phase) =>
+      phases.push(phase),
     );
     await waitFor(() => phases.includes('deregistered'));
     expect(await keys(etcd)).to.deep.equal([`${PREFIX}/ServiceB`]);
@@ -151,7 +149,11 @@ describe('self-registration in etcd (real etcd)', function () {
     await waitFor(() => events.some((e) => e.kind === 'registered'), { timeoutMs: 10_000 });
     expect(events.map((e) => e.kind)).to.deep.equal(['lost', 'registered']);
     const [after] = (await etcd.client.getAll().prefix(`${PREFIX}/`).exec()).kvs;
-    expect([after?.key.toString(), after?.value.toString(), after?.lease]).to.deep.equal([before!.key.toString(), before!.value.toString(), before!.lease]);
+    expect([after?.key.toString(), after?.value.toString(), after?.lease]).to.deep.equal([
+      before!.key.toString(),
+      before!.value.toString(),
+      before!.lease,
+    ]);
     // Its own deregistration deletes the key for good.
     await registration.deregister();
     expect(await keys(etcd)).to.deep.equal([]);

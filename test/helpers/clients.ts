@@ -20,19 +20,11 @@ export function orderClient(addresses: string[], interceptors: grpc.Interceptor[
   });
 }
 
-export function getOrder(
-  client: OrderClient,
-  headers: Record<string, string> = {},
-  options: grpc.CallOptions = {},
-): Promise<Order> {
+export function getOrder(client: OrderClient, headers: Record<string, string> = {}, options: grpc.CallOptions = {}): Promise<Order> {
   return callUnary(client.GetOrder, client, { id: 'o-1' }, md(headers), options);
 }
 
-export function createOrder(
-  client: OrderClient,
-  headers: Record<string, string> = {},
-  options: grpc.CallOptions = {},
-): Promise<Order> {
+export function createOrder(client: OrderClient, headers: Record<string, string> = {}, options: grpc.CallOptions = {}): Promise<Order> {
   return callUnary(client.CreateOrder, client, { idempotency_key: 'k', item: 'book', quantity: 1 }, md(headers), options);
 }
 

@@ -124,34 +124,35 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
     return false;
   }
 
-  const server = await startServer((s) => {
-    s.addService(orderServiceDefinition, {
-      GetOrder: async (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
-        if (await steer('GetOrder', call, (error) => callback(error))) callback(null, order(call.request.id));
-      },
-      CreateOrder: async (
-        call: grpc.ServerUnaryCall<{ idempotency_key: string }, Order>,
-        callback: grpc.sendUnaryData<Order>,
-      ) => {
-        if (await steer('CreateOrder', call, (error) => callback(error))) {
-          callback(null, { ...order('new'), idempotency_key: call.request.idempotency_key });
-        }
-      },
-      ListOrders: async (call: grpc.ServerWritableStream<{ limit: number }, Order>) => {
-        const failAfter = call.metadata.get('x-test-stream-fail-after')[0]?.toString();
-        const count = failAfter !== undefined ? Number(failAfter) : call.request.limit || 3;
-        if (!(await steer('ListOrders', call, (error) => call.emit('error', error)))) return;
-        for (let i = 0; i < count; i++) call.write(order(`o-${i}`));
-        if (failAfter !== undefined) {
-          call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${name}: stream broke` });
-        } else {
-          call.end();
-        }
-      },
-    });
-    if (options.health !== false) healthService.addTo(s);
-    options.setup?.(s);
-  }, options.server, options.port);
+  const server = await startServer(
+    (s) => {
+      s.addService(orderServiceDefinition, {
+        GetOrder: async (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
+          if (await steer('GetOrder', call, (error) => callback(error))) callback(null, order(call.request.id));
+        },
+        CreateOrder: async (call: grpc.ServerUnaryCall<{ idempotency_key: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
+          if (await steer('CreateOrder', call, (error) => callback(error))) {
+            callback(null, { ...order('new'), idempotency_key: call.request.idempotency_key });
+          }
+        },
+        ListOrders: async (call: grpc.ServerWritableStream<{ limit: number }, Order>) => {
+          const failAfter = call.metadata.get('x-test-stream-fail-after')[0]?.toString();
+          const count = failAfter !== undefined ? Number(failAfter) : call.request.limit || 3;
+          if (!(await steer('ListOrders', call, (error) => call.emit('error', error)))) return;
+          for (let i = 0; i < count; i++) call.write(order(`o-${i}`));
+          if (failAfter !== undefined) {
+            call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${name}: stream broke` });
+          } else {
+            call.end();
+          }
+        },
+      });
+      if (options.health !== false) healthService.addTo(s);
+      options.setup?.(s);
+    },
+    options.server,
+    options.port,
+  );
 
   return Object.assign(backend, server, {
     name,

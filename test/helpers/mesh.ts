@@ -1,5 +1,12 @@
 import type { ClientOptions } from '@grpc/grpc-js';
-import { createMesh, type BalancerSnapshot, type ClientStackOptions, type EndpointSnapshot, type Mesh, type MeshOptions } from 'grpc-meshlite';
+import {
+  createMesh,
+  type BalancerSnapshot,
+  type ClientStackOptions,
+  type EndpointSnapshot,
+  type Mesh,
+  type MeshOptions,
+} from 'grpc-meshlite';
 import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
 import { md } from './clients.js';
 import type { TestPool } from './servers.js';

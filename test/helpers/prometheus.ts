@@ -8,7 +8,6 @@ import { freePort } from '../../examples/ports.js';
 import { requireBinary } from '../../examples/system-package.js';
 import type { TestPool } from './servers.js';
 
-
 export interface PrometheusServer {
   /** Runs a PromQL instant query; resolves with the result vector. */
   query(promql: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
@@ -45,7 +44,10 @@ export async function startPrometheus(pool: TestPool, targets: string[]): Promis
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}: ${output.slice(-2000)}`);
-    const ready = await fetch(`${base}/-/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${base}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) throw new Error(`prometheus did not become ready in 30 s: ${output.slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -53,7 +55,11 @@ export async function startPrometheus(pool: TestPool, targets: string[]): Promis
   return {
     async query(promql) {
       const response = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      const body = (await response.json()) as { status: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string };
+      const body = (await response.json()) as {
+        status: string;
+        data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+        error?: string;
+      };
       if (body.status !== 'success') throw new Error(`PromQL ${promql}: ${body.error}`);
       return body.data!.result;
     },

@@ -8,11 +8,7 @@ export interface TestServer {
 }
 
 /** Binds a new server on 127.0.0.1 with a free port after `setup` added its services. */
-export async function startServer(
-  setup: (server: grpc.Server) => void,
-  options: grpc.ServerOptions = {},
-  port = 0,
-): Promise<TestServer> {
+export async function startServer(setup: (server: grpc.Server) => void, options: grpc.ServerOptions = {}, port = 0): Promise<TestServer> {
   const server = new grpc.Server(options);
   setup(server);
   const bound = await new Promise<number>((resolve, reject) => {
@@ -71,9 +67,7 @@ export function nextEvent<T>(
 }
 
 /** Promise form of a unary call on any grpc-js client method. */
-export function unary<Res>(
-  invoke: (callback: (error: grpc.ServiceError | null, response?: Res) => void) => unknown,
-): Promise<Res> {
+export function unary<Res>(invoke: (callback: (error: grpc.ServiceError | null, response?: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => {
     invoke((error, response) => (error ? reject(error) : resolve(response as Res)));
   });

@@ -5,7 +5,11 @@
  */
 export function until(
   condition: () => boolean,
-  { timeoutMs = 5000, describe = () => '', wake }: { timeoutMs?: number; describe?: () => string; wake?: (check: () => void) => () => void } = {},
+  {
+    timeoutMs = 5000,
+    describe = () => '',
+    wake,
+  }: { timeoutMs?: number; describe?: () => string; wake?: (check: () => void) => () => void } = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = () => {

@@ -102,9 +102,7 @@ describe('cancellation during backoff', () => {
     });
     const client = pool.track(orderClient([backend.address], stack.interceptors));
     const done = new Promise<grpc.ServiceError | null>((resolve) => {
-      const call = client.GetOrder({ id: 'x' }, md({ 'x-test-status': String(grpc.status.UNAVAILABLE) }), (error) =>
-        resolve(error),
-      );
+      const call = client.GetOrder({ id: 'x' }, md({ 'x-test-status': String(grpc.status.UNAVAILABLE) }), (error) => resolve(error));
       stack.retry!.onRetry(() => queueMicrotask(() => call.cancel()));
     });
     const error = await done;

@@ -63,9 +63,21 @@ describe('circuit breaker interceptor', () => {
     const { breaker } = setup({ errorThresholdPercentage: 50 });
     await run(breaker, scriptedNext(OK, UNAVAILABLE, OK, UNAVAILABLE), 4);
     expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('closed');
-    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({ state: 'closed', calls: 4, failures: 2, rejected: 0, opened: 0 });
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({
+      state: 'closed',
+      calls: 4,
+      failures: 2,
+      rejected: 0,
+      opened: 0,
+    });
     await run(breaker, scriptedNext(UNAVAILABLE), 1);
-    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({ state: 'open', calls: 5, failures: 3, rejected: 0, opened: 1 });
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({
+      state: 'open',
+      calls: 5,
+      failures: 3,
+      rejected: 0,
+      opened: 1,
+    });
     // The window forgets: ten seconds later the same share starts from nothing.
     clock.tick(10_000);
     breaker.reset('test');
@@ -117,7 +129,11 @@ describe('circuit breaker interceptor', () => {
   it('closes at once on reset (the mesh calls it when an endpoint is back), and lets a layer that throws fail as itself', async () => {
     const { breaker, changes } = setup();
     expect(await run(breaker, scriptedNext(UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE), 5)).to.deep.equal([
-      UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
+      UNAVAILABLE,
+      UNAVAILABLE,
+      UNAVAILABLE,
+      UNAVAILABLE,
+      UNAVAILABLE,
     ]);
     expect(breaker.state('orders.v1.OrderService/GetOrder')).to.equal('open');
     expect(breaker.reset('ServiceA healthy')).to.deep.equal(['orders.v1.OrderService/GetOrder']);
@@ -145,7 +161,13 @@ describe('circuit breaker interceptor', () => {
     // A layer that resolves with no result: the breaker cannot read its status.
     await breaker(() => Promise.resolve(undefined as never))(clientCall()).catch((error: unknown) => (thrown = error));
     expect(thrown).to.be.instanceOf(TypeError);
-    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({ state: 'closed', calls: 1, failures: 0, rejected: 0, opened: 0 });
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({
+      state: 'closed',
+      calls: 1,
+      failures: 0,
+      rejected: 0,
+      opened: 0,
+    });
   });
 
   it('keeps one breaker per service and method', async () => {

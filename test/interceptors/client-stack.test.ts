@@ -45,7 +45,9 @@ describe('client stack', () => {
       // Metrics only when something records them (an OpenTelemetry meter provider).
       expect(layers.map((layer) => layer.name)).to.deep.equal(CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics'));
       expect(CLIENT_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'deadline', 'circuit-breaker', 'retry']);
-      expect(clientLayers({ metrics: { meterProvider: (await testMeter()).provider } }).map((layer) => layer.name)).to.deep.equal([...CLIENT_LAYER_ORDER]);
+      expect(clientLayers({ metrics: { meterProvider: (await testMeter()).provider } }).map((layer) => layer.name)).to.deep.equal([
+        ...CLIENT_LAYER_ORDER,
+      ]);
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
       await chain(next)(clientCall());
       expect(log).to.deep.equal([
@@ -122,7 +124,7 @@ describe('client stack', () => {
       expect(finished[0]!['latencyMs']).to.be.a('number');
     });
 
-    it('logs a backend\'s answer (NOT_FOUND) at the success level and an unhealthy status at the failure level', async () => {
+    it("logs a backend's answer (NOT_FOUND) at the success level and an unhealthy status at the failure level", async () => {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
       const { logger, lines } = memoryLogger('info');

@@ -5,7 +5,14 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { deriveCall } from 'grpc-meshlite';
 import { Cancellation } from '../../src/call/cancellation.js';
-import { ROUTING_HINT_HEADER, RoutingHint, takeRoutingHint, withoutRoutingHint, withRoutingHint, withRoutingHintHeader } from '../../src/call/routing-hint.js';
+import {
+  ROUTING_HINT_HEADER,
+  RoutingHint,
+  takeRoutingHint,
+  withoutRoutingHint,
+  withRoutingHint,
+  withRoutingHintHeader,
+} from '../../src/call/routing-hint.js';
 import { md } from '../helpers/clients.js';
 import { clientCall } from '../helpers/requests.js';
 

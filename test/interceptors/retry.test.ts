@@ -22,7 +22,12 @@ describe('retry interceptor', () => {
     pool.defer(() => stack.close());
     const events: RetryEvent[] = [];
     stack.retry!.onRetry((event) => events.push(event));
-    const client = pool.track(orderClient(started.map((b) => b.address), stack.interceptors));
+    const client = pool.track(
+      orderClient(
+        started.map((b) => b.address),
+        stack.interceptors,
+      ),
+    );
     if (started.length > 1) await connectAll(client, started.length);
     events.length = 0;
     for (const backend of started) backend.calls.length = 0;
@@ -34,7 +39,12 @@ describe('retry interceptor', () => {
    * soon as it arrives. Every call is served by B; round_robin alternates, so every call but
    * perhaps the first went to A first. Resolves once every attempt at A was cancelled.
    */
-  async function pastHungA(backends: FakeBackend[], client: ReturnType<typeof orderClient>, clock: ReturnType<typeof manualClock>, waitMs: number) {
+  async function pastHungA(
+    backends: FakeBackend[],
+    client: ReturnType<typeof orderClient>,
+    clock: ReturnType<typeof manualClock>,
+    waitMs: number,
+  ) {
     const [a, b] = backends as [FakeBackend, FakeBackend];
     a.behaviour.hang = true;
     a.onCall.subscribe(() => clock.tick(waitMs));
@@ -67,7 +77,7 @@ describe('retry interceptor', () => {
     ]);
   });
 
-  it('gives up after maxAttempts with the server\'s status unchanged, and says on the error how many attempts went where', async () => {
+  it("gives up after maxAttempts with the server's status unchanged, and says on the error how many attempts went where", async () => {
     const { backends, client } = await setup({ maxAttempts: 2, idempotent: true });
     const error = await expectGrpcError(getOrder(client, { 'x-test-fail-times': '5', 'x-test-key': 'b' }));
     expect(error.code).to.equal(grpc.status.UNAVAILABLE);
@@ -82,7 +92,7 @@ describe('retry interceptor', () => {
     expect(backends[0]!.calls).to.have.length(2);
   });
 
-  it('does not retry codes that are not retryable, and hands the server\'s status over as plain grpc-js does', async () => {
+  it("does not retry codes that are not retryable, and hands the server's status over as plain grpc-js does", async () => {
     const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
     const headers = { 'x-test-status': String(grpc.status.NOT_FOUND) };
     const error = await expectGrpcError(getOrder(client, headers));
@@ -144,9 +154,7 @@ describe('retry interceptor', () => {
 
     it('stops when the pushback is negative', async () => {
       const { backends, client } = await setup({ maxAttempts: 3, idempotent: true });
-      const error = await expectGrpcError(
-        getOrder(client, { 'x-test-fail-times': '3', 'x-test-key': 'g', 'x-test-pushback-ms': '-1' }),
-      );
+      const error = await expectGrpcError(getOrder(client, { 'x-test-fail-times': '3', 'x-test-key': 'g', 'x-test-pushback-ms': '-1' }));
       expect(meshCallInfo(error)?.stoppedBecause).to.equal('server pushback said not to retry');
       expect(backends[0]!.calls).to.have.length(1);
     });
@@ -267,9 +275,10 @@ describe('retry interceptor', () => {
     });
 
     it('does not hedge a method that is not idempotent', async () => {
-      const { backends, client, events } = await setup(
-        { maxAttempts: 3, methods: { 'orders.v1.OrderService/CreateOrder': { hedging: { delayMs: 1 } } } },
-      );
+      const { backends, client, events } = await setup({
+        maxAttempts: 3,
+        methods: { 'orders.v1.OrderService/CreateOrder': { hedging: { delayMs: 1 } } },
+      });
       await createOrder(client, { 'x-test-delay-ms': '30' });
       expect(events).to.have.length(0);
       expect(backends[0]!.calls).to.have.length(1);
@@ -281,13 +290,9 @@ describe('retry interceptor', () => {
     expect(() => createClientStack({ retry: { backoff: { baseMs: 500, capMs: 100 } } })).to.throw(
       /backoff\.baseMs: baseMs must not exceed capMs/,
     );
-    expect(() => createClientStack({ retry: { retryableCodes: ['UNAVAILABEL' as never] } })).to.throw(
-      /retryableCodes\[0\].*"UNAVAILABEL"/,
-    );
+    expect(() => createClientStack({ retry: { retryableCodes: ['UNAVAILABEL' as never] } })).to.throw(/retryableCodes\[0\].*"UNAVAILABEL"/);
     expect(() => createClientStack({ retry: { perAttemptTimeoutMs: Number.NaN } })).to.throw(/perAttemptTimeoutMs.*NaN/);
-    expect(() => createClientStack({ retry: { methods: { 'a/B': { maxAttempts: 0 } } } })).to.throw(
-      /methods\["a\/B"\]\.maxAttempts.*0/,
-    );
+    expect(() => createClientStack({ retry: { methods: { 'a/B': { maxAttempts: 0 } } } })).to.throw(/methods\["a\/B"\]\.maxAttempts.*0/);
   });
 });
 

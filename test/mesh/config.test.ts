@@ -53,7 +53,9 @@ describe('mesh config, resolver and bad input', function () {
       const updates: string[] = [];
       pool.defer(mesh.events.onEndpoint((event) => event.kind === 'updated' && updates.push(`${event.endpoint}: ${event.reason}`)));
       let applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
-      file.write({ services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 20), endpoint('ServiceB', b!.address, 80)], balancer: fast } } });
+      file.write({
+        services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 20), endpoint('ServiceB', b!.address, 80)], balancer: fast } },
+      });
       await applied;
       await until(mesh, (e) => e['ServiceA']!.weight === 20);
       // The events name what changed, and only that.
@@ -63,7 +65,9 @@ describe('mesh config, resolver and bad input', function () {
 
       loop = callLoop(client);
       applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
-      file.write({ services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 1), endpoint('ServiceC', c!.address, 1)], balancer: fast } } });
+      file.write({
+        services: { orders: { endpoints: [endpoint('ServiceA', a!.address, 1), endpoint('ServiceC', c!.address, 1)], balancer: fast } },
+      });
       await applied;
       await until(mesh, (e) => e['ServiceB'] === undefined && allUsable('ServiceA', 'ServiceC')(e));
       expect((await loop.stop()).errors).to.deep.equal([]);
@@ -73,14 +77,22 @@ describe('mesh config, resolver and bad input', function () {
     it('refuses an invalid file with the field named, and keeps serving the last good config', async () => {
       const [a, b] = await backends('ServiceA', 'ServiceB');
       const file = configFile({
-        orders: { endpoints: [{ name: 'ServiceA', address: a!.address, weight: 3 }, { name: 'ServiceB', address: b!.address, weight: 1 }], balancer: fast },
+        orders: {
+          endpoints: [
+            { name: 'ServiceA', address: a!.address, weight: 3 },
+            { name: 'ServiceB', address: b!.address, weight: 1 },
+          ],
+          balancer: fast,
+        },
       });
       const { logger, lines } = memoryLogger('info');
       const { mesh, client } = await readyMeshClient(pool, { configFile: file.path, logger }, ['ServiceA', 'ServiceB']);
 
       let rejected = nextEvent<ConfigEvent>((l) => mesh.events.onConfigRejected(l));
       file.write({ services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address, weight: -1 }] } } });
-      expect((await rejected).error).to.contain('services.orders.endpoints[0].weight').and.contain('got -1');
+      expect((await rejected).error)
+        .to.contain('services.orders.endpoints[0].weight')
+        .and.contain('got -1');
       rejected = nextEvent<ConfigEvent>((l) => mesh.events.onConfigRejected(l));
       file.write('{ "services": ');
       expect((await rejected).error).to.contain('is not valid JSON');
@@ -102,7 +114,8 @@ describe('mesh config, resolver and bad input', function () {
       mesh.update(config(100)); // no client yet: nothing to say
       pool.track(mesh.client(OrderClient, 'orders'));
       mesh.update(config(100, 2)); // the client section as it was
-      const said = () => lines.filter((line) => String(line.msg).startsWith("the service's client section changed")).map((line) => line['service']);
+      const said = () =>
+        lines.filter((line) => String(line.msg).startsWith("the service's client section changed")).map((line) => line['service']);
       expect(said()).to.deep.equal([]);
       mesh.update(config(5000));
       expect(said()).to.deep.equal(['orders']);
@@ -324,7 +337,18 @@ describe('mesh config, resolver and bad input', function () {
       };
       const endpoint = { name: 'A', address: '127.0.0.1:50051' };
       expect(attempt({ services: { orders: { endpoints: [] } } })).to.contain('services.orders.endpoints: must list at least one endpoint');
-      expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, weight: 0 }, { name: 'B', address: '127.0.0.1:50052', weight: 0 }] } } })).to.contain(
+      expect(
+        attempt({
+          services: {
+            orders: {
+              endpoints: [
+                { ...endpoint, weight: 0 },
+                { name: 'B', address: '127.0.0.1:50052', weight: 0 },
+              ],
+            },
+          },
+        }),
+      ).to.contain(
         'services.orders.endpoints: every endpoint has weight 0 (drained), so every call would fail: leave at least one with a weight, got [0,0]',
       );
       expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, weight: Number.NaN }] } } })).to.match(
@@ -334,7 +358,9 @@ describe('mesh config, resolver and bad input', function () {
       expect(attempt({ services: { orders: { endpoints: [endpoint, { ...endpoint, name: 'B' }] } } })).to.contain(
         'services.orders.endpoints[1].address: duplicate address (also endpoints[0]), got "127.0.0.1:50051"',
       );
-      expect(attempt({ services: { orders: { endpoints: [endpoint], retries: 3 } } })).to.contain('unknown field "services.orders.retries"');
+      expect(attempt({ services: { orders: { endpoints: [endpoint], retries: 3 } } })).to.contain(
+        'unknown field "services.orders.retries"',
+      );
       expect(attempt({ services: { orders: { endpoints: [{ ...endpoint, address: 'localhost' }] } } })).to.contain('must be "host:port"');
       expect(attempt({ services: { orders: { endpoints: [endpoint], client: { retry: { maxAttempts: 0 } } } } })).to.contain(
         'services.orders.client.retry.maxAttempts: too small',
@@ -343,14 +369,24 @@ describe('mesh config, resolver and bad input', function () {
       expect(attempt({ services: { orders: { endpoint: [endpoint] } } })).to.contain(
         'services.orders.endpoints: must list at least one endpoint (or name a discovery source), got nothing',
       );
-      expect(attempt({ services: { orders: { endpoints: [{ name: 'A' }] } } })).to.contain('services.orders.endpoints[0].address: expected string, got nothing');
+      expect(attempt({ services: { orders: { endpoints: [{ name: 'A' }] } } })).to.contain(
+        'services.orders.endpoints[0].address: expected string, got nothing',
+      );
       // A method key in the path form grpc-js and the logs write would match no call.
-      expect(attempt({ services: { orders: { endpoints: [endpoint], client: { deadline: { methods: { '/orders.v1.OrderService/GetOrder': 100 } } } } } })).to.contain(
+      expect(
+        attempt({
+          services: { orders: { endpoints: [endpoint], client: { deadline: { methods: { '/orders.v1.OrderService/GetOrder': 100 } } } } },
+        }),
+      ).to.contain(
         'services.orders.client.deadline.methods["/orders.v1.OrderService/GetOrder"]: is not a method name: write "package.Service/Method" (no leading "/"), "package.Service" or "*", got "/orders.v1.OrderService/GetOrder"',
       );
-      expect(attempt({ services: { orders: { endpoints: [endpoint], client: { retry: { methods: { 'orders.v1.OrderService/': { idempotent: true } } } } } } })).to.contain(
-        'services.orders.client.retry.methods["orders.v1.OrderService/"]: is not a method name',
-      );
+      expect(
+        attempt({
+          services: {
+            orders: { endpoints: [endpoint], client: { retry: { methods: { 'orders.v1.OrderService/': { idempotent: true } } } } },
+          },
+        }),
+      ).to.contain('services.orders.client.retry.methods["orders.v1.OrderService/"]: is not a method name');
     });
 
     it('names the file when a config file or a TLS file cannot be read, as a ConfigError like every other bad input', () => {
@@ -361,17 +397,22 @@ describe('mesh config, resolver and bad input', function () {
         .to.throw(`cannot read mesh config file ${missing}: ENOENT`)
         .that.satisfies(isConfigError);
       const caFile = join(dir, 'ca.pem');
-      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051' }], tls: { caFile } } } } });
+      const mesh = createMesh({
+        config: { services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051' }], tls: { caFile } } } },
+      });
       pool.defer(() => mesh.close());
       expect(() => mesh.client(OrderClient, 'orders'))
         .to.throw(`services.orders.tls: TLS files ${caFile}: cannot read ${caFile}: ENOENT`)
         .that.satisfies(isConfigError);
     });
 
-    it("names at mesh.client() a per-method setting that would do nothing for the client: refused when passed in code, a warning when from the config", () => {
+    it('names at mesh.client() a per-method setting that would do nothing for the client: refused when passed in code, a warning when from the config', () => {
       const endpoints = [{ name: 'A', address: '127.0.0.1:50051' }];
       /** The ConfigError mesh.client() threw, or the warnings it logged. */
-      const outcome = (client: NonNullable<MeshConfigInput['services'][string]['client']>, stack?: Parameters<ReturnType<typeof createMesh>['client']>[2]) => {
+      const outcome = (
+        client: NonNullable<MeshConfigInput['services'][string]['client']>,
+        stack?: Parameters<ReturnType<typeof createMesh>['client']>[2],
+      ) => {
         const { logger, lines } = memoryLogger('warn');
         const mesh = createMesh({ config: { services: { orders: { endpoints, client } } }, logger });
         pool.defer(() => mesh.close());
@@ -399,7 +440,12 @@ describe('mesh config, resolver and bad input', function () {
         refused:
           'mesh.client(…, "orders"): stack.retry.methods["orders.v1.OrderService/Get"] names no method of orders.v1.OrderService (it has GetOrder, CreateOrder, ListOrders)',
       });
-      expect(outcome({}, { stack: { retry: { methods: { 'orders.v1.OrderService/ListOrders': { idempotent: true, hedging: { delayMs: 10 } } } } } }).refused).to.contain(
+      expect(
+        outcome(
+          {},
+          { stack: { retry: { methods: { 'orders.v1.OrderService/ListOrders': { idempotent: true, hedging: { delayMs: 10 } } } } } },
+        ).refused,
+      ).to.contain(
         'stack.retry.methods["orders.v1.OrderService/ListOrders"].hedging: hedging applies to unary methods only; ListOrders is server streaming',
       );
       // The stack's retry section replaces the config's whole: the config's idempotent does not carry over, and the error says so.
@@ -470,9 +516,13 @@ describe('mesh config, resolver and bad input', function () {
       });
       pool.defer(() => mesh.close());
       const client = pool.track(mesh.client(OrderClient, 'orders', { stack: { retry: false } }));
-      const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }));
+      const error = await expectGrpcError(
+        callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }),
+      );
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
-      expect(error.details).to.match(/^no usable endpoint for orders: ServiceA \(127\.0\.0\.1:\d+\) not connected \(TRANSIENT_FAILURE: .*ECONNREFUSED.*\); ServiceB .*ECONNREFUSED/);
+      expect(error.details).to.match(
+        /^no usable endpoint for orders: ServiceA \(127\.0\.0\.1:\d+\) not connected \(TRANSIENT_FAILURE: .*ECONNREFUSED.*\); ServiceB .*ECONNREFUSED/,
+      );
     });
 
     it('makes grpc-js’s silent fallback loud when a service config gives our policy a bad config', async () => {
@@ -494,8 +544,12 @@ describe('mesh config, resolver and bad input', function () {
 
     it('ties a client to its own mesh when several exist', async () => {
       const [a, b] = await backends('ServiceA', 'ServiceB');
-      const { client: viaFirst } = meshClient(pool, { config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
-      const { client: viaSecond } = meshClient(pool, { config: { services: { orders: { endpoints: [{ name: 'ServiceB', address: b!.address }] } } } });
+      const { client: viaFirst } = meshClient(pool, {
+        config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } },
+      });
+      const { client: viaSecond } = meshClient(pool, {
+        config: { services: { orders: { endpoints: [{ name: 'ServiceB', address: b!.address }] } } },
+      });
       expect((await callUnary(viaFirst.GetOrder, viaFirst, { id: 'x' })).served_by).to.equal('ServiceA');
       expect((await callUnary(viaSecond.GetOrder, viaSecond, { id: 'x' })).served_by).to.equal('ServiceB');
     });

@@ -82,7 +82,10 @@ describe('mesh failover between ServiceA and ServiceB', function () {
   }
 
   /** The setup's config with its endpoints replaced. */
-  const withEndpoints = (config: MeshConfigInput, endpoints: Array<{ name: string; address: string; weight?: number }>): MeshConfigInput => ({
+  const withEndpoints = (
+    config: MeshConfigInput,
+    endpoints: Array<{ name: string; address: string; weight?: number }>,
+  ): MeshConfigInput => ({
     services: { orders: { ...config.services['orders']!, endpoints } },
   });
 
@@ -160,8 +163,14 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     expect(await split(client, 10)).to.deep.equal({ ServiceC: 10 });
     const removed = events.filter((e) => e.kind === 'removed').map((e) => [e.endpoint, e.reason]);
     expect(removed).to.have.deep.members([
-      ['ServiceA', 'no longer in the config or its discovery source; it had kept serving until the endpoints that replace it took all the traffic'],
-      ['ServiceB', 'no longer in the config or its discovery source; it had kept serving until the endpoints that replace it took all the traffic'],
+      [
+        'ServiceA',
+        'no longer in the config or its discovery source; it had kept serving until the endpoints that replace it took all the traffic',
+      ],
+      [
+        'ServiceB',
+        'no longer in the config or its discovery source; it had kept serving until the endpoints that replace it took all the traffic',
+      ],
     ]);
     // Traffic never had nowhere to go.
     expect(failovers).to.deep.equal([]);
@@ -224,14 +233,20 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     const { client, mesh, events, config } = await setup();
     mesh.update(withEndpoints(config, [{ name: 'ServiceB', address: config.services['orders']!.endpoints![1]!.address }]));
     await until(mesh, (e) => !e['ServiceA']);
-    expect(events.find((e) => e.endpoint === 'ServiceA' && e.kind === 'removed')?.reason).to.equal('no longer in the config or its discovery source');
+    expect(events.find((e) => e.endpoint === 'ServiceA' && e.kind === 'removed')?.reason).to.equal(
+      'no longer in the config or its discovery source',
+    );
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
   });
 
   it('applies a reload of the health check settings to the endpoints it has, the old ones serving until the new ones are checked', async () => {
     const { client, mesh, config } = await setup();
     const orders = config.services['orders']!;
-    const statuses = () => mesh.snapshot('orders')[0]!.endpoints.map((e) => `${e.name} ${e.status} ${e.healthDetail}`).sort();
+    const statuses = () =>
+      mesh
+        .snapshot('orders')[0]!
+        .endpoints.map((e) => `${e.name} ${e.status} ${e.healthDetail}`)
+        .sort();
     // A typo in the health service's name: the backends answer SERVICE_UNKNOWN to the new checks.
     mesh.update({ services: { orders: { ...orders, healthCheck: { ...orders.healthCheck, serviceName: 'orders.v1.Typo' } } } });
     await until(mesh, () => statuses().filter((s) => s.includes('SERVICE_UNKNOWN')).length === 2);
@@ -249,7 +264,10 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     await until(mesh, () => !statuses().some((s) => s.startsWith('ServiceA not-serving')));
     mesh.update({ services: { orders: typo } });
     await until(mesh, () => statuses().filter((s) => s.includes('SERVICE_UNKNOWN')).length === 2);
-    expect(statuses().filter((s) => !s.includes('leaving'))).to.deep.equal(['ServiceA not-serving Watch: SERVICE_UNKNOWN', 'ServiceB not-serving Watch: SERVICE_UNKNOWN']);
+    expect(statuses().filter((s) => !s.includes('leaving'))).to.deep.equal([
+      'ServiceA not-serving Watch: SERVICE_UNKNOWN',
+      'ServiceB not-serving Watch: SERVICE_UNKNOWN',
+    ]);
 
     // Mended: the checks pass again, and the endpoints that did not leave take over.
     mesh.update(config);

@@ -81,7 +81,11 @@ describe('the grpc-js contract', () => {
       const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB'], {
         clientOptions: { interceptors: [clientLevel.interceptor] },
       });
-      const order = await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'call-level' }, { interceptors: [callLevel.interceptor] });
+      const order = await getOrder(
+        client,
+        { 'x-test-fail-times': '1', 'x-test-key': 'call-level' },
+        { interceptors: [callLevel.interceptor] },
+      );
       expect(order.served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
       expect(a.calls.length + b.calls.length).to.equal(3); // retried: the stack ran
       expect([callLevel.seen.calls, clientLevel.seen.calls]).to.deep.equal([1, 0]);
@@ -108,7 +112,9 @@ describe('the grpc-js contract', () => {
       const [a, b] = await pair();
       const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
       // A plain client of ServiceB alone, carrying the mesh client's stack.
-      const other = pool.track(new OrderClient(`ipv4:${b.address}`, grpc.credentials.createInsecure(), { interceptors: client.stack.interceptors }));
+      const other = pool.track(
+        new OrderClient(`ipv4:${b.address}`, grpc.credentials.createInsecure(), { interceptors: client.stack.interceptors }),
+      );
       for (let i = 0; i < 4; i++) expect((await getOrder(other)).served_by).to.equal('ServiceB');
       // The stack, then an interceptor of the caller's, then the stack again (mesh.client() appends it).
       const tag = tagging('x-after-stack', 'yes');
@@ -136,7 +142,9 @@ describe('the grpc-js contract', () => {
     it("sends a call's own credentials on every attempt", async () => {
       const [a, b] = await pair();
       const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
-      const credentials = grpc.credentials.createFromMetadataGenerator((_params, callback) => callback(null, md({ 'x-call-credential': 'c' })));
+      const credentials = grpc.credentials.createFromMetadataGenerator((_params, callback) =>
+        callback(null, md({ 'x-call-credential': 'c' })),
+      );
       await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'credentials' }, { credentials });
       expect([...headerOf(a, 'x-call-credential'), ...headerOf(b, 'x-call-credential')]).to.deep.equal(['c', 'c', 'c']);
     });
@@ -213,14 +221,23 @@ describe('the grpc-js contract', () => {
             services: {
               orders: {
                 ...config(a, b).services['orders']!,
-                client: { retry: { maxAttempts: 5, idempotent: true, perAttemptTimeoutMs: 200, hedging: { delayMs: 5, maxAttempts: 4 }, budget: false } },
+                client: {
+                  retry: {
+                    maxAttempts: 5,
+                    idempotent: true,
+                    perAttemptTimeoutMs: 200,
+                    hedging: { delayMs: 5, maxAttempts: 4 },
+                    budget: false,
+                  },
+                },
               },
             },
           },
         },
         ['ServiceA', 'ServiceB'],
       );
-      for (let i = 0; i < 6; i++) await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': `h${i}` }, { deadline: Date.now() + 5000 });
+      for (let i = 0; i < 6; i++)
+        await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': `h${i}` }, { deadline: Date.now() + 5000 });
       expect(a.calls.length + b.calls.length).to.be.greaterThan(6);
       expect([...privateHeaders(a), ...privateHeaders(b)]).to.deep.equal([]);
     });

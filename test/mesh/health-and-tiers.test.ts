@@ -71,16 +71,19 @@ describe('mesh health checking and priority tiers', function () {
 
   it('in panic mode spreads over every connected endpoint when too few are healthy', async () => {
     const [a, b] = await Promise.all(['ServiceA', 'ServiceB'].map((name) => backend(name)));
-    const { mesh: m, client } = await readyMesh({
-      orders: {
-        endpoints: [
-          { name: 'ServiceA', address: a!.address, weight: 1 },
-          { name: 'ServiceB', address: b!.address, weight: 1 },
-        ],
-        healthCheck: { serviceName: SERVICE },
-        balancer: { panicThresholdPercent: 50 },
+    const { mesh: m, client } = await readyMesh(
+      {
+        orders: {
+          endpoints: [
+            { name: 'ServiceA', address: a!.address, weight: 1 },
+            { name: 'ServiceB', address: b!.address, weight: 1 },
+          ],
+          healthCheck: { serviceName: SERVICE },
+          balancer: { panicThresholdPercent: 50 },
+        },
       },
-    }, ['ServiceA', 'ServiceB']);
+      ['ServiceA', 'ServiceB'],
+    );
     a!.health.set(SERVICE, 'NOT_SERVING');
     b!.health.set(SERVICE, 'NOT_SERVING');
     await until(m, (e) => !e['ServiceA']!.usable && !e['ServiceB']!.usable);
@@ -161,7 +164,11 @@ describe('mesh health checking and priority tiers', function () {
     });
     const clock = manualClock(Date.now());
     const { mesh: m, client } = meshClient(pool, {
-      config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } } } },
+      config: {
+        services: {
+          orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } },
+        },
+      },
       clock,
     });
     client.getChannel().getConnectivityState(true);
@@ -196,7 +203,10 @@ describe('mesh health checking and priority tiers', function () {
       { name: 'ServiceA', address: a!.address, weight: weightA },
       { name: 'ServiceB', address: b!.address, weight: 1 },
     ];
-    const { mesh: m, client } = await readyMesh({ orders: { endpoints: endpoints(1), balancer: { slowStart: { windowMs: 0 } } } }, ['ServiceA', 'ServiceB']);
+    const { mesh: m, client } = await readyMesh({ orders: { endpoints: endpoints(1), balancer: { slowStart: { windowMs: 0 } } } }, [
+      'ServiceA',
+      'ServiceB',
+    ]);
     m.update({ services: { orders: { endpoints: endpoints(0), balancer: { slowStart: { windowMs: 0 } } } } });
     await until(m, (e) => e['ServiceA']!.weight === 0);
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });
@@ -207,16 +217,19 @@ describe('mesh health checking and priority tiers', function () {
     const official = new HealthImplementation({ '': 'SERVING', [SERVICE]: 'SERVING' });
     const a = await backend('ServiceA', { health: false, setup: (server) => official.addToServer(server) });
     const b = await backend('ServiceB');
-    const { mesh: m, client } = await readyMesh({
-      orders: {
-        endpoints: [
-          { name: 'ServiceA', address: a.address, weight: 1 },
-          { name: 'ServiceB', address: b.address, weight: 1 },
-        ],
-        healthCheck: { serviceName: SERVICE },
-        balancer: { slowStart: { windowMs: 0 } },
+    const { mesh: m, client } = await readyMesh(
+      {
+        orders: {
+          endpoints: [
+            { name: 'ServiceA', address: a.address, weight: 1 },
+            { name: 'ServiceB', address: b.address, weight: 1 },
+          ],
+          healthCheck: { serviceName: SERVICE },
+          balancer: { slowStart: { windowMs: 0 } },
+        },
       },
-    }, ['ServiceA', 'ServiceB']);
+      ['ServiceA', 'ServiceB'],
+    );
     official.setStatus(SERVICE, 'NOT_SERVING');
     await until(m, (e) => !e['ServiceA']!.usable);
     expect(await split(client, 10)).to.deep.equal({ ServiceB: 10 });

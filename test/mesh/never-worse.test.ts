@@ -41,7 +41,7 @@ describe('never worse than plain grpc-js', function () {
 
     it('lets the only attempt the budget allows run on to the deadline: slow answers, no failures', async () => {
       const [a, b] = await backends('ServiceA', 'ServiceB');
-      a.behaviour.delayMs = 80;
+      a!.behaviour.delayMs = 80;
       const { client } = await readyMeshClient(
         pool,
         { config: service(a!, b!, { client: { retry: { maxAttempts: 3, perAttemptTimeoutMs: 20, idempotent: true, budget: noBudget } } }) },
@@ -56,7 +56,7 @@ describe('never worse than plain grpc-js', function () {
 
     it('lets the first attempt of a hedged call carry on when the budget refuses the hedge', async () => {
       const [a, b] = await backends('ServiceA', 'ServiceB');
-      a.behaviour.delayMs = 80;
+      a!.behaviour.delayMs = 80;
       const hedged = { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 5 } } };
       const { client } = await readyMeshClient(
         pool,
@@ -66,7 +66,7 @@ describe('never worse than plain grpc-js', function () {
       const served: string[] = [];
       for (let i = 0; i < 6; i++) served.push((await getOrder(client)).served_by);
       expect(served.filter((name) => name === 'ServiceA')).to.have.length(3);
-      expect(a.calls).to.have.length(3);
+      expect(a!.calls).to.have.length(3);
     });
   });
 
@@ -97,7 +97,9 @@ describe('never worse than plain grpc-js', function () {
     expect(a!.calls.filter((call) => call.method === 'CreateOrder')).to.have.length(12);
     const ejections = events.filter((e) => e.kind === 'ejected');
     expect(ejections.map((e) => [e.endpoint, e.method])).to.deep.equal([['ServiceA', GET_ORDER]]);
-    expect(ejections[0]!.reason).to.match(/^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for \/orders\.v1\.OrderService\/GetOrder; out for 60000 ms$/);
+    expect(ejections[0]!.reason).to.match(
+      /^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for \/orders\.v1\.OrderService\/GetOrder; out for 60000 ms$/,
+    );
     const [snapshotA] = mesh.snapshot('orders')[0]!.endpoints;
     expect(snapshotA).to.include({ name: 'ServiceA', status: 'in-rotation' });
     expect(snapshotA!.methods.map((m) => [m.method, m.ejection])).to.deep.equal([[GET_ORDER, 'ejected']]);
@@ -219,11 +221,19 @@ describe('never worse than plain grpc-js', function () {
         }
         throw new Error('expected a ConfigError');
       };
-      const retryPolicy = { maxAttempts: 3, initialBackoff: '0.1s', maxBackoff: '1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] };
+      const retryPolicy = {
+        maxAttempts: 3,
+        initialBackoff: '0.1s',
+        maxBackoff: '1s',
+        backoffMultiplier: 2,
+        retryableStatusCodes: ['UNAVAILABLE'],
+      };
       expect(refused({ methodConfig: [{ name: [{ service: SERVICE }], retryPolicy }] })).to.contain(
         'methodConfig[0].retryPolicy: conflicts with the mesh',
       );
-      expect(refused({ loadBalancingConfig: [{ round_robin: {} }] })).to.contain('loadBalancingConfig: a mesh:/// channel is balanced by the mesh');
+      expect(refused({ loadBalancingConfig: [{ round_robin: {} }] })).to.contain(
+        'loadBalancingConfig: a mesh:/// channel is balanced by the mesh',
+      );
       expect(refused({ methodConfig: [{ name: [{ service: SERVICE }], timeout: 'soon' }] })).to.contain('methodConfig[0].timeout');
     });
   });

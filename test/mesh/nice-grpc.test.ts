@@ -52,7 +52,10 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
 
   it('retries a failed call on the other backend, with the caller metadata on every attempt', async () => {
     const { backends, client } = await setup();
-    const order = await client.GetOrder({ id: 'x' }, { metadata: headers({ 'x-test-fail-times': '1', 'x-test-key': 'nice', authorization: 'Bearer n' }) });
+    const order = await client.GetOrder(
+      { id: 'x' },
+      { metadata: headers({ 'x-test-fail-times': '1', 'x-test-key': 'nice', authorization: 'Bearer n' }) },
+    );
     expect(order.served_by).to.be.oneOf(['ServiceA', 'ServiceB']);
     const calls = [...backends[0].calls, ...backends[1].calls];
     expect(calls).to.have.length(3);
@@ -88,11 +91,13 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     // A number is ms from now, as nice-grpc's deadline middleware reads it; a Date is a time.
     const late = await client.GetOrder({ id: 'x' }, { metadata: hung, deadline: 100 }).catch((caught: unknown) => caught as ClientError);
     expect((late as ClientError).code).to.equal(Status.DEADLINE_EXCEEDED);
-    const dated = await client.GetOrder({ id: 'x' }, { metadata: hung, deadline: new Date(Date.now() + 100) }).catch((caught: unknown) => caught as ClientError);
+    const dated = await client
+      .GetOrder({ id: 'x' }, { metadata: hung, deadline: new Date(Date.now() + 100) })
+      .catch((caught: unknown) => caught as ClientError);
     expect((dated as ClientError).code).to.equal(Status.DEADLINE_EXCEEDED);
     const controller = new AbortController();
     const pending = client.GetOrder({ id: 'x' }, { metadata: hung, signal: controller.signal }).catch((caught: unknown) => caught);
     controller.abort();
-    expect((await pending as Error).name).to.equal('AbortError'); // what abort-controller-x's isAbortError checks
+    expect(((await pending) as Error).name).to.equal('AbortError'); // what abort-controller-x's isAbortError checks
   });
 });

@@ -65,7 +65,9 @@ describe('transport failures under a call', function () {
                 // The dying backend would break its health stream too; this test is about calls.
                 healthCheck: { enabled: false },
                 balancer: { ejection: { enabled: false } },
-                client: { retry: { maxAttempts: 3, backoff: { baseMs: 1, capMs: 2 }, methods: { [`${SERVICE}/GetOrder`]: { idempotent: true } } } },
+                client: {
+                  retry: { maxAttempts: 3, backoff: { baseMs: 1, capMs: 2 }, methods: { [`${SERVICE}/GetOrder`]: { idempotent: true } } },
+                },
               },
             },
           },

@@ -2,7 +2,15 @@
 // OpenTelemetry SDK with an in-memory reader.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { clientLayers, createServerStack, DRAIN_PHASE_VALUES, drainServer, HealthState, LATENCY_BUCKETS_S, metricsLayer } from 'grpc-meshlite';
+import {
+  clientLayers,
+  createServerStack,
+  DRAIN_PHASE_VALUES,
+  drainServer,
+  HealthState,
+  LATENCY_BUCKETS_S,
+  metricsLayer,
+} from 'grpc-meshlite';
 import { describeMethod } from '../../src/call/method.js';
 import type { ClientCall, ClientResult } from '../../src/interceptors/types.js';
 
@@ -15,7 +23,13 @@ import { until as untilTrue } from '../helpers/until.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 const METHOD = 'orders.v1.OrderService/GetOrder';
-const okResult: ClientResult = { status: { code: grpc.status.OK, details: '', metadata: new grpc.Metadata() }, headers: undefined, message: {}, peer: undefined, attempts: [] };
+const okResult: ClientResult = {
+  status: { code: grpc.status.OK, details: '', metadata: new grpc.Metadata() },
+  headers: undefined,
+  message: {},
+  peer: undefined,
+  attempts: [],
+};
 
 describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
   this.timeout(20_000);
@@ -30,8 +44,17 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         pool.defer(() => meter.shutdown());
         const { mesh, client } = meshClient(
           pool,
-          { config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } } },
-          { stack: { metrics: { meterProvider: meter.provider }, retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } } },
+          {
+            config: {
+              services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } },
+            },
+          },
+          {
+            stack: {
+              metrics: { meterProvider: meter.provider },
+              retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } },
+            },
+          },
         );
         client.getChannel().getConnectivityState(true);
         await until(mesh, allUsable('A'));
@@ -46,10 +69,16 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         const attempts = metrics.get('grpc.client.attempt.duration')!;
         expect(attempts.unit).to.equal('s');
         expect(attempts.boundaries).to.deep.equal([...LATENCY_BUCKETS_S]);
-        expect(['UNAVAILABLE', 'OK', 'NOT_FOUND'].map((status) => valueOf(attempts, { ...base, 'grpc.status': status }))).to.deep.equal([1, 1, 1]);
+        expect(['UNAVAILABLE', 'OK', 'NOT_FOUND'].map((status) => valueOf(attempts, { ...base, 'grpc.status': status }))).to.deep.equal([
+          1, 1, 1,
+        ]);
         const calls = metrics.get('grpc.client.call.duration')!;
         expect(calls.unit).to.equal('s');
-        expect(['OK', 'NOT_FOUND', 'UNAVAILABLE'].map((status) => valueOf(calls, { ...base, 'grpc.status': status }))).to.deep.equal([1, 1, undefined]);
+        expect(['OK', 'NOT_FOUND', 'UNAVAILABLE'].map((status) => valueOf(calls, { ...base, 'grpc.status': status }))).to.deep.equal([
+          1,
+          1,
+          undefined,
+        ]);
         const retries = metrics.get('grpc.client.call.retries')!;
         expect(retries.unit).to.equal('{retry}');
         expect(valueOf(retries, base)).to.equal(1); // one call retried; calls without retries report no 0
@@ -63,7 +92,11 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         pool.defer(() => meter.shutdown());
         const { mesh, client } = meshClient(pool, {
           meterProvider: meter.provider,
-          config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address, weight: 7 }], balancer: { slowStart: { windowMs: 0 } } } } },
+          config: {
+            services: {
+              orders: { endpoints: [{ name: 'A', address: backend.address, weight: 7 }], balancer: { slowStart: { windowMs: 0 } } },
+            },
+          },
         });
         client.getChannel().getConnectivityState(true);
         await until(mesh, allUsable('A'));
@@ -83,7 +116,9 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(1);
         await held;
         expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
-        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(0);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(
+          0,
+        );
       });
 
       it('records server calls with A66 names, units and labels', async () => {
@@ -96,7 +131,15 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
               GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) =>
                 call.request.id === 'missing'
                   ? callback({ code: grpc.status.NOT_FOUND, details: 'no' })
-                  : callback(null, { id: 'o', item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' }),
+                  : callback(null, {
+                      id: 'o',
+                      item: '',
+                      quantity: 0,
+                      idempotency_key: '',
+                      created_by: '',
+                      created_at_ms: '0',
+                      served_by: 'S',
+                    }),
             }),
           { interceptors: stack.interceptors },
         );
@@ -110,17 +153,23 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf(metrics.get('grpc.server.call.started'), { 'grpc.method': METHOD })).to.equal(2);
         const durations = metrics.get('grpc.server.call.duration')!;
         expect(durations.unit).to.equal('s');
-        expect(['OK', 'NOT_FOUND'].map((status) => valueOf(durations, { 'grpc.method': METHOD, 'grpc.status': status }))).to.deep.equal([1, 1]);
+        expect(['OK', 'NOT_FOUND'].map((status) => valueOf(durations, { 'grpc.method': METHOD, 'grpc.status': status }))).to.deep.equal([
+          1, 1,
+        ]);
       });
 
-      it("labels a method the client does not know as A66's \"other\", and times the pause before a retry (A96 retry_delay)", async () => {
+      it('labels a method the client does not know as A66\'s "other", and times the pause before a retry (A96 retry_delay)', async () => {
         const backend = await startFakeBackend('ServiceA');
         pool.defer(() => backend.stop());
         const meter = await testMeter(mode);
         pool.defer(() => meter.shutdown());
         const { mesh, client } = meshClient(
           pool,
-          { config: { services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } } } },
+          {
+            config: {
+              services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } },
+            },
+          },
           { stack: { metrics: { meterProvider: meter.provider }, retry: { maxAttempts: 2, idempotent: true } } },
         );
         client.getChannel().getConnectivityState(true);
@@ -128,7 +177,13 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         // The server asks for 50 ms before the retry: the call has no attempt running for that long.
         await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'd', 'x-test-pushback-ms': '50' });
         const generic = await new Promise<grpc.ServiceError | null>((resolve) =>
-          client.makeUnaryRequest('/orders.v1.OrderService/NoSuchMethod', (value: Buffer) => value, (value: Buffer) => value, Buffer.alloc(0), (error) => resolve(error)),
+          client.makeUnaryRequest(
+            '/orders.v1.OrderService/NoSuchMethod',
+            (value: Buffer) => value,
+            (value: Buffer) => value,
+            Buffer.alloc(0),
+            (error) => resolve(error),
+          ),
         );
         expect(generic?.code).to.equal(grpc.status.UNIMPLEMENTED);
 
@@ -142,10 +197,10 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         const point = histogramOf(delay, { 'grpc.method': METHOD });
         expect(point.count).to.equal(1);
         expect(point.sum!).to.be.at.least(0.049);
-        expect(point.sum!).to.be.below(histogramOf(calls!, { "grpc.method": METHOD, "grpc.status": "OK" }).sum!);
+        expect(point.sum!).to.be.below(histogramOf(calls!, { 'grpc.method': METHOD, 'grpc.status': 'OK' }).sum!);
       });
 
-      it('records ejections, tier failovers and each tier\'s share, and breaker openings', async () => {
+      it("records ejections, tier failovers and each tier's share, and breaker openings", async () => {
         const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
         for (const backend of [a, b]) pool.defer(() => backend.stop());
         const meter = await testMeter(mode);
@@ -161,7 +216,10 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
                     { name: 'A', address: a.address, priority: 0 },
                     { name: 'B', address: b.address, priority: 1 },
                   ],
-                  balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 1, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+                  balancer: {
+                    slowStart: { windowMs: 0 },
+                    ejection: { consecutiveFailures: 1, baseEjectionMs: 60_000, maxEjectionMs: 60_000 },
+                  },
                 },
               },
             },
@@ -179,8 +237,12 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf(metrics.get('meshlite.endpoint.ejections'), endpointA)).to.equal(1);
         expect(valueOf(metrics.get('meshlite.endpoint.ejected'), endpointA)).to.equal(1);
         expect(valueOf(metrics.get('meshlite.service.failovers'), { 'meshlite.service': 'orders' })).to.equal(1);
-        expect(valueOf(metrics.get('meshlite.service.tier.load'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never })).to.equal(100);
-        expect(valueOf(metrics.get('meshlite.service.tier.panic'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never })).to.equal(0);
+        expect(
+          valueOf(metrics.get('meshlite.service.tier.load'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never }),
+        ).to.equal(100);
+        expect(
+          valueOf(metrics.get('meshlite.service.tier.panic'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never }),
+        ).to.equal(0);
         expect(valueOf(metrics.get('meshlite.client.breaker.opened'), { 'meshlite.breaker': METHOD })).to.equal(1);
         expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD })).to.equal(2);
       });
@@ -196,7 +258,16 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
           (server) =>
             server.addService(orderServiceDefinition, {
               GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
-                const answer = () => callback(null, { id: call.request.id, item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' });
+                const answer = () =>
+                  callback(null, {
+                    id: call.request.id,
+                    item: '',
+                    quantity: 0,
+                    idempotency_key: '',
+                    created_by: '',
+                    created_at_ms: '0',
+                    served_by: 'S',
+                  });
                 if (call.request.id === 'hold') void held.then(answer);
                 else answer();
               },
@@ -239,7 +310,10 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         const layer = metricsLayer({ meterProvider: meter.provider, target: 't' })!;
         const call = { method: describeMethod('/p.S/M') } as ClientCall;
         for (const durationMs of values) {
-          await layer(async () => ({ ...okResult, attempts: [{ code: 0, peer: undefined, mayHaveReachedServer: true, startedAt: 0, durationMs: durationMs * 1000 }] }))(call);
+          await layer(async () => ({
+            ...okResult,
+            attempts: [{ code: 0, peer: undefined, mayHaveReachedServer: true, startedAt: 0, durationMs: durationMs * 1000 }],
+          }))(call);
         }
         const point = histogramOf((await meter.collect()).get('grpc.client.attempt.duration')!, { 'grpc.method': 'p.S/M' });
         return { ...point, sum: Math.round(point.sum! * 1e9) / 1e9 };

@@ -22,24 +22,21 @@ describe('Prometheus (real Prometheus server)', function () {
     const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
     for (const backend of [a, b]) pool.defer(() => backend.stop());
     a.behaviour.status = grpc.status.UNAVAILABLE; // every attempt at A fails; retries go to B
-    const { mesh, client } = meshClient(
-      pool,
-      {
-        meterProvider: prometheus.meterProvider,
-        config: {
-          services: {
-            orders: {
-              endpoints: [
-                { name: 'ServiceA', address: a.address },
-                { name: 'ServiceB', address: b.address },
-              ],
-              balancer: { slowStart: { windowMs: 0 }, ejection: { enabled: false } },
-              client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
-            },
+    const { mesh, client } = meshClient(pool, {
+      meterProvider: prometheus.meterProvider,
+      config: {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'ServiceA', address: a.address },
+              { name: 'ServiceB', address: b.address },
+            ],
+            balancer: { slowStart: { windowMs: 0 }, ejection: { enabled: false } },
+            client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
           },
         },
       },
-    );
+    });
     client.getChannel().getConnectivityState(true);
     await until(mesh, allUsable('ServiceA', 'ServiceB'));
     for (let i = 0; i < 20; i++) await getOrder(client);
@@ -58,18 +55,26 @@ describe('Prometheus (real Prometheus server)', function () {
     expect(rates).to.deep.equal({ ServiceA: 0, ServiceB: 1 });
     const calls = await server.query('sum(grpc_client_call_duration_seconds_count{grpc_target="mesh:///orders",grpc_status="OK"})');
     expect(Number(calls[0]!.value[1])).to.equal(20);
-    const p99 = await server.query('histogram_quantile(0.99, sum by (le, meshlite_endpoint) (meshlite_endpoint_attempt_duration_seconds_bucket))');
+    const p99 = await server.query(
+      'histogram_quantile(0.99, sum by (le, meshlite_endpoint) (meshlite_endpoint_attempt_duration_seconds_bucket))',
+    );
     expect(p99.map((r) => r.metric['meshlite_endpoint']).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
     expect(p99.every((r) => Number(r.value[1]) > 0)).to.equal(true);
     const inRotation = await server.query('meshlite_endpoint_in_rotation');
-    expect(Object.fromEntries(inRotation.map((r) => [r.metric['meshlite_endpoint'], r.value[1]]))).to.deep.equal({ ServiceA: '1', ServiceB: '1' });
+    expect(Object.fromEntries(inRotation.map((r) => [r.metric['meshlite_endpoint'], r.value[1]]))).to.deep.equal({
+      ServiceA: '1',
+      ServiceB: '1',
+    });
 
     // The admin server serves the same text at /metrics.
     const admin = await mesh.serveAdmin({ port: 0, prometheus });
     pool.defer(() => admin.close());
     const text = await (await fetch(`${admin.url}metrics`)).text();
     // Named as grpc-go and grpc-java name them through their OpenTelemetry Prometheus exporters.
-    expect(text).to.contain('meshlite_endpoint_attempts_total{').and.contain('grpc_client_call_duration_seconds_bucket{').and.not.contain('grpc_client_call_duration_bucket');
+    expect(text)
+      .to.contain('meshlite_endpoint_attempts_total{')
+      .and.contain('grpc_client_call_duration_seconds_bucket{')
+      .and.not.contain('grpc_client_call_duration_bucket');
     expect((await fetch(new URL('/other', prometheus.url))).status).to.equal(404);
   });
 
@@ -78,7 +83,9 @@ describe('Prometheus (real Prometheus server)', function () {
     pool.defer(() => prometheus.close());
     const { hostname, port } = new URL(prometheus.url);
     const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), hostname, () => socket.end('GET http://[::1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      const socket = connect(Number(port), hostname, () =>
+        socket.end('GET http://[::1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      );
       let text = '';
       socket.on('data', (chunk) => (text += chunk.toString()));
       socket.on('end', () => resolve(text));

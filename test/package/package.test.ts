@@ -77,7 +77,9 @@ describe('the packed package in a fresh app', function () {
     const installed = join(app, 'node_modules', 'grpc-meshlite');
     const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { license: string; private?: boolean };
     expect(manifest.private).to.equal(undefined);
-    expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).to.contain('Apache License').and.contain('Version 2.0');
+    expect(readFileSync(join(installed, 'LICENSE'), 'utf8'))
+      .to.contain('Apache License')
+      .and.contain('Version 2.0');
     expect(manifest.license).to.equal('Apache-2.0');
     const maps = readdirSync(installed, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.map'));
     expect(maps.length).to.be.greaterThan(1);

@@ -20,7 +20,9 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
     const { logger, lines, raw } = memoryLogger('info');
     const stack = createServerStack({
       logger,
-      authorization: { allow: { 'orders.v1.OrderService': ['spiffe://mesh/web', '*.reports.internal'], [CREATE]: ['spiffe://mesh/checkout'] } },
+      authorization: {
+        allow: { 'orders.v1.OrderService': ['spiffe://mesh/web', '*.reports.internal'], [CREATE]: ['spiffe://mesh/checkout'] },
+      },
     });
     const grpcServer = new grpc.Server({ interceptors: stack.interceptors });
     let handled = 0;
@@ -78,7 +80,10 @@ describe('authorization by mutual-TLS identity (real TLS servers)', function () 
     const webIdentity = ca.issue('web', 'clientAuth', 'URI:spiffe://mesh/web');
     const web = client(address, ca, webIdentity);
     const denied = await expectGrpcError(web.call('CreateOrder')); // web may read, not create
-    expect([denied.code, denied.details]).to.deep.equal([grpc.status.PERMISSION_DENIED, 'spiffe://mesh/web may not call /orders.v1.OrderService/CreateOrder']);
+    expect([denied.code, denied.details]).to.deep.equal([
+      grpc.status.PERMISSION_DENIED,
+      'spiffe://mesh/web may not call /orders.v1.OrderService/CreateOrder',
+    ]);
     expect(handled()).to.equal(0);
     const refusal = lines.find((line) => line.msg === 'refused: identity not allowed')!;
     expect(refusal).to.include({ identity: 'spiffe://mesh/web', method: `/${CREATE}` });

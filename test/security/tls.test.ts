@@ -38,7 +38,9 @@ describe('TLS to the endpoints (real TLS servers)', function () {
 
   function meshWith(address: string, tls: NonNullable<MeshConfigInput['services'][string]['tls']>, serverName?: string) {
     const config: MeshConfigInput = {
-      services: { orders: { endpoints: [{ name: 'A', address, ...(serverName && { serverName }) }], tls, balancer: { slowStart: { windowMs: 0 } } } },
+      services: {
+        orders: { endpoints: [{ name: 'A', address, ...(serverName && { serverName }) }], tls, balancer: { slowStart: { windowMs: 0 } } },
+      },
     };
     const mesh = createMesh({ config });
     pool.defer(() => mesh.close());

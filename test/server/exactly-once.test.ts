@@ -31,31 +31,35 @@ describe('exactly-once CreateOrder through retries, hedges and failovers', funct
       return backend;
     };
     const [a, b] = [await start('ServiceA'), await start('ServiceB')];
-    const { mesh, client } = await readyMeshClient(pool, {
-      config: {
-        services: {
-          orders: {
-            endpoints: [
-              { name: 'ServiceA', address: a.address, weight: 50 },
-              { name: 'ServiceB', address: b.address, weight: 50 },
-            ],
-            healthCheck: { serviceName: 'orders.v1.OrderService', probeIntervalMs: 100, probeTimeoutMs: 100 },
-            balancer: { ejection: { consecutiveFailures: 3, baseEjectionMs: 100 }, slowStart: { windowMs: 0 } },
-            client: {
-              retry: {
-                maxAttempts: 4,
-                perAttemptTimeoutMs: 300,
-                backoff: { baseMs: 1, capMs: 10 },
-                budget: { minRetriesPerSecond: 1000 },
-                // Safe to repeat because the server honours the idempotency key.
-                methods: { 'orders.v1.OrderService/CreateOrder': { idempotent: true, hedging: { delayMs: 15, maxAttempts: 3 } } },
+    const { mesh, client } = await readyMeshClient(
+      pool,
+      {
+        config: {
+          services: {
+            orders: {
+              endpoints: [
+                { name: 'ServiceA', address: a.address, weight: 50 },
+                { name: 'ServiceB', address: b.address, weight: 50 },
+              ],
+              healthCheck: { serviceName: 'orders.v1.OrderService', probeIntervalMs: 100, probeTimeoutMs: 100 },
+              balancer: { ejection: { consecutiveFailures: 3, baseEjectionMs: 100 }, slowStart: { windowMs: 0 } },
+              client: {
+                retry: {
+                  maxAttempts: 4,
+                  perAttemptTimeoutMs: 300,
+                  backoff: { baseMs: 1, capMs: 10 },
+                  budget: { minRetriesPerSecond: 1000 },
+                  // Safe to repeat because the server honours the idempotency key.
+                  methods: { 'orders.v1.OrderService/CreateOrder': { idempotent: true, hedging: { delayMs: 15, maxAttempts: 3 } } },
+                },
+                breaker: { volumeThreshold: 10_000 },
               },
-              breaker: { volumeThreshold: 10_000 },
             },
           },
         },
       },
-    }, ['ServiceA', 'ServiceB']);
+      ['ServiceA', 'ServiceB'],
+    );
     const retries: RetryEvent[] = [];
     client.stack.retry!.onRetry((event) => retries.push(event));
 

@@ -44,7 +44,15 @@ function gatedOrders() {
       GetOrder: async (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
         runs.push(call.request.id);
         if (gated) await new Promise<void>((resolve) => waiting.push(resolve));
-        callback(null, { id: `${call.request.id}-${runs.length}`, item: '', quantity: 0, idempotency_key: '', created_by: '', created_at_ms: '0', served_by: 'S' });
+        callback(null, {
+          id: `${call.request.id}-${runs.length}`,
+          item: '',
+          quantity: 0,
+          idempotency_key: '',
+          created_by: '',
+          created_at_ms: '0',
+          served_by: 'S',
+        });
       },
     },
   };
@@ -112,7 +120,12 @@ describe('server stack', () => {
     ]);
     log.length = 0;
     await chain(handler)({ ...call, responseHeaders: new grpc.Metadata() });
-    expect(log).to.deep.equal(['inside logging passes it on', 'inside deadline passes it on', 'inside deadline got OK', 'inside logging got OK']);
+    expect(log).to.deep.equal([
+      'inside logging passes it on',
+      'inside deadline passes it on',
+      'inside deadline got OK',
+      'inside logging got OK',
+    ]);
   });
 
   describe('deadlines', () => {
@@ -140,7 +153,9 @@ describe('server stack', () => {
         stream.end(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x78]));
       });
       expect(trailers['grpc-status']).to.equal(String(grpc.status.DEADLINE_EXCEEDED));
-      expect(decodeURIComponent(String(trailers['grpc-message']))).to.match(/^deadline passed \d+ ms before the call could start; handler not run$/);
+      expect(decodeURIComponent(String(trailers['grpc-message']))).to.match(
+        /^deadline passed \d+ ms before the call could start; handler not run$/,
+      );
       expect(orders.runs).to.deep.equal([]);
     });
 
@@ -171,7 +186,10 @@ describe('server stack', () => {
     });
 
     it('gives the slot back when a call is cancelled while its handler never answers', async () => {
-      const stack = createServerStack({ loadShedding: { maxConcurrent: 1 }, idempotency: { methods: ['orders.v1.OrderService/GetOrder'] } });
+      const stack = createServerStack({
+        loadShedding: { maxConcurrent: 1 },
+        idempotency: { methods: ['orders.v1.OrderService/GetOrder'] },
+      });
       const { orders, get, client } = await serve(stack);
       orders.gate(); // the handler waits for a release that never comes
       const error = await expectGrpcError(
@@ -226,8 +244,12 @@ describe('server stack', () => {
       // maxConcurrent is the limit for everything; a "*" entry would be ignored.
       expect(() => loadSheddingLayer({ methods: { '*': 8 } })).to.throw('methods["*"]: is not a method name');
       expect(() => idempotencyLayer({ methods: [path] })).to.throw(`methods[0]: is not a method name`);
-      expect(() => authorizationLayer({ allow: { [path]: ['spiffe://mesh/checkout'] } })).to.throw(`allow["${path}"]: is not a method name`);
-      expect(() => authorizationLayer({ allow: { '*': ['spiffe://mesh/admin'], 'orders.v1.OrderService/CreateOrder': [] } })).not.to.throw();
+      expect(() => authorizationLayer({ allow: { [path]: ['spiffe://mesh/checkout'] } })).to.throw(
+        `allow["${path}"]: is not a method name`,
+      );
+      expect(() =>
+        authorizationLayer({ allow: { '*': ['spiffe://mesh/admin'], 'orders.v1.OrderService/CreateOrder': [] } }),
+      ).not.to.throw();
       // Lists of whole services (load shedding's exempt) take no method; authorization's public list takes either.
       expect(() => loadSheddingLayer({ exempt: ['grpc.health.v1.Health/Check'] })).to.throw('exempt[0]: is not a service name');
       expect(() => authorizationLayer({ allow: {}, public: [`/grpc.health.v1.Health`] })).to.throw('public[0]: is not a method name');
@@ -386,7 +408,13 @@ describe('server stack', () => {
         methodConfig: [
           {
             name: [{ service: 'orders.v1.OrderService' }],
-            retryPolicy: { maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1, retryableStatusCodes: ['UNAVAILABLE'] },
+            retryPolicy: {
+              maxAttempts: 2,
+              initialBackoff: '0.01s',
+              maxBackoff: '0.01s',
+              backoffMultiplier: 1,
+              retryableStatusCodes: ['UNAVAILABLE'],
+            },
           },
         ],
       };

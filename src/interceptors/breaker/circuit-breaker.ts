@@ -200,7 +200,12 @@ function logTransition(logger: Logger, { key, state, previous }: BreakerStateCha
 }
 
 /** The status of a call the open breaker refused, saying why and when it will probe. */
-function refusal(key: string, breaker: Pick<Breaker<[ClientCall, ClientNext], ClientResult>, 'stats' | 'openedAt' | 'state'>, settings: BreakerSettings, clock: Clock): ClientResult {
+function refusal(
+  key: string,
+  breaker: Pick<Breaker<[ClientCall, ClientNext], ClientResult>, 'stats' | 'openedAt' | 'state'>,
+  settings: BreakerSettings,
+  clock: Clock,
+): ClientResult {
   const { failures, successes } = breaker.stats;
   const probeIn = Math.max(0, breaker.openedAt + settings.resetTimeoutMs - clock.now());
   const why =

@@ -93,7 +93,8 @@ class HedgedCall {
       (result) => this.#ended(attempt, result),
       (error: unknown) => this.#ended(attempt, layerFailure(error)),
     );
-    this.#pending = this.#started < this.#maxAttempts ? { at: now + policy.hedging!.delayMs, kind: 'hedge', afterFailure: undefined } : undefined;
+    this.#pending =
+      this.#started < this.#maxAttempts ? { at: now + policy.hedging!.delayMs, kind: 'hedge', afterFailure: undefined } : undefined;
     this.#arm();
   }
 
@@ -150,7 +151,14 @@ class HedgedCall {
         : makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt');
       cancel.abort(status);
       const durationMs = now - startedAt;
-      this.#attempts.push({ code: status.code, peer, mayHaveReachedServer: true, startedAt: performance.now() - durationMs, durationMs, hedge: true });
+      this.#attempts.push({
+        code: status.code,
+        peer,
+        mayHaveReachedServer: true,
+        startedAt: performance.now() - durationMs,
+        durationMs,
+        hedge: true,
+      });
     }
     this.#running.length = 0;
     this.#resolve(finalStatus(result, this.#attempts, note));

@@ -45,7 +45,14 @@ export async function retryLoop(next: ClientNext, call: ClientCall, context: Ret
     const timeout =
       policy.perAttemptTimeoutMs === undefined
         ? undefined
-        : new AttemptTimeout(call.signal, policy.perAttemptTimeoutMs, call.deadline, clock, mayCut, () => hint === undefined || hint.picked() !== undefined);
+        : new AttemptTimeout(
+            call.signal,
+            policy.perAttemptTimeoutMs,
+            call.deadline,
+            clock,
+            mayCut,
+            () => hint === undefined || hint.picked() !== undefined,
+          );
     const result = await next(deriveCall(call, { hint, sink, signal: timeout?.signal ?? call.signal }));
     timeout?.stop();
     hint?.release();

@@ -103,10 +103,7 @@ export function retryPolicyLookup(
 ): (method: MethodInfo) => ResolvedRetryPolicy {
   const resolvedBase = resolveWith(retryPolicySchema, base, what);
   const table = Object.fromEntries(
-    Object.entries(methods ?? {}).map(([key, value]) => [
-      key,
-      resolveWith(retryPolicySchema, value, `${what}: methods["${key}"]`),
-    ]),
+    Object.entries(methods ?? {}).map(([key, value]) => [key, resolveWith(retryPolicySchema, value, `${what}: methods["${key}"]`)]),
   );
   return methodLookup<PolicyInput, ResolvedRetryPolicy>(table, finish([resolvedBase]), (_fallback, specific) =>
     finish([resolvedBase, ...specific]),

@@ -50,7 +50,9 @@ export const retryConfigSchema = z.strictObject({
 
 const retryOptionsSchema = z.strictObject({
   ...retryConfigSchema.shape,
-  budget: z.union([z.literal(false), z.instanceof(RetryBudget), z.custom<RetryBudgetOptions>((v) => typeof v === 'object' && v !== null)]).optional(),
+  budget: z
+    .union([z.literal(false), z.instanceof(RetryBudget), z.custom<RetryBudgetOptions>((v) => typeof v === 'object' && v !== null)])
+    .optional(),
   random: z.custom<() => number>((v) => typeof v === 'function').optional(),
   clock: z.custom<Clock>().optional(),
   routingHints: z.boolean().default(false),
@@ -62,7 +64,11 @@ const retryOptionsSchema = z.strictObject({
  * the field and the value.
  */
 export function resolveRetryOptions(options: RetryOptions = {}) {
-  const { methods, idempotencyKeyHeader, budget, random, clock, routingHints, ...base } = resolveWith(retryOptionsSchema, options, 'retry options');
+  const { methods, idempotencyKeyHeader, budget, random, clock, routingHints, ...base } = resolveWith(
+    retryOptionsSchema,
+    options,
+    'retry options',
+  );
   const resolvedClock = clock ?? systemClock;
   return Object.freeze({
     policyFor: retryPolicyLookup(base, methods, 'retry options'),
@@ -98,7 +104,8 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
   const contexts = new WeakMap<object, RetryContext>();
   const contextFor = (policy: RetryContext['policy']): RetryContext => {
     let context = contexts.get(policy);
-    if (context === undefined) contexts.set(policy, (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints }));
+    if (context === undefined)
+      contexts.set(policy, (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints }));
     return context;
   };
 
