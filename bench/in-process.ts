@@ -1,7 +1,7 @@
 // Timing client layers in process, without grpc-js around them: each chain over an inner layer
 // that answers at once, a fixed number of calls per round, rounds interleaved (the order
 // reversed every other round), client CPU time per call. Bounded by count, never by time.
-import type { ClientLayer } from 'grpc-meshlite';
+import type { ClientLayer } from 'grpc-meshlite/layers';
 
 export type Next = Parameters<ClientLayer>[0];
 export type Call = Parameters<Next>[0];

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { metricsLayer } from 'grpc-meshlite';
+import { metricsLayer } from 'grpc-meshlite/layers';
 import { createMeshMetricProducer } from 'grpc-meshlite/prometheus';
 import { timeChains, type Call, type InProcessRun, type Next } from './in-process.js';
 

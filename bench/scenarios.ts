@@ -1,6 +1,6 @@
 // The fault scenarios: what is done to the backends, and how it is undone.
 import * as grpc from '@grpc/grpc-js';
-import { HealthClient } from 'grpc-meshlite';
+import { HealthClient } from 'grpc-meshlite/layers';
 import type { Supervisor } from '../examples/supervisor.js';
 
 export const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'slow', 'silent', 'outage', 'late-start'] as const;

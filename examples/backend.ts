@@ -9,12 +9,12 @@ import {
   serverTls,
   type EtcdRegistration,
   serveWhenReady,
-  toGrpcServerInterceptor,
   type DrainOptions,
   type DrainResult,
   type Logger,
   type ServerStack,
 } from 'grpc-meshlite';
+import { toGrpcServerInterceptor } from 'grpc-meshlite/layers';
 import { createOrderService, type Faults } from './order-service.js';
 import { ORDER_SERVICE_NAME, orderServiceDefinition } from './orders.js';
 import type { OrderStore } from './order-store.js';

@@ -53,6 +53,17 @@ function crossings(from: string, to: string): string[] {
   );
 }
 
+/** The names an entry file exports (values and types), read from its `export { … }` lists. */
+function exportedNames(file: string): string[] {
+  const text = readFileSync(join(SRC, file), 'utf8');
+  return [...text.matchAll(/export\s+(?:type\s+)?\{([^}]*)\}/g)].flatMap((m) =>
+    m[1]!
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  );
+}
+
 describe('architecture of src/', () => {
   it('reads the import graph (the scan itself works)', () => {
     expect(graph.size).to.be.greaterThan(40);
@@ -77,6 +88,14 @@ describe('architecture of src/', () => {
     for (const side of ['interceptors/', 'server/', 'balancer/', 'resolver/', 'mesh/', 'health/']) {
       expect(crossings('call/', side), side).to.deep.equal([]);
     }
+  });
+
+  it('keeps the public API at the root to what the README teaches: at most 60 names', () => {
+    const names = exportedNames('index.ts');
+    expect(names.length, names.join(', ')).to.be.at.most(60);
+    // Nothing at the root is also in the layers subpath: each name has one home.
+    const layers = exportedNames('layers/index.ts');
+    expect(names.filter((name) => layers.includes(name))).to.deep.equal([]);
   });
 
   it('touches grpc-js interceptor machinery in the two adapters only', () => {

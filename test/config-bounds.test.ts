@@ -2,16 +2,13 @@
 // the ends of its range (accepted) and one value past each end (refused with the field and
 // the value in the error).
 import { expect } from 'chai';
-import {
-  isConfigError,
-  parseMeshConfig,
-  resolveCircuitBreakerOptions,
-  resolveDeadlineOptions,
-  resolveDrainOptions,
-  resolveIdempotencyOptions,
-  resolveLoadSheddingOptions,
-  resolveRetryOptions,
-} from 'grpc-meshlite';
+import { isConfigError, parseMeshConfig } from 'grpc-meshlite';
+import { resolveCircuitBreakerOptions } from '../src/interceptors/breaker/circuit-breaker.js';
+import { resolveDeadlineOptions } from '../src/interceptors/deadline.js';
+import { resolveDrainOptions } from '../src/server/drain.js';
+import { resolveIdempotencyOptions } from '../src/server/idempotency.js';
+import { resolveLoadSheddingOptions } from '../src/server/load-shedding.js';
+import { resolveRetryOptions } from '../src/interceptors/retry/retry.js';
 import { resolvePropagationOptions } from '../src/call/deadline.js';
 import { setTimer, MAX_TIMER_DELAY_MS, type Clock } from '../src/clock.js';
 import { WeightedScheduler } from '../src/balancer/scheduler.js';

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { HealthClient, drainServer, resolveDrainOptions, type DrainPhase } from 'grpc-meshlite';
+import { drainServer, type DrainPhase } from 'grpc-meshlite';
+import { HealthClient } from 'grpc-meshlite/layers';
+import { resolveDrainOptions } from '../src/server/drain.js';
 import { OrderClient, callUnary } from '../examples/orders.js';
 import { manualClock } from './helpers/clock.js';
 import { startFakeBackend, type FakeBackend } from './helpers/fake-backend.js';

@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { protoPath as officialHealthProto } from 'grpc-health-check';
-import { HealthClient, HealthService, HealthState, healthServiceDefinition } from 'grpc-meshlite';
+import { HealthService, HealthState } from 'grpc-meshlite';
+import { HealthClient, healthServiceDefinition } from 'grpc-meshlite/layers';
 import { expectGrpcError, nextEvent, unary, useTestPool } from './helpers/servers.js';
 import { streamReader } from './helpers/streams.js';
 

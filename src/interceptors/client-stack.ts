@@ -4,7 +4,7 @@ import { parseServiceConfig } from '../call/grpc-service-config.js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
-import { composeClientLayers } from './compose.js';
+import { composeLayers } from '../call/compose.js';
 import { deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
 import { metricsLayer, type MetricsOptions } from './metrics.js';
@@ -99,7 +99,7 @@ export function createClientStack(options: ClientStackOptions = {}): ClientStack
   const layers = clientLayers({ ...options, deadline });
   const find = <T>(name: ClientLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
   const breaker = find<CircuitBreakerLayer>('circuit-breaker');
-  const layer = composeClientLayers(...layers.map((entry) => entry.layer));
+  const layer = composeLayers(...layers.map((entry) => entry.layer));
   return {
     // With no layer and nothing to add to calls, the stack stays out of grpc-js's way entirely.
     interceptors: layers.length === 0 && Object.keys(waitForReady ?? {}).length === 0 ? [] : [toGrpcInterceptor(layer, { waitForReady })],

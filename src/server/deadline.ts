@@ -1,20 +1,10 @@
 import { status as Status } from '@grpc/grpc-js';
-import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { resolveWith } from '../schema/validate.js';
 import type { ServerLayer } from './types.js';
 
 export interface ServerDeadlineOptions {
   /** Time source. Default: the system clock. */
   clock?: Clock;
-}
-
-export const SERVER_DEADLINE_DEFAULTS = Object.freeze({});
-
-const serverDeadlineSchema = z.strictObject({ clock: z.custom<Clock>().optional() });
-
-export function resolveServerDeadlineOptions(options: ServerDeadlineOptions = {}) {
-  return resolveWith(serverDeadlineSchema, options, 'server deadline options');
 }
 
 /**
@@ -25,7 +15,7 @@ export function resolveServerDeadlineOptions(options: ServerDeadlineOptions = {}
  *   serverDeadlineLayer({ clock })
  */
 export function serverDeadlineLayer(options: ServerDeadlineOptions = {}): ServerLayer {
-  const clock = resolveServerDeadlineOptions(options).clock ?? systemClock;
+  const clock = options.clock ?? systemClock;
   return (next) => (call) => {
     const late = clock.now() - call.deadline;
     if (late >= 0) {

@@ -9,7 +9,8 @@ import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } f
 import { serverLoggingLayer, type ServerLoggingOptions } from './logging.js';
 import type { DrainPhase } from './drain.js';
 import { observeServerState, serverMetricsLayer, type ServerMetricsOptions } from './metrics.js';
-import type { ServerLayer, ServerNext } from './types.js';
+import { composeLayers } from '../call/compose.js';
+import type { ServerLayer } from './types.js';
 
 /**
  * The documented order of the server layers, outermost first:
@@ -59,11 +60,6 @@ export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer
   return layers;
 }
 
-/** Composes server layers outermost first, like composeClientLayers. */
-export function composeServerLayers(...layers: ServerLayer[]): ServerLayer {
-  return (next) => layers.reduceRight<ServerNext>((inner, layer) => layer(inner), next);
-}
-
 export interface ServerStack {
   /** Pass as `interceptors` in the grpc-js Server options. */
   readonly interceptors: ServerInterceptor[];
@@ -100,7 +96,7 @@ export function createServerStack(options: ServerStackOptions = {}): ServerStack
           drainPhase: () => drainPhase,
         });
   return {
-    interceptors: [toGrpcServerInterceptor(composeServerLayers(...layers.map((entry) => entry.layer)))],
+    interceptors: [toGrpcServerInterceptor(composeLayers(...layers.map((entry) => entry.layer)))],
     layers,
     idempotency,
     loadShedding,

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { describeMethod, type ClientCall, type ClientResult, type ClientNext } from 'grpc-meshlite';
+import { describeMethod, type ClientCall, type ClientResult, type ClientNext } from 'grpc-meshlite/layers';
 
 /** A request as the adapter would build it, for unit tests of single layers. */
 export function clientCall(path = '/orders.v1.OrderService/GetOrder', overrides: Partial<ClientCall> = {}): ClientCall {

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
-import { circuitBreakerLayer, createClientStack, type BreakerStateChange, type CircuitBreakerOptions } from 'grpc-meshlite';
+import { createClientStack, type BreakerStateChange } from 'grpc-meshlite';
+import { circuitBreakerLayer, type CircuitBreakerOptions } from 'grpc-meshlite/layers';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';

@@ -1,15 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import {
-  CLIENT_LAYER_ORDER,
-  composeClientLayers,
-  createClientStack,
-  clientLayers,
-  meshCallInfo,
-  statusName,
-  type ClientLayer,
-  type LoggingOptions,
-} from 'grpc-meshlite';
+import { createClientStack, meshCallInfo } from 'grpc-meshlite';
+import { CLIENT_LAYER_ORDER, composeLayers, clientLayers, statusName, type ClientLayer, type LoggingOptions } from 'grpc-meshlite/layers';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';
@@ -36,7 +28,7 @@ describe('client stack', () => {
         ...options,
       });
       // A tap just inside every layer shows what that layer passes on.
-      const chain = composeClientLayers(...layers.flatMap((layer) => [layer.layer, tap(`inside ${layer.name}`)]));
+      const chain = composeLayers(...layers.flatMap((layer) => [layer.layer, tap(`inside ${layer.name}`)]));
       return { log, layers, chain };
     }
 

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createClientStack, deadlineLayer, propagateDeadline } from 'grpc-meshlite';
+import { createClientStack } from 'grpc-meshlite';
+import { deadlineLayer, propagateDeadline } from 'grpc-meshlite/layers';
 import { orderServiceDefinition, OrderClient, callUnary, type Order } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { createOrder, getOrder, orderClient } from '../helpers/clients.js';

@@ -3,7 +3,7 @@
 // reported for a finished attempt never reaches a later attempt.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { deriveCall } from 'grpc-meshlite';
+import { deriveCall } from 'grpc-meshlite/layers';
 import { Cancellation } from '../../src/call/cancellation.js';
 import {
   ROUTING_HINT_HEADER,

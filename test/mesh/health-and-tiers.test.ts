@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { HealthImplementation } from 'grpc-health-check';
-import { HealthState, healthServiceDefinition, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { HealthState, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { healthServiceDefinition } from 'grpc-meshlite/layers';
 import { REWATCH_BACKOFF } from '../../src/health/health-checker.js';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackendOptions } from '../helpers/fake-backend.js';

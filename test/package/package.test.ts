@@ -108,6 +108,7 @@ describe('the packed package in a fresh app', function () {
       module: 'esm',
       grpcJs: APP_GRPC_JS,
       errors: 0,
+      counted: 10,
       servedBy: ['A', 'B'],
       afterKill: ['B'],
       missing: { code: 5, details: 'no such thing', attempts: 1 },

@@ -1,23 +1,21 @@
 import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
+import { HealthState, createServerStack, serveWhenReady } from 'grpc-meshlite';
 import {
-  HealthState,
   REPLAYED_HEADER,
   SERVER_LAYER_ORDER,
   authorizationLayer,
-  createServerStack,
   idempotencyLayer,
   loadSheddingLayer,
   remainingBudget,
-  serveWhenReady,
-  composeServerLayers,
+  composeLayers,
   serverLayers,
   statusName,
   type ServerCall,
   type ServerLayer,
   type ServerResult,
-} from 'grpc-meshlite';
+} from 'grpc-meshlite/layers';
 import { OrderClient, callUnary, orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { md } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
@@ -25,7 +23,7 @@ import { memoryLogger } from '../helpers/logs.js';
 import { testMeter } from '../helpers/metrics.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { until } from '../helpers/until.js';
-import { describeMethod } from 'grpc-meshlite';
+import { describeMethod } from 'grpc-meshlite/layers';
 import { VegasLimit } from '../../src/server/concurrency-limit.js';
 
 /** A unary handler the test controls: each call waits for `release()` unless told otherwise. */
@@ -92,7 +90,7 @@ describe('server stack', () => {
         return result;
       };
     // A tap just inside every layer shows what that layer passes on.
-    const chain = composeServerLayers(...serverLayers().flatMap((entry) => [entry.layer, tap(`inside ${entry.name}`)]));
+    const chain = composeLayers(...serverLayers().flatMap((entry) => [entry.layer, tap(`inside ${entry.name}`)]));
     const handler = async (): Promise<ServerResult> => {
       log.push('handler');
       return { status: { code: grpc.status.OK, details: '' }, message: {} };
