@@ -34,16 +34,7 @@ import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
 import { countGcPauses } from './gc-pauses.js';
-import {
-  bareStack,
-  emptyInterceptorStack,
-  LAYER_STEPS,
-  layeredStack,
-  meshliteStack,
-  plainStack,
-  type Stack,
-  type StackName,
-} from './stacks.js';
+import { bareStack, emptyInterceptorStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack } from './stacks.js';
 
 const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
 type Part = (typeof PARTS)[number];
@@ -66,11 +57,11 @@ function flags() {
       'scaling-rounds': { type: 'string', default: '3' },
     },
   });
-  const parts = values.parts!.split(',').map((s) => s.trim());
+  const parts = values.parts.split(',').map((s) => s.trim());
   for (const part of parts) {
     if (!PARTS.includes(part as Part)) throw new Error(`--parts: unknown part "${part}" (known: ${PARTS.join(', ')})`);
   }
-  const chosen = values.scenario!.split(',').map((s) => s.trim());
+  const chosen = values.scenario.split(',').map((s) => s.trim());
   for (const name of chosen) {
     if (!SCENARIOS.includes(name as (typeof SCENARIOS)[number]) && name !== 'soak') {
       throw new Error(`--scenario: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')}, soak)`);
@@ -85,13 +76,13 @@ function flags() {
     return n;
   };
   return {
-    rounds: int('rounds', values.rounds!, 1, 20),
+    rounds: int('rounds', values.rounds, 1, 20),
     scenarios: chosen.filter((name) => name !== 'soak') as ScenarioName[],
-    soakCalls: soak ? int('soak-calls', values['soak-calls']!, 1000, 100_000_000) : 0,
-    faultMs: int('fault-ms', values['fault-ms']!, 1000, 30_000),
-    rate: int('rate', values.rate!, 50, 2000),
-    overheadRounds: int('overhead-rounds', values['overhead-rounds']!, 1, 20),
-    scalingRounds: int('scaling-rounds', values['scaling-rounds']!, 1, 10),
+    soakCalls: soak ? int('soak-calls', values['soak-calls'], 1000, 100_000_000) : 0,
+    faultMs: int('fault-ms', values['fault-ms'], 1000, 30_000),
+    rate: int('rate', values.rate, 50, 2000),
+    overheadRounds: int('overhead-rounds', values['overhead-rounds'], 1, 20),
+    scalingRounds: int('scaling-rounds', values['scaling-rounds'], 1, 10),
     parts: new Set(parts as Part[]),
   };
 }
@@ -148,9 +139,8 @@ async function main(): Promise<void> {
     const runs: ScenarioRun[] = [];
     for (let round = 1; parts.has('scenarios') && round <= options.rounds; round++) {
       // Alternate which stack goes first, so neither always runs on a fresher machine.
-      const order = (round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite']) as Array<
-        keyof typeof stacks
-      >;
+      const order: Array<'grpc-meshlite' | 'plain grpc-js'> =
+        round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite'];
       for (const scenario of options.scenarios) {
         for (const stackName of order) {
           const run = await runScenario(supervisor, store, addresses, stacks[stackName], scenario, round, options);
@@ -422,7 +412,7 @@ async function runScenario(
     const times: RunTimes = { start: Math.min(start, fault), fault, heal, end };
     const duplicates = Math.max(0, store.countWithKeyPrefix(prefix) - load.keysIssued);
     const metrics = measure(load.records, times, total, duplicates, scenario.splitWindowMs);
-    return { scenario: name, stack: stack.name as ScenarioRun['stack'], round, times, metrics, timeline: timeline(load.records, times) };
+    return { scenario: name, stack: stack.name, round, times, metrics, timeline: timeline(load.records, times) };
   } finally {
     stack.close();
   }
@@ -432,9 +422,9 @@ async function runScenario(
 function timeline(records: ReturnType<LoadGenerator['records']['slice']>, times: RunTimes): ScenarioRun['timeline'] {
   const buckets = Math.ceil((times.end - times.start) / 100);
   const series = {
-    ServiceA: new Array<number>(buckets).fill(0),
-    ServiceB: new Array<number>(buckets).fill(0),
-    failed: new Array<number>(buckets).fill(0),
+    ServiceA: Array.from({ length: buckets }, () => 0),
+    ServiceB: Array.from({ length: buckets }, () => 0),
+    failed: Array.from({ length: buckets }, () => 0),
   };
   for (const record of records) {
     const bucket = Math.floor((record.endedAt - times.start) / 100);
@@ -542,7 +532,7 @@ async function runWeights(
     };
     await Promise.all(Array.from({ length: 4 }, worker));
     const toA = served.filter((name) => name === 'ServiceA').length;
-    return { stack: stack.name as StackName, calls: served.length, shareA: (100 * toA) / served.length };
+    return { stack: stack.name, calls: served.length, shareA: (100 * toA) / served.length };
   } finally {
     stack.close();
   }

@@ -4,10 +4,9 @@ import { costOverNone } from './in-process.js';
 import type { LayerAloneRun } from './layers-alone.js';
 import type { RecordingRun } from './recording.js';
 import type { RunMetrics } from './metrics.js';
-import type { BenchResults } from './results.js';
+import type { BenchResults, OverheadRun } from './results.js';
 import type { ScenarioName } from './scenarios.js';
 import type { EtcdKillRun } from './etcd-kill.js';
-import type { OverheadRun } from './results.js';
 import type { SoakRun } from './soak.js';
 import { LAYER_STEPS } from './stacks.js';
 import { SCALING_SIZES, type ScalingRun, type ScalingStack } from './scaling.js';
@@ -17,8 +16,8 @@ import type { TargetVerdict } from './verdicts.js';
 export function markdownReport(results: BenchResults, scenarioNames: readonly ScenarioName[], targets: readonly TargetVerdict[]): string {
   const rounds = Math.max(1, ...results.runs.map((r) => r.round));
   const lines = [
-    `Measured ${results.date.slice(0, 10)} on ${results.machine['cpus']} × ${results.machine['cpuModel']}, Node ${results.machine['node']}; ` +
-      `${rounds} interleaved round(s) per scenario at ${results.settings['rate']} calls/s, faults lasting ${results.settings['faultMs']} ms. ` +
+    `Measured ${results.date.slice(0, 10)} on ${String(results.machine['cpus'])} × ${String(results.machine['cpuModel'])}, Node ${String(results.machine['node'])}; ` +
+      `${rounds} interleaved round(s) per scenario at ${String(results.settings['rate'])} calls/s, faults lasting ${String(results.settings['faultMs'])} ms. ` +
       'Median, [min–max] across rounds; "never" = did not happen within the run.',
   ];
   if (results.runs.length > 0) lines.push('', ...scenarioTable(results, scenarioNames));

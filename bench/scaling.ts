@@ -51,7 +51,7 @@ async function startBackend(endpoints: number): Promise<{ addresses: string[]; c
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
   return { addresses: (JSON.parse(line) as number[]).map((port) => `127.0.0.1:${port}`), child };
 }
 

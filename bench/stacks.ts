@@ -45,7 +45,7 @@ export function meshliteStack(
     orders.balancer = { ...orders.balancer, policy: options.policy };
     const retry = orders.client?.retry;
     if (retry && typeof retry === 'object') {
-      const methods = { ...(retry.methods ?? {}) };
+      const methods = { ...retry.methods };
       for (const [method, policy] of Object.entries(methods)) methods[method] = { ...policy, hedging: undefined };
       retry.methods = JSON.parse(JSON.stringify(methods)) as typeof methods;
       // No per-attempt timeout either: cutting slow attempts and retrying elsewhere would hide

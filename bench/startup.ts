@@ -38,8 +38,8 @@ function main(): void {
   }
   console.log(`Import time in a fresh process, ${rounds} interleaved rounds, Node ${process.version}: median [min–max]\n`);
   console.log('| imports | ms |\n| --- | --- |');
-  for (const [name, values] of Object.entries(times)) {
-    const sorted = [...values].sort((a, b) => a - b);
+  for (const [name, samples] of Object.entries(times)) {
+    const sorted = [...samples].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
     console.log(`| ${name} | ${median.toFixed(0)} [${sorted[0]!.toFixed(0)}–${sorted.at(-1)!.toFixed(0)}] |`);
   }

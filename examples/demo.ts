@@ -100,9 +100,9 @@ function parseFlags() {
       mtls: { type: 'boolean', default: false },
     },
   });
-  const discovery = values.discovery!;
+  const discovery = values.discovery;
   if (discovery !== 'file' && discovery !== 'etcd') throw new Error(`--discovery must be file or etcd, got "${discovery}"`);
-  const scenario = values.scenario!;
+  const scenario = values.scenario;
   if (scenario !== 'all' && !SCENARIOS.includes(scenario as Scenario)) {
     throw new Error(`--scenario must be all or one of ${SCENARIOS.join(', ')}, got "${scenario}"`);
   }
@@ -110,7 +110,7 @@ function parseFlags() {
   if (!Number.isFinite(phase) || phase < 2 || phase > 60) throw new Error(`--phase-seconds must be 2-60, got "${values['phase-seconds']}"`);
   const rate = Number(values.rate);
   if (!Number.isInteger(rate) || rate < 10 || rate > 2000) throw new Error(`--rate must be an integer 10-2000, got "${values.rate}"`);
-  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate, discovery, mtls: values.mtls! };
+  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate, discovery, mtls: values.mtls };
 }
 
 const DEMO_SERVER_ID = 'spiffe://meshlite/orders';

@@ -88,8 +88,8 @@ export async function startEtcdProcess(options: EtcdProcessOptions = {}): Promis
       output = '';
       const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
-      started.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      started.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      started.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      started.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       // Poll its health endpoint: an external process has no event to wait for.
       const deadline = Date.now() + 20_000;
       for (;;) {

@@ -74,7 +74,7 @@ export class LoadGenerator {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await Promise.all([...this.#inFlight]);
+    await Promise.all(this.#inFlight);
   }
 
   get inFlight(): number {

@@ -102,7 +102,7 @@ function parseFlags(argv: string[]): ServiceFlags {
             caFile: join(values['tls-dir'], 'ca.pem'),
             certFile: join(values['tls-dir'], 'server.pem'),
             keyFile: join(values['tls-dir'], 'server.key'),
-            allow: values.allow!.split(',').map((entry) => entry.trim()),
+            allow: values.allow.split(',').map((entry) => entry.trim()),
           },
   };
 }

@@ -73,5 +73,5 @@ export function meshCertificates(serverId: string, clientId: string) {
   copyFileSync(ca.caFile, join(serverDir, 'ca.pem'));
   copyFileSync(server.certFile, join(serverDir, 'server.pem'));
   copyFileSync(server.keyFile, join(serverDir, 'server.key'));
-  return { dir: ca.dir, serverDir, client, dispose: ca.dispose };
+  return { dir: ca.dir, serverDir, client, dispose: () => ca.dispose() };
 }

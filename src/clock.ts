@@ -48,6 +48,8 @@ export function unrefTimer<T>(handle: T): T {
  * is cleared on every path, so an aborted wait leaves nothing behind.
  */
 export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemClock): Promise<void> {
+  // The rejection is the signal's reason as it is: the gRPC status that cancelled the wait.
+  /* oxlint-disable typescript/prefer-promise-reject-errors */
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -62,6 +64,7 @@ export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemCl
       clock.clearTimeout(handle);
       reject(signal!.reason);
     };
+    /* oxlint-enable typescript/prefer-promise-reject-errors */
     const handle = setTimer(
       clock,
       () => {

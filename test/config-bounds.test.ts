@@ -1,6 +1,8 @@
 // Every duration and count of the config and the options has a range. Each row names a field,
 // the ends of its range (accepted) and one value past each end (refused with the field and
 // the value in the error).
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { isConfigError, parseMeshConfig } from 'grpc-meshlite';
 import { resolveCircuitBreakerOptions } from '../src/interceptors/breaker/circuit-breaker.js';
@@ -146,9 +148,7 @@ describe('timers are safe by construction', () => {
     expect(() => setTimer(clock, () => {}, Number.NaN)).to.throw(RangeError);
   });
 
-  it('is the only way src/ sets a timer', async () => {
-    const { readdirSync, readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
+  it('is the only way src/ sets a timer', () => {
     const root = new URL('../src/', import.meta.url);
     const files = readdirSync(root, { recursive: true, withFileTypes: true })
       .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))

@@ -86,7 +86,7 @@ export class RoutingHint implements ReceivedHint {
     const slot = this.#slot;
     if (generations[slot] !== this.#generation) return;
     if (this.#token !== undefined) live.delete(this.#token);
-    generations[slot]!++;
+    generations[slot]++;
     avoids[slot] = NO_ADDRESSES;
     picks[slot] = undefined;
     free.push(slot);

@@ -78,7 +78,7 @@ const slowStartSchema = z.strictObject({
 export const BALANCER_DEFAULTS = Object.freeze({
   overprovisioningFactor: 1.4,
   panicThresholdPercent: 0,
-  policy: 'weighted' as 'weighted' | 'p2c_ewma',
+  policy: 'weighted',
   removalGraceMs: 10_000,
 });
 

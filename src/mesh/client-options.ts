@@ -1,7 +1,7 @@
 // How a user's grpc-js client options meet the mesh's client stack. grpc-js runs a client's
 // interceptors first to last (the first sees the call as the caller made it), and call-level
 // interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
-import type { CallOptions, CallProperties, ClientOptions, Interceptor, InterceptorProvider } from '@grpc/grpc-js';
+import type { CallOptions, CallProperties, ClientOptions, Interceptor } from '@grpc/grpc-js';
 import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
 
 /**
@@ -13,7 +13,7 @@ import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
  * user's own `callInvocationTransformer` runs first.
  */
 export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[]): ClientOptions {
-  const providers = user.interceptor_providers as InterceptorProvider[] | undefined;
+  const providers = user.interceptor_providers;
   const transform = user.callInvocationTransformer;
   const options: ClientOptions = { ...user };
   if (providers?.length && !user.interceptors?.length) {

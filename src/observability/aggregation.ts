@@ -56,7 +56,7 @@ class Buckets implements HistogramSeries {
   min = Infinity;
   max = -Infinity;
   constructor(readonly boundaries: readonly number[]) {
-    this.counts = new Array<number>(boundaries.length + 1).fill(0);
+    this.counts = Array.from({ length: boundaries.length + 1 }, () => 0);
   }
   record(value: number): void {
     if (Number.isNaN(value)) return;

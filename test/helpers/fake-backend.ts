@@ -1,13 +1,14 @@
 // A fake orders backend steered by request metadata, for tests of the client-side mesh:
 //   x-test-fail-times: N     the first N calls carrying the same x-test-key fail (UNAVAILABLE by default)
 //   x-test-status: CODE      fail with this numeric status code (every time, or N times with fail-times)
-//   x-test-delay-ms: N       answer after N ms
+//   x-test-delay-ms: N       answer after N ms (on `options.clock`: a manual one holds it until ticked)
 //   x-test-hang: 1           never answer (until the client cancels)
 //   x-test-pushback-ms: N    put grpc-retry-pushback-ms: N in the failure trailers
 //   x-test-stream-fail-after: N   ListOrders sends N messages, then fails
 import * as grpc from '@grpc/grpc-js';
-import { HealthService, HealthState } from 'grpc-meshlite';
+import { HealthService, HealthState, type Clock } from 'grpc-meshlite';
 import { ORDER_SERVICE_NAME, orderServiceDefinition, type Order } from '../../examples/orders.js';
+import { systemClock } from '../../src/clock.js';
 import { Signal } from '../../src/observability/signal.js';
 import { startServer, type TestServer } from './servers.js';
 
@@ -47,6 +48,11 @@ export interface FakeBackendOptions {
   /** Adds more services (another health implementation, say). */
   setup?: (server: grpc.Server) => void;
   server?: grpc.ServerOptions;
+  /**
+   * What a delay (`x-test-delay-ms`, `behaviour.delayMs`) waits on; default the real timers. A
+   * manual clock holds such a call until the test ticks it, however slow the machine.
+   */
+  clock?: Clock;
 }
 
 export async function startFakeBackend(name: string, options: FakeBackendOptions = {}): Promise<FakeBackend> {
@@ -57,6 +63,7 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
   const health = new HealthState({ '': 'SERVING', [ORDER_SERVICE_NAME]: 'SERVING' });
   const healthService = new HealthService(health);
   const pending = new Set<() => void>();
+  const clock = options.clock ?? systemClock;
 
   const backend = {} as FakeBackend;
   const order = (id: string): Order => ({
@@ -98,9 +105,9 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
     const delay = Number(header('x-test-delay-ms') ?? backend.behaviour.delayMs ?? 0);
     if (delay > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const timer = clock.setTimeout(resolve, delay);
         call.once('cancelled', () => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           resolve();
         });
       });
@@ -127,25 +134,10 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
   const server = await startServer(
     (s) => {
       s.addService(orderServiceDefinition, {
-        GetOrder: async (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
-          if (await steer('GetOrder', call, (error) => callback(error))) callback(null, order(call.request.id));
-        },
-        CreateOrder: async (call: grpc.ServerUnaryCall<{ idempotency_key: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
-          if (await steer('CreateOrder', call, (error) => callback(error))) {
-            callback(null, { ...order('new'), idempotency_key: call.request.idempotency_key });
-          }
-        },
-        ListOrders: async (call: grpc.ServerWritableStream<{ limit: number }, Order>) => {
-          const failAfter = call.metadata.get('x-test-stream-fail-after')[0]?.toString();
-          const count = failAfter !== undefined ? Number(failAfter) : call.request.limit || 3;
-          if (!(await steer('ListOrders', call, (error) => call.emit('error', error)))) return;
-          for (let i = 0; i < count; i++) call.write(order(`o-${i}`));
-          if (failAfter !== undefined) {
-            call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${name}: stream broke` });
-          } else {
-            call.end();
-          }
-        },
+        GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => void getOrder(call, callback),
+        CreateOrder: (call: grpc.ServerUnaryCall<{ idempotency_key: string }, Order>, callback: grpc.sendUnaryData<Order>) =>
+          void createOrder(call, callback),
+        ListOrders: (call: grpc.ServerWritableStream<{ limit: number }, Order>) => void listOrders(call),
       });
       if (options.health !== false) healthService.addTo(s);
       options.setup?.(s);
@@ -153,6 +145,32 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
     options.server,
     options.port,
   );
+
+  // The handlers, steered by the call's metadata (grpc-js calls them without awaiting).
+  async function getOrder(call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>): Promise<void> {
+    if (await steer('GetOrder', call, (error) => callback(error))) callback(null, order(call.request.id));
+  }
+
+  async function createOrder(
+    call: grpc.ServerUnaryCall<{ idempotency_key: string }, Order>,
+    callback: grpc.sendUnaryData<Order>,
+  ): Promise<void> {
+    if (await steer('CreateOrder', call, (error) => callback(error))) {
+      callback(null, { ...order('new'), idempotency_key: call.request.idempotency_key });
+    }
+  }
+
+  async function listOrders(call: grpc.ServerWritableStream<{ limit: number }, Order>): Promise<void> {
+    const failAfter = call.metadata.get('x-test-stream-fail-after')[0]?.toString();
+    const count = failAfter !== undefined ? Number(failAfter) : call.request.limit || 3;
+    if (!(await steer('ListOrders', call, (error) => call.emit('error', error)))) return;
+    for (let i = 0; i < count; i++) call.write(order(`o-${i}`));
+    if (failAfter !== undefined) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${name}: stream broke` });
+    } else {
+      call.end();
+    }
+  }
 
   return Object.assign(backend, server, {
     name,

@@ -35,7 +35,7 @@ export function until(
 export const allUsable =
   (...names: string[]) =>
   (endpoints: Record<string, EndpointSnapshot>) =>
-    names.every((name) => endpoints[name]?.usable && endpoints[name]!.effectiveWeight === endpoints[name]!.weight);
+    names.every((name) => endpoints[name]?.usable && endpoints[name].effectiveWeight === endpoints[name].weight);
 
 export interface LoopResult {
   readonly served: string[];
@@ -46,7 +46,7 @@ export interface LoopResult {
  * Calls GetOrder back to back with `concurrency` callers until `stop()`; bounded to
  * `maxCalls` so a runaway test cannot loop forever.
  */
-export function callLoop(client: OrderClient, { concurrency = 4, maxCalls = 50_000, headers = {} as Record<string, string> } = {}) {
+export function callLoop(client: OrderClient, { concurrency = 4, maxCalls = 50_000, headers = {} } = {}) {
   const result: LoopResult = { served: [], errors: [] };
   let stopped = false;
   let calls = 0;

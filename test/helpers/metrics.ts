@@ -1,5 +1,5 @@
 // A real OpenTelemetry SDK meter provider with a reader the test collects from on demand.
-import { MeterProvider, MetricReader, type DataPoint, type Histogram, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { createMeshMetricProducer } from 'grpc-meshlite/prometheus';
 
 class OnDemandReader extends MetricReader {
@@ -20,7 +20,7 @@ export const RECORDING_MODES: readonly RecordingMode[] = ['api', 'aggregated'];
 
 export async function testMeter(mode: RecordingMode = 'api') {
   const mesh = mode === 'aggregated' ? await createMeshMetricProducer() : undefined;
-  const reader = new OnDemandReader({ ...(mesh && { metricProducers: [mesh.producer as MetricProducer] }) });
+  const reader = new OnDemandReader({ ...(mesh && { metricProducers: [mesh.producer] }) });
   const provider = new MeterProvider({ readers: [reader] });
   mesh?.bind(provider);
   return {

@@ -20,7 +20,7 @@ export function clientCall(path = '/orders.v1.OrderService/GetOrder', overrides:
 
 export function response(code: grpc.status, peer = '127.0.0.1:50051'): ClientResult {
   return {
-    status: { code, details: grpc.status[code]!, metadata: new grpc.Metadata() },
+    status: { code, details: grpc.status[code], metadata: new grpc.Metadata() },
     headers: undefined,
     message: code === grpc.status.OK ? { ok: true } : undefined,
     peer,

@@ -12,8 +12,8 @@ export async function startServer(setup: (server: grpc.Server) => void, options:
   const server = new grpc.Server(options);
   setup(server);
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
+      error ? reject(error) : resolve(boundPort),
     );
   });
   return { server, port: bound, address: `127.0.0.1:${bound}` };

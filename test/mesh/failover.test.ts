@@ -2,7 +2,7 @@ import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { type ClientStackOptions, type EndpointEvent, type FailoverEvent, type MeshConfigInput, type MeshOptions } from 'grpc-meshlite';
-import { OrderClient, callUnary } from '../../examples/orders.js';
+import { callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, callLoop, meshClient, split, tally, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';

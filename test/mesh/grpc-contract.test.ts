@@ -17,7 +17,7 @@ describe('the grpc-js contract', () => {
   async function pair(): Promise<[FakeBackend, FakeBackend]> {
     const started = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
     for (const backend of started) pool.defer(() => backend.stop());
-    return started as [FakeBackend, FakeBackend];
+    return started;
   }
 
   const config = (a: FakeBackend, b: FakeBackend): MeshConfigInput => ({

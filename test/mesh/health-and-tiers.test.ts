@@ -4,7 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { HealthState, type FailoverEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { healthServiceDefinition } from 'grpc-meshlite/layers';
 import { REWATCH_BACKOFF } from '../../src/health/health-checker.js';
-import { OrderClient, callUnary } from '../../examples/orders.js';
+import { callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackendOptions } from '../helpers/fake-backend.js';
 import { manualClock } from '../helpers/clock.js';
 import { allUsable, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';

@@ -5,7 +5,7 @@ import { createMesh, meshCallInfo, type MeshConfigInput } from 'grpc-meshlite';
 import { meshMiddleware } from 'grpc-meshlite/nice-grpc';
 import { ClientError, Metadata, Status, createChannel, createClientFactory } from 'nice-grpc';
 import { orderServiceDefinition, type Order } from '../../examples/orders.js';
-import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
+import { startFakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 
@@ -41,7 +41,7 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     const client = createClientFactory().use(meshMiddleware(stack)).create(orderServiceDefinition, channel) as unknown as NiceOrders;
     channel.getConnectivityState(true);
     await until(mesh, allUsable('ServiceA', 'ServiceB'));
-    return { backends: backends as [FakeBackend, FakeBackend], client, stack };
+    return { backends: backends, client, stack };
   }
 
   const headers = (values: Record<string, string>) => {
@@ -79,7 +79,7 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     const { backends, client } = await setup();
     const served: string[] = [];
     for (let i = 0; i < 10; i++) served.push((await client.GetOrder({ id: 'x' })).served_by);
-    await backends[0].stop();
+    backends[0].stop();
     for (let i = 0; i < 10; i++) served.push((await client.GetOrder({ id: 'x' })).served_by);
     expect(new Set(served.slice(0, 10))).to.deep.equal(new Set(['ServiceA', 'ServiceB']));
     expect(new Set(served.slice(10))).to.deep.equal(new Set(['ServiceB']));

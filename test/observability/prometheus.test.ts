@@ -58,7 +58,10 @@ describe('Prometheus (real Prometheus server)', function () {
     const p99 = await server.query(
       'histogram_quantile(0.99, sum by (le, meshlite_endpoint) (meshlite_endpoint_attempt_duration_seconds_bucket))',
     );
-    expect(p99.map((r) => r.metric['meshlite_endpoint']).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
+    expect(p99.map((r) => r.metric['meshlite_endpoint']).sort((x, y) => String(x).localeCompare(String(y)))).to.deep.equal([
+      'ServiceA',
+      'ServiceB',
+    ]);
     expect(p99.every((r) => Number(r.value[1]) > 0)).to.equal(true);
     const inRotation = await server.query('meshlite_endpoint_in_rotation');
     expect(Object.fromEntries(inRotation.map((r) => [r.metric['meshlite_endpoint'], r.value[1]]))).to.deep.equal({

@@ -4,7 +4,7 @@ import type { RetryEvent } from 'grpc-meshlite';
 import { silentLogger } from '../../src/observability/logger.js';
 import { startBackend } from '../../examples/backend.js';
 import { MemoryOrderStore, type NewOrder } from '../../examples/order-store.js';
-import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
+import { callUnary, type Order } from '../../examples/orders.js';
 import { md, seededRandom } from '../helpers/clients.js';
 import { readyMeshClient } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
@@ -31,7 +31,7 @@ describe('exactly-once CreateOrder through retries, hedges and failovers', funct
       return backend;
     };
     const [a, b] = [await start('ServiceA'), await start('ServiceB')];
-    const { mesh, client } = await readyMeshClient(
+    const { client } = await readyMeshClient(
       pool,
       {
         config: {

@@ -15,6 +15,7 @@ import {
   type ServerCall,
   type ServerLayer,
   type ServerResult,
+  describeMethod,
 } from 'grpc-meshlite/layers';
 import { OrderClient, callUnary, orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { md } from '../helpers/clients.js';
@@ -23,7 +24,6 @@ import { memoryLogger } from '../helpers/logs.js';
 import { testMeter } from '../helpers/metrics.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { until } from '../helpers/until.js';
-import { describeMethod } from 'grpc-meshlite/layers';
 import { VegasLimit } from '../../src/server/concurrency-limit.js';
 
 /** A unary handler the test controls: each call waits for `release()` unless told otherwise. */

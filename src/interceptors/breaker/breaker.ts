@@ -107,7 +107,9 @@ export class Breaker<A extends unknown[], T> {
       try {
         running = this.#action.run(...args);
       } catch (error) {
-        // A layer that throws at once fails its call like one that rejects (fire does the same).
+        // A layer that throws at once fails its call like one that rejects (fire does the same),
+        // with what it threw, as it is.
+        // oxlint-disable-next-line typescript/prefer-promise-reject-errors
         running = Promise.reject(error);
       }
       return Promise.resolve(running).then((outcome) => {
