@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { launchChromium } from '../helpers/browser.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, callLoop, meshClient, until } from '../helpers/mesh.js';
+import { connectAndWait, allUsable, callLoop, meshClient, until } from '../helpers/mesh.js';
 import { callUnary } from '../../examples/orders.js';
 import { useTestPool } from '../helpers/servers.js';
 
@@ -35,8 +35,7 @@ describe('admin server and status page (real Chromium)', function () {
     });
     const admin = await mesh.serveAdmin({ port: 0 });
     pool.defer(() => admin.close());
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
     const loop = callLoop(client, { concurrency: 2 });
     pool.defer(() => loop.stop());
     a.behaviour.status = grpc.status.UNAVAILABLE; // the fault: every call at A fails
@@ -79,8 +78,7 @@ describe('admin server and status page (real Chromium)', function () {
     });
     const admin = await mesh.serveAdmin({ port: 0 });
     pool.defer(() => admin.close());
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA'));
+    await connectAndWait(mesh, client, ['ServiceA']);
     a.stop(); // the outage: the only backend is gone
     const opened = new Promise((resolve) => mesh.events.onBreaker((e) => e.state === 'open' && resolve(e)));
     for (let i = 0; i < 5; i++) await callUnary(client.GetOrder, client, { id: 'x' }).catch(() => undefined);
@@ -137,8 +135,7 @@ describe('admin server and status page (real Chromium)', function () {
         services: { orders: { endpoints: [{ name: 'ServiceA', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } },
       },
     });
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA'));
+    await connectAndWait(mesh, client, ['ServiceA']);
     const admin = await mesh.serveAdmin({ port: 0 });
     pool.defer(() => admin.close());
     const clusters = (await (await fetch(`${admin.url}clusters`)).json()) as { services: Array<{ service: string }>; windowMs: number };

@@ -111,12 +111,25 @@ export function meshClient(pool: TestPool, options: MeshOptions, { service = 'or
 }
 
 /**
- * A mesh and an OrderClient through it, connected (channels connect lazily: it asks) and
- * ready: resolves once every endpoint named in `ready` is usable at full weight.
+ * Connects a client of `mesh` (channels connect lazily: this asks) and resolves once every
+ * endpoint named in `ready` is usable at full weight.
  */
+type Connectable = { getConnectivityState(tryToConnect: boolean): unknown };
+
+export async function connectAndWait(
+  mesh: Mesh,
+  client: { getChannel(): Connectable } | Connectable,
+  ready: string[],
+  { service = 'orders', timeoutMs = 5000 } = {},
+): Promise<void> {
+  const channel = 'getChannel' in client ? client.getChannel() : client;
+  channel.getConnectivityState(true);
+  await until(mesh, allUsable(...ready), { service, timeoutMs });
+}
+
+/** A mesh and an OrderClient through it, connected and ready (see connectAndWait). */
 export async function readyMeshClient(pool: TestPool, options: MeshOptions, ready: string[], clientOptions: MeshClientOptions = {}) {
   const created = meshClient(pool, options, clientOptions);
-  created.client.getChannel().getConnectivityState(true);
-  await until(created.mesh, allUsable(...ready), { service: clientOptions.service });
+  await connectAndWait(created.mesh, created.client, ready, { service: clientOptions.service });
   return created;
 }

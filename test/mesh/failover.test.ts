@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { type ClientStackOptions, type EndpointEvent, type FailoverEvent, type MeshConfigInput, type MeshOptions } from 'grpc-meshlite';
 import { callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, callLoop, meshClient, split, tally, until } from '../helpers/mesh.js';
+import { connectAndWait, allUsable, callLoop, meshClient, split, tally, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
 import { manualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/logs.js';
@@ -66,8 +66,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     const { mesh, client } = meshClient(pool, { config, ...options.mesh }, { ...(options.stack && { stack: options.stack }) });
     mesh.events.onEndpoint((event) => events.push(event));
     mesh.events.onFailover((event) => failovers.push(event));
-    client.getChannel().getConnectivityState(true); // channels connect lazily
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
     return { a, b, mesh, client, events, failovers, config };
   }
 

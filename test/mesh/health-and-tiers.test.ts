@@ -7,7 +7,7 @@ import { REWATCH_BACKOFF } from '../../src/health/health-checker.js';
 import { callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackendOptions } from '../helpers/fake-backend.js';
 import { manualClock } from '../helpers/clock.js';
-import { allUsable, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';
+import { connectAndWait, allUsable, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
@@ -45,8 +45,7 @@ describe('mesh health checking and priority tiers', function () {
     });
     const failovers: FailoverEvent[] = [];
     m.events.onFailover((event) => failovers.push(event));
-    client.getChannel().getConnectivityState(true);
-    await until(m, allUsable('ServiceA', 'ServiceB', 'ServiceC'));
+    await connectAndWait(m, client, ['ServiceA', 'ServiceB', 'ServiceC']);
     expect(await split(client, 10)).to.deep.equal({ ServiceA: 8, ServiceB: 2 });
 
     a!.health.set(SERVICE, 'NOT_SERVING');
@@ -120,8 +119,7 @@ describe('mesh health checking and priority tiers', function () {
       },
       clock,
     });
-    client.getChannel().getConnectivityState(true);
-    await until(m, allUsable('ServiceA'));
+    await connectAndWait(m, client, ['ServiceA']);
     // Ten probe intervals at rest: before, ten Check probes; now none.
     for (let i = 0; i < 10; i++) clock.tick(1000);
     expect(checks).to.equal(0);

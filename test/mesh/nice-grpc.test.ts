@@ -6,7 +6,7 @@ import { meshMiddleware } from 'grpc-meshlite/nice-grpc';
 import { ClientError, Metadata, Status, createChannel, createClientFactory } from 'nice-grpc';
 import { orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, until } from '../helpers/mesh.js';
+import { connectAndWait, allUsable, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
@@ -39,8 +39,7 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     const stack = mesh.clientStack('orders');
     pool.defer(() => stack.close());
     const client = createClientFactory().use(meshMiddleware(stack)).create(orderServiceDefinition, channel) as unknown as NiceOrders;
-    channel.getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, channel, ['ServiceA', 'ServiceB']);
     return { backends: backends, client, stack };
   }
 

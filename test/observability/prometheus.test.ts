@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { getOrder } from '../helpers/clients.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, meshClient, until } from '../helpers/mesh.js';
+import { connectAndWait, allUsable, meshClient, until } from '../helpers/mesh.js';
 import { startPrometheus } from '../helpers/prometheus.js';
 import { useTestPool } from '../helpers/servers.js';
 
@@ -37,8 +37,7 @@ describe('Prometheus (real Prometheus server)', function () {
         },
       },
     });
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
     for (let i = 0; i < 20; i++) await getOrder(client);
 
     const server = await startPrometheus(pool, [exporterAddress]);

@@ -8,7 +8,7 @@ import { MemoryOrderStore } from '../../examples/order-store.js';
 import { OrderClient } from '../../examples/orders.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { testCa } from '../helpers/certs.js';
-import { allUsable, callLoop, until } from '../helpers/mesh.js';
+import { connectAndWait, allUsable, callLoop, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
 import { useTestPool } from '../helpers/servers.js';
 import { until as waitFor } from '../helpers/until.js';
@@ -52,8 +52,7 @@ describe('failover over mutual TLS (real TLS servers)', function () {
     const mesh = createMesh({ config });
     pool.defer(() => mesh.close());
     const orders = pool.track(mesh.client(OrderClient, 'orders'));
-    orders.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB', 'ServiceC'));
+    await connectAndWait(mesh, orders, ['ServiceA', 'ServiceB', 'ServiceC']);
     const loop = callLoop(orders);
     pool.defer(() => loop.stop());
 
@@ -107,8 +106,7 @@ describe('failover over mutual TLS (real TLS servers)', function () {
     const mesh = createMesh({ config });
     pool.defer(() => mesh.close());
     const orders = pool.track(mesh.client(OrderClient, 'orders'));
-    orders.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, orders, ['ServiceA', 'ServiceB']);
     const loop = callLoop(orders);
     pool.defer(() => loop.stop());
 
