@@ -1,8 +1,9 @@
 import { lstatSync, readFileSync, readlinkSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join, parse, resolve, sep } from 'node:path';
 import { parseMeshConfig, type MeshConfig } from './mesh-config.js';
-import { setTimer, systemClock, unrefTimer } from '../clock.js';
+import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
+import { RefusalMemo } from '../observability/refusal-memo.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 
 /** Where a mesh gets its config from. */
@@ -72,11 +73,15 @@ const MAX_DEBOUNCES = 8;
  * A file that does not parse or validate (a truncated or half-written one included) is
  * refused with the reason, and the last good config keeps serving; the next change is read
  * again. The first load must succeed: there is nothing to fall back on.
+ *
+ * The debounce and the wait before a refusal is said run on `clock` (default the real one), so
+ * a test drives them by hand; the directory watches are real I/O either way.
  */
 export class FileConfigSource implements ConfigSource {
   readonly #path: string;
   readonly #debounceMs: number;
   readonly #watch: boolean;
+  readonly #clock: Clock;
   readonly #applied = new Signal<MeshConfig>();
   readonly #rejected = new Signal<Error>();
   /** Per watched directory, its watcher and which directory it is (a directory replaced under the same name is another). */
@@ -86,16 +91,19 @@ export class FileConfigSource implements ConfigSource {
   #timer: unknown;
   /** A refusal the watch saw, said once the file has stayed so for a while. */
   #confirm: unknown;
-  /** Since when the watched file has failed to load, and the reason last said. */
-  #failing: { since: number; said: string | undefined } | undefined;
+  /** Since when the watched file has failed to load. */
+  #failingSince: number | undefined;
+  /** The refusal last said, keyed by the path: said once while the file keeps failing so. */
+  readonly #refusals = new RefusalMemo();
   /** When the first change of the changes the pending reload waits out was seen. */
   #burstStarted = 0;
   #closed = false;
 
-  constructor(path: string, options: { watch?: boolean; debounceMs?: number } = {}) {
+  constructor(path: string, options: { watch?: boolean; debounceMs?: number; clock?: Clock } = {}) {
     this.#path = resolve(path);
     this.#debounceMs = options.debounceMs ?? 25;
     this.#watch = options.watch !== false;
+    this.#clock = options.clock ?? systemClock;
     this.#text = this.#read();
     this.#config = this.#parse(this.#text);
     this.#watchDirectories();
@@ -115,9 +123,11 @@ export class FileConfigSource implements ConfigSource {
     if (error) {
       this.#rejected.emit(error);
       // Said now: the watch does not say it again.
-      this.#failing = { since: systemClock.now(), said: sameReason(error) };
+      this.#failingSince = this.#clock.now();
+      this.#refusals.said(this.#path, sameReason(error));
     } else {
-      this.#failing = undefined;
+      this.#failingSince = undefined;
+      this.#refusals.recovered(this.#path);
     }
     return error;
   }
@@ -149,8 +159,8 @@ export class FileConfigSource implements ConfigSource {
 
   close(): void {
     this.#closed = true;
-    systemClock.clearTimeout(this.#timer);
-    systemClock.clearTimeout(this.#confirm);
+    this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#confirm);
     for (const { watcher } of this.#watchers.values()) watcher.close();
     this.#watchers.clear();
   }
@@ -160,13 +170,13 @@ export class FileConfigSource implements ConfigSource {
     // Debounced, so a file being written is read once it is whole; but never put off for more
     // than MAX_DEBOUNCES debounce periods: another file in the same directory that changes all
     // the time (an app's log) must not hold a reload back for ever.
-    const now = systemClock.now();
+    const now = this.#clock.now();
     if (this.#timer === undefined) this.#burstStarted = now;
-    systemClock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     const delay = Math.min(this.#debounceMs, this.#burstStarted + this.#debounceMs * MAX_DEBOUNCES - now);
     this.#timer = unrefTimer(
       setTimer(
-        systemClock,
+        this.#clock,
         () => {
           this.#timer = undefined;
           this.#loadWatched();
@@ -185,18 +195,19 @@ export class FileConfigSource implements ConfigSource {
   #loadWatched(): void {
     const error = this.#load();
     if (error === undefined) {
-      this.#failing = undefined;
-      systemClock.clearTimeout(this.#confirm);
+      this.#failingSince = undefined;
+      this.#refusals.recovered(this.#path);
+      this.#clock.clearTimeout(this.#confirm);
       this.#confirm = undefined;
       return;
     }
-    const now = systemClock.now();
-    this.#failing ??= { since: now, said: undefined };
-    const wait = this.#failing.since + this.#debounceMs * MAX_DEBOUNCES - now;
+    const now = this.#clock.now();
+    this.#failingSince ??= now;
+    const wait = this.#failingSince + this.#debounceMs * MAX_DEBOUNCES - now;
     if (wait > 0) {
       this.#confirm ??= unrefTimer(
         setTimer(
-          systemClock,
+          this.#clock,
           () => {
             this.#confirm = undefined;
             this.#loadWatched();
@@ -206,9 +217,7 @@ export class FileConfigSource implements ConfigSource {
       );
       return;
     }
-    if (this.#failing.said === sameReason(error)) return;
-    this.#failing.said = sameReason(error);
-    this.#rejected.emit(error);
+    if (this.#refusals.news(this.#path, sameReason(error))) this.#rejected.emit(error);
   }
 
   /** Stops watching `dir` (if watched): the next reload watches whatever is there now. */

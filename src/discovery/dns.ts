@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import { parseEndpointAddress } from '../config/address.js';
 import type { EndpointConfig } from '../config/mesh-config.js';
+import { RefusalMemo } from '../observability/refusal-memo.js';
 
 export interface DnsSettings {
   /** How often every name is resolved again, in ms. */
@@ -38,6 +39,8 @@ export class DnsExpander {
   readonly #changed: () => void;
   readonly #report: DnsReport;
   readonly #hosts = new Map<string, Lookup>();
+  /** Names whose failing lookups were said: once per outage, whatever errors follow. */
+  readonly #outages = new RefusalMemo();
   readonly #resolver: Resolver | undefined;
   #timer: unknown;
   #closed = false;
@@ -78,6 +81,7 @@ export class DnsExpander {
       if (seen.has(host)) continue;
       this.#clock.clearTimeout(known.relookup);
       this.#hosts.delete(host);
+      this.#outages.recovered(host); // a name used again later is news again
     }
     return out;
   }
@@ -171,18 +175,19 @@ export class DnsExpander {
     known.at = this.#clock.now();
     if (this.#closed || this.#hosts.get(host) !== known) return;
     const before = known.addresses;
-    const failedBefore = known.error;
     known.error = error;
     if (addresses !== undefined) known.addresses = addresses;
     // A failing name is said once when it starts failing (what serves meanwhile), whatever
     // errors follow, and again when it resolves.
-    if (error !== undefined && failedBefore === undefined) {
-      const kept = known.addresses;
-      const reason = kept
-        ? `lookup failed (${error}); its last ${kept.length} address(es) keep serving`
-        : `lookup failed (${error}); the name is left out until it resolves`;
-      this.#report(host, 'unavailable', reason, kept?.length ?? 0);
-    } else if (error === undefined && failedBefore !== undefined) {
+    if (error !== undefined) {
+      if (this.#outages.news(host)) {
+        const kept = known.addresses;
+        const reason = kept
+          ? `lookup failed (${error}); its last ${kept.length} address(es) keep serving`
+          : `lookup failed (${error}); the name is left out until it resolves`;
+        this.#report(host, 'unavailable', reason, kept?.length ?? 0);
+      }
+    } else if (this.#outages.recovered(host)) {
       this.#report(host, 'synced', `resolves again, to ${known.addresses!.length} address(es)`, known.addresses!.length);
     }
     if (before === undefined || JSON.stringify(before) !== JSON.stringify(known.addresses)) this.#changed();

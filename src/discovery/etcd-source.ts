@@ -4,6 +4,7 @@
 // succeeds, the last endpoint set keeps serving.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
+import { RefusalMemo } from '../observability/refusal-memo.js';
 import { connectEtcd, describeEtcd, type EtcdConnection } from './etcd-client.js';
 import { parseEtcdEndpoint, type DiscoveredEndpoint } from './etcd-format.js';
 
@@ -29,8 +30,8 @@ export class EtcdEndpointSource {
   /** By key, as etcd holds them. */
   readonly #entries = new Map<string, DiscoveredEndpoint>();
   #endpoints: DiscoveredEndpoint[] = [];
-  /** Keys already reported as duplicates, so each is logged once. */
-  readonly #duplicates = new Set<string>();
+  /** Keys reported as duplicates, each said once while it stays one. */
+  readonly #duplicates = new RefusalMemo();
   #client: Etcd3 | undefined;
   #watcher: Watcher | undefined;
   #state: 'starting' | 'synced' | 'unavailable' = 'starting';
@@ -194,12 +195,11 @@ export class EtcdEndpointSource {
     for (const key of [...this.#entries.keys()].sort()) {
       const endpoint = this.#entries.get(key)!;
       if (byAddress.has(endpoint.address)) {
-        if (!this.#duplicates.has(key))
-          this.#hooks.report('skipped', `key "${key}": address ${endpoint.address} is already listed by another key`);
-        this.#duplicates.add(key);
+        const reason = `key "${key}": address ${endpoint.address} is already listed by another key`;
+        if (this.#duplicates.news(key, reason)) this.#hooks.report('skipped', reason);
         continue;
       }
-      this.#duplicates.delete(key);
+      this.#duplicates.recovered(key);
       byAddress.set(endpoint.address, endpoint);
     }
     const next = [...byAddress.values()];

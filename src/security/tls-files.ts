@@ -10,6 +10,7 @@ import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
+import { RefusalMemo } from '../observability/refusal-memo.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 import { identityOf, isAllowed } from './identity.js';
 
@@ -118,7 +119,8 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
   readonly #identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
   readonly #events = new Signal<TlsFilesEvent>();
   #current: Loaded;
-  #refused: string | undefined;
+  /** The refusal last said of these files: each said once while they stay refused. */
+  readonly #refusals = new RefusalMemo();
   /** The bytes last refused, not checked again while they stay the same. */
   #refusedFiles: Loaded | undefined;
   #timer: unknown;
@@ -152,13 +154,13 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
     const loaded = readFiles(this.#files);
     if (typeof loaded === 'string') return this.#refuse(loaded, undefined);
     if (sameFiles(loaded, this.#current)) {
-      this.#refused = undefined;
+      this.#refusals.recovered(this.describe());
       return;
     }
     if (this.#refusedFiles && sameFiles(loaded, this.#refusedFiles)) return;
     const problem = problemWith(this.#files, loaded);
     if (problem !== undefined) return this.#refuse(problem, loaded);
-    this.#refused = undefined;
+    this.#refusals.recovered(this.describe());
     this.#refusedFiles = undefined;
     this.#current = loaded;
     for (const listener of this.#caListeners) listener({ caCertificate: loaded.ca });
@@ -169,8 +171,7 @@ export class TlsFilesProvider implements experimental.CertificateProvider {
 
   /** Says a refusal (once per reason); the credentials in use stay. */
   #refuse(reason: string, files: Loaded | undefined): void {
-    if (this.#refused !== reason) this.#events.emit({ kind: 'refused', files: this.describe(), reason });
-    this.#refused = reason;
+    if (this.#refusals.news(this.describe(), reason)) this.#events.emit({ kind: 'refused', files: this.describe(), reason });
     this.#refusedFiles = files;
   }
 

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createMesh, isConfigError, type ConfigEvent, type MeshConfigInput } from 'grpc-meshlite';
+import { createMesh, isConfigError, type Clock, type ConfigEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { allUsable, callLoop, meshClient, readyMeshClient, split, until } from '../helpers/mesh.js';
-import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
-import { nextEvent } from '../helpers/servers.js';
+import { expectGrpcError, nextEvent, startServer, useTestPool } from '../helpers/servers.js';
 import { until as waitForCondition } from '../helpers/until.js';
+import { manualClock } from '../helpers/clock.js';
 import { FileConfigSource } from '../../src/config/config-source.js';
 import type { MeshConfig } from '../../src/config/mesh-config.js';
 
@@ -121,67 +121,100 @@ describe('mesh config, resolver and bad input', function () {
       expect(said()).to.deep.equal(['orders']);
     });
 
+    /**
+     * A hand-advanced clock for a FileConfigSource, and a wait for what it hears: the directory
+     * watch is real I/O, and every event that reaches the source sets its debounce timer.
+     */
+    function watchedClock() {
+      const manual = manualClock(Date.now());
+      let heard = 0;
+      const clock: Clock = {
+        ...manual,
+        setTimeout: (callback, ms) => {
+          heard++;
+          return manual.setTimeout(callback, ms);
+        },
+      };
+      return {
+        clock,
+        /** Advances the clock (the reloads due run now); what is heard next counts afresh. */
+        tick(ms: number) {
+          manual.tick(ms);
+          heard = 0;
+        },
+        /** Resolves once a watch event has reached the source since the last tick. */
+        heard: () => waitForCondition(() => heard > 0, { describe: () => 'no watch event reached the source' }),
+      };
+    }
+
+    const weightOf = (config: MeshConfig) => config.services['orders']!.endpoints[0]!.weight;
+
     it('says nothing of a file a slow writer is still writing, and a file that stays bad once, whatever changes beside it', async () => {
       const file = configFile({ orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051', weight: 1 }] } });
-      // The source itself, with a 200 ms debounce: the writer below pauses longer than that
-      // between its chunks (so each pause reloads a half-written file), and is done well inside
-      // the time a refusal waits (8 periods: 1.6 s).
-      const source = new FileConfigSource(file.path, { debounceMs: 200 });
+      // The source itself, with a 200 ms debounce on a hand-advanced clock: the writer below
+      // pauses longer than that between its chunks (so each pause reloads a half-written file),
+      // and is done well inside the time a refusal waits (8 periods: 1.6 s).
+      const watch = watchedClock();
+      const source = new FileConfigSource(file.path, { debounceMs: 200, clock: watch.clock });
       pool.defer(() => source.close());
       const rejected: string[] = [];
       pool.defer(source.onRejected((error) => rejected.push(error.message)));
-      let applied = new Promise<MeshConfig>((resolve) => source.onApplied(resolve));
+      const applied: number[] = [];
+      pool.defer(source.onApplied((config) => applied.push(weightOf(config))));
       const text = JSON.stringify({ services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051', weight: 2 }] } } });
       const third = Math.ceil(text.length / 3);
       writeFileSync(file.path, '');
       for (let at = 0; at < text.length; at += third) {
         appendFileSync(file.path, text.slice(at, at + third));
-        if (at + third < text.length) await new Promise((resolve) => setTimeout(resolve, 250)); // the writer's own pace
+        await watch.heard();
+        watch.tick(250); // the writer's own pace: a reload reads what is written so far
       }
-      expect((await applied).services['orders']!.endpoints[0]!.weight).to.equal(2);
+      expect(applied).to.deep.equal([2]);
       expect(rejected).to.deep.equal([]);
 
       // Bad for good this time: said once, while a file beside it keeps changing.
       writeFileSync(file.path, '{ "services": ');
+      await watch.heard();
+      watch.tick(200); // the first reload refuses it, and waits
       const log = join(dirname(file.path), 'app.log');
-      await waitForCondition(() => {
+      const changeBeside = async () => {
         appendFileSync(log, 'a line\n');
-        return rejected.length > 0;
-      });
-      for (let i = 0; i < 20; i++) {
-        appendFileSync(log, 'a line\n');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+        await watch.heard();
+        watch.tick(200);
+      };
+      let periods = 0;
+      for (; rejected.length === 0 && periods < 20; periods++) await changeBeside();
+      expect(periods, 'debounce periods the file stayed bad before it was said').to.equal(8);
+      for (let i = 0; i < 20; i++) await changeBeside();
       expect(rejected).to.have.length(1);
       expect(rejected[0]).to.contain('is not valid JSON');
-      applied = new Promise<MeshConfig>((resolve) => source.onApplied(resolve));
+
       writeFileSync(file.path, text.replace('"weight":2', '"weight":3'));
-      expect((await applied).services['orders']!.endpoints[0]!.weight).to.equal(3);
+      await watch.heard();
+      watch.tick(200);
+      expect(applied).to.deep.equal([2, 3]);
     });
 
     it('applies a new file while another file in its directory keeps changing (an app log beside it)', async () => {
       const endpoints = (weight: number) => [{ name: 'A', address: '127.0.0.1:50051', weight }];
       const file = configFile({ orders: { endpoints: endpoints(1) } });
-      const mesh = createMesh({ configFile: file.path });
-      pool.defer(() => mesh.close());
-      // A log line every 2 ms, far inside the reload's 25 ms debounce; bounded to 3 s.
+      const watch = watchedClock();
+      const source = new FileConfigSource(file.path, { clock: watch.clock }); // the default 25 ms debounce
+      pool.defer(() => source.close());
+      const applied: number[] = [];
+      pool.defer(source.onApplied((config) => applied.push(weightOf(config))));
       const log = join(dirname(file.path), 'app.log');
-      let noisy = true;
-      const started = Date.now();
-      const noise = setInterval(() => {
-        if (Date.now() - started > 3000) {
-          noisy = false;
-          clearInterval(noise);
-        } else {
-          appendFileSync(log, 'a line\n');
-        }
-      }, 2);
-      pool.defer(() => clearInterval(noise));
-      const applied = nextEvent<ConfigEvent>((l) => mesh.events.onConfigApplied(l));
       file.write({ services: { orders: { endpoints: endpoints(2) } } });
-      await applied;
-      expect(noisy, 'applied only once the log went quiet').to.equal(true);
-      expect(mesh.config.services['orders']!.endpoints[0]!.weight).to.equal(2);
+      // A log line every 10 ms, inside the debounce: each puts the reload off again, but never
+      // for more than 8 debounce periods (200 ms) after the first change.
+      let elapsedMs = 0;
+      for (; applied.length === 0 && elapsedMs < 400; elapsedMs += 10) {
+        await watch.heard();
+        watch.tick(10);
+        appendFileSync(log, 'a line\n');
+      }
+      expect(applied, 'applied while the log kept changing').to.deep.equal([2]);
+      expect(elapsedMs).to.equal(200);
     });
 
     describe('where deploy tools put the file', () => {
