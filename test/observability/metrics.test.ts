@@ -2,20 +2,16 @@
 // OpenTelemetry SDK with an in-memory reader.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import {
-  clientLayers,
-  createServerStack,
-  DRAIN_PHASE_VALUES,
-  drainServer,
-  HealthState,
-  LATENCY_BUCKETS_S,
-  metricsLayer,
-} from 'grpc-meshlite';
+import { createServerStack, drainServer, HealthState } from 'grpc-meshlite';
+import { clientLayers, metricsLayer } from 'grpc-meshlite/layers';
+import { DRAIN_PHASE_VALUES } from '../../src/server/metrics.js';
+import { LATENCY_BUCKETS_S } from '../../src/observability/metrics.js';
 import { describeMethod } from '../../src/call/method.js';
 import type { ClientCall, ClientResult } from '../../src/interceptors/types.js';
 
 import { OrderClient, orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { getOrder } from '../helpers/clients.js';
+import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { meshClient, allUsable, until } from '../helpers/mesh.js';
 import { histogramOf, RECORDING_MODES, testMeter, valueOf } from '../helpers/metrics.js';
@@ -86,7 +82,9 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
       });
 
       it("records the mesh's own per-endpoint attempts and state", async () => {
-        const backend = await startFakeBackend('ServiceA');
+        // The backend's delays wait on this clock: a held call ends when the test says.
+        const backendClock = manualClock();
+        const backend = await startFakeBackend('ServiceA', { clock: backendClock });
         pool.defer(() => backend.stop());
         const meter = await testMeter(mode);
         pool.defer(() => meter.shutdown());
@@ -112,8 +110,9 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf(metrics.get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
         // A call the backend holds is in flight until it ends.
         const held = getOrder(client, { 'x-test-delay-ms': '300' });
-        await untilTrue(() => mesh.snapshot('orders')[0]?.endpoints[0]?.inFlight === 1);
+        await untilTrue(() => mesh.snapshot('orders')[0]?.endpoints[0]?.inFlight === 1 && backendClock.pending() === 1);
         expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(1);
+        backendClock.tick(300);
         await held;
         expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
         expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(
@@ -255,8 +254,8 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         let release = () => {};
         const held = new Promise<void>((resolve) => (release = resolve));
         const { address, server } = await pool.server(
-          (server) =>
-            server.addService(orderServiceDefinition, {
+          (s) =>
+            s.addService(orderServiceDefinition, {
               GetOrder: (call: grpc.ServerUnaryCall<{ id: string }, Order>, callback: grpc.sendUnaryData<Order>) => {
                 const answer = () =>
                   callback(null, {
