@@ -214,3 +214,82 @@ describe('endpoint addresses', () => {
     expect(parse('localhost:7', '127.0.0.1:7')).to.have.length(2);
   });
 });
+
+describe('a config given in code that is not plain data', () => {
+  const base = () => ({ services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:1' }] } as Record<string, unknown> } });
+  /** The ConfigError parseMeshConfig throws for `config`, as field and message. */
+  const refusal = (config: unknown) => {
+    try {
+      parseMeshConfig(config);
+    } catch (error) {
+      expect(isConfigError(error), String(error)).to.equal(true);
+      const { field, message } = error as { field: string; message: string };
+      return { field, message };
+    }
+    throw new Error('accepted');
+  };
+
+  it('refuses a value that refers back to itself, in an object or an array, naming where', () => {
+    const object = base();
+    object.services['orders']!['self'] = object;
+    expect(refusal(object).field).to.equal('services.orders.self');
+    const array = base();
+    const endpoints = array.services['orders']!['endpoints'] as unknown[];
+    endpoints.push(endpoints);
+    expect(refusal(array)).to.deep.include({ field: 'services.orders.endpoints[1]' });
+    expect(refusal(array).message).to.contain('refers back to a value that contains it');
+  });
+
+  it('refuses a getter or a Proxy that throws, with what it threw', () => {
+    const getter = base();
+    Object.defineProperty(getter.services['orders'], 'endpoints', {
+      enumerable: true,
+      get() {
+        throw new Error('not loaded yet');
+      },
+    });
+    expect(refusal(getter)).to.deep.equal({
+      field: 'services.orders.endpoints',
+      message: 'invalid mesh config: services.orders.endpoints could not be read: not loaded yet',
+    });
+    const proxy = base();
+    proxy.services['orders'] = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('no keys today');
+        },
+      },
+    );
+    expect(refusal(proxy).message).to.contain('services.orders could not be read: no keys today');
+  });
+
+  it('refuses an object that inherits its keys, and a class instance, instead of losing what they inherit', () => {
+    const inherited = base();
+    inherited.services['orders'] = Object.assign(
+      Object.create({ balancer: { policy: 'p2c_ewma' } }) as object,
+      inherited.services['orders'],
+    );
+    expect(refusal(inherited)).to.deep.include({ field: 'services.orders' });
+    expect(refusal(inherited).message).to.contain('inherits keys from another object');
+    expect(refusal({ services: { orders: new Map() } }).message).to.contain('expected a plain object, got a Map');
+  });
+
+  it('refuses an array whose length runs to billions before visiting it', () => {
+    const sparse = base();
+    (sparse.services['orders']!['endpoints'] as unknown[]).length = 4e9;
+    expect(refusal(sparse)).to.deep.equal({
+      field: 'services.orders.endpoints',
+      message: 'invalid mesh config: services.orders.endpoints has 4000000000 items; at most 100000',
+    });
+  });
+
+  it('refuses options whose getter throws with a ConfigError, not the raw error', () => {
+    const options = {
+      get maxAttempts(): number {
+        throw new Error('not now');
+      },
+    };
+    expect(() => resolveRetryOptions(options)).to.throw('invalid retry options: could not be read: not now');
+  });
+});

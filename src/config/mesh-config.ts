@@ -7,6 +7,7 @@ import { loggingConfigSchema } from '../interceptors/logging.js';
 import { retryConfigSchema } from '../interceptors/retry/retry.js';
 import { parseEndpointAddress } from './address.js';
 import { HOUR, MAX_WEIGHT, MINUTE, count, durationMs, percent } from '../schema/bounds.js';
+import { plainConfigData } from '../schema/plain-data.js';
 import { resolveWith } from '../schema/validate.js';
 
 export const endpointSchema = z.strictObject({
@@ -254,5 +255,5 @@ export type EtcdDiscoveryConfig = NonNullable<NonNullable<ServiceConfig['discove
  * number to be >=0, got -5`.
  */
 export function parseMeshConfig(input: unknown, where = 'mesh config'): MeshConfig {
-  return resolveWith(meshConfigSchema, input, where) as MeshConfig;
+  return resolveWith(meshConfigSchema, plainConfigData(input, where), where) as MeshConfig;
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorText } from '../errors.js';
 
 /**
  * Validates `input` against `schema` (defaults included) and returns a deeply frozen copy;
@@ -8,7 +8,13 @@ import { ConfigError } from '../errors.js';
  * `invalid retry options: maxAttempts must be >= 1, got -1`.
  */
 export function resolveWith<S extends z.ZodType>(schema: S, input: unknown, what: string): Readonly<z.output<S>> {
-  const result = schema.safeParse(input ?? {}, { reportInput: true });
+  let result: z.ZodSafeParseResult<z.output<S>>;
+  try {
+    result = schema.safeParse(input ?? {}, { reportInput: true });
+  } catch (error) {
+    // A getter or a Proxy in the options that throws: the options cannot be read at all.
+    throw new ConfigError('', undefined, `invalid ${what}: could not be read: ${errorText(error)}`);
+  }
   if (result.success) return deepFreeze(result.data);
   const problems = result.error.issues.map(describeIssue);
   const first = problems[0]!;
