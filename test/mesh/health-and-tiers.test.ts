@@ -246,6 +246,52 @@ describe('mesh health checking and priority tiers', function () {
     expect(m.snapshot('orders')[0]!.endpoints[0]).to.include({ health: 'unimplemented', usable: true });
   });
 
+  it('takes no verdict from a probe timeout that fired late because the event loop was held', async () => {
+    // The backend shares this process: while its Check handler holds the event loop for 3x the
+    // probe timeout, the client's deadline timer expires, and Node runs it before the answer
+    // waiting in the socket. A timer that fired that late says nothing about the backend.
+    let checks = 0;
+    const a = await backend('ServiceA', {
+      health: false,
+      setup: (server) =>
+        server.addService(healthServiceDefinition, {
+          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void call.write({ status: 'SERVING' }),
+          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+            checks++;
+            const until = performance.now() + 300;
+            while (performance.now() < until); // the app's own CPU work, on the one event loop
+            callback(null, { status: 'SERVING' });
+          },
+          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
+        }),
+    });
+    const clock = manualClock(Date.now());
+    const { mesh: m, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: a.address }],
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 100, idleProbeIntervalMs: 10_000 },
+            balancer: { slowStart: { windowMs: 0 } },
+          },
+        },
+      },
+      clock,
+    });
+    const kinds: string[] = [];
+    m.events.onEndpoint((event) => kinds.push(event.kind));
+    await connectAndWait(m, client, ['ServiceA']);
+    // Manual time runs on, 1 s per look, until the idle interval has brought two probes (the
+    // first one's verdict was taken before the second was sent).
+    await until(m, () => {
+      clock.tick(1000);
+      return checks === 2;
+    });
+    expect(kinds).to.not.include('unhealthy');
+    expect(m.snapshot('orders')[0]!.endpoints[0]).to.include({ usable: true, health: 'serving' });
+    expect((await callUnary(client.GetOrder, client, { id: 'x' })).served_by).to.equal('ServiceA');
+  });
+
   it('queues calls (they do not fail) until the first health answer arrives', async () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
