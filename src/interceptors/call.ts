@@ -6,9 +6,8 @@ import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
 /**
  * A copy of `call` with `changes` applied, for a layer that passes a changed call on
  * (`next(deriveCall(call, { deadline }))`). It builds every call with the same fields in the
- * same order, so the code that reads calls sees one object shape; a spread such as
- * `{ ...call, deadline }` gives V8 a new shape per layer and was the costliest line of the
- * hedging layer.
+ * same order, so the code that reads calls sees one object shape (a spread such as
+ * `{ ...call, deadline }` would give V8 a new shape per layer on the hot path).
  */
 export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): ClientCall {
   return {
