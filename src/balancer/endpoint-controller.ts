@@ -1,6 +1,6 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions, type Metadata } from '@grpc/grpc-js';
+import { PUSHBACK_HEADER } from '../call/wire.js';
 import type { Clock } from '../clock.js';
-import { parseEndpointAddress } from '../config/address.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { connectionNotReady, HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
@@ -28,8 +28,6 @@ export type ProbeKind = 'endpoint' | 'method' | undefined;
  * Statuses that may not come from the backend at all (a deadline, a cancellation, a broken
  * connection): a call that ends so says nothing about whether the backend is alive.
  */
-const PUSHBACK_HEADER = 'grpc-retry-pushback-ms';
-
 const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([
   Status.DEADLINE_EXCEEDED,
   Status.CANCELLED,
@@ -86,7 +84,8 @@ export class EndpointController {
     helper: experimental.ChannelControlHelper,
     options: ChannelOptions,
   ) {
-    this.address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
+    const first = endpoint.addresses[0]!;
+    this.address = experimental.subchannelAddressToString(first);
     this.config = config;
     this.#owner = owner;
     const healthCheck = owner.settings.healthCheck;
@@ -127,7 +126,7 @@ export class EndpointController {
     // With TLS, each endpoint's certificate is checked against its own name (grpc-js would check
     // the channel's authority, the mesh service's name, which no certificate carries).
     // A name the user set in the channel options (grpc.ssl_target_name_override) is theirs.
-    const serverName = config.serverName ?? owner.settings.tls?.serverName ?? hostOf(this.address);
+    const serverName = config.serverName ?? owner.settings.tls?.serverName ?? ('host' in first ? first.host : this.address);
     const leafOptions =
       owner.settings.tls && options['grpc.ssl_target_name_override'] === undefined
         ? { ...options, 'grpc.ssl_target_name_override': serverName }
@@ -375,10 +374,4 @@ export class EndpointController {
     }
     this.#owner.changed(this, was === now ? undefined : now ? 'healthy' : 'unhealthy', health.detail);
   }
-}
-
-/** "127.0.0.1" of "127.0.0.1:50051", "::1" of "[::1]:50051". */
-function hostOf(address: string): string {
-  const parsed = parseEndpointAddress(address);
-  return typeof parsed === 'string' ? address : parsed.host;
 }

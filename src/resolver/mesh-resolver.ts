@@ -9,6 +9,7 @@ import {
 import { BALANCER_NAME, type BalancerConfigJson } from '../balancer/balancer-config.js';
 import { MESH_OPTION, findMesh } from '../mesh/registry.js';
 import { parseServiceConfig, serviceConfigOption, type HonouredServiceConfig } from '../call/grpc-service-config.js';
+import { parseEndpointAddress } from '../config/address.js';
 import { meshConfigSelector } from './config-selector.js';
 import type { Disposer } from '../observability/signal.js';
 
@@ -86,7 +87,13 @@ export class MeshResolver implements experimental.Resolver {
     // so grpc-js queues calls (within their deadlines) instead of failing them; the answer
     // brings a new report.
     if (service.endpoints.length === 0 && mesh.resolving(this.#service)) return;
-    const endpoints = service.endpoints.map((endpoint) => ({ addresses: [parseAddress(endpoint.address)] }));
+    const endpoints: experimental.Endpoint[] = [];
+    for (const { address } of service.endpoints) {
+      const parsed = parseEndpointAddress(address);
+      // The config's schema and the discovery sources have checked every address already.
+      if (typeof parsed === 'string') return this.#fail(`cannot resolve mesh:///${this.#service}: ${address}: ${parsed}`, mesh.id);
+      endpoints.push({ addresses: [{ host: parsed.host, port: parsed.port }] });
+    }
     // The balancer reads the same parsed config, in the same tick, from the registry. An
     // empty set (nothing discovered yet, or etcd unreachable at start) goes through too, with
     // the reason as the note: the balancer fails calls with it instead of keeping old ones.
@@ -125,13 +132,6 @@ function honour(options: ChannelOptions): HonouredServiceConfig | Error {
 
 function serviceOf(target: experimental.GrpcUri): string {
   return target.path.replace(/^\/+/, '');
-}
-
-/** "127.0.0.1:50051" or "[::1]:50051" → { host, port }. The config schema has checked the form. */
-export function parseAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(address.slice(colon + 1)) };
 }
 
 /** Registers the `mesh` scheme with grpc-js. Safe to call more than once. */
