@@ -1,12 +1,13 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
-import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
+import type { ServiceConfig } from '../config/mesh-config.js';
 import { findMesh, type MeshRuntime } from '../mesh/registry.js';
 import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { endpointAttemptRecorder } from './endpoint-metrics.js';
+import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
 import { WeightedScheduler } from './scheduler.js';
@@ -23,11 +24,15 @@ const SLOW_START_STEPS = 10;
  * The `meshlite_weighted` load-balancing policy: priority tiers; inside a tier, smooth
  * weighted picking P(i) = W(i) / Σ W(j) over endpoints that are connected, healthy (A17
  * health checking) and not ejected; passive ejection with single-call probes; slow start;
- * the retry layer's avoid-hint. Every state change is an event and a log line.
+ * the retry layer's avoid-hint. Every state change is an event and a log line, once the picker
+ * reflects it. Which endpoints it has is the Membership's business.
  */
 export class WeightedPriorityBalancer implements experimental.LoadBalancer, EndpointOwner {
   readonly #helper: experimental.ChannelControlHelper;
-  readonly #endpoints = new Map<string, EndpointController>();
+  readonly #members = new Membership<EndpointController>({
+    emit: (endpoint, kind, reason) => this.#emit(endpoint, kind, reason),
+    note: (level, fields, message) => this.#logger[level]({ service: this.#target!.service, ...fields }, message),
+  });
   /** Which mesh and service this balancer serves, as the resolver configured it. */
   #target: ResolvedBalancerConfig | undefined;
   /** The service's settings, as the mesh parsed them, when the endpoints last arrived. */
@@ -57,24 +62,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** Whether this event-loop turn already rebuilt the picker, and whether a change waits for its end. */
   #turn: 'quiet' | 'rebuilt' | 'pending' = 'quiet';
   #destroyed = false;
-  /** Endpoints without a connection, which exitIdle nudges. */
-  readonly #notConnected = new Set<EndpointController>();
   /** New endpoints whose connection is not opened yet. */
   readonly #toConnect: EndpointController[] = [];
-  /**
-   * Endpoints a config or discovery update removed while usable: make before break, they serve
-   * as a tier below every other what the endpoints that stay cannot take yet (#settleLeaving).
-   */
-  readonly #leaving = new Map<string, EndpointController>();
-  /** When the removed endpoints began to serve as that tier (the grace runs from here). */
-  #bridgeSince: number | undefined;
-  /**
-   * The settings an endpoint takes when it is made (health checking, ejection, EWMA), as text:
-   * a reload that changes them replaces every endpoint, make before break.
-   */
-  #endpointSettings: string | undefined;
-  /** Endpoints leaving because those settings changed (their removal says so). */
-  readonly #replaced = new WeakSet<EndpointController>();
   #resolutionError: string | undefined;
   #overridingEjections = false;
   /** Events wait until the picker reflects them, so a listener never sees a stale snapshot. */
@@ -98,7 +87,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if (!endpoints.ok) {
       // The resolver's word: keep serving the endpoints we have, or fail calls saying why.
       this.#resolutionError = endpoints.error.details;
-      if (this.#endpoints.size === 0) this.#report(ConnectivityState.TRANSIENT_FAILURE, endpoints.error.details);
+      if (this.#members.current.size === 0) this.#report(ConnectivityState.TRANSIENT_FAILURE, endpoints.error.details);
       return true;
     }
     const problem = this.#attach(lbConfig.config);
@@ -108,67 +97,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     }
     // With an empty list, the resolver's note says why ("no endpoints under etcd …").
     this.#resolutionError = resolutionNote || undefined;
-    const configured = new Map(this.#settings.endpoints.map((e) => [e.address, e]));
-    const seen = new Set<string>();
     this.#rebuilding = true;
-    // Health checking, ejection and the EWMA are set up when an endpoint is made: new settings
-    // take new endpoints (on the same pooled connections), the old ones serving meanwhile.
-    // (Only what is taken then: the EWMA's tolerance and penalty are read at each use.)
-    const { healthCheck, balancer } = this.#settings;
-    const endpointSettings = JSON.stringify([healthCheck, balancer.ejection, balancer.ewma.decayMs, balancer.ewma.defaultRttMs]);
-    const incoming = new Set(endpoints.value.map((endpoint) => experimental.subchannelAddressToString(endpoint.addresses[0]!)));
-    const renew = this.#endpointSettings !== undefined && this.#endpointSettings !== endpointSettings;
-    // Those the update keeps are replaced; those it drops are removed as any would be.
-    const replaced = renew ? [...this.#endpoints].filter(([address]) => incoming.has(address)) : [];
-    this.#endpointSettings = endpointSettings;
-    for (const [address, endpoint] of replaced) {
-      this.#endpoints.delete(address);
-      this.#notConnected.delete(endpoint);
-      this.#replaced.add(endpoint);
-    }
-    for (const endpoint of endpoints.value) {
-      const address = experimental.subchannelAddressToString(endpoint.addresses[0]!);
-      seen.add(address);
-      const config: EndpointConfig = configured.get(address) ?? { name: address, address, weight: 1, priority: 0 };
-      const existing = this.#endpoints.get(address) ?? (renew ? undefined : this.#comeBack(address));
-      if (existing) {
-        const before = existing.config;
-        existing.update(config);
-        // Only what changed: a name that discovery gave again differently, a weight, a priority.
-        const changes = (['name', 'weight', 'priority'] as const)
-          .filter((field) => before[field] !== config[field])
-          .map((field) => `${field} ${before[field]} → ${config[field]}`);
-        if (changes.length > 0) this.#emit(existing, 'updated', changes.join(', '));
-      } else {
-        const created = new EndpointController(endpoint, config, this, this.#helper, options);
-        this.#endpoints.set(address, created);
-        this.#toConnect.push(created);
-        this.#notConnected.add(created);
-        this.#emit(created, 'added', `weight ${config.weight}, priority ${config.priority}`);
-      }
-    }
-    const removed = [...this.#endpoints].filter(([address]) => !seen.has(address));
-    for (const [address, endpoint] of removed) {
-      this.#endpoints.delete(address);
-      this.#notConnected.delete(endpoint);
-    }
-    const gone = [...replaced, ...removed];
-    // Make before break: a usable endpoint removed keeps serving what the endpoints that stay
-    // cannot take yet (a config that moves to new hosts would otherwise hold every call until
-    // their connections and health checks are up), for at most removalGraceMs; the first
-    // rebuild below lets it go at once when they can take everything. An empty set takes
-    // effect at once.
-    const grace = this.#endpoints.size > 0 && this.#settings.balancer.removalGraceMs > 0;
-    for (const [address, endpoint] of gone) {
-      if (grace && endpoint.usable) {
-        endpoint.leaving = true;
-        const before = this.#leaving.get(address);
-        if (before) this.#remove(before, '');
-        this.#leaving.set(address, endpoint);
-      } else {
-        this.#remove(endpoint, '');
-      }
-    }
+    const created = this.#members.apply(
+      endpoints.value,
+      this.#settings,
+      (endpoint, config) => new EndpointController(endpoint, config, this, this.#helper, options),
+    );
+    this.#toConnect.push(...created);
     this.#rebuilding = false;
     this.#rebuild();
     this.#connectSome();
@@ -194,91 +129,16 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
    * endpoints cost more than the pick.
    */
   exitIdle(): void {
-    const all = this.#state === ConnectivityState.IDLE ? this.#endpoints.values() : this.#notConnected;
+    const all = this.#state === ConnectivityState.IDLE ? this.#members.current.values() : this.#members.notConnected;
     for (const endpoint of all) endpoint.exitIdle();
   }
 
   resetBackoff(): void {}
 
-  /** A leaving endpoint the update names again: it stays, as if never removed. */
-  #comeBack(address: string): EndpointController | undefined {
-    const endpoint = this.#leaving.get(address);
-    // One that left for settings it no longer has never comes back: a new one is made.
-    if (!endpoint || this.#replaced.has(endpoint)) return undefined;
-    this.#leaving.delete(address);
-    endpoint.leaving = false;
-    this.#endpoints.set(address, endpoint);
-    if (!endpoint.connected) this.#notConnected.add(endpoint);
-    this.#emit(endpoint, 'updated', 'named again while it was leaving: it stays');
-    return endpoint;
-  }
-
-  /**
-   * Lets the leaving endpoints go once they are not needed: when the endpoints that stay take
-   * all the traffic (`leavingLoad` 0), when the update left none, when the grace is over, and
-   * one by one as they stop being usable. Returns whether any went.
-   */
-  #settleLeaving(leavingLoad: number, now: number): boolean {
-    if (this.#leaving.size === 0) return false;
-    const graceMs = this.#settings.balancer.removalGraceMs;
-    const since = this.#bridgeSince ?? now;
-    const over =
-      this.#endpoints.size === 0
-        ? 'the update left no endpoint'
-        : leavingLoad === 0
-          ? 'the endpoints that replace it took all the traffic'
-          : now - since >= graceMs
-            ? `its grace of ${graceMs} ms was over`
-            : undefined;
-    let removed = false;
-    for (const [address, endpoint] of this.#leaving) {
-      if (over === undefined && endpoint.usable) continue;
-      this.#leaving.delete(address);
-      removed = true;
-      // Not needed from the start (the endpoints that stay take everything): a plain removal.
-      const note =
-        this.#bridgeSince === undefined ? '' : `; it had kept serving until ${endpoint.usable ? over! : 'it stopped being usable'}`;
-      this.#remove(endpoint, note);
-    }
-    const service = this.#target!.service;
-    if (this.#leaving.size > 0 && this.#bridgeSince === undefined) {
-      this.#bridgeSince = now;
-      const endpoints = [...this.#leaving.values()].map((e) => e.config.name);
-      this.#logger.info(
-        { service, endpoints, graceMs },
-        'removed endpoints keep serving what the endpoints that replace them cannot take yet',
-      );
-    } else if (this.#leaving.size === 0 && this.#bridgeSince !== undefined) {
-      this.#bridgeSince = undefined;
-      if (over?.startsWith('its grace')) {
-        const notUsable = [...this.#endpoints.values()]
-          .filter((e) => !e.usable)
-          .map((e) => `${e.config.name} (${e.address}): ${e.snapshot(now).status}`);
-        this.#logger.warn(
-          { service, graceMs, notUsable },
-          'removed endpoints stopped serving at the end of their grace: endpoints that replace them are not usable yet',
-        );
-      }
-    }
-    return removed;
-  }
-
-  #remove(endpoint: EndpointController, note: string): void {
-    endpoint.destroy();
-    const why = this.#replaced.has(endpoint)
-      ? "replaced by one with the service's new health checking, ejection or EWMA settings"
-      : 'no longer in the config or its discovery source';
-    this.#emit(endpoint, 'removed', `${why}${note}`);
-  }
-
   destroy(): void {
     this.#destroyed = true;
     this.clock?.clearTimeout(this.#timer);
-    for (const endpoint of this.#endpoints.values()) endpoint.destroy();
-    for (const endpoint of this.#leaving.values()) endpoint.destroy();
-    this.#endpoints.clear();
-    this.#leaving.clear();
-    this.#notConnected.clear();
+    this.#members.destroy();
     this.#unregister?.();
     this.#unregister = undefined;
   }
@@ -289,8 +149,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void {
     if (kind) this.#emit(endpoint, kind, reason, method);
-    if (endpoint.connected) this.#notConnected.delete(endpoint);
-    else if (this.#endpoints.get(endpoint.address) === endpoint) this.#notConnected.add(endpoint);
+    this.#members.noteConnectivity(endpoint);
     if (this.#rebuilding) return;
     // The first change of an event-loop turn rebuilds at once (a failure leaves the rotation
     // before the next pick); more in the same turn — 1,000 endpoints connecting — wait for
@@ -314,7 +173,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   };
 
   mayEject(endpoint: EndpointController, method?: string): boolean {
-    for (const others of [this.#endpoints, this.#leaving]) {
+    for (const others of [this.#members.current, this.#members.leaving]) {
       for (const other of others.values()) {
         if (other !== endpoint && other.usable && (method === undefined || !other.methods.excluded(method))) return true;
       }
@@ -329,7 +188,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
       failovers: this.#failovers,
-      endpoints: [...this.#endpoints.values(), ...this.#leaving.values()].map((endpoint) => endpoint.snapshot(now)),
+      endpoints: this.#withLeaving([...this.#members.current.values()]).map((endpoint) => endpoint.snapshot(now)),
     };
   }
 
@@ -366,7 +225,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#timer = undefined;
     const now = this.clock.now();
     const back: EndpointController[] = [];
-    const all = [...this.#endpoints.values()];
+    const all = [...this.#members.current.values()];
     for (const endpoint of this.#withLeaving(all)) {
       const change = endpoint.ejection.expire();
       if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
@@ -381,8 +240,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       balancer.policy === 'p2c_ewma'
         ? new P2cChooser(entries, this.#costOf, this.#random, credits, balancer.ewma.toleranceMs)
         : new WeightedScheduler(entries, credits, this.#random);
-    let plan = planTiers(all, balancer, now, choose, [...this.#leaving.values()]);
-    if (this.#settleLeaving(plan.leavingLoad, now)) plan = planTiers(all, balancer, now, choose, [...this.#leaving.values()]);
+    let plan = planTiers(all, balancer, now, choose, [...this.#members.leaving.values()]);
+    if (this.#members.settle(plan.leavingLoad, now)) plan = planTiers(all, balancer, now, choose, [...this.#members.leaving.values()]);
     const { tiers, loads } = plan;
     const current = this.#withLeaving(all);
     this.#loads = loads;
@@ -413,12 +272,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     }
     // The leaving endpoints' tier is no failover: their traffic moves as the update asked.
     const configured = tiers.find(({ tier }) => tier.priority !== LEAVING_PRIORITY);
-    if (configured || this.#leaving.size === 0) this.#noteFailover(configured?.tier.priority);
+    if (configured || this.#members.leaving.size === 0) this.#noteFailover(configured?.tier.priority);
   }
 
   /** `all` and the leaving endpoints: what ejection, slow start and method rules look after. */
   #withLeaving(all: EndpointController[]): EndpointController[] {
-    return this.#leaving.size === 0 ? all : [...all, ...this.#leaving.values()];
+    const { leaving } = this.#members;
+    return leaving.size === 0 ? all : [...all, ...leaving.values()];
   }
 
   #whyNothingIsUsable(all: readonly EndpointController[]): string {
@@ -465,7 +325,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       next = Math.min(next, endpoint.methods.nextExpiry());
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
     }
-    if (this.#bridgeSince !== undefined) next = Math.min(next, this.#bridgeSince + this.#settings.balancer.removalGraceMs);
+    const { graceEnd } = this.#members;
+    if (graceEnd !== undefined) next = Math.min(next, graceEnd);
     if (next === Infinity) return;
     this.#timer = unrefTimer(setTimer(this.clock, () => this.#rebuild(), next - now));
   }
@@ -505,7 +366,6 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       kind,
       reason,
     };
-    if (kind === 'ejected') endpoint.ejections++;
     this.#pendingEvents.push(method === undefined ? event : { ...event, method });
   }
 }

@@ -6,6 +6,7 @@ import { connectionNotReady, HealthCheckedSubchannel, isHealthy, type EndpointHe
 import type { EndpointEventKind } from '../observability/events.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
 import { MethodEjections } from './method-ejection.js';
+import type { Member } from './membership.js';
 import { PeakEwma } from './peak-ewma.js';
 import type { EndpointSnapshot, EndpointStatus } from './snapshot.js';
 import { slowStartFactor } from './slow-start.js';
@@ -41,9 +42,9 @@ const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([
  * pick_first over its address), its health (A17 Watch on that connection), its passive
  * ejection state, its slow start, and how many picks it got.
  */
-export class EndpointController {
+export class EndpointController implements Member {
   readonly address: string;
-  config: EndpointConfig;
+  #config: EndpointConfig;
   connectivity = ConnectivityState.IDLE;
   lastError: string | undefined;
   health: EndpointHealth;
@@ -52,8 +53,7 @@ export class EndpointController {
   /** Once usable, an endpoint that goes down counts as down instead of "still starting". */
   everUsable = false;
   picks = 0;
-  /** Removed by an update, serving on until a new endpoint is usable (the balancer's bridge). */
-  leaving = false;
+  #leaving = false;
   /** Calls sent here that have not ended yet. */
   inFlight = 0;
   /** Round-trip time of its calls, peak-EWMA (the p2c_ewma policy's cost). */
@@ -61,8 +61,7 @@ export class EndpointController {
   /** Start time of each call in flight, oldest first (a Map keeps insertion order). */
   readonly #started = new Map<number, number>();
   #callIds = 0;
-  /** Times ejected, the whole endpoint or one method. */
-  ejections = 0;
+  #ejections = 0;
   readonly ejection: EjectionTracker;
   /** Ejections of single methods at this endpoint. */
   readonly methods: MethodEjections;
@@ -86,7 +85,7 @@ export class EndpointController {
   ) {
     const first = endpoint.addresses[0]!;
     this.address = experimental.subchannelAddressToString(first);
-    this.config = config;
+    this.#config = config;
     this.#owner = owner;
     const healthCheck = owner.settings.healthCheck;
     this.health = healthCheck.enabled
@@ -133,6 +132,21 @@ export class EndpointController {
         : options;
     this.#leaf = new experimental.LeafLoadBalancer(endpoint, leafHelper, leafOptions, '');
     this.#picker = this.#leaf.getPicker();
+  }
+
+  /** Its entry in the config or its discovery source; update() replaces it. */
+  get config(): EndpointConfig {
+    return this.#config;
+  }
+
+  /** Removed by an update, serving on until a new endpoint is usable (the balancer's bridge). */
+  get leaving(): boolean {
+    return this.#leaving;
+  }
+
+  /** Times ejected, the whole endpoint or one method (counted where the ejection happens). */
+  get ejections(): number {
+    return this.#ejections;
   }
 
   /** Opens its connection (the balancer spreads many over a few event-loop turns). */
@@ -261,6 +275,7 @@ export class EndpointController {
     const what = method === undefined ? '' : ` for ${method}`;
     if (change?.kind === 'ejected' && method === undefined) this.methods.resetAll();
     if (change?.kind === 'ejected') {
+      this.#ejections++;
       this.#owner.changed(this, 'ejected', `${change.reason}${what}; out for ${Math.round(change.forMs)} ms`, method);
     } else if (change?.kind === 'readmitted') {
       this.#owner.changed(this, 'readmitted', `${change.reason}${what}`, method);
@@ -286,7 +301,17 @@ export class EndpointController {
   }
 
   update(config: EndpointConfig): void {
-    this.config = config;
+    this.#config = config;
+  }
+
+  /** An update removed it while it was usable: it serves on as the leaving tier. */
+  markLeaving(): void {
+    this.#leaving = true;
+  }
+
+  /** An update named it again while it was leaving: it stays, as if never removed. */
+  markStaying(): void {
+    this.#leaving = false;
   }
 
   /** Tries its connection again (a no-op while connecting or in backoff); not before connect(). */
@@ -316,25 +341,25 @@ export class EndpointController {
       ejectedUntil: state.kind === 'ejected' ? state.until : undefined,
       usable: this.usable,
       serving: this.#connectedAndHealthy,
-      status: this.#status(now),
+      status: this.status(now),
       picks: this.picks,
       ejections: this.ejections,
       inFlight: this.inFlight,
       latencyMs: Math.round(this.latency.estimate(now) * 10) / 10,
       lastError: this.lastError,
-      methods: [...this.methods.notAdmitted()].map(([method, state]) => ({
+      methods: [...this.methods.notAdmitted()].map(([method, ejection]) => ({
         method,
-        ejection: state.kind as 'ejected' | 'probing',
-        reason: state.kind === 'admitted' ? '' : state.reason,
-        ejectedUntil: state.kind === 'ejected' ? state.until : undefined,
+        ejection: ejection.kind as 'ejected' | 'probing',
+        reason: ejection.kind === 'admitted' ? '' : ejection.reason,
+        ejectedUntil: ejection.kind === 'ejected' ? ejection.until : undefined,
       })),
     };
   }
 
   /** The endpoint's state in one word, most telling first. */
-  #status(now: number): EndpointStatus {
+  status(now: number): EndpointStatus {
     const ejection = this.ejection.state.kind;
-    if (this.leaving) return 'leaving';
+    if (this.#leaving) return 'leaving';
     if (ejection === 'ejected' || ejection === 'probing') return ejection;
     if (this.connectivity !== ConnectivityState.READY) return 'disconnected';
     if (this.health.status === 'not-serving') return 'not-serving';

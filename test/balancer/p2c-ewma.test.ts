@@ -4,12 +4,11 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { P2cChooser, PREFERENCE } from '../../src/balancer/p2c.js';
 import { PeakEwma } from '../../src/balancer/peak-ewma.js';
-import { seededRandom } from '../helpers/clients.js';
+import { getOrder, seededRandom } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { allUsable, meshClient, split, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
-import { getOrder } from '../helpers/clients.js';
 
 describe('peak-EWMA round-trip time', () => {
   const options = { decayMs: 500, defaultRttMs: 30 };
