@@ -1,18 +1,18 @@
 import type { experimental } from '@grpc/grpc-js';
 import { z } from 'zod';
+import { Signal, type Disposer } from '../observability/signal.js';
 import { resolveWith } from '../schema/validate.js';
-import { findMesh } from '../mesh/registry.js';
 
 /** The name our policy is registered under in grpc-js. */
 export const BALANCER_NAME = 'meshlite_weighted';
 
 /**
  * The LB config the `mesh` resolver writes: which mesh and service the balancer serves. The
- * service's settings are not copied into it: the balancer reads the config the mesh already
- * parsed, so there is one set of defaults and one validation.
+ * service's settings are not copied into it: the resolver hands the balancer the config the
+ * mesh already parsed (runtime.ts), so there is one set of defaults and one validation.
  */
 const balancerConfigSchema = z.strictObject({
-  /** Id of the mesh whose config, events, logger and clock this balancer uses (absent: the only mesh). */
+  /** Id of the mesh that serves the channel (absent: the only mesh), which hears of a rejected config. */
   mesh: z.string().optional(),
   /** Service name, as in `mesh:///<service>`. */
   service: z.string().min(1),
@@ -21,10 +21,28 @@ const balancerConfigSchema = z.strictObject({
 export type BalancerConfigJson = z.input<typeof balancerConfigSchema>;
 export type ResolvedBalancerConfig = z.output<typeof balancerConfigSchema>;
 
+/** A `meshlite_weighted` config that failed to parse: the mesh it names, and why. */
+export interface BalancerConfigRejection {
+  /** The `mesh` field as given, whatever its type (undefined: the only mesh). */
+  readonly mesh: unknown;
+  readonly error: string;
+}
+
+const rejections = new Signal<BalancerConfigRejection>();
+
+/**
+ * Hears of every `meshlite_weighted` config that fails to parse. grpc-js skips such a config
+ * *silently* and falls back to another policy; the registry of meshes listens here and says it
+ * in the named mesh's log.
+ */
+export function onBalancerConfigRejected(listener: (rejection: BalancerConfigRejection) => void): Disposer {
+  return rejections.subscribe(listener);
+}
+
 /**
  * The LB config of the `meshlite_weighted` policy, in grpc-js's plugin shape. grpc-js skips
- * a config that fails to parse *silently*, so parse errors are also logged, naming the
- * field, before they are thrown.
+ * a config that fails to parse *silently*, so parse errors are also told to
+ * onBalancerConfigRejected's listeners, naming the field, before they are thrown.
  */
 export class MeshBalancerConfig implements experimental.TypedLoadBalancingConfig {
   constructor(readonly config: ResolvedBalancerConfig) {}
@@ -41,10 +59,8 @@ export class MeshBalancerConfig implements experimental.TypedLoadBalancingConfig
     try {
       return new MeshBalancerConfig(resolveWith(balancerConfigSchema, json, `${BALANCER_NAME} config`));
     } catch (error) {
-      const mesh = findMesh(typeof json === 'object' && json !== null ? (json as { mesh?: unknown }).mesh : undefined);
-      if (typeof mesh !== 'string') {
-        mesh.logger.error({ err: (error as Error).message }, `${BALANCER_NAME} config rejected; grpc-js will fall back to another policy`);
-      }
+      const mesh = typeof json === 'object' && json !== null ? (json as { mesh?: unknown }).mesh : undefined;
+      rejections.emit({ mesh, error: (error as Error).message });
       throw error;
     }
   }

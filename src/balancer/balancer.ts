@@ -1,15 +1,14 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import type { ServiceConfig } from '../config/mesh-config.js';
-import { findMesh, type MeshRuntime } from '../mesh/registry.js';
-import type { EndpointEvent, EndpointEventKind, MeshEventSink } from '../observability/events.js';
-import type { Logger } from '../observability/logger.js';
-import { BALANCER_NAME, MeshBalancerConfig, type ResolvedBalancerConfig } from './balancer-config.js';
+import type { EndpointEvent, EndpointEventKind } from '../observability/events.js';
+import { BALANCER_NAME, MeshBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
 import { endpointAttemptRecorder } from './endpoint-metrics.js';
 import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
+import { balancerUpdateOf, withoutBalancerUpdate, type BalancerRuntime } from './runtime.js';
 import { WeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
 import { LEAVING_PRIORITY, methodRules, overrideEjections, planTiers } from './tiers.js';
@@ -31,26 +30,23 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   readonly #helper: experimental.ChannelControlHelper;
   readonly #members = new Membership<EndpointController>({
     emit: (endpoint, kind, reason) => this.#emit(endpoint, kind, reason),
-    note: (level, fields, message) => this.#logger[level]({ service: this.#target!.service, ...fields }, message),
+    note: (level, fields, message) => this.#runtime!.logger[level]({ service: this.#service, ...fields }, message),
   });
-  /** Which mesh and service this balancer serves, as the resolver configured it. */
-  #target: ResolvedBalancerConfig | undefined;
-  /** The service's settings, as the mesh parsed them, when the endpoints last arrived. */
+  /** The service this balancer serves, as the resolver configured it. */
+  #service = '';
+  /** The service's settings, as the resolver handed them with the endpoints. */
   #settings!: ServiceConfig;
-  #events!: MeshEventSink;
-  #logger!: Logger;
-  clock!: Clock;
-  #random: () => number = Math.random;
+  /** The mesh's side, as the resolver handed it; set with the first endpoints. */
+  #runtime: BalancerRuntime | undefined;
   /** The mesh's attempt recorder, read on every pick: the admin page may start after this balancer. */
   get attempts(): ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined {
-    return this.#counter || this.#mesh?.attemptRecorder ? this.#recordAttempt : undefined;
+    return this.#counter || this.#runtime?.attemptRecorder() ? this.#recordAttempt : undefined;
   }
   readonly #recordAttempt = (endpoint: EndpointController, code: Status, durationMs: number): void => {
     this.#counter?.(endpoint, code, durationMs);
-    this.#mesh?.attemptRecorder?.(this.#target?.service ?? '', endpoint.address, code, durationMs);
+    this.#runtime?.attemptRecorder()?.(this.#service, endpoint.address, code, durationMs);
   };
   #counter: ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined;
-  #mesh: Pick<MeshRuntime, 'attemptRecorder'> | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
@@ -77,6 +73,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return this.#settings;
   }
 
+  get clock(): Clock {
+    return this.#runtime!.clock;
+  }
+
   updateAddressList(
     endpoints: experimental.StatusOr<experimental.Endpoint[]>,
     lbConfig: experimental.TypedLoadBalancingConfig,
@@ -90,18 +90,25 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       if (this.#members.current.size === 0) this.#report(ConnectivityState.TRANSIENT_FAILURE, endpoints.error.details);
       return true;
     }
-    const problem = this.#attach(lbConfig.config);
-    if (problem !== undefined) {
-      this.#report(ConnectivityState.TRANSIENT_FAILURE, problem);
+    const update = balancerUpdateOf(options);
+    if (!update) {
+      // A service config naming our policy on a channel that is not a mesh:/// one: no mesh
+      // resolver hands it the service's settings.
+      const details = `${BALANCER_NAME}: no settings for service "${lbConfig.config.service}": the policy serves mesh:/// targets only`;
+      this.#report(ConnectivityState.TRANSIENT_FAILURE, details);
       return true;
     }
+    this.#service = lbConfig.config.service;
+    this.#settings = update.settings;
+    this.#attach(update.runtime);
     // With an empty list, the resolver's note says why ("no endpoints under etcd …").
     this.#resolutionError = resolutionNote || undefined;
+    const leafOptions = withoutBalancerUpdate(options);
     this.#rebuilding = true;
     const created = this.#members.apply(
       endpoints.value,
-      this.#settings,
-      (endpoint, config) => new EndpointController(endpoint, config, this, this.#helper, options),
+      update.settings,
+      (endpoint, config) => new EndpointController(endpoint, config, this, this.#helper, leafOptions),
     );
     this.#toConnect.push(...created);
     this.#rebuilding = false;
@@ -137,7 +144,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   destroy(): void {
     this.#destroyed = true;
-    this.clock?.clearTimeout(this.#timer);
+    this.#runtime?.clock.clearTimeout(this.#timer);
     this.#members.destroy();
     this.#unregister?.();
     this.#unregister = undefined;
@@ -184,7 +191,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   snapshot(): BalancerSnapshot {
     const now = this.clock.now();
     return {
-      service: this.#target?.service ?? '',
+      service: this.#service,
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
       failovers: this.#failovers,
@@ -192,28 +199,13 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     };
   }
 
-  /**
-   * Ties the balancer to the mesh and service the resolver named, and takes the service's
-   * settings as the mesh parsed them. Returns why it cannot, if it cannot.
-   */
-  #attach(target: ResolvedBalancerConfig): string | undefined {
-    const mesh = findMesh(target.mesh);
-    if (typeof mesh === 'string') return `${BALANCER_NAME}: ${mesh}`;
-    const settings = mesh.service(target.service);
-    if (!settings) return `${BALANCER_NAME}: service "${target.service}" is not in the mesh config (${mesh.describeSource()})`;
-    this.#settings = settings;
-    const sameMesh = this.#target?.mesh === target.mesh && this.#unregister !== undefined;
-    this.#target = target;
-    if (sameMesh) return undefined;
+  /** Ties the balancer to the mesh the resolver handed over (the same one each time, in practice). */
+  #attach(runtime: BalancerRuntime): void {
+    if (runtime === this.#runtime) return;
     this.#unregister?.();
-    this.#events = mesh.events;
-    this.#logger = mesh.logger;
-    this.clock = mesh.clock;
-    this.#random = mesh.random;
-    this.#mesh = mesh;
-    this.#counter = mesh.metrics && endpointAttemptRecorder(mesh.metrics, () => this.#target?.service ?? '');
-    this.#unregister = mesh.registerBalancer(() => this.snapshot());
-    return undefined;
+    this.#runtime = runtime;
+    this.#counter = runtime.metrics && endpointAttemptRecorder(runtime.metrics, () => this.#service);
+    this.#unregister = runtime.registerBalancer(() => this.snapshot());
   }
 
   /** The p2c_ewma policy's cost (EndpointController.cost). */
@@ -236,10 +228,11 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     }
     const credits = this.#picker?.credits();
     const { balancer } = this.#settings;
+    const { random, events } = this.#runtime!;
     const choose = (entries: Array<{ item: EndpointController; weight: number }>) =>
       balancer.policy === 'p2c_ewma'
-        ? new P2cChooser(entries, this.#costOf, this.#random, credits, balancer.ewma.toleranceMs)
-        : new WeightedScheduler(entries, credits, this.#random);
+        ? new P2cChooser(entries, this.#costOf, random, credits, balancer.ewma.toleranceMs)
+        : new WeightedScheduler(entries, credits, random);
     let plan = planTiers(all, balancer, now, choose, [...this.#members.leaving.values()]);
     if (this.#members.settle(plan.leavingLoad, now)) plan = planTiers(all, balancer, now, choose, [...this.#members.leaving.values()]);
     const { tiers, loads } = plan;
@@ -259,16 +252,16 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       this.#report(ConnectivityState.TRANSIENT_FAILURE, this.#whyNothingIsUsable(all));
     }
     this.#scheduleNextRebuild(current, now);
-    const events = this.#pendingEvents.splice(0);
-    for (const event of events) {
+    const emitted = this.#pendingEvents.splice(0);
+    for (const event of emitted) {
       const level = event.kind === 'ejected' || event.kind === 'unhealthy' || event.kind === 'disconnected' ? 'warn' : 'info';
-      this.#logger[level](event, `endpoint ${event.kind}`);
-      this.#events.endpoint(event);
+      this.#runtime!.logger[level](event, `endpoint ${event.kind}`);
+      events.endpoint(event);
     }
     for (const endpoint of back) {
-      const cause = events.findLast((e) => e.address === endpoint.address && e.kind !== 'probing' && e.method === undefined);
+      const cause = emitted.findLast((e) => e.address === endpoint.address && e.kind !== 'probing' && e.method === undefined);
       const reason = cause ? `${cause.kind}: ${cause.reason}` : 'back in rotation';
-      this.#events.recovered({ service: this.#target!.service, endpoint: endpoint.config.name, address: endpoint.address, reason });
+      events.recovered({ service: this.#service, endpoint: endpoint.config.name, address: endpoint.address, reason });
     }
     // The leaving endpoints' tier is no failover: their traffic moves as the update asked.
     const configured = tiers.find(({ tier }) => tier.priority !== LEAVING_PRIORITY);
@@ -282,7 +275,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   }
 
   #whyNothingIsUsable(all: readonly EndpointController[]): string {
-    const service = this.#target!.service;
+    const service = this.#service;
     if (all.length === 0) return `no endpoints for ${service}${this.#resolutionError ? `: ${this.#resolutionError}` : ''}`;
     const each = all.map((e) => {
       const state = e.ejection.state;
@@ -309,10 +302,11 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if (fallback) tiers.push(fallback);
     if ((fallback !== undefined) === this.#overridingEjections) return;
     this.#overridingEjections = fallback !== undefined;
-    const service = this.#target!.service;
+    const service = this.#service;
+    const { logger } = this.#runtime!;
     if (fallback)
-      this.#logger.warn({ service }, 'no usable endpoint: ejected endpoints that are connected and healthy serve until another is usable');
-    else this.#logger.info({ service }, 'ejections apply again: another endpoint is usable');
+      logger.warn({ service }, 'no usable endpoint: ejected endpoints that are connected and healthy serve until another is usable');
+    else logger.info({ service }, 'ejections apply again: another endpoint is usable');
   }
 
   /** Timers for what changes with time alone: an ejection running out, slow start ramping. */
@@ -342,10 +336,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         : from === undefined || active < from
           ? `priority ${active} usable again`
           : `priority ${from} has no usable endpoint`;
-    const event = { service: this.#target!.service, from, to: active, reason };
+    const event = { service: this.#service, from, to: active, reason };
     this.#failovers++;
-    this.#logger.warn(event, 'tier failover');
-    this.#events.failover(event);
+    this.#runtime!.logger.warn(event, 'tier failover');
+    this.#runtime!.events.failover(event);
   }
 
   #report(state: ConnectivityState, details: string): void {
@@ -360,7 +354,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** Queues an event; the next rebuild (always right after) logs and emits it. */
   #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string, method?: string): void {
     const event: EndpointEvent = {
-      service: this.#target!.service,
+      service: this.#service,
       endpoint: endpoint.config.name,
       address: endpoint.address,
       kind,

@@ -21,7 +21,7 @@ import { logRotations, TlsFilesProvider } from '../security/tls-files.js';
 import { withStack } from './client-options.js';
 import { checkMethodSettings } from './method-check.js';
 import { ConfigError, errorText } from '../errors.js';
-import { MESH_OPTION, registerMesh, type MeshRuntime } from './registry.js';
+import { MESH_OPTION, registerMesh, type MeshRuntime } from '../resolver/registry.js';
 
 export interface MeshOptions {
   /** The mesh config as an object (validated; defaults filled in). */
@@ -398,9 +398,8 @@ export class Mesh {
     return Object.hasOwn(services, name) ? services[name] : undefined;
   }
 
-  /** What the resolver and balancers of this mesh see of it, through the registry. */
+  /** What the resolver sees of this mesh through the registry, and hands its balancers with each resolution. */
   #runtime(): MeshRuntime {
-    const self = this; // the attemptRecorder getter reads the mesh's current recorder
     return {
       id: this.id,
       service: (name) => {
@@ -420,9 +419,7 @@ export class Mesh {
       clock: this.#clock,
       random: this.#random,
       metrics: this.#metrics,
-      get attemptRecorder() {
-        return self.#attemptRecorder;
-      },
+      attemptRecorder: () => this.#attemptRecorder,
       registerBalancer: (snapshot) => {
         this.#balancers.add(snapshot);
         return () => this.#balancers.delete(snapshot);

@@ -7,21 +7,23 @@ import {
   type ServiceConfig as GrpcServiceConfig,
 } from '@grpc/grpc-js';
 import { BALANCER_NAME, type BalancerConfigJson } from '../balancer/balancer-config.js';
-import { MESH_OPTION, findMesh } from '../mesh/registry.js';
+import { balancerUpdateAttributes } from '../balancer/runtime.js';
 import { parseServiceConfig, serviceConfigOption, type HonouredServiceConfig } from '../call/grpc-service-config.js';
 import { parseEndpointAddress } from '../config/address.js';
-import { meshConfigSelector } from './config-selector.js';
 import type { Disposer } from '../observability/signal.js';
+import { meshConfigSelector } from './config-selector.js';
+import { MESH_OPTION, findMesh } from './registry.js';
 
 export const MESH_SCHEME = 'mesh';
 
 /**
  * The `mesh` name resolver: `mesh:///orders` → the endpoints of service "orders" in the
  * mesh config, plus a service config that selects the `meshlite_weighted` policy for that
- * mesh and service (the balancer reads the service's weights, priorities, health checking
- * and ejection settings from the parsed config). A config change (file reload) is pushed as
- * a new resolution; grpc-js keeps connections to endpoints that stay, so calls in flight
- * are not disturbed.
+ * mesh and service, and — in the resolution's attributes — the service's settings as the mesh
+ * parsed them (weights, priorities, health checking, ejection) and the mesh's side of the
+ * balancer (events, logger, clock). A config change (file reload) is pushed as a new
+ * resolution; grpc-js keeps connections to endpoints that stay, so calls in flight are not
+ * disturbed.
  */
 export class MeshResolver implements experimental.Resolver {
   readonly #service: string;
@@ -94,12 +96,15 @@ export class MeshResolver implements experimental.Resolver {
       if (typeof parsed === 'string') return this.#fail(`cannot resolve mesh:///${this.#service}: ${address}: ${parsed}`, mesh.id);
       endpoints.push({ addresses: [{ host: parsed.host, port: parsed.port }] });
     }
-    // The balancer reads the same parsed config, in the same tick, from the registry. An
+    // The balancer takes the same settings with the endpoints: computed once per report. An
     // empty set (nothing discovered yet, or etcd unreachable at start) goes through too, with
     // the reason as the note: the balancer fails calls with it instead of keeping old ones.
     this.#listener(
       experimental.statusOrFromValue(endpoints),
-      { [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: this.#selector },
+      {
+        [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: this.#selector,
+        ...balancerUpdateAttributes({ runtime: mesh, settings: service }),
+      },
       serviceConfig({ mesh: mesh.id, service: this.#service }, this.#serviceConfig.methodConfig),
       endpoints.length === 0 ? mesh.whyNoEndpoints(this.#service) : '',
     );
