@@ -23,7 +23,7 @@ const SLOW_START_STEPS = 10;
  * The `meshlite_weighted` load-balancing policy: priority tiers; inside a tier, smooth
  * weighted picking P(i) = W(i) / Σ W(j) over endpoints that are connected, healthy (A17
  * health checking) and not ejected; passive ejection with single-call probes; slow start;
- * the retry layer's avoid-hint. Every state change is an event and a log line, once the picker
+ * the retry layer's avoid-hint. Every state change is an event, emitted once the picker
  * reflects it. Which endpoints it has is the Membership's business.
  */
 export class WeightedPriorityBalancer implements experimental.LoadBalancer, EndpointOwner {
@@ -253,11 +253,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     }
     this.#scheduleNextRebuild(current, now);
     const emitted = this.#pendingEvents.splice(0);
-    for (const event of emitted) {
-      const level = event.kind === 'ejected' || event.kind === 'unhealthy' || event.kind === 'disconnected' ? 'warn' : 'info';
-      this.#runtime!.logger[level](event, `endpoint ${event.kind}`);
-      events.endpoint(event);
-    }
+    for (const event of emitted) events.endpoint(event);
     for (const endpoint of back) {
       const cause = emitted.findLast((e) => e.address === endpoint.address && e.kind !== 'probing' && e.method === undefined);
       const reason = cause ? `${cause.kind}: ${cause.reason}` : 'back in rotation';
@@ -336,10 +332,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
         : from === undefined || active < from
           ? `priority ${active} usable again`
           : `priority ${from} has no usable endpoint`;
-    const event = { service: this.#service, from, to: active, reason };
     this.#failovers++;
-    this.#runtime!.logger.warn(event, 'tier failover');
-    this.#runtime!.events.failover(event);
+    this.#runtime!.events.failover({ service: this.#service, from, to: active, reason });
   }
 
   #report(state: ConnectivityState, details: string): void {
@@ -351,7 +345,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#helper.updateState(state, picker, error);
   }
 
-  /** Queues an event; the next rebuild (always right after) logs and emits it. */
+  /** Queues an event; the next rebuild (always right after) emits it. */
   #emit(endpoint: EndpointController, kind: EndpointEventKind, reason: string, method?: string): void {
     const event: EndpointEvent = {
       service: this.#service,

@@ -12,6 +12,7 @@ import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-
 import { ServiceDiscovery } from '../discovery/discovery.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
 import { EndpointStats } from '../observability/endpoint-stats.js';
+import { logMeshEvents } from '../observability/event-log.js';
 import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { observeMeshState, recorderFor, type Recorder } from '../observability/metrics.js';
@@ -96,6 +97,7 @@ export class Mesh {
     registerBalancer();
     ({ events: this.events, sink: this.#sink } = MeshEvents.create());
     this.#logger = options.logger ?? silentLogger;
+    this.#cleanups.push(logMeshEvents(this.events, this.#logger));
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#meterProvider = options.meterProvider;
