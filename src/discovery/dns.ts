@@ -3,7 +3,10 @@
 // entry's weight and priority. Names are resolved when first seen, again every `refreshMs`,
 // and soon after one of their addresses loses its connection (a pod replaced by another).
 // A lookup that fails keeps the addresses last found; a name never resolved is left out,
-// and the reason is what a service with nothing else says.
+// and the reason is what a service with nothing else says. With `servers`, A and AAAA are
+// asked apart and a name resolves when either answers, as grpc-js's own resolver and the OS
+// resolver do (split-horizon and some corporate resolvers refuse AAAA): a family whose query
+// fails keeps the addresses it last gave, and is said once until it answers again.
 import { lookup, Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
@@ -21,6 +24,19 @@ export interface DnsSettings {
 /** Shortest time between two lookups of one name prompted by lost connections. */
 const MIN_RELOOKUP_MS = 1000;
 
+/** The record types a name resolves through, asked apart when the config names DNS servers. */
+const FAMILIES = ['A', 'AAAA'] as const;
+type Family = (typeof FAMILIES)[number];
+
+/** What one family's query gave: its addresses (none when the name has no such record), or why it failed. */
+type Answer = { readonly addresses: readonly string[] } | { readonly error: string };
+
+/** What a lookup found: the name's addresses, and the families whose query failed meanwhile. */
+interface Found {
+  readonly addresses: string[];
+  readonly failed: ReadonlyArray<{ readonly family: Family; readonly error: string; readonly kept: number }>;
+}
+
 interface Lookup {
   addresses: readonly string[] | undefined;
   error: string | undefined;
@@ -28,10 +44,15 @@ interface Lookup {
   pending: boolean;
   /** A lookup due because a connection was lost. */
   relookup: unknown;
+  /** Per family, the addresses its query last gave: kept while that query fails. */
+  readonly answered: Map<Family, readonly string[]>;
 }
 
-/** What a name's lookups say, when that changes: failing (`unavailable`) or resolving again (`synced`). */
-export type DnsReport = (host: string, kind: 'unavailable' | 'synced', reason: string, addresses: number) => void;
+/**
+ * What a name's lookups say, when that changes: failing (`unavailable`) or resolving again
+ * (`synced`); one family's query failing while the other answers (`skipped`: the rest serves).
+ */
+export type DnsReport = (host: string, kind: 'unavailable' | 'synced' | 'skipped', reason: string, addresses: number) => void;
 
 export class DnsExpander {
   readonly #settings: DnsSettings;
@@ -41,6 +62,8 @@ export class DnsExpander {
   readonly #hosts = new Map<string, Lookup>();
   /** Names whose failing lookups were said: once per outage, whatever errors follow. */
   readonly #outages = new RefusalMemo();
+  /** "host AAAA": one family's failing query, said once while the name resolves through the other. */
+  readonly #familyFailures = new RefusalMemo();
   readonly #resolver: Resolver | undefined;
   #timer: unknown;
   #closed = false;
@@ -82,6 +105,7 @@ export class DnsExpander {
       this.#clock.clearTimeout(known.relookup);
       this.#hosts.delete(host);
       this.#outages.recovered(host); // a name used again later is news again
+      for (const family of FAMILIES) this.#familyFailures.recovered(`${host} ${family}`);
     }
     return out;
   }
@@ -137,7 +161,7 @@ export class DnsExpander {
   #known(host: string): Lookup {
     let known = this.#hosts.get(host);
     if (!known) {
-      known = { addresses: undefined, error: undefined, at: 0, pending: false, relookup: undefined };
+      known = { addresses: undefined, error: undefined, at: 0, pending: false, relookup: undefined, answered: new Map() };
       this.#hosts.set(host, known);
       void this.#resolve(host);
       this.#schedule();
@@ -164,10 +188,10 @@ export class DnsExpander {
     const known = this.#hosts.get(host);
     if (!known || known.pending || this.#closed) return;
     known.pending = true;
-    let addresses: string[] | undefined;
+    let found: Found | undefined;
     let error: string | undefined;
     try {
-      addresses = await this.#lookup(host);
+      found = await this.#lookup(host, known);
     } catch (failure) {
       error = (failure as NodeJS.ErrnoException).code ?? (failure as Error).message;
     }
@@ -176,7 +200,7 @@ export class DnsExpander {
     if (this.#closed || this.#hosts.get(host) !== known) return;
     const before = known.addresses;
     known.error = error;
-    if (addresses !== undefined) known.addresses = addresses;
+    if (found !== undefined) known.addresses = found.addresses;
     // A failing name is said once when it starts failing (what serves meanwhile), whatever
     // errors follow, and again when it resolves.
     if (error !== undefined) {
@@ -190,24 +214,74 @@ export class DnsExpander {
     } else if (this.#outages.recovered(host)) {
       this.#report(host, 'synced', `resolves again, to ${known.addresses!.length} address(es)`, known.addresses!.length);
     }
+    if (found !== undefined) this.#reportFamilies(host, found);
     if (before === undefined || JSON.stringify(before) !== JSON.stringify(known.addresses)) this.#changed();
   }
 
-  async #lookup(host: string): Promise<string[]> {
-    let found: string[];
-    if (this.#resolver) {
-      const [v4, v6] = await Promise.all([this.#resolver.resolve4(host).catch(notFound), this.#resolver.resolve6(host).catch(notFound)]);
-      if (v4 === undefined && v6 === undefined) throw Object.assign(new Error(`${host} not found`), { code: 'ENOTFOUND' });
-      found = [...(v4 ?? []), ...(v6 ?? [])];
-    } else {
-      found = (await lookup(host, { all: true })).map((entry) => entry.address);
+  /** A family whose query fails while the name resolves through the other: said once, and when it answers again. */
+  #reportFamilies(host: string, found: Found): void {
+    const count = found.addresses.length;
+    for (const family of FAMILIES) {
+      const failed = found.failed.find((entry) => entry.family === family);
+      const subject = `${host} ${family}`;
+      if (failed === undefined) {
+        if (this.#familyFailures.recovered(subject))
+          this.#report(host, 'synced', `${family} answers again; the name resolves to ${count} address(es)`, count);
+      } else if (this.#familyFailures.news(subject)) {
+        const beside = count > failed.kept ? `, beside the ${other(family)} records` : '';
+        const reason =
+          failed.kept > 0
+            ? `${family} query failed (${failed.error}); its last ${failed.kept} ${family} address(es) keep serving${beside}`
+            : `${family} query failed (${failed.error}); the name resolves to its ${other(family)} records alone`;
+        this.#report(host, 'skipped', reason, count);
+      }
     }
-    return [...new Set(found)].sort();
+  }
+
+  /**
+   * The name's addresses. With servers, A and AAAA are asked apart (grpc-js's resolver does
+   * the same): it throws only when neither gave an address, so one refused or timed-out family
+   * never throws away the other's answer. The OS resolver (getaddrinfo) does that by itself.
+   */
+  async #lookup(host: string, known: Lookup): Promise<Found> {
+    if (!this.#resolver) {
+      const found = (await lookup(host, { all: true })).map((entry) => entry.address);
+      return { addresses: [...new Set(found)].sort(), failed: [] };
+    }
+    const [v4, v6] = await Promise.allSettled([this.#resolver.resolve4(host), this.#resolver.resolve6(host)]);
+    const answers: Record<Family, Answer> = { A: answerOf(v4), AAAA: answerOf(v6) };
+    const addresses: string[] = [];
+    const failed: Array<{ family: Family; error: string; kept: number }> = [];
+    for (const family of FAMILIES) {
+      const answer = answers[family];
+      if ('addresses' in answer) {
+        known.answered.set(family, answer.addresses);
+        addresses.push(...answer.addresses);
+      } else {
+        const kept = known.answered.get(family) ?? [];
+        failed.push({ family, error: answer.error, kept: kept.length });
+        addresses.push(...kept);
+      }
+    }
+    // Neither answered (the server away, or refusing both), or nothing to serve: the failures
+    // are the reason, and the name's last addresses keep serving as for any failed lookup.
+    if (failed.length === FAMILIES.length || addresses.length === 0) {
+      const errors = [...new Set(failed.map((entry) => entry.error))];
+      if (errors.length === 0) throw Object.assign(new Error(`${host} not found`), { code: 'ENOTFOUND' });
+      throw new Error(errors.length === 1 ? errors[0] : failed.map((entry) => `${entry.family} ${entry.error}`).join(', '));
+    }
+    return { addresses: [...new Set(addresses)].sort(), failed };
   }
 }
 
-/** A name with no record of one family is not an error; only both missing is. */
-function notFound(error: NodeJS.ErrnoException): undefined {
-  if (error.code === 'ENODATA' || error.code === 'ENOTFOUND') return undefined;
-  throw error;
+/** A name with no record of one family is an answer (no address of that family), not a failure. */
+function answerOf(result: PromiseSettledResult<string[]>): Answer {
+  if (result.status === 'fulfilled') return { addresses: result.value };
+  const error = result.reason as NodeJS.ErrnoException;
+  if (error.code === 'ENODATA' || error.code === 'ENOTFOUND') return { addresses: [] };
+  return { error: error.code ?? error.message };
+}
+
+function other(family: Family): Family {
+  return family === 'A' ? 'AAAA' : 'A';
 }

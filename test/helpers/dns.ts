@@ -1,5 +1,7 @@
 // A real DNS server (UDP, the dns2 package) on 127.0.0.1 and a free port, answering A and AAAA
-// from a table the test changes; NXDOMAIN for a name it does not know. Closed by the pool.
+// from a table the test changes; NXDOMAIN for a name it does not know, REFUSED for a query type
+// the test says it refuses (as split-horizon and some corporate resolvers refuse AAAA). Closed
+// by the pool.
 import dns2 from 'dns2';
 import type { TestPool } from './servers.js';
 
@@ -10,14 +12,18 @@ export interface DnsServer {
   readonly records: Map<string, string[]>;
   /** Queries answered, per name (an A and an AAAA query per lookup). */
   readonly queries: Map<string, number>;
+  /** Query types answered REFUSED, for every name; change it and the next query sees it. */
+  readonly refused: Set<'A' | 'AAAA'>;
 }
 
 const NXDOMAIN = 3;
+const REFUSED = 5;
 
 export async function startDns(pool: TestPool): Promise<DnsServer> {
   const { Packet } = dns2;
   const records = new Map<string, string[]>();
   const queries = new Map<string, number>();
+  const refused = new Set<'A' | 'AAAA'>();
   const server = dns2.createServer({
     udp: true,
     handle: (request, send) => {
@@ -25,10 +31,12 @@ export async function startDns(pool: TestPool): Promise<DnsServer> {
       const [question] = request.questions;
       const name = question?.name.toLowerCase() ?? '';
       const known = records.get(name);
-      if (!question || known === undefined) {
+      const v6 = question?.type === Packet.TYPE.AAAA;
+      if ((question?.type === Packet.TYPE.A && refused.has('A')) || (v6 && refused.has('AAAA'))) {
+        response.header.rcode = REFUSED;
+      } else if (!question || known === undefined) {
         response.header.rcode = NXDOMAIN;
       } else {
-        const v6 = question.type === Packet.TYPE.AAAA;
         for (const address of known.filter((ip) => ip.includes(':') === v6)) {
           response.answers.push(new Packet.Resource({ name: question.name, type: question.type, class: Packet.CLASS.IN, ttl: 1, address }));
         }
@@ -38,5 +46,5 @@ export async function startDns(pool: TestPool): Promise<DnsServer> {
   });
   const { udp } = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
   pool.defer(() => server.close());
-  return { address: `127.0.0.1:${udp!.port}`, records, queries };
+  return { address: `127.0.0.1:${udp!.port}`, records, queries, refused };
 }
