@@ -1,5 +1,3 @@
-import type { CancelSignal } from './call/cancellation.js';
-
 /**
  * Time as the toolkit sees it. Timing logic takes a Clock so tests can drive it with fake
  * timers or a hand-advanced clock instead of sleeping.
@@ -43,36 +41,7 @@ export function unrefTimer<T>(handle: T): T {
   return handle;
 }
 
-/**
- * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. The timer
- * is cleared on every path, so an aborted wait leaves nothing behind.
- */
-export function sleep(ms: number, signal?: CancelSignal, clock: Clock = systemClock): Promise<void> {
-  // The rejection is the signal's reason as it is: the gRPC status that cancelled the wait.
-  /* oxlint-disable typescript/prefer-promise-reject-errors */
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    // No timer for no delay (a retry after zero backoff goes out at once).
-    if (ms <= 0) {
-      resolve();
-      return;
-    }
-    const onAbort = () => {
-      clock.clearTimeout(handle);
-      reject(signal!.reason);
-    };
-    /* oxlint-enable typescript/prefer-promise-reject-errors */
-    const handle = setTimer(
-      clock,
-      () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      ms,
-    );
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Resolves after `ms` on `clock` (at once for no delay). */
+export function sleep(ms: number, clock: Clock = systemClock): Promise<void> {
+  return new Promise((resolve) => (ms <= 0 ? resolve() : setTimer(clock, resolve, ms)));
 }

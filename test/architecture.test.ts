@@ -27,23 +27,37 @@ function importsOf(file: string): string[] {
 
 const graph = new Map(sourceFiles().map((file) => [file, importsOf(file)]));
 
-/** Import cycles, each as the path that closes it. */
-function cycles(): string[][] {
+/** Cycles of a graph, each as the path that closes it. */
+function cyclesOf(edges: ReadonlyMap<string, readonly string[]>): string[][] {
   const found: string[][] = [];
   const state = new Map<string, 'open' | 'done'>();
   const stack: string[] = [];
-  const visit = (file: string) => {
-    state.set(file, 'open');
-    stack.push(file);
-    for (const next of graph.get(file) ?? []) {
+  const visit = (node: string) => {
+    state.set(node, 'open');
+    stack.push(node);
+    for (const next of edges.get(node) ?? []) {
       if (state.get(next) === 'open') found.push([...stack.slice(stack.indexOf(next)), next]);
       else if (!state.has(next)) visit(next);
     }
     stack.pop();
-    state.set(file, 'done');
+    state.set(node, 'done');
   };
-  for (const file of graph.keys()) if (!state.has(file)) visit(file);
+  for (const node of edges.keys()) if (!state.has(node)) visit(node);
   return found;
+}
+
+/** A file's folder ("balancer/picker.ts" → "balancer/"); a file at the root is a unit of its own. */
+const folderOf = (file: string): string => (file.includes('/') ? `${file.slice(0, file.indexOf('/'))}/` : file);
+
+/** The folder graph: an edge where a file of one folder imports a file of another. */
+function folderGraph(): Map<string, string[]> {
+  const edges = new Map<string, Set<string>>();
+  for (const [file, imports] of graph) {
+    const from = folderOf(file);
+    const targets = edges.get(from) ?? edges.set(from, new Set()).get(from)!;
+    for (const target of imports) if (folderOf(target) !== from) targets.add(folderOf(target));
+  }
+  return new Map([...edges].map(([folder, targets]) => [folder, [...targets]]));
 }
 
 /** Imports from files under `from` into files under `to`, as "a.ts → b.ts". */
@@ -73,8 +87,19 @@ describe('architecture of src/', () => {
     }
   });
 
-  it('has no import cycles', () => {
-    expect(cycles().map((cycle) => cycle.join(' → '))).to.deep.equal([]);
+  it('has no import cycles, between files or between folders', () => {
+    expect(cyclesOf(graph).map((cycle) => cycle.join(' → '))).to.deep.equal([]);
+    expect(cyclesOf(folderGraph()).map((cycle) => cycle.join(' → '))).to.deep.equal([]);
+  });
+
+  it('keeps the schema helpers free of everything but errors.ts', () => {
+    const imports = [...graph].flatMap(([file, targets]) => (file.startsWith('schema/') ? targets : []));
+    expect(imports.filter((target) => !target.startsWith('schema/') && target !== 'errors.ts')).to.deep.equal([]);
+  });
+
+  it('keeps the plug-ins grpc-js creates (resolver, balancer) free of the façade', () => {
+    expect(crossings('balancer/', 'mesh/')).to.deep.equal([]);
+    expect(crossings('resolver/', 'mesh/')).to.deep.equal([]);
   });
 
   it('keeps the server side and the balancer free of the client layers', () => {

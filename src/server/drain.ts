@@ -76,7 +76,7 @@ export async function drainServer(
   }
   target.health.setAll('NOT_SERVING');
   enter('not-serving');
-  await sleep(graceMs, undefined, clock);
+  await sleep(graceMs, clock);
 
   enter('shutting-down');
   target.healthService?.closeWatches();
