@@ -8,10 +8,18 @@
 // endpoint; `Metadata` is free-form in Go — ours reads `name`, `weight`, `priority` and `zone`
 // from it when it is an object and ignores anything else, so values a Go service wrote are
 // discovered, and ours are read by grpc-go clients (which ignore Metadata for dialing).
+//
+// Read as leniently as Go reads it where the meaning is clear: field names match
+// case-insensitively (Go's encoding/json does, so `{"addr":…}` works there), a number stands
+// for a string (`"zone": 1`) and a numeric string for a number (`"weight": "5"`), null for
+// nothing, and a bare "host:port" value (go-zero's registrar writes one) is that address.
+// What has no clear meaning is skipped with the key and the reason: an Addr without a port
+// above all, which grpc-go's resolver dials as written and no client can reach.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseEndpointAddress } from '../config/address.js';
 import { MAX_WEIGHT, count } from '../schema/bounds.js';
-import { describeIssue } from '../schema/validate.js';
+import { describeIssue, formatValue } from '../schema/validate.js';
 
 /** An endpoint as discovery found it: what the mesh config's endpoint entries hold, plus a zone. */
 export interface DiscoveredEndpoint {
@@ -22,11 +30,27 @@ export interface DiscoveredEndpoint {
   readonly zone?: string;
 }
 
-const metadataSchema = z.looseObject({
-  name: z.string().min(1).max(200).optional(),
-  weight: z.number().finite().min(0).max(MAX_WEIGHT).optional(),
-  priority: count(0, 100).optional(),
-  zone: z.string().max(200).optional(),
+/** A number written where text is meant ("zone": 1) is that text; null is nothing. */
+const text = (schema: z.ZodString) =>
+  z.preprocess(
+    (value) => (value === null ? undefined : typeof value === 'number' && Number.isFinite(value) ? String(value) : value),
+    schema.optional(),
+  );
+
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
+/** A numeric string written where a number is meant ("weight": "5") is that number; null is nothing. */
+const numeric = (schema: z.ZodNumber) =>
+  z.preprocess(
+    (value) => (value === null ? undefined : typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value.trim()) : value),
+    schema.optional(),
+  );
+
+const metadataSchema = z.object({
+  name: text(z.string().min(1).max(200)),
+  weight: numeric(z.number().finite().min(0).max(MAX_WEIGHT)),
+  priority: numeric(count(0, 100)),
+  zone: text(z.string().max(200)),
 });
 
 const ADD = 0;
@@ -42,16 +66,23 @@ export function parseEtcdEndpoint(prefix: string, key: string, value: string): D
   try {
     parsed = JSON.parse(value);
   } catch (error) {
+    const bare = parseEndpointAddress(value.trim());
+    if (typeof bare !== 'string') return { name: id, address: bare.normalized, weight: 1, priority: 0 };
     return `key "${key}": value is not JSON (${(error as Error).message})`;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return `key "${key}": value is not a JSON object`;
-  const update = parsed as { Op?: unknown; Addr?: unknown; Metadata?: unknown };
-  if (update.Op !== undefined && update.Op !== ADD) return `key "${key}": Op is ${JSON.stringify(update.Op)}, not 0 (Add)`;
-  if (typeof update.Addr !== 'string') return `key "${key}": Addr must be "host:port", got ${JSON.stringify(update.Addr) ?? 'nothing'}`;
+  if (typeof parsed === 'string') parsed = { Addr: parsed };
+  if (!isObject(parsed)) return `key "${key}": value is not a JSON object`;
+  const update = goFields(parsed, ['Op', 'Addr', 'Metadata']);
+  if (update.Op !== undefined && update.Op !== null && update.Op !== ADD)
+    return `key "${key}": Op is ${JSON.stringify(update.Op)}, not 0 (Add)`;
+  if (typeof update.Addr !== 'string' || update.Addr === '')
+    return `key "${key}": Addr must be "host:port", got ${formatValue(update.Addr ?? undefined)}`;
+  const portless = withoutPort(update.Addr);
+  if (portless !== undefined)
+    return `key "${key}": Addr ${JSON.stringify(update.Addr)} has no port (grpc-go's etcd resolver dials Addr as written, so no client can reach it): write "${portless}:<port>"`;
   const address = parseEndpointAddress(update.Addr);
   if (typeof address === 'string') return `key "${key}": Addr ${JSON.stringify(update.Addr)}: ${address}`;
-  const metadata =
-    typeof update.Metadata === 'object' && update.Metadata !== null && !Array.isArray(update.Metadata) ? update.Metadata : {};
+  const metadata = isObject(update.Metadata) ? goFields(update.Metadata, ['name', 'weight', 'priority', 'zone']) : {};
   const checked = metadataSchema.safeParse(metadata, { reportInput: true });
   if (!checked.success) return `key "${key}": Metadata.${describeIssue(checked.error.issues[0]!).text}`;
   const { name, weight, priority, zone } = checked.data;
@@ -62,6 +93,32 @@ export function parseEtcdEndpoint(prefix: string, key: string, value: string): D
     priority: priority ?? 0,
     ...(zone !== undefined && { zone }),
   };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The fields `names` of a JSON object, matched as Go's encoding/json matches a struct's
+ * fields: case-insensitively, a later spelling of one field replacing an earlier one.
+ */
+function goFields<K extends string>(object: Record<string, unknown>, names: readonly K[]): Partial<Record<K, unknown>> {
+  const fields: Partial<Record<K, unknown>> = {};
+  for (const [key, value] of Object.entries(object)) {
+    const name = names.find((candidate) => candidate.toLowerCase() === key.toLowerCase());
+    if (name !== undefined) fields[name] = value;
+  }
+  return fields;
+}
+
+/** The host of an address written without a port ("10.0.0.7", "::1", "[::1]", "orders-a"), as it would be written with one. */
+function withoutPort(address: string): string | undefined {
+  const bracketed = /^\[([^\]]*)\]$/.exec(address)?.[1];
+  const host = bracketed ?? address;
+  if (isIP(host) === 6) return `[${host}]`;
+  if (isIP(host) === 4 || /^[a-z0-9.-]+$/i.test(host)) return host;
+  return undefined;
 }
 
 /**

@@ -30,8 +30,14 @@ export class EtcdEndpointSource {
   /** By key, as etcd holds them. */
   readonly #entries = new Map<string, DiscoveredEndpoint>();
   #endpoints: DiscoveredEndpoint[] = [];
-  /** Keys reported as duplicates, each said once while it stays one. */
-  readonly #duplicates = new RefusalMemo();
+  /**
+   * Keys skipped (a value that cannot be used, an address another key lists), each said once
+   * per reason until it is usable or deleted — not again at each put of the same value, nor at
+   * each list after a reconnect.
+   */
+  readonly #skipped = new RefusalMemo();
+  /** The keys said in #skipped, so a list that no longer has one forgets it. */
+  readonly #skippedKeys = new Set<string>();
   #client: Etcd3 | undefined;
   #watcher: Watcher | undefined;
   #state: 'starting' | 'synced' | 'unavailable' = 'starting';
@@ -100,6 +106,8 @@ export class EtcdEndpointSource {
       const listed = await this.#client.getAll().prefix(prefix).exec();
       if (generation !== this.#generation) return;
       this.#entries.clear();
+      const listedKeys = new Set(listed.kvs.map((kv) => kv.key.toString()));
+      for (const key of this.#skippedKeys) if (!listedKeys.has(key)) this.#unskip(key);
       for (const kv of listed.kvs) this.#put(kv);
       // The watcher is ours from the start, so close() can cancel it even before it connects.
       const watcher = this.#client
@@ -114,6 +122,7 @@ export class EtcdEndpointSource {
       });
       watcher.on('delete', (kv) => {
         this.#entries.delete(kv.key.toString());
+        this.#unskip(kv.key.toString());
         if (this.#state === 'synced') this.#publish();
       });
       // A broken stream or a cancelled watch (compacted revision): list afresh.
@@ -183,10 +192,21 @@ export class EtcdEndpointSource {
     const parsed = parseEtcdEndpoint(this.#config.prefix, key, kv.value.toString());
     if (typeof parsed === 'string') {
       this.#entries.delete(key);
-      this.#hooks.report('skipped', parsed);
+      this.#skip(key, parsed);
       return;
     }
     this.#entries.set(key, parsed);
+  }
+
+  /** Says why `key` is skipped, once per reason while it stays skipped. */
+  #skip(key: string, reason: string): void {
+    this.#skippedKeys.add(key);
+    if (this.#skipped.news(key, reason)) this.#hooks.report('skipped', reason);
+  }
+
+  #unskip(key: string): void {
+    this.#skippedKeys.delete(key);
+    this.#skipped.recovered(key);
   }
 
   /** Recomputes the endpoint list (keys in order, one per address); true (and said) when it changed. */
@@ -195,11 +215,10 @@ export class EtcdEndpointSource {
     for (const key of [...this.#entries.keys()].sort()) {
       const endpoint = this.#entries.get(key)!;
       if (byAddress.has(endpoint.address)) {
-        const reason = `key "${key}": address ${endpoint.address} is already listed by another key`;
-        if (this.#duplicates.news(key, reason)) this.#hooks.report('skipped', reason);
+        this.#skip(key, `key "${key}": address ${endpoint.address} is already listed by another key`);
         continue;
       }
-      this.#duplicates.recovered(key);
+      this.#unskip(key);
       byAddress.set(endpoint.address, endpoint);
     }
     const next = [...byAddress.values()];

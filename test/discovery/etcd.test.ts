@@ -11,7 +11,7 @@ import { startEtcdProcess } from '../../examples/etcd-server.js';
 import { testCa } from '../helpers/certs.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, callLoop, split, until } from '../helpers/mesh.js';
+import { allUsable, callLoop, connectAndWait, split, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { until as waitFor } from '../helpers/until.js';
@@ -135,8 +135,7 @@ describe('discovery from etcd (real etcd)', function () {
     const mesh = createMesh({ config: withAuth('mesh-secret') });
     pool.defer(() => mesh.close());
     const client = pool.track(mesh.client(OrderClient, 'orders'));
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA'));
+    await connectAndWait(mesh, client, ['ServiceA']);
     expect(await split(client, 2)).to.deep.equal({ ServiceA: 2 });
 
     // A wrong password is refused by etcd: the calls say so, the password appears nowhere.
@@ -177,8 +176,7 @@ describe('discovery from etcd (real etcd)', function () {
     const mesh = createMesh({ config: settings });
     pool.defer(() => mesh.close());
     const orders = pool.track(mesh.client(OrderClient, 'orders'));
-    orders.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA'), { timeoutMs: 10_000 });
+    await connectAndWait(mesh, orders, ['ServiceA'], { timeoutMs: 10_000 });
     expect(await split(orders, 2)).to.deep.equal({ ServiceA: 2 });
   });
 
@@ -226,6 +224,26 @@ describe('discovery from etcd (real etcd)', function () {
       .and.contain('key "services/orders/address": Addr "999.1.1.1:80"')
       .and.contain('key "services/orders/weight": Metadata.weight: too small: expected number to be >=0, got -1');
     expect(await split(client, 3)).to.deep.equal({ ServiceB: 3 });
+  });
+
+  it('serves values Go reads leniently (lower-case fields, a number for a string and a string for a number); an Addr without a port is skipped, said once', async () => {
+    const etcd = await startEtcd(pool);
+    const [a, b, c] = await backends('ServiceA', 'ServiceB', 'ServiceC');
+    await put(etcd, 'a', `{"op":0,"addr":"${a!.address}","metadata":{"name":"ServiceA"}}`);
+    await put(etcd, 'b', goValue(b!.address, { name: 'ServiceB', zone: 1 }));
+    await put(etcd, 'c', goValue(c!.address, { name: 'ServiceC', weight: '2' }));
+    await put(etcd, 'portless', goValue('127.0.0.1'));
+    const { mesh, client, events } = meshOn(etcd.endpoint);
+    await until(mesh, allUsable('ServiceA', 'ServiceB', 'ServiceC'));
+    expect(await split(client, 8)).to.deep.equal({ ServiceA: 2, ServiceB: 2, ServiceC: 4 });
+
+    // The same value put again (a registrar re-putting it at each keep-alive round): not said again.
+    await put(etcd, 'portless', goValue('127.0.0.1'));
+    await put(etcd, 'a', `{"op":0,"addr":"${a!.address}","metadata":{"name":"ServiceA","weight":"3"}}`);
+    await until(mesh, (endpoints) => endpoints['ServiceA']?.weight === 3);
+    expect(events.filter((e) => e.kind === 'skipped').map((e) => e.reason)).to.deep.equal([
+      `key "${PREFIX}/portless": Addr "127.0.0.1" has no port (grpc-go's etcd resolver dials Addr as written, so no client can reach it): write "127.0.0.1:<port>"`,
+    ]);
   });
 
   it('fails calls with UNAVAILABLE naming etcd and its address while it is down at start, and serves once it is up', async () => {
