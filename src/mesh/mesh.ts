@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, ServiceDefinition } from '@grpc/grpc-js';
-import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import type { MeterProvider } from '@opentelemetry/api';
-import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/admin-server.js';
+import type { AdminOptions, AdminServer } from '../admin/admin-server.js';
+import { MeshAdmin } from '../admin/mesh-admin.js';
 import { registerBalancer } from '../balancer/balancer.js';
 import type { BalancerSnapshot } from '../balancer/snapshot.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -11,17 +11,16 @@ import { parseServiceConfig, serviceConfigOption } from '../call/grpc-service-co
 import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-config.js';
 import { ServiceDiscovery } from '../discovery/discovery.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
-import { EndpointStats } from '../observability/endpoint-stats.js';
 import { logMeshEvents } from '../observability/event-log.js';
 import { MeshEvents, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { observeMeshState, recorderFor, type Recorder } from '../observability/metrics.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
-import { logRotations, TlsFilesProvider } from '../security/tls-files.js';
+import { ServiceCredentials } from '../security/service-credentials.js';
 import { withStack } from './client-options.js';
 import { checkMethodSettings } from './method-check.js';
-import { ConfigError, errorText } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { MESH_OPTION, registerMesh, type MeshRuntime } from '../resolver/registry.js';
 
 export interface MeshOptions {
@@ -81,13 +80,9 @@ export class Mesh {
   readonly #stacks = new Map<ClientStack, string>();
   readonly #meterProvider: MeterProvider | undefined;
   readonly #metrics: Recorder | undefined;
-  readonly #admins = new Set<AdminServer>();
-  /** Set while an admin server runs: recent attempts per endpoint for its page. */
-  #attemptRecorder: ((service: string, address: string, code: number, durationMs: number) => void) | undefined;
+  readonly #admin: MeshAdmin;
   readonly #discovery: ServiceDiscovery;
-  /** One certificate provider (and credentials object, so connections are shared) per service with `tls`. */
-  readonly #tls = new Map<string, { signature: string; provider: TlsFilesProvider; credentials: ChannelCredentials }>();
-  readonly #retiredTls: TlsFilesProvider[] = [];
+  readonly #credentials: ServiceCredentials;
 
   constructor(options: MeshOptions) {
     if ((options.config === undefined) === (options.configFile === undefined)) {
@@ -100,22 +95,23 @@ export class Mesh {
     this.#cleanups.push(logMeshEvents(this.events, this.#logger));
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#admin = new MeshAdmin(this.#clock);
+    this.#credentials = new ServiceCredentials(this.#clock, (service, { kind, files, reason }) => {
+      const event = { subject: 'tls-files' as const, source: `TLS files ${files}`, service };
+      if (kind === 'loaded') this.#sink.configApplied(event);
+      else this.#sink.configRejected({ ...event, error: reason ?? '' });
+    });
     this.#meterProvider = options.meterProvider;
     this.#metrics = recorderFor(options.meterProvider);
     const stopObserving = observeMeshState(this.#metrics, { snapshot: () => this.snapshot(), clients: () => this.#clientStates() });
     if (stopObserving) this.#cleanups.push(stopObserving);
-    this.#source = options.configFile ? new FileConfigSource(options.configFile) : new StaticConfigSource(options.config);
+    this.#source = options.configFile
+      ? new FileConfigSource(options.configFile, { clock: this.#clock })
+      : new StaticConfigSource(options.config);
     this.#discovery = new ServiceDiscovery(
       {
         changed: () => this.#configChanged.emit(),
-        event: (event) => {
-          const line = { service: event.service, source: event.source, endpoints: event.endpoints, reason: event.reason };
-          if (event.kind === 'synced') this.#logger.info(line, 'discovery: endpoints listed');
-          else if (event.kind === 'unavailable')
-            this.#logger.warn(line, 'discovery: source unavailable (the reason says what serves meanwhile)');
-          else this.#logger.warn(line, 'discovery: value skipped');
-          this.#sink.discovery(event);
-        },
+        event: (event) => this.#sink.discovery(event),
       },
       this.#clock,
     );
@@ -125,19 +121,14 @@ export class Mesh {
       // A host name whose address lost its connection is looked up again (a pod replaced).
       this.events.onEndpoint((event) => event.kind === 'disconnected' && this.#discovery.connectionLost(event.service, event.address)),
       this.#source.onApplied((config) => {
-        this.#logger.info({ source: this.#source.describe() }, 'mesh config applied');
         this.#warnFixedStacks(inForce, config);
         inForce = config;
-        this.#sink.configApplied({ source: this.#source.describe() });
+        this.#sink.configApplied({ subject: 'mesh-config', source: this.#source.describe() });
         this.#discovery.reconcile(this.config);
         this.#configChanged.emit();
       }),
       this.#source.onRejected((error) => {
-        this.#logger.error(
-          { source: this.#source.describe(), err: error.message },
-          'mesh config rejected; the last good config keeps serving',
-        );
-        this.#sink.configRejected({ source: this.#source.describe(), error: error.message });
+        this.#sink.configRejected({ subject: 'mesh-config', source: this.#source.describe(), error: error.message });
       }),
       registerMesh(this.#runtime()),
     );
@@ -281,31 +272,7 @@ export class Mesh {
    * others. Throws when the files cannot be used at all.
    */
   credentials(service: string): ChannelCredentials {
-    const tls = this.#service(service)?.tls;
-    if (!tls) return grpcCredentials.createInsecure();
-    const signature = JSON.stringify(tls);
-    const known = this.#tls.get(service);
-    if (known?.signature === signature) return known.credentials;
-    // Clients made before keep their credentials (and the provider, closed with the mesh).
-    if (known) this.#retiredTls.push(known.provider);
-    let provider: TlsFilesProvider;
-    try {
-      provider = new TlsFilesProvider(tls, { refreshMs: tls.refreshMs, clock: this.#clock });
-    } catch (error) {
-      // Files that cannot be used at all are a config problem, named like the config's others.
-      throw new ConfigError(
-        `services.${service}.tls`,
-        [tls.caFile, tls.certFile, tls.keyFile].filter(Boolean).join(', '),
-        `services.${service}.tls: ${errorText(error)}`,
-      );
-    }
-    logRotations(provider, this.#logger, { service });
-    provider.onEvent((event) => {
-      if (event.kind === 'refused') this.#sink.configRejected({ source: `TLS files ${event.files}`, error: event.reason ?? '' });
-    });
-    const entry = { signature, provider, credentials: provider.channelCredentials(tls.identities) };
-    this.#tls.set(service, entry);
-    return entry.credentials;
+    return this.#credentials.for(service, this.#service(service)?.tls);
   }
 
   /**
@@ -314,31 +281,16 @@ export class Mesh {
    * config in force with secrets redacted, `/events` the mesh's events as server-sent events.
    * Recent attempts are recorded per endpoint while it runs.
    */
-  async serveAdmin(options: AdminOptions = {}): Promise<AdminServer> {
-    const stats = new EndpointStats();
-    const clock = this.#clock;
-    this.#attemptRecorder = (service, address, code, durationMs) => stats.record(service, address, code, durationMs, clock.now());
-    const admin = await startAdminServer(
+  serveAdmin(options: AdminOptions = {}): Promise<AdminServer> {
+    return this.#admin.serve(
       {
         snapshot: () => this.snapshot(),
-        stats,
         config: () => ({ source: this.#source.describe(), config: redactSecrets(this.config) }),
         events: this.events,
         clients: () => this.#clientStates(),
-        now: () => clock.now(),
       },
       options,
     );
-    const server: AdminServer = {
-      url: admin.url,
-      close: async () => {
-        this.#admins.delete(server);
-        if (this.#admins.size === 0) this.#attemptRecorder = undefined;
-        await admin.close();
-      },
-    };
-    this.#admins.add(server);
-    return server;
   }
 
   /** Every live balancer of this mesh (one per channel and service), with every endpoint's state. */
@@ -354,9 +306,8 @@ export class Mesh {
     this.#stacks.clear();
     this.#source.close();
     this.#discovery.close();
-    for (const admin of [...this.#admins]) void admin.close();
-    for (const provider of [...this.#retiredTls.splice(0), ...[...this.#tls.values()].map((entry) => entry.provider)]) provider.close();
-    this.#tls.clear();
+    this.#admin.close();
+    this.#credentials.close();
   }
 
   /** Breaker states and retry budgets of the clients made through this mesh. */
@@ -421,7 +372,7 @@ export class Mesh {
       clock: this.#clock,
       random: this.#random,
       metrics: this.#metrics,
-      attemptRecorder: () => this.#attemptRecorder,
+      attemptRecorder: () => this.#admin.recorder,
       registerBalancer: (snapshot) => {
         this.#balancers.add(snapshot);
         return () => this.#balancers.delete(snapshot);

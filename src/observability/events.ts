@@ -37,8 +37,12 @@ export interface FailoverEvent {
 }
 
 export interface ConfigEvent {
-  /** Where the config came from, e.g. "file /etc/mesh.json". */
+  /** What was reloaded: the mesh config itself, or a service's TLS files (a rotation). */
+  readonly subject: 'mesh-config' | 'tls-files';
+  /** Where it came from, e.g. "file /etc/mesh.json", "TLS files ca.pem, client.pem, client.key". */
   readonly source: string;
+  /** The service whose TLS files these are. */
+  readonly service?: string;
   /** Set when the new config was rejected; the previous one keeps serving. */
   readonly error?: string;
 }

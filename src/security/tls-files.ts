@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { setTimer, systemClock, unrefTimer, type Clock } from '../clock.js';
+import { logTlsRotations } from '../observability/event-log.js';
 import type { Logger } from '../observability/logger.js';
 import { RefusalMemo } from '../observability/refusal-memo.js';
 import { Signal, type Disposer } from '../observability/signal.js';
@@ -271,17 +272,6 @@ export function serverTls(
   options: { requireClientCertificate?: boolean; refreshMs?: number; clock?: Clock; logger?: Logger } = {},
 ): { credentials: ServerCredentials; provider: TlsFilesProvider } {
   const provider = new TlsFilesProvider(files, options);
-  if (options.logger) logRotations(provider, options.logger, {});
+  if (options.logger) logTlsRotations(provider, options.logger);
   return { credentials: provider.serverCredentials(options.requireClientCertificate ?? false), provider };
-}
-
-/**
- * One log line per rotation: info when new files are in use, error when a bad set is refused
- * (with the reason, never the files' contents). `fields` go on each line (the service, say).
- */
-export function logRotations(provider: TlsFilesProvider, logger: Logger, fields: Record<string, unknown>): Disposer {
-  return provider.onEvent((event) => {
-    if (event.kind === 'loaded') logger.info({ ...fields, files: event.files }, 'TLS files rotated: new connections use them');
-    else logger.error({ ...fields, files: event.files, reason: event.reason }, 'TLS files refused; the credentials in use stay');
-  });
 }

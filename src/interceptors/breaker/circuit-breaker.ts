@@ -5,6 +5,7 @@ import { makeStatus, statusCodeSchema, type StatusName } from '../../call/status
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { HOUR, count, durationMs, percent } from '../../schema/bounds.js';
+import { logBreakerChanges } from '../../observability/event-log.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
 import { failedResult } from '../call.js';
@@ -134,7 +135,7 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
   const changed = new Signal<BreakerStateChange>();
   const breakers = new Map<string, Breaker<[ClientCall, ClientNext], ClientResult>>();
 
-  changed.subscribe((change) => logTransition(logger, change));
+  logBreakerChanges({ onStateChange: (listener) => changed.subscribe(listener) }, logger);
 
   const breakerFor = (key: string) => {
     let breaker = breakers.get(key);
@@ -191,12 +192,6 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       breakers.clear();
     },
   });
-}
-
-function logTransition(logger: Logger, { key, state, previous }: BreakerStateChange): void {
-  const line = { breaker: key, state, previous };
-  if (state === 'open') logger.warn(line, 'circuit breaker opened');
-  else logger.info(line, state === 'closed' ? 'circuit breaker closed' : 'circuit breaker half-open: probing');
 }
 
 /** The status of a call the open breaker refused, saying why and when it will probe. */
