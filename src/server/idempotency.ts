@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../schema/validate.js';
 import { DAY, count, durationMs, methodName } from '../schema/bounds.js';
 import { statusCodeSchema, type StatusName } from '../call/status.js';
+import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER } from '../call/wire.js';
 import type { ServerCall, ServerLayer, ServerResult } from './types.js';
 
 export interface IdempotencyOptions {
@@ -31,8 +32,6 @@ export interface IdempotencyOptions {
   clock?: Clock;
 }
 
-export const REPLAYED_HEADER = 'idempotent-replayed';
-
 const DEFAULT_REMEMBERED: readonly StatusName[] = [
   'OK',
   'INVALID_ARGUMENT',
@@ -46,7 +45,7 @@ const DEFAULT_REMEMBERED: readonly StatusName[] = [
 ];
 
 export const IDEMPOTENCY_DEFAULTS = Object.freeze({
-  header: 'idempotency-key',
+  header: IDEMPOTENCY_KEY_HEADER,
   ttlMs: 60_000,
   maxEntries: 10_000,
   maxKeyLength: 128,

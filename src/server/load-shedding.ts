@@ -1,5 +1,6 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { z } from 'zod';
+import { PUSHBACK_HEADER } from '../call/wire.js';
 import { resolveWith } from '../schema/validate.js';
 import { MINUTE, count, methodTable, serviceName } from '../schema/bounds.js';
 import { FixedLimit, VegasLimit, type ConcurrencyLimit, type Permit } from './concurrency-limit.js';
@@ -83,7 +84,7 @@ export function loadSheddingLayer(options: LoadSheddingOptions = {}): LoadSheddi
   const refuse = (what: string, held: ConcurrencyLimit) => {
     shed++;
     const trailers = new Metadata();
-    trailers.set('grpc-retry-pushback-ms', String(resolved.pushbackMs));
+    trailers.set(PUSHBACK_HEADER, String(resolved.pushbackMs));
     return Promise.resolve({
       status: {
         code: Status.RESOURCE_EXHAUSTED,
