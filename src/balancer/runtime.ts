@@ -53,9 +53,14 @@ export function balancerUpdateOf(options: ChannelOptions): BalancerUpdate | unde
   return options[UPDATE_ATTRIBUTE] as BalancerUpdate | undefined;
 }
 
-/** `options` without the update: what the endpoints' connections are made with. */
+/**
+ * `options` without what belongs to one channel: what the endpoints' connections are made
+ * with. Besides the update, the resolver's config selector goes: it is an object per channel,
+ * and grpc-js's subchannel pool, which compares args with ===, would otherwise give every
+ * client of a mesh its own connection to each backend instead of sharing one as grpc-js does.
+ */
 export function withoutBalancerUpdate(options: ChannelOptions): ChannelOptions {
-  if (!(UPDATE_ATTRIBUTE in options)) return options;
-  const { [UPDATE_ATTRIBUTE]: _update, ...rest } = options;
+  if (!(UPDATE_ATTRIBUTE in options) && !(experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY in options)) return options;
+  const { [UPDATE_ATTRIBUTE]: _update, [experimental.CHANNEL_ARGS_CONFIG_SELECTOR_KEY]: _selector, ...rest } = options;
   return rest;
 }

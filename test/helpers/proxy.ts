@@ -49,6 +49,11 @@ export class FreezableProxy {
     return this;
   }
 
+  /** Connections open through the proxy now. */
+  get openConnections(): number {
+    return this.#pairs.size;
+  }
+
   /** Stops every byte, on open and new connections alike. */
   freeze(): void {
     this.#frozen = true;

@@ -7,6 +7,7 @@ import { getOrder, md, orderClient } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { readyMeshClient } from '../helpers/mesh.js';
+import { FreezableProxy } from '../helpers/proxy.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
@@ -254,6 +255,20 @@ describe('the grpc-js contract', () => {
       expect(a.calls).to.have.length(2);
       expect(privateHeaders(a)).to.deep.equal([]);
     });
+  });
+
+  it('shares one connection per backend between the clients of a mesh, as grpc-js shares one between channels', async () => {
+    const backend = await startFakeBackend('ServiceA');
+    pool.defer(() => backend.stop());
+    const proxy = await new FreezableProxy(backend.port).listen();
+    pool.defer(() => proxy.close());
+    const single: MeshConfigInput = {
+      services: { orders: { endpoints: [{ name: 'ServiceA', address: proxy.address }], balancer: { slowStart: { windowMs: 0 } } } },
+    };
+    const { mesh, client } = await readyMeshClient(pool, { config: single }, ['ServiceA']);
+    const second = pool.track(mesh.client(OrderClient, 'orders'));
+    for (const each of [client, second]) expect((await getOrder(each)).served_by).to.equal('ServiceA');
+    expect(proxy.openConnections).to.equal(1);
   });
 
   it('hands a server status over unchanged, code, details and trailers, with the mesh account beside it', async () => {
