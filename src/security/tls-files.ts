@@ -4,7 +4,7 @@
 // — the CA parses, the certificate parses, the key matches the certificate. A rotation to a
 // bad or mismatched file is refused with the reason (never the files' contents) and the
 // previous credentials stay.
-import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
@@ -57,32 +57,47 @@ function readFiles(files: TlsFiles): Loaded | string {
   return { ca, cert, key };
 }
 
-/** Why Node could not use the files, if it could not: certificates that do not parse, a key that does not parse or match. */
+/**
+ * Why Node could not use the files, if it could not: certificates that do not parse, a key that
+ * does not parse or does not match its certificate — each naming the file, as OpenSSL's own
+ * words ("key values mismatch", a DECODER error) name none.
+ */
 function problemWith(files: TlsFiles, { ca, cert, key }: Loaded): string | undefined {
   const unusable =
     certificatesProblem('CA file', files.caFile, ca) ?? (cert && certificatesProblem('certificate file', files.certFile!, cert));
   if (unusable) return unusable;
-  try {
-    // Throws on a key that does not parse, or that does not match a certificate of its own type.
-    createSecureContext({ ca, ...(cert && key ? { cert, key } : {}) });
-    // OpenSSL keeps an RSA and an EC pair in separate slots, so a half-rotated pair of two
-    // types (a new EC certificate, the old RSA key) passes the above: compare the public keys.
-    if (cert && key && !certificateKey(cert).equals(spki(createPublicKey(key)))) {
-      return `the key in ${files.keyFile} does not belong to the certificate in ${files.certFile}`;
+  if (cert && key) {
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey(key);
+    } catch (error) {
+      // A file caught half-written by a rotation, an encrypted key, or no key at all.
+      return `the key file ${files.keyFile} cannot be read as a private key (${openSslText(error)})`;
     }
+    // Compared by public key, not left to OpenSSL: it keeps an RSA and an EC pair in separate
+    // slots, so a half-rotated pair of two types (a new EC certificate, the old RSA key) passes it.
+    const certificate = new X509Certificate(cert).publicKey;
+    if (!spki(certificate).equals(spki(createPublicKey(privateKey)))) {
+      const types = [privateKey.asymmetricKeyType, certificate.asymmetricKeyType];
+      const kinds = types[0] === types[1] ? '' : ` (a key of type ${types[0]}, a certificate of type ${types[1]})`;
+      return `the key in ${files.keyFile} does not belong to the certificate in ${files.certFile}${kinds}`;
+    }
+  }
+  try {
+    createSecureContext({ ca, ...(cert && key ? { cert, key } : {}) });
   } catch (error) {
-    return (error as Error).message.replace(/\s+/g, ' ');
+    return `${[files.caFile, files.certFile, files.keyFile].filter(Boolean).join(', ')}: ${openSslText(error)}`;
   }
   return undefined;
 }
 
-function spki(key: KeyObject): Buffer {
-  return key.export({ type: 'spki', format: 'der' });
+/** An OpenSSL error's message on one line ("error:05800074:x509 certificate routines::key values mismatch"). */
+function openSslText(error: unknown): string {
+  return (error as Error).message.replace(/\s+/g, ' ').trim();
 }
 
-/** The public key of the first (leaf) certificate of a PEM chain. */
-function certificateKey(pem: Buffer): Buffer {
-  return spki(new X509Certificate(pem).publicKey);
+function spki(key: KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;

@@ -92,7 +92,7 @@ describe('TLS to the endpoints (real TLS servers)', function () {
     writeFileSync(client.keyFile, readFileSync(other.keyFile)); // a key that does not match the certificate
     const event = await refused;
     expect(event.source).to.contain(client.keyFile);
-    expect(event.error).to.match(/key values mismatch|KEY_VALUES_MISMATCH/i);
+    expect(event.error).to.contain(`the key in ${client.keyFile} does not belong to the certificate in ${client.certFile}`);
     expect(event.error).not.to.contain('PRIVATE KEY');
     expect((await get()).served_by).to.equal('A');
 
@@ -100,7 +100,17 @@ describe('TLS to the endpoints (real TLS servers)', function () {
     // RSA to EC leaves it): OpenSSL keeps the two in separate slots and takes the pair.
     refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
     writeFileSync(client.keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    expect((await refused).error).to.contain(`the key in ${client.keyFile} does not belong to the certificate in ${client.certFile}`);
+    expect((await refused).error).to.contain(
+      `the key in ${client.keyFile} does not belong to the certificate in ${client.certFile} (a key of type rsa, a certificate of type ec)`,
+    );
+    expect((await get()).served_by).to.equal('A');
+
+    // A key file caught half-written: OpenSSL's decoder error alone named no file.
+    refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
+    writeFileSync(client.keyFile, goodKey.subarray(0, Math.floor(goodKey.length / 2)));
+    const halfWritten = (await refused).error;
+    expect(halfWritten).to.contain(`the key file ${client.keyFile} cannot be read as a private key`);
+    expect(halfWritten).not.to.contain(goodKey.toString().split('\n')[1]!.slice(0, 16));
     expect((await get()).served_by).to.equal('A');
 
     refused = nextEvent<ConfigEvent>((listener) => mesh.events.onConfigRejected(listener));
