@@ -244,7 +244,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if (tiers.length > 0 || probing.length > 0) {
       this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(current));
       this.#setState(ConnectivityState.READY, this.#picker, null);
-    } else if (all.some((e) => e.starting)) {
+    } else if (all.some((e) => e.coming)) {
       this.#picker = undefined;
       this.#setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
     } else {

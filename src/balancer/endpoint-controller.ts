@@ -50,7 +50,7 @@ export class EndpointController implements Member {
   health: EndpointHealth;
   /** Set when the endpoint last came back into rotation; drives slow start. */
   slowStartSince: number | undefined;
-  /** Once usable, an endpoint that goes down counts as down instead of "still starting". */
+  /** Usable once already: coming back after that starts slow (slow start); the first time, not. */
   everUsable = false;
   picks = 0;
   #leaving = false;
@@ -177,11 +177,20 @@ export class EndpointController implements Member {
     return this.#connectedAndHealthy && this.ejection.state.kind === 'probing';
   }
 
-  /** Waiting for its first connection or first health answer, and never usable yet. */
-  get starting(): boolean {
-    if (this.everUsable) return false;
+  /**
+   * Not usable now but on its way, for the first time or again: a connection being made (or
+   * about to be), or connected and waiting for its first health answer (A17). While nothing is
+   * usable, calls wait for such an endpoint within their deadlines, as grpc-js's own policies
+   * queue picks while a subchannel is CONNECTING: servers that close connections on a timer
+   * (max_connection_age) all reconnecting at once must not fail calls.
+   */
+  get coming(): boolean {
+    if (this.config.weight === 0) return false;
     const connecting = this.connectivity === ConnectivityState.CONNECTING || this.connectivity === ConnectivityState.IDLE;
-    return connecting || (this.connectivity === ConnectivityState.READY && this.health.status === 'unknown');
+    // The health checker may hear of a lost connection ('disconnected') a moment before the
+    // connectivity update reaches this endpoint: that too is a connection about to be remade.
+    const health = this.health.status;
+    return connecting || (this.connectivity === ConnectivityState.READY && (health === 'unknown' || health === 'disconnected'));
   }
 
   /** Connected and passing its health check, whatever its ejection state. */

@@ -48,6 +48,8 @@ export interface FakeBackendOptions {
   /** Adds more services (another health implementation, say). */
   setup?: (server: grpc.Server) => void;
   server?: grpc.ServerOptions;
+  /** Server credentials (TLS, say). Default: plaintext. */
+  credentials?: grpc.ServerCredentials;
   /**
    * What a delay (`x-test-delay-ms`, `behaviour.delayMs`) waits on; default the real timers. A
    * manual clock holds such a call until the test ticks it, however slow the machine.
@@ -144,6 +146,7 @@ export async function startFakeBackend(name: string, options: FakeBackendOptions
     },
     options.server,
     options.port,
+    options.credentials,
   );
 
   // The handlers, steered by the call's metadata (grpc-js calls them without awaiting).

@@ -8,13 +8,16 @@ export interface TestServer {
 }
 
 /** Binds a new server on 127.0.0.1 with a free port after `setup` added its services. */
-export async function startServer(setup: (server: grpc.Server) => void, options: grpc.ServerOptions = {}, port = 0): Promise<TestServer> {
+export async function startServer(
+  setup: (server: grpc.Server) => void,
+  options: grpc.ServerOptions = {},
+  port = 0,
+  credentials = grpc.ServerCredentials.createInsecure(),
+): Promise<TestServer> {
   const server = new grpc.Server(options);
   setup(server);
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
-      error ? reject(error) : resolve(boundPort),
-    );
+    server.bindAsync(`127.0.0.1:${port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
   return { server, port: bound, address: `127.0.0.1:${bound}` };
 }

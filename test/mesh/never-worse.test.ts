@@ -1,12 +1,14 @@
 // Never worse than plain grpc-js: a slow or half-broken backend, or a client that starts
 // before its backends, must not fail calls that plain grpc-js would have served.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { isConfigError, type EndpointEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient, callUnary, type Order } from '../../examples/orders.js';
 import { md } from '../helpers/clients.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
-import { meshClient, readyMeshClient, until } from '../helpers/mesh.js';
+import { callLoop, connectAndWait, meshClient, readyMeshClient, until } from '../helpers/mesh.js';
+import { testCa } from '../helpers/certs.js';
 import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
@@ -128,6 +130,59 @@ describe('never worse than plain grpc-js', function () {
     for (let i = 0; i < 5; i++) served.push((await getOrder(client)).served_by);
     expect(served).to.deep.equal(['ServiceA', 'ServiceA', 'ServiceA', 'ServiceA', 'ServiceA']);
     expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({ name: 'ServiceA', ejection: 'ejected', serving: true });
+  });
+
+  describe('servers that close their connections on a timer (max_connection_age)', () => {
+    // A standard production setting: the server sends GOAWAY after a connection's age, and
+    // the client reconnects. Plain grpc-js queues a pick while its subchannel reconnects; the
+    // mesh must too, rather than fail calls for want of a ready endpoint.
+    const aged: grpc.ServerOptions = { 'grpc.max_connection_age_ms': 100, 'grpc.max_connection_age_grace_ms': 5000 };
+
+    async function throughReconnects(options: { credentials?: grpc.ServerCredentials; tls?: MeshConfigInput['services'][string]['tls'] }) {
+      const backend = await startFakeBackend('ServiceA', {
+        server: aged,
+        ...(options.credentials && { credentials: options.credentials }),
+      });
+      pool.defer(() => backend.stop());
+      const config: MeshConfigInput = {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: backend.address }],
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 0 } },
+            ...(options.tls && { tls: options.tls }),
+          },
+        },
+      };
+      const { mesh } = meshClient(pool, { config });
+      // A plain client on the mesh target: no retry layer to hide what the balancer does.
+      const client = pool.track(new OrderClient(mesh.target('orders'), mesh.credentials('orders'), mesh.channelOptions()));
+      await connectAndWait(mesh, client, ['ServiceA']);
+      let reconnects = 0;
+      mesh.events.onEndpoint((event) => event.kind === 'disconnected' && reconnects++);
+      const loop = callLoop(client, { concurrency: 4 });
+      pool.defer(() => loop.stop());
+      await until(mesh, () => reconnects >= 5, { timeoutMs: 10_000 });
+      const result = await loop.stop();
+      expect(result.errors).to.deep.equal([]);
+      expect(result.served.length).to.be.greaterThan(0);
+    }
+
+    it('waits for the endpoint while it reconnects, in plaintext: no failed call', async () => {
+      await throughReconnects({});
+    });
+
+    it('waits for the endpoint while it reconnects, over mutual TLS: no failed call', async () => {
+      const ca = testCa(pool);
+      const server = ca.issue('server', 'serverAuth');
+      const client = ca.issue('client', 'clientAuth');
+      const credentials = grpc.ServerCredentials.createSsl(
+        readFileSync(ca.caFile),
+        [{ cert_chain: readFileSync(server.certFile), private_key: readFileSync(server.keyFile) }],
+        true,
+      );
+      await throughReconnects({ credentials, tls: { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile } });
+    });
   });
 
   describe('waitForReady before any backend is up', () => {
