@@ -3,12 +3,13 @@
 // lease runs out; a lease lost while the process lives (etcd restarted, network cut longer than
 // the TTL) is granted again and the key put again, and so is a key deleted behind its back
 // while its lease lives (an operator's `etcdctl del --prefix`).
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, IRangeResponse, Lease, Watcher } from 'etcd3';
 import { z } from 'zod';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
 import { MAX_WEIGHT, MINUTE, count, durationMs } from '../schema/bounds.js';
 import { resolveWith } from '../schema/validate.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
+import { RefusalMemo } from '../observability/refusal-memo.js';
 import { Signal, type Disposer } from '../observability/signal.js';
 import { connectEtcd, describeEtcd } from './etcd-client.js';
 import { encodeEtcdEndpoint, type DiscoveredEndpoint } from './etcd-format.js';
@@ -66,9 +67,15 @@ const registrationSchema = z.strictObject({
   logger: z.custom<Logger>().optional(),
 });
 
+/**
+ * `registered` (again); `lost`: a registration lost its lease or key and is being made again;
+ * `failed`: attempts to register fail (etcd away, a wrong password), said once per episode and
+ * per reason while they are retried; `deregistered`.
+ */
 export type RegistrationEvent =
   | { readonly kind: 'registered'; readonly key: string; readonly lease: string }
   | { readonly kind: 'lost'; readonly key: string; readonly reason: string }
+  | { readonly kind: 'failed'; readonly key: string; readonly reason: string }
   | { readonly kind: 'deregistered'; readonly key: string };
 
 const RETRY_MIN_MS = 200;
@@ -97,6 +104,8 @@ export class EtcdRegistration {
   #putRevision = 0n;
   #watchRetryMs = WATCH_RETRY_MIN_MS;
   #watchTimer: unknown;
+  /** Why attempts to register fail, said once per episode and reason (not at every retry). */
+  readonly #failures = new RefusalMemo();
 
   /** @internal use registerInEtcd() */
   constructor(client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) {
@@ -108,7 +117,7 @@ export class EtcdRegistration {
     this.#where = where;
   }
 
-  /** registered (again), lost (being re-created), deregistered. */
+  /** registered (again), lost (being re-created), failed (attempts refused, retried), deregistered. */
   onEvent(listener: (event: RegistrationEvent) => void): Disposer {
     return this.#events.subscribe(listener);
   }
@@ -134,6 +143,7 @@ export class EtcdRegistration {
       if (this.#done || this.#lease !== lease) return undefined;
       this.#retryMs = RETRY_MIN_MS;
       this.#registered = true;
+      this.#failures.recovered(this.key);
       this.#putRevision = BigInt(put.header.revision);
       this.#watchKey();
       this.#logger.info({ key: this.key, lease: id, ttlSeconds: this.#ttlSeconds, etcd: this.#where }, 'registered in etcd');
@@ -196,36 +206,37 @@ export class EtcdRegistration {
     watcher.on('delete', (kv) => {
       if (BigInt(kv.mod_revision) > this.#putRevision) this.#putBack();
     });
-    // etcd3 re-establishes a watch after a broken stream, but drops one etcd cancelled (its
-    // revision compacted away, a role that may not read the key): made again from the current
-    // revision, after a check that the key is still there.
-    watcher.on('error', (error: Error) => {
-      if (this.#watcher !== watcher || this.#done) return;
-      this.#watcher = undefined;
-      void watcher.cancel().catch(() => {});
-      this.#logger.warn(
-        { key: this.key, etcd: this.#where, reason: error.message, retryMs: this.#watchRetryMs },
-        'etcd watch of the registration key ended; watching again',
-      );
-      this.#watchTimer = unrefTimer(
-        setTimer(
-          systemClock,
-          () => {
-            void this.#client
-              .get(this.key)
-              .exec()
-              .then((found) => {
-                if (found.kvs.length === 0) return this.#putBack();
-                this.#putRevision = BigInt(found.header.revision);
-                this.#watchKey();
-              })
-              .catch(() => this.#watchKey());
-          },
-          this.#watchRetryMs,
-        ),
-      );
-      this.#watchRetryMs = Math.min(this.#watchRetryMs * 2, WATCH_RETRY_MAX_MS);
-    });
+    watcher.on('error', (error: Error) => this.#watchEnded(watcher, error));
+  }
+
+  /**
+   * etcd3 re-establishes a watch after a broken stream, but drops one etcd cancelled (its
+   * revision compacted away, a role that may not read the key): made again from the current
+   * revision, after a check that the key is still there.
+   */
+  #watchEnded(watcher: Watcher, error: Error): void {
+    if (this.#watcher !== watcher || this.#done) return;
+    this.#watcher = undefined;
+    void watcher.cancel().catch(() => {});
+    this.#logger.warn(
+      { key: this.key, etcd: this.#where, reason: error.message, retryMs: this.#watchRetryMs },
+      'etcd watch of the registration key ended; watching again',
+    );
+    this.#watchTimer = unrefTimer(setTimer(systemClock, () => void this.#watchAgain(), this.#watchRetryMs));
+    this.#watchRetryMs = Math.min(this.#watchRetryMs * 2, WATCH_RETRY_MAX_MS);
+  }
+
+  /** Watches the key again from the current revision, or puts it back when it is gone. */
+  async #watchAgain(): Promise<void> {
+    let found: IRangeResponse;
+    try {
+      found = await this.#client.get(this.key).exec();
+    } catch {
+      return this.#watchKey();
+    }
+    if (found.kvs.length === 0) return this.#putBack();
+    this.#putRevision = BigInt(found.header.revision);
+    this.#watchKey();
   }
 
   /** Puts the key again under the lease it has; a lease that is gone ends in #lost. */
@@ -248,21 +259,55 @@ export class EtcdRegistration {
       .catch((error: unknown) => this.#lost(lease, error as Error));
   }
 
+  /**
+   * A lease that was lost (revoked, run out, etcd away longer than its TTL) or an attempt that
+   * failed: it is made again with backoff. A loss is said each time it happens; a failing
+   * attempt once per episode and reason — a wrong password or a role that may not write the key
+   * fails every attempt, and a line every 2 s saying a lease was lost that never existed buried
+   * the one thing to fix.
+   */
   #lost(lease: Lease, error: Error): void {
     if (this.#done || this.#lease !== lease) return;
+    const wasRegistered = this.#registered;
     this.#lease = undefined;
     this.#registered = false;
     void lease.revoke().catch(() => {});
-    // etcd3's EtcdLeaseInvalidError ("Lease <id> is expired or revoked") words a lease that ran
-    // out while etcd was away "Lease We lost connection … is expired or revoked". (Matched by its
-    // text: a value import of etcd3 would load it in every app, discovery or not.)
-    const text = error.message.replace(/\s+/g, ' ').trim();
-    const reason = /^Lease .+ is expired or revoked$/.test(text) ? 'the lease expired or was revoked' : text;
-    this.#logger.warn({ key: this.key, reason, retryMs: this.#retryMs }, 'etcd lease lost; registering again');
-    this.#events.emit({ kind: 'lost', key: this.key, reason });
-    this.#timer = unrefTimer(setTimer(systemClock, () => void this.attempt(), this.#retryMs));
+    const reason = describeFailure(error);
+    const retryMs = this.#retryMs;
+    if (wasRegistered) {
+      this.#logger.warn({ key: this.key, reason, retryMs }, 'etcd lease lost; registering again');
+      this.#events.emit({ kind: 'lost', key: this.key, reason });
+    } else if (this.#failures.news(this.key, reason.startsWith(UNREACHABLE) ? UNREACHABLE : reason)) {
+      this.#logger.warn({ key: this.key, etcd: this.#where, reason, retryMs }, `cannot register: ${reason}`);
+      this.#events.emit({ kind: 'failed', key: this.key, reason });
+    } else {
+      this.#logger.debug({ key: this.key, reason, retryMs }, 'etcd registration attempt failed');
+    }
+    this.#timer = unrefTimer(setTimer(systemClock, () => void this.attempt(), retryMs));
     this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
   }
+}
+
+const UNREACHABLE = 'etcd not reachable';
+
+/**
+ * Why a registration failed, in words that stay the same while the cause does: etcd3's
+ * errors for a refused password or write, a lease that ran out, and etcd not reachable (one
+ * episode, whether a connection is refused or a request runs out of time).
+ */
+function describeFailure(error: Error): string {
+  const text = error.message.replace(/\s+/g, ' ').trim();
+  // etcd3's EtcdLeaseInvalidError ("Lease <id> is expired or revoked") words a lease that ran
+  // out while etcd was away "Lease We lost connection … is expired or revoked". (Matched by
+  // its text: a value import of etcd3 would load it in every app, discovery or not.)
+  if (/^Lease .+ is expired or revoked$/.test(text)) return 'the lease expired or was revoked';
+  if (/authentication failed/i.test(text)) return 'authentication failed';
+  if (/permission denied/i.test(text)) return 'permission denied (the etcd user may not write the key)';
+  // grpc-js's words carry a time stamp and an empty resolution note.
+  const cleaned = text.replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '').replace(/\.? Resolution note: ?$/, '');
+  return /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND/.test(cleaned)
+    ? `${UNREACHABLE} (${cleaned})`
+    : cleaned;
 }
 
 /**
@@ -297,11 +342,7 @@ export async function registerInEtcd(options: EtcdRegistrationOptions): Promise<
     resolved.logger ?? silentLogger,
     where,
   );
-  const failed = await registration.attempt();
-  if (failed)
-    (resolved.logger ?? silentLogger).warn(
-      { key: registration.key, etcd: where, err: failed.message },
-      'not registered in etcd yet; retrying',
-    );
+  // A first attempt that fails says why (once) and is retried in the background.
+  await registration.attempt();
   return registration;
 }

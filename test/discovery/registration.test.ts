@@ -3,11 +3,13 @@ import { spawn } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createMesh, drainServer, registerInEtcd, type DrainPhase, type MeshConfigInput, type RegistrationEvent } from 'grpc-meshlite';
+import { Etcd3 } from 'etcd3';
 import { silentLogger } from '../../src/observability/logger.js';
 import { startBackend } from '../../examples/backend.js';
 import { MemoryOrderStore } from '../../examples/order-store.js';
 import { OrderClient } from '../../examples/orders.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
+import { memoryLogger } from '../helpers/logs.js';
 import { allUsable, callLoop, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 import { until as waitFor } from '../helpers/until.js';
@@ -159,8 +161,44 @@ describe('self-registration in etcd (real etcd)', function () {
     expect(await keys(etcd)).to.deep.equal([]);
   });
 
+  it("says 'cannot register: authentication failed' once while etcd refuses its password, never 'lease lost', and registers once it is right", async () => {
+    const etcd = await startEtcd(pool);
+    await etcd.client.user('root').create('root-secret');
+    await etcd.client.role('root').create();
+    await etcd.client.user('root').addRole('root');
+    await etcd.client.user('mesh').create('old-secret');
+    await etcd.client.role('writer').create();
+    await etcd.client.role('writer').grant({ permission: 'Readwrite', range: etcd.client.range({ prefix: `${PREFIX}/` }) });
+    await etcd.client.user('mesh').addRole('writer');
+    await etcd.client.auth.authEnable();
+    const root = new Etcd3({ hosts: `http://${etcd.endpoint}`, auth: { username: 'root', password: 'root-secret' } });
+    pool.defer(() => root.close());
+
+    const { logger, lines } = memoryLogger('debug');
+    const registration = await registerInEtcd({
+      etcd: { endpoints: [etcd.endpoint], auth: { username: 'mesh', password: 'new-secret' } },
+      prefix: PREFIX,
+      address: '127.0.0.1:50055',
+      logger,
+    });
+    pool.defer(() => registration.deregister());
+    const events: RegistrationEvent[] = [];
+    registration.onEvent((event) => events.push(event));
+    // Several attempts, each refused (retried with backoff; the repeats at debug level).
+    await waitFor(() => lines.filter((line) => /authentication failed/.test(String(line['reason']))).length >= 3, { timeoutMs: 10_000 });
+    const said = lines.filter((line) => line.level >= 40).map((line) => [line.msg, line['reason']]);
+    expect(said).to.deep.equal([['cannot register: authentication failed', 'authentication failed']]);
+    expect(registration.registered).to.equal(false);
+
+    // The password it uses becomes the right one: it registers.
+    await root.user('mesh').setPassword('new-secret');
+    await waitFor(() => registration.registered, { timeoutMs: 10_000 });
+    expect(events.map((event) => event.kind)).to.deep.equal(['registered']);
+    expect(await root.get(`${PREFIX}/127.0.0.1:50055`).string()).to.contain('"Addr":"127.0.0.1:50055"');
+  });
+
   it('keeps watching its key after etcd restarts with the watched revision compacted away', async () => {
-    const { etcd, registration, events } = await registeredAlone('127.0.0.1:50054', 30);
+    const { etcd, events } = await registeredAlone('127.0.0.1:50054', 30);
     for (let i = 0; i < 5; i++) await etcd.client.put(`other/${i}`).value('x').exec();
     const { header } = await etcd.client.get('other/4').exec();
     await etcd.client.kv.compact({ revision: header.revision, physical: true });
