@@ -8,8 +8,10 @@
  *
  * Every item starts at a random phase of its period (`random`; Envoy does the same), so many
  * clients started together do not all send their first call to the same backend; exactness
- * over a round is unchanged. Due times carry over when the set is rebuilt, so a new snapshot
- * continues the sequence instead of restarting it.
+ * over a round is unchanged. Each item's place in its period carries over when the set is
+ * rebuilt, so a new snapshot continues the sequence instead of restarting it; after a change
+ * of weight the item keeps the same share of its (new) period to wait, so a new split takes
+ * hold on the next picks whatever the number of items.
  *
  * @example
  *   const s = new WeightedScheduler([{ item: 'A', weight: 4 }, { item: 'B', weight: 1 }]);
@@ -20,7 +22,7 @@ export interface EndpointChooser<T> {
   readonly size: number;
   /** The next item, or undefined when none is eligible; `skip` excludes items for this pick only. */
   pick(skip?: (item: T) => boolean): T | undefined;
-  /** State to hand to the next chooser when the picker is rebuilt. */
+  /** State to hand to the next chooser when the picker is rebuilt: each item's share of its period still to wait, 0–1. */
   credits(): Map<T, number>;
 }
 
@@ -35,12 +37,13 @@ export class WeightedScheduler<T> implements EndpointChooser<T> {
     for (const { item, weight } of entries) {
       if (!(weight > 0)) continue;
       const period = 1 / weight;
-      // Carried lag is clamped to one period of the new weight: a re-weight or a new endpoint
-      // converges within one round instead of replaying an old debt.
+      // What carries over is the share of its period an item still had to wait, not the time:
+      // an item that went from weight 100 to 1 would otherwise be due within 1/100 of its new
+      // period, and with N such items a re-weight would take about N picks to show.
       // A newcomer is first due somewhere in its first period, (0, period]: as if it had
       // taken its last turn at a random point of the previous one, never ahead of the queue.
-      const lag = carried?.get(item);
-      const phase = lag === undefined ? (1 - random()) * period : Math.max(0, Math.min(period, lag));
+      const share = carried?.get(item);
+      const phase = share === undefined ? (1 - random()) * period : Math.max(0, Math.min(1, share)) * period;
       this.#heap.push({ item, weight, start: phase, turns: 0, due: phase, order: order++ });
     }
     this.#heap.sort(before);
@@ -81,9 +84,9 @@ export class WeightedScheduler<T> implements EndpointChooser<T> {
     return chosen?.item;
   }
 
-  /** How far ahead of the last pick each item is due, to hand to the next scheduler. */
+  /** How far ahead of the last pick each item is due, as a share of its period, to hand to the next scheduler. */
   credits(): Map<T, number> {
-    return new Map(this.#heap.map((entry) => [entry.item, entry.due - this.#now]));
+    return new Map(this.#heap.map((entry) => [entry.item, (entry.due - this.#now) * entry.weight]));
   }
 }
 

@@ -75,6 +75,24 @@ describe('smooth weighted scheduler', () => {
     }
     expect(counts).to.deep.equal({ A: 3000, B: 1000 });
   });
+
+  it('takes a new split on the next picks after a re-weight, whatever the number of items', () => {
+    // 1,000 endpoints at weight 100, then endpoint 0 at 999 and the rest at 1: endpoint 0
+    // should take about half of the next 200 picks (999 of 1,998), not wait for ~1,000 picks.
+    const entries = (weightOf: (i: number) => number) => Array.from({ length: 1000 }, (_, i) => ({ item: i, weight: weightOf(i) }));
+    const before = new WeightedScheduler(
+      entries(() => 100),
+      undefined,
+      seededRandom(7),
+    );
+    for (let i = 0; i < 500; i++) before.pick();
+    const after = new WeightedScheduler(
+      entries((i) => (i === 0 ? 999 : 1)),
+      before.credits(),
+    );
+    const first = Array.from({ length: 200 }, () => after.pick()).filter((item) => item === 0).length;
+    expect(first).to.be.within(80, 120);
+  });
 });
 
 describe('weighted scheduler: random start phase (no thundering herd)', () => {
