@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
 import { connectionNotReady, HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
+import { explainConnectionFailure } from '../security/tls-failure.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
 import { MethodEjections } from './method-ejection.js';
 import type { Member } from './membership.js';
@@ -382,7 +383,7 @@ export class EndpointController implements Member {
     const previous = this.connectivity;
     this.connectivity = state;
     this.#picker = picker;
-    if (errorMessage) this.lastError = errorMessage;
+    if (errorMessage) this.lastError = explainConnectionFailure(errorMessage, this.#owner.settings.tls);
     if (state === ConnectivityState.IDLE) {
       // Keep every endpoint connected, like round_robin: reconnect as soon as it drops.
       process.nextTick(() => this.exitIdle());

@@ -73,7 +73,14 @@ describe('TLS to the endpoints (real TLS servers)', function () {
     const ca = testCa(pool);
     const address = await tlsServer('A', ca.issue('server-a', 'serverAuth'), ca.caFile);
     const withoutCert = meshWith(address, { caFile: ca.caFile });
-    expect((await expectGrpcError(withoutCert.get())).code).to.equal(grpc.status.UNAVAILABLE);
+    // Said as what it is, in the call's details and on the status page — not only OpenSSL's alert.
+    const refused = await expectGrpcError(withoutCert.get());
+    expect(refused.code).to.equal(grpc.status.UNAVAILABLE);
+    const hint =
+      "the server asked for a client certificate (mutual TLS) and none is configured: set tls.certFile/keyFile in the service's config";
+    expect(refused.details).to.contain(`A (${address}) not connected (TRANSIENT_FAILURE: ${hint}`);
+    const lastError = withoutCert.mesh.snapshot('orders')[0]!.endpoints[0]!.lastError ?? '';
+    expect(lastError.startsWith(hint), lastError).to.equal(true);
     const client = ca.issue('client', 'clientAuth');
     const withCert = meshWith(address, { caFile: ca.caFile, certFile: client.certFile, keyFile: client.keyFile });
     expect((await withCert.get()).served_by).to.equal('A');
