@@ -242,7 +242,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#noteEjectionOverride(tiers.length === 0 && probing.length === 0 ? overrideEjections(all, credits) : undefined, tiers);
 
     if (tiers.length > 0 || probing.length > 0) {
-      this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(current));
+      this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(current), plan.standby);
       this.#setState(ConnectivityState.READY, this.#picker, null);
     } else if (all.some((e) => e.coming)) {
       this.#picker = undefined;

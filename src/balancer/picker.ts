@@ -27,6 +27,7 @@ export interface PickerTier {
 export class WeightedPriorityPicker implements experimental.Picker {
   readonly #tiers: WeightedScheduler<PickerTier>;
   readonly #byPriority: readonly PickerTier[];
+  readonly #standby: readonly PickerTier[];
   readonly #probing: readonly EndpointController[];
   readonly #methodRules: ReadonlyMap<string, MethodRule>;
 
@@ -34,9 +35,11 @@ export class WeightedPriorityPicker implements experimental.Picker {
     tiers: ReadonlyArray<{ tier: PickerTier; load: number }>,
     probing: readonly EndpointController[],
     methodRules: ReadonlyMap<string, MethodRule>,
+    standby: readonly PickerTier[] = [],
   ) {
     this.#tiers = new WeightedScheduler(tiers.map(({ tier, load }) => ({ item: tier, weight: load })));
     this.#byPriority = tiers.map(({ tier }) => tier);
+    this.#standby = standby;
     this.#probing = probing;
     this.#methodRules = methodRules;
   }
@@ -77,8 +80,9 @@ export class WeightedPriorityPicker implements experimental.Picker {
     const tier = this.#tiers.pick();
     let endpoint = tier?.scheduler.pick(skip);
     if (!endpoint && skip) {
-      // Every endpoint of the chosen tier is to be avoided: try the others, then give in.
-      for (const other of this.#byPriority) {
+      // Every endpoint of the chosen tier is to be avoided: try the other tiers, then those
+      // that take no traffic yet (a retry after the whole active tier failed), then give in.
+      for (const other of [...this.#byPriority, ...this.#standby]) {
         endpoint = other.scheduler.pick(skip);
         if (endpoint) break;
       }

@@ -13,6 +13,12 @@ export interface TierPlan {
   readonly loads: ReadonlyArray<{ priority: number; load: number; panic: boolean }>;
   /** The share the leaving endpoints take (0–100): what the configured tiers cannot take yet. */
   readonly leavingLoad: number;
+  /**
+   * Configured tiers that take no traffic but have usable endpoints (connected and checked
+   * already: every endpoint is kept connected), by priority: where a retry goes once it has
+   * tried every endpoint of the tiers that do — both backends of a tier killed at once, say.
+   */
+  readonly standby: PickerTier[];
 }
 
 /** The priority of the tier the leaving endpoints form: below every configured one. */
@@ -46,8 +52,14 @@ export function planTiers(
     loads = loads.map((t) => (t.priority === fallback ? { ...t, load: 100 } : t));
   }
   const tiers: Array<{ tier: PickerTier; load: number }> = [];
+  const standby: PickerTier[] = [];
   for (const { priority, load, healthPercent } of loads) {
-    if (load <= 0) continue;
+    if (load <= 0) {
+      const usable = priority === LEAVING_PRIORITY ? [] : membersOf(priority).filter((e) => e.usable);
+      if (usable.length > 0)
+        standby.push({ priority, scheduler: choose(usable.map((e) => ({ item: e, weight: e.effectiveWeight(now) }))) });
+      continue;
+    }
     const members = membersOf(priority);
     // Envoy's panic mode: when too few endpoints are usable, spread over every connected one.
     const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
@@ -65,6 +77,7 @@ export function planTiers(
         panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
       })),
     leavingLoad: loads.find(({ priority }) => priority === LEAVING_PRIORITY)?.load ?? 0,
+    standby,
   };
 }
 

@@ -69,6 +69,34 @@ describe('mesh health checking and priority tiers', function () {
     expect(await split(client, 10)).to.deep.equal({ ServiceA: 8, ServiceB: 2 });
   });
 
+  it('sends a retry that has tried every endpoint of the active tier to the tier below, connected already', async () => {
+    const [a, b, c] = await Promise.all(['ServiceA', 'ServiceB', 'ServiceC'].map((name) => backend(name)));
+    const { mesh: m, client } = mesh({
+      orders: {
+        endpoints: [
+          { name: 'ServiceA', address: a!.address, weight: 80, priority: 0 },
+          { name: 'ServiceB', address: b!.address, weight: 20, priority: 0 },
+          { name: 'ServiceC', address: c!.address, weight: 1, priority: 1 },
+        ],
+        healthCheck: { serviceName: SERVICE },
+        balancer: { slowStart: { windowMs: 0 }, ejection: { enabled: false } },
+        client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
+      },
+    });
+    await connectAndWait(m, client, ['ServiceA', 'ServiceB', 'ServiceC']);
+    // Both endpoints of tier 0 fail every call while they still look usable (a moment after
+    // both were killed at once, before the balancer heard): the third attempt goes to C.
+    a!.behaviour.status = grpc.status.UNAVAILABLE;
+    b!.behaviour.status = grpc.status.UNAVAILABLE;
+    const served = [];
+    for (let i = 0; i < 5; i++) served.push((await callUnary(client.GetOrder, client, { id: 'x' })).served_by);
+    expect(served).to.deep.equal(Array(5).fill('ServiceC'));
+    expect(m.snapshot('orders')[0]!.tiers).to.deep.equal([
+      { priority: 0, load: 100, panic: false },
+      { priority: 1, load: 0, panic: false },
+    ]);
+  });
+
   it('in panic mode spreads over every connected endpoint when too few are healthy', async () => {
     const [a, b] = await Promise.all(['ServiceA', 'ServiceB'].map((name) => backend(name)));
     const { mesh: m, client } = await readyMesh(
