@@ -4,7 +4,8 @@
 // grpc-js), it tells the layers' own work from what running a call through them inside grpc-js
 // costs. Timed as in-process.ts does.
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, createMesh, describeMethod, type CancelSignal } from 'grpc-meshlite';
+import { createLogger, createMesh } from 'grpc-meshlite';
+import { describeMethod, type CancelSignal } from 'grpc-meshlite/layers';
 import { exampleConfig } from '../examples/client.js';
 import { timeChains, type Call, type InProcessRun, type Next } from './in-process.js';
 

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { RetryBudget, createClientStack, retryLayer } from 'grpc-meshlite';
+import { RetryBudget, createClientStack } from 'grpc-meshlite';
+import { retryLayer } from 'grpc-meshlite/layers';
 import { BACKOFF_DEFAULTS, fullJitterDelay } from '../../src/interceptors/retry/backoff.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { md, orderClient, seededRandom } from '../helpers/clients.js';

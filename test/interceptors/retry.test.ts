@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createClientStack, meshCallInfo, type RetryEvent, type RetryOptions } from 'grpc-meshlite';
+import { createClientStack, meshCallInfo, type RetryEvent } from 'grpc-meshlite';
+import { type RetryOptions } from 'grpc-meshlite/layers';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { manualClock } from '../helpers/clock.js';
 import { until } from '../helpers/until.js';

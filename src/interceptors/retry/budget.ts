@@ -82,8 +82,8 @@ export class RetryBudget {
   readonly #bucketMs: number;
   readonly #taper: TaperOptions | undefined;
   readonly #clock: Clock;
-  readonly #requests = new Array<number>(BUCKETS).fill(0);
-  readonly #retries = new Array<number>(BUCKETS).fill(0);
+  readonly #requests = Array.from({ length: BUCKETS }, () => 0);
+  readonly #retries = Array.from({ length: BUCKETS }, () => 0);
   #requestSum = 0;
   #retrySum = 0;
   #refused = 0;

@@ -1,14 +1,12 @@
-// How the retry and hedging layers judge one finished attempt, and how they word the end.
+// How the attempt engine judges one finished attempt, and how it hands the caller the end.
 import { status as Status, type StatusObject } from '@grpc/grpc-js';
-import { statusName } from '../../call/status.js';
-import { withCallInfo } from '../call-info.js';
+import { makeStatus } from '../../call/status.js';
 import { isTransportFailure } from '../../call/transport-failure.js';
+import { PUSHBACK_HEADER } from '../../call/wire.js';
+import { withCallInfo } from '../call-info.js';
 import type { AttemptRecord, ClientCall, ClientResult } from '../types.js';
-import { fullJitterDelay } from './backoff.js';
-import type { RetryContext } from './context.js';
 import type { ResolvedRetryPolicy } from './policy.js';
-
-export const PUSHBACK_HEADER = 'grpc-retry-pushback-ms';
+import { stopNote, type StopReason } from './stop-reason.js';
 
 /**
  * The server's pushback (gRPC A6): a delay in ms before the next attempt, `'stop'` when it
@@ -22,47 +20,42 @@ export function pushback(status: StatusObject): number | 'stop' | undefined {
   return ms < 0 ? 'stop' : ms;
 }
 
-/** Backoff before the next attempt: the server's pushback when it sent one, else full jitter. */
-export function retryDelay(result: ClientResult, attempt: number, context: RetryContext): number | 'stop' {
-  const told = pushback(result.status);
-  if (told !== undefined) return told;
-  return fullJitterDelay(attempt, context.policy.backoff, context.random);
-}
-
 /**
- * Why the attempt must not be repeated, or undefined when another attempt is allowed.
- * `attemptTimedOut` says the attempt was cut by its own per-attempt timeout (retryable),
+ * Why the failed attempt itself rules out another one, or undefined when its failure is worth
+ * repeating. `timedOut` says the attempt was cut by its own per-attempt timeout (retryable),
  * not by the whole call's deadline.
  */
-export function whyNotRetry(
+export function whyNotRepeat(
   result: ClientResult,
   call: ClientCall,
   policy: ResolvedRetryPolicy,
   idempotencyKeyHeader: string,
-  attemptTimedOut: boolean,
-): string | undefined {
+  timedOut: boolean,
+): StopReason | undefined {
   const code = result.status.code;
-  if (code === Status.OK) return 'ok';
   if (call.signal.aborted) return 'cancelled';
   // A stream or connection that broke under the call (a backend killed mid-call, a server
   // shutting down, a proxy resetting) is as retryable as UNAVAILABLE, whatever code grpc-js
   // gave it; so is CANCELLED that nobody on this side asked for.
   const transport = code === Status.CANCELLED || isTransportFailure(result.status);
-  if (code === Status.DEADLINE_EXCEEDED && !attemptTimedOut) return "the call's deadline passed";
-  if (!policy.retryableCodes.has(code) && !attemptTimedOut && !(transport && policy.retryableCodes.has(Status.UNAVAILABLE))) {
-    return `${statusName(code)} is not retryable`;
+  if (code === Status.DEADLINE_EXCEEDED && !timedOut) return 'deadline-passed';
+  if (!policy.retryableCodes.has(code) && !timedOut && !(transport && policy.retryableCodes.has(Status.UNAVAILABLE))) {
+    return 'not-retryable';
   }
+  // Never sent, so safe to repeat whatever the method does.
   const last = result.attempts.at(-1);
-  if (!(last?.mayHaveReachedServer === false || safeToRepeat(call, policy, idempotencyKeyHeader))) return NOT_SAFE_TO_REPEAT;
+  if (!(last?.mayHaveReachedServer === false || safeToRepeat(call, policy, idempotencyKeyHeader))) return 'not-safe-to-repeat';
   return undefined;
 }
-
-/** whyNotRetry's answer for a call that may have reached a server and is not safe to send twice. */
-export const NOT_SAFE_TO_REPEAT = 'not idempotent and it may have reached the server';
 
 /** Whether the call may be sent again after an attempt that may have reached a server. */
 export function safeToRepeat(call: ClientCall, policy: ResolvedRetryPolicy, idempotencyKeyHeader: string): boolean {
   return policy.idempotent || call.metadata.get(idempotencyKeyHeader).length > 0;
+}
+
+/** The status of an attempt cut by its per-attempt timeout. */
+export function attemptTimedOut(ms: number): StatusObject {
+  return makeStatus(Status.DEADLINE_EXCEEDED, `attempt timed out after ${ms} ms`);
 }
 
 /**
@@ -71,11 +64,12 @@ export function safeToRepeat(call: ClientCall, policy: ResolvedRetryPolicy, idem
  * property of its status (see call-info.ts); the status's code, details and trailers stay
  * exactly as the server (or grpc-js) gave them.
  */
-export function finalStatus(result: ClientResult, attempts: readonly AttemptRecord[], note: string | undefined): ClientResult {
+export function finalStatus(result: ClientResult, attempts: readonly AttemptRecord[], reason: StopReason | undefined): ClientResult {
   const { status } = result;
   if (status.code === Status.OK && attempts.length <= 1) {
     // The common case, one attempt that answered: its own result, as it is.
     return attempts.length === result.attempts.length && attempts[0] === result.attempts[0] ? result : { ...result, attempts };
   }
+  const note = reason === undefined ? undefined : stopNote(reason, status.code);
   return { ...result, status: withCallInfo(status, attempts, note), attempts };
 }

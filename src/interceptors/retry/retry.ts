@@ -6,9 +6,8 @@ import { Signal, type Disposer } from '../../observability/signal.js';
 import type { ClientLayer } from '../types.js';
 import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type RetryBudgetOptions } from './budget.js';
 import type { RetryContext, RetryEvent } from './context.js';
-import { hedge } from './hedging.js';
-import { retryLoop } from './loop.js';
 import { RETRY_POLICY_DEFAULTS, retryPolicyFields, retryPolicyLookup, retryPolicySchema, type RetryPolicy } from './policy.js';
+import { RetryingCall } from './retrying-call.js';
 
 export type { RetryEvent } from './context.js';
 
@@ -111,10 +110,8 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
 
   const layer: ClientLayer = (next) => (call) => {
     const context = contextFor(policyFor(call.method));
-    const { policy } = context;
     budget?.recordRequest();
-    if (policy.hedging && policy.idempotent && call.method.kind === 'unary') return hedge(next, call, context);
-    return retryLoop(next, call, context);
+    return RetryingCall.start(next, call, context);
   };
   return Object.assign(layer, {
     onRetry: (listener: (event: RetryEvent) => void) => retried.subscribe(listener),

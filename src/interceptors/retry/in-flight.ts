@@ -1,0 +1,127 @@
+// The attempts of one call still in flight: a list threaded through the attempts themselves,
+// oldest first, whose head the call holds, rather than an array. V8 may pretenure an array
+// literal's allocation site (allocate every later array from it in old space) once a few
+// survived a scavenge, and an old array that points at young per-call objects keeps them alive
+// through every scavenge (DESIGN.md's pitfall): then every call's attempts and records are
+// promoted. A class instance has no allocation site to pretenure.
+import { status as Status } from '@grpc/grpc-js';
+import type { Cancellation } from '../../call/cancellation.js';
+import type { RoutingHint } from '../../call/routing-hint.js';
+import { makeStatus } from '../../call/status.js';
+import type { AttemptRecord } from '../types.js';
+
+/** One attempt in flight, and the link to the next one. */
+export class Attempt {
+  readonly index: number;
+  /** Its own cancel signal, when the call may end it (a hedge that lost, a cut); else the caller's. */
+  readonly cancel: Cancellation | undefined;
+  /** Where the attempt went, before grpc-js knows (mesh channels only): later attempts avoid it. */
+  readonly hint: RoutingHint | undefined;
+  readonly startedAt: number;
+  /** When its per-attempt timeout cuts it (undefined: never); later while it waits for an endpoint. */
+  timeoutAt: number | undefined;
+  /** Cut by its per-attempt timeout: its DEADLINE_EXCEEDED is worth another attempt. */
+  timedOut = false;
+  /** The attempt after it was granted when it was cut (budget taken): it goes when this one ends. */
+  granted = false;
+  /** The next attempt in flight. */
+  next: Attempt | undefined = undefined;
+
+  constructor(index: number, cancel: Cancellation | undefined, hint: RoutingHint | undefined, startedAt: number, timeoutAt?: number) {
+    this.index = index;
+    this.cancel = cancel;
+    this.hint = hint;
+    this.startedAt = startedAt;
+    this.timeoutAt = timeoutAt;
+  }
+
+  /** Whether it went to an endpoint (always assumed without the mesh's picker to say). */
+  sent(): boolean {
+    return this.hint === undefined || this.hint.picked() !== undefined;
+  }
+}
+
+/** The list `first` heads with `attempt` added at its end; returns the head. */
+export function append(first: Attempt | undefined, attempt: Attempt): Attempt {
+  if (first === undefined) return attempt;
+  let last = first;
+  while (last.next !== undefined) last = last.next;
+  last.next = attempt;
+  return first;
+}
+
+/** The list `first` heads without `attempt`; returns the head. */
+export function without(first: Attempt | undefined, attempt: Attempt): Attempt | undefined {
+  let head = first;
+  if (head === attempt) {
+    head = attempt.next;
+  } else {
+    let before = head;
+    while (before !== undefined && before.next !== attempt) before = before.next;
+    if (before !== undefined) before.next = attempt.next;
+  }
+  attempt.next = undefined;
+  return head;
+}
+
+/** When the first timeout of an attempt not yet cut is due (Infinity: none). */
+export function nextTimeout(first: Attempt | undefined): number {
+  let due = Infinity;
+  for (let attempt = first; attempt !== undefined; attempt = attempt.next) {
+    if (!attempt.timedOut && attempt.timeoutAt !== undefined && attempt.timeoutAt < due) due = attempt.timeoutAt;
+  }
+  return due;
+}
+
+/** Whether no attempt but `attempt` is still running uncut: it is the call's last hope. */
+export function aloneIn(first: Attempt | undefined, attempt: Attempt): boolean {
+  for (let other = first; other !== undefined; other = other.next) if (other !== attempt && !other.timedOut) return false;
+  return true;
+}
+
+/** Whether any attempt has reached an endpoint. */
+export function anySent(first: Attempt | undefined): boolean {
+  for (let attempt = first; attempt !== undefined; attempt = attempt.next) if (attempt.sent()) return true;
+  return false;
+}
+
+/** What a later attempt stays away from: the endpoints that failed, and those its siblings are using. */
+export function peersToAvoid(first: Attempt | undefined, failed: readonly string[] | undefined): readonly string[] | undefined {
+  let avoid: string[] | undefined;
+  for (let attempt = first; attempt !== undefined; attempt = attempt.next) {
+    const peer = attempt.hint?.picked();
+    if (peer !== undefined) (avoid ??= [...(failed ?? [])]).push(peer);
+  }
+  return avoid ?? failed;
+}
+
+/** Ends every attempt the call may end itself (the others carry the caller's own signal). */
+export function abortAll(first: Attempt | undefined, reason: unknown): void {
+  for (let attempt = first; attempt !== undefined; attempt = attempt.next) attempt.cancel?.abort(reason);
+}
+
+/**
+ * The call ended (with `winner`'s answer, or without one): every attempt still running loses,
+ * and leaves a record in `records` (it may have reached a server). One that started before
+ * the winner was outpaced by a hedge sent because it had not answered, which says its
+ * endpoint is slow, so it ends as DEADLINE_EXCEEDED (passive ejection counts it); one that
+ * started after the winner says nothing about its endpoint and ends CANCELLED.
+ */
+export function loseAll(first: Attempt | undefined, winner: Attempt | undefined, now: number, records: AttemptRecord[]): void {
+  for (let loser = first; loser !== undefined; loser = loser.next) {
+    const durationMs = now - loser.startedAt;
+    const outpaced = winner !== undefined && loser.index < winner.index;
+    const status = outpaced
+      ? makeStatus(Status.DEADLINE_EXCEEDED, `outpaced by hedged attempt ${winner.index} after ${Math.round(durationMs)} ms`)
+      : makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt');
+    loser.cancel?.abort(status);
+    records.push({
+      code: status.code,
+      peer: loser.hint?.picked(),
+      mayHaveReachedServer: true,
+      startedAt: performance.now() - durationMs,
+      durationMs,
+      hedge: true,
+    });
+  }
+}

@@ -1,0 +1,299 @@
+import { status as Status } from '@grpc/grpc-js';
+import { Cancellation } from '../../call/cancellation.js';
+import { RoutingHint } from '../../call/routing-hint.js';
+import { setTimer } from '../../clock.js';
+import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
+import type { AttemptRecord, ClientCall, ClientNext, ClientResult, ResponseSink } from '../types.js';
+import { fullJitterDelay } from './backoff.js';
+import type { RetryContext } from './context.js';
+import { attemptTimedOut, finalStatus, pushback, safeToRepeat, whyNotRepeat } from './outcome.js';
+import { endsCallAtOnce, type StopReason } from './stop-reason.js';
+import { abortAll, aloneIn, anySent, append, Attempt, loseAll, nextTimeout, peersToAvoid, without } from './in-flight.js';
+
+/**
+ * One call's attempts, retried or hedged, as one state machine (grpc-js's RetryingCall is
+ * one too): a retry is a hedge with no hedge timer whose next attempt waits for the one
+ * before it to end, and for the backoff.
+ *
+ * - Hedged (idempotent unary methods with `hedging`, gRPC A6): the first attempt goes out at
+ *   once, another after every `delayMs` without an answer, and a failed one is replaced at
+ *   once (after the server's pushback, if it sent one). The first success wins; the others
+ *   are cancelled.
+ * - Otherwise attempts go one after another: after a retryable failure, a full-jitter pause
+ *   (or the server's pushback), then the next attempt.
+ *
+ * Both spend the same budget, avoid the endpoints already tried, and cut an attempt at
+ * `perAttemptTimeoutMs` only when another attempt carries on: the last hope of a call is never
+ * cut (a slow answer beats a failure), and an attempt still waiting for an endpoint is neither
+ * cut nor hedged (its time starts when it is sent).
+ *
+ * It runs on every call, so the common case — the first attempt answers — allocates little:
+ * one attempt, one timer when something is due (the next hedge, the attempt's timeout), no
+ * array (no record list, no avoid list), and nothing a long-lived structure holds afterwards.
+ */
+export class RetryingCall {
+  readonly #next: ClientNext;
+  readonly #call: ClientCall;
+  readonly #context: RetryContext;
+  readonly #resolve: (result: ClientResult) => void;
+  readonly #hedgeDelayMs: number | undefined;
+  readonly #maxAttempts: number;
+  /** A server stream's sink that notes when a message has reached the caller. */
+  readonly #sink: ResponseSink | undefined;
+  /** The first of the attempts in flight (see in-flight.ts). */
+  #running: Attempt | undefined;
+  /** Every attempt's record, once there is more than the first one's (until then, its result has it). */
+  #records: AttemptRecord[] | undefined;
+  #failedPeers: string[] | undefined;
+  #started = 0;
+  #settled = false;
+  #delivered = false;
+  /** When the next attempt goes out, if one waits: a hedge, or a retry after its backoff. */
+  #pendingAt: number | undefined;
+  #pendingHedge = false;
+  #timer: unknown;
+  /** The due time the timer is set for (undefined: no timer). */
+  #armedFor: number | undefined;
+  #onTimer: (() => void) | undefined;
+  #onCallerAbort: (() => void) | undefined;
+
+  /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
+  static start(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
+    return new Promise<ClientResult>((resolve) => new RetryingCall(next, call, context, resolve).#launch());
+  }
+
+  private constructor(next: ClientNext, call: ClientCall, context: RetryContext, resolve: (result: ClientResult) => void) {
+    this.#next = next;
+    this.#call = call;
+    this.#context = context;
+    this.#resolve = resolve;
+    const { policy, budget, random } = context;
+    const hedging = policy.hedging && policy.idempotent && call.method.kind === 'unary' ? policy.hedging : undefined;
+    this.#hedgeDelayMs = hedging?.delayMs;
+    this.#maxAttempts = Math.min(this.#policyMaxAttempts(), 1 + (budget?.retryAllowance(random) ?? Infinity));
+    // A server stream is committed once a message reached the caller: no attempt after that.
+    this.#sink = call.method.kind === 'server_stream' ? this.#noteDelivery(call.sink) : undefined;
+    if (this.#mayEndAttempts()) this.#listenToCaller();
+  }
+
+  /** The policy's own limit (the budget's taper may allow fewer). */
+  #policyMaxAttempts(): number {
+    const { policy } = this.#context;
+    return this.#hedgeDelayMs !== undefined ? policy.hedging!.maxAttempts : policy.maxAttempts;
+  }
+
+  /** Hedged or timed: the call may end an attempt itself, so each gets its own signal (and a hint). */
+  #mayEndAttempts(): boolean {
+    return this.#hedgeDelayMs !== undefined || this.#context.policy.perAttemptTimeoutMs !== undefined;
+  }
+
+  #launch(): void {
+    const { policy, clock, routingHints } = this.#context;
+    const call = this.#call;
+    const index = ++this.#started;
+    const now = clock.now();
+    const mayEnd = this.#mayEndAttempts();
+    const cancel = mayEnd ? new Cancellation() : undefined;
+    if (cancel && call.signal.aborted) cancel.abort(call.signal.reason);
+    // With the mesh's picker, an attempt the call may end carries a hint: it says whether it was sent.
+    const hint =
+      routingHints && (mayEnd || this.#failedPeers !== undefined)
+        ? RoutingHint.create(index === 1 ? undefined : peersToAvoid(this.#running, this.#failedPeers))
+        : undefined;
+    const timeoutMs = policy.perAttemptTimeoutMs;
+    const timeoutAt = timeoutMs === undefined || now + timeoutMs >= call.deadline ? undefined : now + timeoutMs;
+    const attempt = new Attempt(index, cancel, hint, now, timeoutAt);
+    this.#running = append(this.#running, attempt);
+    // An attempt that changes nothing about the call (no signal, hint or sink of its own: a
+    // plain retry's first attempt) is the call itself; layers never mutate calls.
+    const attemptCall =
+      cancel === undefined && hint === call.hint && this.#sink === undefined
+        ? call
+        : deriveCall(call, { signal: cancel ?? call.signal, hint, sink: this.#sink });
+    this.#next(attemptCall).then(
+      (result) => this.#ended(attempt, result),
+      (error: unknown) => this.#ended(attempt, layerFailure(error)),
+    );
+    if (this.#hedgeDelayMs !== undefined) {
+      this.#pendingAt = this.#started < this.#maxAttempts ? now + this.#hedgeDelayMs : undefined;
+      this.#pendingHedge = true;
+    }
+    this.#arm();
+  }
+
+  #ended(attempt: Attempt, result: ClientResult): void {
+    attempt.hint?.release();
+    if (this.#settled) return;
+    const { budget, clock } = this.#context;
+    this.#running = without(this.#running, attempt);
+    const ok = result.status.code === Status.OK;
+    budget?.recordAttempt(ok);
+    // The common case, the first attempt answered alone: its result is the call's, as it is.
+    if (ok && this.#records === undefined && this.#running === undefined) return this.#settle(result, undefined, attempt);
+    const records = (this.#records ??= []);
+    const hedge = this.#hedgeDelayMs !== undefined && attempt.index > 1;
+    for (const record of result.attempts) records.push(hedge ? { ...record, hedge: true } : record);
+    if (ok) return this.#settle(result, undefined, attempt);
+    // Cut by its timeout while a sibling or its replacement runs on: that one carries the call.
+    if (attempt.timedOut && this.#running !== undefined) return this.#arm();
+    const next = this.#afterFailure(result, attempt);
+    if (typeof next === 'string') {
+      // A hedge still running may yet answer, unless the failure itself is the answer.
+      if (this.#running === undefined || endsCallAtOnce(next)) return this.#settle(result, next, undefined);
+      return this.#arm();
+    }
+    if (result.peer !== undefined && !this.#failedPeers?.includes(result.peer)) (this.#failedPeers ??= []).push(result.peer);
+    this.#retried('retry', result.status.code, result.peer, next);
+    if (next > 0) {
+      this.#pendingAt = clock.now() + next;
+      this.#pendingHedge = false;
+      this.#listenToCaller();
+      this.#arm();
+    } else {
+      this.#launch();
+    }
+  }
+
+  /**
+   * The stop decision after a failed attempt: why no further attempt follows, or the wait in
+   * ms before the next one (its budget taken). The checks run in this order, and the first
+   * that fails names the reason.
+   */
+  #afterFailure(result: ClientResult, attempt: Attempt): StopReason | number {
+    const { policy, budget, clock, random, idempotencyKeyHeader } = this.#context;
+    let stop = whyNotRepeat(result, this.#call, policy, idempotencyKeyHeader, attempt.timedOut);
+    // A stream that delivered messages is committed, whatever else would have allowed a retry.
+    if (this.#delivered && (stop === undefined || stop === 'not-safe-to-repeat')) stop = 'stream-delivered';
+    if (stop !== undefined) return stop;
+    if (this.#started >= this.#maxAttempts) return this.#started < this.#policyMaxAttempts() ? 'allowance-tapered' : 'attempts-exhausted';
+    const told = pushback(result.status);
+    if (told === 'stop') return 'pushback-stop';
+    // After a cut the next attempt goes at once; a failed hedge is replaced at once unless the
+    // server asked for a pause; a retry waits for the server's pushback, else full jitter.
+    const delayMs = attempt.granted
+      ? 0
+      : (told ?? (this.#hedgeDelayMs !== undefined ? 0 : fullJitterDelay(this.#started, policy.backoff, random)));
+    if (clock.now() + delayMs >= this.#call.deadline) return 'no-time-left';
+    if (!attempt.granted && budget && !budget.tryRetry()) return 'budget-exhausted';
+    return delayMs;
+  }
+
+  /**
+   * Whether another attempt may go out now, before the one running has ended (a hedge, or the
+   * replacement of an attempt cut by its timeout), its budget taken: attempts left, the call
+   * not committed (a server stream that delivered), safe to repeat (the running attempt may
+   * have reached the server), time left.
+   */
+  #mayRepeat(now: number): boolean {
+    const { policy, budget, idempotencyKeyHeader } = this.#context;
+    return (
+      this.#started < this.#maxAttempts &&
+      !this.#delivered &&
+      safeToRepeat(this.#call, policy, idempotencyKeyHeader) &&
+      now < this.#call.deadline &&
+      (!budget || budget.tryRetry())
+    );
+  }
+
+  /** Ends the call with `result`; attempts still running lose (see loseAll). */
+  #settle(result: ClientResult, reason: StopReason | undefined, winner: Attempt | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    const { clock } = this.#context;
+    clock.clearTimeout(this.#timer);
+    if (this.#onCallerAbort) this.#call.signal.removeEventListener('abort', this.#onCallerAbort);
+    if (this.#running !== undefined) loseAll(this.#running, winner, clock.now(), (this.#records ??= []));
+    this.#running = undefined;
+    this.#resolve(finalStatus(result, this.#records ?? result.attempts, reason));
+  }
+
+  /** Passes the caller's cancel on to attempts with signals of their own; ends a wait at once. */
+  #listenToCaller(): void {
+    if (this.#onCallerAbort) return;
+    this.#onCallerAbort = () => {
+      const { signal } = this.#call;
+      if (this.#running === undefined) return this.#settle(failedResult(abortStatus(signal), this.#records), undefined, undefined);
+      abortAll(this.#running, signal.reason);
+    };
+    this.#call.signal.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  /** One timer for whatever is due first: the next attempt or a running attempt's timeout. */
+  #arm(): void {
+    const timeout = nextTimeout(this.#running);
+    const due = this.#pendingAt === undefined || timeout < this.#pendingAt ? timeout : this.#pendingAt;
+    if (due === (this.#armedFor ?? Infinity)) return;
+    const { clock } = this.#context;
+    clock.clearTimeout(this.#timer);
+    this.#armedFor = due === Infinity ? undefined : due;
+    this.#timer = due === Infinity ? undefined : setTimer(clock, (this.#onTimer ??= () => this.#due()), due - clock.now());
+  }
+
+  #due(): void {
+    if (this.#settled) return;
+    const { policy, clock } = this.#context;
+    // Everything due by the time the timer was set for is due now, even if the clock reads a
+    // hair earlier.
+    const now = clock.now();
+    const horizon = Math.max(now, this.#armedFor ?? now);
+    this.#timer = undefined;
+    this.#armedFor = undefined;
+    for (let attempt = this.#running; attempt !== undefined; attempt = attempt.next) {
+      if (attempt.timedOut || attempt.timeoutAt === undefined || attempt.timeoutAt > horizon) continue;
+      const timeoutMs = policy.perAttemptTimeoutMs!;
+      // Still waiting for an endpoint (no connection is ready): its time has not started.
+      if (!attempt.sent()) {
+        attempt.timeoutAt = now + timeoutMs < this.#call.deadline ? now + timeoutMs : undefined;
+        continue;
+      }
+      // Never cut the last hope: an attempt is cut only while a sibling runs on, or when the
+      // attempt after it is granted now; else it runs on to the call's deadline.
+      const alone = aloneIn(this.#running, attempt);
+      if (alone && !this.#mayRepeat(now)) {
+        attempt.timeoutAt = undefined;
+        continue;
+      }
+      attempt.timedOut = true;
+      attempt.cancel!.abort(attemptTimedOut(timeoutMs));
+      if (!alone) continue;
+      // Hedged, its replacement goes now; otherwise once the cut attempt has ended.
+      if (this.#hedgeDelayMs === undefined) {
+        attempt.granted = true;
+        continue;
+      }
+      this.#retried('retry', Status.DEADLINE_EXCEEDED, attempt.hint?.picked(), 0);
+      return this.#launch();
+    }
+    if (this.#pendingAt !== undefined && this.#pendingAt <= horizon) {
+      if (!this.#pendingHedge) {
+        this.#pendingAt = undefined;
+        return this.#launch();
+      }
+      if (!anySent(this.#running)) {
+        // No attempt has reached an endpoint yet: a hedge would only wait beside them.
+        this.#pendingAt = now + this.#hedgeDelayMs!;
+      } else {
+        this.#pendingAt = undefined;
+        if (this.#mayRepeat(now)) {
+          this.#retried('hedge', Status.OK, undefined, 0);
+          return this.#launch();
+        }
+      }
+    }
+    this.#arm();
+  }
+
+  #retried(kind: 'retry' | 'hedge', code: Status, peer: string | undefined, delayMs: number): void {
+    this.#context.retried.emit({ method: this.#call.method.path, attempt: this.#started, code, peer, delayMs, kind });
+  }
+
+  #noteDelivery(sink: ResponseSink): ResponseSink {
+    return {
+      headers: (metadata) => sink.headers(metadata),
+      message: (message) => {
+        this.#delivered = true;
+        sink.message(message);
+      },
+    };
+  }
+}

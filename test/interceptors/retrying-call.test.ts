@@ -1,0 +1,147 @@
+// The attempt engine that runs retries and hedges, on a hand-advanced clock over a `next` whose
+// attempts the test answers one by one: what a caller and a backend would notice.
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import type { ClientCall, ClientNext, ClientResult } from 'grpc-meshlite/layers';
+import { meshCallInfo } from '../../src/interceptors/call-info.js';
+import { retryLayer, type RetryOptions } from '../../src/interceptors/retry/retry.js';
+import { stopNote, type StopReason } from '../../src/interceptors/retry/stop-reason.js';
+import { manualClock } from '../helpers/clock.js';
+import { clientCall, response } from '../helpers/requests.js';
+
+interface SentAttempt {
+  readonly call: ClientCall;
+  answer(result: ClientResult): void;
+}
+
+/** A `next` that holds every attempt until the test answers it; an aborted attempt ends with the abort's status. */
+function heldNext() {
+  const sent: SentAttempt[] = [];
+  const next: ClientNext = (call) =>
+    new Promise<ClientResult>((resolve) => {
+      sent.push({ call, answer: resolve });
+      call.signal.addEventListener('abort', () => {
+        const reason = call.signal.reason as grpc.StatusObject;
+        resolve({ ...response(reason.code), status: { ...reason, metadata: new grpc.Metadata() } });
+      });
+    });
+  return { next, sent };
+}
+
+function withPushback(code: grpc.status, ms: string): ClientResult {
+  const result = response(code);
+  result.status.metadata.set('grpc-retry-pushback-ms', ms);
+  return result;
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('the attempt engine (retries and hedges)', () => {
+  function setup(options: RetryOptions) {
+    const clock = manualClock();
+    const layer = retryLayer({ clock, random: () => 0.5, budget: false, ...options });
+    const kinds: string[] = [];
+    layer.onRetry((event) => kinds.push(`${event.kind} after ${grpc.status[event.code]}, ${event.delayMs} ms`));
+    const { next, sent } = heldNext();
+    return { clock, layer: layer(next), sent, kinds };
+  }
+
+  it('says nothing stopped a call that succeeded after a retry', async () => {
+    const { clock, layer, sent, kinds } = setup({ maxAttempts: 3, idempotent: true, backoff: { baseMs: 10, capMs: 10 } });
+    const answer = layer(clientCall());
+    sent[0]!.answer(response(grpc.status.UNAVAILABLE));
+    await flush();
+    expect(kinds).to.deep.equal(['retry after UNAVAILABLE, 5 ms']);
+    expect(sent).to.have.length(1); // waiting out its backoff
+    clock.tick(5);
+    await flush();
+    sent[1]!.answer(response(grpc.status.OK));
+    const info = meshCallInfo((await answer).status);
+    expect(info).to.deep.include({ attempts: 2, stoppedBecause: undefined });
+  });
+
+  it('replaces an attempt cut by its timeout only once it has ended, never beside it', async () => {
+    const { clock, layer, sent, kinds } = setup({ maxAttempts: 3, idempotent: true, perAttemptTimeoutMs: 100 });
+    const answer = layer(clientCall());
+    clock.tick(100);
+    expect(sent[0]!.call.signal.aborted).to.equal(true);
+    expect(sent).to.have.length(1);
+    // The cut attempt's status comes back first; only then does the next one go, at once.
+    await flush();
+    expect(sent).to.have.length(2);
+    expect(kinds).to.deep.equal(['retry after DEADLINE_EXCEEDED, 0 ms']);
+    sent[1]!.answer(response(grpc.status.OK));
+    const result = await answer;
+    expect(result.status.code).to.equal(grpc.status.OK);
+    expect(meshCallInfo(result.status)?.tries.map((t) => t.codeName)).to.deep.equal(['DEADLINE_EXCEEDED', 'OK']);
+  });
+
+  it('cuts a hedged attempt that outlived its timeout while its hedge runs on, without a replacement', async () => {
+    const { clock, layer, sent, kinds } = setup({
+      maxAttempts: 3,
+      perAttemptTimeoutMs: 100,
+      methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 60, maxAttempts: 3 } } },
+    });
+    const answer = layer(clientCall());
+    clock.tick(60); // the hedge
+    clock.tick(40); // the first attempt's 100 ms: its hedge carries the call
+    await flush();
+    expect(sent.map((attempt) => attempt.call.signal.aborted)).to.deep.equal([true, false]);
+    expect(kinds).to.deep.equal(['hedge after OK, 0 ms']);
+    sent[1]!.answer(response(grpc.status.OK));
+    expect((await answer).status.code).to.equal(grpc.status.OK);
+    expect(clock.pending()).to.equal(0);
+  });
+
+  it("ends a hedged call at once when the caller cancels during the server's pushback, sending nothing more", async () => {
+    const { clock, layer, sent, kinds } = setup({
+      maxAttempts: 3,
+      methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 60, maxAttempts: 3 } } },
+    });
+    const controller = new AbortController();
+    const answer = layer(clientCall(undefined, { signal: controller.signal }));
+    sent[0]!.answer(withPushback(grpc.status.UNAVAILABLE, '1000'));
+    await flush();
+    expect(kinds).to.deep.equal(['retry after UNAVAILABLE, 1000 ms']);
+    controller.abort({ code: grpc.status.CANCELLED, details: 'caller gave up' });
+    const result = await answer;
+    expect([result.status.code, result.status.details]).to.deep.equal([grpc.status.CANCELLED, 'caller gave up']);
+    expect(clock.pending()).to.equal(0);
+    clock.tick(1000);
+    expect(sent).to.have.length(1);
+  });
+
+  it('lets the last attempt not yet cut run on when both a hedge and its sibling outlive their timeout', async () => {
+    const { clock, layer, sent } = setup({
+      maxAttempts: 3,
+      perAttemptTimeoutMs: 100,
+      budget: { ratio: 0, minRetriesPerSecond: 0.1, ttlMs: 10_000 }, // one retry or hedge in all
+      methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 0, maxAttempts: 3 } } },
+    });
+    const answer = layer(clientCall());
+    // The hedge goes at once and takes the budget's only grant; at 100 ms both are due: one
+    // is cut, and the other is the call's last hope.
+    clock.tick(100);
+    await flush();
+    expect(sent.map((attempt) => attempt.call.signal.aborted)).to.deep.equal([true, false]);
+    sent[1]!.answer(response(grpc.status.OK));
+    expect((await answer).status.code).to.equal(grpc.status.OK);
+  });
+
+  it('words every reason to stop in one place, in the words callers match', () => {
+    const notes: Record<StopReason, string | undefined> = {
+      cancelled: 'cancelled',
+      'deadline-passed': "the call's deadline passed",
+      'not-retryable': 'NOT_FOUND is not retryable',
+      'not-safe-to-repeat': 'not idempotent and it may have reached the server',
+      'stream-delivered': 'the stream already delivered messages',
+      'pushback-stop': 'server pushback said not to retry',
+      'attempts-exhausted': undefined,
+      'allowance-tapered': 'retry allowance tapered',
+      'no-time-left': 'no time left before the deadline',
+      'budget-exhausted': 'retry budget exhausted',
+    };
+    for (const [reason, note] of Object.entries(notes))
+      expect(stopNote(reason as StopReason, grpc.status.NOT_FOUND), reason).to.equal(note);
+  });
+});
