@@ -11,6 +11,7 @@
 //
 // A connection closed before its error arrived reaches grpc-js as "Failed to connect" or a
 // reset, with nothing to tell a refusal apart: it stays as it is.
+import type { TlsFiles } from './tls-files.js';
 
 /** The section a service's client certificate goes in, for the hint. */
 function where(service: string | undefined): string {
@@ -31,11 +32,7 @@ const HANDSHAKE_FAILURE = /alert handshake failure|SSL alert number 40\b/i;
  *   // 'the server asked for a client certificate (mutual TLS) and none is configured: set
  *   //  services.orders.tls.certFile/keyFile (No connection established. Last error: …)'
  */
-export function explainConnectionFailure(
-  message: string,
-  tls: { readonly certFile?: string | undefined } | undefined,
-  service?: string,
-): string {
+export function explainConnectionFailure(message: string, tls: TlsFiles | undefined, service?: string): string {
   if (tls === undefined || tls.certFile !== undefined) return message;
   if (CERTIFICATE_REQUIRED.test(message) || BAD_CERTIFICATE.test(message))
     return `the server asked for a client certificate (mutual TLS) and none is configured: set ${where(service)} (${message})`;
