@@ -10,7 +10,7 @@ import { MemoryOrderStore } from '../../examples/order-store.js';
 import { OrderClient } from '../../examples/orders.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { memoryLogger } from '../helpers/logs.js';
-import { allUsable, callLoop, until } from '../helpers/mesh.js';
+import { callLoop, connectAndWait, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 import { until as waitFor } from '../helpers/until.js';
 
@@ -36,7 +36,6 @@ describe('self-registration in etcd (real etcd)', function () {
     const mesh = createMesh({ config: config(etcd) });
     pool.defer(() => mesh.close());
     const client = pool.track(mesh.client(OrderClient, 'orders'));
-    client.getChannel().getConnectivityState(true);
     return { mesh, client };
   }
 
@@ -79,7 +78,7 @@ describe('self-registration in etcd (real etcd)', function () {
     const a = await backend('ServiceA', etcd);
     await backend('ServiceB', etcd);
     const { mesh, client } = meshClient(etcd);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
     const loop = callLoop(client);
     pool.defer(() => loop.stop());
 
@@ -111,8 +110,8 @@ describe('self-registration in etcd (real etcd)', function () {
       { stdio: 'ignore' },
     );
     pool.defer(() => child.kill('SIGKILL'));
-    const { mesh } = meshClient(etcd);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'), { timeoutMs: 15_000 });
+    const { mesh, client } = meshClient(etcd);
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB'], { timeoutMs: 15_000 });
 
     child.kill('SIGKILL');
     // Nobody deletes the key: etcd does, when the lease runs out.
