@@ -8,7 +8,7 @@ import { MemoryOrderStore } from '../../examples/order-store.js';
 import { OrderClient } from '../../examples/orders.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { testCa } from '../helpers/certs.js';
-import { connectAndWait, allUsable, callLoop, until } from '../helpers/mesh.js';
+import { connectAndWait, callLoop, until } from '../helpers/mesh.js';
 import { FreezableProxy } from '../helpers/proxy.js';
 import { useTestPool } from '../helpers/servers.js';
 import { until as waitFor } from '../helpers/until.js';
