@@ -231,10 +231,10 @@ describe('a config given in code that is not plain data', () => {
 
   it('refuses a value that refers back to itself, in an object or an array, naming where', () => {
     const object = base();
-    object.services['orders']!['self'] = object;
+    object.services['orders']['self'] = object;
     expect(refusal(object).field).to.equal('services.orders.self');
     const array = base();
-    const endpoints = array.services['orders']!['endpoints'] as unknown[];
+    const endpoints = array.services['orders']['endpoints'] as unknown[];
     endpoints.push(endpoints);
     expect(refusal(array)).to.deep.include({ field: 'services.orders.endpoints[1]' });
     expect(refusal(array).message).to.contain('refers back to a value that contains it');
@@ -277,7 +277,7 @@ describe('a config given in code that is not plain data', () => {
 
   it('refuses an array whose length runs to billions before visiting it', () => {
     const sparse = base();
-    (sparse.services['orders']!['endpoints'] as unknown[]).length = 4e9;
+    (sparse.services['orders']['endpoints'] as unknown[]).length = 4e9;
     expect(refusal(sparse)).to.deep.equal({
       field: 'services.orders.endpoints',
       message: 'invalid mesh config: services.orders.endpoints has 4000000000 items; at most 100000',

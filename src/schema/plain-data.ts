@@ -22,7 +22,7 @@ export function plainConfigData(input: unknown, what: string): unknown {
     const type = typeof value;
     if (value === null || value === undefined || type === 'string' || type === 'boolean' || type === 'number') return value;
     if (type !== 'object') return refuse(path, undefined, `expected plain data (JSON), got a ${type}`);
-    const object = value as object;
+    const object = value;
     if (ancestors.includes(object)) return refuse(path, undefined, 'refers back to a value that contains it: a config is a tree');
     if (ancestors.length >= MAX_CONFIG_DEPTH) return refuse(path, undefined, `nests deeper than ${MAX_CONFIG_DEPTH} levels`);
     ancestors.push(object);

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { launchChromium } from '../helpers/browser.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { connectAndWait, allUsable, callLoop, meshClient, until } from '../helpers/mesh.js';
+import { connectAndWait, callLoop, meshClient, until } from '../helpers/mesh.js';
 import { callUnary } from '../../examples/orders.js';
 import { useTestPool } from '../helpers/servers.js';
 

@@ -286,8 +286,8 @@ describe('mesh health checking and priority tiers', function () {
           Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void call.write({ status: 'SERVING' }),
           Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
             checks++;
-            const until = performance.now() + 300;
-            while (performance.now() < until); // the app's own CPU work, on the one event loop
+            const end = performance.now() + 300;
+            while (performance.now() < end); // the app's own CPU work, on the one event loop
             callback(null, { status: 'SERVING' });
           },
           List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),

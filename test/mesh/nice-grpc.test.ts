@@ -6,7 +6,7 @@ import { meshMiddleware } from 'grpc-meshlite/nice-grpc';
 import { ClientError, Metadata, Status, createChannel, createClientFactory } from 'nice-grpc';
 import { orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { connectAndWait, allUsable, until } from '../helpers/mesh.js';
+import { connectAndWait } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { getOrder } from '../helpers/clients.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { connectAndWait, allUsable, meshClient, until } from '../helpers/mesh.js';
+import { connectAndWait, meshClient } from '../helpers/mesh.js';
 import { startPrometheus } from '../helpers/prometheus.js';
 import { useTestPool } from '../helpers/servers.js';
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IDEMPOTENCY_KEY_HEADER } from '../../call/wire.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { methodTable } from '../../schema/bounds.js';
@@ -35,7 +36,7 @@ export interface RetryOptions extends RetryPolicy {
 
 export const RETRY_DEFAULTS = Object.freeze({
   ...RETRY_POLICY_DEFAULTS,
-  idempotencyKeyHeader: 'idempotency-key',
+  idempotencyKeyHeader: IDEMPOTENCY_KEY_HEADER,
   budget: RETRY_BUDGET_DEFAULTS,
 });
 
