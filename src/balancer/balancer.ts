@@ -69,6 +69,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#helper = helper;
   }
 
+  get service(): string {
+    return this.#service;
+  }
+
   get settings(): ServiceConfig {
     return this.#settings;
   }

@@ -14,6 +14,8 @@ import { slowStartFactor } from './slow-start.js';
 
 export interface EndpointOwner {
   readonly clock: Clock;
+  /** The service, as in `mesh:///<service>`: what a reason names. */
+  readonly service: string;
   readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer' | 'tls'>;
   /** Counts each attempt's outcome and duration per endpoint, when the mesh records them (metrics, admin page). */
   readonly attempts: ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined;
@@ -383,7 +385,7 @@ export class EndpointController implements Member {
     const previous = this.connectivity;
     this.connectivity = state;
     this.#picker = picker;
-    if (errorMessage) this.lastError = explainConnectionFailure(errorMessage, this.#owner.settings.tls);
+    if (errorMessage) this.lastError = explainConnectionFailure(errorMessage, this.#owner.settings.tls, this.#owner.service);
     if (state === ConnectivityState.IDLE) {
       // Keep every endpoint connected, like round_robin: reconnect as soon as it drops.
       process.nextTick(() => this.exitIdle());

@@ -76,8 +76,7 @@ describe('TLS to the endpoints (real TLS servers)', function () {
     // Said as what it is, in the call's details and on the status page — not only OpenSSL's alert.
     const refused = await expectGrpcError(withoutCert.get());
     expect(refused.code).to.equal(grpc.status.UNAVAILABLE);
-    const hint =
-      "the server asked for a client certificate (mutual TLS) and none is configured: set tls.certFile/keyFile in the service's config";
+    const hint = 'the server asked for a client certificate (mutual TLS) and none is configured: set services.orders.tls.certFile/keyFile';
     expect(refused.details).to.contain(`A (${address}) not connected (TRANSIENT_FAILURE: ${hint}`);
     const lastError = withoutCert.mesh.snapshot('orders')[0]!.endpoints[0]!.lastError ?? '';
     expect(lastError.startsWith(hint), lastError).to.equal(true);
