@@ -54,7 +54,7 @@ function logDiscovery(logger: Logger, { service, source, endpoints, reason, kind
   const line = { service, source, endpoints, reason };
   if (kind === 'synced') logger.info(line, 'discovery: endpoints listed');
   else if (kind === 'unavailable') logger.warn(line, 'discovery: source unavailable (the reason says what serves meanwhile)');
-  else logger.warn(line, 'discovery: value skipped');
+  else logger.warn(line, 'discovery: skipped (the reason says what; the rest keeps serving)');
 }
 
 function logConfig(logger: Logger, { subject, source, service, error }: ConfigEvent): void {
