@@ -7,7 +7,7 @@ import { PeakEwma } from '../../src/balancer/peak-ewma.js';
 import { getOrder, seededRandom } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { allUsable, meshClient, split, until } from '../helpers/mesh.js';
+import { connectAndWait, meshClient, split, until } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
 
 describe('peak-EWMA round-trip time', () => {
@@ -152,8 +152,7 @@ describe('the p2c_ewma policy in a mesh (injected clock)', function () {
       },
       { stack: { retry: false, breaker: false, deadline: false } },
     );
-    client.getChannel().getConnectivityState(true);
-    await until(mesh, allUsable('ServiceA', 'ServiceB'));
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
     return { a, b, mesh, client, clock };
   }
 

@@ -13,7 +13,7 @@ import { OrderClient, orderServiceDefinition, type Order } from '../../examples/
 import { getOrder } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
-import { meshClient, allUsable, until } from '../helpers/mesh.js';
+import { connectAndWait, meshClient, until } from '../helpers/mesh.js';
 import { histogramOf, RECORDING_MODES, testMeter, valueOf } from '../helpers/metrics.js';
 import { until as untilTrue } from '../helpers/until.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
@@ -52,8 +52,7 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
             },
           },
         );
-        client.getChannel().getConnectivityState(true);
-        await until(mesh, allUsable('A'));
+        await connectAndWait(mesh, client, ['A']);
         await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'm' }); // UNAVAILABLE, then OK
         await expectGrpcError(getOrder(client, { 'x-test-status': String(grpc.status.NOT_FOUND) }));
 
@@ -96,8 +95,7 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
             },
           },
         });
-        client.getChannel().getConnectivityState(true);
-        await until(mesh, allUsable('A'));
+        await connectAndWait(mesh, client, ['A']);
         await getOrder(client);
         const metrics = await meter.collect();
         const endpoint = { 'meshlite.service': 'orders', 'meshlite.endpoint': 'A', 'meshlite.address': backend.address };
@@ -171,8 +169,7 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
           },
           { stack: { metrics: { meterProvider: meter.provider }, retry: { maxAttempts: 2, idempotent: true } } },
         );
-        client.getChannel().getConnectivityState(true);
-        await until(mesh, allUsable('A'));
+        await connectAndWait(mesh, client, ['A']);
         // The server asks for 50 ms before the retry: the call has no attempt running for that long.
         await getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'd', 'x-test-pushback-ms': '50' });
         const generic = await new Promise<grpc.ServiceError | null>((resolve) =>
@@ -225,8 +222,7 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
           },
           { stack: { retry: false, breaker: { volumeThreshold: 1, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 } } },
         );
-        client.getChannel().getConnectivityState(true);
-        await until(mesh, allUsable('A', 'B'));
+        await connectAndWait(mesh, client, ['A', 'B']);
         a.behaviour.status = grpc.status.UNAVAILABLE;
         for (let i = 0; i < 2; i++) await expectGrpcError(getOrder(client));
         await until(mesh, (_, snapshot) => snapshot?.tiers.some((t) => t.priority === 1 && t.load === 100) === true);
