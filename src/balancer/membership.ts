@@ -48,6 +48,8 @@ export class Membership<E extends Member> {
   readonly #notConnected = new Set<E>();
   /** Endpoints leaving because the settings they were made with changed (their removal says so). */
   readonly #replaced = new WeakSet<E>();
+  /** The settings (signature) each endpoint was made with: only one made with today's may come back. */
+  readonly #madeWith = new WeakMap<E, string>();
   /**
    * The settings an endpoint takes when it is made (health checking, ejection, EWMA), as text:
    * an update that changes them replaces every endpoint, make before break.
@@ -120,6 +122,7 @@ export class Membership<E extends Member> {
         if (changes.length > 0) this.#host.emit(existing, 'updated', changes.join(', '));
       } else {
         const made = create(endpoint, config);
+        this.#madeWith.set(made, signature);
         this.#current.set(address, made);
         this.#notConnected.add(made);
         created.push(made);
@@ -220,8 +223,9 @@ export class Membership<E extends Member> {
   /** A leaving endpoint the update names again: it stays, as if never removed. */
   #comeBack(address: string): E | undefined {
     const endpoint = this.#leaving.get(address);
-    // One that left for settings it no longer has never comes back: a new one is made.
-    if (!endpoint || this.#replaced.has(endpoint)) return undefined;
+    // One made with settings the service no longer has never comes back — whether it left as
+    // replaced or was dropped by the same update: a new one is made.
+    if (!endpoint || this.#madeWith.get(endpoint) !== this.#signature) return undefined;
     this.#leaving.delete(address);
     endpoint.markStaying();
     this.#current.set(address, endpoint);

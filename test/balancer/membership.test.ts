@@ -223,6 +223,18 @@ describe('balancer membership', () => {
     expect(made[1]!.leaving).to.equal(true);
   });
 
+  it('never takes back an endpoint that an update dropped while it changed the settings endpoints are made with', () => {
+    const { members, apply, made } = membership();
+    apply([A, B], TWO);
+    made[0]!.usable = made[1]!.usable = true;
+    const checked = settings([`ServiceA@${A}×80`, `ServiceB@${B}×20`], { healthCheck: { serviceName: 'orders.v1' } });
+    apply([A], checked); // A is replaced; B is dropped, and bridges with the old settings
+    expect(members.leaving.get(B)).to.equal(made[1]);
+    const back = apply([A, B], checked);
+    expect(back.map((e) => e.config.name)).to.deep.equal(['ServiceB']);
+    expect(members.current.get(B)).to.not.equal(made[1]);
+  });
+
   it('keeps the not-connected set to the current endpoints', () => {
     const { members, apply, made } = membership();
     apply([A, B], TWO);
