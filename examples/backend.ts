@@ -38,6 +38,12 @@ export interface BackendOptions {
    * certificates carry one of `allow` (SPIFFE/URI or DNS names); health stays open.
    */
   readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string; readonly allow: readonly string[] };
+  /**
+   * Closes each connection after this long (±10 % jitter, grpc-js's `grpc.max_connection_age_ms`):
+   * a GOAWAY, then `graceMs` (default: no limit) for the calls still running before the
+   * connection is cut, as grpc-go's MaxConnectionAge/MaxConnectionAgeGrace. Default: connections live on.
+   */
+  readonly maxConnectionAge?: { readonly ms: number; readonly graceMs?: number };
   /** Registers itself in etcd once ready (and deregisters first when it drains). */
   readonly etcd?: { readonly endpoints: string[]; readonly prefix: string; readonly weight?: number; readonly ttlSeconds?: number };
 }
@@ -102,6 +108,8 @@ export async function startBackend(options: BackendOptions): Promise<Backend> {
     interceptors: [counting, ...stack.interceptors],
     // Clients of the mesh may send keepalive pings to notice a hung backend quickly.
     'grpc.keepalive_permit_without_calls': 1,
+    ...(options.maxConnectionAge && { 'grpc.max_connection_age_ms': options.maxConnectionAge.ms }),
+    ...(options.maxConnectionAge?.graceMs !== undefined && { 'grpc.max_connection_age_grace_ms': options.maxConnectionAge.graceMs }),
   });
   server.addService(orderServiceDefinition, createOrderService({ name, store: options.store, faults, logger, random: options.random }));
   healthService.addTo(server);

@@ -12,7 +12,8 @@ const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fai
        [--latency-ms <ms>] [--store-dir <dir>] [--grace-ms <ms>] [--max-concurrent <n>]
        [--warmup-ms <ms>] [--log-level <level>]
        [--etcd <host:port,...> --etcd-prefix <prefix> [--weight <n>] [--ttl-seconds <s>]]
-       [--tls-dir <dir> [--allow <identity,...>]]   mTLS from dir/ca.pem, dir/server.pem, dir/server.key`;
+       [--tls-dir <dir> [--allow <identity,...>]]   mTLS from dir/ca.pem, dir/server.pem, dir/server.key
+       [--max-connection-age-ms <ms> [--max-connection-age-grace-ms <ms>]]   close connections on a timer`;
 
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
@@ -37,6 +38,7 @@ interface ServiceFlags {
   logLevel: string;
   etcd: { endpoints: string[]; prefix: string; weight: number; ttlSeconds: number } | undefined;
   tls: { caFile: string; certFile: string; keyFile: string; allow: string[] } | undefined;
+  maxConnectionAge: { ms: number; graceMs?: number } | undefined;
 }
 
 class UsageError extends Error {}
@@ -64,6 +66,8 @@ function parseFlags(argv: string[]): ServiceFlags {
         'ttl-seconds': { type: 'string', default: '3' },
         'tls-dir': { type: 'string' },
         allow: { type: 'string', default: '*' },
+        'max-connection-age-ms': { type: 'string' },
+        'max-connection-age-grace-ms': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -76,6 +80,11 @@ function parseFlags(argv: string[]): ServiceFlags {
   }
   if (!values.name) throw new UsageError('--name is required (e.g. --name ServiceA)');
   if ((values.etcd === undefined) !== (values['etcd-prefix'] === undefined)) throw new UsageError('--etcd and --etcd-prefix go together');
+  if (values['max-connection-age-grace-ms'] !== undefined && values['max-connection-age-ms'] === undefined) {
+    throw new UsageError('--max-connection-age-grace-ms needs --max-connection-age-ms');
+  }
+  // grpc-js takes the two as 32-bit timer delays: at most 2^31-1 ms (DESIGN: a longer one fires at once).
+  const delay = (n: number) => Number.isInteger(n) && n >= 1 && n <= 2 ** 31 - 1;
   return {
     name: values.name,
     port: number('--port', values.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer 0-65535'),
@@ -104,6 +113,21 @@ function parseFlags(argv: string[]): ServiceFlags {
             keyFile: join(values['tls-dir'], 'server.key'),
             allow: values.allow.split(',').map((entry) => entry.trim()),
           },
+    maxConnectionAge:
+      values['max-connection-age-ms'] === undefined
+        ? undefined
+        : {
+            ms: number('--max-connection-age-ms', values['max-connection-age-ms'], delay, 'an integer number of ms from 1 to 2147483647'),
+            // Without a grace, open calls may finish for as long as they take (grpc-go's default).
+            ...(values['max-connection-age-grace-ms'] !== undefined && {
+              graceMs: number(
+                '--max-connection-age-grace-ms',
+                values['max-connection-age-grace-ms'],
+                delay,
+                'an integer number of ms from 1 to 2147483647',
+              ),
+            }),
+          },
   };
 }
 
@@ -130,6 +154,7 @@ async function main(): Promise<void> {
     warmupMs: flags.warmupMs,
     ...(flags.etcd && { etcd: flags.etcd }),
     ...(flags.tls && { tls: flags.tls }),
+    ...(flags.maxConnectionAge && { maxConnectionAge: flags.maxConnectionAge }),
   });
   process.send?.({ type: 'listening', name: flags.name, port: backend.port, pid: process.pid } satisfies BackendReport);
   wireSignals(backend, logger);
