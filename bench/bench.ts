@@ -4,6 +4,8 @@
 //
 //   npm run bench                             every scenario, 3 interleaved rounds (~8 min)
 //   npm run bench -- --rounds 1 --scenario hang,kill
+//   npm run bench -- --rounds 1 --parts scenarios --scenario max-age,cert-rotation,tiers
+//                                             the scenarios on backends of their own (scenarios.ts)
 //   npm run bench -- --parts overhead         only the overhead run (parts: scenarios, overhead, weights)
 //   npm run bench -- --scenario soak          the soak alone: 10⁶ calls while backends are killed in turn
 //   npm run bench -- --scenario soak --soak-calls 100000
@@ -24,6 +26,7 @@ import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
+import { sharedBackends, startScenarioBackends, type Backends, type ComparedStack } from './scenario-backends.js';
 import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { freePort } from '../examples/ports.js';
 import { meshCertificates } from '../examples/tls-certs.js';
@@ -93,15 +96,13 @@ async function main(): Promise<void> {
   const options = flags();
   const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-bench-'));
   const store = new DirectoryOrderStore(storeDir);
-  const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200'] });
+  const backendArgs = ['--store-dir', storeDir, '--grace-ms', '200'];
+  const supervisor = new Supervisor({ args: backendArgs });
   const started = Date.now();
   try {
     await supervisor.start(['ServiceA', 'ServiceB']);
-    const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
-    const stacks: Record<'grpc-meshlite' | 'plain grpc-js', (a: Record<string, string>) => Stack> = {
-      'grpc-meshlite': meshliteStack,
-      'plain grpc-js': plainStack,
-    };
+    const shared = sharedBackends(supervisor);
+    const { addresses } = shared;
     const { parts } = options;
     const total =
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
@@ -139,13 +140,21 @@ async function main(): Promise<void> {
     const runs: ScenarioRun[] = [];
     for (let round = 1; parts.has('scenarios') && round <= options.rounds; round++) {
       // Alternate which stack goes first, so neither always runs on a fresher machine.
-      const order: Array<'grpc-meshlite' | 'plain grpc-js'> =
-        round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite'];
+      const order: ComparedStack[] = round % 2 === 1 ? ['grpc-meshlite', 'plain grpc-js'] : ['plain grpc-js', 'grpc-meshlite'];
       for (const scenario of options.scenarios) {
-        for (const stackName of order) {
-          const run = await runScenario(supervisor, store, addresses, stacks[stackName], scenario, round, options);
-          runs.push(run);
-          progress(`${scenario.padEnd(7)} ${stackName.padEnd(14)} ${describe(run.metrics)}`);
+        // A scenario with backends of its own starts them for its round (both stacks) and stops
+        // them after: no other scenario runs beside them.
+        const spec = scenarios[scenario].backends;
+        const own = spec && (await startScenarioBackends(spec, backendArgs));
+        try {
+          const backends = own ?? shared;
+          for (const stackName of order) {
+            const run = await runScenario(backends, store, backends.stacks[stackName], scenario, round, options);
+            runs.push(run);
+            progress(`${scenario.padEnd(13)} ${stackName.padEnd(14)} ${describe(run.metrics)}`);
+          }
+        } finally {
+          await own?.close();
         }
       }
     }
@@ -159,7 +168,7 @@ async function main(): Promise<void> {
     for (let round = 1; parts.has('latency') && round <= options.rounds; round++) {
       const order = round % 2 === 1 ? latencyStacks : [...latencyStacks].reverse();
       for (const make of order) {
-        const run = await runScenario(supervisor, store, addresses, make, 'latency', round, options);
+        const run = await runScenario(shared, store, make, 'latency', round, options);
         runs.push(run);
         progress(`latency ${run.stack.padEnd(34)} ${describe(run.metrics)}, A < 5 % after ${run.metrics.lowShareMs ?? 'never'} ms`);
       }
@@ -346,9 +355,9 @@ function describe(m: RunMetrics): string {
   return `ok ${m.ok}, errors ${m.errors}${codes.length > 0 ? ` (${codes.join('; ')})` : ''}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
 }
 
-/** Both backends running, healthy and fault-free before a run starts. */
-async function resetBackends(supervisor: Supervisor): Promise<void> {
-  for (const name of ['ServiceA', 'ServiceB']) {
+/** The backends (default: ServiceA and ServiceB) running, healthy and fault-free before a run starts. */
+async function resetBackends(supervisor: Supervisor, names: readonly string[] = ['ServiceA', 'ServiceB']): Promise<void> {
+  for (const name of names) {
     for (let i = 0; i < 200 && supervisor.state(name) !== 'running'; i++) await sleep(50);
     if (supervisor.state(name) !== 'running') throw new Error(`${name} did not come back`);
     supervisor.send(name, { type: 'faults', failRate: 0, latencyMs: 0, replyDelayMs: 0 });
@@ -362,24 +371,27 @@ async function received(supervisor: Supervisor, name: string): Promise<number> {
 }
 
 async function runScenario(
-  supervisor: Supervisor,
+  backends: Backends,
   store: DirectoryOrderStore,
-  addresses: Record<string, string>,
   make: (a: Record<string, string>) => Stack,
   name: ScenarioName,
   round: number,
   options: ReturnType<typeof flags>,
 ): Promise<ScenarioRun> {
-  await resetBackends(supervisor);
+  const { supervisor, names, addresses, certificates } = backends;
+  await resetBackends(supervisor, names);
+  // The client starts from the files as they were before any rotation.
+  certificates?.reset();
   const scenario = scenarios[name];
   const faultMs = scenario.faultMs ?? options.faultMs;
   const kills = scenario.kills ?? [];
-  const before = { ServiceA: await received(supervisor, 'ServiceA'), ServiceB: await received(supervisor, 'ServiceB') };
+  const before: Record<string, number> = {};
+  for (const backend of names) before[backend] = await received(supervisor, backend);
   // A killed process takes its counter with it: read it just before the kill.
   const atFault: Record<string, number> = {};
   const applyFault = async () => {
     for (const killed of kills) atFault[killed] = await received(supervisor, killed);
-    scenario.apply(supervisor, faultMs);
+    scenario.apply(supervisor, faultMs, certificates);
     return Date.now();
   };
   const early = scenario.beforeClient ? await applyFault() : undefined;
@@ -399,40 +411,42 @@ async function runScenario(
     if (early === undefined) await sleep(WARMUP_MS);
     const fault = early ?? (await applyFault());
     await sleep(Math.max(0, fault + faultMs - Date.now()));
-    await scenario.heal(supervisor);
+    await scenario.heal(supervisor, certificates);
     const heal = Date.now();
     await sleep(AFTER_MS);
     const end = Date.now();
     await load.stop();
     let total = 0;
-    for (const backend of ['ServiceA', 'ServiceB'] as const) {
+    for (const backend of names) {
       const now = await received(supervisor, backend);
-      total += kills.includes(backend) ? atFault[backend]! - before[backend] + now : now - before[backend];
+      total += kills.includes(backend) ? atFault[backend]! - before[backend]! + now : now - before[backend]!;
     }
     const times: RunTimes = { start: Math.min(start, fault), fault, heal, end };
     const duplicates = Math.max(0, store.countWithKeyPrefix(prefix) - load.keysIssued);
     const metrics = measure(load.records, times, total, duplicates, scenario.splitWindowMs);
-    return { scenario: name, stack: stack.name, round, times, metrics, timeline: timeline(load.records, times) };
+    return { scenario: name, stack: stack.name, round, times, metrics, timeline: timeline(load.records, times, names) };
   } finally {
     stack.close();
   }
 }
 
 /** Calls per 100 ms bucket, by backend and failed, for the charts. */
-function timeline(records: ReturnType<LoadGenerator['records']['slice']>, times: RunTimes): ScenarioRun['timeline'] {
+function timeline(
+  records: ReturnType<LoadGenerator['records']['slice']>,
+  times: RunTimes,
+  names: readonly string[],
+): ScenarioRun['timeline'] {
   const buckets = Math.ceil((times.end - times.start) / 100);
-  const series = {
-    ServiceA: Array.from({ length: buckets }, () => 0),
-    ServiceB: Array.from({ length: buckets }, () => 0),
-    failed: Array.from({ length: buckets }, () => 0),
-  };
+  const zeros = () => Array.from({ length: buckets }, () => 0);
+  const series: Record<string, number[]> = { ServiceA: zeros(), ServiceB: zeros(), failed: zeros() };
+  for (const name of names) series[name] ??= zeros();
   for (const record of records) {
     const bucket = Math.floor((record.endedAt - times.start) / 100);
     if (bucket < 0 || bucket >= buckets) continue;
-    if (record.code !== 0) series.failed[bucket]!++;
-    else if (record.servedBy === 'ServiceA' || record.servedBy === 'ServiceB') series[record.servedBy][bucket]!++;
+    const into = record.code !== 0 ? series['failed'] : names.includes(record.servedBy ?? '') ? series[record.servedBy!] : undefined;
+    if (into) into[bucket]!++;
   }
-  return series;
+  return series as ScenarioRun['timeline'];
 }
 
 /** Healthy pair, closed-loop saturating load of GetOrder: what the whole stack costs per call. */

@@ -12,7 +12,7 @@ export function chart(results: BenchResults, scenario: ScenarioName): string {
   const runs = STACKS.map((stack) => results.runs.find((r) => r.scenario === scenario && r.stack === stack && r.round === 1)).filter(
     (r): r is ScenarioRun => r !== undefined,
   );
-  const peak = Math.max(1, ...runs.flatMap((r) => [...r.timeline.ServiceA, ...r.timeline.ServiceB, ...r.timeline.failed]));
+  const peak = Math.max(1, ...runs.flatMap((r) => Object.values(r.timeline).flat()));
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${40 + runs.length * (panel + 40)}" font-family="sans-serif" font-size="12">`,
@@ -40,18 +40,21 @@ export function chart(results: BenchResults, scenario: ScenarioName): string {
         `<text x="${at(run.times.start + s * 1000).toFixed(1)}" y="${top + panel + 14}" text-anchor="middle" fill="#555">${s}s</text>`,
       );
     }
-    const series: Array<[keyof ScenarioRun['timeline'], string]> = [
+    const series: Array<[string, string]> = [
       ['ServiceA', '#1f77b4'],
       ['ServiceB', '#ff7f0e'],
+      // The standby tier's backend, in the scenarios that have one.
+      ...(run.timeline['ServiceC'] ? [['ServiceC', '#2ca02c'] as [string, string]] : []),
       ['failed', '#d62728'],
     ];
     for (const [name, colour] of series) {
-      const points = run.timeline[name].map((value, bucket) => `${x(bucket).toFixed(1)},${y(value).toFixed(1)}`).join(' ');
+      const points = (run.timeline[name] ?? []).map((value, bucket) => `${x(bucket).toFixed(1)},${y(value).toFixed(1)}`).join(' ');
       parts.push(`<polyline points="${points}" fill="none" stroke="${colour}" stroke-width="1.5"/>`);
     }
+    const legend = left + plotWidth + 10 - series.length * 80;
     series.forEach(([name, colour], i) => {
-      parts.push(`<rect x="${left + plotWidth - 230 + i * 80}" y="${top + 4}" width="10" height="10" fill="${colour}"/>`);
-      parts.push(`<text x="${left + plotWidth - 216 + i * 80}" y="${top + 13}">${name}</text>`);
+      parts.push(`<rect x="${legend + i * 80}" y="${top + 4}" width="10" height="10" fill="${colour}"/>`);
+      parts.push(`<text x="${legend + 14 + i * 80}" y="${top + 13}">${name}</text>`);
     });
   });
   parts.push('</svg>');

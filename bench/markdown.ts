@@ -5,11 +5,11 @@ import type { LayerAloneRun } from './layers-alone.js';
 import type { RecordingRun } from './recording.js';
 import type { RunMetrics } from './metrics.js';
 import type { BenchResults, OverheadRun } from './results.js';
-import type { ScenarioName } from './scenarios.js';
+import { scenarios, type ScenarioName } from './scenarios.js';
 import type { EtcdKillRun } from './etcd-kill.js';
 import type { SoakRun } from './soak.js';
 import { LAYER_STEPS } from './stacks.js';
-import { SCALING_SIZES, type ScalingRun, type ScalingStack } from './scaling.js';
+import { SCALING_SIZES, SKEW_CALLS, type ScalingRun, type ScalingStack } from './scaling.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
 
@@ -61,11 +61,33 @@ function scenarioTable(results: BenchResults, scenarioNames: readonly ScenarioNa
           unit,
           digits,
         );
+      // In max-age and cert-rotation ServiceA is meant to stay in the rotation throughout.
+      const aStays = scenario === 'max-age' || scenario === 'cert-rotation';
       lines.push(
         `| ${scenario} | ${stack} | ${m((x) => x.ok)} | ${m((x) => x.errors)} | ${m((x) => x.p50Ms)} / ${m((x) => x.p99Ms)} | ` +
-          `${scenario === 'outage' || scenario === 'late-start' ? 'n/a' : m((x) => x.recoverMs, ' ms')} | ${m((x) => x.shiftMs, ' ms')} | ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.amplification, '×', 2)} |`,
+          `${scenario === 'outage' || scenario === 'late-start' ? 'n/a' : m((x) => x.recoverMs, ' ms')} | ${aStays ? 'n/a' : m((x) => x.shiftMs, ' ms')} | ${m((x) => x.backToSplitMs, ' ms')} | ${m((x) => x.amplification, '×', 2)} |`,
       );
     }
+  }
+  const own = scenarioNames.filter((name) => scenarios[name].backends);
+  if (own.length > 0) {
+    lines.push(
+      '',
+      `On backends of their own, started for each round: ${own.map((name) => `*${name}*: ${scenarios[name].description}`).join('; ')}.`,
+    );
+  }
+  if (scenarioNames.includes('tiers')) {
+    const shareOfC = (stack: string, pick: (m: RunMetrics) => Readonly<Record<string, number>>) =>
+      spread(
+        results.runs.filter((r) => r.scenario === 'tiers' && r.stack === stack).map((r) => pick(r.metrics)['ServiceC'] ?? 0),
+        ' %',
+        1,
+      );
+    lines.push(
+      '',
+      `tiers: ServiceC's share of the calls before the fault ${STACKS.map((stack) => `${stack} ${shareOfC(stack, (m) => m.sharesBefore)}`).join(', ')}; ` +
+        `while ServiceA and ServiceB were down ${STACKS.map((stack) => `${stack} ${shareOfC(stack, (m) => m.sharesDuring)}`).join(', ')}.`,
+    );
   }
   return lines;
 }
@@ -251,10 +273,10 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
   const rounds = Math.max(...runs.map((r) => r.round));
   const of = (endpoints: number, stack: ScalingStack) => runs.filter((r) => r.endpoints === endpoints && r.stack === stack);
   const lines = [
-    `Endpoints per service (one backend process listening on N ports; ${rounds} interleaved round(s); client CPU per call under a closed loop of 4,000 calls, 8 at a time; idle = client CPU per second with no calls, the median of three 2 s windows; heap per endpoint once every endpoint took calls; reload = every weight changed):`,
+    `Endpoints per service (one backend process listening on N ports; ${rounds} interleaved round(s); client CPU per call under a closed loop of 4,000 calls, 8 at a time; idle = client CPU per second with no calls, the median of three 2 s windows; heap per endpoint once every endpoint took calls; reload = every weight changed; then a second reload gives endpoint 0 weight N−1 and the others 1 (from 3), half the total: its share of the next ${SKEW_CALLS} calls, one at a time, should be 50 %):`,
     '',
-    '| endpoints | stack | first call | client CPU per call | vs N = 2 | idle CPU | heap per endpoint | reload |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| endpoints | stack | first call | client CPU per call | vs N = 2 | idle CPU | heap per endpoint | reload | endpoint 0's share of ${SKEW_CALLS} calls after the second reload |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const endpoints of SCALING_SIZES) {
     for (const stack of ['bare grpc-js', 'grpc-meshlite balancer', 'grpc-meshlite'] as const) {
@@ -288,7 +310,15 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
                   1,
                 )
               : '—'
-          } | ${reload} |`,
+          } | ${reload} | ${
+            row.some((r) => r.skewedSharePercent !== undefined)
+              ? spread(
+                  row.map((r) => r.skewedSharePercent ?? null),
+                  ' %',
+                  1,
+                )
+              : '—'
+          } |`,
       );
     }
   }

@@ -63,6 +63,9 @@ export interface RunMetrics {
   readonly amplification: number | null;
   /** ServiceA's share of successful calls before the fault, %. */
   readonly shareBeforeA: number;
+  /** Each backend's share of the successful calls started before the fault, and while it lasted, % (one decimal). */
+  readonly sharesBefore: Readonly<Record<string, number>>;
+  readonly sharesDuring: Readonly<Record<string, number>>;
   readonly duplicateOrders: number;
 }
 
@@ -106,6 +109,8 @@ export function measure(
     failFastP99Ms: quantile(latency(secondHalfFailures), 0.99) ?? null,
     amplification: received === null || records.length === 0 ? null : received / records.length,
     shareBeforeA: Math.round(shareA(beforeOk) * 10) / 10,
+    sharesBefore: shares(beforeOk),
+    sharesDuring: shares(during.filter((r) => r.code === 0)),
     duplicateOrders,
   };
 }
@@ -182,6 +187,12 @@ function backToSplit(ok: readonly CallRecord[], times: RunTimes, shareBefore: nu
     back = end - windowMs;
   }
   return back === null ? null : Math.max(0, back - times.heal);
+}
+
+function shares(ok: readonly CallRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const record of ok) counts[record.servedBy ?? '?'] = (counts[record.servedBy ?? '?'] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(counts).map(([name, n]) => [name, Math.round((1000 * n) / ok.length) / 10]));
 }
 
 function byCode(records: readonly CallRecord[]): Record<string, { count: number; details: string[] }> {

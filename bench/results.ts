@@ -23,8 +23,13 @@ export interface ScenarioRun {
   readonly round: number;
   readonly times: RunTimes;
   readonly metrics: RunMetrics;
-  /** Successful calls per backend and failed calls, per 100 ms from the load start. */
-  readonly timeline: { ServiceA: number[]; ServiceB: number[]; failed: number[] };
+  /** Successful calls per backend (ServiceC too when the scenario has one) and failed calls, per 100 ms from the load start. */
+  readonly timeline: {
+    readonly ServiceA: number[];
+    readonly ServiceB: number[];
+    readonly failed: number[];
+    readonly [backend: string]: number[];
+  };
 }
 
 export interface OverheadRun {

@@ -3,7 +3,9 @@
 // mesh's balancer with health checking alone and the full mesh client. Per N and stack, in
 // interleaved rounds: time to the first answer from a fresh client, client CPU per call under a
 // bounded closed loop, client CPU per second while idle (health checking), heap per endpoint,
-// and for the mesh a config reload that changes every weight.
+// and for the mesh a config reload that changes every weight, then a second one that gives
+// endpoint 0 half the total weight: its share of the next calls shows whether the picker
+// follows a re-weight at once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -33,9 +35,16 @@ export interface ScalingRun {
   readonly reloadMs?: number;
   /** Mesh only: endpoints that left READY because of that reload (should be 0). */
   readonly reconnectedOnReload?: number;
+  /**
+   * Mesh only: after a second reload that gives endpoint 0 weight N−1 and every other 1 (from
+   * 3), the share of the next SKEW_CALLS calls endpoint 0 served, % (its weight's share: 50 %).
+   */
+  readonly skewedSharePercent?: number;
 }
 
 const CONCURRENCY = 8;
+/** Calls counted after the skewing reload (issue 26: "the share over the first 200 calls after a reload"). */
+export const SKEW_CALLS = 200;
 /** Idle CPU is the median of this many windows: one V8 memory-reducing GC landing in a window is not the client's steady cost. */
 const IDLE_WINDOWS = 3;
 const IDLE_WINDOW_MS = 2000;
@@ -55,10 +64,11 @@ async function startBackend(endpoints: number): Promise<{ addresses: string[]; c
   return { addresses: (JSON.parse(line) as number[]).map((port) => `127.0.0.1:${port}`), child };
 }
 
-function meshConfig(addresses: readonly string[], weight: number): MeshConfigInput {
+/** Endpoint i is named "e<i>", as the backend names itself in served_by. */
+function meshConfig(addresses: readonly string[], weight: (index: number) => number): MeshConfigInput {
   const config = exampleConfig({});
   const orders = config.services['orders']!;
-  orders.endpoints = addresses.map((address, i) => ({ name: `e${i}`, address, weight }));
+  orders.endpoints = addresses.map((address, i) => ({ name: `e${i}`, address, weight: weight(i) }));
   orders.healthCheck = { serviceName: 'orders.v1.OrderService' };
   orders.balancer = { ...orders.balancer, slowStart: { windowMs: 0 } };
   return config;
@@ -69,10 +79,10 @@ function makeClient(stack: ScalingStack, addresses: readonly string[]) {
     const client = new OrderClient(`ipv4:${addresses.join(',')}`, grpc.credentials.createInsecure(), {
       'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     });
-    return { client, close: () => client.close(), reload: undefined };
+    return { client, close: () => client.close(), reload: undefined, skew: undefined };
   }
   const logger = createLogger({ level: 'warn', destination: { write: () => {} } });
-  const mesh = createMesh({ config: meshConfig(addresses, 1), logger });
+  const mesh = createMesh({ config: meshConfig(addresses, () => 1), logger });
   const bare = { metrics: false, logging: false, deadline: false, breaker: false, retry: false } as const;
   const client = mesh.client(OrderClient, 'orders', stack === 'grpc-meshlite balancer' ? { stack: bare } : {});
   const reload = async (): Promise<{ reloadMs: number; reconnected: number }> => {
@@ -80,7 +90,7 @@ function makeClient(stack: ScalingStack, addresses: readonly string[]) {
       mesh.snapshot('orders').flatMap((s) => s.endpoints.filter((e) => e.connectivity === 'READY').map((e) => e.address)),
     );
     const started = performance.now();
-    mesh.update(meshConfig(addresses, 3));
+    mesh.update(meshConfig(addresses, () => 3));
     while (!mesh.snapshot('orders').every((s) => s.endpoints.every((e) => e.weight === 3))) await sleep(1);
     const reloadMs = performance.now() - started;
     const reconnected = mesh
@@ -89,6 +99,18 @@ function makeClient(stack: ScalingStack, addresses: readonly string[]) {
       .filter((e) => ready.has(e.address) && e.connectivity !== 'READY').length;
     return { reloadMs, reconnected };
   };
+  // Endpoint 0 to N−1, the others from 3 to 1: endpoint 0 now carries half the weight.
+  const skewed = (index: number) => (index === 0 ? addresses.length - 1 : 1);
+  const skew = async (): Promise<number> => {
+    mesh.update(meshConfig(addresses, skewed));
+    while (!mesh.snapshot('orders').every((s) => s.endpoints.every((e) => e.weight === skewed(Number(e.name.slice(1)))))) await sleep(1);
+    let first = 0;
+    for (let i = 0; i < SKEW_CALLS; i++) {
+      const order = await callUnary(client.GetOrder, client, { id: 'skew' }, new grpc.Metadata(), { deadline: Date.now() + 5000 });
+      if (order.served_by === 'e0') first++;
+    }
+    return (100 * first) / SKEW_CALLS;
+  };
   return {
     client,
     close: () => {
@@ -96,6 +118,7 @@ function makeClient(stack: ScalingStack, addresses: readonly string[]) {
       mesh.close();
     },
     reload,
+    skew,
   };
 }
 
@@ -140,6 +163,7 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
     }
     const idleCpuMsPerS = median(windows)!;
     const reload = made.reload && (await made.reload());
+    const skewedSharePercent = made.skew && (await made.skew());
     return {
       endpoints: addresses.length,
       stack,
@@ -149,6 +173,7 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
       idleCpuMsPerS,
       heapKiBPerEndpoint,
       ...(reload && { reloadMs: reload.reloadMs, reconnectedOnReload: reload.reconnected }),
+      ...(skewedSharePercent !== undefined && { skewedSharePercent }),
     };
   } finally {
     made.close();
@@ -168,7 +193,10 @@ export async function runScaling(rounds: number, progress: (line: string) => voi
           runs.push(run);
           progress(
             `scaling  N=${String(endpoints).padEnd(4)} ${stack.padEnd(22)} first call ${Math.round(run.firstCallMs)} ms, ${Math.round(run.cpuUsPerCall)} µs/call, idle ${run.idleCpuMsPerS.toFixed(1)} ms/s, ${run.heapKiBPerEndpoint.toFixed(1)} KiB/endpoint` +
-              (run.reloadMs === undefined ? '' : `, reload ${Math.round(run.reloadMs)} ms (${run.reconnectedOnReload} reconnected)`),
+              (run.reloadMs === undefined ? '' : `, reload ${Math.round(run.reloadMs)} ms (${run.reconnectedOnReload} reconnected)`) +
+              (run.skewedSharePercent === undefined
+                ? ''
+                : `, e0 ${run.skewedSharePercent.toFixed(1)} % of ${SKEW_CALLS} calls after the skew`),
           );
         }
       }

@@ -2,8 +2,21 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthClient } from 'grpc-meshlite/layers';
 import type { Supervisor } from '../examples/supervisor.js';
+import type { RotatingClientCertificates } from './rotating-certs.js';
 
-export const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'slow', 'silent', 'outage', 'late-start'] as const;
+export const SCENARIOS = [
+  'kill',
+  'hang',
+  'drain',
+  'errors',
+  'slow',
+  'silent',
+  'outage',
+  'late-start',
+  'max-age',
+  'cert-rotation',
+  'tiers',
+] as const;
 /** The latency part's scenario is run by that part only, with its own stacks. */
 export type ScenarioName = (typeof SCENARIOS)[number] | 'latency';
 
@@ -30,10 +43,43 @@ export interface Scenario {
   readonly splitWindowMs?: number;
   /** Processes the fault kills (their call counters are read just before). */
   readonly kills?: readonly string[];
-  /** Starts the fault. `faultMs` is how long it will last. */
-  apply(supervisor: Supervisor, faultMs: number): void;
+  /**
+   * Backends of its own instead of the bench's ServiceA and ServiceB (which run with default
+   * flags for every other scenario): started for each round of this scenario, used by both
+   * stacks, stopped after.
+   */
+  readonly backends?: ScenarioBackends;
+  /**
+   * Starts the fault. `faultMs` is how long it will last; `certificates` are the client's
+   * files when the backends serve mutual TLS.
+   */
+  apply(supervisor: Supervisor, faultMs: number, certificates?: RotatingClientCertificates): void;
   /** Ends it; resolves when the backends are back (a killed one restarted and listening). */
-  heal(supervisor: Supervisor): Promise<void>;
+  heal(supervisor: Supervisor, certificates?: RotatingClientCertificates): Promise<void>;
+}
+
+export interface ScenarioBackends {
+  /** The processes, named as the endpoints they are (served_by says which one answered). */
+  readonly names: readonly string[];
+  /** Flags for each of them, after the bench's own (--store-dir, --grace-ms). */
+  readonly args?: readonly string[];
+  /** They serve mutual TLS from throwaway certificates; both stacks read the client's files. */
+  readonly tls?: boolean;
+  /** Endpoints examples/mesh.json does not list, with the weight and priority the mesh gives them. */
+  readonly added?: Readonly<Record<string, { readonly weight: number; readonly priority: number }>>;
+}
+
+/**
+ * Connections closed on a timer, as servers behind a load balancer often set it (gRPC A9): a
+ * GOAWAY after 2 s (grpc-js jitters it ±10 %), then 1 s for open calls before the connection
+ * is cut — grpc-go's example sets 30 s and 5 s, scaled down here so that every connection is
+ * replaced at least once within each phase of a run; the grace is still 200× a call here.
+ */
+const MAX_CONNECTION_AGE = ['--max-connection-age-ms', '2000', '--max-connection-age-grace-ms', '1000'];
+
+function certificatesOf(certificates: RotatingClientCertificates | undefined): RotatingClientCertificates {
+  if (!certificates) throw new Error('cert-rotation runs on backends serving mutual TLS: no client certificates to rotate');
+  return certificates;
 }
 
 const restarted = (supervisor: Supervisor, names: readonly string[]) =>
@@ -116,6 +162,34 @@ export const scenarios: Record<ScenarioName, Scenario> = {
     splitWindowMs: 1000,
     apply: (s) => s.send('ServiceA', { type: 'faults', latencyMs: 200 }),
     heal: async (s) => s.send('ServiceA', { type: 'faults', latencyMs: 0 }),
+  },
+  'max-age': {
+    name: 'max-age',
+    description:
+      'both backends close every connection after 2 s (max_connection_age, ±10 % jitter, 1 s grace) for the whole run, so both often reconnect at once; no other fault (the fault window is where latency is measured)',
+    backends: { names: ['ServiceA', 'ServiceB'], args: MAX_CONNECTION_AGE },
+    apply: () => {},
+    heal: async () => {},
+  },
+  'cert-rotation': {
+    name: 'cert-rotation',
+    description:
+      "mutual TLS; during the fault the client's certificate and key files are rewritten in place with a newly issued pair, a third in its CA bundle gains a second CA, two thirds in another new pair; the backends close connections after 2 s as in max-age, so new handshakes use the files",
+    backends: { names: ['ServiceA', 'ServiceB'], args: MAX_CONNECTION_AGE, tls: true },
+    apply: (_s, faultMs, certificates) => certificatesOf(certificates).rotate(faultMs),
+    heal: async (_s, certificates) => certificatesOf(certificates).stopRotating(),
+  },
+  tiers: {
+    name: 'tiers',
+    description:
+      'ServiceA and ServiceB at priority 0 (80/20), ServiceC at priority 1; ServiceA and ServiceB killed together (SIGKILL), restarted when the fault ends; plain grpc-js balances over all three',
+    backends: { names: ['ServiceA', 'ServiceB', 'ServiceC'], added: { ServiceC: { weight: 100, priority: 1 } } },
+    kills: ['ServiceA', 'ServiceB'],
+    apply: (s, faultMs) => {
+      s.kill('ServiceA', faultMs);
+      s.kill('ServiceB', faultMs);
+    },
+    heal: (s) => restarted(s, ['ServiceA', 'ServiceB']),
   },
   outage: {
     name: 'outage',

@@ -31,6 +31,10 @@ export function meshliteStack(
     meterProvider?: MeterProvider;
     /** The balancing policy inside a tier, with hedging and the per-attempt timeout off (the latency scenario). */
     policy?: 'weighted' | 'p2c_ewma';
+    /** Endpoints examples/mesh.json does not list (its ServiceA and ServiceB), by name: a standby tier. */
+    added?: Readonly<Record<string, { readonly weight: number; readonly priority: number }>>;
+    /** The name in the results, when not derived from the options (a scenario over mTLS is still "grpc-meshlite"). */
+    name?: StackName;
   } = {},
 ): Stack {
   // Logs at warn to nowhere: the cost of the logging layer stays in, the terminal stays readable.
@@ -38,6 +42,9 @@ export function meshliteStack(
   const config = exampleConfig(addresses);
   if (options.equalWeights) {
     for (const endpoint of config.services['orders']!.endpoints ?? []) endpoint.weight = 50;
+  }
+  for (const [name, { weight, priority }] of Object.entries(options.added ?? {})) {
+    config.services['orders']!.endpoints!.push({ name, address: addresses[name]!, weight, priority });
   }
   if (options.tls) config.services['orders']!.tls = options.tls;
   if (options.policy) {
@@ -56,13 +63,15 @@ export function meshliteStack(
   const mesh = createMesh({ config, logger, ...(options.meterProvider && { meterProvider: options.meterProvider }) });
   const client = mesh.client(OrderClient, 'orders');
   return {
-    name: options.tls
-      ? 'grpc-meshlite mTLS'
-      : options.meterProvider
-        ? 'grpc-meshlite + Prometheus'
-        : options.policy
-          ? (`grpc-meshlite ${options.policy}, no hedging` as const)
-          : 'grpc-meshlite',
+    name:
+      options.name ??
+      (options.tls
+        ? 'grpc-meshlite mTLS'
+        : options.meterProvider
+          ? 'grpc-meshlite + Prometheus'
+          : options.policy
+            ? (`grpc-meshlite ${options.policy}, no hedging` as const)
+            : 'grpc-meshlite'),
     client,
     close: () => {
       client.close();
@@ -106,8 +115,8 @@ export const EXPERT_SERVICE_CONFIG = {
   ],
 };
 
-export function plainStack(addresses: Record<string, string>): Stack {
-  const client = new OrderClient(`ipv4:${Object.values(addresses).join(',')}`, grpc.credentials.createInsecure(), {
+export function plainStack(addresses: Record<string, string>, credentials = grpc.credentials.createInsecure()): Stack {
+  const client = new OrderClient(`ipv4:${Object.values(addresses).join(',')}`, credentials, {
     'grpc.service_config': JSON.stringify(EXPERT_SERVICE_CONFIG),
     'grpc.keepalive_time_ms': 1000,
     'grpc.keepalive_timeout_ms': 500,
@@ -116,6 +125,26 @@ export function plainStack(addresses: Record<string, string>): Stack {
     'grpc.max_reconnect_backoff_ms': 300,
   });
   return { name: 'plain grpc-js', client, close: () => client.close() };
+}
+
+/**
+ * Mutual TLS from files that rotate, the grpc-js way: its own file-watching certificate
+ * provider (`experimental.FileWatcherCertificateProvider`, what its xDS support uses for
+ * `file_watcher` certificates), re-reading the files every second as the mesh does. New
+ * connections use the latest files; unlike the mesh's, it takes a new pair unchecked.
+ */
+export function plainTlsCredentials(files: {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}): grpc.ChannelCredentials {
+  const provider = new grpc.experimental.FileWatcherCertificateProvider({
+    caCertificateFile: files.caFile,
+    certificateFile: files.certFile,
+    privateKeyFile: files.keyFile,
+    refreshIntervalMs: 1000,
+  });
+  return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider);
 }
 
 /** grpc-js with nothing added (round_robin only): the floor for the overhead run. */

@@ -1,7 +1,7 @@
 // The targets the benchmark holds grpc-meshlite to, and whether a run met them.
 import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
-import type { ScalingRun } from './scaling.js';
+import { SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { median, overheadPairs, spread } from './summary.js';
 
 export interface TargetVerdict {
@@ -76,6 +76,25 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
       target: '0 errors (waitForReady)',
       value: (s) => `${show('late-start', s, (m) => m.errors, '')} errors`,
       met: () => (has('late-start') ? allZero('late-start') : null),
+    },
+    {
+      scenario: 'max-age',
+      target: '0 errors in every round (servers close connections every 2 s)',
+      value: (s) => `${show('max-age', s, (m) => m.errors, '')} errors`,
+      met: () => (has('max-age') ? allZero('max-age') : null),
+    },
+    {
+      scenario: 'cert-rotation',
+      target: "0 errors in every round (the client's certificate, key and CA bundle rewritten under load)",
+      value: (s) => `${show('cert-rotation', s, (m) => m.errors, '')} errors`,
+      met: () => (has('cert-rotation') ? allZero('cert-rotation') : null),
+    },
+    {
+      scenario: 'tiers',
+      target: '0 errors in every round when priority 0 (ServiceA and ServiceB) dies at once',
+      value: (s) =>
+        `${show('tiers', s, (m) => m.errors, '')} errors, ServiceC ${show('tiers', s, (m) => m.sharesBefore['ServiceC'] ?? 0, ' %', 1)} of the calls before`,
+      met: () => (has('tiers') ? allZero('tiers') : null),
     },
     {
       scenario: 'outage',
@@ -256,6 +275,32 @@ function scalingTargets(results: BenchResults): Target[] {
               med(1000, 'bare grpc-js', (r) => r.heapKiBPerEndpoint),
             ) <= 1.5
           : null,
+    },
+    {
+      scenario: 'scale',
+      target:
+        'a reload giving endpoint 0 half the weight: its share of the next 200 calls within 5 points of 50 % at every N (median over rounds; the balancer alone and the full client)',
+      value: (s) => {
+        if (s !== 'grpc-meshlite' || !ran) return '—';
+        return SCALING_SIZES.map((n) => {
+          const shares = runs.filter((r) => r.endpoints === n && r.skewedSharePercent !== undefined);
+          return `N=${n} ${spread(
+            shares.map((r) => r.skewedSharePercent!),
+            ' %',
+            1,
+          )}`;
+        }).join(', ');
+      },
+      met: () => {
+        if (!ran) return null;
+        const medians = SCALING_SIZES.flatMap((n) =>
+          (['grpc-meshlite balancer', 'grpc-meshlite'] as const).flatMap((stack) => {
+            const shares = at(n, stack).flatMap((r) => (r.skewedSharePercent === undefined ? [] : [r.skewedSharePercent]));
+            return shares.length === 0 ? [] : [median(shares)!];
+          }),
+        );
+        return medians.length > 0 && medians.every((share) => Math.abs(share - 50) <= 5);
+      },
     },
     {
       scenario: 'scale',

@@ -62,7 +62,8 @@ export function createTestCa(): TestCa & { dispose(): void } {
 /**
  * A throwaway CA with a certificate for the backends (127.0.0.1 and `serverId`) in the layout
  * `npm run service -- --tls-dir` reads (ca.pem, server.pem, server.key), and one for a client
- * carrying `clientId`. For the demo and the bench over mTLS.
+ * carrying `clientId`; `issueClient` signs another one for the same client (a rotation). For the
+ * demo and the bench over mTLS.
  */
 export function meshCertificates(serverId: string, clientId: string) {
   const ca = createTestCa();
@@ -73,5 +74,6 @@ export function meshCertificates(serverId: string, clientId: string) {
   copyFileSync(ca.caFile, join(serverDir, 'ca.pem'));
   copyFileSync(server.certFile, join(serverDir, 'server.pem'));
   copyFileSync(server.keyFile, join(serverDir, 'server.key'));
-  return { dir: ca.dir, serverDir, client, dispose: () => ca.dispose() };
+  const issueClient = (name: string) => ca.issue(name, 'clientAuth', `URI:${clientId}`);
+  return { dir: ca.dir, serverDir, client, issueClient, dispose: () => ca.dispose() };
 }
