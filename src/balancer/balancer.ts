@@ -248,7 +248,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     if (tiers.length > 0 || probing.length > 0) {
       this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(current), plan.standby);
       this.#setState(ConnectivityState.READY, this.#picker, null);
-    } else if (all.some((e) => e.coming)) {
+    } else if (all.some((e) => e.isComing(now))) {
       this.#picker = undefined;
       this.#setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
     } else {
@@ -318,6 +318,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       if (state.kind === 'ejected') next = Math.min(next, state.until);
       next = Math.min(next, endpoint.methods.nextExpiry());
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
+      // While calls wait for a reconnect: when it stops counting as on its way, they fail fast.
+      const comingUntil = this.#picker === undefined ? endpoint.comingUntil : undefined;
+      if (comingUntil !== undefined && comingUntil > now) next = Math.min(next, comingUntil);
     }
     const { graceEnd } = this.#members;
     if (graceEnd !== undefined) next = Math.min(next, graceEnd);

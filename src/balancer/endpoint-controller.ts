@@ -32,6 +32,14 @@ export type ProbeKind = 'endpoint' | 'method' | undefined;
  * Statuses that may not come from the backend at all (a deadline, a cancellation, a broken
  * connection): a call that ends so says nothing about whether the backend is alive.
  */
+/**
+ * How long an endpoint that served before counts as on its way back while it reconnects (see
+ * isComing): a routine reconnect — a server's max_connection_age, a restart on the same
+ * address — takes tens of milliseconds, TLS included; one that has not finished in a second is
+ * stuck, and calls should fail fast (and tell the breaker) rather than wait for it.
+ */
+export const RECONNECT_WAIT_MS = 1000;
+
 const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([
   Status.DEADLINE_EXCEEDED,
   Status.CANCELLED,
@@ -76,6 +84,8 @@ export class EndpointController implements Member {
   #opened = false;
   #picker!: experimental.Picker;
   #wasUsable = false;
+  /** When it stopped being usable after having been (undefined while usable, or never usable yet). */
+  #lostAt: number | undefined;
   #wasServing = false;
   #healthSource: object | undefined;
 
@@ -185,9 +195,22 @@ export class EndpointController implements Member {
    * about to be), or connected and waiting for its first health answer (A17). While nothing is
    * usable, calls wait for such an endpoint within their deadlines, as grpc-js's own policies
    * queue picks while a subchannel is CONNECTING: servers that close connections on a timer
-   * (max_connection_age) all reconnecting at once must not fail calls.
+   * (max_connection_age) all reconnecting at once must not fail calls. An endpoint that served
+   * before counts as on its way for RECONNECT_WAIT_MS after it stopped serving, no longer: a
+   * reconnect to a hung process (the TCP handshake done, HTTP/2 never) never ends, and calls
+   * would otherwise wait for it to their deadlines — or for ever without one — with the
+   * breaker never hearing of a failure.
    */
-  get coming(): boolean {
+  isComing(now: number): boolean {
+    return this.#onItsWay() && (this.#lostAt === undefined || now - this.#lostAt < RECONNECT_WAIT_MS);
+  }
+
+  /** When a reconnect in progress stops counting as on its way (the balancer looks again then). */
+  get comingUntil(): number | undefined {
+    return this.#lostAt !== undefined && this.#onItsWay() ? this.#lostAt + RECONNECT_WAIT_MS : undefined;
+  }
+
+  #onItsWay(): boolean {
     if (this.config.weight === 0) return false;
     const connecting = this.connectivity === ConnectivityState.CONNECTING || this.connectivity === ConnectivityState.IDLE;
     // The health checker may hear of a lost connection ('disconnected') a moment before the
@@ -307,6 +330,8 @@ export class EndpointController implements Member {
     const intoService = serving && !this.#wasServing;
     if (backInRotation) this.slowStartSince = now;
     if (usable) this.everUsable = true;
+    if (usable) this.#lostAt = undefined;
+    else if (this.#wasUsable) this.#lostAt = now;
     this.#wasUsable = usable;
     this.#wasServing = serving;
     return backInRotation || intoService;

@@ -80,7 +80,7 @@ export class Membership<E extends Member> {
 
   /** When the leaving endpoints' grace runs out, while they serve as a tier. */
   get graceEnd(): number | undefined {
-    return this.#bridgeSince === undefined ? undefined : this.#bridgeSince + this.#graceMs;
+    return this.#bridgeSince === undefined || this.#leaving.size === 0 ? undefined : this.#bridgeSince + this.#graceMs;
   }
 
   /**
@@ -166,7 +166,11 @@ export class Membership<E extends Member> {
    * any went.
    */
   settle(leavingLoad: number, now: number): boolean {
-    if (this.#leaving.size === 0) return false;
+    if (this.#leaving.size === 0) {
+      // The bridge may have ended outside settle(): its endpoints named again by an update.
+      this.#bridgeSince = undefined;
+      return false;
+    }
     const graceMs = this.#graceMs;
     const since = this.#bridgeSince ?? now;
     const over =

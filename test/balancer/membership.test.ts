@@ -235,6 +235,20 @@ describe('balancer membership', () => {
     expect(members.current.get(B)).to.not.equal(made[1]);
   });
 
+  it('ends the bridge when its endpoints are named again: no grace left to wait for', () => {
+    const { members, apply, made } = membership();
+    apply([A, B], TWO);
+    made[0]!.usable = made[1]!.usable = true;
+    apply([A, C], settings([`ServiceA@${A}×80`, `ServiceC@${C}×20`]));
+    members.settle(30, 0); // C cannot take its share yet: B bridges from 0
+    expect(members.graceEnd).to.equal(10_000);
+    apply([A, B], TWO); // B named again while it bridges: it stays
+    expect(members.leaving.size).to.equal(0);
+    expect(members.graceEnd).to.equal(undefined);
+    members.settle(0, 5);
+    expect(members.graceEnd).to.equal(undefined);
+  });
+
   it('keeps the not-connected set to the current endpoints', () => {
     const { members, apply, made } = membership();
     apply([A, B], TWO);

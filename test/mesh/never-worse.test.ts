@@ -9,6 +9,8 @@ import { md } from '../helpers/clients.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { callLoop, connectAndWait, meshClient, readyMeshClient, until } from '../helpers/mesh.js';
 import { testCa } from '../helpers/certs.js';
+import { manualClock } from '../helpers/clock.js';
+import { FreezableProxy } from '../helpers/proxy.js';
 import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
@@ -170,6 +172,38 @@ describe('never worse than plain grpc-js', function () {
 
     it('waits for the endpoint while it reconnects, in plaintext: no failed call', async () => {
       await throughReconnects({});
+    });
+
+    it('stops waiting for a reconnect that does not finish (a hung process): calls then fail fast', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const proxy = await new FreezableProxy(backend.port).listen();
+      pool.defer(() => proxy.close());
+      const clock = manualClock(Date.now());
+      const config: MeshConfigInput = {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: proxy.address }],
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 0 } },
+          },
+        },
+      };
+      const { mesh } = meshClient(pool, { config, clock });
+      const client = pool.track(new OrderClient(mesh.target('orders'), mesh.credentials('orders'), mesh.channelOptions()));
+      await connectAndWait(mesh, client, ['ServiceA']);
+      // The process hangs and its connection is lost: the new one is accepted, never answered.
+      proxy.freeze();
+      proxy.cut();
+      proxy.restore();
+      await until(mesh, (e) => e['ServiceA']!.connectivity === 'CONNECTING');
+      const waiting = callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 60_000 });
+      clock.tick(999); // a routine reconnect's time: the call waits
+      await until(mesh, (_e, snapshot) => snapshot?.state === 'CONNECTING');
+      clock.tick(1); // a second without the connection: no longer a routine reconnect
+      const failed = await expectGrpcError(waiting);
+      expect(failed.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(failed.details).to.contain('not connected (CONNECTING');
     });
 
     it('waits for the endpoint while it reconnects, over mutual TLS: no failed call', async () => {
