@@ -284,6 +284,24 @@ describe('a config given in code that is not plain data', () => {
     });
   });
 
+  it('copies a value found at several places once (a shared value is no cycle), and takes it as the schema would', () => {
+    // 40 objects, each holding the next twice: 2^40 paths, one value per level.
+    let shared: Record<string, unknown> = {};
+    for (let level = 0; level < 40; level++) shared = { left: shared, right: shared };
+    const config = base();
+    config.services['orders']['meta'] = shared;
+    expect(refusal(config)).to.deep.include({ field: 'services.orders.meta' });
+    expect(refusal(config).message).to.contain('unknown field');
+  });
+
+  it('refuses a revoked Proxy with a ConfigError naming the field', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const config = base();
+    config.services['orders']['balancer'] = proxy;
+    expect(refusal(config).field).to.equal('services.orders.balancer');
+  });
+
   it('refuses options whose getter throws with a ConfigError, not the raw error', () => {
     const options = {
       get maxAttempts(): number {

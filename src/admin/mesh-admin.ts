@@ -27,8 +27,9 @@ export class MeshAdmin {
   async serve(source: Omit<AdminSource, 'stats' | 'now'>, options: AdminOptions): Promise<AdminServer> {
     const stats = new EndpointStats();
     const clock = this.#clock;
-    this.#recorder = (service, address, code, durationMs) => stats.record(service, address, code, durationMs, clock.now());
+    // Recording starts once the server listens: a port that is taken leaves nothing running.
     const admin = await startAdminServer({ ...source, stats, now: () => clock.now() }, options);
+    this.#recorder = (service, address, code, durationMs) => stats.record(service, address, code, durationMs, clock.now());
     const server: AdminServer = {
       url: admin.url,
       close: async () => {

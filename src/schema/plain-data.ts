@@ -5,6 +5,8 @@ import { formatPath } from './validate.js';
 export const MAX_CONFIG_ITEMS = 100_000;
 /** Nesting a config may have: the mesh config's deepest field is a few levels down. */
 const MAX_CONFIG_DEPTH = 64;
+/** Objects and arrays a config may hold in all: 10,000 endpoints are about 20,000. */
+const MAX_CONFIG_NODES = 1_000_000;
 
 /**
  * A copy of a config value given in code as plain data — what `JSON.parse` would have given
@@ -18,16 +20,25 @@ const MAX_CONFIG_DEPTH = 64;
  */
 export function plainConfigData(input: unknown, what: string): unknown {
   const ancestors: object[] = [];
+  // A value found at several places is copied once: walked once per path, a value shared
+  // down a chain of objects would take exponential time.
+  const copies = new WeakMap<object, unknown>();
+  let nodes = 0;
   const copy = (value: unknown, path: PropertyKey[]): unknown => {
     const type = typeof value;
     if (value === null || value === undefined || type === 'string' || type === 'boolean' || type === 'number') return value;
     if (type !== 'object') return refuse(path, undefined, `expected plain data (JSON), got a ${type}`);
     const object = value;
     if (ancestors.includes(object)) return refuse(path, undefined, 'refers back to a value that contains it: a config is a tree');
+    if (copies.has(object)) return copies.get(object);
     if (ancestors.length >= MAX_CONFIG_DEPTH) return refuse(path, undefined, `nests deeper than ${MAX_CONFIG_DEPTH} levels`);
+    if (++nodes > MAX_CONFIG_NODES)
+      return refuse(path, undefined, `makes the config hold more than ${MAX_CONFIG_NODES} objects and arrays`);
     ancestors.push(object);
     try {
-      return Array.isArray(object) ? copyArray(object as unknown[], path) : copyObject(object, path);
+      const made = read(() => Array.isArray(object), path) ? copyArray(object as unknown[], path) : copyObject(object, path);
+      copies.set(object, made);
+      return made;
     } finally {
       ancestors.pop();
     }
