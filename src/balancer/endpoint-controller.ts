@@ -86,6 +86,8 @@ export class EndpointController implements Member {
   #wasUsable = false;
   /** When it stopped being usable after having been (undefined while usable, or never usable yet). */
   #lostAt: number | undefined;
+  /** Whether it stopped being usable because its connection went (not its health, not an ejection). */
+  #lostConnection = false;
   #wasServing = false;
   #healthSource: object | undefined;
 
@@ -328,10 +330,18 @@ export class EndpointController implements Member {
     const serving = this.#connectedAndHealthy;
     const backInRotation = usable && !this.#wasUsable && this.everUsable;
     const intoService = serving && !this.#wasServing;
-    if (backInRotation) this.slowStartSince = now;
+    // Slow start is for an endpoint coming back cold (restarted, healthy again, re-admitted),
+    // not for a routine reconnect of a warm process (a server's max_connection_age): that
+    // would cut its share every few seconds for no reason.
+    const routineReconnect = this.#lostConnection && this.#lostAt !== undefined && now - this.#lostAt < RECONNECT_WAIT_MS;
+    if (backInRotation && !routineReconnect) this.slowStartSince = now;
     if (usable) this.everUsable = true;
-    if (usable) this.#lostAt = undefined;
-    else if (this.#wasUsable) this.#lostAt = now;
+    if (usable) {
+      this.#lostAt = undefined;
+    } else if (this.#wasUsable) {
+      this.#lostAt = now;
+      this.#lostConnection = !this.connected || this.health.status === 'disconnected';
+    }
     this.#wasUsable = usable;
     this.#wasServing = serving;
     return backInRotation || intoService;

@@ -174,6 +174,26 @@ describe('never worse than plain grpc-js', function () {
       await throughReconnects({});
     });
 
+    it('keeps a reconnected endpoint at its full share: a routine reconnect is no cold start', async () => {
+      const backend = await startFakeBackend('ServiceA', { server: aged });
+      pool.defer(() => backend.stop());
+      const config: MeshConfigInput = {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: backend.address, weight: 10 }],
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 60_000 } },
+          },
+        },
+      };
+      const { mesh, client } = meshClient(pool, { config });
+      await connectAndWait(mesh, client, ['ServiceA']);
+      let reconnected = 0;
+      mesh.events.onEndpoint((event) => event.kind === 'connected' && reconnected++);
+      await until(mesh, (e) => reconnected >= 2 && e['ServiceA']!.usable, { timeoutMs: 10_000 });
+      expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({ status: 'in-rotation', effectiveWeight: 10 });
+    });
+
     it('stops waiting for a reconnect that does not finish (a hung process): calls then fail fast', async () => {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
