@@ -26,7 +26,7 @@ import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
 import { SCENARIOS, scenarios, type ScenarioName } from './scenarios.js';
-import { sharedBackends, startScenarioBackends, type Backends, type ComparedStack } from './scenario-backends.js';
+import { sharedBackends, startScenarioBackends, warmUp, type Backends, type ComparedStack } from './scenario-backends.js';
 import { servePrometheus } from 'grpc-meshlite/prometheus';
 import { freePort } from '../examples/ports.js';
 import { meshCertificates } from '../examples/tls-certs.js';
@@ -102,6 +102,7 @@ async function main(): Promise<void> {
   try {
     await supervisor.start(['ServiceA', 'ServiceB']);
     const shared = sharedBackends(supervisor);
+    await warmUp(shared);
     const { addresses } = shared;
     const { parts } = options;
     const total =

@@ -85,11 +85,12 @@ export async function startScenarioBackends(
 const WARM_UP_CALLS = 1000;
 
 /**
- * The bench's shared backends have served earlier runs when a scenario starts; fresh ones
- * would make the stack that goes first meet cold processes (V8 still compiling their hot
- * paths). Every backend serves calls first, through a throwaway client of the plain stack.
+ * Fresh backend processes would make the stack that goes first meet cold processes (V8 still
+ * compiling their hot paths): every backend serves calls first, through a throwaway client of
+ * the plain stack — the shared pair once at the start of the bench, a scenario's own for each
+ * of its rounds.
  */
-async function warmUp(backends: Backends): Promise<void> {
+export async function warmUp(backends: Backends): Promise<void> {
   const stack = backends.stacks['plain grpc-js'](backends.addresses);
   try {
     const ready = () => new grpc.Metadata({ waitForReady: true });
