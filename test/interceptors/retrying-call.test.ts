@@ -43,8 +43,12 @@ describe('the attempt engine (retries and hedges)', () => {
     const kinds: string[] = [];
     layer.onRetry((event) => kinds.push(`${event.kind} after ${grpc.status[event.code]}, ${event.delayMs} ms`));
     const { next, sent } = heldNext();
-    return { clock, layer: layer(next), sent, kinds };
+    return { clock, layer: layer(next), sent, kinds, budget: layer.budget };
   }
+
+  const hedged = (hedging: { delayMs: number; maxAttempts: number }) => ({
+    methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging } },
+  });
 
   it('says nothing stopped a call that succeeded after a retry', async () => {
     const { clock, layer, sent, kinds } = setup({ maxAttempts: 3, idempotent: true, backoff: { baseMs: 10, capMs: 10 } });
@@ -109,6 +113,52 @@ describe('the attempt engine (retries and hedges)', () => {
     expect(clock.pending()).to.equal(0);
     clock.tick(1000);
     expect(sent).to.have.length(1);
+  });
+
+  for (const [maxAttempts, left] of [
+    [2, 'on its last attempt'],
+    [3, 'with an attempt left'],
+  ] as const) {
+    it(`ends a hedged call at once when the server says not to retry, ${left}`, async () => {
+      // Whether or not maxAttempts would allow another attempt, "don't retry" is the answer.
+      const { clock, layer, sent } = setup(hedged({ delayMs: 50, maxAttempts }));
+      let endedAt: number | undefined;
+      const answer = layer(clientCall()).then((result) => ((endedAt = clock.now()), result));
+      const start = clock.now();
+      clock.tick(50); // the hedge
+      clock.tick(10);
+      sent[1]!.answer(withPushback(grpc.status.UNAVAILABLE, '-1'));
+      await flush();
+      expect(endedAt, 'the call ended at once, at 60 ms').to.equal(start + 60);
+      expect(sent[0]!.call.signal.aborted, 'the first attempt cancelled').to.equal(true);
+      const result = await answer;
+      expect(result.status.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(meshCallInfo(result.status)?.stoppedBecause).to.equal('server pushback said not to retry');
+    });
+  }
+
+  it("sends a hedged call's next attempt after the server's pushback even when another hedge fails meanwhile", async () => {
+    const { clock, layer, sent, kinds, budget } = setup({
+      ...hedged({ delayMs: 30, maxAttempts: 3 }),
+      budget: { ratio: 0, minRetriesPerSecond: 1, ttlMs: 10_000 }, // ten grants: never the limit
+    });
+    const answer = layer(clientCall());
+    clock.tick(30); // the hedge
+    sent[0]!.answer(withPushback(grpc.status.UNAVAILABLE, '20'));
+    sent[1]!.answer(response(grpc.status.UNAVAILABLE));
+    await flush();
+    // The retry waiting out the pushback is the next attempt for both failures: nothing goes
+    // before the server's 20 ms, and one attempt takes one grant.
+    expect(sent).to.have.length(2);
+    clock.tick(19);
+    expect(sent).to.have.length(2);
+    clock.tick(1);
+    expect(sent).to.have.length(3);
+    expect(kinds).to.deep.equal(['hedge after OK, 0 ms', 'retry after UNAVAILABLE, 20 ms']);
+    expect(budget!.snapshot().retries).to.equal(2);
+    sent[2]!.answer(response(grpc.status.OK));
+    const result = await answer;
+    expect(meshCallInfo(result.status)?.tries.map((t) => t.codeName)).to.deep.equal(['UNAVAILABLE', 'UNAVAILABLE', 'OK']);
   });
 
   it('lets the last attempt not yet cut run on when both a hedge and its sibling outlive their timeout', async () => {

@@ -6,10 +6,12 @@ import type { ResolvedRetryPolicy } from './policy.js';
 
 export interface RetryEvent {
   readonly method: string;
-  /** The attempt that failed (1-based); the next one is attempt + 1. */
+  /** Attempts sent before this retry or hedge (for a plain retry, the one that failed): it is attempt + 1. */
   readonly attempt: number;
+  /** The failure that asked for a retry (DEADLINE_EXCEEDED after a cut); OK for a hedge. */
   readonly code: Status;
   readonly peer: string | undefined;
+  /** How long the retry waits before it is sent (0: at once). */
   readonly delayMs: number;
   readonly kind: 'retry' | 'hedge';
 }

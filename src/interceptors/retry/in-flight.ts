@@ -18,7 +18,10 @@ export class Attempt {
   /** Where the attempt went, before grpc-js knows (mesh channels only): later attempts avoid it. */
   readonly hint: RoutingHint | undefined;
   readonly startedAt: number;
-  /** When its per-attempt timeout cuts it (undefined: never); later while it waits for an endpoint. */
+  /**
+   * When its per-attempt timeout cuts it (undefined: never); later while it waits for an
+   * endpoint. Only an attempt with its own `cancel` has one: the cut aborts that signal.
+   */
   timeoutAt: number | undefined;
   /** Cut by its per-attempt timeout: its DEADLINE_EXCEEDED is worth another attempt. */
   timedOut = false;

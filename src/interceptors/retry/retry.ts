@@ -81,7 +81,13 @@ export function resolveRetryOptions(options: RetryOptions = {}) {
 }
 
 export type RetryLayer = ClientLayer & {
-  /** Fires before each retry or hedge is sent. */
+  /**
+   * Fires as each retry or hedge is decided: a hedge, or a retry that goes at once, just
+   * before it is sent; a retry that waits (backoff, the server's pushback) as its wait begins,
+   * `delayMs` saying how long. A retry that waits is not sent if the call ends meanwhile (the
+   * caller cancels, a hedge answers). One event per retry or hedge, even when several failures
+   * led to it.
+   */
   onRetry(listener: (event: RetryEvent) => void): Disposer;
   readonly budget: RetryBudget | undefined;
 };

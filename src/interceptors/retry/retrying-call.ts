@@ -3,10 +3,11 @@ import { Cancellation } from '../../call/cancellation.js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { setTimer } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
-import type { AttemptRecord, ClientCall, ClientNext, ClientResult, ResponseSink } from '../types.js';
-import { fullJitterDelay } from './backoff.js';
+import type { AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
+import { afterFailure } from './after-failure.js';
 import type { RetryContext } from './context.js';
-import { attemptTimedOut, finalStatus, pushback, safeToRepeat, whyNotRepeat } from './outcome.js';
+import { DeliveryNote } from './delivery-note.js';
+import { attemptTimedOut, finalStatus, safeToRepeat } from './outcome.js';
 import { endsCallAtOnce, type StopReason } from './stop-reason.js';
 import { abortAll, aloneIn, anySent, append, Attempt, loseAll, nextTimeout, peersToAvoid, without } from './in-flight.js';
 
@@ -38,8 +39,8 @@ export class RetryingCall {
   readonly #resolve: (result: ClientResult) => void;
   readonly #hedgeDelayMs: number | undefined;
   readonly #maxAttempts: number;
-  /** A server stream's sink that notes when a message has reached the caller. */
-  readonly #sink: ResponseSink | undefined;
+  /** A server stream's sink, which notes when a message has reached the caller. */
+  readonly #sink: DeliveryNote | undefined;
   /** The first of the attempts in flight (see in-flight.ts). */
   #running: Attempt | undefined;
   /** Every attempt's record, once there is more than the first one's (until then, its result has it). */
@@ -47,13 +48,13 @@ export class RetryingCall {
   #failedPeers: string[] | undefined;
   #started = 0;
   #settled = false;
-  #delivered = false;
   /** When the next attempt goes out, if one waits: a hedge, or a retry after its backoff. */
   #pendingAt: number | undefined;
   #pendingHedge = false;
   #timer: unknown;
-  /** The due time the timer is set for (undefined: no timer). */
+  /** The due time the timer is set for (undefined: no timer), and the timer's own length. */
   #armedFor: number | undefined;
+  #armedMs = Infinity;
   #onTimer: (() => void) | undefined;
   #onCallerAbort: (() => void) | undefined;
 
@@ -71,8 +72,7 @@ export class RetryingCall {
     const hedging = policy.hedging && policy.idempotent && call.method.kind === 'unary' ? policy.hedging : undefined;
     this.#hedgeDelayMs = hedging?.delayMs;
     this.#maxAttempts = Math.min(this.#policyMaxAttempts(), 1 + (budget?.retryAllowance(random) ?? Infinity));
-    // A server stream is committed once a message reached the caller: no attempt after that.
-    this.#sink = call.method.kind === 'server_stream' ? this.#noteDelivery(call.sink) : undefined;
+    this.#sink = call.method.kind === 'server_stream' ? new DeliveryNote(call.sink) : undefined;
     if (this.#mayEndAttempts()) this.#listenToCaller();
   }
 
@@ -100,7 +100,8 @@ export class RetryingCall {
       routingHints && (mayEnd || this.#failedPeers !== undefined)
         ? RoutingHint.create(index === 1 ? undefined : peersToAvoid(this.#running, this.#failedPeers))
         : undefined;
-    const timeoutMs = policy.perAttemptTimeoutMs;
+    // A timed call always gives its attempts their own signal (#mayEndAttempts): the cut needs it.
+    const timeoutMs = cancel === undefined ? undefined : policy.perAttemptTimeoutMs;
     const timeoutAt = timeoutMs === undefined || now + timeoutMs >= call.deadline ? undefined : now + timeoutMs;
     const attempt = new Attempt(index, cancel, hint, now, timeoutAt);
     this.#running = append(this.#running, attempt);
@@ -136,13 +137,21 @@ export class RetryingCall {
     if (ok) return this.#settle(result, undefined, attempt);
     // Cut by its timeout while a sibling or its replacement runs on: that one carries the call.
     if (attempt.timedOut && this.#running !== undefined) return this.#arm();
-    const next = this.#afterFailure(result, attempt);
+    const next = afterFailure(result, attempt, this.#call, this.#context, {
+      started: this.#started,
+      maxAttempts: this.#maxAttempts,
+      policyMaxAttempts: this.#policyMaxAttempts(),
+      hedged: this.#hedgeDelayMs !== undefined,
+      delivered: this.#sink?.delivered === true,
+      retryWaiting: this.#pendingAt !== undefined && !this.#pendingHedge,
+    });
     if (typeof next === 'string') {
       // A hedge still running may yet answer, unless the failure itself is the answer.
       if (this.#running === undefined || endsCallAtOnce(next)) return this.#settle(result, next, undefined);
       return this.#arm();
     }
     if (result.peer !== undefined && !this.#failedPeers?.includes(result.peer)) (this.#failedPeers ??= []).push(result.peer);
+    if (next === undefined) return this.#arm();
     this.#retried('retry', result.status.code, result.peer, next);
     if (next > 0) {
       this.#pendingAt = clock.now() + next;
@@ -155,30 +164,6 @@ export class RetryingCall {
   }
 
   /**
-   * The stop decision after a failed attempt: why no further attempt follows, or the wait in
-   * ms before the next one (its budget taken). The checks run in this order, and the first
-   * that fails names the reason.
-   */
-  #afterFailure(result: ClientResult, attempt: Attempt): StopReason | number {
-    const { policy, budget, clock, random, idempotencyKeyHeader } = this.#context;
-    let stop = whyNotRepeat(result, this.#call, policy, idempotencyKeyHeader, attempt.timedOut);
-    // A stream that delivered messages is committed, whatever else would have allowed a retry.
-    if (this.#delivered && (stop === undefined || stop === 'not-safe-to-repeat')) stop = 'stream-delivered';
-    if (stop !== undefined) return stop;
-    if (this.#started >= this.#maxAttempts) return this.#started < this.#policyMaxAttempts() ? 'allowance-tapered' : 'attempts-exhausted';
-    const told = pushback(result.status);
-    if (told === 'stop') return 'pushback-stop';
-    // After a cut the next attempt goes at once; a failed hedge is replaced at once unless the
-    // server asked for a pause; a retry waits for the server's pushback, else full jitter.
-    const delayMs = attempt.granted
-      ? 0
-      : (told ?? (this.#hedgeDelayMs !== undefined ? 0 : fullJitterDelay(this.#started, policy.backoff, random)));
-    if (clock.now() + delayMs >= this.#call.deadline) return 'no-time-left';
-    if (!attempt.granted && budget && !budget.tryRetry()) return 'budget-exhausted';
-    return delayMs;
-  }
-
-  /**
    * Whether another attempt may go out now, before the one running has ended (a hedge, or the
    * replacement of an attempt cut by its timeout), its budget taken: attempts left, the call
    * not committed (a server stream that delivered), safe to repeat (the running attempt may
@@ -188,7 +173,7 @@ export class RetryingCall {
     const { policy, budget, idempotencyKeyHeader } = this.#context;
     return (
       this.#started < this.#maxAttempts &&
-      !this.#delivered &&
+      !this.#sink?.delivered &&
       safeToRepeat(this.#call, policy, idempotencyKeyHeader) &&
       now < this.#call.deadline &&
       (!budget || budget.tryRetry())
@@ -226,18 +211,34 @@ export class RetryingCall {
     const { clock } = this.#context;
     clock.clearTimeout(this.#timer);
     this.#armedFor = due === Infinity ? undefined : due;
-    this.#timer = due === Infinity ? undefined : setTimer(clock, (this.#onTimer ??= () => this.#due()), due - clock.now());
+    if (due === Infinity) return void (this.#timer = undefined);
+    const now = clock.now();
+    // A timer for what is already due is a turn of the event loop, not a wait: never late.
+    this.#armedMs = due > now ? due - now : Infinity;
+    this.#timer = setTimer(clock, (this.#onTimer ??= () => this.#due()), due - now);
   }
 
+  /**
+   * What is due now. After the event loop was held (the app's own work, a long GC), Node runs
+   * expired timers before the I/O callbacks already waiting (DESIGN.md's pitfall): a timer late
+   * by more than its own length is no evidence that an answer is missing. While an attempt
+   * runs, it gets one more turn first: a 0 ms timer set in the timers phase runs after this
+   * turn's poll phase, which reads an answer waiting in the socket.
+   */
   #due(): void {
     if (this.#settled) return;
     const { policy, clock } = this.#context;
+    const now = clock.now();
+    const armedFor = this.#armedFor ?? now;
+    if (now - armedFor > this.#armedMs && this.#running !== undefined) {
+      this.#armedMs = Infinity; // the second look is never late
+      this.#timer = setTimer(clock, this.#onTimer!, 0);
+      return;
+    }
     // Everything due by the time the timer was set for is due now, even if the clock reads a
     // hair earlier.
-    const now = clock.now();
-    const horizon = Math.max(now, this.#armedFor ?? now);
-    this.#timer = undefined;
-    this.#armedFor = undefined;
+    const horizon = Math.max(now, armedFor);
+    this.#timer = this.#armedFor = undefined;
     for (let attempt = this.#running; attempt !== undefined; attempt = attempt.next) {
       if (attempt.timedOut || attempt.timeoutAt === undefined || attempt.timeoutAt > horizon) continue;
       const timeoutMs = policy.perAttemptTimeoutMs!;
@@ -254,7 +255,7 @@ export class RetryingCall {
         continue;
       }
       attempt.timedOut = true;
-      attempt.cancel!.abort(attemptTimedOut(timeoutMs));
+      attempt.cancel!.abort(attemptTimedOut(timeoutMs)); // a timeout comes with a signal (#launch)
       if (!alone) continue;
       // Hedged, its replacement goes now; otherwise once the cut attempt has ended.
       if (this.#hedgeDelayMs === undefined) {
@@ -285,15 +286,5 @@ export class RetryingCall {
 
   #retried(kind: 'retry' | 'hedge', code: Status, peer: string | undefined, delayMs: number): void {
     this.#context.retried.emit({ method: this.#call.method.path, attempt: this.#started, code, peer, delayMs, kind });
-  }
-
-  #noteDelivery(sink: ResponseSink): ResponseSink {
-    return {
-      headers: (metadata) => sink.headers(metadata),
-      message: (message) => {
-        this.#delivered = true;
-        sink.message(message);
-      },
-    };
   }
 }

@@ -1,0 +1,96 @@
+// DESIGN.md's pitfall: after the event loop was held (the app's own CPU work, a long GC), Node
+// runs expired timers before the I/O callbacks already waiting. An attempt's timeout or a hedge
+// delay that fired late by more than its own length is no evidence that the answer is missing:
+// here the answer is sitting in the socket, and the call takes it instead of cutting the
+// attempt (a DEADLINE_EXCEEDED that passive ejection would count) or sending a hedge.
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { expect } from 'chai';
+import { createClientStack, type RetryEvent } from 'grpc-meshlite';
+import type { RetryOptions } from 'grpc-meshlite/layers';
+import { getOrder, orderClient } from '../helpers/clients.js';
+import { useTestPool } from '../helpers/servers.js';
+
+/**
+ * A gRPC backend on its own thread, so that it answers while this thread's event loop is held.
+ * It answers every GetOrder at once with an empty Order. Shared counters: [0] streams opened,
+ * [1] answers fully sent; it posts 'request' once a request has fully arrived.
+ */
+const BACKEND = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http2 = require('node:http2');
+const counters = new Int32Array(workerData.counters);
+const server = http2.createServer();
+const sessions = new Set();
+server.on('session', (session) => {
+  sessions.add(session);
+  session.on('close', () => sessions.delete(session));
+});
+server.on('stream', (stream) => {
+  Atomics.add(counters, 0, 1);
+  stream.resume();
+  stream.on('end', () => {
+    parentPort.postMessage('request');
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(Buffer.alloc(5));
+  });
+  stream.on('close', () => Atomics.add(counters, 1, 1));
+});
+server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+parentPort.once('message', () => {
+  server.close();
+  for (const session of sessions) session.destroy();
+  parentPort.close();
+});
+`;
+
+/** The timeout or hedge delay under test: far longer than a request takes to reach the backend. */
+const TIMER_MS = 200;
+
+describe('retry: a timer that fired late because the event loop was held', function () {
+  this.timeout(20_000);
+  const pool = useTestPool();
+
+  async function oneHeldCall(retry: RetryOptions) {
+    const counters = new Int32Array(new SharedArrayBuffer(8));
+    const backend = new Worker(BACKEND, { eval: true, workerData: { counters: counters.buffer } });
+    // Stopped from inside: Node aborts a worker terminated while an HTTP/2 session reads.
+    pool.defer(async () => {
+      backend.postMessage('stop');
+      await once(backend, 'exit');
+    });
+    const [port] = (await once(backend, 'message')) as [number];
+    const stack = createClientStack({ retry: { maxAttempts: 3, budget: false, ...retry }, breaker: false });
+    pool.defer(() => stack.close());
+    const events: RetryEvent[] = [];
+    stack.retry!.onRetry((event) => events.push(event));
+    const client = pool.track(orderClient([`127.0.0.1:${port}`], stack.interceptors));
+    await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 5000, (error) => (error ? reject(error) : resolve())));
+
+    const sentAt = Date.now();
+    const answer = getOrder(client, {}, { deadline: sentAt + 10_000 });
+    await once(backend, 'message'); // the request has reached the backend
+    const arrivedAfterMs = Date.now() - sentAt;
+    // The app's own CPU work holds the event loop until the answer is in the socket and the
+    // timer is late by more than its own length (due at TIMER_MS, so past 2 x TIMER_MS).
+    const until = () => Atomics.load(counters, 1) > 0 && Date.now() - sentAt > 3 * TIMER_MS;
+    while (!until() && Date.now() - sentAt < 10_000) continue;
+    await answer;
+    return { arrivedAfterMs, requests: Atomics.load(counters, 0), events: events.map((event) => event.kind) };
+  }
+
+  it('does not cut an attempt whose answer is in the socket', async () => {
+    const { arrivedAfterMs, requests, events } = await oneHeldCall({ idempotent: true, perAttemptTimeoutMs: TIMER_MS });
+    expect(arrivedAfterMs, 'the request reached the backend before the timeout was due').to.be.below(TIMER_MS);
+    expect({ requests, events }).to.deep.equal({ requests: 1, events: [] });
+  });
+
+  it('sends no hedge for an answer that is in the socket', async () => {
+    const { arrivedAfterMs, requests, events } = await oneHeldCall({
+      methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: TIMER_MS, maxAttempts: 2 } } },
+    });
+    expect(arrivedAfterMs, 'the request reached the backend before the hedge was due').to.be.below(TIMER_MS);
+    expect({ requests, events }).to.deep.equal({ requests: 1, events: [] });
+  });
+});
