@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createClientStack, meshCallInfo, type RetryEvent } from 'grpc-meshlite';
-import { type RetryOptions } from 'grpc-meshlite/layers';
+import { describeMethod, type RetryOptions } from 'grpc-meshlite/layers';
+import { resolveRetryOptions } from '../../src/interceptors/retry/retry.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { manualClock } from '../helpers/clock.js';
 import { until } from '../helpers/until.js';
@@ -273,6 +274,22 @@ describe('retry interceptor', () => {
       // at A is cancelled rather than left to hang.
       const atA = await pastHungA(backends, client, clock, 20);
       expect(events.filter((e) => e.kind === 'hedge')).to.have.length(atA);
+    });
+
+    it("makes as many attempts in all as the method's maxAttempts says, unless hedging sets its own", () => {
+      const method = describeMethod('/orders.v1.OrderService/GetOrder', false, false);
+      const attempts = (policy: RetryOptions) => resolveRetryOptions(policy).policyFor(method).hedging?.maxAttempts;
+      const hedged = { idempotent: true, hedging: { delayMs: 60 } };
+      expect(attempts({ methods: { 'orders.v1.OrderService/GetOrder': hedged } })).to.equal(3); // the default maxAttempts
+      expect(attempts({ maxAttempts: 5, methods: { 'orders.v1.OrderService/GetOrder': hedged } })).to.equal(5);
+      expect(attempts({ methods: { 'orders.v1.OrderService/GetOrder': { ...hedged, maxAttempts: 4 } } })).to.equal(4);
+      expect(attempts({ maxAttempts: 1, methods: { 'orders.v1.OrderService/GetOrder': hedged } })).to.equal(2);
+      expect(
+        attempts({
+          maxAttempts: 5,
+          methods: { 'orders.v1.OrderService/GetOrder': { ...hedged, hedging: { delayMs: 60, maxAttempts: 2 } } },
+        }),
+      ).to.equal(2);
     });
 
     it('does not hedge a method that is not idempotent', async () => {

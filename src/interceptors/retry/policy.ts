@@ -31,8 +31,9 @@ export interface RetryPolicy {
   idempotent?: boolean;
   /**
    * Hedging for idempotent unary methods: another attempt after `delayMs` if none has
-   * answered, up to `maxAttempts` in flight; the first success wins, the rest are cancelled.
-   * Off by default.
+   * answered; the first success wins, the rest are cancelled. `maxAttempts` bounds the
+   * attempts in all, failed ones included; default the method's own `maxAttempts` (at least
+   * 2). Off by default.
    */
   hedging?: { delayMs: number; maxAttempts?: number };
 }
@@ -63,7 +64,7 @@ export const retryPolicyFields = {
   hedging: z
     .strictObject({
       delayMs: durationMs(0, DAY),
-      maxAttempts: count(2, 10).default(2),
+      maxAttempts: count(2, 10).optional(),
     })
     .optional(),
 };
@@ -84,7 +85,14 @@ function finish(layers: readonly PolicyInput[]): ResolvedRetryPolicy {
     retryableCodes: new Set(merged.retryableCodes ?? [Status.UNAVAILABLE]),
     perAttemptTimeoutMs: merged.perAttemptTimeoutMs,
     idempotent: merged.idempotent ?? RETRY_POLICY_DEFAULTS.idempotent,
-    hedging: merged.hedging ? Object.freeze({ ...merged.hedging }) : undefined,
+    // One number for "attempts in all" unless hedging sets its own: a method written with
+    // `maxAttempts: 3` and hedging gets three attempts, as its author expects.
+    hedging: merged.hedging
+      ? Object.freeze({
+          delayMs: merged.hedging.delayMs,
+          maxAttempts: merged.hedging.maxAttempts ?? Math.max(2, merged.maxAttempts ?? RETRY_POLICY_DEFAULTS.maxAttempts),
+        })
+      : undefined,
   });
 }
 
