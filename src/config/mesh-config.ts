@@ -6,6 +6,7 @@ import { deadlineConfigSchema } from '../interceptors/deadline.js';
 import { loggingConfigSchema } from '../interceptors/logging.js';
 import { retryConfigSchema } from '../interceptors/retry/retry.js';
 import { parseEndpointAddress } from './address.js';
+import { checkTraffic, labelsSchema, routeSchema, subsetsSchema } from './traffic.js';
 import { HOUR, MAX_WEIGHT, MINUTE, count, durationMs, percent } from '../schema/bounds.js';
 import { plainConfigData } from '../schema/plain-data.js';
 import { resolveWith } from '../schema/validate.js';
@@ -23,6 +24,8 @@ export const endpointSchema = z.strictObject({
   priority: count(0, 100).default(0),
   /** With TLS: the name this endpoint's certificate must carry, when it is not the service's `tls.serverName` or the address's host. */
   serverName: z.string().min(1).max(253).optional(),
+  /** `{ "version": "v2", "zone": "eu-1a" }`: what subsets select and zone-aware routing reads. */
+  labels: labelsSchema.optional(),
 });
 
 export const HEALTH_CHECK_DEFAULTS = Object.freeze({
@@ -195,8 +198,13 @@ const serviceSchema = z
     healthCheck: healthCheckSchema.default(() => healthCheckSchema.parse({})),
     balancer: balancerSchema.default(() => balancerSchema.parse({})),
     client: clientSchema.optional(),
+    /** Named label selectors: `{ "v1": { "version": "v1" } }`. Each balances on its own. */
+    subsets: subsetsSchema.optional(),
+    /** Ordered: the first route whose match a call meets takes it; no route matching, the whole service. */
+    routes: z.array(routeSchema).max(100).optional(),
   })
   .superRefine((service, context) => {
+    checkTraffic(service, context);
     const endpoints = service.endpoints ?? [];
     if (endpoints.length === 0 && service.discovery?.etcd === undefined) {
       // Left out shows as "got nothing", not as the empty list a default would have put there.
