@@ -27,10 +27,27 @@ const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 
 const avoids: Array<readonly string[]> = [];
 const picks: Array<string | undefined> = [];
+/** A routed attempt's destination: strings from the config, never per-call objects (see above). */
+const routes: Array<string | undefined> = [];
+const subsets: Array<string | undefined> = [];
+const fallbacks: Array<Fallback | undefined> = [];
 const generations: number[] = [];
 const free: number[] = [];
 /** Hints sent in a header, by token: the picker finds one with a lookup, not by parsing its header value. */
 const live = new Map<string, RoutingHint>();
+
+/** When a routed attempt's subset has no usable endpoint: any of the service's endpoints, or none (UNAVAILABLE). */
+export type Fallback = 'any' | 'none';
+
+/**
+ * Where a routed attempt goes, as the client's route layer decided: the route's name, the
+ * subset its split chose (undefined: the whole service) and the route's fallback.
+ */
+export interface HintDestination {
+  readonly route: string;
+  readonly subset: string | undefined;
+  readonly fallback: Fallback;
+}
 
 /** The metadata option that carries a hint: a symbol, so no user option can collide with it. */
 const HINT_OPTION = Symbol('grpc-meshlite routing hint');
@@ -61,9 +78,28 @@ export class RoutingHint implements ReceivedHint {
       generations.push(0);
       avoids.push(NO_ADDRESSES);
       picks.push(undefined);
+      routes.push(undefined);
+      subsets.push(undefined);
+      fallbacks.push(undefined);
     }
     avoids[slot] = avoid;
     return new RoutingHint(slot, generations[slot]!);
+  }
+
+  /** Sends the attempt to a route's destination (the route layer's decision); undone by release(). */
+  routeTo(destination: HintDestination): void {
+    const slot = this.#slot;
+    if (generations[slot] !== this.#generation) return;
+    routes[slot] = destination.route;
+    subsets[slot] = destination.subset;
+    fallbacks[slot] = destination.fallback;
+  }
+
+  /** ReceivedHint: the route and subset the attempt goes to, when the route layer chose them. */
+  destination(): HintDestination | undefined {
+    const slot = this.#slot;
+    const route = generations[slot] === this.#generation ? routes[slot] : undefined;
+    return route === undefined ? undefined : { route, subset: subsets[slot], fallback: fallbacks[slot] ?? 'any' };
   }
 
   /** ReceivedHint: whether the attempt should stay away from `address` (nothing once released). */
@@ -89,6 +125,9 @@ export class RoutingHint implements ReceivedHint {
     generations[slot]++;
     avoids[slot] = NO_ADDRESSES;
     picks[slot] = undefined;
+    routes[slot] = undefined;
+    subsets[slot] = undefined;
+    fallbacks[slot] = undefined;
     free.push(slot);
   }
 
@@ -129,6 +168,8 @@ export interface ReceivedHint {
   avoids(address: string): boolean;
   /** The picker sent the attempt to `address`. */
   report(address: string): void;
+  /** The route and subset the client's route layer chose for the attempt, if it did. */
+  destination(): HintDestination | undefined;
 }
 
 /**
