@@ -2,12 +2,13 @@
 // grpc-go's etcd resolver): one key per endpoint under the service's prefix,
 // `<prefix>/<id>`, whose value is the JSON of
 //
-//   {"Op":0,"Addr":"10.0.0.7:50051","Metadata":{"name":"ServiceA","priority":0,"weight":80,"zone":"a"}}
+//   {"Op":0,"Addr":"10.0.0.7:50051","Metadata":{"labels":{"version":"v2"},"name":"ServiceA","priority":0,"weight":80,"zone":"a"}}
 //
 // `Op` 0 is Add (1, Delete, is only ever used in Go's in-memory updates); `Addr` is the
-// endpoint; `Metadata` is free-form in Go — ours reads `name`, `weight`, `priority` and `zone`
-// from it when it is an object and ignores anything else, so values a Go service wrote are
-// discovered, and ours are read by grpc-go clients (which ignore Metadata for dialing).
+// endpoint; `Metadata` is free-form in Go — ours reads `name`, `weight`, `priority`, `zone`
+// and `labels` from it when it is an object and ignores anything else, so values a Go service
+// wrote are discovered, and ours are read by grpc-go clients (which ignore Metadata for
+// dialing). `zone` is the endpoint's `zone` label.
 //
 // Read as leniently as Go reads it where the meaning is clear: field names match
 // case-insensitively (Go's encoding/json does, so `{"addr":…}` works there), a number stands
@@ -18,16 +19,18 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseEndpointAddress } from '../config/address.js';
+import { labelsSchema } from '../config/traffic.js';
 import { MAX_WEIGHT, count } from '../schema/bounds.js';
 import { describeIssue, formatValue } from '../schema/validate.js';
 
-/** An endpoint as discovery found it: what the mesh config's endpoint entries hold, plus a zone. */
+/** An endpoint as discovery found it: what the mesh config's endpoint entries hold. */
 export interface DiscoveredEndpoint {
   readonly name: string;
   readonly address: string;
   readonly weight: number;
   readonly priority: number;
-  readonly zone?: string;
+  /** What subsets select and zone-aware routing reads (`zone`). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A number written where text is meant ("zone": 1) is that text; null is nothing. */
@@ -50,7 +53,17 @@ const metadataSchema = z.object({
   name: text(z.string().min(1).max(200)),
   weight: numeric(z.number().finite().min(0).max(MAX_WEIGHT)),
   priority: numeric(count(0, 100)),
-  zone: text(z.string().max(200)),
+  zone: text(z.string().max(63)),
+  /** A number for a label's text is that text, as elsewhere. */
+  labels: z.preprocess(
+    (value) =>
+      value === null
+        ? undefined
+        : isObject(value)
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typeof v === 'number' && Number.isFinite(v) ? String(v) : v]))
+          : value,
+    labelsSchema.optional(),
+  ),
 });
 
 const ADD = 0;
@@ -82,16 +95,17 @@ export function parseEtcdEndpoint(prefix: string, key: string, value: string): D
     return `key "${key}": Addr ${JSON.stringify(update.Addr)} has no port (grpc-go's etcd resolver dials Addr as written, so no client can reach it): write "${portless}:<port>"`;
   const address = parseEndpointAddress(update.Addr);
   if (typeof address === 'string') return `key "${key}": Addr ${JSON.stringify(update.Addr)}: ${address}`;
-  const metadata = isObject(update.Metadata) ? goFields(update.Metadata, ['name', 'weight', 'priority', 'zone']) : {};
+  const metadata = isObject(update.Metadata) ? goFields(update.Metadata, ['name', 'weight', 'priority', 'zone', 'labels']) : {};
   const checked = metadataSchema.safeParse(metadata, { reportInput: true });
   if (!checked.success) return `key "${key}": Metadata.${describeIssue(checked.error.issues[0]!).text}`;
-  const { name, weight, priority, zone } = checked.data;
+  const { name, weight, priority, zone, labels } = checked.data;
+  const all = zone === undefined ? labels : { ...labels, zone };
   return {
     name: name ?? id,
     address: address.normalized,
     weight: weight ?? 1,
     priority: priority ?? 0,
-    ...(zone !== undefined && { zone }),
+    ...(all !== undefined && Object.keys(all).length > 0 && { labels: all }),
   };
 }
 
@@ -126,7 +140,14 @@ function withoutPort(address: string): string | undefined {
  * (fields in declaration order, map keys sorted).
  */
 export function encodeEtcdEndpoint(endpoint: DiscoveredEndpoint): string {
-  const metadata: Record<string, unknown> = { name: endpoint.name, priority: endpoint.priority, weight: endpoint.weight };
-  if (endpoint.zone !== undefined) metadata['zone'] = endpoint.zone;
+  const { zone, ...others } = endpoint.labels ?? {};
+  const labels = Object.fromEntries(Object.entries(others).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const metadata: Record<string, unknown> = {
+    ...(Object.keys(labels).length > 0 && { labels }),
+    name: endpoint.name,
+    priority: endpoint.priority,
+    weight: endpoint.weight,
+    ...(zone !== undefined && { zone }),
+  };
   return JSON.stringify({ Op: ADD, Addr: endpoint.address, Metadata: metadata });
 }

@@ -14,6 +14,7 @@ import { Signal, type Disposer } from '../observability/signal.js';
 import { connectEtcd, describeEtcd } from './etcd-client.js';
 import { encodeEtcdEndpoint, type DiscoveredEndpoint } from './etcd-format.js';
 import { parseEndpointAddress } from '../config/address.js';
+import { labelsSchema } from '../config/traffic.js';
 
 export const REGISTRATION_DEFAULTS = Object.freeze({ ttlSeconds: 3, dialTimeoutMs: 2000, weight: 1, priority: 0 });
 
@@ -33,7 +34,10 @@ export interface EtcdRegistrationOptions {
   name?: string;
   weight?: number;
   priority?: number;
+  /** The endpoint's `zone` label (zone-aware routing reads it). */
   zone?: string;
+  /** The endpoint's labels (`{ version: 'v2' }`): what the clients' subsets select. */
+  labels?: Record<string, string>;
   /** The key's last part. Default: the address. */
   id?: string;
   /**
@@ -61,7 +65,8 @@ const registrationSchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   weight: z.number().finite().min(0).max(MAX_WEIGHT).default(REGISTRATION_DEFAULTS.weight),
   priority: count(0, 100).default(REGISTRATION_DEFAULTS.priority),
-  zone: z.string().max(200).optional(),
+  zone: z.string().max(63).optional(),
+  labels: labelsSchema.optional(),
   id: z.string().min(1).max(512).optional(),
   ttlSeconds: count(2, 3600).default(REGISTRATION_DEFAULTS.ttlSeconds),
   logger: z.custom<Logger>().optional(),
@@ -330,7 +335,7 @@ export async function registerInEtcd(options: EtcdRegistrationOptions): Promise<
     address: normalized.normalized,
     weight: resolved.weight,
     priority: resolved.priority,
-    ...(resolved.zone !== undefined && { zone: resolved.zone }),
+    labels: { ...resolved.labels, ...(resolved.zone !== undefined && { zone: resolved.zone }) },
   };
   const client = await connectEtcd(resolved.etcd);
   const where = describeEtcd(resolved.etcd);

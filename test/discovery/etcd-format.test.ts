@@ -11,7 +11,7 @@ describe("etcd's gRPC naming format", () => {
   it("reads what Go's endpoints.Manager writes, and writes it byte for byte", () => {
     const value = '{"Op":0,"Addr":"10.0.0.7:50051","Metadata":{"name":"ServiceA","priority":1,"weight":80,"zone":"a"}}';
     const endpoint = parse(value);
-    expect(endpoint).to.deep.equal({ name: 'ServiceA', address: '10.0.0.7:50051', weight: 80, priority: 1, zone: 'a' });
+    expect(endpoint).to.deep.equal({ name: 'ServiceA', address: '10.0.0.7:50051', weight: 80, priority: 1, labels: { zone: 'a' } });
     expect(encodeEtcdEndpoint(endpoint as Exclude<typeof endpoint, string>)).to.equal(value);
     expect(parse('{"Op":0,"Addr":"10.0.0.7:50051","Metadata":null}')).to.deep.equal({
       name: 'a',
@@ -19,6 +19,24 @@ describe("etcd's gRPC naming format", () => {
       weight: 1,
       priority: 0,
     });
+  });
+
+  it('reads and writes labels (subsets select on them), the zone among them', () => {
+    const value =
+      '{"Op":0,"Addr":"10.0.0.7:50051","Metadata":{"labels":{"track":"canary","version":"v2"},"name":"B","priority":0,"weight":1,"zone":"eu-1a"}}';
+    const endpoint = parse(value);
+    expect(endpoint).to.deep.equal({
+      name: 'B',
+      address: '10.0.0.7:50051',
+      weight: 1,
+      priority: 0,
+      labels: { track: 'canary', version: 'v2', zone: 'eu-1a' },
+    });
+    expect(encodeEtcdEndpoint(endpoint as Exclude<typeof endpoint, string>)).to.equal(value);
+    expect(parse('{"Addr":"10.0.0.7:50051","Metadata":{"labels":{"build":7}}}')).to.have.deep.property('labels', { build: '7' });
+    expect(parse('{"Addr":"10.0.0.7:50051","Metadata":{"labels":{"bad key!":"x"}}}')).to.match(
+      /^key "services\/orders\/a": Metadata\.labels/,
+    );
   });
 
   it("matches field names case-insensitively, as Go's encoding/json does", () => {
@@ -34,7 +52,7 @@ describe("etcd's gRPC naming format", () => {
       address: '10.0.0.7:50051',
       weight: 3,
       priority: 1,
-      zone: 'z',
+      labels: { zone: 'z' },
     });
     // Go takes the last of two spellings of one field.
     expect(parse('{"Addr":"10.0.0.7:1","addr":"10.0.0.7:2"}')).to.have.property('address', '10.0.0.7:2');
@@ -46,7 +64,7 @@ describe("etcd's gRPC naming format", () => {
       address: '10.0.0.7:50051',
       weight: 5,
       priority: 2,
-      zone: '1',
+      labels: { zone: '1' },
     });
     expect(parse('{"Addr":"10.0.0.7:50051","Metadata":{"weight":" 0.5 ","zone":null}}')).to.deep.equal({
       name: 'a',

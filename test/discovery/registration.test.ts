@@ -63,11 +63,15 @@ describe('self-registration in etcd (real etcd)', function () {
       address: '127.0.0.1:50051',
       name: 'ServiceA',
       weight: 80,
+      labels: { version: 'v2' },
+      zone: 'eu-1a',
       ttlSeconds: 5,
     });
     pool.defer(() => registration.deregister());
     const value = await etcd.client.get(`${PREFIX}/127.0.0.1:50051`).string();
-    expect(value).to.equal('{"Op":0,"Addr":"127.0.0.1:50051","Metadata":{"name":"ServiceA","priority":0,"weight":80}}');
+    expect(value).to.equal(
+      '{"Op":0,"Addr":"127.0.0.1:50051","Metadata":{"labels":{"version":"v2"},"name":"ServiceA","priority":0,"weight":80,"zone":"eu-1a"}}',
+    );
     const [kv] = (await etcd.client.getAll().prefix(`${PREFIX}/`).exec()).kvs;
     const { TTL } = await etcd.client.leaseClient.leaseTimeToLive({ ID: kv!.lease });
     expect(Number(TTL)).to.be.within(1, 5);
