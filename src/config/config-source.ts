@@ -284,10 +284,24 @@ export class FileConfigSource implements ConfigSource {
     try {
       json = JSON.parse(text);
     } catch (error) {
-      throw new ConfigError('(file)', undefined, `mesh config file ${this.#path} is not valid JSON: ${(error as Error).message}`);
+      const where = lineAndColumn(text, (error as Error).message);
+      throw new ConfigError('(file)', undefined, `mesh config file ${this.#path} is not valid JSON${where}: ${(error as Error).message}`);
     }
     return parseMeshConfig(json, `mesh config file ${this.#path}`);
   }
+}
+
+/**
+ * " at line 4, column 5" for the position JSON.parse names in its message (Node 20 gives only
+ * an offset: "at position 32"), or where the text ends when it ended too soon; "" otherwise.
+ */
+function lineAndColumn(text: string, message: string): string {
+  const offset = /at position (\d+)/.exec(message)?.[1];
+  const at = offset !== undefined ? Number(offset) : /end of JSON input/i.test(message) ? text.length : undefined;
+  if (at === undefined || at > text.length) return '';
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  return ` at line ${line}, column ${at - before.lastIndexOf('\n')}`;
 }
 
 /** A refusal's reason without its positions: a file written in chunks fails at a new position each time, for one reason. */

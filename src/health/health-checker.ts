@@ -304,7 +304,7 @@ class HealthProducer {
       this.#probe = undefined;
       if (!error || error.code === Status.NOT_FOUND) this.#heard();
       if (!error) this.#publishAnswer(response!, 'Check');
-      else if (error.code === Status.NOT_FOUND) this.#publish({ status: 'not-serving', detail: 'Check: service unknown' });
+      else if (error.code === Status.NOT_FOUND) this.#publish({ status: 'not-serving', detail: `Check: ${this.#unknownService()}` });
       else if (error.code === Status.DEADLINE_EXCEEDED) {
         // After the event loop was held (the app's own work, a long GC), Node runs the expired
         // deadline timer before the answer already in the socket: a timeout that fired late by
@@ -322,7 +322,14 @@ class HealthProducer {
 
   #publishAnswer(response: HealthCheckResponse, via: string): void {
     if (response.status === 'SERVING') this.#publish({ status: 'serving', detail: `${via}: SERVING` });
+    else if (response.status === 'SERVICE_UNKNOWN') this.#publish({ status: 'not-serving', detail: `${via}: ${this.#unknownService()}` });
     else this.#publish({ status: 'not-serving', detail: `${via}: ${response.status}` });
+  }
+
+  /** SERVICE_UNKNOWN, naming what was asked for: most often a typo in healthCheck.serviceName. */
+  #unknownService(): string {
+    const name = this.#settings.serviceName;
+    return `SERVICE_UNKNOWN: the server has no health status for ${name === '' ? 'the whole server ("")' : `"${name}"`} (healthCheck.serviceName)`;
   }
 
   #publish(health: EndpointHealth): void {

@@ -358,6 +358,24 @@ describe('mesh config, resolver and bad input', function () {
   });
 
   describe('bad input', () => {
+    it('names the line and column of a JSON syntax error in the config file', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'meshlite-config-'));
+      pool.defer(() => rmSync(dir, { recursive: true, force: true }));
+      const path = join(dir, 'mesh.json');
+      const refusal = (text: string) => {
+        writeFileSync(path, text);
+        try {
+          new FileConfigSource(path).close();
+        } catch (error) {
+          return (error as Error).message;
+        }
+        throw new Error('accepted');
+      };
+      // A trailing comma on line 4, as hand-edited JSON often has.
+      expect(refusal('{\n  "services": {\n    "orders": { "endpoints": [] },\n  }\n}')).to.contain('is not valid JSON at line 4, column 3');
+      expect(refusal('{\n  "services": ')).to.contain('is not valid JSON at line 2, column 15');
+    });
+
     it('rejects an invalid config at creation, naming the field and the value', () => {
       const attempt = (config: unknown) => {
         try {

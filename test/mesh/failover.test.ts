@@ -251,9 +251,9 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     await until(mesh, () => statuses().filter((s) => s.includes('SERVICE_UNKNOWN')).length === 2);
     expect(statuses()).to.deep.equal([
       'ServiceA leaving Watch: SERVING',
-      'ServiceA not-serving Watch: SERVICE_UNKNOWN',
+      'ServiceA not-serving Watch: SERVICE_UNKNOWN: the server has no health status for "orders.v1.Typo" (healthCheck.serviceName)',
       'ServiceB leaving Watch: SERVING',
-      'ServiceB not-serving Watch: SERVICE_UNKNOWN',
+      'ServiceB not-serving Watch: SERVICE_UNKNOWN: the server has no health status for "orders.v1.Typo" (healthCheck.serviceName)',
     ]);
     expect(Object.keys(await split(client, 10)).sort()).to.deep.equal(['ServiceA', 'ServiceB']);
     // An update without ServiceA, then one with it again: it comes back as a new endpoint, with
@@ -264,8 +264,8 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     mesh.update({ services: { orders: typo } });
     await until(mesh, () => statuses().filter((s) => s.includes('SERVICE_UNKNOWN')).length === 2);
     expect(statuses().filter((s) => !s.includes('leaving'))).to.deep.equal([
-      'ServiceA not-serving Watch: SERVICE_UNKNOWN',
-      'ServiceB not-serving Watch: SERVICE_UNKNOWN',
+      'ServiceA not-serving Watch: SERVICE_UNKNOWN: the server has no health status for "orders.v1.Typo" (healthCheck.serviceName)',
+      'ServiceB not-serving Watch: SERVICE_UNKNOWN: the server has no health status for "orders.v1.Typo" (healthCheck.serviceName)',
     ]);
 
     // Mended: the checks pass again, and the endpoints that did not leave take over.
