@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { status } from '@grpc/grpc-js';
 import { createLogger, type EndpointSnapshot, type EndpointStatus } from 'grpc-meshlite';
 import { EXAMPLE_ETCD_PREFIX, createOrdersClient, exampleConfig, exampleEtcdConfig, type OrdersClient } from './client.js';
 import { startEtcdProcess, type EtcdProcess } from './etcd-server.js';
@@ -338,8 +339,9 @@ function report(
   console.log(
     outside.length === 0
       ? 'Every fault of a single backend was absorbed by the other: no caller saw an error.'
-      : `${outside.length} calls failed while one backend was still healthy: look at the lines above.`,
+      : `${outside.length} calls failed while one backend was still healthy; by phase, code and reason:`,
   );
+  for (const line of whyTheyFailed(outside, phaseOf)) console.log(`  ${line}`);
   // Did traffic return to the configured split? Look at the last second of each healing phase.
   for (const step of steps.filter((s) => s.phase.endsWith(': healing'))) {
     const end = started + steps[steps.indexOf(step) + 1]!.at * 1000;
@@ -349,6 +351,16 @@ function report(
     const words = back ? ` — back to ${split.label}` : ` — not yet back to ${split.label}`;
     console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${words}`);
   }
+}
+
+/** Failed calls grouped by phase, code and details, most frequent first: what a reader needs to see why. */
+function whyTheyFailed(failed: readonly CallRecord[], phaseOf: ReadonlyMap<CallRecord, string>): string[] {
+  const counts = new Map<string, number>();
+  for (const record of failed) {
+    const key = `${phaseOf.get(record) ?? '?'}: ${status[record.code] ?? record.code} ${record.method} — ${record.details ?? '(no details)'}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].sort(([, a], [, b]) => b - a).map(([key, count]) => `${String(count).padStart(5)} × ${key}`);
 }
 
 function secondLine(
