@@ -2,6 +2,7 @@
 // its own .proto files at import, which an app that never uses etcd should not pay for (nor
 // its bundler have to ship).
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Etcd3 } from 'etcd3';
 
 export interface EtcdTlsConfig {
@@ -22,6 +23,27 @@ export interface EtcdConnection {
   readonly dialTimeoutMs: number;
 }
 
+/** What to install when etcd discovery or registration is used without it. */
+export const ETCD3_MISSING = 'etcd discovery and registration need the etcd3 package, which is not installed: npm install etcd3@^1.1.2';
+
+/**
+ * etcd3, an optional peer dependency: an app that does not use etcd installs none of its
+ * packages. Its cockatiel (the no-op policies that turn etcd3's own retries off) is etcd3's
+ * dependency, found from where etcd3 is, not one of this package's.
+ */
+async function loadEtcd3() {
+  let etcd3: typeof import('etcd3');
+  try {
+    etcd3 = await import('etcd3');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new Error(ETCD3_MISSING);
+    throw error;
+  }
+  const fromEtcd3 = createRequire(createRequire(import.meta.url).resolve('etcd3'));
+  const { noop } = fromEtcd3('cockatiel') as typeof import('cockatiel');
+  return { Etcd3: etcd3.Etcd3, noop };
+}
+
 /** "etcd 127.0.0.1:2379,127.0.0.1:22379": for log lines and error messages (no secrets). */
 export function describeEtcd(connection: EtcdConnection): string {
   return `etcd ${connection.endpoints.join(',')}`;
@@ -33,7 +55,7 @@ export function describeEtcd(connection: EtcdConnection): string {
  * off, and its channels reconnect within a second.
  */
 export async function connectEtcd(connection: EtcdConnection): Promise<Etcd3> {
-  const [{ Etcd3 }, { noop }] = await Promise.all([import('etcd3'), import('cockatiel')]);
+  const { Etcd3, noop } = await loadEtcd3();
   const scheme = connection.tls ? 'https' : 'http';
   const { tls, auth } = connection;
   return new Etcd3({

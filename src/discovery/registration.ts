@@ -89,6 +89,9 @@ const RETRY_MAX_MS = 2000;
 const WATCH_RETRY_MIN_MS = 1000;
 const WATCH_RETRY_MAX_MS = 60_000;
 
+/** EtcdRegistration's private constructor, for registerInEtcd (set by the class's static block). */
+let construct: (client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) => EtcdRegistration;
+
 /** A server's endpoint in etcd, kept there until `deregister()`. */
 export class EtcdRegistration {
   readonly key: string;
@@ -112,8 +115,13 @@ export class EtcdRegistration {
   /** Why attempts to register fail, said once per episode and reason (not at every retry). */
   readonly #failures = new RefusalMemo();
 
-  /** @internal use registerInEtcd() */
-  constructor(client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) {
+  // Made by registerInEtcd() only (through `construct`): a public constructor would put etcd3's
+  // types in this package's declarations, which an app without etcd3 could not compile.
+  static {
+    construct = (...args) => new EtcdRegistration(...args);
+  }
+
+  private constructor(client: Etcd3, key: string, value: string, ttlSeconds: number, logger: Logger, where: string) {
     this.#client = client;
     this.key = key;
     this.#value = value;
@@ -339,7 +347,7 @@ export async function registerInEtcd(options: EtcdRegistrationOptions): Promise<
   };
   const client = await connectEtcd(resolved.etcd);
   const where = describeEtcd(resolved.etcd);
-  const registration = new EtcdRegistration(
+  const registration = construct(
     client,
     `${resolved.prefix}/${id}`,
     encodeEtcdEndpoint(endpoint),

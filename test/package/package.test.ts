@@ -73,6 +73,11 @@ describe('the packed package in a fresh app', function () {
     expect([...versionsOf(tree, '@grpc/grpc-js')]).to.deep.equal([APP_GRPC_JS]);
   });
 
+  it("installs none of etcd's packages in an app that does not use etcd (etcd3 is an optional peer)", async () => {
+    const tree = JSON.parse(await run('npm', ['ls', '--all', '--json'], app)) as { dependencies?: Record<string, unknown> };
+    for (const name of ['etcd3', 'bignumber.js', 'cockatiel']) expect([...versionsOf(tree, name)], name).to.deep.equal([]);
+  });
+
   it('ships what its source maps point at, and a LICENSE matching its license field', () => {
     const installed = join(app, 'node_modules', 'grpc-meshlite');
     const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { license: string; private?: boolean };
@@ -112,6 +117,7 @@ describe('the packed package in a fresh app', function () {
       servedBy: ['A', 'B'],
       afterKill: ['B'],
       missing: { code: 5, details: 'no such thing', attempts: 1 },
+      noEtcd3: { code: 14, installHint: true },
     });
   });
 
