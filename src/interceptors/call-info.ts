@@ -5,8 +5,12 @@ import type { StatusObject } from '@grpc/grpc-js';
 import { statusName } from '../call/status.js';
 import type { AttemptRecord } from './types.js';
 
-/** The property of a status (and of a grpc-js ServiceError) that holds the mesh's account. */
-export const MESH_CALL_INFO = 'meshlite';
+/**
+ * The key of a status's (and a grpc-js ServiceError's) property that holds the mesh's account:
+ * a registered symbol, so grpc-js's `Object.assign` still copies it onto the error, a second
+ * copy of this package finds it, and `JSON.stringify(error)` — a logger's — leaves it out.
+ */
+export const MESH_CALL_INFO = Symbol.for('grpc-meshlite.callInfo');
 
 /** One attempt the mesh made for a call. */
 export interface MeshAttempt {
@@ -38,8 +42,9 @@ export type StatusWithCallInfo = StatusObject & { readonly [MESH_CALL_INFO]: Mes
 
 /**
  * The mesh's account of a call, from the ServiceError of a failed call or from a status
- * (a call's `status` event), or undefined when the mesh added none (a single successful
- * attempt, or no retry layer in the stack).
+ * (a call's `status` event): there for every call that failed and every call that took more
+ * than one attempt; undefined for a call that succeeded on its first attempt, and for a call
+ * made without the retry layer.
  *
  * @example
  *   client.getOrder(request, (error) => {
@@ -49,7 +54,7 @@ export type StatusWithCallInfo = StatusObject & { readonly [MESH_CALL_INFO]: Mes
  */
 export function meshCallInfo(errorOrStatus: unknown): MeshCallInfo | undefined {
   if (typeof errorOrStatus !== 'object' || errorOrStatus === null) return undefined;
-  const info = (errorOrStatus as Record<string, unknown>)[MESH_CALL_INFO];
+  const info = (errorOrStatus as Record<symbol, unknown>)[MESH_CALL_INFO];
   return typeof info === 'object' && info !== null && Array.isArray((info as MeshCallInfo).tries) ? (info as MeshCallInfo) : undefined;
 }
 

@@ -280,5 +280,9 @@ describe('the grpc-js contract', () => {
     expect(Object.keys(error.metadata.getMap()).sort()).to.deep.equal(Object.keys(plain.metadata.getMap()).sort());
     expect(error.details).not.to.contain('127.0.0.1');
     expect(meshCallInfo(error)).to.deep.include({ attempts: 1, stoppedBecause: 'NOT_FOUND is not retryable' });
+    // The account is for a program to read, not for a logger's JSON of the error: it stays out.
+    expect(Object.keys(JSON.parse(JSON.stringify(error)) as object).sort()).to.deep.equal(
+      Object.keys(JSON.parse(JSON.stringify(plain)) as object).sort(),
+    );
   });
 });
