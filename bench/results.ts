@@ -93,12 +93,12 @@ export function writeResults(results: BenchResults): { markdown: string; files: 
   for (const scenario of scenarioNames) write(`${scenario}.svg`, chart(results, scenario));
   if (results.runs.some((r) => r.scenario === 'latency')) write('latency.svg', chart(results, 'latency'));
   write('latest.md', markdown);
-  // A full run replaces the table the README shows; a partial one leaves it alone.
-  if (SCENARIOS.every((name) => scenarioNames.includes(name)) && embedInReadme(markdown)) files.push('README.md');
+  // A full run replaces the tables bench/README.md shows; a partial one leaves them alone.
+  if (SCENARIOS.every((name) => scenarioNames.includes(name)) && embedInReadme(markdown)) files.push('bench/README.md');
   return { markdown, files };
 }
 
-const README = new URL('../README.md', import.meta.url);
+const README = new URL('./README.md', import.meta.url);
 const START = '<!-- bench:start (written by npm run bench) -->';
 const END = '<!-- bench:end -->';
 
