@@ -29,10 +29,11 @@ export interface MethodSettingProblem {
 
 /**
  * The `deadline.methods` and `retry.methods` keys that name a method of the client's service
- * which the service does not have, and hedging set on one method that cannot be hedged (not
- * unary, or not idempotent once its service's and "*"'s settings are merged in). Keys naming
- * another service, a whole service or "*" are left alone: a mesh service's config may serve
- * clients of several gRPC services.
+ * which the service does not have, or a service of the client's package that the client does
+ * not have (a typo of its name, whole or before a method), and hedging set on one method that
+ * cannot be hedged (not unary, or not idempotent once its service's and "*"'s settings are
+ * merged in). Keys naming another package's service, or "*", are left alone: a mesh service's
+ * config may serve clients of several gRPC services.
  */
 export function checkMethodSettings(
   definition: ServiceDefinition,
@@ -42,12 +43,32 @@ export function checkMethodSettings(
 ): MethodSettingProblem[] {
   const problems: MethodSettingProblem[] = [];
   const methods = Object.values(definition).map((method) => describeMethod(method.path, method.requestStream, method.responseStream));
+  const services = [...new Set(methods.map((method) => method.service))];
+  const packageOf = (service: string) => service.slice(0, service.lastIndexOf('.') + 1);
+  /**
+   * A service name in a key that this client lacks while it has a service of the same package:
+   * a typo ("kv.v1.Stor" for "kv.v1.Store"). A key of another package is left alone: a mesh
+   * service's config may serve clients of several gRPC services.
+   */
+  const strayService = (section: MethodSettingProblem['section'], key: string, service: string): boolean => {
+    if (services.includes(service) || !services.some((own) => packageOf(own) === packageOf(service) && packageOf(service) !== ''))
+      return false;
+    const field = `${at[section]}.methods["${key}"]`;
+    problems.push({ section, field, value: key, message: `${field} names no service of this client (it has ${services.join(', ')})` });
+    return true;
+  };
   const named = (section: MethodSettingProblem['section'], key: string): MethodInfo | undefined => {
     const slash = key.indexOf('/');
-    if (slash < 0) return undefined;
+    if (slash < 0) {
+      strayService(section, key, key);
+      return undefined;
+    }
     const service = key.slice(0, slash);
     const ofService = methods.filter((method) => method.service === service);
-    if (ofService.length === 0) return undefined;
+    if (ofService.length === 0) {
+      strayService(section, key, service);
+      return undefined;
+    }
     const method = ofService.find((candidate) => candidate.name === key.slice(slash + 1));
     if (method) return method;
     const field = `${at[section]}.methods["${key}"]`;

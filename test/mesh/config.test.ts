@@ -521,6 +521,15 @@ describe('mesh config, resolver and bad input', function () {
           },
         }),
       ).to.deep.equal({ warned: [] });
+      // A service name misspelt, whole or before a method, in the client's own package: named.
+      expect(outcome({ retry: { methods: { 'orders.v1.OrderServic': { idempotent: true } } } })).to.deep.equal({
+        warned: [
+          'mesh.client(…, "orders"): services.orders.client.retry.methods["orders.v1.OrderServic"] names no service of this client (it has orders.v1.OrderService); the setting does nothing for this client',
+        ],
+      });
+      expect(outcome({}, { stack: { deadline: { methods: { 'orders.v1.OrderSvc/GetOrder': 100 } } } }).refused).to.equal(
+        'mesh.client(…, "orders"): stack.deadline.methods["orders.v1.OrderSvc/GetOrder"] names no service of this client (it has orders.v1.OrderService)',
+      );
     });
 
     it('types the in-code config end to end: a misspelt client option fails tsc, and at run time names the field', () => {
