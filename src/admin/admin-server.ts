@@ -60,6 +60,9 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
       send({ type: 'endpoint', service: e.service, endpoint: e.endpoint, kind: e.kind, reason: e.reason, method: e.method }),
     ),
     source.events.onFailover((e) => send({ type: 'failover', service: e.service, reason: e.reason })),
+    source.events.onRouting((e) =>
+      send({ type: 'routing', service: e.service, route: e.route, subset: e.subset, kind: e.kind, reason: e.reason }),
+    ),
     source.events.onConfigApplied((e) => send({ type: 'config', kind: 'applied', source: e.source })),
     source.events.onConfigRejected((e) => send({ type: 'config', kind: 'rejected', source: e.source, reason: e.error })),
     source.events.onDiscovery((e) => send({ type: 'discovery', service: e.service, kind: e.kind, reason: e.reason })),

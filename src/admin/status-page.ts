@@ -1,8 +1,9 @@
 // The admin server's live status page: one self-contained HTML document that polls /clusters
 // twice a second and listens to /events. Each service shows its endpoints (state, share of the
-// last 10 s, success rate, latency, weight, why it is out), its clients' circuit breakers and
-// retry budget, the share of traffic over the last minute as a chart, and the mesh's events
-// (the recent ones first, then as they happen).
+// last 10 s, success rate, latency, weight, why it is out), its routes (each destination's
+// configured and actual share, fallbacks), its clients' circuit breakers and retry budget, the
+// share of traffic over the last minute as a chart, and the mesh's events (the recent ones
+// first, then as they happen).
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -20,7 +21,7 @@ export const STATUS_PAGE = `<!doctype html>
   .ok { background: #d8f5dd; color: #145a22; } .warn { background: #fff0c2; color: #6b4e00; } .bad { background: #ffd9d6; color: #8a1c12; }
   .why { color: #8a1c12; max-width: 28rem; overflow: hidden; text-overflow: ellipsis; }
   svg { background: #fff; border: 1px solid #e5e5e5; margin-top: .5rem; }
-  table.breakers { margin-top: .5rem; min-width: 0; }
+  table.breakers, table.routes { margin-top: .5rem; min-width: 0; }
   #events { list-style: none; padding: 0; margin: 0; max-height: 18rem; overflow-y: auto; background: #fff; border: 1px solid #e5e5e5; }
   #events li { padding: .25rem .6rem; border-bottom: 1px solid #f0f0f0; font-size: .85rem; }
   #events .t { color: #888; margin-right: .6rem; font-variant-numeric: tabular-nums; }
@@ -66,6 +67,28 @@ function breakers(service, clients) {
   if (rows.length === 0) return '';
   return '<table class="breakers"><thead><tr><th>client circuit breaker</th><th>state</th><th>calls</th><th>failed</th><th>refused while open</th><th>times opened</th><th>retry budget left</th></tr></thead><tbody>' + rows.join('') + '</tbody></table>';
 }
+// The service's routes: where each sends its calls, by weight and in fact (the balancer's last
+// 1,000 picks of the route), and the calls that found their subset with no usable endpoint.
+const SUBSET_CLASS = { serving: 'ok', waiting: 'warn', unusable: 'bad' };
+function routes(s) {
+  const state = {};
+  for (const subset of s.subsets || []) state[subset.name] = subset.state;
+  const rows = [];
+  for (const r of s.routes || []) {
+    const destinations = r.destinations.length > 0 ? r.destinations : [null];
+    destinations.forEach((d, i) => {
+      rows.push('<tr data-route="' + esc(r.name) + '"' + (d ? ' data-subset="' + esc(d.subset) + '"' : '') + '>' +
+        '<td>' + (i === 0 ? esc(r.name) + ' <span class="meta">(' + r.picks + ' picks, fallback ' + esc(r.fallback) + ')</span>' : '') + '</td>' +
+        (d
+          ? '<td>' + esc(d.subset) + ' <span class="status ' + (SUBSET_CLASS[state[d.subset]] || 'warn') + '">' + esc(state[d.subset] || '?') + '</span></td>' +
+            '<td class="num">' + d.configuredShare + ' %</td><td class="num actual">' + (d.actualShare === undefined ? '–' : d.actualShare + ' %') + '</td><td class="num">' + d.fallbacks + '</td>'
+          : '<td>the whole service</td><td class="num">100 %</td><td class="num">–</td><td class="num">–</td>') + '</tr>');
+    });
+  }
+  const zone = s.zone ? '<div class="meta">client zone ' + esc(s.zone) + ': calls stay there while it has the capacity</div>' : '';
+  if (rows.length === 0) return zone;
+  return zone + '<table class="routes"><thead><tr><th>route</th><th>destination</th><th>configured</th><th>actual</th><th>fallbacks</th></tr></thead><tbody>' + rows.join('') + '</tbody></table>';
+}
 function chart(service, endpoints) {
   const points = history[service] || [];
   const w = 600, h = 120, n = 120;
@@ -101,7 +124,7 @@ function render(data) {
       '<td class="num">' + e.inFlight + '</td>' +
       '<td class="why" title="' + esc(why(e)) + '">' + esc(why(e)) + '</td></tr>').join('');
     return '<h2>' + esc(s.service) + '</h2><table><thead><tr><th>endpoint</th><th>address</th><th>state</th><th>share</th><th>success</th><th>p50 / p99</th><th>weight (effective / set)</th><th>priority</th><th>in flight</th><th>why</th></tr></thead><tbody>' +
-      rows + '</tbody></table>' + breakers(s.service, data.clients || []) + chart(s.service, s.endpoints);
+      rows + '</tbody></table>' + routes(s) + breakers(s.service, data.clients || []) + chart(s.service, s.endpoints);
   }).join('');
   document.getElementById('services').innerHTML = html || '<p>No service has a client yet.</p>';
 }
@@ -116,6 +139,7 @@ events.onmessage = (m) => {
   const li = document.createElement('li');
   const text = e.type === 'endpoint' ? e.service + ' ' + e.endpoint + ' ' + e.kind + (e.method ? ' (' + e.method + ')' : '') + ': ' + e.reason
     : e.type === 'failover' ? e.service + ' failover: ' + e.reason
+    : e.type === 'routing' ? e.service + ' route ' + e.route + ' → ' + e.subset + ' ' + e.kind + ': ' + e.reason
     : e.type === 'discovery' ? e.service + ' discovery ' + e.kind + ': ' + e.reason
     : e.type === 'breaker' ? e.service + ' circuit breaker ' + e.breaker + ' ' + e.state + ' (was ' + e.previous + ')'
     : 'config ' + e.kind + ' (' + e.source + ')' + (e.reason ? ': ' + e.reason : '');

@@ -8,10 +8,11 @@ import { endpointAttemptRecorder } from './endpoint-metrics.js';
 import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
+import { ServiceRouting } from './routing.js';
 import { balancerUpdateOf, withoutBalancerUpdate, type BalancerRuntime } from './runtime.js';
 import { WeightedScheduler } from './scheduler.js';
 import type { BalancerSnapshot } from './snapshot.js';
-import { LEAVING_PRIORITY, methodRules, overrideEjections, planTiers } from './tiers.js';
+import { LEAVING_PRIORITY, methodRules, overrideEjections, planTiers, whyUnusable } from './tiers.js';
 
 /** New connections opened per event-loop turn. */
 const CONNECT_BATCH = 50;
@@ -51,7 +52,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
   #activePriority: number | undefined;
-  #loads: ReadonlyArray<{ priority: number; load: number; panic: boolean }> = [];
+  #loads: BalancerSnapshot['tiers'] = [];
+  /** Routes and subsets: their pickers, pick counts and episodes without a usable endpoint. */
+  readonly #routing = new ServiceRouting();
   #failovers = 0;
   #timer: unknown;
   #rebuilding = false;
@@ -116,6 +119,9 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     );
     this.#toConnect.push(...created);
     this.#rebuilding = false;
+    this.#routing.update(update.settings, this.#members.current.values(), (fields, message) =>
+      this.#runtime!.logger.warn({ service: this.#service, ...fields }, message),
+    );
     this.#rebuild();
     this.#connectSome();
     return true;
@@ -200,6 +206,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       tiers: this.#loads,
       failovers: this.#failovers,
       endpoints: this.#withLeaving([...this.#members.current.values()]).map((endpoint) => endpoint.snapshot(now)),
+      zone: this.#runtime?.zone,
+      ...this.#routing.snapshot(),
     };
   }
 
@@ -230,15 +238,24 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       }
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
+    const settings = this.#settings;
+    const { balancer } = settings;
+    const { random, events, zone } = this.#runtime!;
+    const chooser =
+      (credits: ReadonlyMap<EndpointController, number> | undefined) => (entries: Array<{ item: EndpointController; weight: number }>) =>
+        balancer.policy === 'p2c_ewma'
+          ? new P2cChooser(entries, this.#costOf, random, credits, balancer.ewma.toleranceMs)
+          : new WeightedScheduler(entries, credits, random);
     const credits = this.#picker?.credits();
-    const { balancer } = this.#settings;
-    const { random, events } = this.#runtime!;
-    const choose = (entries: Array<{ item: EndpointController; weight: number }>) =>
-      balancer.policy === 'p2c_ewma'
-        ? new P2cChooser(entries, this.#costOf, random, credits, balancer.ewma.toleranceMs)
-        : new WeightedScheduler(entries, credits, random);
-    let plan = planTiers(all, balancer, now, choose, [...this.#members.leaving.values()]);
-    if (this.#members.settle(plan.leavingLoad, now)) plan = planTiers(all, balancer, now, choose, [...this.#members.leaving.values()]);
+    const choose = chooser(credits);
+    const routing = this.#routing;
+    const planAll = (leaving: EndpointController[]) => {
+      routing.plan(settings, all, leaving, now, zone, chooser);
+      return planTiers(all, balancer, now, choose, leaving, zone);
+    };
+    let plan = planAll([...this.#members.leaving.values()]);
+    // The leaving endpoints stay while the service or one of its subsets still needs them.
+    if (this.#members.settle(Math.max(plan.leavingLoad, routing.leavingLoad), now)) plan = planAll([...this.#members.leaving.values()]);
     const { tiers, loads } = plan;
     const current = this.#withLeaving(all);
     this.#loads = loads;
@@ -247,7 +264,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
     if (tiers.length > 0 || probing.length > 0) {
       this.#picker = new WeightedPriorityPicker(tiers, probing, methodRules(current), plan.standby);
-      this.#setState(ConnectivityState.READY, this.#picker, null);
+      this.#setState(ConnectivityState.READY, routing.picker(this.#picker), null);
     } else if (all.some((e) => e.isComing(now))) {
       this.#picker = undefined;
       this.#setState(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
@@ -258,6 +275,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#scheduleNextRebuild(current, now);
     const emitted = this.#pendingEvents.splice(0);
     for (const event of emitted) events.endpoint(event);
+    if (this.#picker) routing.noteEpisodes(this.#service, (event) => events.routing(event));
     for (const endpoint of back) {
       const cause = emitted.findLast((e) => e.address === endpoint.address && e.kind !== 'probing' && e.method === undefined);
       const reason = cause ? `${cause.kind}: ${cause.reason}` : 'back in rotation';
@@ -277,19 +295,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #whyNothingIsUsable(all: readonly EndpointController[]): string {
     const service = this.#service;
     if (all.length === 0) return `no endpoints for ${service}${this.#resolutionError ? `: ${this.#resolutionError}` : ''}`;
-    const each = all.map((e) => {
-      const state = e.ejection.state;
-      const why =
-        e.config.weight === 0
-          ? 'weight 0 (drained)'
-          : e.connectivity !== ConnectivityState.READY
-            ? `not connected (${ConnectivityState[e.connectivity]}${e.lastError ? `: ${e.lastError}` : ''})`
-            : state.kind !== 'admitted'
-              ? `ejected: ${state.reason}`
-              : `unhealthy: ${e.health.detail}`;
-      return `${e.config.name} (${e.address}) ${why}`;
-    });
-    return `no usable endpoint for ${service}: ${each.join('; ')}`;
+    return `no usable endpoint for ${service}: ${whyUnusable(all)}`;
   }
 
   /**
@@ -313,13 +319,15 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #scheduleNextRebuild(all: readonly EndpointController[], now: number): void {
     let next = Infinity;
     const { windowMs } = this.#settings.balancer.slowStart;
+    const awaited = this.#routing.awaited();
     for (const endpoint of all) {
       const state = endpoint.ejection.state;
       if (state.kind === 'ejected') next = Math.min(next, state.until);
       next = Math.min(next, endpoint.methods.nextExpiry());
       if (endpoint.usable && endpoint.inSlowStart(now)) next = Math.min(next, now + Math.max(10, windowMs / SLOW_START_STEPS));
-      // While calls wait for a reconnect: when it stops counting as on its way, they fail fast.
-      const comingUntil = this.#picker === undefined ? endpoint.comingUntil : undefined;
+      // While calls wait for a reconnect: when it stops counting as on its way, they fail fast
+      // (or, waiting for a subset's endpoint, take the route's fallback).
+      const comingUntil = this.#picker === undefined || awaited?.has(endpoint) ? endpoint.comingUntil : undefined;
       if (comingUntil !== undefined && comingUntil > now) next = Math.min(next, comingUntil);
     }
     const { graceEnd } = this.#members;

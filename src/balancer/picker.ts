@@ -45,7 +45,11 @@ export class WeightedPriorityPicker implements experimental.Picker {
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
-    const hint = takeRoutingHint(args.metadata);
+    return this.pickWith(args, takeRoutingHint(args.metadata));
+  }
+
+  /** A pick whose routing hint was taken already (the routing picker takes it once, then picks in a subset). */
+  pickWith(args: experimental.PickArgs, hint: ReceivedHint | undefined): experimental.PickResult {
     const method: string | undefined = args.extraPickInfo[METHOD_PICK_INFO];
     const chosen = this.#choose(
       hint,

@@ -15,10 +15,15 @@ export type AttemptRecorder = (service: string, address: string, code: number, d
 
 /** The mesh as its balancers see it: where their events, logs, metrics and snapshots go. */
 export interface BalancerRuntime {
-  readonly events: Pick<MeshEventSink, 'endpoint' | 'recovered' | 'failover'>;
+  readonly events: Pick<MeshEventSink, 'endpoint' | 'recovered' | 'failover' | 'routing'>;
   /** For notes that are no endpoint event (the make-before-break bridge, ejections overridden). */
   readonly logger: Logger;
   readonly clock: Clock;
+  /**
+   * The client's zone (`createMesh({ zone })`), matched against endpoints' `zone` label:
+   * zone-aware routing keeps calls there while it has the capacity. Undefined: none.
+   */
+  readonly zone: string | undefined;
   /** Where the balancer's random choices come from (start phases; P2C samples). */
   readonly random: () => number;
   /** The mesh's own instruments (per-endpoint attempts), when a meter provider records them. */

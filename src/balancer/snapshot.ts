@@ -59,13 +59,59 @@ export interface EndpointSnapshot {
   }>;
 }
 
+/** One route of the service: its destinations' configured and actual shares. */
+export interface RouteSnapshot {
+  readonly name: string;
+  readonly fallback: 'any' | 'none';
+  /** The route's picks (attempts) through this balancer since its config version was applied. */
+  readonly picks: number;
+  readonly destinations: ReadonlyArray<{
+    readonly subset: string;
+    readonly weight: number;
+    /** Its share by weight, 0–100. */
+    readonly configuredShare: number;
+    /** Its share of the route's last 1,000 picks, 0–100; undefined before the first. */
+    readonly actualShare: number | undefined;
+    /** Picks for it while it had no usable endpoint: served by the whole service (fallback "any") or failed ("none"). */
+    readonly fallbacks: number;
+  }>;
+}
+
+/** One subset of the service: the endpoints its selector picks out, and whether it can take calls. */
+export interface SubsetSnapshot {
+  readonly name: string;
+  readonly selector: Readonly<Record<string, string>>;
+  /** Names of the endpoints it selects. */
+  readonly endpoints: readonly string[];
+  /** `serving`: an endpoint of it is usable; `waiting`: none yet, one is on its way (calls wait); `unusable`: none (routes fall back). */
+  readonly state: 'serving' | 'waiting' | 'unusable';
+  /** Share of its calls per priority tier, as the service's `tiers`. */
+  readonly tiers: ReadonlyArray<TierSnapshot>;
+}
+
+/** A priority tier's share of the calls. */
+export interface TierSnapshot {
+  readonly priority: number;
+  /** 0–100. */
+  readonly load: number;
+  readonly panic: boolean;
+  /** With zone-aware routing in force in the tier: the share of its calls kept in the client's zone, 0–100. */
+  readonly localZone?: number;
+}
+
 export interface BalancerSnapshot {
   readonly service: string;
   /** READY, CONNECTING or TRANSIENT_FAILURE, as reported to the channel. */
   readonly state: string;
   /** Share of traffic per priority tier, 0–100. */
-  readonly tiers: ReadonlyArray<{ readonly priority: number; readonly load: number; readonly panic: boolean }>;
+  readonly tiers: readonly TierSnapshot[];
   /** Times traffic moved to another tier (or to none) since the balancer started. */
   readonly failovers: number;
   readonly endpoints: readonly EndpointSnapshot[];
+  /** The client's zone (`createMesh({ zone })`) that zone-aware routing keeps calls in; undefined: none. */
+  readonly zone: string | undefined;
+  /** The service's subsets (none without `subsets` in its config). */
+  readonly subsets: readonly SubsetSnapshot[];
+  /** The service's routes, in order (none without `routes`). */
+  readonly routes: readonly RouteSnapshot[];
 }

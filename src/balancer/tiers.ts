@@ -1,16 +1,22 @@
 // What the picker is built from, as pure functions of the endpoints' state: the tiers with
 // their loads and choosers, the endpoints that serve although ejected, the per-method rules.
+import { connectivityState as ConnectivityState } from '@grpc/grpc-js';
 import type { ServiceConfig } from '../config/mesh-config.js';
 import type { EndpointController } from './endpoint-controller.js';
 import type { MethodRule, PickerTier } from './picker.js';
 import { tierLoads } from './priority.js';
+import type { TierSnapshot } from './snapshot.js';
 import { WeightedScheduler, type EndpointChooser } from './scheduler.js';
+import { splitByZone } from './zones.js';
 
 export interface TierPlan {
   /** The tiers that take traffic, each with its chooser and share. */
   readonly tiers: Array<{ tier: PickerTier; load: number }>;
-  /** Every configured tier's share (0–100, one decimal) and whether it is in panic mode, for the snapshot. */
-  readonly loads: ReadonlyArray<{ priority: number; load: number; panic: boolean }>;
+  /**
+   * Every configured tier's share (0–100, one decimal) and whether it is in panic mode, for the
+   * snapshot; with zone-aware routing in force in a tier, the share of its calls kept in the zone.
+   */
+  readonly loads: readonly TierSnapshot[];
   /** The share the leaving endpoints take (0–100): what the configured tiers cannot take yet. */
   readonly leavingLoad: number;
   /**
@@ -28,7 +34,9 @@ export const LEAVING_PRIORITY = Infinity;
  * Envoy's priority levels: each tier's share from its usable endpoints (overprovisioning), panic
  * mode when too few are usable, and a chooser over the tier's candidates made by `choose`.
  * Endpoints an update removed (`leaving`) form one more tier below all others: they take what
- * the configured tiers cannot take yet.
+ * the configured tiers cannot take yet. With the client's `zone`, each configured tier keeps
+ * calls in that zone as far as its capacity there allows (zones.ts); not in panic mode, where
+ * every connected endpoint shares the calls, as in Envoy.
  */
 export function planTiers(
   all: readonly EndpointController[],
@@ -36,6 +44,7 @@ export function planTiers(
   now: number,
   choose: (entries: Array<{ item: EndpointController; weight: number }>) => EndpointChooser<EndpointController>,
   leaving: readonly EndpointController[] = [],
+  zone?: string,
 ): TierPlan {
   const { overprovisioningFactor, panicThresholdPercent } = settings;
   const priorities = [...new Set(all.map((e) => e.config.priority))].sort((a, b) => a - b);
@@ -53,6 +62,7 @@ export function planTiers(
   }
   const tiers: Array<{ tier: PickerTier; load: number }> = [];
   const standby: PickerTier[] = [];
+  const localZone = new Map<number, number>();
   for (const { priority, load, healthPercent } of loads) {
     if (load <= 0) {
       const usable = priority === LEAVING_PRIORITY ? [] : membersOf(priority).filter((e) => e.usable);
@@ -65,17 +75,27 @@ export function planTiers(
     const panic = panicThresholdPercent > 0 && healthPercent < panicThresholdPercent;
     const candidates = members.filter((e) => (panic ? e.connected && e.config.weight > 0 : e.usable));
     const entries = candidates.map((e) => ({ item: e, weight: e.usable ? e.effectiveWeight(now) : e.config.weight }));
-    tiers.push({ tier: { priority, scheduler: choose(entries) }, load });
+    const split =
+      zone === undefined || panic || priority === LEAVING_PRIORITY
+        ? undefined
+        : splitByZone(members, entries, zone, overprovisioningFactor);
+    tiers.push({ tier: { priority, scheduler: choose(split?.entries ?? entries) }, load });
+    if (split) localZone.set(priority, split.localLoad);
+    if (split && split.outside.length > 0) standby.push({ priority, scheduler: choose(split.outside) });
   }
   return {
     tiers,
     loads: loads
       .filter(({ priority }) => priority !== LEAVING_PRIORITY)
-      .map(({ priority, load, healthPercent }) => ({
-        priority,
-        load: Math.round(load * 10) / 10,
-        panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
-      })),
+      .map(({ priority, load, healthPercent }) => {
+        const local = localZone.get(priority);
+        return {
+          priority,
+          load: Math.round(load * 10) / 10,
+          panic: load > 0 && panicThresholdPercent > 0 && healthPercent < panicThresholdPercent,
+          ...(local !== undefined && { localZone: Math.round(local * 10) / 10 }),
+        };
+      }),
     leavingLoad: loads.find(({ priority }) => priority === LEAVING_PRIORITY)?.load ?? 0,
     standby,
   };
@@ -105,4 +125,22 @@ export function methodRules(endpoints: readonly EndpointController[]): Map<strin
     }
   }
   return rules;
+}
+
+/** Why each of `endpoints` takes no call, most telling reason first: "ServiceA (127.0.0.1:50051) unhealthy: …; …". */
+export function whyUnusable(endpoints: readonly EndpointController[]): string {
+  return endpoints
+    .map((e) => {
+      const state = e.ejection.state;
+      const why =
+        e.config.weight === 0
+          ? 'weight 0 (drained)'
+          : e.connectivity !== ConnectivityState.READY
+            ? `not connected (${ConnectivityState[e.connectivity]}${e.lastError ? `: ${e.lastError}` : ''})`
+            : state.kind !== 'admitted'
+              ? `ejected: ${state.reason}`
+              : `unhealthy: ${e.health.detail}`;
+      return `${e.config.name} (${e.address}) ${why}`;
+    })
+    .join('; ');
 }

@@ -35,6 +35,13 @@ export interface MeshOptions {
   /** Random numbers in [0, 1) for the balancer (each picker's start phase, P2C's samples). Default Math.random; tests seed it. */
   random?: () => number;
   /**
+   * The zone this client runs in, matched against endpoints' `zone` label: inside each
+   * priority tier, calls stay in this zone while it has enough usable capacity and overflow to
+   * the others by the share it lacks. Default: none (no zone-aware routing). From an
+   * environment variable: `createMesh({ zone: process.env.MY_ZONE, … })` (unset or empty: none).
+   */
+  zone?: string | undefined;
+  /**
    * Where the mesh's own metrics (per-endpoint attempts) and its clients' gRPC metrics go.
    * Default: OpenTelemetry's global meter provider; without one nothing is recorded.
    */
@@ -73,6 +80,7 @@ export class Mesh {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #random: () => number;
+  readonly #zone: string | undefined;
   readonly #configChanged = new Signal<void>();
   readonly #balancers = new Set<() => BalancerSnapshot>();
   readonly #cleanups: Array<() => void> = [];
@@ -95,6 +103,7 @@ export class Mesh {
     this.#cleanups.push(logMeshEvents(this.events, this.#logger));
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#zone = options.zone || undefined;
     this.#admin = new MeshAdmin(this.#clock);
     this.#credentials = new ServiceCredentials(this.#clock, (service, { kind, files, reason }) => {
       const event = { subject: 'tls-files' as const, source: `TLS files ${files}`, service };
@@ -371,6 +380,7 @@ export class Mesh {
       logger: this.#logger,
       clock: this.#clock,
       random: this.#random,
+      zone: this.#zone,
       metrics: this.#metrics,
       attemptRecorder: () => this.#admin.recorder,
       registerBalancer: (snapshot) => {

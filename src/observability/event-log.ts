@@ -1,7 +1,7 @@
 // The one place where events become log lines: the components emit events (the mesh's, a
 // circuit breaker's transitions, a TLS file provider's rotations), and these subscribers write
 // them down, one line per event, at the level an operator would want.
-import type { ConfigEvent, DiscoveryEvent, EndpointEvent, EndpointEventKind, MeshEvents } from './events.js';
+import type { ConfigEvent, DiscoveryEvent, EndpointEvent, EndpointEventKind, MeshEvents, RoutingEvent } from './events.js';
 import type { Logger } from './logger.js';
 import type { Disposer } from './signal.js';
 
@@ -25,10 +25,11 @@ const WARNING_KINDS: ReadonlySet<EndpointEventKind> = new Set(['ejected', 'unhea
 /**
  * Writes the mesh's events to `logger`: each endpoint event as `endpoint <kind>` (a warning
  * when the endpoint was ejected, turned unhealthy or lost its connection), each move of the
- * traffic to another priority tier as a `tier failover` warning, what discovery sources did,
- * and each config or TLS reload applied or refused. The event itself is the line's fields.
- * Breaker transitions are not among them: a client's breaker logs its own (logBreakerChanges),
- * through its stack's logger. Returns the disposer that stops it.
+ * traffic to another priority tier as a `tier failover` warning, each route whose subset has no
+ * usable endpoint (`route fallback` or `route unavailable`, a warning; `route recovered`), what
+ * discovery sources did, and each config or TLS reload applied or refused. The event itself is
+ * the line's fields. Breaker transitions are not among them: a client's breaker logs its own
+ * (logBreakerChanges), through its stack's logger. Returns the disposer that stops it.
  *
  * @example
  *   const stop = logMeshEvents(mesh.events, createLogger({ name: 'client' }));
@@ -37,6 +38,7 @@ export function logMeshEvents(events: MeshEvents, logger: Logger): Disposer {
   const subscriptions: Disposer[] = [
     events.onEndpoint((event) => logger[endpointLevel(event)](event, `endpoint ${event.kind}`)),
     events.onFailover((event) => logger.warn(event, 'tier failover')),
+    events.onRouting((event) => logRouting(logger, event)),
     events.onDiscovery((event) => logDiscovery(logger, event)),
     events.onConfigApplied((event) => logConfig(logger, event)),
     events.onConfigRejected((event) => logConfig(logger, event)),
@@ -48,6 +50,12 @@ export function logMeshEvents(events: MeshEvents, logger: Logger): Disposer {
 
 function endpointLevel(event: EndpointEvent): 'warn' | 'info' {
   return WARNING_KINDS.has(event.kind) ? 'warn' : 'info';
+}
+
+function logRouting(logger: Logger, event: RoutingEvent): void {
+  if (event.kind === 'fallback') logger.warn(event, 'route fallback: the whole service takes the calls meant for the subset');
+  else if (event.kind === 'unavailable') logger.warn(event, 'route unavailable: calls meant for the subset fail (fallback "none")');
+  else logger.info(event, 'route recovered: the subset takes its calls again');
 }
 
 function logDiscovery(logger: Logger, { service, source, endpoints, reason, kind }: DiscoveryEvent): void {

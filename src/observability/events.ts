@@ -36,6 +36,22 @@ export interface FailoverEvent {
   readonly reason: string;
 }
 
+/**
+ * A route's destination subset had no usable endpoint, or has one again: once per episode
+ * and per route and subset, when the balancer sees it (not per call).
+ * - `fallback`: the route's fallback is "any": its calls for the subset go to the whole service;
+ * - `unavailable`: its fallback is "none": those calls fail with UNAVAILABLE;
+ * - `recovered`: the subset serves the route's calls again (or the config no longer has them).
+ */
+export interface RoutingEvent {
+  readonly service: string;
+  readonly route: string;
+  readonly subset: string;
+  readonly kind: 'fallback' | 'unavailable' | 'recovered';
+  /** Why, in words: "subset \"v2\" has no usable endpoint (v2-a (127.0.0.1:50052) unhealthy: …)". */
+  readonly reason: string;
+}
+
 export interface ConfigEvent {
   /** What was reloaded: the mesh config itself, or a service's TLS files (a rotation). */
   readonly subject: 'mesh-config' | 'tls-files';
@@ -77,6 +93,7 @@ export interface MeshEventSink {
   breaker(event: BreakerEvent): void;
   recovered(event: RecoveryEvent): void;
   failover(event: FailoverEvent): void;
+  routing(event: RoutingEvent): void;
   configApplied(event: ConfigEvent): void;
   configRejected(event: ConfigEvent): void;
   discovery(event: DiscoveryEvent): void;
@@ -93,6 +110,7 @@ export class MeshEvents {
   readonly #endpoint = new Signal<EndpointEvent>();
   readonly #recovered = new Signal<RecoveryEvent>();
   readonly #failover = new Signal<FailoverEvent>();
+  readonly #routing = new Signal<RoutingEvent>();
   readonly #configApplied = new Signal<ConfigEvent>();
   readonly #configRejected = new Signal<ConfigEvent>();
   readonly #discovery = new Signal<DiscoveryEvent>();
@@ -105,6 +123,7 @@ export class MeshEvents {
       endpoint: (event) => events.#endpoint.emit(event),
       recovered: (event) => events.#recovered.emit(event),
       failover: (event) => events.#failover.emit(event),
+      routing: (event) => events.#routing.emit(event),
       configApplied: (event) => events.#configApplied.emit(event),
       configRejected: (event) => events.#configRejected.emit(event),
       discovery: (event) => events.#discovery.emit(event),
@@ -129,6 +148,11 @@ export class MeshEvents {
 
   onFailover(listener: (event: FailoverEvent) => void): Disposer {
     return this.#failover.subscribe(listener);
+  }
+
+  /** A route's subset had no usable endpoint (its calls fall back, or fail), or serves again. */
+  onRouting(listener: (event: RoutingEvent) => void): Disposer {
+    return this.#routing.subscribe(listener);
   }
 
   onConfigApplied(listener: (event: ConfigEvent) => void): Disposer {
