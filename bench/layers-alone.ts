@@ -52,6 +52,7 @@ export async function measureLayersAlone(rounds: number): Promise<LayerAloneRun[
     signal,
     sink: noSink,
     hint: undefined,
+    route: undefined,
     callOptions: {},
     transport: inner,
   });

@@ -2,14 +2,16 @@
 // layers: a grpc-js call on the outside, the layer chain inside, and the transport
 // (transport.ts) at the bottom. Nothing else in the toolkit touches grpc-js's calls.
 import {
+  InterceptingCall,
   Metadata,
   status as Status,
-  type InterceptingCall,
+  type Requester,
   type Interceptor as GrpcInterceptor,
   type InterceptingListener,
   type InterceptorOptions,
   type MethodDefinition,
   type NextCall,
+  type StatusObject,
 } from '@grpc/grpc-js';
 import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
 import type { Channel } from '@grpc/grpc-js/build/src/channel.js';
@@ -17,9 +19,9 @@ import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-i
 import { Cancellation } from '../call/cancellation.js';
 import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
-import { withoutRoutingHint } from '../call/routing-hint.js';
+import { RoutingHint, withoutRoutingHint, withRoutingHint, type HintDestination } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
-import { layerFailure } from './call.js';
+import { DROP_RESPONSES, layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
 import { sendAttempt, type AttemptChannel, type AttemptHandle } from './transport.js';
 import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type ClientResult, type ResponseSink } from './types.js';
@@ -35,12 +37,16 @@ export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = 
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
   const chain = layer(dispatch);
+  const routeStream = options.streamDestination;
   const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
     // grpc-js drives whatever an interceptor returns through InterceptingCallInterface only;
     // returning our call itself, not an InterceptingCall around it, saves a call object and
     // its listener closures per call.
-    if (definition.requestStream) return nextCall(callOptions) as InterceptingCall;
+    if (definition.requestStream) {
+      const call = nextCall(callOptions) as InterceptingCall;
+      return routeStream ? new InterceptingCall(call, routedStream(definition.path, routeStream)) : call;
+    }
     const method = methodOf(definition.path, definition.requestStream, definition.responseStream);
     const mark = (callOptions as { [INNERMOST]?: InnermostMark })[INNERMOST];
     const channel = mark?.interceptor === interceptor ? mark.channel : undefined;
@@ -74,6 +80,29 @@ export interface AdapterOptions {
    * "pkg.Service" or "*". The layers and grpc-js then see it on the call's metadata.
    */
   waitForReady?: MethodTable<boolean>;
+  /**
+   * Where a client- or bidi-streaming call goes (a route's destination), for the mesh's picker;
+   * such calls pass the layers by, so the adapter puts it in their routing hint. Default: none.
+   */
+  streamDestination?: (path: string, metadata: Metadata) => HintDestination | undefined;
+}
+
+/** A streaming call's requester: its metadata carries a hint with its route's destination while it runs. */
+function routedStream(path: string, destinationOf: (path: string, metadata: Metadata) => HintDestination | undefined): Requester {
+  return {
+    start(metadata, listener, next) {
+      const destination = destinationOf(path, metadata);
+      if (destination === undefined) return next(metadata, listener);
+      const hint = RoutingHint.create();
+      hint.routeTo(destination);
+      next(withRoutingHint(metadata, hint), {
+        onReceiveStatus(status, nextStatus) {
+          hint.release();
+          nextStatus(status);
+        },
+      });
+    },
+  };
 }
 
 /** An attempt's grpc-js call: the next interceptor's, or the channel's own. */
@@ -100,6 +129,34 @@ class ReadFlow {
 
   delivered(): void {
     this.#wanted = false;
+  }
+}
+
+/** A server stream nobody reads (a mirror): each message asks for the next, until the status. */
+class ReadThrough implements InterceptingListener {
+  readonly #listener: InterceptingListener;
+  #call: AttemptCall | undefined;
+
+  constructor(listener: InterceptingListener) {
+    this.#listener = listener;
+  }
+
+  attach(call: AttemptCall): void {
+    this.#call = call;
+    call.startRead();
+  }
+
+  onReceiveMetadata(metadata: Metadata): void {
+    this.#listener.onReceiveMetadata(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    this.#listener.onReceiveMessage(message);
+    this.#call?.startRead();
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    this.#listener.onReceiveStatus(status);
   }
 }
 
@@ -169,6 +226,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       signal: this.#abort,
       sink: this,
       hint: undefined,
+      route: undefined,
       callOptions: this.#options,
       transport: this.#transport,
     };
@@ -207,11 +265,24 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     this.#listener.onReceiveMessage?.(message);
   }
 
-  /** AttemptChannel: a new attempt on the channel, with the caller's options and the call's deadline. */
+  /**
+   * AttemptChannel: a new attempt on the channel, with the caller's options and the call's
+   * deadline. One whose answer is dropped (a mirror) is not the caller's: its peer is not the
+   * call's, and a stream of it is read through at its own pace.
+   */
   open(call: ClientCall, metadata: Metadata, listener: InterceptingListener): AttemptHandle {
+    if (call.sink === DROP_RESPONSES) return this.#openAside(call, metadata, listener);
     const attempt = this.#channel ? this.#openOnChannel(this.#channel, call, metadata, listener) : this.#openNext(call, metadata, listener);
     this.#current = attempt;
     if (this.streaming) this.#flow.attach(attempt);
+    return attempt;
+  }
+
+  #openAside(call: ClientCall, metadata: Metadata, listener: InterceptingListener): AttemptHandle {
+    const reader = this.streaming ? new ReadThrough(listener) : undefined;
+    const target = reader ?? listener;
+    const attempt = this.#channel ? this.#openOnChannel(this.#channel, call, metadata, target) : this.#openNext(call, metadata, target);
+    reader?.attach(attempt);
     return attempt;
   }
 

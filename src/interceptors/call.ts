@@ -1,7 +1,7 @@
 import { Metadata, status as Status, type StatusObject } from '@grpc/grpc-js';
 import type { CancelSignal } from '../call/cancellation.js';
 import { makeStatus } from '../call/status.js';
-import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
+import type { AttemptRecord, ClientCall, ClientResult, ResponseSink } from './types.js';
 
 /**
  * A copy of `call` with `changes` applied, for a layer that passes a changed call on
@@ -18,10 +18,17 @@ export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): Clie
     signal: changes.signal ?? call.signal,
     sink: changes.sink ?? call.sink,
     hint: 'hint' in changes ? changes.hint : call.hint,
+    route: 'route' in changes ? changes.route : call.route,
     callOptions: changes.callOptions ?? call.callOptions,
     transport: call.transport,
   };
 }
+
+/**
+ * The sink of an attempt whose answer nobody reads (a mirror): its messages are dropped, and
+ * the adapter does not make it the caller's current attempt (its peer, its flow control).
+ */
+export const DROP_RESPONSES: ResponseSink = Object.freeze({ headers() {}, message() {} });
 
 /** A result for a call that ended without (another) attempt: refused, cancelled, out of time. */
 export function failedResult(status: StatusObject, attempts: readonly AttemptRecord[] = []): ClientResult {

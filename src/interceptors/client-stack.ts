@@ -5,28 +5,46 @@ import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
 import { composeLayers } from '../call/compose.js';
-import { deadlineLayer, type DeadlineOptions } from './deadline.js';
+import { configuredTimeouts, deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
 import { metricsLayer, type MetricsOptions } from './metrics.js';
 import { retryLayer, type RetryLayer, type RetryOptions } from './retry/retry.js';
-import type { ClientLayer } from './types.js';
+import { destinationLayer } from './route/destination.js';
+import { routeLayer, streamDestination, type RouteLayer } from './route/route.js';
+import type { ClientLayer, RouteMatcher } from './types.js';
 
 /**
  * The documented order of the client layers, outermost first:
  * - metrics (when recording) time the whole call and count its attempts;
  * - logging sees the call as the caller does (final status, all attempts, total latency);
+ * - route (with routes, from the mesh) matches the call to its route once, so that the layers
+ *   below apply the route's timeout and retry, and mirrors a share of the calls;
  * - deadline fixes the whole-call budget before anything else spends it;
  * - the circuit breaker judges whole calls (retries included) and refuses before any attempt;
- * - retry/hedge runs the attempts, each with its own timeout and routing hint.
+ * - retry/hedge runs the attempts, each with its own timeout and routing hint;
+ * - destination (with routes) sends each attempt to its route's subset and applies its fault.
  */
-export const CLIENT_LAYER_ORDER = ['metrics', 'logging', 'deadline', 'circuit-breaker', 'retry'] as const;
+export const CLIENT_LAYER_ORDER = ['metrics', 'logging', 'route', 'deadline', 'circuit-breaker', 'retry', 'destination'] as const;
 export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 
 export interface ClientStackOptions {
   /** Shared by the logging and breaker layers. Default: no logs. */
   logger?: Logger;
-  /** Shared by the layers that keep time (deadline, breaker, retry). Default: the system clock. */
+  /** Shared by the layers that keep time (deadline, breaker, retry, a fault's delay). Default: the system clock. */
   clock?: Clock;
+  /**
+   * Random numbers in [0, 1) for the layers that draw them: the retry's jitter (unless
+   * `retry.random` says otherwise) and a route's fault percentages. Default Math.random; tests
+   * seed it.
+   */
+  random?: () => number;
+  /**
+   * The routes in force, read on every call; with them the stack gains its route and
+   * destination layers. `mesh.clientStack()` passes its service's routes from the mesh config
+   * (a reload reaches existing clients at once); a stack made without a mesh has none.
+   * Default: none.
+   */
+  routes?: () => RouteMatcher | undefined;
   /**
    * gRPC's standard metrics (A66/A96) through OpenTelemetry; on whenever a meter provider is
    * registered (or given here), and out of the stack otherwise. false leaves it out.
@@ -55,15 +73,22 @@ export interface NamedClientLayer {
 
 /** The enabled layers in CLIENT_LAYER_ORDER, each built from its options. */
 export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer[] {
-  const { logger, clock } = options;
+  const { logger, clock, random, routes } = options;
   const layers: NamedClientLayer[] = [];
   const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
+  // Made before the route layer, which asks it whether a call may be mirrored.
+  const retry = options.retry === false ? undefined : retryLayer({ clock, random, ...options.retry });
+  if (routes) {
+    const timeoutFor = options.deadline === false ? undefined : configuredTimeouts(options.deadline);
+    layers.push({ name: 'route', layer: routeLayer({ routes, clock, timeoutFor, safeToRepeat: retry?.safeToRepeat }) });
+  }
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: deadlineLayer({ clock, ...options.deadline }) });
   if (options.breaker !== false)
     layers.push({ name: 'circuit-breaker', layer: circuitBreakerLayer({ logger, clock, ...options.breaker }) });
-  if (options.retry !== false) layers.push({ name: 'retry', layer: retryLayer({ clock, ...options.retry }) });
+  if (retry) layers.push({ name: 'retry', layer: retry });
+  if (routes) layers.push({ name: 'destination', layer: destinationLayer({ clock, random }) });
   return layers;
 }
 
@@ -77,6 +102,8 @@ export interface ClientStack {
   readonly retry: RetryLayer | undefined;
   /** The breaker layer, for its events and states; undefined when left out. */
   readonly breaker: CircuitBreakerLayer | undefined;
+  /** The route layer, for its mirrors' counts; undefined without routes. */
+  readonly route: RouteLayer | undefined;
   /** Stops the breakers' timers and subscriptions. */
   close(): void;
 }
@@ -102,11 +129,15 @@ export function createClientStack(options: ClientStackOptions = {}): ClientStack
   const layer = composeLayers(...layers.map((entry) => entry.layer));
   return {
     // With no layer and nothing to add to calls, the stack stays out of grpc-js's way entirely.
-    interceptors: layers.length === 0 && Object.keys(waitForReady ?? {}).length === 0 ? [] : [toGrpcInterceptor(layer, { waitForReady })],
+    interceptors:
+      layers.length === 0 && Object.keys(waitForReady ?? {}).length === 0
+        ? []
+        : [toGrpcInterceptor(layer, { waitForReady, ...(options.routes && { streamDestination: streamDestination(options.routes) }) })],
     layer,
     layers,
     retry: find<RetryLayer>('retry'),
     breaker,
+    route: find<RouteLayer>('route'),
     close: () => breaker?.close(),
   };
 }

@@ -6,7 +6,7 @@ import { resolveWith } from '../schema/validate.js';
 import { DAY, durationMs, methodTable } from '../schema/bounds.js';
 import { deriveCall, failedResult } from './call.js';
 import { methodLookup } from '../call/method-table.js';
-import type { ClientLayer } from './types.js';
+import type { ClientLayer, MethodInfo } from './types.js';
 
 export interface DeadlineOptions {
   /**
@@ -37,9 +37,18 @@ export function resolveDeadlineOptions(options: DeadlineOptions = {}) {
   return resolveWith(deadlineSchema, options, 'deadline options');
 }
 
+/** The configured timeout of a method's calls (the most specific entry, else `timeoutMs`), in ms; undefined: none. */
+export function configuredTimeouts(options: DeadlineOptions = {}): (method: MethodInfo) => number | undefined {
+  const { methods, timeoutMs } = resolveDeadlineOptions(options);
+  return methodLookup<number, number | undefined>(methods, timeoutMs, (fallback, specific) =>
+    specific.length > 0 ? specific.at(-1) : fallback,
+  );
+}
+
 /**
  * Gives every call a deadline: the caller's, or `now + timeout` from config when that is
- * sooner. A caller's deadline is never extended. A call whose deadline has already passed
+ * sooner (for a call that took a route with a `timeoutMs`, the route's in place of the
+ * client's). A caller's deadline is never extended. A call whose deadline has already passed
  * fails at once with DEADLINE_EXCEEDED and never touches the network.
  *
  * @example
@@ -48,12 +57,11 @@ export function resolveDeadlineOptions(options: DeadlineOptions = {}) {
 export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
   const resolved = resolveDeadlineOptions(options);
   const clock = resolved.clock ?? systemClock;
-  const timeoutFor = methodLookup<number, number | undefined>(resolved.methods, resolved.timeoutMs, (fallback, specific) =>
-    specific.length > 0 ? specific.at(-1) : fallback,
-  );
+  const timeoutFor = configuredTimeouts(resolved);
   return (next) => (call) => {
     const now = clock.now();
-    const configured = timeoutFor(call.method);
+    // A route's own timeout replaces the client's for the calls that take it.
+    const configured = call.route?.route.config.timeoutMs ?? timeoutFor(call.method);
     const deadline = configured === undefined ? call.deadline : Math.min(call.deadline, now + configured);
     if (deadline <= now) {
       const late = Math.round(now - deadline);

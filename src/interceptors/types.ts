@@ -1,7 +1,8 @@
 import type { CallOptions, Metadata, StatusObject, status as Status } from '@grpc/grpc-js';
 import type { CancelSignal } from '../call/cancellation.js';
 import type { MethodInfo } from '../call/method.js';
-import type { RoutingHint } from '../call/routing-hint.js';
+import type { Fallback, RoutingHint } from '../call/routing-hint.js';
+import type { RetryPolicy } from './retry/policy.js';
 
 export type { MethodInfo, MethodKind } from '../call/method.js';
 
@@ -28,6 +29,8 @@ export interface ClientCall {
   readonly sink: ResponseSink;
   /** For the mesh picker: endpoints to avoid, and where the attempt went (see RoutingHint). */
   readonly hint: RoutingHint | undefined;
+  /** The route the call took (the route layer matched it once), for the layers below; undefined: none. */
+  readonly route: CallRoute | undefined;
   /**
    * How an attempt of this call is sent, under the innermost layer: set by whoever made the
    * call (the grpc-js adapter, the nice-grpc middleware). The layers are composed once, with
@@ -36,6 +39,57 @@ export interface ClientCall {
   readonly transport: ClientNext;
   /** The grpc-js call options the caller passed (host, credentials, parent, ...). */
   readonly callOptions: Readonly<CallOptions>;
+}
+
+/**
+ * A route's action as the client layers read it: `services.<s>.routes[]` of the mesh config
+ * (src/config/traffic.ts) has this shape. Written here, not imported, so that the layers depend
+ * on no config or balancer code.
+ */
+export interface RouteAction {
+  readonly destinations?: ReadonlyArray<{ readonly subset: string; readonly weight: number }> | undefined;
+  readonly fallback: Fallback;
+  /** The whole-call deadline of the route's calls, in place of the client's configured one. */
+  readonly timeoutMs?: number | undefined;
+  /** Merged over the client's retry policy for the method. */
+  readonly retry?: RetryPolicy | undefined;
+  /** gRPC A33's fault injection, per attempt: first the delay, then the abort. */
+  readonly fault?:
+    | {
+        readonly delay?: { readonly ms: number; readonly percent: number } | undefined;
+        readonly abort?: { readonly code: number; readonly percent: number } | undefined;
+      }
+    | undefined;
+  /** A copy of `percent` of the calls goes to `subset`; its answer is dropped. */
+  readonly mirror?: { readonly subset: string; readonly percent: number } | undefined;
+}
+
+/** One route, ready for calls (the mesh's compiled routes, balancer/routes.ts, are such). */
+export interface MatchedRoute {
+  readonly name: string;
+  readonly config: RouteAction;
+  /** The next destination subset of the route's split; undefined: the whole service. */
+  chooseSubset(): string | undefined;
+}
+
+/** A service's routes in force: the first that a call's method and metadata meet, or undefined. */
+export interface RouteMatcher {
+  match(path: string, metadata: Metadata): MatchedRoute | undefined;
+}
+
+/**
+ * ClientCall.route: the route one call took, and what its attempts learned: a subset on which
+ * the route's fault failed an attempt stands for a broken one, and the call's later attempts go
+ * to another destination, where the fault does not follow them (while the route has one).
+ */
+export interface CallRoute {
+  readonly route: MatchedRoute;
+  /** The subset the next attempt goes to: the route's split, steering clear of faulted subsets while another destination remains. */
+  nextSubset(): string | undefined;
+  /** Whether an attempt to `subset` meets the route's fault: not once an earlier fault sent the call elsewhere. */
+  meetsFault(subset: string | undefined): boolean;
+  /** The route's fault failed an attempt on its way to `subset`. */
+  faulted(subset: string | undefined): void;
 }
 
 /** What one attempt did; the logging layer turns these into per-attempt debug lines. */

@@ -34,6 +34,12 @@ export { retryLayer } from '../interceptors/retry/retry.js';
 export type { RetryOptions, RetryLayer } from '../interceptors/retry/retry.js';
 export type { RetryPolicy } from '../interceptors/retry/policy.js';
 export type { BackoffOptions } from '../interceptors/retry/backoff.js';
+export { routeLayer } from '../interceptors/route/route.js';
+export type { RouteOptions, RouteLayer } from '../interceptors/route/route.js';
+export { destinationLayer } from '../interceptors/route/destination.js';
+export type { DestinationOptions } from '../interceptors/route/destination.js';
+export type { MirrorSnapshot } from '../interceptors/route/mirror.js';
+export type { RouteMatcher, MatchedRoute, RouteAction, CallRoute } from '../interceptors/types.js';
 export type { RetryBudgetOptions, RetryBudgetSnapshot, TaperOptions } from '../interceptors/retry/budget.js';
 
 // --- server layers ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import type { AdminOptions, AdminServer } from '../admin/admin-server.js';
 import { MeshAdmin } from '../admin/mesh-admin.js';
 import { registerBalancer } from '../balancer/balancer.js';
+import { RouteTable } from '../balancer/routes.js';
 import type { BalancerSnapshot } from '../balancer/snapshot.js';
 import { systemClock, type Clock } from '../clock.js';
 import { FileConfigSource, StaticConfigSource, type ConfigSource } from '../config/config-source.js';
@@ -201,7 +202,8 @@ export class Mesh {
    * The client stack `mesh.client()` puts on a client of `service`, for a client the mesh
    * does not build (a nice-grpc client: `meshMiddleware(mesh.clientStack('orders'))`): the
    * service's `client` config merged with `stack`, routing hints on (the mesh's picker reads
-   * them), and the breaker closing as soon as the balancer sees an endpoint back.
+   * them), the service's `routes` read on every call (a reload reaches the stack at once), and
+   * the breaker closing as soon as the balancer sees an endpoint back.
    * `stack.close()` releases it (a client from `mesh.client()` does that itself).
    */
   clientStack(service: string, stack: ClientStackOptions = {}): ClientStack {
@@ -219,6 +221,8 @@ export class Mesh {
     parseServiceConfig(stackOptions.serviceConfig, { mesh: true });
     // The channel's picker is the mesh's: attempts may carry routing hints.
     if (stackOptions.retry !== false) stackOptions.retry = { ...stackOptions.retry, routingHints: true };
+    // Read per call, not fixed with the stack: a reload changes an existing client's routes at once.
+    stackOptions.routes ??= this.#routes(service);
     if (stackOptions.breaker !== false) {
       // The balancer hears first that an endpoint is back (connected and healthy again); an
       // open breaker need not wait out its reset timer to learn it.
@@ -245,7 +249,8 @@ export class Mesh {
   /**
    * A client of `service` through the mesh, with the client stack (logging, deadline,
    * breaker, retry) configured from the service's `client` section, merged with `stack`.
-   * The stack is fixed when the client is created; `client.close()` also closes it.
+   * The stack is fixed when the client is created, but for the service's `routes`, which it
+   * reads on every call; `client.close()` also closes it.
    *
    * `clientOptions` are grpc-js's: the user's interceptors (or providers) run first, once per
    * call, then the stack (so an auth interceptor's header goes out on every retry and hedge);
@@ -353,6 +358,20 @@ export class Mesh {
           : '';
       throw new ConfigError(problem.field, problem.value, `mesh.client(…, "${service}"): ${problem.message}${replaced}`);
     }
+  }
+
+  /** The routes of `service` in the config in force (the table compiled once per config version). */
+  #routes(service: string): () => RouteTable | undefined {
+    let seen: MeshConfig | undefined;
+    let table: RouteTable | undefined;
+    return () => {
+      const config = this.config;
+      if (config !== seen) {
+        seen = config;
+        table = RouteTable.of(this.#service(service) ?? {});
+      }
+      return table;
+    };
   }
 
   #service(name: string): ServiceConfig | undefined {

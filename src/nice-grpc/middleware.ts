@@ -74,6 +74,7 @@ export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOp
       signal: cancel,
       sink: NO_SINK,
       hint: undefined,
+      route: undefined,
       callOptions: {},
       transport: (attempt) => sendNiceAttempt(next, rest, attempt),
     };

@@ -11,6 +11,7 @@ export function clientCall(path = '/orders.v1.OrderService/GetOrder', overrides:
     signal: new AbortController().signal,
     sink: { headers: () => {}, message: () => {} },
     hint: undefined,
+    route: undefined,
     callOptions: {},
     // Unit tests of single layers pass their own `next`: nothing reaches a transport.
     transport: () => Promise.reject(new Error('a unit test call has no transport')),

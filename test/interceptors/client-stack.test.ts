@@ -32,13 +32,18 @@ describe('client stack', () => {
       return { log, layers, chain };
     }
 
-    it('is metrics → logging → deadline → circuit breaker → retry, outermost first', async () => {
+    it('is metrics → logging → deadline → circuit breaker → retry, outermost first, without routes', async () => {
       const { log, layers, chain } = traced();
-      // Metrics only when something records them (an OpenTelemetry meter provider).
-      expect(layers.map((layer) => layer.name)).to.deep.equal(CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics'));
-      expect(CLIENT_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'deadline', 'circuit-breaker', 'retry']);
+      // Metrics only when something records them (an OpenTelemetry meter provider); the route
+      // layers only with routes (a stack from the mesh).
+      expect(layers.map((layer) => layer.name)).to.deep.equal(['logging', 'deadline', 'circuit-breaker', 'retry']);
+      expect(CLIENT_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'route', 'deadline', 'circuit-breaker', 'retry', 'destination']);
       expect(clientLayers({ metrics: { meterProvider: (await testMeter()).provider } }).map((layer) => layer.name)).to.deep.equal([
-        ...CLIENT_LAYER_ORDER,
+        'metrics',
+        'logging',
+        'deadline',
+        'circuit-breaker',
+        'retry',
       ]);
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
       await chain(next)(clientCall());
@@ -52,6 +57,32 @@ describe('client stack', () => {
         'inside retry got OK',
         'inside circuit-breaker got OK',
         'inside deadline got OK',
+        'inside logging got OK',
+      ]);
+    });
+
+    it('puts the route between logging and the deadline, and the destination under the retries, with routes', async () => {
+      const route = { name: 'all', config: { fallback: 'any' as const }, chooseSubset: () => undefined };
+      const { log, layers, chain } = traced({ routes: () => ({ match: () => route }) });
+      expect(layers.map((layer) => layer.name)).to.deep.equal(CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics'));
+      const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
+      await chain(next)(clientCall());
+      expect(log).to.deep.equal([
+        'inside logging sending',
+        'inside route sending',
+        'inside deadline sending',
+        'inside circuit-breaker sending',
+        'inside retry sending',
+        'inside destination sending',
+        'inside destination got UNAVAILABLE',
+        'inside retry got UNAVAILABLE',
+        'inside retry sending',
+        'inside destination sending',
+        'inside destination got OK',
+        'inside retry got OK',
+        'inside circuit-breaker got OK',
+        'inside deadline got OK',
+        'inside route got OK',
         'inside logging got OK',
       ]);
     });

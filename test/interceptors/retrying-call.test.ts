@@ -178,6 +178,25 @@ describe('the attempt engine (retries and hedges)', () => {
     expect((await answer).status.code).to.equal(grpc.status.OK);
   });
 
+  it("gives a routed call's attempts a hint of their own, for the destination layer to route, and frees each as it ends", async () => {
+    const { clock, layer, sent } = setup({ maxAttempts: 2, idempotent: true, routingHints: true, backoff: { baseMs: 2, capMs: 2 } });
+    const route = { name: 'canary', config: { fallback: 'any' as const }, chooseSubset: () => 'v2' };
+    const routed = { route, nextSubset: () => 'v2', meetsFault: () => true, faulted: () => {} };
+    const answer = layer(clientCall(undefined, { route: routed }));
+    const first = sent[0]!.call.hint!;
+    first.routeTo({ route: 'canary', subset: 'v2', fallback: 'any' });
+    sent[0]!.answer(response(grpc.status.UNAVAILABLE));
+    await flush();
+    expect(first.destination()).to.equal(undefined); // released with its attempt
+    clock.tick(1); // the backoff
+    expect(sent[1]!.call.hint).to.not.equal(undefined);
+    sent[1]!.answer(response(grpc.status.OK));
+    expect((await answer).status.code).to.equal(grpc.status.OK);
+    // An unrouted plain retry still sends its first attempt as the call itself, without a hint.
+    void layer(clientCall());
+    expect(sent[2]!.call.hint).to.equal(undefined);
+  });
+
   it('words every reason to stop in one place, in the words callers match', () => {
     const notes: Record<StopReason, string | undefined> = {
       cancelled: 'cancelled',

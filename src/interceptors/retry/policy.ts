@@ -101,19 +101,40 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
 }
 
 /**
+ * A method's policy, and a route's policy merged over it: `over` is a route's `retry`
+ * (validated once, then cached by the object it came in, which a config reload replaces).
+ */
+export type RetryPolicyLookup = (method: MethodInfo, over?: RetryPolicy) => ResolvedRetryPolicy;
+
+/**
  * Validates a base policy plus per-method overrides and returns the per-call lookup
- * (cached by method path).
+ * (cached by method path, and by route for a route's override).
  */
 export function retryPolicyLookup(
   base: RetryPolicy,
   methods: Readonly<Record<string, RetryPolicy>> | undefined,
   what: string,
-): (method: MethodInfo) => ResolvedRetryPolicy {
+): RetryPolicyLookup {
   const resolvedBase = resolveWith(retryPolicySchema, base, what);
   const table = Object.fromEntries(
     Object.entries(methods ?? {}).map(([key, value]) => [key, resolveWith(retryPolicySchema, value, `${what}: methods["${key}"]`)]),
   );
-  return methodLookup<PolicyInput, ResolvedRetryPolicy>(table, finish([resolvedBase]), (_fallback, specific) =>
+  const policyFor = methodLookup<PolicyInput, ResolvedRetryPolicy>(table, finish([resolvedBase]), (_fallback, specific) =>
     finish([resolvedBase, ...specific]),
   );
+  const layersFor = methodLookup<PolicyInput, readonly PolicyInput[]>(table, [resolvedBase], (_fallback, specific) => [
+    resolvedBase,
+    ...specific,
+  ]);
+  // Keyed by the route's own retry object: entries go with the config version they came from.
+  const routed = new WeakMap<RetryPolicy, { readonly over: PolicyInput; readonly byPath: Map<string, ResolvedRetryPolicy> }>();
+  return (method, over) => {
+    if (over === undefined) return policyFor(method);
+    let entry = routed.get(over);
+    if (entry === undefined)
+      routed.set(over, (entry = { over: resolveWith(retryPolicySchema, over, `${what}: a route's retry`), byPath: new Map() }));
+    let policy = entry.byPath.get(method.path);
+    if (policy === undefined) entry.byPath.set(method.path, (policy = finish([...layersFor(method), entry.over])));
+    return policy;
+  };
 }

@@ -4,7 +4,8 @@ import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { methodTable } from '../../schema/bounds.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
-import type { ClientLayer } from '../types.js';
+import type { ClientCall, ClientLayer } from '../types.js';
+import { safeToRepeat } from './outcome.js';
 import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type RetryBudgetOptions } from './budget.js';
 import type { RetryContext, RetryEvent } from './context.js';
 import { RETRY_POLICY_DEFAULTS, retryPolicyFields, retryPolicyLookup, retryPolicySchema, type RetryPolicy } from './policy.js';
@@ -90,6 +91,11 @@ export type RetryLayer = ClientLayer & {
    */
   onRetry(listener: (event: RetryEvent) => void): Disposer;
   readonly budget: RetryBudget | undefined;
+  /**
+   * Whether `call` may be sent again after it may have reached a server: its method (or its
+   * route's retry) is idempotent, or it carries an idempotency key.
+   */
+  readonly safeToRepeat: (call: ClientCall) => boolean;
 };
 
 /**
@@ -115,13 +121,17 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
     return context;
   };
 
+  // A routed call's policy is its route's retry merged over the method's (route.ts).
+  const policyOf = (call: ClientCall) => policyFor(call.method, call.route?.route.config.retry);
+
   const layer: ClientLayer = (next) => (call) => {
-    const context = contextFor(policyFor(call.method));
+    const context = contextFor(policyOf(call));
     budget?.recordRequest();
     return RetryingCall.start(next, call, context);
   };
   return Object.assign(layer, {
     onRetry: (listener: (event: RetryEvent) => void) => retried.subscribe(listener),
     budget,
+    safeToRepeat: (call: ClientCall) => safeToRepeat(call, policyOf(call), idempotencyKeyHeader),
   });
 }

@@ -95,9 +95,10 @@ export class RetryingCall {
     const mayEnd = this.#mayEndAttempts();
     const cancel = mayEnd ? new Cancellation() : undefined;
     if (cancel && call.signal.aborted) cancel.abort(call.signal.reason);
-    // With the mesh's picker, an attempt the call may end carries a hint: it says whether it was sent.
+    // With the mesh's picker, an attempt the call may end carries a hint: it says whether it was
+    // sent. So does a routed one: the layer below writes its destination into it.
     const hint =
-      routingHints && (mayEnd || this.#failedPeers !== undefined)
+      routingHints && (mayEnd || this.#failedPeers !== undefined || call.route !== undefined)
         ? RoutingHint.create(index === 1 ? undefined : peersToAvoid(this.#running, this.#failedPeers))
         : undefined;
     // A timed call always gives its attempts their own signal (#mayEndAttempts): the cut needs it.

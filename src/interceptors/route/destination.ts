@@ -1,0 +1,54 @@
+// The per-attempt half of routing, under the retry engine: each attempt of a routed call goes
+// to a subset of its route's split, written into the attempt's routing hint for the mesh's
+// picker, and meets the route's fault.
+import { z } from 'zod';
+import { RoutingHint } from '../../call/routing-hint.js';
+import { systemClock, type Clock } from '../../clock.js';
+import { resolveWith } from '../../schema/validate.js';
+import { deriveCall } from '../call.js';
+import type { ClientLayer } from '../types.js';
+import { withFault } from './fault.js';
+
+export interface DestinationOptions {
+  /** Source of the fault percentages, uniform in [0, 1). Default Math.random; tests seed it. */
+  random?: () => number;
+  /** The clock a fault's delay runs on. Default: the system clock. */
+  clock?: Clock;
+}
+
+const destinationOptionsSchema = z.strictObject({
+  random: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').optional(),
+  clock: z.custom<Clock>().optional(),
+});
+
+export function resolveDestinationOptions(options: DestinationOptions = {}) {
+  const resolved = resolveWith(destinationOptionsSchema, options, 'destination options');
+  return Object.freeze({ random: resolved.random ?? Math.random, clock: resolved.clock ?? systemClock });
+}
+
+/**
+ * Sends each attempt of a routed call (`call.route`, set by the route layer) to the subset its
+ * route's split chooses for it — another destination than one the route's fault failed an
+ * earlier attempt on, while there is one, where the fault does not follow it — by way of the
+ * attempt's routing hint, then applies the route's fault (fault.ts). The retry engine gives a routed attempt a hint; without one
+ * (no retry layer) the attempt gets its own. An unrouted attempt goes on untouched.
+ *
+ * @example
+ *   composeLayers(routeLayer({ routes }), retryLayer({ routingHints: true }), destinationLayer({ random }))
+ */
+export function destinationLayer(options: DestinationOptions = {}): ClientLayer {
+  const { random, clock } = resolveDestinationOptions(options);
+  return (next) => (call) => {
+    const routed = call.route;
+    if (routed === undefined) return next(call);
+    const { name, config } = routed.route;
+    const subset = routed.nextSubset();
+    const own = call.hint === undefined ? RoutingHint.create() : undefined;
+    const attempt = own === undefined ? call : deriveCall(call, { hint: own });
+    attempt.hint!.routeTo({ route: name, subset, fallback: config.fallback });
+    const { fault } = config;
+    const result =
+      fault === undefined || !routed.meetsFault(subset) ? next(attempt) : withFault(next, attempt, subset, fault, random, clock);
+    return own === undefined ? result : result.finally(() => own.release());
+  };
+}
