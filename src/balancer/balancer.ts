@@ -4,7 +4,7 @@ import type { ServiceConfig } from '../config/mesh-config.js';
 import type { EndpointEvent, EndpointEventKind } from '../observability/events.js';
 import { BALANCER_NAME, MeshBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
-import { endpointAttemptRecorder } from './endpoint-metrics.js';
+import { endpointAttemptRecorder, routePickCounter } from './endpoint-metrics.js';
 import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
@@ -119,8 +119,12 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     );
     this.#toConnect.push(...created);
     this.#rebuilding = false;
-    this.#routing.update(update.settings, this.#members.current.values(), (fields, message) =>
-      this.#runtime!.logger.warn({ service: this.#service, ...fields }, message),
+    const { metrics } = this.#runtime!;
+    this.#routing.update(
+      update.settings,
+      this.#members.current.values(),
+      (fields, message) => this.#runtime!.logger.warn({ service: this.#service, ...fields }, message),
+      metrics && ((route, subsets) => routePickCounter(metrics, this.#service, route, subsets)),
     );
     this.#rebuild();
     this.#connectSome();

@@ -1,5 +1,5 @@
 import type { status as Status } from '@grpc/grpc-js';
-import { INSTRUMENTS, perStatus, type Recorder } from '../observability/metrics.js';
+import { INSTRUMENTS, onFirstUse, perStatus, type Recorder } from '../observability/metrics.js';
 import type { EndpointController } from './endpoint-controller.js';
 
 /**
@@ -22,5 +22,31 @@ export function endpointAttemptRecorder(
     }
     series.attempts(code).add(1);
     series.durations(code).record(durationMs / 1000);
+  };
+}
+
+/** Counts one route's picks: `index` is the destination's place in the route (undefined: the whole service). */
+export type RoutePickCounter = (index: number | undefined, fellBack: boolean) => void;
+
+/**
+ * `meshlite.route.picks` for one route, the series made once per destination and outcome: a pick
+ * costs an array read and an add. Labels are the service, the route and the subset names from
+ * the config — never a header value, so the series stay as few as the config's routes.
+ */
+export function routePickCounter(recorder: Recorder, service: string, route: string, subsets: readonly string[]): RoutePickCounter {
+  const picks = recorder.counter(INSTRUMENTS.routePicks);
+  const series = (subset: string, fallback: boolean) =>
+    onFirstUse(picks, {
+      'meshlite.service': service,
+      'meshlite.route': route,
+      'meshlite.subset': subset,
+      'meshlite.fallback': String(fallback),
+    });
+  const whole = series('', false);
+  const bySubset = subsets.map((subset) => ({ served: series(subset, false), fellBack: series(subset, true) }));
+  return (index, fellBack) => {
+    const destination = index === undefined ? undefined : bySubset[index];
+    if (destination === undefined) whole().add(1);
+    else (fellBack ? destination.fellBack : destination.served)().add(1);
   };
 }

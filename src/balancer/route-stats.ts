@@ -2,6 +2,7 @@
 // counters belong to one config version's route table (a reload starts them afresh) and
 // outlive the pickers; they hold numbers only, nothing a call made. A pick costs a map lookup
 // and a few typed-array writes; the memory is RECENT_PICKS bytes per route, whatever the load.
+import type { RoutePickCounter } from './endpoint-metrics.js';
 import type { RouteSnapshot } from './snapshot.js';
 import type { RouteTable } from './routes.js';
 
@@ -21,7 +22,10 @@ class RouteCounter {
   #next = 0;
   #picks = 0;
 
-  constructor(subsets: readonly string[]) {
+  readonly #metric: RoutePickCounter | undefined;
+
+  constructor(subsets: readonly string[], metric: RoutePickCounter | undefined) {
+    this.#metric = metric;
     const index = new Map<string, number>();
     subsets.forEach((subset, i) => index.has(subset) || index.set(subset, i));
     this.#index = index;
@@ -32,6 +36,7 @@ class RouteCounter {
   count(subset: string | undefined, fellBack: boolean): void {
     this.#picks++;
     const index = subset === undefined ? undefined : this.#index.get(subset);
+    this.#metric?.(index, fellBack);
     if (index === undefined) return;
     if (fellBack) this.#fallbacks[index]!++;
     if (this.#filled === RECENT_PICKS) this.#recent[this.#ring[this.#next]!]!--;
@@ -60,10 +65,14 @@ export class RouteStats {
   readonly #table: RouteTable;
   readonly #counters: ReadonlyMap<string, RouteCounter>;
 
-  constructor(table: RouteTable) {
+  /** `metric` makes a route's `meshlite.route.picks` counter, when the mesh records metrics. */
+  constructor(table: RouteTable, metric?: (route: string, subsets: readonly string[]) => RoutePickCounter) {
     this.#table = table;
     this.#counters = new Map(
-      table.routes.map((route) => [route.name, new RouteCounter((route.config.destinations ?? []).map((d) => d.subset))]),
+      table.routes.map((route) => {
+        const subsets = (route.config.destinations ?? []).map((d) => d.subset);
+        return [route.name, new RouteCounter(subsets, metric?.(route.name, subsets))];
+      }),
     );
   }
 

@@ -6,6 +6,7 @@ import type { ServiceConfig } from '../config/mesh-config.js';
 import type { RoutingEvent } from '../observability/events.js';
 import type { EndpointController } from './endpoint-controller.js';
 import type { WeightedPriorityPicker } from './picker.js';
+import type { RoutePickCounter } from './endpoint-metrics.js';
 import { RouteStats } from './route-stats.js';
 import { RouteTable } from './routes.js';
 import { RoutingPicker } from './routing-picker.js';
@@ -42,11 +43,12 @@ export class ServiceRouting {
     settings: ServiceConfig,
     all: Iterable<EndpointController>,
     warn: (fields: Record<string, unknown>, message: string) => void,
+    metric?: (route: string, subsets: readonly string[]) => RoutePickCounter,
   ): void {
     const table = RouteTable.of(settings);
     if (table !== this.#table) {
       this.#table = table;
-      this.#stats = table && new RouteStats(table);
+      this.#stats = table && new RouteStats(table, metric);
     }
     const subsets = settings.subsets ?? {};
     const endpoints = [...all];

@@ -99,6 +99,12 @@ export const INSTRUMENTS = Object.freeze({
     description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
   },
   endpointAttemptDuration: latency('meshlite.endpoint.attempt.duration', 'Time each attempt took, by the endpoint it went to.'),
+  routePicks: {
+    name: 'meshlite.route.picks',
+    unit: '{pick}',
+    description:
+      'Attempts each route sent, by destination subset ("" for the whole service) and whether the subset had no usable endpoint (fallback).',
+  },
 } satisfies Record<string, InstrumentDescription>);
 
 /**

@@ -118,6 +118,56 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         );
       });
 
+      it('counts the picks of each route by destination subset, labelled by names from the config only', async () => {
+        const [a, b] = [await startFakeBackend('ServiceA'), await startFakeBackend('ServiceB')];
+        pool.defer(() => a.stop());
+        pool.defer(() => b.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(pool, {
+          meterProvider: meter.provider,
+          config: {
+            services: {
+              orders: {
+                endpoints: [
+                  { name: 'A', address: a.address, labels: { version: 'v1' } },
+                  { name: 'B', address: b.address, labels: { version: 'v2' } },
+                ],
+                subsets: { v1: { version: 'v1' }, v2: { version: 'v2' } },
+                routes: [
+                  { name: 'canary', match: { headers: [{ name: 'x-canary', exact: '1' }] }, destinations: [{ subset: 'v2' }] },
+                  {
+                    name: 'split',
+                    destinations: [
+                      { subset: 'v1', weight: 3 },
+                      { subset: 'v2', weight: 1 },
+                    ],
+                  },
+                ],
+                balancer: { slowStart: { windowMs: 0 } },
+              },
+            },
+          },
+        });
+        await connectAndWait(mesh, client, ['A', 'B']);
+        for (let i = 0; i < 8; i++) await getOrder(client);
+        await getOrder(client, { 'x-canary': '1' });
+        const picks = (await meter.collect()).get('meshlite.route.picks');
+        const of = (route: string, subset: string) =>
+          valueOf(picks, {
+            'meshlite.service': 'orders',
+            'meshlite.route': route,
+            'meshlite.subset': subset,
+            'meshlite.fallback': 'false',
+          });
+        expect([of('split', 'v1'), of('split', 'v2'), of('canary', 'v2')]).to.deep.equal([6, 2, 1]);
+        expect(
+          picks!.points.every(
+            (p) => Object.keys(p.attributes).sort().join() === 'meshlite.fallback,meshlite.route,meshlite.service,meshlite.subset',
+          ),
+        ).to.equal(true);
+      });
+
       it('records server calls with A66 names, units and labels', async () => {
         const meter = await testMeter(mode);
         pool.defer(() => meter.shutdown());
