@@ -22,6 +22,7 @@ export type {
   ConfigEvent,
   DiscoveryEvent,
   BreakerEvent,
+  RoutingEvent,
 } from './observability/events.js';
 export type { AdminOptions, AdminServer } from './admin/admin-server.js';
 
