@@ -2,9 +2,8 @@
 // mesh:/// target (no client stack: the picker routes by method, header and split on its own).
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createMesh, type MeshConfigInput, type MeshOptions } from 'grpc-meshlite';
+import { createMesh, type MeshConfigInput, type MeshOptions, type RoutingEvent } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
-import type { RoutingEvent } from 'grpc-meshlite';
 import { md } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
