@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { launchChromium } from '../helpers/browser.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { connectAndWait, callLoop, meshClient, until } from '../helpers/mesh.js';
+import { getOrder } from '../helpers/clients.js';
 import { callUnary } from '../../examples/orders.js';
 import { useTestPool } from '../helpers/servers.js';
 
@@ -125,6 +126,47 @@ describe('admin server and status page (real Chromium)', function () {
     expect(all.count).to.be.at.least(2);
     expect((await replayed(all.ids.at(-2))).count).to.equal(1);
     expect((await replayed(`0-${all.count}`)).count).to.equal(all.count);
+  });
+
+  it("shows a canary's routes: each destination's configured and actual share", async () => {
+    const [a, b] = [await startFakeBackend('ServiceA'), await startFakeBackend('ServiceB')];
+    for (const backend of [a, b]) pool.defer(() => backend.stop());
+    const { mesh, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'ServiceA', address: a.address, labels: { version: 'v1' } },
+              { name: 'ServiceB', address: b.address, labels: { version: 'v2' } },
+            ],
+            subsets: { v1: { version: 'v1' }, v2: { version: 'v2' } },
+            routes: [
+              {
+                name: 'canary',
+                destinations: [
+                  { subset: 'v1', weight: 80 },
+                  { subset: 'v2', weight: 20 },
+                ],
+              },
+            ],
+            healthCheck: { probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 0 } },
+          },
+        },
+      },
+    });
+    const admin = await mesh.serveAdmin({ port: 0 });
+    pool.defer(() => admin.close());
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
+    for (let i = 0; i < 100; i++) await getOrder(client);
+    const browser = await launchChromium(pool);
+    const page = await browser.newPage();
+    await page.goto(admin.url);
+    const v2 = page.locator('tr[data-route="canary"][data-subset="v2"]');
+    await v2.waitFor({ timeout: 10_000 });
+    expect(await v2.locator('td').nth(2).textContent()).to.equal('20 %');
+    expect(await v2.locator('.actual').textContent()).to.equal('20 %');
+    expect(await page.locator('tr[data-route="canary"][data-subset="v1"] .actual').textContent()).to.equal('80 %');
   });
 
   it('serves /clusters and /config as JSON, the config without secrets', async () => {
