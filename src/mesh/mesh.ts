@@ -59,6 +59,9 @@ export const RECONNECT_BACKOFF = Object.freeze({
   'grpc.max_reconnect_backoff_ms': 300,
 });
 
+/** What `mesh.client()` takes besides the client class and the service. */
+const CLIENT_OPTION_NAMES: ReadonlySet<string> = new Set(['credentials', 'clientOptions', 'stack']);
+
 /** A grpc-js client made by `mesh.client()`, with the client stack it runs through. */
 export type MeshClient<T extends Client> = T & { readonly stack: ClientStack };
 
@@ -79,6 +82,8 @@ export class Mesh {
   readonly #sink: MeshEventSink;
   readonly #source: ConfigSource;
   readonly #logger: Logger;
+  /** Whether the app gave a logger (else warnings that must be seen go through process.emitWarning). */
+  readonly #logging: boolean;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #zone: string | undefined;
@@ -101,6 +106,7 @@ export class Mesh {
     registerBalancer();
     ({ events: this.events, sink: this.#sink } = MeshEvents.create());
     this.#logger = options.logger ?? silentLogger;
+    this.#logging = options.logger !== undefined;
     this.#cleanups.push(logMeshEvents(this.events, this.#logger));
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
@@ -262,6 +268,7 @@ export class Mesh {
     service: string,
     options: { credentials?: ChannelCredentials; clientOptions?: ClientOptions; stack?: ClientStackOptions } = {},
   ): MeshClient<T> {
+    this.#checkClientRequest(service, options);
     // A66: the client's own methods are its registered ones; any other path is "other".
     const registered = (ClientClass as { service?: ServiceDefinition }).service;
     if (registered) this.#checkMethodSettings(registered, service, options.stack);
@@ -278,6 +285,31 @@ export class Mesh {
       stack.close();
     };
     return Object.assign(client, { stack });
+  }
+
+  /**
+   * A typo refused where it is made, not when the first call fails: a service the config does
+   * not have (named with the ones it has), and an option mesh.client() does not take — in plain
+   * JavaScript a top-level `interceptors` would otherwise be dropped without a word.
+   */
+  #checkClientRequest(service: string, options: object): void {
+    for (const key of Object.keys(options)) {
+      if (CLIENT_OPTION_NAMES.has(key)) continue;
+      const hint =
+        key === 'interceptors' || key === 'interceptor_providers' ? ` (grpc-js client options such as ${key} go in clientOptions)` : '';
+      throw new ConfigError(
+        key,
+        (options as Record<string, unknown>)[key],
+        `mesh.client(…, "${service}"): unknown option "${key}"${hint}; the options are credentials, clientOptions and stack`,
+      );
+    }
+    if (this.#service(service) !== undefined) return;
+    const known = Object.keys(this.config.services);
+    throw new ConfigError(
+      'service',
+      service,
+      `mesh.client(…, "${service}"): service "${service}" is not in the mesh config (${this.#source.describe()}; services: ${known.length > 0 ? known.join(', ') : 'none'})`,
+    );
   }
 
   /**
@@ -345,10 +377,10 @@ export class Mesh {
     const problems = checkMethodSettings(definition, { ...fromConfig, ...stack }, { deadline: at('deadline'), retry: at('retry') });
     for (const problem of problems) {
       if (!inCode(problem.section)) {
-        this.#logger.warn(
-          { service, field: problem.field },
-          `mesh.client(…, "${service}"): ${problem.message}; the setting does nothing for this client`,
-        );
+        const message = `mesh.client(…, "${service}"): ${problem.message}; the setting does nothing for this client`;
+        this.#logger.warn({ service, field: problem.field }, message);
+        // Without a logger the warning would be lost: a typo must be said somewhere.
+        if (!this.#logging) process.emitWarning(message, { code: 'MESHLITE_SETTING_UNUSED' });
         continue;
       }
       // The stack's section replaces the config's whole (a shallow merge): say so, it may be why.

@@ -545,16 +545,46 @@ describe('mesh config, resolver and bad input', function () {
       expect(() => createMesh({ config })).to.throw(/unknown field "services\.orders\.client\.retry\.maxAtempts"/);
     });
 
-    it('fails calls to an unknown service with UNAVAILABLE, naming it and where config was looked for', async () => {
+    it('refuses mesh.client() for a service the config lacks, and fails calls of a client made by hand with UNAVAILABLE', async () => {
       const [a] = await backends('ServiceA');
-      const { client } = meshClient(
-        pool,
-        { config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } },
-        { service: 'payments', stack: { retry: false } },
+      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'ServiceA', address: a!.address }] } } } });
+      pool.defer(() => mesh.close());
+      expect(() => mesh.client(OrderClient, 'payments')).to.throw(
+        'mesh.client(…, "payments"): service "payments" is not in the mesh config (in-code config; services: orders)',
       );
+      // A client built by hand on the target learns it at its first call, naming where config was looked for.
+      const client = pool.track(new OrderClient(mesh.target('payments'), grpc.credentials.createInsecure(), mesh.channelOptions()));
       const error = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
       expect(error.code).to.equal(grpc.status.UNAVAILABLE);
       expect(error.details).to.equal('service "payments" is not in the mesh config (in-code config; services: orders)');
+    });
+
+    it("refuses an option mesh.client() does not take, pointing grpc-js's to clientOptions", () => {
+      const mesh = createMesh({ config: { services: { orders: { endpoints: [{ name: 'A', address: '127.0.0.1:50051' }] } } } });
+      pool.defer(() => mesh.close());
+      const interceptor: grpc.Interceptor = (options, next) => new grpc.InterceptingCall(next(options));
+      expect(() => mesh.client(OrderClient, 'orders', { interceptors: [interceptor] } as never)).to.throw(
+        'mesh.client(…, "orders"): unknown option "interceptors" (grpc-js client options such as interceptors go in clientOptions); the options are credentials, clientOptions and stack',
+      );
+    });
+
+    it('says a setting that does nothing even without a logger (a process warning)', async () => {
+      const mesh = createMesh({
+        config: {
+          services: {
+            orders: {
+              endpoints: [{ name: 'A', address: '127.0.0.1:50051' }],
+              client: { deadline: { methods: { 'orders.v1.OrderService/GetOrdr': 100 } } },
+            },
+          },
+        },
+      });
+      pool.defer(() => mesh.close());
+      const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+      pool.track(mesh.client(OrderClient, 'orders'));
+      const warning = await warned;
+      expect(warning.message).to.contain('deadline.methods["orders.v1.OrderService/GetOrdr"] names no method of orders.v1.OrderService');
+      expect((warning as NodeJS.ErrnoException).code).to.equal('MESHLITE_SETTING_UNUSED');
     });
 
     it('fails at once with every endpoint’s last error when all are down', async () => {

@@ -81,7 +81,7 @@ describe('never worse than plain grpc-js', function () {
       {
         config: service(a!, b!, {
           balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
-          client: { retry: { methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 20 } } } } },
+          client: { retry: { methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 20, maxAttempts: 2 } } } } },
         }),
       },
       ['ServiceA', 'ServiceB'],
