@@ -83,7 +83,7 @@ export class ListenError extends Error {
 
 export async function startBackend(options: BackendOptions): Promise<Backend> {
   const { name, logger } = options;
-  const faults: Faults = { failRate: 0, latencyMs: 0, replyDelayMs: 0, silentMethods: [], ...options.faults };
+  const faults: Faults = { failRate: 0, latencyMs: 0, replyDelayMs: 0, silentMethods: [], failWithoutHeader: undefined, ...options.faults };
   // NOT_SERVING until ready: health-checking clients send nothing before that.
   const health = new HealthState({ '': 'NOT_SERVING', [ORDER_SERVICE_NAME]: 'NOT_SERVING' });
   const healthService = new HealthService(health);

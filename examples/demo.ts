@@ -10,18 +10,22 @@
 //   npm start -- --discovery etcd              endpoints from a real etcd: backends register themselves,
 //                                              ServiceC joins, ServiceA is killed and its lease runs out,
 //                                              etcd itself goes away for a phase
+//   npm start -- --scenario canary             ServiceA as v1, ServiceB as v2: routes moved by config reloads,
+//                                              a fault the retries hide, a mirror whose failures nobody sees
+//                                              (examples/canary.ts; not part of the whole timeline)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { status } from '@grpc/grpc-js';
-import { createLogger, type EndpointSnapshot, type EndpointStatus } from 'grpc-meshlite';
+import { createLogger, type MeshConfigInput } from 'grpc-meshlite';
+import { CANARY_HEADER, CANARY_PHASES, canaryConfig, reportCanary, type SplitView } from './canary.js';
 import { EXAMPLE_ETCD_PREFIX, createOrdersClient, exampleConfig, exampleEtcdConfig, type OrdersClient } from './client.js';
 import { startEtcdProcess, type EtcdProcess } from './etcd-server.js';
 import { meshCertificates } from './tls-certs.js';
-import { LoadGenerator, type CallRecord } from './load.js';
+import { LoadGenerator, type CallRecord, type TaggedShare } from './load.js';
 import { Supervisor } from './supervisor.js';
-import { summarize, formatTable } from './report.js';
+import { summarize, formatTable, whyTheyFailed } from './report.js';
+import { canaryView, faultView, type SecondView } from './second-lines.js';
 
 const SCENARIOS = ['kill', 'hang', 'drain', 'errors', 'outage'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -31,7 +35,7 @@ interface Step {
   readonly at: number;
   readonly phase: string;
   readonly say: string;
-  readonly act?: (supervisor: Supervisor) => void;
+  readonly act?: (supervisor: Supervisor, orders: OrdersClient) => void;
 }
 
 /** The fault timeline: each scenario is a fault for one phase, then a phase to heal. */
@@ -104,14 +108,19 @@ function parseFlags() {
   const discovery = values.discovery;
   if (discovery !== 'file' && discovery !== 'etcd') throw new Error(`--discovery must be file or etcd, got "${discovery}"`);
   const scenario = values.scenario;
-  if (scenario !== 'all' && !SCENARIOS.includes(scenario as Scenario)) {
-    throw new Error(`--scenario must be all or one of ${SCENARIOS.join(', ')}, got "${scenario}"`);
+  const canary = scenario === 'canary';
+  if (scenario !== 'all' && !canary && !SCENARIOS.includes(scenario as Scenario)) {
+    throw new Error(`--scenario must be all, canary or one of ${SCENARIOS.join(', ')}, got "${scenario}"`);
+  }
+  if (canary && discovery === 'etcd') {
+    throw new Error('--scenario canary runs on the endpoints and labels of examples/canary.json, not with --discovery etcd');
   }
   const phase = Number(values['phase-seconds']);
   if (!Number.isFinite(phase) || phase < 2 || phase > 60) throw new Error(`--phase-seconds must be 2-60, got "${values['phase-seconds']}"`);
   const rate = Number(values.rate);
   if (!Number.isInteger(rate) || rate < 10 || rate > 2000) throw new Error(`--rate must be an integer 10-2000, got "${values.rate}"`);
-  return { scenarios: scenario === 'all' ? SCENARIOS : [scenario as Scenario], phase, rate, discovery, mtls: values.mtls };
+  const scenarios: readonly Scenario[] = scenario === 'all' ? SCENARIOS : canary ? [] : [scenario as Scenario];
+  return { scenarios, canary, phase, rate, discovery, mtls: values.mtls };
 }
 
 const DEMO_SERVER_ID = 'spiffe://meshlite/orders';
@@ -147,8 +156,29 @@ function etcdTimeline(phase: number, etcd: EtcdProcess): Step[] {
   ];
 }
 
+/**
+ * The canary timeline (examples/canary.ts): each phase after the first starts with a config
+ * reload of the in-code mesh (`mesh.update`), which changes the existing client's routes at
+ * once, then does what the phase does to a backend.
+ */
+function canaryTimeline(phase: number, configFor: (split: (typeof CANARY_PHASES)[number]['split']) => MeshConfigInput): Step[] {
+  const steps: Step[] = CANARY_PHASES.map((p, i) => ({
+    at: i * phase,
+    phase: p.name,
+    say: p.say,
+    act:
+      i === 0
+        ? undefined
+        : (supervisor, orders) => {
+            orders.mesh.update(configFor(p.split));
+            p.act?.(supervisor);
+          },
+  }));
+  return [...steps, { at: CANARY_PHASES.length * phase, phase: 'end', say: '' }];
+}
+
 async function main(): Promise<void> {
-  const { scenarios, phase, rate, discovery, mtls } = parseFlags();
+  const { scenarios, canary, phase, rate, discovery, mtls } = parseFlags();
   const storeDir = mkdtempSync(join(tmpdir(), 'meshlite-demo-'));
   const certs = mtls ? meshCertificates(DEMO_SERVER_ID, DEMO_CLIENT_ID) : undefined;
   let etcd: EtcdProcess | undefined;
@@ -161,19 +191,21 @@ async function main(): Promise<void> {
   // The backends share one order store, the way replicas share a database.
   const tlsArgs = certs ? ['--tls-dir', certs.serverDir, '--allow', DEMO_CLIENT_ID] : [];
   const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200', ...tlsArgs], argsFor: registration });
-  const steps = etcd ? etcdTimeline(phase, etcd) : timeline(scenarios, phase);
   const names = etcd ? ['ServiceA', 'ServiceB', 'ServiceC'] : ['ServiceA', 'ServiceB'];
   let orders: OrdersClient | undefined;
   try {
     console.log('Starting ServiceA and ServiceB under a supervisor ...');
     await supervisor.start(['ServiceA', 'ServiceB']);
     const addresses = { ServiceA: `127.0.0.1:${supervisor.port('ServiceA')}`, ServiceB: `127.0.0.1:${supervisor.port('ServiceB')}` };
-    const config = etcd ? exampleEtcdConfig(etcd.endpoint) : exampleConfig(addresses);
-    if (certs) {
-      // Every backend's certificate must carry the orders identity; ours is the demo client's.
-      config.services['orders']!.tls = { ...certs.client, identities: [DEMO_SERVER_ID] };
-      console.log(`mTLS: a throwaway CA (openssl) in ${certs.dir}; backends accept only ${DEMO_CLIENT_ID}`);
-    }
+    // Every backend's certificate must carry the orders identity; ours is the demo client's.
+    const withTls = (config: MeshConfigInput) => {
+      if (certs) config.services['orders']!.tls = { ...certs.client, identities: [DEMO_SERVER_ID] };
+      return config;
+    };
+    const canaryAt = (split: (typeof CANARY_PHASES)[number]['split']) => withTls(canaryConfig(addresses, split));
+    const config = withTls(etcd ? exampleEtcdConfig(etcd.endpoint) : canary ? canaryAt(CANARY_PHASES[0]!.split) : exampleConfig(addresses));
+    const steps = etcd ? etcdTimeline(phase, etcd) : canary ? canaryTimeline(phase, canaryAt) : timeline(scenarios, phase);
+    if (certs) console.log(`mTLS: a throwaway CA (openssl) in ${certs.dir}; backends accept only ${DEMO_CLIENT_ID}`);
     orders = createOrdersClient(config, createLogger({ level: 'silent' }));
     const admin = await serveAdminPage(orders);
     console.log(`\n  Status page: ${admin.url}  (live: each backend's state, share and events)\n`);
@@ -181,14 +213,24 @@ async function main(): Promise<void> {
     // With etcd, the backends are in the rotation once they have registered.
     orders.client.getChannel().getConnectivityState(true);
     await inRotation(orders, ['ServiceA', 'ServiceB']);
-    const load = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}` });
+    const header = canary ? CANARY_HEADER : undefined;
+    const load = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}`, ...(header && { header }) });
     await load.seed(5);
-    await warmUp(orders, rate);
+    await warmUp(orders, rate, header);
     const where = etcd
       ? `endpoints from etcd ${etcd.endpoint} (prefix ${EXAMPLE_ETCD_PREFIX})`
-      : `ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}`;
-    console.log(`${where}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder)\n`);
-    const run = await playTimeline(steps, supervisor, orders, load, notes, names);
+      : canary
+        ? `ServiceA (v1) on ${addresses.ServiceA}, ServiceB (v2) on ${addresses.ServiceB}`
+        : `ServiceA on ${addresses.ServiceA}, ServiceB on ${addresses.ServiceB}`;
+    const tagged = header ? `, ${Math.round(header.share * 100)} % of them with ${header.name}: ${header.value}` : '';
+    console.log(`${where}; client load ${rate} calls/s (80 % GetOrder, 20 % CreateOrder${tagged})\n`);
+    if (canary) {
+      const views = new Map<string, SplitView>();
+      const run = await playTimeline(steps, supervisor, orders, load, canaryView(supervisor, orders, notes, views));
+      reportCanary(CANARY_PHASES, { ...run, phaseSeconds: phase, views, mirrors: orders.client.stack.route?.mirrors() });
+      return;
+    }
+    const run = await playTimeline(steps, supervisor, orders, load, faultView(supervisor, orders, notes, names));
     const weights = etcd ? [80, 20, 20] : [80, 20];
     report(steps, etcd ? [] : scenarios, run, { shareA: (100 * weights[0]!) / weights.reduce((a, b) => a + b), label: weights.join('/') });
   } finally {
@@ -206,8 +248,12 @@ async function main(): Promise<void> {
  * store), and a first run failed calls in its steady phase that a second run did not. What the
  * timeline measures is the mesh, not the start-up.
  */
-async function warmUp(orders: OrdersClient, rate: number): Promise<void> {
-  const warm = new LoadGenerator(orders.client, { ratePerSecond: rate, keyPrefix: `demo-${process.pid}-warm-up` });
+async function warmUp(orders: OrdersClient, rate: number, header: TaggedShare | undefined): Promise<void> {
+  const warm = new LoadGenerator(orders.client, {
+    ratePerSecond: rate,
+    keyPrefix: `demo-${process.pid}-warm-up`,
+    ...(header && { header }),
+  });
   warm.start();
   await new Promise((resolve) => setTimeout(resolve, 2000));
   await warm.stop();
@@ -271,6 +317,7 @@ function collectNotes(supervisor: Supervisor, orders: OrdersClient): string[] {
     if (event.kind !== 'skipped') notes.push(`etcd ${event.kind}`);
   });
   orders.client.stack.breaker?.onStateChange((change) => notes.push(`breaker ${change.state}`));
+  orders.mesh.events.onRouting((event) => notes.push(`route ${event.route}: ${event.kind} (subset ${event.subset})`));
   return notes;
 }
 
@@ -287,11 +334,9 @@ async function playTimeline(
   supervisor: Supervisor,
   orders: OrdersClient,
   load: LoadGenerator,
-  notes: string[],
-  names: readonly string[],
+  view: SecondView,
 ): Promise<TimelineRun> {
-  const letters = names.map((name) => `to ${name.slice(-1)}`).join('  ');
-  console.log(` time  ok/s  fail/s  ${letters}  p99 ms  ${names.map((name) => name.padEnd(20)).join('  ')}  what happened`);
+  console.log(view.header);
   const phaseOf = new Map<CallRecord, string>();
   let currentPhase = steps[0]!.phase;
   load.onRecord((record) => phaseOf.set(record, currentPhase));
@@ -303,14 +348,13 @@ async function playTimeline(
     while (stepIndex < steps.length - 1 && steps[stepIndex]!.at <= second) {
       const step = steps[stepIndex++]!;
       currentPhase = step.phase;
-      step.act?.(supervisor);
+      step.act?.(supervisor, orders);
       console.log(`  ── ${String(step.at).padStart(3)}s  ${step.phase}: ${step.say}`);
     }
     second++;
     await new Promise((resolve) => setTimeout(resolve, started + second * 1000 - Date.now()));
     const window = load.records.filter((r) => r.endedAt >= started + (second - 1) * 1000 && r.endedAt < started + second * 1000);
-    const endpoints = orders.mesh.snapshot('orders')[0]?.endpoints ?? [];
-    console.log(secondLine(second, window, endpoints, supervisor, notes.splice(0), names));
+    console.log(view.line(second, window, currentPhase));
   }
   await load.stop();
   return { started, records: load.records, phaseOf };
@@ -352,64 +396,6 @@ function report(
     console.log(`  after ${step.phase.replace(': healing', '')}: ${Math.round(toA)} % to ServiceA in the last second${words}`);
   }
 }
-
-/** Failed calls grouped by phase, code and details, most frequent first: what a reader needs to see why. */
-function whyTheyFailed(failed: readonly CallRecord[], phaseOf: ReadonlyMap<CallRecord, string>): string[] {
-  const counts = new Map<string, number>();
-  for (const record of failed) {
-    const key = `${phaseOf.get(record) ?? '?'}: ${status[record.code] ?? record.code} ${record.method} — ${record.details ?? '(no details)'}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].sort(([, a], [, b]) => b - a).map(([key, count]) => `${String(count).padStart(5)} × ${key}`);
-}
-
-function secondLine(
-  second: number,
-  window: readonly CallRecord[],
-  endpoints: readonly EndpointSnapshot[],
-  supervisor: Supervisor,
-  notes: string[],
-  names: readonly string[],
-): string {
-  const ok = window.filter((r) => r.code === 0);
-  const share = (name: string) =>
-    ok.length === 0 ? '   -' : `${Math.round((100 * ok.filter((r) => r.servedBy === name).length) / ok.length)}%`.padStart(4);
-  const latencies = window.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
-  const p99 = latencies.length === 0 ? '-' : String(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]);
-  const state = (name: string) =>
-    (supervisor.has(name)
-      ? describeEndpoint(
-          endpoints.find((e) => e.name === name),
-          supervisor.state(name),
-        )
-      : 'not started'
-    ).padEnd(20);
-  const shares = names.map(share).join('  ');
-  const states = names.map(state).join('  ');
-  return `${String(second).padStart(4)}s  ${String(ok.length).padStart(4)}  ${String(window.length - ok.length).padStart(6)}  ${shares}  ${p99.padStart(6)}  ${states}  ${[...new Set(notes)].join(', ')}`;
-}
-
-/** How one backend stands: the process as the supervisor sees it, else the balancer's word. */
-function describeEndpoint(endpoint: EndpointSnapshot | undefined, process: string): string {
-  if (process === 'down') return 'process down';
-  if (process === 'paused') return 'process hung';
-  if (!endpoint) return 'not in the rotation';
-  if (endpoint.status === 'slow-start') return `slow start ${Math.round((100 * endpoint.effectiveWeight) / endpoint.weight)}%`;
-  return STATUS_WORDS[endpoint.status];
-}
-
-const STATUS_WORDS: Record<EndpointStatus, string> = {
-  'in-rotation': 'in rotation',
-  'slow-start': 'slow start',
-  ejected: 'ejected',
-  probing: 'probing',
-  disconnected: 'not connected',
-  starting: 'starting',
-  'not-serving': 'NOT_SERVING',
-  'health-failing': 'health check failing',
-  drained: 'drained (weight 0)',
-  leaving: 'removed, serving until its replacement is',
-};
 
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? `demo: ${error.message}` : error);

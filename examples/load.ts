@@ -11,6 +11,16 @@ export interface CallRecord {
   readonly code: grpc.status;
   readonly servedBy: string | undefined;
   readonly details: string | undefined;
+  /** Whether the call carried `LoadOptions.header` (absent in records made elsewhere). */
+  readonly withHeader?: boolean;
+}
+
+/** One more metadata header on a share of the calls: `{ name: 'x-canary', value: '1', share: 0.1 }`. */
+export interface TaggedShare {
+  readonly name: string;
+  readonly value: string;
+  /** 0..1 of the calls, spread evenly (every tenth call for 0.1), not drawn at random. */
+  readonly share: number;
 }
 
 export interface LoadOptions {
@@ -26,6 +36,8 @@ export interface LoadOptions {
   readonly keyPrefix: string;
   /** Calls wait for a ready backend instead of failing fast (grpc-js waitForReady). Default false. */
   readonly waitForReady?: boolean;
+  /** A header a share of the calls carries (the canary demo's `x-canary: 1`); each record says whether it did. Default: none. */
+  readonly header?: TaggedShare;
 }
 
 /**
@@ -37,7 +49,7 @@ export interface LoadOptions {
 export class LoadGenerator {
   readonly records: CallRecord[] = [];
   readonly #client: OrderClient;
-  readonly #options: Required<LoadOptions>;
+  readonly #options: Required<Omit<LoadOptions, 'header'>> & Pick<LoadOptions, 'header'>;
   readonly #recorded = new EventEmitter<{ record: [CallRecord] }>();
   readonly #orderIds: string[] = [];
   readonly #inFlight = new Set<Promise<void>>();
@@ -45,10 +57,14 @@ export class LoadGenerator {
   #sent = 0;
   #startedAt = 0;
   #sequence = 0;
+  /** Credit towards the next call that carries the header, in millionths of a call (whole numbers: 10 × 0.1 is 1 exactly). */
+  #headerCredit = 0;
 
   constructor(client: OrderClient, options: LoadOptions) {
     this.#client = client;
     this.#options = { maxInFlight: 512, createShare: 0.2, deadlineMs: 2000, waitForReady: false, ...options };
+    const share = options.header?.share;
+    if (share !== undefined && !(share >= 0 && share <= 1)) throw new RangeError(`header.share must be 0..1, got ${share}`);
   }
 
   onRecord(listener: (record: CallRecord) => void): Disposer {
@@ -59,7 +75,7 @@ export class LoadGenerator {
   /** Creates a few orders first, so GetOrder has something to read. */
   async seed(count: number): Promise<void> {
     for (let i = 0; i < count; i++) {
-      const order = await this.#call('CreateOrder', 10_000);
+      const order = await this.#call('CreateOrder', 10_000, false);
       if (!order) throw new Error('could not create the seed orders: is a backend up?');
     }
   }
@@ -91,16 +107,29 @@ export class LoadGenerator {
     while (this.#sent < due && this.#inFlight.size < this.#options.maxInFlight) {
       this.#sent++;
       const method = Math.random() < this.#options.createShare || this.#orderIds.length === 0 ? 'CreateOrder' : 'GetOrder';
-      const call: Promise<void> = this.#call(method, this.#options.deadlineMs).then(() => void this.#inFlight.delete(call));
+      const call: Promise<void> = this.#call(method, this.#options.deadlineMs, this.#carriesHeader()).then(
+        () => void this.#inFlight.delete(call),
+      );
       this.#inFlight.add(call);
     }
     // A stalled run does not build up a backlog to fire all at once later.
     if (this.#sent < due) this.#sent = due;
   }
 
-  #call(method: 'GetOrder' | 'CreateOrder', deadlineMs: number): Promise<Order | undefined> {
+  #carriesHeader(): boolean {
+    const header = this.#options.header;
+    if (header === undefined) return false;
+    this.#headerCredit += Math.round(header.share * 1e6);
+    if (this.#headerCredit < 1e6) return false;
+    this.#headerCredit -= 1e6;
+    return true;
+  }
+
+  #call(method: 'GetOrder' | 'CreateOrder', deadlineMs: number, withHeader: boolean): Promise<Order | undefined> {
     const startedAt = Date.now();
     const metadata = new grpc.Metadata({ waitForReady: this.#options.waitForReady });
+    const header = this.#options.header;
+    if (withHeader && header) metadata.set(header.name, header.value);
     const options = { deadline: startedAt + deadlineMs };
     return new Promise((resolve) => {
       const done = (error: grpc.ServiceError | null, order?: Order) => {
@@ -111,6 +140,7 @@ export class LoadGenerator {
           code: error ? error.code : grpc.status.OK,
           servedBy: order?.served_by,
           details: error?.details,
+          withHeader,
         };
         this.records.push(record);
         this.#recorded.emit('record', record);

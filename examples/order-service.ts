@@ -19,6 +19,12 @@ export interface Faults {
   replyDelayMs: number;
   /** Methods ("GetOrder") that never answer (until the client gives up) while the others work. */
   silentMethods: string[];
+  /**
+   * A metadata key: calls that do not carry it fail with UNAVAILABLE, the others are served.
+   * The canary demo's mirror phase sets `x-canary` on v2: the only calls it gets without one
+   * are the copies a mirror sends. Default: none.
+   */
+  failWithoutHeader: string | undefined;
 }
 
 export interface OrderBackendOptions {
@@ -57,6 +63,11 @@ export function createOrderService(options: OrderBackendOptions): grpc.UntypedSe
     if (faults.latencyMs > 0) {
       await delay(call, faults.latencyMs);
       if (call.cancelled) return false;
+    }
+    const required = faults.failWithoutHeader;
+    if (required !== undefined && call.metadata.get(required).length === 0) {
+      fail(serviceError(grpc.status.UNAVAILABLE, `${name}: injected failure of a call without ${required}`));
+      return false;
     }
     if (faults.failRate > 0 && random() < faults.failRate) {
       fail(serviceError(grpc.status.UNAVAILABLE, `${name}: injected failure`));

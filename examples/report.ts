@@ -1,4 +1,5 @@
 // Small summaries of recorded calls, shared by the demo and the benchmark.
+import { status } from '@grpc/grpc-js';
 import type { CallRecord } from './load.js';
 
 export interface PhaseSummary {
@@ -48,4 +49,14 @@ export function formatTable(rows: readonly PhaseSummary[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const format = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(format)].join('\n');
+}
+
+/** Failed calls grouped by phase, code and details, most frequent first: what a reader needs to see why. */
+export function whyTheyFailed(failed: readonly CallRecord[], phaseOf: ReadonlyMap<CallRecord, string>): string[] {
+  const counts = new Map<string, number>();
+  for (const record of failed) {
+    const key = `${phaseOf.get(record) ?? '?'}: ${status[record.code] ?? record.code} ${record.method} — ${record.details ?? '(no details)'}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].sort(([, a], [, b]) => b - a).map(([key, count]) => `${String(count).padStart(5)} × ${key}`);
 }

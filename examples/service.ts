@@ -17,7 +17,15 @@ const USAGE = `usage: npm run service -- --name <name> [--port <0-65535>] [--fai
 
 /** Commands a supervising process (the demo) can send over the IPC channel. */
 export type BackendCommand =
-  | { type: 'faults'; failRate?: number; latencyMs?: number; replyDelayMs?: number; silentMethods?: string[] }
+  | {
+      type: 'faults';
+      failRate?: number;
+      latencyMs?: number;
+      replyDelayMs?: number;
+      silentMethods?: string[];
+      /** null: no longer. */
+      failWithoutHeader?: string | null;
+    }
   | { type: 'health'; status: 'SERVING' | 'NOT_SERVING' }
   | { type: 'listen'; listening: boolean }
   | { type: 'stats'; id: number };
@@ -180,6 +188,7 @@ function wireSignals(backend: Backend, logger: ReturnType<typeof createLogger>):
       if (command.latencyMs !== undefined) backend.faults.latencyMs = command.latencyMs;
       if (command.replyDelayMs !== undefined) backend.faults.replyDelayMs = command.replyDelayMs;
       if (command.silentMethods !== undefined) backend.faults.silentMethods = command.silentMethods;
+      if (command.failWithoutHeader !== undefined) backend.faults.failWithoutHeader = command.failWithoutHeader ?? undefined;
       logger.info({ ...backend.faults }, 'faults changed');
     } else if (command.type === 'health') {
       backend.health.setAll(command.status);
