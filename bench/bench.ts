@@ -13,6 +13,7 @@
 //   npm run bench -- --parts mtls             only the mTLS cost run (the mesh over mTLS against plaintext)
 //   npm run bench -- --parts prometheus       only the metrics cost run (recording into the Prometheus exporter)
 //   npm run bench -- --parts scaling          only the 2 … 1,000 endpoints run
+//   npm run bench -- --parts traffic          only traffic management: a canary's split per step, routing's and a mirror's cost
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,6 @@ import * as grpc from '@grpc/grpc-js';
 import { LoadGenerator } from '../examples/load.js';
 import { DirectoryOrderStore } from '../examples/order-store.js';
 import { callUnary } from '../examples/orders.js';
-import { quantile } from '../examples/report.js';
 import { Supervisor } from '../examples/supervisor.js';
 import { measure, type RunMetrics, type RunTimes } from './metrics.js';
 import { writeResults, type BenchResults, type OverheadRun, type ScenarioRun, type WeightRun } from './results.js';
@@ -36,10 +36,11 @@ import { LAYER_ALONE_MODES, measureLayersAlone, type LayerAloneRun } from './lay
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
-import { countGcPauses } from './gc-pauses.js';
+import { resetBackends, runOverhead } from './overhead.js';
+import { runTraffic, type TrafficResults } from './traffic.js';
 import { bareStack, emptyInterceptorStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack } from './stacks.js';
 
-const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling'] as const;
+const PARTS = ['scenarios', 'latency', 'overhead', 'layers', 'weights', 'etcd', 'mtls', 'prometheus', 'scaling', 'traffic'] as const;
 type Part = (typeof PARTS)[number];
 
 const WARMUP_MS = 2000;
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
       (parts.has('prometheus') ? options.overheadRounds * 2 + 1 : 0) +
       (parts.has('scaling') ? options.scalingRounds * SCALING_SIZES.length * 3 : 0) +
+      (parts.has('traffic') ? options.overheadRounds * 5 + 3 : 0) +
       (options.soakCalls > 0 ? 1 : 0);
     let done = 0;
     const progress = (text: string) => {
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
       parts.has('mtls') ? `${options.overheadRounds} mTLS round(s)` : '',
       parts.has('prometheus') ? `${options.overheadRounds} metrics round(s)` : '',
       parts.has('scaling') ? `${options.scalingRounds} scaling round(s) at ${SCALING_SIZES.join(', ')} endpoints` : '',
+      parts.has('traffic') ? `the canary shift and ${options.overheadRounds} traffic round(s)` : '',
       options.soakCalls > 0 ? `a soak of ${options.soakCalls} calls` : '',
     ].filter(Boolean);
     console.log(`Benchmark: ${plan.join('; ')}`);
@@ -317,6 +320,10 @@ async function main(): Promise<void> {
 
     const scaling: ScalingRun[] = parts.has('scaling') ? await runScaling(options.scalingRounds, progress) : [];
 
+    const traffic: TrafficResults | undefined = parts.has('traffic')
+      ? await runTraffic(supervisor, addresses, { rate: options.rate, rounds: options.overheadRounds }, progress)
+      : undefined;
+
     const results: BenchResults = {
       date: new Date().toISOString(),
       machine: {
@@ -339,6 +346,7 @@ async function main(): Promise<void> {
       ...(layers.length > 0 && { layers }),
       ...(layersAlone && { layersAlone }),
       ...(paced.length > 0 && { paced }),
+      ...(traffic && { traffic }),
     };
     const written = writeResults(results);
     console.log(`\n${written.markdown}\nWrote ${written.files.join(', ')}`);
@@ -354,16 +362,6 @@ function describe(m: RunMetrics): string {
     ([code, { count, details }]) => `${code} ${count}: ${details.map((d) => `"${d}"`).join(', ')}`,
   );
   return `ok ${m.ok}, errors ${m.errors}${codes.length > 0 ? ` (${codes.join('; ')})` : ''}, recover ${ms(m.recoverMs)}, p99 ${ms(m.p99Ms)}, back to split ${ms(m.backToSplitMs)}, amplification ${m.amplification?.toFixed(2) ?? '—'}`;
-}
-
-/** The backends (default: ServiceA and ServiceB) running, healthy and fault-free before a run starts. */
-async function resetBackends(supervisor: Supervisor, names: readonly string[] = ['ServiceA', 'ServiceB']): Promise<void> {
-  for (const name of names) {
-    for (let i = 0; i < 200 && supervisor.state(name) !== 'running'; i++) await sleep(50);
-    if (supervisor.state(name) !== 'running') throw new Error(`${name} did not come back`);
-    supervisor.send(name, { type: 'faults', failRate: 0, latencyMs: 0, replyDelayMs: 0 });
-    supervisor.send(name, { type: 'health', status: 'SERVING' });
-  }
 }
 
 async function received(supervisor: Supervisor, name: string): Promise<number> {
@@ -448,83 +446,6 @@ function timeline(
     if (into) into[bucket]!++;
   }
   return series as ScenarioRun['timeline'];
-}
-
-/** Healthy pair, closed-loop saturating load of GetOrder: what the whole stack costs per call. */
-async function runOverhead(
-  supervisor: Supervisor,
-  addresses: Record<string, string>,
-  make: (a: Record<string, string>) => Stack,
-  round: number,
-  /** Calls per second, paced (one every 1000/rate ms); without it, 32 callers back to back. */
-  rate?: number,
-): Promise<OverheadRun> {
-  await resetBackends(supervisor);
-  const stack = make(addresses);
-  try {
-    const metadata = () => {
-      const md = new grpc.Metadata();
-      md.set('idempotency-key', `overhead-${process.pid}-${round}-${stack.name}`);
-      return md;
-    };
-    const order = await callUnary(
-      stack.client.CreateOrder,
-      stack.client,
-      { idempotency_key: 'seed', item: 'book', quantity: 1 },
-      metadata(),
-      { deadline: Date.now() + 10_000 },
-    );
-    // Warm both connections before measuring.
-    for (let i = 0; i < 200; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
-    for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id });
-    const durationMs = 3000;
-    const latencies: number[] = [];
-    const gcPauses = countGcPauses();
-    const cpuBefore = process.cpuUsage();
-    let failed = 0;
-    const stopAt = Date.now() + durationMs;
-    const timedCall = async () => {
-      const t0 = performance.now();
-      try {
-        await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, new grpc.Metadata(), { deadline: Date.now() + 2000 });
-        latencies.push(performance.now() - t0);
-      } catch {
-        failed++;
-      }
-    };
-    const worker = async () => {
-      while (Date.now() < stopAt) await timedCall();
-    };
-    if (rate === undefined) await Promise.all(Array.from({ length: 32 }, worker));
-    else {
-      // One call every 1000/rate ms (catching up after a late timer), for the same duration.
-      const calls: Array<Promise<void>> = [];
-      const begin = performance.now();
-      for (let sent = 0; sent < (rate * durationMs) / 1000;) {
-        while (sent < (rate * durationMs) / 1000 && performance.now() - begin >= (sent * 1000) / rate) {
-          calls.push(timedCall());
-          sent++;
-        }
-        await sleep(1);
-      }
-      await Promise.all(calls);
-    }
-    const cpu = process.cpuUsage(cpuBefore);
-    const gcMs = await gcPauses();
-    latencies.sort((a, b) => a - b);
-    const calls = Math.max(1, latencies.length + failed);
-    return {
-      stack: stack.name,
-      round,
-      callsPerSecond: latencies.length / (durationMs / 1000),
-      p50Ms: quantile(latencies, 0.5) ?? 0,
-      failed,
-      clientCpuUsPerCall: (cpu.user + cpu.system) / calls,
-      gcUsPerCall: (gcMs * 1000) / calls,
-    };
-  } finally {
-    stack.close();
-  }
 }
 
 async function runWeights(

@@ -12,6 +12,7 @@ import { LAYER_STEPS } from './stacks.js';
 import { SCALING_SIZES, SKEW_CALLS, type ScalingRun, type ScalingStack } from './scaling.js';
 import { STACKS, overheadPairs, spread } from './summary.js';
 import type { TargetVerdict } from './verdicts.js';
+import { trafficTables } from './traffic-report.js';
 
 export function markdownReport(results: BenchResults, scenarioNames: readonly ScenarioName[], targets: readonly TargetVerdict[]): string {
   const rounds = Math.max(1, ...results.runs.map((r) => r.round));
@@ -37,6 +38,7 @@ export function markdownReport(results: BenchResults, scenarioNames: readonly Sc
   if (results.mtls?.length) lines.push('', ...mtlsTable(results.mtls));
   if (results.prometheus?.length) lines.push('', ...prometheusTable(results.prometheus, results.recording ?? []));
   if (results.scaling?.length) lines.push('', ...scalingTable(results.scaling));
+  if (results.traffic) lines.push('', ...trafficTables(results.traffic));
   lines.push('', '| target | grpc-meshlite | plain grpc-js | met by grpc-meshlite |', '| --- | --- | --- | --- |');
   for (const v of targets) {
     lines.push(

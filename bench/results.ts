@@ -12,6 +12,7 @@ import { SCENARIOS, type ScenarioName } from './scenarios.js';
 import type { EtcdKillRun } from './etcd-kill.js';
 import type { SoakRun } from './soak.js';
 import type { StackName } from './stacks.js';
+import type { TrafficResults } from './traffic.js';
 import { overheadRatios, summarize } from './summary.js';
 import { verdicts } from './verdicts.js';
 
@@ -42,6 +43,8 @@ export interface OverheadRun {
   readonly clientCpuUsPerCall: number;
   /** The part of it V8 spent in GC pauses, per completed call, in µs (absent in results written before it was measured). */
   readonly gcUsPerCall?: number;
+  /** A stack with a mirror: the copies it sent, dropped at its bound, and that failed. */
+  readonly mirrors?: { readonly sent: number; readonly dropped: number; readonly failed: number };
 }
 
 export interface WeightRun {
@@ -73,6 +76,8 @@ export interface BenchResults {
   readonly layersAlone?: readonly LayerAloneRun[];
   /** The overhead run's stacks at a paced 1,000 calls/s, interleaved with it. */
   readonly paced?: readonly OverheadRun[];
+  /** Traffic management: a canary's split per step, the cost of routing and of a mirror. */
+  readonly traffic?: TrafficResults;
 }
 
 export function writeResults(results: BenchResults): { markdown: string; files: string[] } {

@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MeterProvider } from '@opentelemetry/api';
 import { createLogger, createMesh, type MeshConfigInput } from 'grpc-meshlite';
+import type { MirrorSnapshot } from 'grpc-meshlite/layers';
 import { exampleConfig } from '../examples/client.js';
 import { OrderClient } from '../examples/orders.js';
 
@@ -14,11 +15,14 @@ export type StackName =
   | 'plain grpc-js'
   | 'bare grpc-js'
   | 'bare grpc-js + an empty interceptor'
-  | `layers: ${string}`;
+  | `layers: ${string}`
+  | `traffic: ${string}`;
 
 export interface Stack {
   readonly name: StackName;
   readonly client: OrderClient;
+  /** What the stack's mirrors did, when it has routes. */
+  mirrors?(): MirrorSnapshot | undefined;
   close(): void;
 }
 

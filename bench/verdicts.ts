@@ -3,6 +3,7 @@ import type { RunMetrics } from './metrics.js';
 import type { BenchResults } from './results.js';
 import { SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { median, overheadPairs, spread } from './summary.js';
+import { trafficTargets } from './traffic-report.js';
 
 export interface TargetVerdict {
   readonly scenario: string;
@@ -13,7 +14,7 @@ export interface TargetVerdict {
   readonly met: boolean | null;
 }
 
-interface Target {
+export interface Target {
   readonly scenario: string;
   readonly target: string;
   readonly value: (stack: string) => string;
@@ -185,6 +186,7 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
     },
     ...latencyTargets(results),
     ...scalingTargets(results),
+    ...trafficTargets(results),
   ];
   return targets.map((t) => ({
     scenario: t.scenario,

@@ -1,0 +1,108 @@
+// The overhead run's measurement, shared by the parts that compare stacks call by call: a
+// healthy pair, GetOrder in a closed loop of 32 callers (or paced), the client process's CPU
+// time per call. Bounded by time (3 s per run) and by the warm-up's call count.
+import * as grpc from '@grpc/grpc-js';
+import { callUnary } from '../examples/orders.js';
+import { quantile } from '../examples/report.js';
+import type { Supervisor } from '../examples/supervisor.js';
+import { countGcPauses } from './gc-pauses.js';
+import type { OverheadRun } from './results.js';
+import type { Stack } from './stacks.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The backends (default: ServiceA and ServiceB) running, healthy and fault-free before a run starts. */
+export async function resetBackends(supervisor: Supervisor, names: readonly string[] = ['ServiceA', 'ServiceB']): Promise<void> {
+  for (const name of names) {
+    for (let i = 0; i < 200 && supervisor.state(name) !== 'running'; i++) await sleep(50);
+    if (supervisor.state(name) !== 'running') throw new Error(`${name} did not come back`);
+    supervisor.send(name, { type: 'faults', failRate: 0, latencyMs: 0, replyDelayMs: 0, failWithoutHeader: null });
+    supervisor.send(name, { type: 'health', status: 'SERVING' });
+  }
+}
+
+/** Healthy pair, closed-loop saturating load of GetOrder: what the whole stack costs per call. */
+export async function runOverhead(
+  supervisor: Supervisor,
+  addresses: Record<string, string>,
+  make: (a: Record<string, string>) => Stack,
+  round: number,
+  /** Calls per second, paced (one every 1000/rate ms); without it, 32 callers back to back. */
+  rate?: number,
+  /** Headers every timed call carries (the traffic part's `x-tenant`). Default: none. */
+  headers: Readonly<Record<string, string>> = {},
+): Promise<OverheadRun> {
+  await resetBackends(supervisor);
+  const stack = make(addresses);
+  try {
+    const metadata = () => {
+      const md = new grpc.Metadata();
+      md.set('idempotency-key', `overhead-${process.pid}-${round}-${stack.name}`);
+      return md;
+    };
+    const order = await callUnary(
+      stack.client.CreateOrder,
+      stack.client,
+      { idempotency_key: 'seed', item: 'book', quantity: 1 },
+      metadata(),
+      { deadline: Date.now() + 10_000 },
+    );
+    const withHeaders = () => {
+      const md = new grpc.Metadata();
+      for (const [name, value] of Object.entries(headers)) md.set(name, value);
+      return md;
+    };
+    // Warm both connections before measuring.
+    for (let i = 0; i < 200; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders());
+    for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders());
+    const durationMs = 3000;
+    const latencies: number[] = [];
+    const gcPauses = countGcPauses();
+    const cpuBefore = process.cpuUsage();
+    let failed = 0;
+    const stopAt = Date.now() + durationMs;
+    const timedCall = async () => {
+      const t0 = performance.now();
+      try {
+        await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders(), { deadline: Date.now() + 2000 });
+        latencies.push(performance.now() - t0);
+      } catch {
+        failed++;
+      }
+    };
+    const worker = async () => {
+      while (Date.now() < stopAt) await timedCall();
+    };
+    if (rate === undefined) await Promise.all(Array.from({ length: 32 }, worker));
+    else {
+      // One call every 1000/rate ms (catching up after a late timer), for the same duration.
+      const calls: Array<Promise<void>> = [];
+      const begin = performance.now();
+      for (let sent = 0; sent < (rate * durationMs) / 1000;) {
+        while (sent < (rate * durationMs) / 1000 && performance.now() - begin >= (sent * 1000) / rate) {
+          calls.push(timedCall());
+          sent++;
+        }
+        await sleep(1);
+      }
+      await Promise.all(calls);
+    }
+    const cpu = process.cpuUsage(cpuBefore);
+    const gcMs = await gcPauses();
+    latencies.sort((a, b) => a - b);
+    const calls = Math.max(1, latencies.length + failed);
+    const mirrors = stack.mirrors?.();
+    return {
+      stack: stack.name,
+      round,
+      callsPerSecond: latencies.length / (durationMs / 1000),
+      p50Ms: quantile(latencies, 0.5) ?? 0,
+      failed,
+      clientCpuUsPerCall: (cpu.user + cpu.system) / calls,
+      gcUsPerCall: (gcMs * 1000) / calls,
+      ...(mirrors && { mirrors: { sent: mirrors.sent, dropped: mirrors.dropped, failed: mirrors.failed } }),
+    };
+  } finally {
+    stack.close();
+  }
+}
