@@ -249,7 +249,7 @@ export class EndpointController implements Member {
    * Sends the call to this endpoint's connection, counting it and watching how it ends, for
    * the endpoint and for the call's method (when the resolver named it in the pick info).
    */
-  pick(args: experimental.PickArgs, probe: ProbeKind, method: string | undefined): experimental.PickResult {
+  pick(args: experimental.PickArgs, probe: ProbeKind, method: string | undefined, mirror = false): experimental.PickResult {
     const result = this.#picker.pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) {
       if (probe === 'endpoint') this.ejection.releaseProbe();
@@ -294,7 +294,8 @@ export class EndpointController implements Member {
         const penalised = code === Status.RESOURCE_EXHAUSTED || (code !== Status.OK && metadata?.get(PUSHBACK_HEADER).length > 0);
         this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, clock.now());
         count?.(this, code, rttMs);
-        onCallEnded(code, details, metadata);
+        // Mirrored traffic never changes where real calls go: its failures eject nothing.
+        if (!mirror) onCallEnded(code, details, metadata);
       },
     };
   }

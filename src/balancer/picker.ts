@@ -49,30 +49,34 @@ export class WeightedPriorityPicker implements experimental.Picker {
   }
 
   /** A pick whose routing hint was taken already (the routing picker takes it once, then picks in a subset). */
-  pickWith(args: experimental.PickArgs, hint: ReceivedHint | undefined): experimental.PickResult {
+  /** `mirror`: a mirror's copy, which claims no probe and whose outcome ejects nothing. */
+  pickWith(args: experimental.PickArgs, hint: ReceivedHint | undefined, mirror = false): experimental.PickResult {
     const method: string | undefined = args.extraPickInfo[METHOD_PICK_INFO];
     const chosen = this.#choose(
       hint,
       method === undefined || this.#methodRules.size === 0 ? undefined : this.#methodRules.get(method),
       method,
+      mirror,
     );
     if (!chosen) {
       // Only probing endpoints are left and their probe is out: wait for the next picker.
       return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
     }
     hint?.report(chosen.endpoint.address);
-    return chosen.endpoint.pick(args, chosen.probe, method);
+    return chosen.endpoint.pick(args, chosen.probe, method, mirror);
   }
 
   #choose(
     hint: ReceivedHint | undefined,
     rule: MethodRule | undefined,
     method: string | undefined,
+    mirror: boolean,
   ): { endpoint: EndpointController; probe: ProbeKind } | undefined {
-    for (const endpoint of this.#probing) {
+    // A probe re-admits an endpoint on its answer: a mirror's copy must not be that call.
+    for (const endpoint of mirror ? [] : this.#probing) {
       if (!hint?.avoids(endpoint.address) && endpoint.ejection.claimProbe()) return { endpoint, probe: 'endpoint' };
     }
-    if (rule) {
+    if (rule && !mirror) {
       for (const endpoint of rule.probing) {
         if (!hint?.avoids(endpoint.address) && endpoint.methods.claimProbe(method!)) return { endpoint, probe: 'method' };
       }

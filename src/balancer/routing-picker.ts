@@ -54,14 +54,16 @@ export class RoutingPicker implements experimental.Picker {
       subset = matched.chooseSubset();
       fallback = matched.config.fallback;
     }
+    const mirror = destination?.mirror === true;
     const target = subset === undefined ? undefined : this.#subsets.get(subset);
     if (subset === undefined || target?.picker !== undefined) {
-      this.#stats?.count(route, subset, false);
-      return (target?.picker ?? this.#whole).pickWith(args, hint);
+      // A mirror's copy is none of the route's picks: the shares are the real calls'.
+      if (!mirror) this.#stats?.count(route, subset, false);
+      return (target?.picker ?? this.#whole).pickWith(args, hint, mirror);
     }
     // The subset has no usable endpoint (or, the config having moved on, is no subset at all).
     if (target?.waiting) return QUEUE;
-    this.#stats?.count(route, subset, true);
+    if (!mirror) this.#stats?.count(route, subset, true);
     if (fallback === 'any') return this.#whole.pickWith(args, hint);
     const why = target?.why ?? 'the config in force has no such subset';
     return {

@@ -31,6 +31,7 @@ const picks: Array<string | undefined> = [];
 const routes: Array<string | undefined> = [];
 const subsets: Array<string | undefined> = [];
 const fallbacks: Array<Fallback | undefined> = [];
+const mirrored: boolean[] = [];
 const generations: number[] = [];
 const free: number[] = [];
 /** Hints sent in a header, by token: the picker finds one with a lookup, not by parsing its header value. */
@@ -47,6 +48,8 @@ export interface HintDestination {
   readonly route: string;
   readonly subset: string | undefined;
   readonly fallback: Fallback;
+  /** A mirror's copy: it counts as none of the route's picks, and its outcome ejects no endpoint. */
+  readonly mirror?: boolean;
 }
 
 /** The metadata option that carries a hint: a symbol, so no user option can collide with it. */
@@ -81,6 +84,7 @@ export class RoutingHint implements ReceivedHint {
       routes.push(undefined);
       subsets.push(undefined);
       fallbacks.push(undefined);
+      mirrored.push(false);
     }
     avoids[slot] = avoid;
     return new RoutingHint(slot, generations[slot]!);
@@ -93,13 +97,15 @@ export class RoutingHint implements ReceivedHint {
     routes[slot] = destination.route;
     subsets[slot] = destination.subset;
     fallbacks[slot] = destination.fallback;
+    mirrored[slot] = destination.mirror === true;
   }
 
   /** ReceivedHint: the route and subset the attempt goes to, when the route layer chose them. */
   destination(): HintDestination | undefined {
     const slot = this.#slot;
     const route = generations[slot] === this.#generation ? routes[slot] : undefined;
-    return route === undefined ? undefined : { route, subset: subsets[slot], fallback: fallbacks[slot] ?? 'any' };
+    if (route === undefined) return undefined;
+    return { route, subset: subsets[slot], fallback: fallbacks[slot] ?? 'any', ...(mirrored[slot] && { mirror: true }) };
   }
 
   /** ReceivedHint: whether the attempt should stay away from `address` (nothing once released). */
@@ -128,6 +134,7 @@ export class RoutingHint implements ReceivedHint {
     routes[slot] = undefined;
     subsets[slot] = undefined;
     fallbacks[slot] = undefined;
+    mirrored[slot] = false;
     free.push(slot);
   }
 

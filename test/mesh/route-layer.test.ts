@@ -456,6 +456,26 @@ describe('routes through the mesh', () => {
     ]);
   });
 
+  it("never lets mirrored traffic move real calls: a mirror subset's failures eject nothing, and count as none of the route's picks", async () => {
+    const { v2, config } = await twoVersions();
+    const routes: Routes = [
+      { name: 'testers', match: { headers: [{ name: 'x-canary', exact: '1' }] }, destinations: [{ subset: 'v2' }] },
+      { name: 'shadow', destinations: [{ subset: 'v1' }], mirror: { subset: 'v2' } },
+    ];
+    const services = config(routes).services;
+    services['orders']!.balancer = { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3 } };
+    const { mesh, client } = meshClient(pool, { config: { services } }, { stack: { retry: { idempotent: true } } });
+    // v2 fails every copy (the mirrors are the only calls it gets without x-canary).
+    v2.behaviour = { status: grpc.status.UNAVAILABLE };
+    for (let i = 0; i < 20; i++) await getOrder(client);
+    await until(() => client.stack.route!.mirrors().failed === 20);
+    const snapshot = mesh.snapshot('orders')[0]!;
+    expect(snapshot.endpoints.find((e) => e.name === 'B')).to.include({ ejection: 'admitted', ejections: 0 });
+    expect(snapshot.routes.find((r) => r.name === 'shadow')).to.deep.include({ picks: 20 });
+    v2.behaviour = {};
+    expect((await getOrder(client, { 'x-canary': '1' })).served_by).to.equal('ServiceB');
+  });
+
   it('routes client-streaming calls too: their hint names the route and its subset', async () => {
     const { config } = await twoVersions();
     const { mesh } = meshClient(pool, {

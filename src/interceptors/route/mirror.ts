@@ -93,7 +93,7 @@ export class Mirrors {
     const deadline = this.#deadlineOf(call);
     if (deadline === undefined) return;
     const hint = RoutingHint.create();
-    hint.routeTo({ route: route.name, subset: mirror.subset, fallback: 'none' });
+    hint.routeTo({ route: route.name, subset: mirror.subset, fallback: 'none', mirror: true });
     const copy = deriveCall(call, { deadline, signal: NEVER_CANCELLED, sink: DROP_RESPONSES, hint, route: undefined });
     this.#inFlight++;
     this.#sent++;
