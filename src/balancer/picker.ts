@@ -73,7 +73,8 @@ export class WeightedPriorityPicker implements experimental.Picker {
     mirror: boolean,
   ): { endpoint: EndpointController; probe: ProbeKind } | undefined {
     // A probe re-admits an endpoint on its answer: a mirror's copy must not be that call.
-    for (const endpoint of mirror ? [] : this.#probing) {
+    const probing = mirror ? [] : this.#probing;
+    for (const endpoint of probing) {
       if (!hint?.avoids(endpoint.address) && endpoint.ejection.claimProbe()) return { endpoint, probe: 'endpoint' };
     }
     if (rule && !mirror) {

@@ -333,7 +333,9 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
 
   #finish(result: ClientResult): void {
     this.#peer = result.peer ?? this.#peer;
-    this.headers(result.headers ?? new Metadata());
+    // A Trailers-Only answer (and a call that never left) brings no headers: grpc-js fires no
+    // 'metadata' event for it, and neither does the mesh.
+    if (result.headers !== undefined) this.headers(result.headers);
     if (this.#method.kind === 'unary' && result.status.code === Status.OK) {
       this.#listener.onReceiveMessage?.(result.message);
     }

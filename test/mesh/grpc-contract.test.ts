@@ -286,6 +286,16 @@ describe('the grpc-js contract', () => {
     expect(Object.keys(error.metadata.getMap()).sort()).to.deep.equal(Object.keys(plain.metadata.getMap()).sort());
     expect(error.details).not.to.contain('127.0.0.1');
     expect(meshCallInfo(error)).to.deep.include({ attempts: 1, stoppedBecause: 'NOT_FOUND is not retryable' });
+    // A Trailers-Only failure brings no headers: no 'metadata' event, as with plain grpc-js.
+    const metadataEvents = async (c: OrderClient) => {
+      let events = 0;
+      await new Promise<void>((resolve) => {
+        const call = c.GetOrder({ id: 'x' }, md({ 'x-test-status': String(grpc.status.NOT_FOUND) }), () => resolve());
+        call.on('metadata', () => events++);
+      });
+      return events;
+    };
+    expect(await metadataEvents(client)).to.equal(await metadataEvents(pool.track(orderClient([a.address]))));
     // The account is for a program to read, not for a logger's JSON of the error: it stays out.
     expect(Object.keys(JSON.parse(JSON.stringify(error)) as object).sort()).to.deep.equal(
       Object.keys(JSON.parse(JSON.stringify(plain)) as object).sort(),
