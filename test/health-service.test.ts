@@ -107,32 +107,47 @@ describe('grpc.health.v1 service', () => {
     reader.cancel();
   });
 
-  it('embeds the same service as the shipped protos/health.proto (nothing is read from disk at run time)', () => {
+  it('speaks the wire format of the shipped protos/health.proto byte for byte (no protobuf.js at run time)', () => {
     const fromFile = protoLoader.loadSync(fileURLToPath(new URL('../protos/health.proto', import.meta.url)), {
       keepCase: true,
       enums: String,
       defaults: true,
       oneofs: true,
     })['grpc.health.v1.Health'] as grpc.ServiceDefinition;
-    const samples: Record<string, [unknown, unknown]> = {
-      Check: [{ service: 'orders' }, { status: 'NOT_SERVING' }],
-      List: [{}, { statuses: { orders: { status: 'SERVING' }, '': { status: 'SERVICE_UNKNOWN' } } }],
-      Watch: [{ service: '' }, { status: 'SERVING' }],
+    const samples: Record<string, [unknown, unknown][]> = {
+      Check: [
+        [{ service: 'orders' }, { status: 'NOT_SERVING' }],
+        [{ service: '' }, { status: 'UNKNOWN' }],
+        [{ service: 'é'.repeat(200) }, { status: 'SERVICE_UNKNOWN' }],
+      ],
+      List: [
+        [{}, { statuses: { orders: { status: 'SERVING' }, '': { status: 'SERVICE_UNKNOWN' } } }],
+        [{}, { statuses: {} }],
+      ],
+      Watch: [[{ service: '' }, { status: 'SERVING' }]],
     };
     expect(Object.keys(healthServiceDefinition)).to.have.members(Object.keys(fromFile));
     for (const [name, method] of Object.entries(fromFile)) {
       const embedded = healthServiceDefinition[name]!;
-      const [request, response] = samples[name]!;
-      expect([embedded.path, embedded.requestStream, embedded.responseStream]).to.deep.equal([
+      expect([embedded.path, embedded.requestStream, embedded.responseStream, embedded.originalName]).to.deep.equal([
         method.path,
         method.requestStream,
         method.responseStream,
+        method.originalName,
       ]);
-      expect(embedded.requestSerialize(request)).to.deep.equal(method.requestSerialize(request));
-      const bytes = method.responseSerialize(response);
-      expect(embedded.responseSerialize(response)).to.deep.equal(bytes);
-      expect(embedded.responseDeserialize(bytes)).to.deep.equal(method.responseDeserialize(bytes));
+      for (const [request, response] of samples[name]!) {
+        const requestBytes = method.requestSerialize(request);
+        expect(embedded.requestSerialize(request)).to.deep.equal(requestBytes);
+        expect(embedded.requestDeserialize(requestBytes)).to.deep.equal(method.requestDeserialize(requestBytes));
+        const bytes = method.responseSerialize(response);
+        expect(embedded.responseSerialize(response)).to.deep.equal(bytes);
+        expect(embedded.responseDeserialize(bytes)).to.deep.equal(method.responseDeserialize(bytes));
+        // A newer peer's fields (here field 15 as a varint and field 9 as bytes) are skipped.
+        const extended = Buffer.concat([Buffer.from([0x78, 0x96, 0x01, 0x4a, 0x02, 0x68, 0x69]), bytes]);
+        expect(embedded.responseDeserialize(extended)).to.deep.equal(method.responseDeserialize(extended));
+      }
     }
+    expect(() => healthServiceDefinition['Check']!.responseDeserialize(Buffer.from([0x0a, 0x05, 0x61]))).to.throw(/truncated/);
   });
 });
 
