@@ -1,5 +1,5 @@
 import type { experimental } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { Signal, type Disposer } from '../observability/signal.js';
 import { resolveWith } from '../schema/validate.js';
 
@@ -13,9 +13,9 @@ export const BALANCER_NAME = 'meshlite_weighted';
  */
 const balancerConfigSchema = z.strictObject({
   /** Id of the mesh that serves the channel (absent: the only mesh), which hears of a rejected config. */
-  mesh: z.string().optional(),
+  mesh: z.optional(z.string()),
   /** Service name, as in `mesh:///<service>`. */
-  service: z.string().min(1),
+  service: z.string().check(z.minLength(1)),
 });
 
 export type BalancerConfigJson = z.input<typeof balancerConfigSchema>;

@@ -1,6 +1,6 @@
 // Deadline arithmetic shared by the client layers, the server layers and handlers that call
 // further: a call's deadline is an absolute time (epoch ms), Infinity when there is none.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../schema/validate.js';
 
@@ -17,7 +17,9 @@ export interface PropagationOptions {
 
 export const PROPAGATION_DEFAULTS = Object.freeze({ marginMs: 5 });
 
-const propagationSchema = z.strictObject({ marginMs: z.number().finite().min(0).max(60_000).default(PROPAGATION_DEFAULTS.marginMs) });
+const propagationSchema = z.strictObject({
+  marginMs: z._default(z.number().check(z.minimum(0), z.maximum(60_000)), PROPAGATION_DEFAULTS.marginMs),
+});
 
 export function resolvePropagationOptions(options: PropagationOptions = {}) {
   return resolveWith(propagationSchema, options, 'propagation options');

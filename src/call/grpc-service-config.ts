@@ -5,38 +5,38 @@
 // would multiply), `retryThrottling` (the mesh has its retry budget), and a load-balancing
 // policy (the mesh's balancer is the policy of a mesh:/// channel).
 import type { MethodConfig } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigError } from '../errors.js';
 import { resolveWith } from '../schema/validate.js';
 
 const DURATION = /^(\d+)(?:\.(\d{1,9}))?s$/;
 
-const conflict = (why: string) => z.unknown().refine((v) => v === undefined, { message: why });
+const conflict = (why: string) => z.unknown().check(z.refine((v) => v === undefined, { message: why }));
 
 const methodConfigSchema = z.strictObject({
-  name: z.array(z.strictObject({ service: z.string().optional(), method: z.string().optional() })).default([]),
-  timeout: z
-    .union([
-      z.string().regex(DURATION, 'must be a duration such as "1.5s"'),
-      z.strictObject({ seconds: z.number().int().min(0), nanos: z.number().int().min(0) }),
-    ])
-    .optional(),
-  waitForReady: z.boolean().optional(),
-  maxRequestBytes: z.number().int().positive().optional(),
-  maxResponseBytes: z.number().int().positive().optional(),
-  retryPolicy: conflict(
-    'conflicts with the mesh, whose retry layer retries these calls (attempts would multiply): configure `client.retry` instead',
-  ).optional(),
-  hedgingPolicy: conflict(
-    'conflicts with the mesh, whose retry layer hedges: configure `client.retry.methods[...].hedging` instead',
-  ).optional(),
+  name: z._default(z.array(z.strictObject({ service: z.optional(z.string()), method: z.optional(z.string()) })), []),
+  timeout: z.optional(
+    z.union([
+      z.string().check(z.regex(DURATION, 'must be a duration such as "1.5s"')),
+      z.strictObject({ seconds: z.int().check(z.minimum(0)), nanos: z.int().check(z.minimum(0)) }),
+    ]),
+  ),
+  waitForReady: z.optional(z.boolean()),
+  maxRequestBytes: z.optional(z.int().check(z.positive())),
+  maxResponseBytes: z.optional(z.int().check(z.positive())),
+  retryPolicy: z.optional(
+    conflict('conflicts with the mesh, whose retry layer retries these calls (attempts would multiply): configure `client.retry` instead'),
+  ),
+  hedgingPolicy: z.optional(
+    conflict('conflicts with the mesh, whose retry layer hedges: configure `client.retry.methods[...].hedging` instead'),
+  ),
 });
 
 const layerFields = {
-  methodConfig: z.array(methodConfigSchema).default([]),
-  retryThrottling: conflict(
-    'conflicts with the mesh, which bounds retries with its retry budget: configure `client.retry.budget` instead',
-  ).optional(),
+  methodConfig: z._default(z.array(methodConfigSchema), []),
+  retryThrottling: z.optional(
+    conflict('conflicts with the mesh, which bounds retries with its retry budget: configure `client.retry.budget` instead'),
+  ),
 };
 
 /** For the client layers on any channel: a channel's own load-balancing policy is its business. */
@@ -45,12 +45,12 @@ const layerServiceConfigSchema = z.looseObject(layerFields);
 /** For a mesh:/// channel, whose policy is the mesh's balancer. */
 const meshServiceConfigSchema = z.looseObject({
   ...layerFields,
-  loadBalancingConfig: conflict(
-    'a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config',
-  ).optional(),
-  loadBalancingPolicy: conflict(
-    'a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config',
-  ).optional(),
+  loadBalancingConfig: z.optional(
+    conflict('a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config'),
+  ),
+  loadBalancingPolicy: z.optional(
+    conflict('a mesh:/// channel is balanced by the mesh: configure weights and priorities in the mesh config'),
+  ),
 });
 
 /** What the client layers take from a service config, keyed like their `methods` tables ("pkg.Service/Method", "pkg.Service", "*"). */

@@ -1,5 +1,5 @@
 import { Metadata, status as Status, type StatusObject } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export type StatusName = keyof typeof Status;
 
@@ -12,11 +12,11 @@ export function statusName(code: number): string {
 
 /** A status code given by name ("UNAVAILABLE") or number (14). */
 export const statusCodeSchema = z.union([
-  z.enum(NAMES as [StatusName, ...StatusName[]]).transform((name) => Status[name] as number),
-  z
-    .number()
-    .int()
-    .refine((code) => code in Status, { message: 'not a gRPC status code' }),
+  z.pipe(
+    z.enum(NAMES as [StatusName, ...StatusName[]]),
+    z.transform((name) => Status[name] as number),
+  ),
+  z.int().check(z.refine((code) => code in Status, { message: 'not a gRPC status code' })),
 ]);
 
 /** Builds a status object with fresh metadata. */
@@ -41,4 +41,7 @@ export const UNHEALTHY_CODES: readonly StatusName[] = Object.freeze([
 ]);
 
 /** A list of status codes (names or numbers) as numbers; the unhealthy codes when absent. */
-export const failureCodesSchema = z.array(statusCodeSchema).default(UNHEALTHY_CODES.map((name) => Status[name]));
+export const failureCodesSchema = z._default(
+  z.array(statusCodeSchema),
+  UNHEALTHY_CODES.map((name) => Status[name]),
+);

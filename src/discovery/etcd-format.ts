@@ -17,11 +17,11 @@
 // What has no clear meaning is skipped with the key and the reason: an Addr without a port
 // above all, which grpc-go's resolver dials as written and no client can reach.
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseEndpointAddress } from '../config/address.js';
 import { labelsSchema } from '../config/traffic.js';
 import { MAX_WEIGHT, count } from '../schema/bounds.js';
-import { describeIssue, formatValue } from '../schema/validate.js';
+import { PARSE_OPTIONS, describeIssue, formatValue } from '../schema/validate.js';
 
 /** An endpoint as discovery found it: what the mesh config's endpoint entries hold. */
 export interface DiscoveredEndpoint {
@@ -34,35 +34,40 @@ export interface DiscoveredEndpoint {
 }
 
 /** A number written where text is meant ("zone": 1) is that text; null is nothing. */
-const text = (schema: z.ZodString) =>
-  z.preprocess(
-    (value) => (value === null ? undefined : typeof value === 'number' && Number.isFinite(value) ? String(value) : value),
-    schema.optional(),
+const text = (schema: z.ZodMiniType<string>) =>
+  z.pipe(
+    z.transform((value: unknown): unknown =>
+      value === null ? undefined : typeof value === 'number' && Number.isFinite(value) ? String(value) : value,
+    ),
+    z.optional(schema),
   );
 
 const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
 
 /** A numeric string written where a number is meant ("weight": "5") is that number; null is nothing. */
-const numeric = (schema: z.ZodNumber) =>
-  z.preprocess(
-    (value) => (value === null ? undefined : typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value.trim()) : value),
-    schema.optional(),
+const numeric = (schema: z.ZodMiniType<number>) =>
+  z.pipe(
+    z.transform((value: unknown): unknown =>
+      value === null ? undefined : typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value.trim()) : value,
+    ),
+    z.optional(schema),
   );
 
 const metadataSchema = z.object({
-  name: text(z.string().min(1).max(200)),
-  weight: numeric(z.number().finite().min(0).max(MAX_WEIGHT)),
+  name: text(z.string().check(z.minLength(1), z.maxLength(200))),
+  weight: numeric(z.number().check(z.minimum(0), z.maximum(MAX_WEIGHT))),
   priority: numeric(count(0, 100)),
-  zone: text(z.string().max(63)),
+  zone: text(z.string().check(z.maxLength(63))),
   /** A number for a label's text is that text, as elsewhere. */
-  labels: z.preprocess(
-    (value) =>
+  labels: z.pipe(
+    z.transform((value: unknown): unknown =>
       value === null
         ? undefined
         : isObject(value)
           ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typeof v === 'number' && Number.isFinite(v) ? String(v) : v]))
           : value,
-    labelsSchema.optional(),
+    ),
+    z.optional(labelsSchema),
   ),
 });
 
@@ -96,7 +101,7 @@ export function parseEtcdEndpoint(prefix: string, key: string, value: string): D
   const address = parseEndpointAddress(update.Addr);
   if (typeof address === 'string') return `key "${key}": Addr ${JSON.stringify(update.Addr)}: ${address}`;
   const metadata = isObject(update.Metadata) ? goFields(update.Metadata, ['name', 'weight', 'priority', 'zone', 'labels']) : {};
-  const checked = metadataSchema.safeParse(metadata, { reportInput: true });
+  const checked = metadataSchema.safeParse(metadata, PARSE_OPTIONS);
   if (!checked.success) return `key "${key}": Metadata.${describeIssue(checked.error.issues[0]!).text}`;
   const { name, weight, priority, zone, labels } = checked.data;
   const all = zone === undefined ? labels : { ...labels, zone };

@@ -4,7 +4,7 @@
 // the TTL) is granted again and the key put again, and so is a key deleted behind its back
 // while its lease lives (an operator's `etcdctl del --prefix`).
 import type { Etcd3, IRangeResponse, Lease, Watcher } from 'etcd3';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { setTimer, systemClock, unrefTimer } from '../clock.js';
 import { MAX_WEIGHT, MINUTE, count, durationMs } from '../schema/bounds.js';
 import { resolveWith } from '../schema/validate.js';
@@ -50,26 +50,30 @@ export interface EtcdRegistrationOptions {
 
 const registrationSchema = z.strictObject({
   etcd: z.strictObject({
-    endpoints: z.array(z.string().min(1)).min(1),
-    tls: z
-      .strictObject({ caFile: z.string().min(1), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() })
-      .optional(),
-    auth: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }).optional(),
-    dialTimeoutMs: durationMs(100, MINUTE).default(REGISTRATION_DEFAULTS.dialTimeoutMs),
+    endpoints: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+    tls: z.optional(
+      z.strictObject({
+        caFile: z.string().check(z.minLength(1)),
+        certFile: z.optional(z.string().check(z.minLength(1))),
+        keyFile: z.optional(z.string().check(z.minLength(1))),
+      }),
+    ),
+    auth: z.optional(z.strictObject({ username: z.string().check(z.minLength(1)), password: z.string().check(z.minLength(1)) })),
+    dialTimeoutMs: z._default(durationMs(100, MINUTE), REGISTRATION_DEFAULTS.dialTimeoutMs),
   }),
-  prefix: z
-    .string()
-    .min(1)
-    .refine((prefix) => !prefix.endsWith('/'), 'must not end with "/"'),
-  address: z.string().refine((text) => typeof parseEndpointAddress(text) !== 'string', 'must be "host:port" or "[ipv6]:port"'),
-  name: z.string().min(1).max(200).optional(),
-  weight: z.number().finite().min(0).max(MAX_WEIGHT).default(REGISTRATION_DEFAULTS.weight),
-  priority: count(0, 100).default(REGISTRATION_DEFAULTS.priority),
-  zone: z.string().max(63).optional(),
-  labels: labelsSchema.optional(),
-  id: z.string().min(1).max(512).optional(),
-  ttlSeconds: count(2, 3600).default(REGISTRATION_DEFAULTS.ttlSeconds),
-  logger: z.custom<Logger>().optional(),
+  prefix: z.string().check(
+    z.minLength(1),
+    z.refine((prefix) => !prefix.endsWith('/'), 'must not end with "/"'),
+  ),
+  address: z.string().check(z.refine((text) => typeof parseEndpointAddress(text) !== 'string', 'must be "host:port" or "[ipv6]:port"')),
+  name: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  weight: z._default(z.number().check(z.minimum(0), z.maximum(MAX_WEIGHT)), REGISTRATION_DEFAULTS.weight),
+  priority: z._default(count(0, 100), REGISTRATION_DEFAULTS.priority),
+  zone: z.optional(z.string().check(z.maxLength(63))),
+  labels: z.optional(labelsSchema),
+  id: z.optional(z.string().check(z.minLength(1), z.maxLength(512))),
+  ttlSeconds: z._default(count(2, 3600), REGISTRATION_DEFAULTS.ttlSeconds),
+  logger: z.optional(z.custom<Logger>()),
 });
 
 /**

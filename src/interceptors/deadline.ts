@@ -1,5 +1,5 @@
 import { status as Status } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { makeStatus } from '../call/status.js';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../schema/validate.js';
@@ -24,14 +24,14 @@ export const DEADLINE_DEFAULTS = Object.freeze({ methods: Object.freeze({}) as R
 /** 1 ms to a day. */
 const timeout = durationMs(1, DAY);
 const deadlineFields = {
-  timeoutMs: timeout.optional(),
-  methods: methodTable(timeout).default(DEADLINE_DEFAULTS.methods),
+  timeoutMs: z.optional(timeout),
+  methods: z._default(methodTable(timeout), DEADLINE_DEFAULTS.methods),
 };
 
 /** The deadline section as a config file writes it. */
 export const deadlineConfigSchema = z.strictObject(deadlineFields);
 
-const deadlineSchema = z.strictObject({ ...deadlineFields, clock: z.custom<Clock>().optional() });
+const deadlineSchema = z.strictObject({ ...deadlineFields, clock: z.optional(z.custom<Clock>()) });
 
 export function resolveDeadlineOptions(options: DeadlineOptions = {}) {
   return resolveWith(deadlineSchema, options, 'deadline options');

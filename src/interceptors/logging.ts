@@ -1,6 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
 import { meshCallInfo } from './call-info.js';
 import { resolveWith } from '../schema/validate.js';
@@ -29,15 +29,15 @@ export const LOGGING_DEFAULTS = Object.freeze({ successLevel: 'info', failureLev
 
 const loggingFields = {
   failureCodes: failureCodesSchema,
-  successLevel: logLevelSchema.default(LOGGING_DEFAULTS.successLevel),
-  failureLevel: logLevelSchema.default(LOGGING_DEFAULTS.failureLevel),
-  attemptLevel: logLevelSchema.default(LOGGING_DEFAULTS.attemptLevel),
+  successLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.successLevel),
+  failureLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.failureLevel),
+  attemptLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.attemptLevel),
 };
 
 /** The logging section as a config file writes it. */
 export const loggingConfigSchema = z.strictObject(loggingFields);
 
-const loggingSchema = z.strictObject({ ...loggingFields, logger: z.custom<Logger>().optional() });
+const loggingSchema = z.strictObject({ ...loggingFields, logger: z.optional(z.custom<Logger>()) });
 
 export function resolveLoggingOptions(options: LoggingOptions = {}) {
   return resolveWith(loggingSchema, options, 'logging options');

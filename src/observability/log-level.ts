@@ -1,5 +1,5 @@
 import type { Level } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** A pino level a layer may log at: "fatal", "error", "warn", "info", "debug" or "trace". */
-export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']) satisfies z.ZodType<Level>;
+export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']) satisfies z.ZodMiniType<Level>;

@@ -2,7 +2,7 @@
 // stay far inside what Node's timers hold (2³¹−1 ms), with a floor where a smaller value
 // would be an attack on a backend rather than a setting; weights stay where the scheduler's
 // arithmetic is exact. The README's config tables give each field's range.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
@@ -11,17 +11,17 @@ export const DAY = 24 * HOUR;
 
 /** A duration in ms, from `min` to `max` (fractions of a ms allowed). */
 export function durationMs(min: number, max: number) {
-  return z.number().finite().min(min).max(max);
+  return z.number().check(z.minimum(min), z.maximum(max));
 }
 
 /** A whole number from `min` to `max`. */
 export function count(min: number, max: number) {
-  return z.number().int().min(min).max(max);
+  return z.int().check(z.minimum(min), z.maximum(max));
 }
 
 /** A percentage, 0 to 100. */
 export function percent() {
-  return z.number().finite().min(0).max(100);
+  return z.number().check(z.minimum(0), z.maximum(100));
 }
 
 /**
@@ -39,7 +39,7 @@ export const MAX_WEIGHT = 1_000_000;
  * second "/" — is refused rather than ignored. Names are not held to protobuf's: a service
  * made with makeGenericClientConstructor may use any path.
  */
-export function methodTable<T extends z.ZodType>(value: T, options: { wildcard?: boolean } = {}) {
+export function methodTable<T extends z.core.$ZodType>(value: T, options: { wildcard?: boolean } = {}) {
   const wildcard = options.wildcard !== false;
   return z.record(wildcard ? z.union([z.literal('*'), methodName(true)]) : methodName(), value);
 }
@@ -49,10 +49,10 @@ export function methodName(orWildcard = false) {
   const forms = orWildcard
     ? '"package.Service/Method" (no leading "/"), "package.Service" or "*"'
     : '"package.Service/Method" (no leading "/") or "package.Service"';
-  return z.string().regex(/^(?!\*$)[^/\s]+(\/[^/\s]+)?$/, `is not a method name: write ${forms}`);
+  return z.string().check(z.regex(/^(?!\*$)[^/\s]+(\/[^/\s]+)?$/, `is not a method name: write ${forms}`));
 }
 
 /** A gRPC service's name, "package.Service", where a list matches whole services only. */
 export function serviceName() {
-  return z.string().regex(/^[^/\s*]+$/, 'is not a service name: write "package.Service" (a whole service; no "/" or method)');
+  return z.string().check(z.regex(/^[^/\s*]+$/, 'is not a service name: write "package.Service" (a whole service; no "/" or method)'));
 }

@@ -1,5 +1,13 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { ConfigError, errorText } from '../errors.js';
+
+/**
+ * How every schema here is parsed: each issue keeps the value it got (for "got …"), and
+ * zod's English messages are passed per parse rather than set with `z.config()`, whose
+ * settings live on `globalThis` and are the app's own zod's too.
+ */
+export const PARSE_OPTIONS = Object.freeze({ reportInput: true, error: en().localeError });
 
 /**
  * Validates `input` against `schema` (defaults included) and returns a deeply frozen copy;
@@ -7,10 +15,10 @@ import { ConfigError, errorText } from '../errors.js';
  * every bad field and the value it got, e.g.
  * `invalid retry options: maxAttempts must be >= 1, got -1`.
  */
-export function resolveWith<S extends z.ZodType>(schema: S, input: unknown, what: string): Readonly<z.output<S>> {
-  let result: z.ZodSafeParseResult<z.output<S>>;
+export function resolveWith<S extends z.ZodMiniType>(schema: S, input: unknown, what: string): Readonly<z.output<S>> {
+  let result: z.core.util.SafeParseResult<z.output<S>>;
   try {
-    result = schema.safeParse(input ?? {}, { reportInput: true });
+    result = schema.safeParse(input ?? {}, PARSE_OPTIONS);
   } catch (error) {
     // A getter or a Proxy in the options that throws: the options cannot be read at all.
     throw new ConfigError('', undefined, `invalid ${what}: could not be read: ${errorText(error)}`);

@@ -1,7 +1,7 @@
 // Identity-based authorization: the caller's identity (from the client certificate that mutual
 // TLS verified) against an allow-list per service and method, before the handler runs.
 import { status as Status } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
 import { methodName, methodTable } from '../schema/bounds.js';
 import { resolveWith } from '../schema/validate.js';
@@ -24,9 +24,9 @@ export interface AuthorizationOptions {
 export const AUTHORIZATION_DEFAULTS = Object.freeze({ public: ['grpc.health.v1.Health'] as readonly string[] });
 
 const authorizationSchema = z.strictObject({
-  allow: methodTable(z.array(z.string().min(1))),
-  public: z.array(z.union([z.literal('*'), methodName(true)])).default([...AUTHORIZATION_DEFAULTS.public]),
-  logger: z.custom<Logger>().optional(),
+  allow: methodTable(z.array(z.string().check(z.minLength(1)))),
+  public: z._default(z.array(z.union([z.literal('*'), methodName(true)])), [...AUTHORIZATION_DEFAULTS.public]),
+  logger: z.optional(z.custom<Logger>()),
 });
 
 export function resolveAuthorizationOptions(options: AuthorizationOptions) {

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { setTimer, systemClock, sleep, type Clock } from '../clock.js';
 import { resolveWith } from '../schema/validate.js';
 import { HOUR, durationMs } from '../schema/bounds.js';
@@ -19,8 +19,8 @@ export interface DrainOptions {
 export const DRAIN_DEFAULTS = Object.freeze({ graceMs: 1000, timeoutMs: 10_000 });
 
 const drainSchema = z.strictObject({
-  graceMs: durationMs(0, HOUR).default(DRAIN_DEFAULTS.graceMs),
-  timeoutMs: durationMs(0, HOUR).default(DRAIN_DEFAULTS.timeoutMs),
+  graceMs: z._default(durationMs(0, HOUR), DRAIN_DEFAULTS.graceMs),
+  timeoutMs: z._default(durationMs(0, HOUR), DRAIN_DEFAULTS.timeoutMs),
 });
 
 export type ResolvedDrainOptions = Readonly<Required<DrainOptions>>;

@@ -1,6 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import { LRUCache } from 'lru-cache';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../schema/validate.js';
 import { DAY, count, durationMs, methodName } from '../schema/bounds.js';
@@ -53,13 +53,16 @@ export const IDEMPOTENCY_DEFAULTS = Object.freeze({
 });
 
 const idempotencySchema = z.strictObject({
-  header: z.string().min(1).default(IDEMPOTENCY_DEFAULTS.header),
-  ttlMs: durationMs(1, DAY).default(IDEMPOTENCY_DEFAULTS.ttlMs),
-  maxEntries: count(1, 10_000_000).default(IDEMPOTENCY_DEFAULTS.maxEntries),
-  maxKeyLength: count(1, 4096).default(IDEMPOTENCY_DEFAULTS.maxKeyLength),
-  methods: z.array(methodName()).optional(),
-  rememberCodes: z.array(statusCodeSchema).default(IDEMPOTENCY_DEFAULTS.rememberCodes.map((name) => Status[name])),
-  clock: z.custom<Clock>().optional(),
+  header: z._default(z.string().check(z.minLength(1)), IDEMPOTENCY_DEFAULTS.header),
+  ttlMs: z._default(durationMs(1, DAY), IDEMPOTENCY_DEFAULTS.ttlMs),
+  maxEntries: z._default(count(1, 10_000_000), IDEMPOTENCY_DEFAULTS.maxEntries),
+  maxKeyLength: z._default(count(1, 4096), IDEMPOTENCY_DEFAULTS.maxKeyLength),
+  methods: z.optional(z.array(methodName())),
+  rememberCodes: z._default(
+    z.array(statusCodeSchema),
+    IDEMPOTENCY_DEFAULTS.rememberCodes.map((name) => Status[name]),
+  ),
+  clock: z.optional(z.custom<Clock>()),
 });
 
 export function resolveIdempotencyOptions(options: IdempotencyOptions = {}) {

@@ -1,5 +1,5 @@
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PUSHBACK_HEADER } from '../call/wire.js';
 import { resolveWith } from '../schema/validate.js';
 import { MINUTE, count, methodTable, serviceName } from '../schema/bounds.js';
@@ -36,17 +36,21 @@ export const LOAD_SHEDDING_DEFAULTS = Object.freeze({
 const limit = count(1, 1_000_000);
 const sheddingSchema = z
   .strictObject({
-    maxConcurrent: limit.default(LOAD_SHEDDING_DEFAULTS.maxConcurrent),
-    methods: methodTable(limit, { wildcard: false }).default({}),
-    adaptive: z.strictObject({ minLimit: limit.default(LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: limit.optional() }).optional(),
-    pushbackMs: count(0, MINUTE).default(LOAD_SHEDDING_DEFAULTS.pushbackMs),
-    exempt: z.array(serviceName()).default([...LOAD_SHEDDING_DEFAULTS.exempt]),
-    serverName: z.string().default(LOAD_SHEDDING_DEFAULTS.serverName),
+    maxConcurrent: z._default(limit, LOAD_SHEDDING_DEFAULTS.maxConcurrent),
+    methods: z._default(methodTable(limit, { wildcard: false }), {}),
+    adaptive: z.optional(
+      z.strictObject({ minLimit: z._default(limit, LOAD_SHEDDING_DEFAULTS.adaptive.minLimit), maxLimit: z.optional(limit) }),
+    ),
+    pushbackMs: z._default(count(0, MINUTE), LOAD_SHEDDING_DEFAULTS.pushbackMs),
+    exempt: z._default(z.array(serviceName()), [...LOAD_SHEDDING_DEFAULTS.exempt]),
+    serverName: z._default(z.string(), LOAD_SHEDDING_DEFAULTS.serverName),
   })
-  .refine((o) => !o.adaptive || o.adaptive.minLimit <= (o.adaptive.maxLimit ?? Infinity), {
-    message: 'adaptive.minLimit must not exceed adaptive.maxLimit',
-    path: ['adaptive', 'minLimit'],
-  });
+  .check(
+    z.refine((o) => !o.adaptive || o.adaptive.minLimit <= (o.adaptive.maxLimit ?? Infinity), {
+      message: 'adaptive.minLimit must not exceed adaptive.maxLimit',
+      path: ['adaptive', 'minLimit'],
+    }),
+  );
 
 export function resolveLoadSheddingOptions(options: LoadSheddingOptions = {}) {
   return resolveWith(sheddingSchema, options, 'load shedding options');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
 import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
@@ -32,10 +32,10 @@ export const SERVER_LOGGING_DEFAULTS = Object.freeze({
 } as const);
 
 const serverLoggingSchema = z.strictObject({
-  logger: z.custom<Logger>().optional(),
-  requestIdHeader: z.string().min(1).default(SERVER_LOGGING_DEFAULTS.requestIdHeader),
-  successLevel: logLevelSchema.default(SERVER_LOGGING_DEFAULTS.successLevel),
-  failureLevel: logLevelSchema.default(SERVER_LOGGING_DEFAULTS.failureLevel),
+  logger: z.optional(z.custom<Logger>()),
+  requestIdHeader: z._default(z.string().check(z.minLength(1)), SERVER_LOGGING_DEFAULTS.requestIdHeader),
+  successLevel: z._default(logLevelSchema, SERVER_LOGGING_DEFAULTS.successLevel),
+  failureLevel: z._default(logLevelSchema, SERVER_LOGGING_DEFAULTS.failureLevel),
   failureCodes: failureCodesSchema,
 });
 

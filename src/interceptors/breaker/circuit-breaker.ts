@@ -1,5 +1,5 @@
 import { status as Status } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { MethodInfo } from '../../call/method.js';
 import { makeStatus, statusCodeSchema, type StatusName } from '../../call/status.js';
 import { systemClock, type Clock } from '../../clock.js';
@@ -56,30 +56,33 @@ export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
 });
 
 const breakerFields = {
-  failureCodes: z.array(statusCodeSchema).default(CIRCUIT_BREAKER_DEFAULTS.failureCodes.map((n) => Status[n])),
-  volumeThreshold: count(0, 1_000_000).default(CIRCUIT_BREAKER_DEFAULTS.volumeThreshold),
-  errorThresholdPercentage: percent().default(CIRCUIT_BREAKER_DEFAULTS.errorThresholdPercentage),
-  rollingWindowMs: count(100, HOUR).default(CIRCUIT_BREAKER_DEFAULTS.rollingWindowMs),
-  rollingBuckets: count(1, 1000).default(CIRCUIT_BREAKER_DEFAULTS.rollingBuckets),
-  resetTimeoutMs: durationMs(10, HOUR).default(CIRCUIT_BREAKER_DEFAULTS.resetTimeoutMs),
+  failureCodes: z._default(
+    z.array(statusCodeSchema),
+    CIRCUIT_BREAKER_DEFAULTS.failureCodes.map((n) => Status[n]),
+  ),
+  volumeThreshold: z._default(count(0, 1_000_000), CIRCUIT_BREAKER_DEFAULTS.volumeThreshold),
+  errorThresholdPercentage: z._default(percent(), CIRCUIT_BREAKER_DEFAULTS.errorThresholdPercentage),
+  rollingWindowMs: z._default(count(100, HOUR), CIRCUIT_BREAKER_DEFAULTS.rollingWindowMs),
+  rollingBuckets: z._default(count(1, 1000), CIRCUIT_BREAKER_DEFAULTS.rollingBuckets),
+  resetTimeoutMs: z._default(durationMs(10, HOUR), CIRCUIT_BREAKER_DEFAULTS.resetTimeoutMs),
 };
 
 const windowInBuckets = (o: { rollingWindowMs: number; rollingBuckets: number }) => o.rollingWindowMs % o.rollingBuckets === 0;
 const windowInBucketsIssue = { message: 'rollingWindowMs must be a multiple of rollingBuckets', path: ['rollingWindowMs'] };
 
 /** The breaker section as a config file writes it: every option that is not a function. */
-export const breakerConfigSchema = z.strictObject(breakerFields).refine(windowInBuckets, windowInBucketsIssue);
+export const breakerConfigSchema = z.strictObject(breakerFields).check(z.refine(windowInBuckets, windowInBucketsIssue));
 
 const breakerSchema = z
   .strictObject({
     ...breakerFields,
-    key: z.custom<(method: MethodInfo) => string>((v) => typeof v === 'function').optional(),
-    fallback: z.custom<CircuitBreakerOptions['fallback']>((v) => typeof v === 'function').optional(),
-    recoveredWhen: z.custom<CircuitBreakerOptions['recoveredWhen']>((v) => typeof v === 'function').optional(),
-    logger: z.custom<Logger>().optional(),
-    clock: z.custom<Clock>().optional(),
+    key: z.optional(z.custom<(method: MethodInfo) => string>((v) => typeof v === 'function')),
+    fallback: z.optional(z.custom<CircuitBreakerOptions['fallback']>((v) => typeof v === 'function')),
+    recoveredWhen: z.optional(z.custom<CircuitBreakerOptions['recoveredWhen']>((v) => typeof v === 'function')),
+    logger: z.optional(z.custom<Logger>()),
+    clock: z.optional(z.custom<Clock>()),
   })
-  .refine(windowInBuckets, windowInBucketsIssue);
+  .check(z.refine(windowInBuckets, windowInBucketsIssue));
 
 export function resolveCircuitBreakerOptions(options: CircuitBreakerOptions = {}) {
   return resolveWith(breakerSchema, options, 'circuit breaker options');

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { MINUTE, durationMs } from '../../schema/bounds.js';
 
 export interface BackoffOptions {
@@ -14,14 +14,16 @@ export const BACKOFF_DEFAULTS = Object.freeze({ baseMs: 25, capMs: 250, multipli
 
 export const backoffSchema = z
   .strictObject({
-    baseMs: durationMs(1, MINUTE).default(BACKOFF_DEFAULTS.baseMs),
-    capMs: durationMs(1, 10 * MINUTE).default(BACKOFF_DEFAULTS.capMs),
-    multiplier: z.number().finite().min(1).max(10).default(BACKOFF_DEFAULTS.multiplier),
+    baseMs: z._default(durationMs(1, MINUTE), BACKOFF_DEFAULTS.baseMs),
+    capMs: z._default(durationMs(1, 10 * MINUTE), BACKOFF_DEFAULTS.capMs),
+    multiplier: z._default(z.number().check(z.minimum(1), z.maximum(10)), BACKOFF_DEFAULTS.multiplier),
   })
-  .refine((b) => b.baseMs <= b.capMs, {
-    message: 'baseMs must not exceed capMs',
-    path: ['baseMs'],
-  });
+  .check(
+    z.refine((b) => b.baseMs <= b.capMs, {
+      message: 'baseMs must not exceed capMs',
+      path: ['baseMs'],
+    }),
+  );
 
 export type ResolvedBackoff = Readonly<Required<BackoffOptions>>;
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { HOUR, durationMs } from '../../schema/bounds.js';
@@ -30,22 +30,22 @@ export interface RetryBudgetOptions {
 export const RETRY_BUDGET_DEFAULTS = Object.freeze({ ratio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 });
 
 const budgetFields = {
-  ratio: z.number().finite().min(0).max(10).default(RETRY_BUDGET_DEFAULTS.ratio),
-  minRetriesPerSecond: z.number().finite().min(0).max(100_000).default(RETRY_BUDGET_DEFAULTS.minRetriesPerSecond),
-  ttlMs: durationMs(100, HOUR).default(RETRY_BUDGET_DEFAULTS.ttlMs),
-  taper: z
-    .strictObject({
-      maxRetries: z.number().finite().min(0).max(10),
-      steepness: z.number().finite().positive().max(100),
+  ratio: z._default(z.number().check(z.minimum(0), z.maximum(10)), RETRY_BUDGET_DEFAULTS.ratio),
+  minRetriesPerSecond: z._default(z.number().check(z.minimum(0), z.maximum(100_000)), RETRY_BUDGET_DEFAULTS.minRetriesPerSecond),
+  ttlMs: z._default(durationMs(100, HOUR), RETRY_BUDGET_DEFAULTS.ttlMs),
+  taper: z.optional(
+    z.strictObject({
+      maxRetries: z.number().check(z.minimum(0), z.maximum(10)),
+      steepness: z.number().check(z.positive(), z.maximum(100)),
       midpointMs: durationMs(0, HOUR),
-    })
-    .optional(),
+    }),
+  ),
 };
 
 /** The budget as a config file writes it: every option but the clock. */
 export const retryBudgetConfigSchema = z.strictObject(budgetFields);
 
-const budgetSchema = z.strictObject({ ...budgetFields, clock: z.custom<Clock>().optional() });
+const budgetSchema = z.strictObject({ ...budgetFields, clock: z.optional(z.custom<Clock>()) });
 
 export function resolveRetryBudgetOptions(options: RetryBudgetOptions = {}) {
   return resolveWith(budgetSchema, options, 'retry budget options');

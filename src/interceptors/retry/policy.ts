@@ -1,5 +1,5 @@
 import { status as Status } from '@grpc/grpc-js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { MethodInfo } from '../../call/method.js';
 import { statusCodeSchema, type StatusName } from '../../call/status.js';
 import { resolveWith } from '../../schema/validate.js';
@@ -56,17 +56,17 @@ export const RETRY_POLICY_DEFAULTS = Object.freeze({
 
 /** Field checks shared by the options and every per-method entry (no defaults here). */
 export const retryPolicyFields = {
-  maxAttempts: count(1, 10).optional(),
-  backoff: backoffSchema.optional(),
-  retryableCodes: z.array(statusCodeSchema).optional(),
-  perAttemptTimeoutMs: durationMs(1, DAY).optional(),
-  idempotent: z.boolean().optional(),
-  hedging: z
-    .strictObject({
+  maxAttempts: z.optional(count(1, 10)),
+  backoff: z.optional(backoffSchema),
+  retryableCodes: z.optional(z.array(statusCodeSchema)),
+  perAttemptTimeoutMs: z.optional(durationMs(1, DAY)),
+  idempotent: z.optional(z.boolean()),
+  hedging: z.optional(
+    z.strictObject({
       delayMs: durationMs(0, DAY),
-      maxAttempts: count(2, 10).optional(),
-    })
-    .optional(),
+      maxAttempts: z.optional(count(2, 10)),
+    }),
+  ),
 };
 
 export const retryPolicySchema = z.strictObject(retryPolicyFields);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { IDEMPOTENCY_KEY_HEADER } from '../../call/wire.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
@@ -44,19 +44,19 @@ export const RETRY_DEFAULTS = Object.freeze({
 /** The retry section as a config file writes it: everything but the budget object, random and clock. */
 export const retryConfigSchema = z.strictObject({
   ...retryPolicyFields,
-  methods: methodTable(retryPolicySchema).optional(),
-  idempotencyKeyHeader: z.string().min(1).optional(),
-  budget: z.union([z.literal(false), retryBudgetConfigSchema]).optional(),
+  methods: z.optional(methodTable(retryPolicySchema)),
+  idempotencyKeyHeader: z.optional(z.string().check(z.minLength(1))),
+  budget: z.optional(z.union([z.literal(false), retryBudgetConfigSchema])),
 });
 
 const retryOptionsSchema = z.strictObject({
   ...retryConfigSchema.shape,
-  budget: z
-    .union([z.literal(false), z.instanceof(RetryBudget), z.custom<RetryBudgetOptions>((v) => typeof v === 'object' && v !== null)])
-    .optional(),
-  random: z.custom<() => number>((v) => typeof v === 'function').optional(),
-  clock: z.custom<Clock>().optional(),
-  routingHints: z.boolean().default(false),
+  budget: z.optional(
+    z.union([z.literal(false), z.instanceof(RetryBudget), z.custom<RetryBudgetOptions>((v) => typeof v === 'object' && v !== null)]),
+  ),
+  random: z.optional(z.custom<() => number>((v) => typeof v === 'function')),
+  clock: z.optional(z.custom<Clock>()),
+  routingHints: z._default(z.boolean(), false),
 });
 
 /**

@@ -1,7 +1,7 @@
 // The per-attempt half of routing, under the retry engine: each attempt of a routed call goes
 // to a subset of its route's split, written into the attempt's routing hint for the mesh's
 // picker, and meets the route's fault.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
@@ -17,8 +17,8 @@ export interface DestinationOptions {
 }
 
 const destinationOptionsSchema = z.strictObject({
-  random: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').optional(),
-  clock: z.custom<Clock>().optional(),
+  random: z.optional(z.custom<() => number>((v) => typeof v === 'function', 'must be a function')),
+  clock: z.optional(z.custom<Clock>()),
 });
 
 export function resolveDestinationOptions(options: DestinationOptions = {}) {

@@ -1,7 +1,7 @@
 // The route layer: which of its service's routes a call takes, matched once per call, and what
 // the route changes for the layers below (deadline, retry, each attempt's destination and
 // fault); a share of the calls is mirrored from here.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { IDEMPOTENCY_KEY_HEADER } from '../../call/wire.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
@@ -32,9 +32,9 @@ export interface RouteOptions {
 
 const routeOptionsSchema = z.strictObject({
   routes: z.custom<() => RouteMatcher | undefined>((v) => typeof v === 'function', 'must be a function'),
-  safeToRepeat: z.custom<(call: ClientCall) => boolean>((v) => typeof v === 'function', 'must be a function').optional(),
-  timeoutFor: z.custom<(method: MethodInfo) => number | undefined>((v) => typeof v === 'function', 'must be a function').optional(),
-  clock: z.custom<Clock>().optional(),
+  safeToRepeat: z.optional(z.custom<(call: ClientCall) => boolean>((v) => typeof v === 'function', 'must be a function')),
+  timeoutFor: z.optional(z.custom<(method: MethodInfo) => number | undefined>((v) => typeof v === 'function', 'must be a function')),
+  clock: z.optional(z.custom<Clock>()),
 });
 
 export function resolveRouteOptions(options: RouteOptions) {
