@@ -58,6 +58,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   #failovers = 0;
   #timer: unknown;
   #rebuilding = false;
+  #pickerBuilds = 0;
   /** Whether this event-loop turn already rebuilt the picker, and whether a change waits for its end. */
   #turn: 'quiet' | 'rebuilt' | 'pending' = 'quiet';
   #destroyed = false;
@@ -209,6 +210,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
       failovers: this.#failovers,
+      pickerBuilds: this.#pickerBuilds,
       endpoints: this.#withLeaving([...this.#members.current.values()]).map((endpoint) => endpoint.snapshot(now)),
       zone: this.#runtime?.zone,
       ...this.#routing.snapshot(),
@@ -229,6 +231,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
 
   /** Recomputes the picker from every endpoint's state; the only place the picker is built. */
   #rebuild(): void {
+    this.#pickerBuilds++;
     this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     const now = this.clock.now();

@@ -107,6 +107,12 @@ export interface BalancerSnapshot {
   readonly tiers: readonly TierSnapshot[];
   /** Times traffic moved to another tier (or to none) since the balancer started. */
   readonly failovers: number;
+  /**
+   * Times the picker was rebuilt since the balancer started: once per change that can move
+   * traffic (membership, connectivity, health verdicts, ejections, slow-start steps), each
+   * O(endpoints). Climbing steadily while nothing changes is churn worth a look.
+   */
+  readonly pickerBuilds: number;
   readonly endpoints: readonly EndpointSnapshot[];
   /** The client's zone (`createMesh({ zone })`) that zone-aware routing keeps calls in; undefined: none. */
   readonly zone: string | undefined;

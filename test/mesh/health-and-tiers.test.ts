@@ -169,6 +169,53 @@ describe('mesh health checking and priority tiers', function () {
     client.close();
   });
 
+  it('rebuilds no picker for a healthy answer in other words (a probe after the Watch), one for a verdict', async () => {
+    let checks = 0;
+    let watch: grpc.ServerWritableStream<{ service: string }, unknown> | undefined;
+    const a = await backend('ServiceA', {
+      health: false,
+      setup: (server) =>
+        server.addService(healthServiceDefinition, {
+          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+            watch = call;
+            call.write({ status: 'SERVING' });
+          },
+          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+            checks++;
+            callback(null, { status: 'SERVING' });
+          },
+          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
+        }),
+    });
+    const clock = manualClock(Date.now());
+    const { mesh: m, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [{ name: 'ServiceA', address: a.address }],
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: 10_000 },
+            balancer: { slowStart: { windowMs: 0 } },
+          },
+        },
+      },
+      clock,
+    });
+    await connectAndWait(m, client, ['ServiceA']);
+    const builds = () => m.snapshot('orders')[0]!.pickerBuilds;
+    const before = builds();
+    await until(m, () => {
+      clock.tick(1000);
+      return checks === 1 && m.snapshot('orders')[0]!.endpoints[0]!.healthDetail === 'Check: SERVING';
+    });
+    // "Watch: SERVING" became "Check: SERVING": the same verdict, so the same picker.
+    expect(builds()).to.equal(before);
+    // A verdict that changes what may be picked rebuilds it.
+    watch!.write({ status: 'NOT_SERVING' });
+    await until(m, (e) => !e['ServiceA']!.usable);
+    expect(builds()).to.be.greaterThan(before);
+    client.close();
+  });
+
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
     // A health service whose Watch fails at once until it is fixed, then follows `state`.
     const state = new HealthState({ [SERVICE]: 'SERVING' });
