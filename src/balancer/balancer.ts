@@ -85,6 +85,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return this.#runtime!.clock;
   }
 
+  get random(): () => number {
+    return this.#runtime!.random;
+  }
+
   updateAddressList(
     endpoints: experimental.StatusOr<experimental.Endpoint[]>,
     lbConfig: experimental.TypedLoadBalancingConfig,

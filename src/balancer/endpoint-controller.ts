@@ -14,6 +14,8 @@ import { slowStartFactor } from './slow-start.js';
 
 export interface EndpointOwner {
   readonly clock: Clock;
+  /** Random numbers in [0, 1): where its health probes fall in their period. */
+  readonly random: () => number;
   /** The service, as in `mesh:///<service>`: what a reason names. */
   readonly service: string;
   readonly settings: Pick<ServiceConfig, 'healthCheck' | 'balancer' | 'tls'>;
@@ -130,7 +132,7 @@ export class EndpointController implements Member {
         // Only the newest connection's health counts (pick_first may replace its subchannel).
         const source = {};
         this.#healthSource = source;
-        const settings = { ...this.#owner.settings.healthCheck, clock: this.#owner.clock };
+        const settings = { ...this.#owner.settings.healthCheck, clock: this.#owner.clock, random: this.#owner.random };
         return new HealthCheckedSubchannel(subchannel, settings, (health) => {
           if (this.#healthSource === source) this.#onHealth(health);
         });

@@ -46,6 +46,8 @@ export interface HealthCheckSettings {
   readonly idleProbeIntervalMs: number;
   /** Drives the probe period and the re-watch backoff. */
   readonly clock: Clock;
+  /** Random numbers in [0, 1) for where probes fall in their period. Default Math.random. */
+  readonly random?: () => number;
 }
 
 /**
@@ -158,6 +160,10 @@ class HealthProducer {
   #inFlight = 0;
   #doubtful = false;
   #unimplemented = false;
+  /** The first idle look after a connection comes at a random point of the period (see #scheduleProbe). */
+  #spread = false;
+  /** The silence, with nothing in flight, that makes the pending look probe. */
+  #idleDue = 0;
 
   constructor(subchannel: Subchannel, key: string, settings: HealthCheckSettings) {
     this.#subchannel = subchannel;
@@ -190,6 +196,7 @@ class HealthProducer {
       this.#publish({ status: 'unknown', detail: 'waiting for the first health answer' });
       this.#heard();
       this.#startWatch();
+      this.#spread = true;
       this.#scheduleProbe();
     } else {
       this.#stop();
@@ -275,12 +282,24 @@ class HealthProducer {
     this.#probeTimer = undefined;
     this.#probeAt = Infinity;
     if (probeIntervalMs <= 0 || this.#probe || this.#unimplemented) return;
-    const period = this.#busy ? probeIntervalMs / 2 : idleProbeIntervalMs;
+    const busy = this.#busy;
+    const period = busy ? probeIntervalMs / 2 : idleProbeIntervalMs;
     if (period <= 0) return;
     // Jittered in 2 % steps of the period: Node keeps one timer list per distinct delay, and
     // 1,000 endpoints with a delay each would keep 1,000 lists.
     const step = period / 50;
-    const delay = step * Math.round(40 + 10 * Math.random());
+    const random = this.#settings.random ?? Math.random;
+    let delay = step * Math.round(40 + 10 * random());
+    this.#idleDue = 0.8 * idleProbeIntervalMs;
+    if (!busy && this.#spread) {
+      // Endpoints that connected together would look at 80-100 % of the period together, and
+      // go on probing in a wave (1,000 probes in 12 s, once a minute). The first look after a
+      // connection falls anywhere in the period and probes after that much silence; the 80-100 %
+      // steps from there keep the spread.
+      this.#spread = false;
+      delay = step * Math.max(1, Math.round(50 * (1 - random())));
+      this.#idleDue = 0.8 * delay;
+    }
     this.#probeAt = clock.now() + delay;
     this.#probeTimer = unrefTimer(setTimer(clock, this.#look, delay));
   }
@@ -290,7 +309,7 @@ class HealthProducer {
     this.#probeAt = Infinity;
     const { probeIntervalMs, idleProbeIntervalMs, clock } = this.#settings;
     const silentMs = clock.now() - this.#lastHeard;
-    const due = this.#busy ? silentMs >= probeIntervalMs / 2 : idleProbeIntervalMs > 0 && silentMs >= idleProbeIntervalMs * 0.8;
+    const due = this.#busy ? silentMs >= probeIntervalMs / 2 : idleProbeIntervalMs > 0 && silentMs >= this.#idleDue;
     if (due) this.#runProbe();
     else this.#scheduleProbe();
   };
