@@ -95,45 +95,49 @@ function scenarioTable(results: BenchResults, scenarioNames: readonly ScenarioNa
 }
 
 function overheadTable(results: BenchResults): string[] {
-  const overheadOf = (stack: string) => results.overhead.filter((r) => r.stack === stack);
-  const ratios = overheadPairs(results);
+  const callerCounts = [...new Set(results.overhead.map((r) => r.callers ?? 32))].sort((a, b) => a - b);
+  const rounds = results.overhead.filter((r) => r.stack === 'bare grpc-js' && (r.callers ?? 32) === callerCounts[0]).length;
   const lines = [
-    `Overhead (healthy pair, 32 callers back to back, ${overheadOf('bare grpc-js').length} interleaved rounds):`,
+    `Overhead (healthy pair, ${callerCounts.join(' and ')} callers back to back, ${rounds} interleaved rounds; garbage: bytes allocated on V8's heap per call):`,
     '',
-    '| stack | calls/s | p50 ms | client CPU per call | of which GC pauses |',
-    '| --- | --- | --- | --- | --- |',
+    '| stack | callers | calls/s | p50 ms | client CPU per call | of which GC pauses | garbage per call |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ];
-  for (const stack of ['bare grpc-js', 'grpc-meshlite']) {
-    const runs = overheadOf(stack);
+  for (const callers of callerCounts) {
+    const overheadOf = (stack: string) => results.overhead.filter((r) => r.stack === stack && (r.callers ?? 32) === callers);
+    const ratios = overheadPairs(results, callers);
+    for (const stack of ['bare grpc-js', 'grpc-meshlite']) {
+      const runs = overheadOf(stack);
+      lines.push(
+        `| ${stack} | ${callers} | ${spread(
+          runs.map((r) => r.callsPerSecond),
+          '',
+        )} | ${spread(
+          runs.map((r) => r.p50Ms),
+          '',
+          2,
+        )} | ${spread(
+          runs.map((r) => r.clientCpuUsPerCall),
+          ' µs',
+        )} | ${gcPauses(runs)} | ${garbage(runs)} |`,
+      );
+    }
     lines.push(
-      `| ${stack} | ${spread(
-        runs.map((r) => r.callsPerSecond),
-        '',
+      `| ratio grpc-meshlite / bare | ${callers} | ${spread(
+        ratios.map((r) => r.throughput),
+        '×',
+        3,
       )} | ${spread(
-        runs.map((r) => r.p50Ms),
-        '',
+        ratios.map((r) => r.p50),
+        '×',
         2,
       )} | ${spread(
-        runs.map((r) => r.clientCpuUsPerCall),
-        ' µs',
-      )} | ${gcPauses(runs)} |`,
+        ratios.map((r) => r.cpu),
+        '×',
+        2,
+      )} | | |`,
     );
   }
-  lines.push(
-    `| ratio grpc-meshlite / bare | ${spread(
-      ratios.map((r) => r.throughput),
-      '×',
-      3,
-    )} | ${spread(
-      ratios.map((r) => r.p50),
-      '×',
-      2,
-    )} | ${spread(
-      ratios.map((r) => r.cpu),
-      '×',
-      2,
-    )} | |`,
-  );
   const paced = results.paced ?? [];
   if (paced.length > 0) {
     const of = (stack: string) => paced.filter((r) => r.stack === stack);
@@ -396,6 +400,11 @@ function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun
 }
 
 /** The runs' GC pauses per call, or a dash for runs recorded before they were measured. */
+function garbage(runs: readonly OverheadRun[]): string {
+  const measured = runs.flatMap((r) => (r.allocatedBytesPerCall === undefined ? [] : [r.allocatedBytesPerCall / 1024]));
+  return measured.length === 0 ? '—' : spread(measured, ' KiB', 1);
+}
+
 function gcPauses(runs: readonly OverheadRun[]): string {
   const measured = runs.flatMap((r) => (r.gcUsPerCall === undefined ? [] : [r.gcUsPerCall]));
   return measured.length === 0 ? '—' : spread(measured, ' µs');

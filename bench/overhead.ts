@@ -1,11 +1,11 @@
 // The overhead run's measurement, shared by the parts that compare stacks call by call: a
-// healthy pair, GetOrder in a closed loop of 32 callers (or paced), the client process's CPU
-// time per call. Bounded by time (3 s per run) and by the warm-up's call count.
+// healthy pair, GetOrder in a closed loop of 32 callers (or 128, or paced), the client process's
+// CPU time and the heap it allocates per call. Bounded by time (3 s per run) and by the warm-up's call count.
 import * as grpc from '@grpc/grpc-js';
 import { callUnary } from '../examples/orders.js';
 import { quantile } from '../examples/report.js';
 import type { Supervisor } from '../examples/supervisor.js';
-import { countGcPauses } from './gc-pauses.js';
+import { countAllocatedBytes, countGcPauses } from './gc-pauses.js';
 import type { OverheadRun } from './results.js';
 import type { Stack } from './stacks.js';
 
@@ -31,6 +31,8 @@ export async function runOverhead(
   rate?: number,
   /** Headers every timed call carries (the traffic part's `x-tenant`). Default: none. */
   headers: Readonly<Record<string, string>> = {},
+  /** Callers back to back, without `rate`. */
+  callers = 32,
 ): Promise<OverheadRun> {
   await resetBackends(supervisor);
   const stack = make(addresses);
@@ -58,6 +60,7 @@ export async function runOverhead(
     const durationMs = 3000;
     const latencies: number[] = [];
     const gcPauses = countGcPauses();
+    const allocated = countAllocatedBytes();
     const cpuBefore = process.cpuUsage();
     let failed = 0;
     const stopAt = Date.now() + durationMs;
@@ -73,7 +76,7 @@ export async function runOverhead(
     const worker = async () => {
       while (Date.now() < stopAt) await timedCall();
     };
-    if (rate === undefined) await Promise.all(Array.from({ length: 32 }, worker));
+    if (rate === undefined) await Promise.all(Array.from({ length: callers }, worker));
     else {
       // One call every 1000/rate ms (catching up after a late timer), for the same duration.
       const calls: Array<Promise<void>> = [];
@@ -88,6 +91,7 @@ export async function runOverhead(
       await Promise.all(calls);
     }
     const cpu = process.cpuUsage(cpuBefore);
+    const allocatedBytes = allocated();
     const gcMs = await gcPauses();
     latencies.sort((a, b) => a - b);
     const calls = Math.max(1, latencies.length + failed);
@@ -95,11 +99,13 @@ export async function runOverhead(
     return {
       stack: stack.name,
       round,
+      ...(rate === undefined && { callers }),
       callsPerSecond: latencies.length / (durationMs / 1000),
       p50Ms: quantile(latencies, 0.5) ?? 0,
       failed,
       clientCpuUsPerCall: (cpu.user + cpu.system) / calls,
       gcUsPerCall: (gcMs * 1000) / calls,
+      allocatedBytesPerCall: allocatedBytes / calls,
       ...(mirrors && { mirrors: { sent: mirrors.sent, dropped: mirrors.dropped, failed: mirrors.failed } }),
     };
   } finally {

@@ -36,6 +36,8 @@ export interface ScenarioRun {
 export interface OverheadRun {
   readonly stack: StackName;
   readonly round: number;
+  /** Callers back to back (absent: a paced run, or 32 in results written before it was recorded). */
+  readonly callers?: number;
   readonly callsPerSecond: number;
   readonly p50Ms: number;
   readonly failed: number;
@@ -43,6 +45,8 @@ export interface OverheadRun {
   readonly clientCpuUsPerCall: number;
   /** The part of it V8 spent in GC pauses, per completed call, in µs (absent in results written before it was measured). */
   readonly gcUsPerCall?: number;
+  /** Bytes allocated on V8's heap per completed call (absent in results written before it was measured). */
+  readonly allocatedBytesPerCall?: number;
   /** A stack with a mirror: the copies it sent, dropped at its bound, and that failed. */
   readonly mirrors?: { readonly sent: number; readonly dropped: number; readonly failed: number };
 }

@@ -62,11 +62,13 @@ export function summarize(results: BenchResults, scenarioNames: readonly Scenari
 }
 
 /** grpc-meshlite over bare grpc-js, round by round: throughput, p50 latency, client CPU per call. */
-export function overheadPairs(results: BenchResults): Array<{ throughput: number; p50: number; cpu: number }> {
-  return results.overhead
+/** The overhead part's mesh/bare ratios per round, at `callers` callers back to back. */
+export function overheadPairs(results: BenchResults, callers = 32): Array<{ throughput: number; p50: number; cpu: number }> {
+  const at = results.overhead.filter((r) => (r.callers ?? 32) === callers);
+  return at
     .filter((r) => r.stack === 'grpc-meshlite')
     .flatMap((mesh) => {
-      const bare = results.overhead.find((r) => r.stack === 'bare grpc-js' && r.round === mesh.round);
+      const bare = at.find((r) => r.stack === 'bare grpc-js' && r.round === mesh.round);
       return bare
         ? [
             {
