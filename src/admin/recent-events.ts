@@ -5,7 +5,7 @@
 // page opened after an outage could not show what led to it.
 
 /** An event as the admin server sends it: `type` and the fields that say what happened. */
-export type AdminEvent = { readonly type: string } & Readonly<Record<string, unknown>>;
+export type AdminEvent = { readonly type: string } & Readonly<Record<string, string | number | undefined>>;
 
 /** One entry: the latest event of its kind and subject, and how many there were since the first. */
 export interface EventEntry {

@@ -174,7 +174,7 @@ function chart(s) {
     parts.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + y(v).toFixed(1) + '" y2="' + y(v).toFixed(1) + '" stroke="#eee"/>');
     parts.push('<text x="' + (left - 4) + '" y="' + (y(v) + 3).toFixed(1) + '" text-anchor="end">' + v + '</text>');
   }
-  parts.push('<text x="4" y="' + (top + 8) + '">/s</text>');
+  parts.push('<text x="4" y="' + (top + 24) + '">/s</text>');
   const barW = Math.max(1, pw / n - 1);
   h.failed.forEach((v, i) => {
     if (v > 0) parts.push('<rect class="failed-bar" x="' + (x(i) - barW / 2).toFixed(1) + '" y="' + y(v).toFixed(1) + '" width="' + barW.toFixed(1) + '" height="' + (ph * v / max).toFixed(1) + '" fill="#d1242f" opacity=".75"/>');

@@ -27,7 +27,16 @@ import type { ClientLayer, RouteMatcher } from './types.js';
  * - retry/hedge runs the attempts, each with its own timeout and routing hint;
  * - destination (with routes) sends each attempt to its route's subset and applies its fault.
  */
-export const CLIENT_LAYER_ORDER = ['call-stats', 'metrics', 'logging', 'route', 'deadline', 'circuit-breaker', 'retry', 'destination'] as const;
+export const CLIENT_LAYER_ORDER = [
+  'call-stats',
+  'metrics',
+  'logging',
+  'route',
+  'deadline',
+  'circuit-breaker',
+  'retry',
+  'destination',
+] as const;
 export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 
 export interface ClientStackOptions {

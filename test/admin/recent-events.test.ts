@@ -11,7 +11,13 @@ const disconnected = (endpoint: string): AdminEvent => ({
   kind: 'disconnected',
   reason: 'connection closed',
 });
-const breaker = (key: string, state: string, previous: string): AdminEvent => ({ type: 'breaker', service: 'orders', breaker: key, state, previous });
+const breaker = (key: string, state: string, previous: string): AdminEvent => ({
+  type: 'breaker',
+  service: 'orders',
+  breaker: key,
+  state,
+  previous,
+});
 
 describe('recent events (status page)', () => {
   it('keeps what led to an outage while two breakers flap for minutes, each flapping breaker one entry with its count', () => {
@@ -27,8 +33,8 @@ describe('recent events (status page)', () => {
     for (let i = 0; i < 240; i++) {
       clock.tick(250);
       const [state, previous] = i === 0 ? ['open', 'closed'] : i % 2 === 1 ? ['half-open', 'open'] : ['open', 'half-open'];
-      recent.add(breaker('orders.v1.OrderService/GetOrder', state!, previous!), clock.now());
-      recent.add(breaker('orders.v1.OrderService/CreateOrder', state!, previous!), clock.now());
+      recent.add(breaker('orders.v1.OrderService/GetOrder', state, previous), clock.now());
+      recent.add(breaker('orders.v1.OrderService/CreateOrder', state, previous), clock.now());
     }
     const entries = recent.since(0);
     expect(entries.map((e) => [e.event.type, e.event['endpoint'] ?? e.event['breaker'] ?? '', e.count])).to.deep.equal([

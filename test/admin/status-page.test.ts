@@ -197,7 +197,10 @@ describe('admin server and status page (real Chromium)', function () {
     const line = page.locator('table.calls[data-service="orders"]');
     expect(Number(await line.locator('.failed').textContent())).to.be.greaterThan(0);
     const reasons = await line.locator('.reasons div').allTextContents();
-    expect(reasons.some((r) => r.endsWith('/s UNAVAILABLE: circuit breaker open')), reasons.join('; ')).to.equal(true);
+    expect(
+      reasons.some((r) => r.endsWith('/s UNAVAILABLE: circuit breaker open')),
+      reasons.join('; '),
+    ).to.equal(true);
     // Each backend reads as down, and no endpoint shows its last successes as current.
     for (const name of ['ServiceA', 'ServiceB']) {
       const row = page.locator(`tr[data-endpoint="${name}"]`);
@@ -210,7 +213,10 @@ describe('admin server and status page (real Chromium)', function () {
     await page.waitForFunction(`document.querySelectorAll('#events li[data-type="breaker"]').length >= 2`, undefined, { timeout: 20_000 });
     const texts = await events.allTextContents();
     for (const name of ['ServiceA', 'ServiceB']) {
-      expect(texts.some((t) => t.includes(`orders ${name} disconnected: connection closed`)), texts.join('\n')).to.equal(true);
+      expect(
+        texts.some((t) => t.includes(`orders ${name} disconnected: connection closed`)),
+        texts.join('\n'),
+      ).to.equal(true);
     }
     const flapping = page.locator('#events li[data-type="breaker"]', { hasText: 'orders.v1.OrderService/GetOrder flapped' });
     expect(Number(await flapping.getAttribute('data-count'))).to.be.greaterThan(50);

@@ -64,12 +64,12 @@ describe('call stats layer (caller-level line)', () => {
       'UNAVAILABLE: no usable endpoint',
     );
     expect(callFailure(failed(UNAVAILABLE, 'no endpoints for orders: etcd unavailable'))).to.equal('UNAVAILABLE: no usable endpoint');
-    expect(callFailure(failed(UNAVAILABLE, 'circuit breaker open for orders.v1.OrderService/GetOrder: a probe call is in flight; not sent'))).to.equal(
-      'UNAVAILABLE: circuit breaker open',
-    );
-    expect(callFailure(failedResult(withCallInfo(makeStatus(DEADLINE_EXCEEDED, 'Deadline exceeded'), [], "the call's deadline passed")))).to.equal(
-      "DEADLINE_EXCEEDED: the call's deadline passed",
-    );
+    expect(
+      callFailure(failed(UNAVAILABLE, 'circuit breaker open for orders.v1.OrderService/GetOrder: a probe call is in flight; not sent')),
+    ).to.equal('UNAVAILABLE: circuit breaker open');
+    expect(
+      callFailure(failedResult(withCallInfo(makeStatus(DEADLINE_EXCEEDED, 'Deadline exceeded'), [], "the call's deadline passed"))),
+    ).to.equal("DEADLINE_EXCEEDED: the call's deadline passed");
     expect(callFailure(failedResult(withCallInfo(makeStatus(UNAVAILABLE, 'connection refused'), [], 'retry budget exhausted')))).to.equal(
       'UNAVAILABLE: retry budget exhausted',
     );

@@ -81,7 +81,9 @@ describe('client stack', () => {
     it('puts the route between logging and the deadline, and the destination under the retries, with routes', async () => {
       const route = { name: 'all', config: { fallback: 'any' as const }, chooseSubset: () => undefined };
       const { log, layers, chain } = traced({ routes: () => ({ match: () => route }) });
-      expect(layers.map((layer) => layer.name)).to.deep.equal(CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics' && name !== 'call-stats'));
+      expect(layers.map((layer) => layer.name)).to.deep.equal(
+        CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics' && name !== 'call-stats'),
+      );
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
       await chain(next)(clientCall());
       expect(log).to.deep.equal([

@@ -368,7 +368,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     await loop.stop();
     a.stop();
     // Its ejection runs out while it is down: nothing can probe it, it is simply not there.
-    await until(mesh, (e) => e['ServiceA']!.ejection === 'probing' && e['ServiceA'].connectivity !== 'READY');
+    await until(mesh, (e) => e['ServiceA']!.ejection === 'probing' && e['ServiceA']!.connectivity !== 'READY');
     expect(mesh.snapshot('orders')[0]!.endpoints.find((e) => e.name === 'ServiceA')).to.include({
       status: 'disconnected',
       ejection: 'probing',

@@ -90,7 +90,7 @@ describe('recent calls and attempts (status page figures)', () => {
     }
     const history = calls.history('orders', 120, clock.now());
     expect(history.end).to.equal(clock.now());
-    expect(history.calls).to.deep.equal(Array.from({ length: 120 }, () => 10));
+    expect(history.count).to.deep.equal(Array.from({ length: 120 }, () => 10));
     expect(history.failed).to.deep.equal(Array.from({ length: 120 }, (_, second) => (faulty(second) ? 10 : 0)));
   });
 
