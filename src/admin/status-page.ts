@@ -87,7 +87,7 @@ function callerLine(s) {
   }
   const failing = c.successRate !== null && c.successRate < 0.95;
   const stale = c.stale ? ' <span class="stale">(stale: no call for ' + Math.round(c.lastCallAgoMs / 1000) + ' s)</span>' : '';
-  const reasons = c.failures.map((f) => '<div data-reason="' + esc(f.reason) + '">' + rate(f.perSecond) + '/s ' + esc(f.reason) + '</div>').join('') || '–';
+  const reasons = c.failures.map((f) => '<div data-reason="' + esc(f.reason) + '">' + rate(f.perSecond) + '/s ' + esc(f.reason) + '</div>').join('') || '<span class="meta">none</span>';
   return head + '<tr' + (c.stale ? ' class="stale"' : '') + '><td>all clients' + stale + '</td>' +
     '<td class="num rate figure">' + rate(c.perSecond) + '</td>' +
     '<td class="num success figure' + (failing ? ' failing' : '') + '">' + pct(c.successRate) + '</td>' +
