@@ -2,6 +2,7 @@
 // config of examples/mesh.json (weights, health checking, ejection, and the client stack:
 // logging → deadline → circuit breaker → retry/hedge).
 import { readFileSync } from 'node:fs';
+import type { MeterProvider } from '@opentelemetry/api';
 import { createMesh, type Logger, type Mesh, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient } from './orders.js';
 
@@ -37,8 +38,9 @@ export interface OrdersClient {
   close(): void;
 }
 
-export function createOrdersClient(config: MeshConfigInput, logger: Logger): OrdersClient {
-  const mesh = createMesh({ config, logger });
+/** A mesh client of the orders service; `meterProvider` takes its metrics (none without). */
+export function createOrdersClient(config: MeshConfigInput, logger: Logger, meterProvider?: MeterProvider): OrdersClient {
+  const mesh = createMesh({ config, logger, ...(meterProvider && { meterProvider }) });
   const client = mesh.client(OrderClient, 'orders', { stack: { logging: { successLevel: 'debug' } } });
   return {
     mesh,

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type MeshConfigInput } from 'grpc-meshlite';
+import { servePrometheus, type PrometheusMetrics } from 'grpc-meshlite/prometheus';
 import { CANARY_HEADER, CANARY_PHASES, canaryConfig, reportCanary, type SplitView } from './canary.js';
 import { EXAMPLE_ETCD_PREFIX, createOrdersClient, exampleConfig, exampleEtcdConfig, type OrdersClient } from './client.js';
 import { startEtcdProcess, type EtcdProcess } from './etcd-server.js';
@@ -193,6 +194,7 @@ async function main(): Promise<void> {
   const supervisor = new Supervisor({ args: ['--store-dir', storeDir, '--grace-ms', '200', ...tlsArgs], argsFor: registration });
   const names = etcd ? ['ServiceA', 'ServiceB', 'ServiceC'] : ['ServiceA', 'ServiceB'];
   let orders: OrdersClient | undefined;
+  let prometheus: PrometheusMetrics | undefined;
   try {
     console.log('Starting ServiceA and ServiceB under a supervisor ...');
     await supervisor.start(['ServiceA', 'ServiceB']);
@@ -206,9 +208,11 @@ async function main(): Promise<void> {
     const config = withTls(etcd ? exampleEtcdConfig(etcd.endpoint) : canary ? canaryAt(CANARY_PHASES[0]!.split) : exampleConfig(addresses));
     const steps = etcd ? etcdTimeline(phase, etcd) : canary ? canaryTimeline(phase, canaryAt) : timeline(scenarios, phase);
     if (certs) console.log(`mTLS: a throwaway CA (openssl) in ${certs.dir}; backends accept only ${DEMO_CLIENT_ID}`);
-    orders = createOrdersClient(config, createLogger({ level: 'silent' }));
-    const admin = await serveAdminPage(orders);
-    console.log(`\n  Status page: ${admin.url}  (live: each backend's state, share and events)\n`);
+    prometheus = await prometheusMetrics();
+    orders = createOrdersClient(config, createLogger({ level: 'silent' }), prometheus?.meterProvider);
+    const admin = await serveAdminPage(orders, prometheus);
+    console.log(`\n  Status page: ${admin.url}  (live: what the callers see, each backend's state, share and events)`);
+    console.log(prometheus ? `  Metrics:     ${admin.url}metrics  (Prometheus text; also ${prometheus.url})\n` : '');
     const notes = collectNotes(supervisor, orders);
     // With etcd, the backends are in the rotation once they have registered.
     orders.client.getChannel().getConnectivityState(true);
@@ -235,6 +239,7 @@ async function main(): Promise<void> {
     report(steps, etcd ? [] : scenarios, run, { shareA: (100 * weights[0]!) / weights.reduce((a, b) => a + b), label: weights.join('/') });
   } finally {
     orders?.close();
+    await prometheus?.close();
     await supervisor.stop();
     await etcd?.dispose();
     certs?.dispose();
@@ -261,13 +266,27 @@ async function warmUp(orders: OrdersClient, rate: number, header: TaggedShare | 
   console.log(`warmed up: ${warm.records.length} calls before the timeline, not counted (${failed} failed)`);
 }
 
-/** The mesh's admin server on Envoy's port 9901, or a free port when that one is taken. */
-async function serveAdminPage(orders: OrdersClient) {
+/**
+ * The mesh's metrics in Prometheus's format, for the admin server's /metrics: the exporter is
+ * an optional peer dependency (a devDependency here), so without it the demo runs without them.
+ */
+async function prometheusMetrics(): Promise<PrometheusMetrics | undefined> {
   try {
-    return await orders.mesh.serveAdmin({ port: 9901 });
+    return await servePrometheus({ port: 0 });
+  } catch (error) {
+    console.log(`(no /metrics: ${(error as Error).message})`);
+    return undefined;
+  }
+}
+
+/** The mesh's admin server on Envoy's port 9901, or a free port when that one is taken; /metrics with `prometheus`. */
+async function serveAdminPage(orders: OrdersClient, prometheus: PrometheusMetrics | undefined) {
+  const options = prometheus ? { prometheus } : {};
+  try {
+    return await orders.mesh.serveAdmin({ port: 9901, ...options });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    return orders.mesh.serveAdmin({ port: 0 });
+    return orders.mesh.serveAdmin({ port: 0, ...options });
   }
 }
 

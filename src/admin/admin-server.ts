@@ -5,7 +5,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { BalancerSnapshot } from '../balancer/snapshot.js';
 import type { MeshEvents } from '../observability/events.js';
-import type { EndpointStats } from '../observability/endpoint-stats.js';
+import type { CallStats, EndpointStats } from '../observability/endpoint-stats.js';
+import { KEPT_SECONDS } from '../observability/outcome-series.js';
+import { RecentEvents, type AdminEvent, type EventEntry } from './recent-events.js';
 import { STATUS_PAGE } from './status-page.js';
 
 export interface AdminOptions {
@@ -23,10 +25,13 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** What the admin server reads from the mesh: snapshots, recent attempts, config, events. */
+/** What the admin server reads from the mesh: snapshots, recent attempts and calls, config, events. */
 export interface AdminSource {
   snapshot(): BalancerSnapshot[];
+  /** Each endpoint's recent attempts. */
   readonly stats: EndpointStats;
+  /** Each service's recent calls, as the callers saw them. */
+  readonly calls: CallStats;
   /** The config in force, secrets already redacted, and where it came from. */
   config(): { source: string; config: unknown };
   readonly events: MeshEvents;
@@ -35,8 +40,9 @@ export interface AdminSource {
   now(): number;
 }
 
+/** The window of the figures in the tables (rates, success, latency). */
 const WINDOW_MS = 10_000;
-/** Events kept for a page opened later: an operator who opens it after a failure sees what happened. */
+/** Entries kept for a page opened later (repeats coalesced): an operator who opens it after a failure sees what happened. */
 const RECENT_EVENTS = 100;
 
 export async function startAdminServer(source: AdminSource, options: AdminOptions = {}): Promise<AdminServer> {
@@ -44,15 +50,12 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
   const streams = new Set<ServerResponse>();
   // Numbered, so a client that reconnects (EventSource sends Last-Event-ID) gets only what it
   // missed; the numbers carry this server's start, so a page that reconnects to a restarted
-  // process gets everything this one has.
-  const recent: Array<{ id: number; line: string }> = [];
+  // process gets everything this one has. An entry that coalesces a repeat is sent again
+  // under a new number, with its count: the page replaces the line it showed.
+  const recent = new RecentEvents({ capacity: RECENT_EVENTS });
   const epoch = Date.now().toString(36);
-  let lastId = 0;
-  const send = (event: object) => {
-    const id = ++lastId;
-    const line = `id: ${epoch}-${id}\ndata: ${JSON.stringify({ at: source.now(), ...event })}\n\n`;
-    recent.push({ id, line });
-    if (recent.length > RECENT_EVENTS) recent.shift();
+  const send = (event: AdminEvent) => {
+    const line = eventLine(epoch, recent.add(event, source.now()));
     for (const stream of streams) stream.write(line);
   };
   const disposers = [
@@ -83,9 +86,9 @@ export async function startAdminServer(source: AdminSource, options: AdminOption
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       const [seenEpoch, seenId] = String(request.headers['last-event-id'] ?? '').split('-');
       const seen = seenEpoch === epoch ? Number(seenId) || 0 : 0;
-      const missed = recent.filter(({ id }) => id > seen);
+      const missed = recent.since(seen);
       response.write(`: grpc-meshlite events (the ${missed.length} recent ones first)\n\n`);
-      for (const { line } of missed) response.write(line);
+      for (const entry of missed) response.write(eventLine(epoch, entry));
       streams.add(response);
       request.on('close', () => streams.delete(response));
       return;
@@ -115,19 +118,43 @@ function reply(response: ServerResponse, status: number, type: string, body: str
   response.end(body);
 }
 
-/** Every service and endpoint, with its attempts over the last 10 s. */
+/** One entry as a server-sent event: the latest event's fields, and how many there were since when. */
+function eventLine(epoch: string, entry: EventEntry): string {
+  const data = {
+    at: entry.at,
+    ...entry.event,
+    entry: `${epoch}-${entry.entry}`,
+    count: entry.count,
+    firstAt: entry.firstAt,
+    ...(entry.first && { first: entry.first }),
+  };
+  return `id: ${epoch}-${entry.id}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Every service — its calls as the callers saw them over the last 10 s, and per second over
+ * the last two minutes — and every endpoint, with its attempts over the same.
+ */
 function clusters(source: AdminSource) {
   const now = source.now();
+  source.stats.prune(now);
   return {
     at: now,
     windowMs: WINDOW_MS,
-    services: source.snapshot().map((balancer) => ({
-      ...balancer,
-      endpoints: balancer.endpoints.map((endpoint) => ({
-        ...endpoint,
-        recent: source.stats.window(balancer.service, endpoint.address, WINDOW_MS, now),
-      })),
-    })),
+    historySeconds: KEPT_SECONDS,
+    services: source.snapshot().map((balancer) => {
+      const history = source.calls.history(balancer.service, KEPT_SECONDS, now);
+      return {
+        ...balancer,
+        calls: source.calls.window(balancer.service, WINDOW_MS, now),
+        history: { end: history.end, calls: history.count, failed: history.failed },
+        endpoints: balancer.endpoints.map((endpoint) => ({
+          ...endpoint,
+          recent: source.stats.window(balancer.service, endpoint.address, WINDOW_MS, now),
+          history: source.stats.history(balancer.service, endpoint.address, KEPT_SECONDS, now).count,
+        })),
+      };
+    }),
     clients: source.clients(),
   };
 }

@@ -406,12 +406,16 @@ export class EndpointController implements Member {
     };
   }
 
-  /** The endpoint's state in one word, most telling first. */
+  /**
+   * The endpoint's state in one word, most telling first. A lost connection wins over an
+   * ejection: a backend ejected before it died is down, not "probing" — no probe can reach it
+   * until it is connected again (its ejection still shows in the snapshot).
+   */
   status(now: number): EndpointStatus {
     const ejection = this.ejection.state.kind;
     if (this.#leaving) return 'leaving';
-    if (ejection === 'ejected' || ejection === 'probing') return ejection;
     if (this.connectivity !== ConnectivityState.READY) return 'disconnected';
+    if (ejection === 'ejected' || ejection === 'probing') return ejection;
     if (this.health.status === 'not-serving') return 'not-serving';
     if (this.health.status === 'failed') return 'health-failing';
     if (this.health.status === 'unknown') return 'starting';

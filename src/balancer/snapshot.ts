@@ -5,7 +5,8 @@ import type { HealthStatus } from '../health/health-checker.js';
  * - `in-rotation`: takes its full share; `slow-start`: back in rotation, share still ramping;
  * - `ejected`: out after failed calls, until its ejection time is up; `probing`: its single
  *   probe call decides whether it comes back;
- * - `disconnected`: no connection; `starting`: connected, waiting for the first health answer;
+ * - `disconnected`: no connection, whatever its ejection (a backend ejected before it died is
+ *   down, not probing); `starting`: connected, waiting for the first health answer;
  * - `not-serving`: its health says NOT_SERVING; `health-failing`: the health stream broke or a
  *   probe got no answer;
  * - `drained`: weight 0 in the config;

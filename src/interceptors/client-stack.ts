@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
 import { composeLayers } from '../call/compose.js';
+import { callStatsLayer, type CallRecorder } from './call-stats.js';
 import { configuredTimeouts, deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
 import { metricsLayer, type MetricsOptions } from './metrics.js';
@@ -15,6 +16,8 @@ import type { ClientLayer, RouteMatcher } from './types.js';
 
 /**
  * The documented order of the client layers, outermost first:
+ * - call stats (with a recorder, from the mesh) count each call as its caller saw it end, for
+ *   the status page's caller-level line;
  * - metrics (when recording) time the whole call and count its attempts;
  * - logging sees the call as the caller does (final status, all attempts, total latency);
  * - route (with routes, from the mesh) matches the call to its route once, so that the layers
@@ -24,7 +27,16 @@ import type { ClientLayer, RouteMatcher } from './types.js';
  * - retry/hedge runs the attempts, each with its own timeout and routing hint;
  * - destination (with routes) sends each attempt to its route's subset and applies its fault.
  */
-export const CLIENT_LAYER_ORDER = ['metrics', 'logging', 'route', 'deadline', 'circuit-breaker', 'retry', 'destination'] as const;
+export const CLIENT_LAYER_ORDER = [
+  'call-stats',
+  'metrics',
+  'logging',
+  'route',
+  'deadline',
+  'circuit-breaker',
+  'retry',
+  'destination',
+] as const;
 export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 
 export interface ClientStackOptions {
@@ -50,6 +62,12 @@ export interface ClientStackOptions {
    * registered (or given here), and out of the stack otherwise. false leaves it out.
    */
   metrics?: MetricsOptions | false;
+  /**
+   * Where each call's outcome goes for a status page, asked per call (undefined: nowhere, and
+   * the layer steps aside). `mesh.clientStack()` passes its admin server's while one runs;
+   * without it the stack has no call-stats layer. Default: none.
+   */
+  callStats?: () => CallRecorder | undefined;
   /** false leaves the layer out. */
   logging?: Omit<LoggingOptions, 'logger'> | false;
   deadline?: DeadlineOptions | false;
@@ -75,6 +93,7 @@ export interface NamedClientLayer {
 export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer[] {
   const { logger, clock, random, routes } = options;
   const layers: NamedClientLayer[] = [];
+  if (options.callStats) layers.push({ name: 'call-stats', layer: callStatsLayer(options.callStats) });
   const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });

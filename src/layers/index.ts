@@ -22,6 +22,8 @@ export { toGrpcInterceptor } from '../interceptors/adapter.js';
 export { deriveCall, failedResult } from '../interceptors/call.js';
 export type { ClientLayer, ClientNext, ClientCall, ClientResult, AttemptRecord, ResponseSink } from '../interceptors/types.js';
 export type { StatusWithCallInfo } from '../interceptors/call-info.js';
+export { callStatsLayer, callFailure } from '../interceptors/call-stats.js';
+export type { CallRecorder } from '../interceptors/call-stats.js';
 export { metricsLayer } from '../interceptors/metrics.js';
 export type { MetricsOptions } from '../interceptors/metrics.js';
 export { loggingLayer } from '../interceptors/logging.js';

@@ -237,6 +237,9 @@ export class Mesh {
         recoveredWhen: (recovered) => this.events.onRecovered((event) => recovered(`${event.endpoint} back (${event.reason})`), service),
       };
     }
+    // The status page's caller-level line: each call as the caller saw it end, while a page runs.
+    const admin = this.#admin;
+    stackOptions.callStats ??= () => admin.callRecorder(service);
     const created = createClientStack(stackOptions);
     this.#stacks.set(created, service);
     const stopForwarding = created.breaker?.onStateChange((change) =>
@@ -323,9 +326,10 @@ export class Mesh {
 
   /**
    * Starts the admin server (127.0.0.1:9901 by default, like Envoy's): `/` a live status page,
-   * `/clusters` every service and endpoint with its last 10 s of attempts, `/config` the
-   * config in force with secrets redacted, `/events` the mesh's events as server-sent events.
-   * Recent attempts are recorded per endpoint while it runs.
+   * `/clusters` every service (its calls as callers saw them) and endpoint (its attempts) over
+   * the last 10 s and per second over the last two minutes, `/config` the config in force
+   * with secrets redacted, `/events` the mesh's events as server-sent events (repeats
+   * coalesced). Recent calls and attempts are recorded while it runs.
    */
   serveAdmin(options: AdminOptions = {}): Promise<AdminServer> {
     return this.#admin.serve(

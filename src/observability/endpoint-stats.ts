@@ -1,48 +1,130 @@
-// Recent attempts per endpoint, for the admin page: success rate and latency over the last
-// seconds. Bounded: each endpoint keeps its last minute, at most MAX_KEPT attempts.
+// What the status page shows of recent traffic: each endpoint's attempts (as the balancer saw
+// them end) and each service's calls (as the caller saw them end, retries and refusals
+// included), in one-second buckets over the last two minutes.
 import { status as Status } from '@grpc/grpc-js';
-import { UNHEALTHY_CODES } from '../call/status.js';
-
-const KEEP_MS = 60_000;
-const MAX_KEPT = 20_000;
-
-interface Attempt {
-  readonly at: number;
-  readonly ok: boolean;
-  readonly ms: number;
-}
+import { statusName, UNHEALTHY_CODES } from '../call/status.js';
+import { KEPT_SECONDS, OutcomeSeries, type OutcomeHistory, type OutcomeWindow } from './outcome-series.js';
 
 export interface EndpointWindow {
   readonly attempts: number;
+  readonly perSecond: number;
   /** Share of attempts that ended OK (or with an answer that is not a failure); null without attempts. */
   readonly successRate: number | null;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
+  /** How long ago its last attempt ended, ms; null when none is kept. */
+  readonly lastAttemptAgoMs: number | null;
+  /** It had attempts in the window, but none in the last 2 s: the figures are not current. */
+  readonly stale: boolean;
 }
 
 /** Codes that count as the endpoint failing (the rest are answers), as the logs judge them. */
 const FAILURES = new Set<number>(UNHEALTHY_CODES.map((name) => Status[name]));
 
+/**
+ * Each endpoint's recent attempts, keyed by service and address. A series nobody recorded into
+ * for two minutes is dropped (addresses come and go with pods).
+ */
 export class EndpointStats {
-  readonly #byEndpoint = new Map<string, Attempt[]>();
+  readonly #byEndpoint = new Map<string, OutcomeSeries>();
+  readonly #since: number;
+
+  constructor(since: number) {
+    this.#since = since;
+  }
 
   record(service: string, address: string, code: number, durationMs: number, now: number): void {
     const key = `${service}\u0000${address}`;
-    let list = this.#byEndpoint.get(key);
-    if (!list) this.#byEndpoint.set(key, (list = []));
-    list.push({ at: now, ok: !FAILURES.has(code), ms: durationMs });
-    if (list.length > MAX_KEPT || list[0]!.at < now - KEEP_MS) {
-      const keep = list.findIndex((a) => a.at >= now - KEEP_MS);
-      list.splice(0, keep < 0 ? list.length : Math.max(keep, list.length - MAX_KEPT));
-    }
+    let series = this.#byEndpoint.get(key);
+    if (!series) this.#byEndpoint.set(key, (series = new OutcomeSeries(this.#since)));
+    series.record(now, FAILURES.has(code) ? statusName(code) : undefined, durationMs);
   }
 
   /** The endpoint's attempts over the last `windowMs`. */
   window(service: string, address: string, windowMs: number, now: number): EndpointWindow {
-    const recent = (this.#byEndpoint.get(`${service}\u0000${address}`) ?? []).filter((a) => a.at >= now - windowMs);
-    if (recent.length === 0) return { attempts: 0, successRate: null, p50Ms: null, p99Ms: null };
-    const sorted = recent.map((a) => a.ms).sort((a, b) => a - b);
-    const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
-    return { attempts: recent.length, successRate: recent.filter((a) => a.ok).length / recent.length, p50Ms: at(0.5), p99Ms: at(0.99) };
+    const w = this.#series(service, address).window(windowMs, now);
+    return {
+      attempts: w.count,
+      perSecond: w.perSecond,
+      successRate: w.successRate,
+      p50Ms: w.p50Ms,
+      p99Ms: w.p99Ms,
+      lastAttemptAgoMs: w.lastAgoMs,
+      stale: w.stale,
+    };
+  }
+
+  /** Its attempts per second over the last `seconds` complete seconds. */
+  history(service: string, address: string, seconds: number, now: number): OutcomeHistory {
+    return this.#series(service, address).history(seconds, now);
+  }
+
+  /** Forgets endpoints with nothing in the kept seconds. */
+  prune(now: number): void {
+    for (const [key, series] of this.#byEndpoint) {
+      if ((series.lastAt ?? -Infinity) < now - KEPT_SECONDS * 1000) this.#byEndpoint.delete(key);
+    }
+  }
+
+  #series(service: string, address: string): OutcomeSeries {
+    return this.#byEndpoint.get(`${service}\u0000${address}`) ?? new OutcomeSeries(this.#since);
+  }
+}
+
+/** A service's calls as its callers saw them, over a window (`linkerd viz stat`'s line). */
+export interface CallWindow {
+  readonly calls: number;
+  readonly perSecond: number;
+  /** Share of calls that did not fail (OK, or an answer such as NOT_FOUND); null without calls. */
+  readonly successRate: number | null;
+  readonly failedPerSecond: number;
+  /** Failed calls by why they failed ("UNAVAILABLE: circuit breaker open"), the most frequent first. */
+  readonly failures: OutcomeWindow['failures'];
+  /** The call's latency as the caller waited, retries and backoff included. */
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly lastCallAgoMs: number | null;
+  /** It had calls in the window, but none in the last 2 s: the figures are not current. */
+  readonly stale: boolean;
+}
+
+/** Each service's calls, as the mesh's client stacks saw them end. */
+export class CallStats {
+  readonly #byService = new Map<string, OutcomeSeries>();
+  readonly #since: number;
+
+  constructor(since: number) {
+    this.#since = since;
+  }
+
+  /** A call of `service` ended at `now`: `failure` says why it failed, undefined when it did not. */
+  record(service: string, failure: string | undefined, durationMs: number, now: number): void {
+    let series = this.#byService.get(service);
+    if (!series) this.#byService.set(service, (series = new OutcomeSeries(this.#since)));
+    series.record(now, failure, durationMs);
+  }
+
+  window(service: string, windowMs: number, now: number): CallWindow {
+    const w = this.#series(service).window(windowMs, now);
+    return {
+      calls: w.count,
+      perSecond: w.perSecond,
+      successRate: w.successRate,
+      failedPerSecond: w.failedPerSecond,
+      failures: w.failures,
+      p50Ms: w.p50Ms,
+      p99Ms: w.p99Ms,
+      lastCallAgoMs: w.lastAgoMs,
+      stale: w.stale,
+    };
+  }
+
+  /** Its calls and failed calls per second over the last `seconds` complete seconds. */
+  history(service: string, seconds: number, now: number): OutcomeHistory {
+    return this.#series(service).history(seconds, now);
+  }
+
+  #series(service: string): OutcomeSeries {
+    return this.#byService.get(service) ?? new OutcomeSeries(this.#since);
   }
 }

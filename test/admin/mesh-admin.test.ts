@@ -13,7 +13,7 @@ describe('mesh admin servers', () => {
     clients: () => [],
   };
 
-  it('records attempts only while a server runs, and not at all when the port is taken', async () => {
+  it('records attempts and calls only while a server runs, and not at all when the port is taken', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
@@ -23,11 +23,14 @@ describe('mesh admin servers', () => {
       await admin.serve(source, { port }).catch(() => (refused = true));
       expect(refused).to.equal(true);
       expect(admin.recorder).to.equal(undefined);
+      expect(admin.callRecorder('orders')).to.equal(undefined);
 
       const server = await admin.serve(source, { port: 0 });
       expect(admin.recorder).to.be.a('function');
+      expect(admin.callRecorder('orders')).to.be.a('function');
       await server.close();
       expect(admin.recorder).to.equal(undefined);
+      expect(admin.callRecorder('orders')).to.equal(undefined);
     } finally {
       taken.close();
     }

@@ -1,16 +1,28 @@
 // The admin server and its live status page, the page looked at in a real headless Chromium.
 import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
+import type { Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { connectAndWait, callLoop, meshClient, until } from '../helpers/mesh.js';
+import { until as waitFor } from '../helpers/until.js';
 import { getOrder } from '../helpers/clients.js';
 import { callUnary } from '../../examples/orders.js';
+import { LoadGenerator } from '../../examples/load.js';
 import { useTestPool } from '../helpers/servers.js';
 
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+/** Screenshots of the page, for a person to look at (not committed): under the OS temp dir. */
+const ARTIFACTS = join(tmpdir(), 'grpc-meshlite-test-artifacts');
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, name);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`      screenshot: ${path}`);
+}
 
 describe('admin server and status page (real Chromium)', function () {
   this.timeout(60_000);
@@ -58,8 +70,7 @@ describe('admin server and status page (real Chromium)', function () {
     expect(await serviceB.locator('.state').textContent()).to.equal('in-rotation');
     expect(await serviceB.locator('.share').textContent()).to.equal('100 %');
     expect(await page.locator('tr[data-endpoint="ServiceA"] .why').textContent()).to.match(/consecutive failures/);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: `${ARTIFACTS}status-page.png`, fullPage: true });
+    await screenshot(page, 'status-page.png');
     expect((await loop.stop()).errors).to.deep.equal([]);
   });
 
@@ -104,7 +115,7 @@ describe('admin server and status page (real Chromium)', function () {
     const texts = await events.allTextContents();
     expect(texts.some((t) => t.includes('orders ServiceA disconnected: connection closed'))).to.equal(true);
     expect(texts.some((t) => t.includes('orders circuit breaker orders.v1.OrderService/GetOrder open (was closed)'))).to.equal(true);
-    await page.screenshot({ path: `${ARTIFACTS}status-page-outage.png`, fullPage: true });
+    await screenshot(page, 'status-page-breaker-open.png');
 
     // A stream that reconnects with the last id it saw gets nothing twice.
     // (A stream from a restarted process's page, its ids from another epoch, gets everything.)
@@ -126,6 +137,93 @@ describe('admin server and status page (real Chromium)', function () {
     expect(all.count).to.be.at.least(2);
     expect((await replayed(all.ids.at(-2))).count).to.equal(1);
     expect((await replayed(`0-${all.count}`)).count).to.equal(all.count);
+  });
+
+  it('tells an operator who opens the page in a total outage that every call fails, and what led to it', async () => {
+    const [a, b] = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
+    for (const backend of [a, b]) pool.defer(() => backend.stop());
+    const { mesh, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'ServiceA', address: a.address, weight: 80 },
+              { name: 'ServiceB', address: b.address, weight: 20 },
+            ],
+            healthCheck: { probeIntervalMs: 0 },
+            balancer: { slowStart: { windowMs: 0 } },
+            client: {
+              retry: { maxAttempts: 2, idempotent: true, backoff: { baseMs: 1, capMs: 1 } },
+              // A breaker that probes every 50 ms: in an outage it flaps between open and
+              // half-open, several transitions a second for each method (the demo's does ~4/s).
+              breaker: { volumeThreshold: 5, rollingWindowMs: 2000, rollingBuckets: 10, resetTimeoutMs: 50 },
+            },
+          },
+        },
+      },
+    });
+    const admin = await mesh.serveAdmin({ port: 0 });
+    pool.defer(() => admin.close());
+    await connectAndWait(mesh, client, ['ServiceA', 'ServiceB']);
+    // 100 calls/s, GetOrder and CreateOrder (two breakers), whatever their outcome.
+    const load = new LoadGenerator(client, { ratePerSecond: 100, deadlineMs: 1000, keyPrefix: 'status-page-outage' });
+    await load.seed(3);
+    load.start();
+    pool.defer(() => load.stop());
+    await waitFor(() => load.records.filter((r) => r.code === grpc.status.OK).length >= 100, { timeoutMs: 20_000 });
+
+    // The outage: both backends gone. Then more breaker transitions than the old ring of 100
+    // events held, so that a page replaying only the last 100 would show nothing but flaps.
+    let transitions = 0;
+    mesh.events.onBreaker(() => transitions++);
+    a.stop();
+    b.stop();
+    await waitFor(() => transitions >= 150, { timeoutMs: 40_000, describe: () => `${transitions} breaker transitions` });
+
+    const browser = await launchChromium(pool);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(admin.url);
+    // The callers' line: calls still made (refused at once), next to none succeeding, once the
+    // 10 s window holds only calls of the outage.
+    await page.waitForFunction(
+      `(() => {
+        const line = document.querySelector('table.calls[data-service="orders"]');
+        const success = line?.querySelector('.success')?.textContent;
+        return (success === '0 %' || success === '<1 %') && Number(line.querySelector('.rate')?.textContent) > 0;
+      })()`,
+      undefined,
+      { timeout: 40_000 },
+    );
+    const line = page.locator('table.calls[data-service="orders"]');
+    expect(Number(await line.locator('.failed').textContent())).to.be.greaterThan(0);
+    const reasons = await line.locator('.reasons div').allTextContents();
+    expect(
+      reasons.some((r) => r.endsWith('/s UNAVAILABLE: circuit breaker open')),
+      reasons.join('; '),
+    ).to.equal(true);
+    // Each backend reads as down, and no endpoint shows its last successes as current.
+    for (const name of ['ServiceA', 'ServiceB']) {
+      const row = page.locator(`tr[data-endpoint="${name}"]`);
+      expect(await row.locator('.state').textContent()).to.equal('disconnected');
+      expect(await row.locator('.success').textContent()).to.match(/^(stale: no attempt for \d+ s|–)$/);
+    }
+    // What led to it, although the breakers flapped on: each backend's disconnection, and each
+    // flapping breaker as one line with its count.
+    const events = page.locator('#events li');
+    await page.waitForFunction(`document.querySelectorAll('#events li[data-type="breaker"]').length >= 2`, undefined, { timeout: 20_000 });
+    const texts = await events.allTextContents();
+    for (const name of ['ServiceA', 'ServiceB']) {
+      expect(
+        texts.some((t) => t.includes(`orders ${name} disconnected: connection closed`)),
+        texts.join('\n'),
+      ).to.equal(true);
+    }
+    const flapping = page.locator('#events li[data-type="breaker"]', { hasText: 'orders.v1.OrderService/GetOrder flapped' });
+    expect(Number(await flapping.getAttribute('data-count'))).to.be.greaterThan(50);
+    // The chart: a time axis, and the failed calls per second as bars.
+    expect(await page.locator('svg.chart rect.failed-bar').count()).to.be.greaterThan(0);
+    expect(await page.locator('svg.chart text', { hasText: 'now' }).count()).to.equal(1);
+    await screenshot(page, 'status-page-total-outage.png');
   });
 
   it("shows a canary's routes: each destination's configured and actual share", async () => {

@@ -69,6 +69,7 @@ describe('circuit breaker interceptor', () => {
       calls: 4,
       failures: 2,
       rejected: 0,
+      windowMs: 10_000,
       opened: 0,
     });
     await run(breaker, scriptedNext(UNAVAILABLE), 1);
@@ -77,6 +78,7 @@ describe('circuit breaker interceptor', () => {
       calls: 5,
       failures: 3,
       rejected: 0,
+      windowMs: 10_000,
       opened: 1,
     });
     // The window forgets: ten seconds later the same share starts from nothing.
@@ -167,6 +169,7 @@ describe('circuit breaker interceptor', () => {
       calls: 1,
       failures: 0,
       rejected: 0,
+      windowMs: 10_000,
       opened: 0,
     });
   });
@@ -177,7 +180,7 @@ describe('circuit breaker interceptor', () => {
     const other = await breaker(scriptedNext(OK))(clientCall('/orders.v1.OrderService/CreateOrder'));
     expect(other.status.code).to.equal(OK);
     expect(breaker.snapshot()).to.deep.include({
-      'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0, opened: 0 },
+      'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0, windowMs: 10_000, opened: 0 },
     });
   });
 

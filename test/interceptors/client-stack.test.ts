@@ -37,7 +37,24 @@ describe('client stack', () => {
       // Metrics only when something records them (an OpenTelemetry meter provider); the route
       // layers only with routes (a stack from the mesh).
       expect(layers.map((layer) => layer.name)).to.deep.equal(['logging', 'deadline', 'circuit-breaker', 'retry']);
-      expect(CLIENT_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'route', 'deadline', 'circuit-breaker', 'retry', 'destination']);
+      expect(CLIENT_LAYER_ORDER).to.deep.equal([
+        'call-stats',
+        'metrics',
+        'logging',
+        'route',
+        'deadline',
+        'circuit-breaker',
+        'retry',
+        'destination',
+      ]);
+      // Call stats only with a recorder to ask (the mesh's admin server), outermost: what the caller saw.
+      expect(clientLayers({ callStats: () => undefined }).map((layer) => layer.name)).to.deep.equal([
+        'call-stats',
+        'logging',
+        'deadline',
+        'circuit-breaker',
+        'retry',
+      ]);
       expect(clientLayers({ metrics: { meterProvider: (await testMeter()).provider } }).map((layer) => layer.name)).to.deep.equal([
         'metrics',
         'logging',
@@ -64,7 +81,9 @@ describe('client stack', () => {
     it('puts the route between logging and the deadline, and the destination under the retries, with routes', async () => {
       const route = { name: 'all', config: { fallback: 'any' as const }, chooseSubset: () => undefined };
       const { log, layers, chain } = traced({ routes: () => ({ match: () => route }) });
-      expect(layers.map((layer) => layer.name)).to.deep.equal(CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics'));
+      expect(layers.map((layer) => layer.name)).to.deep.equal(
+        CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics' && name !== 'call-stats'),
+      );
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
       await chain(next)(clientCall());
       expect(log).to.deep.equal([

@@ -359,6 +359,22 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     expect(weightAtReadmission).to.deep.equal([8]);
   });
 
+  it('reads a backend that died while ejected as disconnected, not as probing', async () => {
+    const { a, client, mesh } = await setup();
+    a.behaviour = { status: grpc.status.UNAVAILABLE };
+    const loop = callLoop(client, { concurrency: 2 });
+    pool.defer(() => loop.stop());
+    await until(mesh, (e) => e['ServiceA']!.ejection === 'ejected');
+    await loop.stop();
+    a.stop();
+    // Its ejection runs out while it is down: nothing can probe it, it is simply not there.
+    await until(mesh, (e) => e['ServiceA']!.ejection === 'probing' && e['ServiceA']!.connectivity !== 'READY');
+    expect(mesh.snapshot('orders')[0]!.endpoints.find((e) => e.name === 'ServiceA')).to.include({
+      status: 'disconnected',
+      ejection: 'probing',
+    });
+  });
+
   it('notices a hung A without any traffic, through the health probe timeout', async () => {
     let proxy!: FreezableProxy;
     const { mesh, events } = await setup({

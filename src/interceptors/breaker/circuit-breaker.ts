@@ -96,10 +96,13 @@ export interface BreakerStateChange {
 
 export interface BreakerSnapshot {
   readonly state: BreakerState;
+  /** Calls it judged, failures among them and calls it refused while open: over its rolling window (`windowMs`). */
   readonly calls: number;
   readonly failures: number;
   readonly rejected: number;
-  /** Times it opened. */
+  /** The rolling window `calls`, `failures` and `rejected` count over (rollingWindowMs), ms. */
+  readonly windowMs: number;
+  /** Times it opened since it was made (a total, not over the window). */
   readonly opened: number;
 }
 
@@ -185,7 +188,17 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       Object.fromEntries(
         [...breakers].map(([key, breaker]) => {
           const { successes, failures, rejects } = breaker.stats;
-          return [key, { state: breaker.state, calls: successes + failures, failures, rejected: rejects, opened: breaker.opened }];
+          return [
+            key,
+            {
+              state: breaker.state,
+              calls: successes + failures,
+              failures,
+              rejected: rejects,
+              windowMs: resolved.rollingWindowMs,
+              opened: breaker.opened,
+            },
+          ];
         }),
       ),
     reset,
