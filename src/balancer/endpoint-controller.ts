@@ -292,7 +292,12 @@ export class EndpointController implements Member {
         const rttMs = (clock.precise?.() ?? clock.now()) - started;
         // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.
         const penalised = code === Status.RESOURCE_EXHAUSTED || (code !== Status.OK && metadata?.get(PUSHBACK_HEADER).length > 0);
-        this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, clock.now());
+        const now = clock.now();
+        // A cancelled call (a hedge that lost, a caller that gave up) ran for at least this long:
+        // a lower bound, which may raise the estimate but never lowers it.
+        if (code !== Status.CANCELLED || rttMs > this.latency.estimate(now)) {
+          this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, now);
+        }
         count?.(this, code, rttMs);
         // Mirrored traffic never changes where real calls go: its failures eject nothing.
         if (!mirror) onCallEnded(code, details, metadata);

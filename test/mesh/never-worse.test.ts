@@ -81,7 +81,9 @@ describe('never worse than plain grpc-js', function () {
       {
         config: service(a!, b!, {
           balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
-          client: { retry: { methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 20, maxAttempts: 2 } } } } },
+          // Its per-attempt timeout cuts a GetOrder that hangs (DEADLINE_EXCEEDED, a failure of the
+          // method there); a hedge's loser would not count (CANCELLED: slower is not failed).
+          client: { retry: { methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, perAttemptTimeoutMs: 20 } } } },
         }),
       },
       ['ServiceA', 'ServiceB'],

@@ -346,6 +346,49 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
     });
   }
 
+  it("records a hedge's loser as CANCELLED, never as its endpoint's failure: a slow but healthy endpoint is not ejected", async () => {
+    // ServiceA answers only when this clock is ticked (slow, never failing); every hedge wins at B.
+    const slowClock = manualClock();
+    const [a, b] = [await startFakeBackend('ServiceA', { clock: slowClock }), await startFakeBackend('ServiceB')];
+    pool.defer(() => a.stop());
+    pool.defer(() => b.stop());
+    a.behaviour.delayMs = 60_000;
+    const meter = await testMeter();
+    pool.defer(() => meter.shutdown());
+    const { mesh, client } = meshClient(pool, {
+      meterProvider: meter.provider,
+      config: {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'A', address: a.address },
+              { name: 'B', address: b.address },
+            ],
+            balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3 } },
+            client: { retry: { methods: { [METHOD]: { idempotent: true, hedging: { delayMs: 10, maxAttempts: 2 } } } } },
+          },
+        },
+      },
+    });
+    const ejected: string[] = [];
+    mesh.events.onEndpoint((event) => event.kind === 'ejected' && ejected.push(event.endpoint));
+    await connectAndWait(mesh, client, ['A', 'B']);
+    for (let i = 0; i < 16; i++) expect((await getOrder(client)).served_by).to.equal('ServiceB');
+
+    const lost = a.calls.filter((call) => call.method === 'GetOrder').length;
+    expect(lost).to.be.at.least(4); // more than the 3 consecutive failures that would eject it
+    expect(ejected).to.deep.equal([]);
+    expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({ name: 'A', status: 'in-rotation' });
+    const base = { 'grpc.method': METHOD, 'grpc.target': 'mesh:///orders' };
+    const attempts = (await meter.collect()).get('grpc.client.attempt.duration')!;
+    expect(valueOf(attempts, { ...base, 'grpc.status': 'CANCELLED' })).to.equal(lost);
+    expect(valueOf(attempts, { ...base, 'grpc.status': 'DEADLINE_EXCEEDED' })).to.equal(undefined);
+    // The balancer hears of each loser's end as CANCELLED too.
+    await untilTrue(() => mesh.snapshot('orders')[0]!.endpoints[0]!.inFlight === 0);
+    const endpointA = { 'meshlite.endpoint': 'A', 'grpc.status': 'CANCELLED' };
+    expect(valueOf((await meter.collect()).get('meshlite.endpoint.attempts'), endpointA)).to.equal(lost);
+  });
+
   it('aggregates in the process exactly as the SDK does: same buckets (bounds inclusive), count, sum, min and max', async () => {
     const values = [0, 0.00001, 0.000011, 0.0004, 0.001, 0.0010001, 0.25, 99, 100, 101, 0.5];
     const collected = await Promise.all(
