@@ -1,10 +1,11 @@
 // The client side of gRPC's standard metrics (A66 call and attempt metrics, A96 retries,
-// hedges and retry delay), recorded once a call has ended, from its attempts. Outermost in
-// the stack, so a call's duration is what the caller waited.
+// hedges and retry delay): attempts counted as they start, the rest recorded once a call has
+// ended, from its attempts. Outermost in the stack, so a call's duration is what the caller waited.
 import type { MeterProvider } from '@opentelemetry/api';
 import type { ServiceDefinition as GrpcServiceDefinition } from '@grpc/grpc-js';
 import { INSTRUMENTS, onFirstUse, perStatus, recorderFor, type Recorder } from '../observability/metrics.js';
-import type { AttemptRecord, ClientLayer } from './types.js';
+import { deriveCall, DROP_RESPONSES } from './call.js';
+import type { AttemptRecord, ClientLayer, ClientNext } from './types.js';
 
 export interface MetricsOptions {
   /** The channel target, A66's `grpc.target` label: "mesh:///orders", "dns:///orders:50051". Default "other". */
@@ -62,6 +63,31 @@ function methodLabeller(methods: MetricsOptions['methods']): (path: string) => s
 }
 
 /**
+ * Counts `grpc.client.attempt.started` as each attempt of one call is handed to the transport,
+ * under every layer: A66 counts attempts "including those that have not completed", so a
+ * held call shows its attempt at once. A mirror's copy (its responses dropped) is no attempt
+ * of the caller's.
+ */
+class AttemptStarts {
+  sent = 0;
+  readonly counter: { add(value: number): void };
+  readonly #transport: ClientNext;
+
+  constructor(counter: { add(value: number): void }, transport: ClientNext) {
+    this.counter = counter;
+    this.#transport = transport;
+  }
+
+  readonly send: ClientNext = (attempt) => {
+    if (attempt.sink !== DROP_RESPONSES) {
+      this.sent++;
+      this.counter.add(1);
+    }
+    return this.#transport(attempt);
+  };
+}
+
+/**
  * Time with no attempt running between the first attempt's start and the last one's end
  * (backoff pauses): A96's retry delay. Attempts are few; hedges overlap.
  */
@@ -102,12 +128,15 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
   };
   return (next) => (call) => {
     const started = performance.now();
-    return next(call).then((result) => {
-      const series = seriesOf(call.method.path);
+    const series = seriesOf(call.method.path);
+    const starts = new AttemptStarts(series.attemptStarted(), call.transport);
+    return next(deriveCall(call, { transport: starts.send })).then((result) => {
+      // Attempts that ended before reaching the transport (a route's fault aborted them, a
+      // hedge won while one waited out its fault delay) are counted now, as they ended.
+      if (result.attempts.length > starts.sent) starts.counter.add(result.attempts.length - starts.sent);
       let retries = -1;
       let hedges = 0;
       for (const attempt of result.attempts) {
-        series.attemptStarted().add(1);
         series.attemptDuration(attempt.code).record(attempt.durationMs / 1000);
         if (attempt.hedge) hedges++;
         else retries++;

@@ -80,6 +80,35 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(metrics.has('grpc.client.call.hedges')).to.equal(false);
       });
 
+      it('counts an attempt as started when it is sent, before it ends (A66: including those not completed)', async () => {
+        const backendClock = manualClock();
+        const backend = await startFakeBackend('ServiceA', { clock: backendClock });
+        pool.defer(() => backend.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(
+          pool,
+          {
+            config: {
+              services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } },
+            },
+          },
+          { stack: { metrics: { meterProvider: meter.provider } } },
+        );
+        await connectAndWait(mesh, client, ['A']);
+        const base = { 'grpc.method': METHOD, 'grpc.target': 'mesh:///orders' };
+        const held = getOrder(client, { 'x-test-delay-ms': '300' });
+        await untilTrue(() => backendClock.pending() === 1);
+        let metrics = await meter.collect();
+        expect(valueOf(metrics.get('grpc.client.attempt.started'), base)).to.equal(1);
+        expect(valueOf(metrics.get('grpc.client.attempt.duration'), base)).to.equal(undefined);
+        backendClock.tick(300);
+        await held;
+        metrics = await meter.collect();
+        expect(valueOf(metrics.get('grpc.client.attempt.started'), base)).to.equal(1);
+        expect(valueOf(metrics.get('grpc.client.attempt.duration'), { ...base, 'grpc.status': 'OK' })).to.equal(1);
+      });
+
       it("records the mesh's own per-endpoint attempts and state", async () => {
         // The backend's delays wait on this clock: a held call ends when the test says.
         const backendClock = manualClock();
