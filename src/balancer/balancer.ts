@@ -1,4 +1,5 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
+import { fullMethodName } from '../call/method.js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import type { ServiceConfig } from '../config/mesh-config.js';
 import type { EndpointEvent, EndpointEventKind } from '../observability/events.js';
@@ -238,7 +239,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const change = endpoint.ejection.expire();
       if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
       for (const method of endpoint.methods.expire()) {
-        this.#emit(endpoint, 'probing', `ejection time is up: the next call of ${method} probes it`, method);
+        this.#emit(endpoint, 'probing', `ejection time is up: the next call of ${fullMethodName(method)} probes it`, method);
       }
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
@@ -373,7 +374,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       kind,
       reason,
     };
-    this.#pendingEvents.push(method === undefined ? event : { ...event, method });
+    this.#pendingEvents.push(method === undefined ? event : { ...event, method: fullMethodName(method) });
   }
 }
 

@@ -1,4 +1,5 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions, type Metadata } from '@grpc/grpc-js';
+import { fullMethodName } from '../call/method.js';
 import { PUSHBACK_HEADER } from '../call/wire.js';
 import type { Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
@@ -315,7 +316,7 @@ export class EndpointController implements Member {
   };
 
   #settle(change: EjectionChange | undefined, method?: string): void {
-    const what = method === undefined ? '' : ` for ${method}`;
+    const what = method === undefined ? '' : ` for ${fullMethodName(method)}`;
     if (change?.kind === 'ejected' && method === undefined) this.methods.resetAll();
     if (change?.kind === 'ejected') {
       this.#ejections++;
@@ -401,7 +402,7 @@ export class EndpointController implements Member {
       latencyMs: Math.round(this.latency.estimate(now) * 10) / 10,
       lastError: this.lastError,
       methods: [...this.methods.notAdmitted()].map(([method, ejection]) => ({
-        method,
+        method: fullMethodName(method),
         ejection: ejection.kind as 'ejected' | 'probing',
         reason: ejection.kind === 'admitted' ? '' : ejection.reason,
         ejectedUntil: ejection.kind === 'ejected' ? ejection.until : undefined,

@@ -77,7 +77,7 @@ export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer
   const layers: NamedClientLayer[] = [];
   const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
-  if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
+  if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, clock, ...options.logging }) });
   // Made before the route layer, which asks it whether a call may be mirrored.
   const retry = options.retry === false ? undefined : retryLayer({ clock, random, ...options.retry });
   if (routes) {
