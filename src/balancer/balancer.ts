@@ -5,7 +5,7 @@ import type { ServiceConfig } from '../config/mesh-config.js';
 import type { EndpointEvent, EndpointEventKind } from '../observability/events.js';
 import { BALANCER_NAME, MeshBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
-import { endpointAttemptRecorder, routePickCounter } from './endpoint-metrics.js';
+import { endpointAttemptRecorder, routePickCounter, type EndpointAttemptRecorder } from './endpoint-metrics.js';
 import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
@@ -45,10 +45,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return this.#counter || this.#runtime?.attemptRecorder() ? this.#recordAttempt : undefined;
   }
   readonly #recordAttempt = (endpoint: EndpointController, code: Status, durationMs: number): void => {
-    this.#counter?.(endpoint, code, durationMs);
+    this.#counter?.record(endpoint, code, durationMs);
     this.#runtime?.attemptRecorder()?.(this.#service, endpoint.address, code, durationMs);
   };
-  #counter: ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined;
+  #counter: EndpointAttemptRecorder | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
@@ -57,6 +57,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** Routes and subsets: their pickers, pick counts and episodes without a usable endpoint. */
   readonly #routing = new ServiceRouting();
   #failovers = 0;
+  /** Calls the unavailable picker failed at once (see #report). */
+  #unavailable = 0;
   #timer: unknown;
   #rebuilding = false;
   /** Whether this event-loop turn already rebuilt the picker, and whether a change waits for its end. */
@@ -194,6 +196,11 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     setImmediate(this.#endTurn);
   };
 
+  /** An endpoint left (or the balancer went): its per-endpoint series go. */
+  destroyed(endpoint: EndpointController): void {
+    this.#counter?.forget(endpoint);
+  }
+
   mayEject(endpoint: EndpointController, method?: string): boolean {
     for (const others of [this.#members.current, this.#members.leaving]) {
       for (const other of others.values()) {
@@ -210,6 +217,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       state: ConnectivityState[this.#state],
       tiers: this.#loads,
       failovers: this.#failovers,
+      unavailable: this.#unavailable,
       endpoints: this.#withLeaving([...this.#members.current.values()]).map((endpoint) => endpoint.snapshot(now)),
       zone: this.#runtime?.zone,
       ...this.#routing.snapshot(),
@@ -357,7 +365,16 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   }
 
   #report(state: ConnectivityState, details: string): void {
-    this.#setState(state, new experimental.UnavailablePicker({ code: Status.UNAVAILABLE, details }), details);
+    const unavailable = new experimental.UnavailablePicker({ code: Status.UNAVAILABLE, details });
+    // Counted as calls that fail for want of an endpoint: grpc-js fails a pick that meets
+    // TRANSIENT_FAILURE at once, unless the call waits for ready (then it is picked again later).
+    const counting: experimental.Picker = {
+      pick: (args) => {
+        if (!args.metadata.getOptions().waitForReady) this.#unavailable++;
+        return unavailable.pick(args);
+      },
+    };
+    this.#setState(state, counting, details);
   }
 
   #setState(state: ConnectivityState, picker: experimental.Picker, error: string | null): void {

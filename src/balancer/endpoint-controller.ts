@@ -24,6 +24,8 @@ export interface EndpointOwner {
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void;
   /** Whether taking this endpoint (or, with `method`, one method of it) out of rotation leaves another usable one. */
   mayEject(endpoint: EndpointController, method?: string): boolean;
+  /** The endpoint is destroyed (it left, or its channel closed): what was kept of it may go. */
+  destroyed(endpoint: EndpointController): void;
 }
 
 /** Which probe a pick is: the endpoint's own (after an endpoint ejection) or one method's. */
@@ -74,6 +76,7 @@ export class EndpointController implements Member {
   readonly #started = new Map<number, number>();
   #callIds = 0;
   #ejections = 0;
+  #healthFailures = 0;
   readonly ejection: EjectionTracker;
   /** Ejections of single methods at this endpoint. */
   readonly methods: MethodEjections;
@@ -377,6 +380,7 @@ export class EndpointController implements Member {
     this.#destroyed = true;
     for (const release of this.#releases.splice(0)) release();
     this.#leaf.destroy();
+    this.#owner.destroyed(this);
   }
 
   snapshot(now: number): EndpointSnapshot {
@@ -398,6 +402,7 @@ export class EndpointController implements Member {
       status: this.status(now),
       picks: this.picks,
       ejections: this.ejections,
+      healthFailures: this.#healthFailures,
       inFlight: this.inFlight,
       latencyMs: Math.round(this.latency.estimate(now) * 10) / 10,
       lastError: this.lastError,
@@ -442,6 +447,7 @@ export class EndpointController implements Member {
   }
 
   #onHealth(health: EndpointHealth): void {
+    if (health.status === 'failed' && this.health.status !== 'failed') this.#healthFailures++;
     const was = isHealthy(this.health);
     this.health = health;
     const now = isHealthy(health);

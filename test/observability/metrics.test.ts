@@ -142,9 +142,11 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         backendClock.tick(300);
         await held;
         expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
-        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(
-          0,
+        const breaker = { 'meshlite.client': 'orders', 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' };
+        const states = ['closed', 'half-open', 'open'].map((state) =>
+          valueOf(metrics.get('meshlite.client.breaker.state'), { ...breaker, 'meshlite.state': state }),
         );
+        expect(states).to.deep.equal([1, 0, 0]);
       });
 
       it('counts the picks of each route by destination subset, labelled by names from the config only', async () => {
@@ -313,12 +315,14 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf(metrics.get('meshlite.service.failovers'), { 'meshlite.service': 'orders' })).to.equal(1);
         expect(
           valueOf(metrics.get('meshlite.service.tier.load'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never }),
-        ).to.equal(100);
+        ).to.equal(1);
+        expect(metrics.get('meshlite.service.tier.load')!.unit).to.equal('1');
         expect(
           valueOf(metrics.get('meshlite.service.tier.panic'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never }),
         ).to.equal(0);
         expect(valueOf(metrics.get('meshlite.client.breaker.opened'), { 'meshlite.breaker': METHOD })).to.equal(1);
-        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD })).to.equal(2);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'open' })).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'closed' })).to.equal(0);
       });
 
       it("records the server's state: calls shed, idempotent replays, the limit in use and the drain phase", async () => {

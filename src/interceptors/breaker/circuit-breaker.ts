@@ -95,9 +95,12 @@ export interface BreakerSnapshot {
   readonly state: BreakerState;
   readonly calls: number;
   readonly failures: number;
+  /** Calls refused in the rolling window (opossum's count). */
   readonly rejected: number;
   /** Times it opened. */
   readonly opened: number;
+  /** Calls refused since it was made (what `meshlite.client.breaker.refused` counts). */
+  readonly refused: number;
 }
 
 export type CircuitBreakerLayer = ClientLayer & {
@@ -182,7 +185,8 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       Object.fromEntries(
         [...breakers].map(([key, breaker]) => {
           const { successes, failures, rejects } = breaker.stats;
-          return [key, { state: breaker.state, calls: successes + failures, failures, rejected: rejects, opened: breaker.opened }];
+          const snapshot = { state: breaker.state, calls: successes + failures, failures, rejected: rejects, opened: breaker.opened };
+          return [key, { ...snapshot, refused: breaker.refused }];
         }),
       ),
     reset,
