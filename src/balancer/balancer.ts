@@ -5,7 +5,7 @@ import type { ServiceConfig } from '../config/mesh-config.js';
 import type { EndpointEvent, EndpointEventKind } from '../observability/events.js';
 import { BALANCER_NAME, MeshBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
-import { endpointAttemptRecorder, routePickCounter, type EndpointAttemptRecorder } from './endpoint-metrics.js';
+import { connectionCounters, endpointAttemptRecorder, routePickCounter, type EndpointAttemptRecorder } from './endpoint-metrics.js';
 import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
@@ -49,6 +49,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#runtime?.attemptRecorder()?.(this.#service, endpoint.address, code, durationMs);
   };
   #counter: EndpointAttemptRecorder | undefined;
+  /** gRPC A94's subchannel counters for this channel's target. */
+  #connections: Record<'succeeded' | 'failed' | 'disconnected', { add(value: number): void }> | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
@@ -196,6 +198,10 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     setImmediate(this.#endTurn);
   };
 
+  connection(outcome: 'succeeded' | 'failed' | 'disconnected'): void {
+    this.#connections?.[outcome].add(1);
+  }
+
   /** An endpoint left (or the balancer went): its per-endpoint series go. */
   destroyed(endpoint: EndpointController): void {
     this.#counter?.forget(endpoint);
@@ -230,6 +236,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#unregister?.();
     this.#runtime = runtime;
     this.#counter = runtime.metrics && endpointAttemptRecorder(runtime.metrics, () => this.#service);
+    this.#connections = runtime.metrics && connectionCounters(runtime.metrics, this.#service);
     this.#unregister = runtime.registerBalancer(() => this.snapshot());
   }
 

@@ -26,6 +26,8 @@ export interface EndpointOwner {
   mayEject(endpoint: EndpointController, method?: string): boolean;
   /** The endpoint is destroyed (it left, or its channel closed): what was kept of it may go. */
   destroyed(endpoint: EndpointController): void;
+  /** Its connection was made, failed to be made, or was lost (gRPC A94's subchannel counts). */
+  connection(outcome: 'succeeded' | 'failed' | 'disconnected'): void;
 }
 
 /** Which probe a pick is: the endpoint's own (after an endpoint ejection) or one method's. */
@@ -432,6 +434,9 @@ export class EndpointController implements Member {
     const previous = this.connectivity;
     this.connectivity = state;
     this.#picker = picker;
+    if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.READY) this.#owner.connection('succeeded');
+    else if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.TRANSIENT_FAILURE) this.#owner.connection('failed');
+    else if (previous === ConnectivityState.READY && state !== ConnectivityState.READY) this.#owner.connection('disconnected');
     if (errorMessage) this.lastError = explainConnectionFailure(errorMessage, this.#owner.settings.tls, this.#owner.service);
     if (state === ConnectivityState.IDLE) {
       // Keep every endpoint connected, like round_robin: reconnect as soon as it drops.

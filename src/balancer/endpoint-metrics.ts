@@ -1,5 +1,6 @@
 import type { status as Status } from '@grpc/grpc-js';
 import type { Attributes } from '@opentelemetry/api';
+import type { CounterSeries } from '../observability/aggregation.js';
 import { INSTRUMENTS, onFirstUse, perStatus, type Recorder } from '../observability/metrics.js';
 import type { EndpointController } from './endpoint-controller.js';
 
@@ -62,6 +63,20 @@ export function endpointAttemptRecorder(recorder: Recorder, service: () => strin
         recorder.release(INSTRUMENTS.endpointAttemptDuration, attributes);
       }
     },
+  };
+}
+
+/**
+ * gRPC A94's `grpc.subchannel.connection_attempts_succeeded`, `…_failed` and `.disconnections`
+ * for the channel's target (`mesh:///<service>`), from the endpoints' connectivity changes.
+ * Counted per channel: clients of one mesh share connections, and each counts what it sees.
+ */
+export function connectionCounters(recorder: Recorder, service: string): Record<'succeeded' | 'failed' | 'disconnected', CounterSeries> {
+  const target = { 'grpc.target': `mesh:///${service}` };
+  return {
+    succeeded: recorder.counter(INSTRUMENTS.connectionsSucceeded)(target),
+    failed: recorder.counter(INSTRUMENTS.connectionsFailed)(target),
+    disconnected: recorder.counter(INSTRUMENTS.disconnections)(target),
   };
 }
 

@@ -136,6 +136,17 @@ export const INSTRUMENTS = Object.freeze({
     description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
   },
   endpointAttemptDuration: latency('meshlite.endpoint.attempt.duration', 'Time each attempt took, by the endpoint it went to.'),
+  connectionsSucceeded: {
+    name: 'grpc.subchannel.connection_attempts_succeeded',
+    unit: '{attempt}',
+    description: 'Number of successful connection attempts.',
+  },
+  connectionsFailed: { name: 'grpc.subchannel.connection_attempts_failed', unit: '{attempt}', description: 'Number of failed connection attempts.' },
+  disconnections: {
+    name: 'grpc.subchannel.disconnections',
+    unit: '{disconnection}',
+    description: 'Number of times the selected subchannel becomes disconnected.',
+  },
   routePicks: {
     name: 'meshlite.route.picks',
     unit: '{pick}',

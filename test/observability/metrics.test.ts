@@ -1,11 +1,13 @@
 // gRPC's standard metric names, units and labels (A66, A96), pinned against the real
 // OpenTelemetry SDK with an in-memory reader.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createServerStack, drainServer, HealthState } from 'grpc-meshlite';
 import { clientLayers, metricsLayer } from 'grpc-meshlite/layers';
 import { DRAIN_PHASE_VALUES } from '../../src/server/metrics.js';
 import { LATENCY_BUCKETS_S } from '../../src/observability/metrics.js';
+import { VERSION } from '../../src/version.js';
 import { describeMethod } from '../../src/call/method.js';
 import type { ClientCall, ClientResult } from '../../src/interceptors/types.js';
 
@@ -420,6 +422,39 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
     await untilTrue(() => mesh.snapshot('orders')[0]!.endpoints[0]!.inFlight === 0);
     const endpointA = { 'meshlite.endpoint': 'A', 'grpc.status': 'CANCELLED' };
     expect(valueOf((await meter.collect()).get('meshlite.endpoint.attempts'), endpointA)).to.equal(lost);
+  });
+
+  it("forgets the series of an endpoint that left: after five address changes only the last address's are scraped", async () => {
+    const backends = await Promise.all(Array.from({ length: 6 }, (_, i) => startFakeBackend(`Pod${i}`)));
+    for (const backend of backends) pool.defer(() => backend.stop());
+    const meter = await testMeter('aggregated');
+    pool.defer(() => meter.shutdown());
+    const configAt = (address: string) => ({
+      services: { orders: { endpoints: [{ name: 'A', address }], balancer: { slowStart: { windowMs: 0 } } } },
+    });
+    const { mesh, client } = meshClient(pool, { meterProvider: meter.provider, config: configAt(backends[0]!.address) });
+    await connectAndWait(mesh, client, ['A']);
+    const endpoints = () => mesh.snapshot('orders')[0]!.endpoints;
+    for (const backend of backends) {
+      // A pod replaced on a new IP: the endpoint keeps its name, its address changes.
+      mesh.update(configAt(backend.address));
+      await untilTrue(() => endpoints().length === 1 && endpoints()[0]!.address === backend.address && endpoints()[0]!.usable);
+      expect((await getOrder(client)).served_by).to.equal(backend.name);
+    }
+    const metrics = await meter.collect();
+    const last = backends[5]!.address;
+    for (const name of ['meshlite.endpoint.attempts', 'meshlite.endpoint.attempt.duration', 'meshlite.endpoint.in_rotation']) {
+      expect([...new Set(metrics.get(name)!.points.map((point) => point.attributes['meshlite.address']))], name).to.deep.equal([last]);
+    }
+    expect(valueOf(metrics.get('meshlite.endpoint.attempt.duration'), { 'meshlite.address': last, 'grpc.status': 'OK' })).to.equal(1);
+    // The calls themselves are the client's, not the endpoints': all six stay counted.
+    const calls = metrics.get('grpc.client.call.duration');
+    expect(valueOf(calls, { 'grpc.method': METHOD, 'grpc.status': 'OK' })).to.equal(6);
+  });
+
+  it('names the package version the metrics scope carries as package.json does', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(VERSION).to.equal(manifest.version);
   });
 
   it('aggregates in the process exactly as the SDK does: same buckets (bounds inclusive), count, sum, min and max', async () => {
