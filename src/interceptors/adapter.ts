@@ -318,6 +318,12 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     return attempt;
   }
 
+  /** AttemptChannel: the request's serialized size, when attempts go straight to the channel. */
+  requestBytes(message: unknown): number | undefined {
+    const known = this.#serialized;
+    return this.#channel && known?.message === message && !(known.bytes instanceof Error) ? known.bytes.length : undefined;
+  }
+
   #serialize(message: unknown): Buffer | Error {
     const known = this.#serialized;
     if (known && known.message === message) return known.bytes;

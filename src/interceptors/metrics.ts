@@ -28,6 +28,8 @@ export const MAX_UNREGISTERED_METHOD_LABELS = 100;
 interface MethodSeries {
   readonly attemptStarted: () => { add(value: number): void };
   readonly attemptDuration: (code: number) => { record(value: number): void };
+  readonly attemptSent: (code: number) => { record(value: number): void };
+  readonly attemptRcvd: (code: number) => { record(value: number): void };
   readonly callDuration: (code: number) => { record(value: number): void };
   readonly retries: () => { record(value: number): void };
   readonly hedges: () => { record(value: number): void };
@@ -39,6 +41,8 @@ function methodSeries(recorder: Recorder, method: string, target: string): Metho
   return {
     attemptStarted: onFirstUse(recorder.counter(INSTRUMENTS.attemptStarted), base),
     attemptDuration: perStatus(recorder.histogram(INSTRUMENTS.attemptDuration), base),
+    attemptSent: perStatus(recorder.histogram(INSTRUMENTS.attemptSentSize), base),
+    attemptRcvd: perStatus(recorder.histogram(INSTRUMENTS.attemptRcvdSize), base),
     callDuration: perStatus(recorder.histogram(INSTRUMENTS.callDuration), base),
     retries: onFirstUse(recorder.histogram(INSTRUMENTS.retries), base),
     hedges: onFirstUse(recorder.histogram(INSTRUMENTS.hedges), base),
@@ -138,6 +142,10 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
       let hedges = 0;
       for (const attempt of result.attempts) {
         series.attemptDuration(attempt.code).record(attempt.durationMs / 1000);
+        if (attempt.sentBytes !== undefined) {
+          series.attemptSent(attempt.code).record(attempt.sentBytes);
+          series.attemptRcvd(attempt.code).record(attempt.receivedBytes ?? 0);
+        }
         if (attempt.hedge) hedges++;
         else retries++;
       }

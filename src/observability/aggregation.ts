@@ -182,7 +182,7 @@ export class MetricAggregation {
     };
     for (const observer of this.#observers) observer(observe);
     return [...byName.values()].map(({ description, points }) => ({
-      kind: description.kind === 'gauge' ? 'gauge' : 'sum',
+      kind: description.kind === 'gauge' ? ('gauge' as const) : ('sum' as const),
       description,
       points: [...points.values()],
     }));

@@ -3,7 +3,7 @@
 // OpenTelemetry SDK (no meter provider registered, none given) nothing is recorded and the
 // layers that record step aside: the cost per call is nil. With an aggregation bound to the
 // provider (servePrometheus), measurements are aggregated here and collected by its reader.
-import { createNoopMeter, metrics, type Attributes, type BatchObservableCallback, type Meter, type MeterProvider } from '@opentelemetry/api';
+import { createNoopMeter, metrics, type Attributes, type BatchObservableCallback, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
 import type { CounterSeries, HistogramSeries, InstrumentDescription, MetricAggregation, ObservableDescription, Observe } from './aggregation.js';
 import { VERSION } from '../version.js';
 import { statusName } from '../call/status.js';
@@ -12,6 +12,11 @@ import { statusName } from '../call/status.js';
 export const LATENCY_BUCKETS_S = Object.freeze([
   0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025,
   0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+]);
+
+/** A66's buckets for message sizes, in bytes (0 to 4 GiB). */
+export const SIZE_BUCKETS_BYTES = Object.freeze([
+  0, 1024, 2048, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456, 1073741824, 4294967296,
 ]);
 
 /** A96's buckets for retries and hedges per call. */
@@ -90,7 +95,8 @@ function observeThroughSdk(meter: Meter, instruments: readonly ObservableDescrip
   const byName = new Map(
     instruments.map((d) => {
       const options = { unit: d.unit, description: d.description };
-      return [d.name, d.kind === 'gauge' ? meter.createObservableGauge(d.name, options) : meter.createObservableCounter(d.name, options)];
+      const observable: Observable = d.kind === 'gauge' ? meter.createObservableGauge(d.name, options) : meter.createObservableCounter(d.name, options);
+      return [d.name, observable] as const;
     }),
   );
   const observables = [...byName.values()];
@@ -111,6 +117,18 @@ const latency = (name: string, description: string): InstrumentDescription => ({
 export const INSTRUMENTS = Object.freeze({
   attemptStarted: { name: 'grpc.client.attempt.started', unit: '{attempt}', description: 'Number of client call attempts started.' },
   attemptDuration: latency('grpc.client.attempt.duration', 'End-to-end time taken to complete a client call attempt.'),
+  attemptSentSize: {
+    name: 'grpc.client.attempt.sent_total_compressed_message_size',
+    unit: 'By',
+    description: 'Compressed message bytes sent per client call attempt.',
+    boundaries: SIZE_BUCKETS_BYTES,
+  },
+  attemptRcvdSize: {
+    name: 'grpc.client.attempt.rcvd_total_compressed_message_size',
+    unit: 'By',
+    description: 'Compressed message bytes received per call attempt.',
+    boundaries: SIZE_BUCKETS_BYTES,
+  },
   callDuration: latency('grpc.client.call.duration', 'Time taken by gRPC to complete an RPC from the application\u2019s perspective.'),
   retries: {
     name: 'grpc.client.call.retries',

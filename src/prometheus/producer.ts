@@ -10,10 +10,10 @@ type Sdk = typeof import('@opentelemetry/sdk-metrics');
 
 /**
  * The name OpenTelemetry's Prometheus rules give a metric in `unit`: seconds get `_seconds`, a
- * ratio (unit "1") `_ratio`, as grpc-go's and grpc-java's exporters name them.
+ * ratio (unit "1") `_ratio`, bytes `_bytes`, as grpc-go's and grpc-java's exporters name them.
  */
 function withUnitSuffix(name: string, unit: string): string {
-  const suffix = unit === 's' ? '_seconds' : unit === '1' ? '_ratio' : '';
+  const suffix = unit === 's' ? '_seconds' : unit === '1' ? '_ratio' : unit === 'By' ? '_bytes' : '';
   return suffix === '' || name.endsWith(suffix) ? name : `${name}${suffix}`;
 }
 
