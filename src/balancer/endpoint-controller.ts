@@ -126,7 +126,13 @@ export class EndpointController implements Member {
         // A connection whose reconnect backoff ended goes IDLE, and pick_first in transient
         // failure leaves it there until the channel re-resolves (1 s or more): try again at
         // once, so a backend that listens again is used within the backoff (≤ 300 ms).
-        const reconnect: experimental.ConnectivityStateListener = (_, __, state) => {
+        const reconnect: experimental.ConnectivityStateListener = (_, previous, state) => {
+          // Each connection attempt as the subchannel makes it (pick_first above it stays in
+          // TRANSIENT_FAILURE while it retries): gRPC A94's counts.
+          if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.READY) this.#owner.connection('succeeded');
+          else if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.TRANSIENT_FAILURE)
+            this.#owner.connection('failed');
+          else if (previous === ConnectivityState.READY) this.#owner.connection('disconnected');
           if (state === ConnectivityState.IDLE && this.#opened && !this.#destroyed) process.nextTick(() => subchannel.startConnecting());
         };
         subchannel.addConnectivityStateListener(reconnect);
@@ -434,9 +440,6 @@ export class EndpointController implements Member {
     const previous = this.connectivity;
     this.connectivity = state;
     this.#picker = picker;
-    if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.READY) this.#owner.connection('succeeded');
-    else if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.TRANSIENT_FAILURE) this.#owner.connection('failed');
-    else if (previous === ConnectivityState.READY && state !== ConnectivityState.READY) this.#owner.connection('disconnected');
     if (errorMessage) this.lastError = explainConnectionFailure(errorMessage, this.#owner.settings.tls, this.#owner.service);
     if (state === ConnectivityState.IDLE) {
       // Keep every endpoint connected, like round_robin: reconnect as soon as it drops.

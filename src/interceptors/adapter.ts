@@ -321,7 +321,8 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   /** AttemptChannel: the request's serialized size, when attempts go straight to the channel. */
   requestBytes(message: unknown): number | undefined {
     const known = this.#serialized;
-    return this.#channel && known?.message === message && !(known.bytes instanceof Error) ? known.bytes.length : undefined;
+    if (this.#channel === undefined || known === undefined || known.message !== message || known.bytes instanceof Error) return undefined;
+    return known.bytes.length;
   }
 
   #serialize(message: unknown): Buffer | Error {

@@ -132,7 +132,8 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
       );
     }
     // The first failure of its reason in full; the repeats in the window's summary line.
-    if (failed && on.failure && summary && !summary.note(`${statusName(result.status.code)}: ${result.status.details}`, method)) return result;
+    if (failed && on.failure && summary && !summary.note(`${statusName(result.status.code)}: ${result.status.details}`, method))
+      return result;
     logger[level](
       {
         method,

@@ -32,8 +32,14 @@ export type Observe = (description: ObservableDescription, value: number, attrib
 /** One aggregated instrument's points, cumulative since the aggregation started. */
 export type AggregatedMetric =
   | {
-      /** A counter's cumulative sum; `gauge`, a reading taken at this collection. */
-      readonly kind: 'sum' | 'gauge';
+      /** A counter's cumulative sum. */
+      readonly kind: 'sum';
+      readonly description: InstrumentDescription;
+      readonly points: ReadonlyArray<{ attributes: Attributes; value: number }>;
+    }
+  | {
+      /** A reading taken at this collection. */
+      readonly kind: 'gauge';
       readonly description: InstrumentDescription;
       readonly points: ReadonlyArray<{ attributes: Attributes; value: number }>;
     }
@@ -174,7 +180,10 @@ export class MetricAggregation {
 
   /** This collection's readings of the observable instruments, one point per label set (the last reading wins). */
   #observed(): AggregatedMetric[] {
-    const byName = new Map<string, { description: ObservableDescription; points: Map<string, { attributes: Attributes; value: number }> }>();
+    const byName = new Map<
+      string,
+      { description: ObservableDescription; points: Map<string, { attributes: Attributes; value: number }> }
+    >();
     const observe: Observe = (description, value, attributes) => {
       let metric = byName.get(description.name);
       if (!metric) byName.set(description.name, (metric = { description, points: new Map() }));

@@ -82,15 +82,6 @@ export class FailureSummary {
     return false;
   }
 
-  /** Says what the window that runs has counted now, and stops (a stack being closed). */
-  flush(): void {
-    this.#clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const closing = this.#current;
-    this.#current = new Map();
-    for (const repeats of closing.values()) if (repeats.calls > 0) this.#say(this.#repeatOf(repeats));
-  }
-
   #arm(): void {
     if (this.#timer === undefined) this.#timer = unrefTimer(setTimer(this.#clock, this.#close, this.#windowMs));
   }

@@ -67,13 +67,29 @@ export const MESH_STATE_INSTRUMENTS = Object.freeze({
     'Calls failed at once (UNAVAILABLE) because no endpoint of the service was usable, or it had none; calls that wait for ready are not counted.',
   ),
   openConnections: gauge('grpc.subchannel.open_connections', '{connection}', 'Number of open connections (gRPC A94).'),
-  breakerState: gauge('meshlite.client.breaker.state', '', '1 for the state the breaker is in (meshlite.state: closed, half-open, open), 0 for the others.'),
+  breakerState: gauge(
+    'meshlite.client.breaker.state',
+    '',
+    '1 for the state the breaker is in (meshlite.state: closed, half-open, open), 0 for the others.',
+  ),
   breakerOpened: counter('meshlite.client.breaker.opened', '{transition}', 'Times the breaker opened.'),
-  breakerRefused: counter('meshlite.client.breaker.refused', '{call}', 'Calls the breaker refused (failed at once, not sent) while open or probing.'),
+  breakerRefused: counter(
+    'meshlite.client.breaker.refused',
+    '{call}',
+    'Calls the breaker refused (failed at once, not sent) while open or probing.',
+  ),
   budget: gauge('meshlite.client.retry_budget.available', '{retry}', 'Retries the budget would grant now.'),
   budgetRefused: counter('meshlite.client.retry_budget.refused', '{retry}', 'Retries and hedges the budget refused.'),
-  configReloads: counter('meshlite.config.reloads', '{reload}', 'Config reloads by what was reloaded and whether it was applied or rejected.'),
-  discoveryUp: gauge('meshlite.discovery.up', '', '1 while the discovery source (etcd, DNS) has listed its endpoints, 0 while it cannot reach them.'),
+  configReloads: counter(
+    'meshlite.config.reloads',
+    '{reload}',
+    'Config reloads by what was reloaded and whether it was applied or rejected.',
+  ),
+  discoveryUp: gauge(
+    'meshlite.discovery.up',
+    '',
+    '1 while the discovery source (etcd, DNS) has listed its endpoints, 0 while it cannot reach them.',
+  ),
   discoveryOutages: counter('meshlite.discovery.outages', '{outage}', 'Times the discovery source became unavailable.'),
 } satisfies Record<string, ObservableDescription>);
 
@@ -131,7 +147,8 @@ function observeOnce(observe: Observe, source: MeshStateSource): void {
     const named = { 'meshlite.client': client.name };
     for (const [key, snapshot] of Object.entries(client.breakers)) {
       const attributes = { ...named, 'meshlite.breaker': key };
-      for (const state of BREAKER_STATES) observe(m.breakerState, snapshot.state === state ? 1 : 0, { ...attributes, 'meshlite.state': state });
+      for (const state of BREAKER_STATES)
+        observe(m.breakerState, snapshot.state === state ? 1 : 0, { ...attributes, 'meshlite.state': state });
       observe(m.breakerOpened, snapshot.opened, attributes);
       observe(m.breakerRefused, snapshot.refused, attributes);
     }

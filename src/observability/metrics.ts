@@ -3,8 +3,23 @@
 // OpenTelemetry SDK (no meter provider registered, none given) nothing is recorded and the
 // layers that record step aside: the cost per call is nil. With an aggregation bound to the
 // provider (servePrometheus), measurements are aggregated here and collected by its reader.
-import { createNoopMeter, metrics, type Attributes, type BatchObservableCallback, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
-import type { CounterSeries, HistogramSeries, InstrumentDescription, MetricAggregation, ObservableDescription, Observe } from './aggregation.js';
+import {
+  createNoopMeter,
+  metrics,
+  type Attributes,
+  type BatchObservableCallback,
+  type Meter,
+  type MeterProvider,
+  type Observable,
+} from '@opentelemetry/api';
+import type {
+  CounterSeries,
+  HistogramSeries,
+  InstrumentDescription,
+  MetricAggregation,
+  ObservableDescription,
+  Observe,
+} from './aggregation.js';
 import { VERSION } from '../version.js';
 import { statusName } from '../call/status.js';
 
@@ -95,7 +110,8 @@ function observeThroughSdk(meter: Meter, instruments: readonly ObservableDescrip
   const byName = new Map(
     instruments.map((d) => {
       const options = { unit: d.unit, description: d.description };
-      const observable: Observable = d.kind === 'gauge' ? meter.createObservableGauge(d.name, options) : meter.createObservableCounter(d.name, options);
+      const observable: Observable =
+        d.kind === 'gauge' ? meter.createObservableGauge(d.name, options) : meter.createObservableCounter(d.name, options);
       return [d.name, observable] as const;
     }),
   );
@@ -159,7 +175,11 @@ export const INSTRUMENTS = Object.freeze({
     unit: '{attempt}',
     description: 'Number of successful connection attempts.',
   },
-  connectionsFailed: { name: 'grpc.subchannel.connection_attempts_failed', unit: '{attempt}', description: 'Number of failed connection attempts.' },
+  connectionsFailed: {
+    name: 'grpc.subchannel.connection_attempts_failed',
+    unit: '{attempt}',
+    description: 'Number of failed connection attempts.',
+  },
   disconnections: {
     name: 'grpc.subchannel.disconnections',
     unit: '{disconnection}',

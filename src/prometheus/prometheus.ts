@@ -50,7 +50,8 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
   // OpenTelemetry's rules: the SDK's defaults, then OTEL_RESOURCE_ATTRIBUTES and
   // OTEL_SERVICE_NAME (the env detector), then what the caller says.
   let resource = resources.defaultResource().merge(resources.detectResources({ detectors: [resources.envDetector] }));
-  if (options.serviceName !== undefined) resource = resource.merge(resources.resourceFromAttributes({ 'service.name': options.serviceName }));
+  if (options.serviceName !== undefined)
+    resource = resource.merge(resources.resourceFromAttributes({ 'service.name': options.serviceName }));
   // The mesh's counters and histograms aggregate in the process and reach the exporter as a
   // metric producer: recording costs a bucket search instead of the SDK's attribute hashing.
   // Prometheus names carry their unit (…_duration_seconds_bucket), as grpc-go's and grpc-java's do.

@@ -62,7 +62,13 @@ export function authorizationLayer(options: AuthorizationOptions): ServerLayer {
     }
     if (!isAllowed(identity, allowedFor(call.method))) {
       logger.warn(
-        { method: fullMethodName(call.method.path), peer: call.peer, identity: identity.name, dnsNames: identity.dnsNames, uris: identity.uris },
+        {
+          method: fullMethodName(call.method.path),
+          peer: call.peer,
+          identity: identity.name,
+          dnsNames: identity.dnsNames,
+          uris: identity.uris,
+        },
         'refused: identity not allowed',
       );
       return Promise.resolve({ status: { code: Status.PERMISSION_DENIED, details: `${identity.name} may not call ${call.method.path}` } });

@@ -333,7 +333,9 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         ).to.equal(0);
         expect(valueOf(metrics.get('meshlite.client.breaker.opened'), { 'meshlite.breaker': METHOD })).to.equal(1);
         expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'open' })).to.equal(1);
-        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'closed' })).to.equal(0);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'closed' })).to.equal(
+          0,
+        );
       });
 
       it("records the server's state: calls shed, idempotent replays, the limit in use and the drain phase", async () => {

@@ -35,10 +35,10 @@ describe('Prometheus (real Prometheus server)', function () {
           client: { retry: { maxAttempts: 1 }, breaker: { volumeThreshold: 2, resetTimeoutMs: 600_000 } },
         },
         orders: {
-            endpoints: [
-              { name: 'ServiceA', address: a.address },
-              { name: 'ServiceB', address: b.address },
-            ],
+          endpoints: [
+            { name: 'ServiceA', address: a.address },
+            { name: 'ServiceB', address: b.address },
+          ],
           balancer: { slowStart: { windowMs: 0 }, ejection: { enabled: false } },
           client: { retry: { maxAttempts: 3, idempotent: true, backoff: { baseMs: 1, capMs: 1 } } },
         },
@@ -95,7 +95,8 @@ describe('Prometheus (real Prometheus server)', function () {
     const value = async (promql: string) => (await server.query(promql)).map((r) => Number(r.value[1]));
     const eventually = async (promql: string, ok: (values: number[]) => boolean) => {
       let values: number[] = [];
-      for (let tries = 0; tries < 100 && !ok((values = await value(promql))); tries++) await new Promise((resolve) => setTimeout(resolve, 200));
+      for (let tries = 0; tries < 100 && !ok((values = await value(promql))); tries++)
+        await new Promise((resolve) => setTimeout(resolve, 200));
       return values;
     };
     const positive = (values: number[]) => values.length === 1 && values[0]! > 0;
