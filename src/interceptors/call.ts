@@ -20,7 +20,7 @@ export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): Clie
     hint: 'hint' in changes ? changes.hint : call.hint,
     route: 'route' in changes ? changes.route : call.route,
     callOptions: changes.callOptions ?? call.callOptions,
-    transport: changes.transport ?? call.transport,
+    transport: call.transport,
   };
 }
 

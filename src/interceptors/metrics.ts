@@ -4,8 +4,7 @@
 import type { MeterProvider } from '@opentelemetry/api';
 import type { ServiceDefinition as GrpcServiceDefinition } from '@grpc/grpc-js';
 import { INSTRUMENTS, onFirstUse, perStatus, recorderFor, type Recorder } from '../observability/metrics.js';
-import { deriveCall, DROP_RESPONSES } from './call.js';
-import type { AttemptRecord, ClientLayer, ClientNext } from './types.js';
+import type { AttemptRecord, ClientLayer, MethodInfo } from './types.js';
 
 export interface MetricsOptions {
   /** The channel target, A66's `grpc.target` label: "mesh:///orders", "dns:///orders:50051". Default "other". */
@@ -67,31 +66,6 @@ function methodLabeller(methods: MetricsOptions['methods']): (path: string) => s
 }
 
 /**
- * Counts `grpc.client.attempt.started` as each attempt of one call is handed to the transport,
- * under every layer: A66 counts attempts "including those that have not completed", so a
- * held call shows its attempt at once. A mirror's copy (its responses dropped) is no attempt
- * of the caller's.
- */
-class AttemptStarts {
-  sent = 0;
-  readonly counter: { add(value: number): void };
-  readonly #transport: ClientNext;
-
-  constructor(counter: { add(value: number): void }, transport: ClientNext) {
-    this.counter = counter;
-    this.#transport = transport;
-  }
-
-  readonly send: ClientNext = (attempt) => {
-    if (attempt.sink !== DROP_RESPONSES) {
-      this.sent++;
-      this.counter.add(1);
-    }
-    return this.#transport(attempt);
-  };
-}
-
-/**
  * Time with no attempt running between the first attempt's start and the last one's end
  * (backoff pauses): A96's retry delay. Attempts are few; hedges overlap.
  */
@@ -113,7 +87,18 @@ export function retryDelayMs(attempts: readonly AttemptRecord[]): number {
  * `grpc.target`, `grpc.status`). Undefined when no meter provider would record anything (the
  * stack leaves it out).
  */
-export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefined {
+export type MetricsLayer = ClientLayer & {
+  /**
+   * Counts one attempt of `method` as it starts (`grpc.client.attempt.started`; A66 counts
+   * attempts "including those that have not completed"): the attempt engine under the layer
+   * calls it (the stack wires it to the retry layer's `onAttempt`). Once it has been called,
+   * the layer no longer counts attempts from a finished call's records; a stack without an
+   * attempt engine is counted so, at the call's end.
+   */
+  readonly attemptStarted: (method: MethodInfo) => void;
+};
+
+export function metricsLayer(options: MetricsOptions = {}): MetricsLayer | undefined {
   const recorder = recorderFor(options.meterProvider);
   if (!recorder) return undefined;
   const target = options.target ?? 'other';
@@ -130,14 +115,13 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
     }
     return series;
   };
-  return (next) => (call) => {
+  // Set once the attempt engine counts attempts as they start (see attemptStarted).
+  let countedAtStart = false;
+  const layer: ClientLayer = (next) => (call) => {
     const started = performance.now();
-    const series = seriesOf(call.method.path);
-    const starts = new AttemptStarts(series.attemptStarted(), call.transport);
-    return next(deriveCall(call, { transport: starts.send })).then((result) => {
-      // Attempts that ended before reaching the transport (a route's fault aborted them, a
-      // hedge won while one waited out its fault delay) are counted now, as they ended.
-      if (result.attempts.length > starts.sent) starts.counter.add(result.attempts.length - starts.sent);
+    return next(call).then((result) => {
+      const series = seriesOf(call.method.path);
+      if (!countedAtStart && result.attempts.length > 0) series.attemptStarted().add(result.attempts.length);
       let retries = -1;
       let hedges = 0;
       for (const attempt of result.attempts) {
@@ -156,4 +140,10 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
       return result;
     });
   };
+  return Object.assign(layer, {
+    attemptStarted: (method: MethodInfo) => {
+      countedAtStart = true;
+      seriesOf(method.path).attemptStarted().add(1);
+    },
+  });
 }

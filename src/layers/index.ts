@@ -23,7 +23,7 @@ export { deriveCall, failedResult } from '../interceptors/call.js';
 export type { ClientLayer, ClientNext, ClientCall, ClientResult, AttemptRecord, ResponseSink } from '../interceptors/types.js';
 export type { StatusWithCallInfo } from '../interceptors/call-info.js';
 export { metricsLayer } from '../interceptors/metrics.js';
-export type { MetricsOptions } from '../interceptors/metrics.js';
+export type { MetricsLayer, MetricsOptions } from '../interceptors/metrics.js';
 export { loggingLayer } from '../interceptors/logging.js';
 export type { LoggingOptions } from '../interceptors/logging.js';
 export { deadlineLayer } from '../interceptors/deadline.js';
