@@ -1,10 +1,11 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions } from '@grpc/grpc-js';
+import { fullMethodName } from '../call/method.js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
 import type { ServiceConfig } from '../config/mesh-config.js';
 import type { EndpointEvent, EndpointEventKind } from '../observability/events.js';
 import { BALANCER_NAME, MeshBalancerConfig } from './balancer-config.js';
 import { EndpointController, type EndpointOwner } from './endpoint-controller.js';
-import { endpointAttemptRecorder, routePickCounter } from './endpoint-metrics.js';
+import { connectionCounters, endpointAttemptRecorder, routePickCounter, type EndpointAttemptRecorder } from './endpoint-metrics.js';
 import { Membership } from './membership.js';
 import { WeightedPriorityPicker, type PickerTier } from './picker.js';
 import { P2cChooser } from './p2c.js';
@@ -44,10 +45,12 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     return this.#counter || this.#runtime?.attemptRecorder() ? this.#recordAttempt : undefined;
   }
   readonly #recordAttempt = (endpoint: EndpointController, code: Status, durationMs: number): void => {
-    this.#counter?.(endpoint, code, durationMs);
+    this.#counter?.record(endpoint, code, durationMs);
     this.#runtime?.attemptRecorder()?.(this.#service, endpoint.address, code, durationMs);
   };
-  #counter: ((endpoint: EndpointController, code: Status, durationMs: number) => void) | undefined;
+  #counter: EndpointAttemptRecorder | undefined;
+  /** gRPC A94's subchannel counters for this channel's target. */
+  #connections: Record<'succeeded' | 'failed' | 'disconnected', { add(value: number): void }> | undefined;
   #unregister: (() => void) | undefined;
   #picker: WeightedPriorityPicker | undefined;
   #state = ConnectivityState.IDLE;
@@ -56,6 +59,8 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   /** Routes and subsets: their pickers, pick counts and episodes without a usable endpoint. */
   readonly #routing = new ServiceRouting();
   #failovers = 0;
+  /** Calls the unavailable picker failed at once (see #report). */
+  #unavailable = 0;
   #timer: unknown;
   #rebuilding = false;
   #pickerBuilds = 0;
@@ -198,6 +203,15 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     setImmediate(this.#endTurn);
   };
 
+  connection(outcome: 'succeeded' | 'failed' | 'disconnected'): void {
+    this.#connections?.[outcome].add(1);
+  }
+
+  /** An endpoint left (or the balancer went): its per-endpoint series go. */
+  destroyed(endpoint: EndpointController): void {
+    this.#counter?.forget(endpoint);
+  }
+
   mayEject(endpoint: EndpointController, method?: string): boolean {
     for (const others of [this.#members.current, this.#members.leaving]) {
       for (const other of others.values()) {
@@ -215,6 +229,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       tiers: this.#loads,
       failovers: this.#failovers,
       pickerBuilds: this.#pickerBuilds,
+      unavailable: this.#unavailable,
       endpoints: this.#withLeaving([...this.#members.current.values()]).map((endpoint) => endpoint.snapshot(now)),
       zone: this.#runtime?.zone,
       ...this.#routing.snapshot(),
@@ -227,6 +242,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
     this.#unregister?.();
     this.#runtime = runtime;
     this.#counter = runtime.metrics && endpointAttemptRecorder(runtime.metrics, () => this.#service);
+    this.#connections = runtime.metrics && connectionCounters(runtime.metrics, this.#service);
     this.#unregister = runtime.registerBalancer(() => this.snapshot());
   }
 
@@ -245,7 +261,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       const change = endpoint.ejection.expire();
       if (change) this.#emit(endpoint, 'probing', 'ejection time is up: the next call probes it');
       for (const method of endpoint.methods.expire()) {
-        this.#emit(endpoint, 'probing', `ejection time is up: the next call of ${method} probes it`, method);
+        this.#emit(endpoint, 'probing', `ejection time is up: the next call of ${fullMethodName(method)} probes it`, method);
       }
       if (endpoint.noteUsability(now)) back.push(endpoint);
     }
@@ -363,7 +379,16 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
   }
 
   #report(state: ConnectivityState, details: string): void {
-    this.#setState(state, new experimental.UnavailablePicker({ code: Status.UNAVAILABLE, details }), details);
+    const unavailable = new experimental.UnavailablePicker({ code: Status.UNAVAILABLE, details });
+    // Counted as calls that fail for want of an endpoint: grpc-js fails a pick that meets
+    // TRANSIENT_FAILURE at once, unless the call waits for ready (then it is picked again later).
+    const counting: experimental.Picker = {
+      pick: (args) => {
+        if (!args.metadata.getOptions().waitForReady) this.#unavailable++;
+        return unavailable.pick(args);
+      },
+    };
+    this.#setState(state, counting, details);
   }
 
   #setState(state: ConnectivityState, picker: experimental.Picker, error: string | null): void {
@@ -380,7 +405,7 @@ export class WeightedPriorityBalancer implements experimental.LoadBalancer, Endp
       kind,
       reason,
     };
-    this.#pendingEvents.push(method === undefined ? event : { ...event, method });
+    this.#pendingEvents.push(method === undefined ? event : { ...event, method: fullMethodName(method) });
   }
 }
 

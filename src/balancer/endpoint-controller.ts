@@ -1,4 +1,5 @@
 import { connectivityState as ConnectivityState, experimental, status as Status, type ChannelOptions, type Metadata } from '@grpc/grpc-js';
+import { fullMethodName } from '../call/method.js';
 import { PUSHBACK_HEADER } from '../call/wire.js';
 import type { Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
@@ -25,6 +26,10 @@ export interface EndpointOwner {
   changed(endpoint: EndpointController, kind: EndpointEventKind | undefined, reason: string, method?: string): void;
   /** Whether taking this endpoint (or, with `method`, one method of it) out of rotation leaves another usable one. */
   mayEject(endpoint: EndpointController, method?: string): boolean;
+  /** The endpoint is destroyed (it left, or its channel closed): what was kept of it may go. */
+  destroyed(endpoint: EndpointController): void;
+  /** Its connection was made, failed to be made, or was lost (gRPC A94's subchannel counts). */
+  connection(outcome: 'succeeded' | 'failed' | 'disconnected'): void;
 }
 
 /** Which probe a pick is: the endpoint's own (after an endpoint ejection) or one method's. */
@@ -75,6 +80,7 @@ export class EndpointController implements Member {
   readonly #started = new Map<number, number>();
   #callIds = 0;
   #ejections = 0;
+  #healthFailures = 0;
   readonly ejection: EjectionTracker;
   /** Ejections of single methods at this endpoint. */
   readonly methods: MethodEjections;
@@ -122,7 +128,13 @@ export class EndpointController implements Member {
         // A connection whose reconnect backoff ended goes IDLE, and pick_first in transient
         // failure leaves it there until the channel re-resolves (1 s or more): try again at
         // once, so a backend that listens again is used within the backoff (≤ 300 ms).
-        const reconnect: experimental.ConnectivityStateListener = (_, __, state) => {
+        const reconnect: experimental.ConnectivityStateListener = (_, previous, state) => {
+          // Each connection attempt as the subchannel makes it (pick_first above it stays in
+          // TRANSIENT_FAILURE while it retries): gRPC A94's counts.
+          if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.READY) this.#owner.connection('succeeded');
+          else if (previous === ConnectivityState.CONNECTING && state === ConnectivityState.TRANSIENT_FAILURE)
+            this.#owner.connection('failed');
+          else if (previous === ConnectivityState.READY) this.#owner.connection('disconnected');
           if (state === ConnectivityState.IDLE && this.#opened && !this.#destroyed) process.nextTick(() => subchannel.startConnecting());
         };
         subchannel.addConnectivityStateListener(reconnect);
@@ -294,7 +306,12 @@ export class EndpointController implements Member {
         const rttMs = (clock.precise?.() ?? clock.now()) - started;
         // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.
         const penalised = code === Status.RESOURCE_EXHAUSTED || (code !== Status.OK && metadata?.get(PUSHBACK_HEADER).length > 0);
-        this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, clock.now());
+        const now = clock.now();
+        // A cancelled call (a hedge that lost, a caller that gave up) ran for at least this long:
+        // a lower bound, which may raise the estimate but never lowers it.
+        if (code !== Status.CANCELLED || rttMs > this.latency.estimate(now)) {
+          this.latency.observe(penalised ? Math.max(rttMs, this.#owner.settings.balancer.ewma.penaltyMs) : rttMs, now);
+        }
         count?.(this, code, rttMs);
         // Mirrored traffic never changes where real calls go: its failures eject nothing.
         if (!mirror) onCallEnded(code, details, metadata);
@@ -312,7 +329,7 @@ export class EndpointController implements Member {
   };
 
   #settle(change: EjectionChange | undefined, method?: string): void {
-    const what = method === undefined ? '' : ` for ${method}`;
+    const what = method === undefined ? '' : ` for ${fullMethodName(method)}`;
     if (change?.kind === 'ejected' && method === undefined) this.methods.resetAll();
     if (change?.kind === 'ejected') {
       this.#ejections++;
@@ -373,6 +390,7 @@ export class EndpointController implements Member {
     this.#destroyed = true;
     for (const release of this.#releases.splice(0)) release();
     this.#leaf.destroy();
+    this.#owner.destroyed(this);
   }
 
   snapshot(now: number): EndpointSnapshot {
@@ -394,11 +412,12 @@ export class EndpointController implements Member {
       status: this.status(now),
       picks: this.picks,
       ejections: this.ejections,
+      healthFailures: this.#healthFailures,
       inFlight: this.inFlight,
       latencyMs: Math.round(this.latency.estimate(now) * 10) / 10,
       lastError: this.lastError,
       methods: [...this.methods.notAdmitted()].map(([method, ejection]) => ({
-        method,
+        method: fullMethodName(method),
         ejection: ejection.kind as 'ejected' | 'probing',
         reason: ejection.kind === 'admitted' ? '' : ejection.reason,
         ejectedUntil: ejection.kind === 'ejected' ? ejection.until : undefined,
@@ -442,6 +461,7 @@ export class EndpointController implements Member {
   }
 
   #onHealth(health: EndpointHealth): void {
+    if (health.status === 'failed' && this.health.status !== 'failed') this.#healthFailures++;
     const before = this.health;
     const was = isHealthy(before);
     this.health = health;

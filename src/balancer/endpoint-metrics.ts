@@ -1,27 +1,82 @@
 import type { status as Status } from '@grpc/grpc-js';
+import type { Attributes } from '@opentelemetry/api';
+import type { CounterSeries } from '../observability/aggregation.js';
 import { INSTRUMENTS, onFirstUse, perStatus, type Recorder } from '../observability/metrics.js';
 import type { EndpointController } from './endpoint-controller.js';
 
+/** Per-endpoint attempt counts and times, and the way to let go of an endpoint's series. */
+export interface EndpointAttemptRecorder {
+  record(endpoint: EndpointController, code: Status, durationMs: number): void;
+  /** The endpoint left (or its channel closed): its series go from the next collection (aggregated). */
+  forget(endpoint: EndpointController): void;
+}
+
 /**
  * Counts and times attempts per endpoint and status (`meshlite.endpoint.attempts` and
- * `.attempt.duration`), the series made once per endpoint and code.
+ * `.attempt.duration`), the series made once per endpoint and code, and released when the
+ * endpoint goes: with pod-IP churn, per-address series would otherwise grow for the life of
+ * the process (each code seen costs a counter and a 42-bucket histogram).
  */
-export function endpointAttemptRecorder(
-  recorder: Recorder,
-  service: () => string,
-): (endpoint: EndpointController, code: Status, durationMs: number) => void {
+export function endpointAttemptRecorder(recorder: Recorder, service: () => string): EndpointAttemptRecorder {
   const attempts = recorder.counter(INSTRUMENTS.endpointAttempts);
   const durations = recorder.histogram(INSTRUMENTS.endpointAttemptDuration);
-  type Series = { attempts: (code: number) => { add(value: number): void }; durations: (code: number) => { record(value: number): void } };
+  type Series = {
+    attempts: (code: number) => { add(value: number): void };
+    durations: (code: number) => { record(value: number): void };
+    /** The label sets made so far, to release. */
+    made: Attributes[];
+  };
   const byEndpoint = new WeakMap<EndpointController, Series>();
-  return (endpoint, code, durationMs) => {
-    let series = byEndpoint.get(endpoint);
-    if (!series) {
-      const base = { 'meshlite.service': service(), 'meshlite.endpoint': endpoint.config.name, 'meshlite.address': endpoint.address };
-      byEndpoint.set(endpoint, (series = { attempts: perStatus(attempts, base), durations: perStatus(durations, base) }));
-    }
-    series.attempts(code).add(1);
-    series.durations(code).record(durationMs / 1000);
+  // An attempt that ends after its endpoint left must not bring its series back for good.
+  const gone = new WeakSet<EndpointController>();
+  return {
+    record: (endpoint, code, durationMs) => {
+      if (gone.has(endpoint)) return;
+      let series = byEndpoint.get(endpoint);
+      if (!series) {
+        const base = { 'meshlite.service': service(), 'meshlite.endpoint': endpoint.config.name, 'meshlite.address': endpoint.address };
+        const made: Attributes[] = [];
+        const noting =
+          <S>(make: (attributes: Attributes) => S) =>
+          (attributes: Attributes) => {
+            made.push(attributes);
+            return make(attributes);
+          };
+        series = { attempts: perStatus(noting(attempts), base), durations: perStatus(noting(durations), base), made };
+        byEndpoint.set(endpoint, series);
+      }
+      series.attempts(code).add(1);
+      series.durations(code).record(durationMs / 1000);
+    },
+    forget: (endpoint) => {
+      gone.add(endpoint);
+      const series = byEndpoint.get(endpoint);
+      if (!series) return;
+      byEndpoint.delete(endpoint);
+      // Each label set was made once for the counter and once for the histogram.
+      const seen = new Set<string>();
+      for (const attributes of series.made) {
+        const key = JSON.stringify(attributes);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        recorder.release(INSTRUMENTS.endpointAttempts, attributes);
+        recorder.release(INSTRUMENTS.endpointAttemptDuration, attributes);
+      }
+    },
+  };
+}
+
+/**
+ * gRPC A94's `grpc.subchannel.connection_attempts_succeeded`, `…_failed` and `.disconnections`
+ * for the channel's target (`mesh:///<service>`), from the endpoints' connectivity changes.
+ * Counted per channel: clients of one mesh share connections, and each counts what it sees.
+ */
+export function connectionCounters(recorder: Recorder, service: string): Record<'succeeded' | 'failed' | 'disconnected', CounterSeries> {
+  const target = { 'grpc.target': `mesh:///${service}` };
+  return {
+    succeeded: recorder.counter(INSTRUMENTS.connectionsSucceeded)(target),
+    failed: recorder.counter(INSTRUMENTS.connectionsFailed)(target),
+    disconnected: recorder.counter(INSTRUMENTS.disconnections)(target),
   };
 }
 

@@ -46,6 +46,8 @@ export interface EndpointSnapshot {
   readonly picks: number;
   /** Times ejected (whole endpoint or one method) since it was added. */
   readonly ejections: number;
+  /** Times its health check failed (a probe unanswered or failed, the Watch broken) since it was added. */
+  readonly healthFailures: number;
   /** Calls sent to it that have not ended yet. */
   readonly inFlight: number;
   /** Its calls' round-trip time, peak-EWMA, ms (what the p2c_ewma policy weighs). */
@@ -114,6 +116,8 @@ export interface BalancerSnapshot {
    * O(endpoints). Climbing steadily while nothing changes is churn worth a look.
    */
   readonly pickerBuilds: number;
+  /** Calls failed at once because no endpoint was usable (or there was none), waitForReady calls aside. */
+  readonly unavailable: number;
   readonly endpoints: readonly EndpointSnapshot[];
   /** The client's zone (`createMesh({ zone })`) that zone-aware routing keeps calls in; undefined: none. */
   readonly zone: string | undefined;

@@ -13,6 +13,17 @@ export interface MethodInfo {
 }
 
 /**
+ * A method as logs, metrics and breaker keys write it: "orders.v1.OrderService/GetOrder" (A66's
+ * `grpc.method`, the path without its leading slash).
+ *
+ * @example
+ *   fullMethodName('/orders.v1.OrderService/GetOrder') // 'orders.v1.OrderService/GetOrder'
+ */
+export function fullMethodName(path: string): string {
+  return path.startsWith('/') ? path.slice(1) : path;
+}
+
+/**
  * The MethodInfo of a method path and its streaming flags, as grpc-js describes a method.
  *
  * @example

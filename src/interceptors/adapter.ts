@@ -318,6 +318,13 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     return attempt;
   }
 
+  /** AttemptChannel: the request's serialized size, when attempts go straight to the channel. */
+  requestBytes(message: unknown): number | undefined {
+    const known = this.#serialized;
+    if (this.#channel === undefined || known === undefined || known.message !== message || known.bytes instanceof Error) return undefined;
+    return known.bytes.length;
+  }
+
   #serialize(message: unknown): Buffer | Error {
     const known = this.#serialized;
     if (known && known.message === message) return known.bytes;

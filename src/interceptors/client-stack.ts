@@ -96,9 +96,11 @@ export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer
   if (options.callStats) layers.push({ name: 'call-stats', layer: callStatsLayer(options.callStats) });
   const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
-  if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
+  if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, clock, ...options.logging }) });
   // Made before the route layer, which asks it whether a call may be mirrored.
-  const retry = options.retry === false ? undefined : retryLayer({ clock, random, ...options.retry });
+  // The retry layer tells the metrics layer of each attempt as it starts (A66's attempt.started).
+  const onAttempt = metrics?.attemptStarted;
+  const retry = options.retry === false ? undefined : retryLayer({ clock, random, ...options.retry, ...(onAttempt && { onAttempt }) });
   if (routes) {
     const timeoutFor = options.deadline === false ? undefined : configuredTimeouts(options.deadline);
     layers.push({ name: 'route', layer: routeLayer({ routes, clock, timeoutFor, safeToRepeat: retry?.safeToRepeat }) });

@@ -1,7 +1,11 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import * as z from 'zod/mini';
+import { fullMethodName } from '../call/method.js';
 import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
+import { systemClock, type Clock } from '../clock.js';
+import { FailureSummary } from '../observability/failure-summary.js';
+import { HOUR, durationMs } from '../schema/bounds.js';
 import { meshCallInfo } from './call-info.js';
 import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
@@ -11,7 +15,10 @@ import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 export interface LoggingOptions {
   /** Where lines go. Default: nowhere. */
   logger?: Logger;
-  /** Level of the line for a call that ended OK or with an answer that is not a failure code. Default "info". */
+  /**
+   * Level of the line for a call that ended OK or with an answer that is not a failure code.
+   * Default "debug": at 100 calls a second, an info line each is 100 lines a second of "fine".
+   */
   successLevel?: Level;
   /** Level of the line for a call that ended with one of `failureCodes`. Default "warn". */
   failureLevel?: Level;
@@ -23,21 +30,35 @@ export interface LoggingOptions {
   failureCodes?: Array<StatusName | number>;
   /** Level of the per-attempt lines (with the request metadata, secrets redacted). Default "debug". */
   attemptLevel?: Level;
+  /**
+   * Failed calls are said once per reason and window of this length: the first in full, the
+   * repeats as one line when the window closes ("312 calls failed in the last 1 s: <reason>",
+   * numbers in the reason made alike). 0 says every failed call in full. Default 1000.
+   */
+  summaryWindowMs?: number;
+  /** The clock summary windows run on. Default: the system clock. */
+  clock?: Clock;
 }
 
-export const LOGGING_DEFAULTS = Object.freeze({ successLevel: 'info', failureLevel: 'warn', attemptLevel: 'debug' } as const);
+export const LOGGING_DEFAULTS = Object.freeze({
+  successLevel: 'debug',
+  failureLevel: 'warn',
+  attemptLevel: 'debug',
+  summaryWindowMs: 1000,
+} as const);
 
 const loggingFields = {
   failureCodes: failureCodesSchema,
   successLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.successLevel),
   failureLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.failureLevel),
   attemptLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.attemptLevel),
+  summaryWindowMs: z._default(durationMs(0, HOUR), LOGGING_DEFAULTS.summaryWindowMs),
 };
 
 /** The logging section as a config file writes it. */
 export const loggingConfigSchema = z.strictObject(loggingFields);
 
-const loggingSchema = z.strictObject({ ...loggingFields, logger: z.optional(z.custom<Logger>()) });
+const loggingSchema = z.strictObject({ ...loggingFields, logger: z.optional(z.custom<Logger>()), clock: z.optional(z.custom<Clock>()) });
 
 export function resolveLoggingOptions(options: LoggingOptions = {}) {
   return resolveWith(loggingSchema, options, 'logging options');
@@ -45,17 +66,25 @@ export function resolveLoggingOptions(options: LoggingOptions = {}) {
 
 /**
  * One structured line per finished call — method, final status, attempts, endpoint, latency —
- * plus a line per attempt at debug level. Secret metadata (authorization, cookies, tokens)
- * never reaches a line.
+ * plus a line per attempt at debug level; successes at debug by default, failures at warn, a
+ * failure's repeats (same reason) summed up once per window. Secret metadata (authorization,
+ * cookies, tokens) never reaches a line.
  *
  * @example
  *   loggingLayer({ logger: createLogger({ name: 'orders-client' }) })
  */
 export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
   const resolved = resolveLoggingOptions(options);
-  const { successLevel, failureLevel, attemptLevel } = resolved;
+  const { successLevel, failureLevel, attemptLevel, summaryWindowMs } = resolved;
   const unhealthy = new Set(resolved.failureCodes);
   const logger = resolved.logger ?? silentLogger;
+  const seconds = summaryWindowMs / 1000;
+  const summary =
+    summaryWindowMs > 0
+      ? new FailureSummary(resolved.clock ?? systemClock, summaryWindowMs, (repeat) =>
+          logger[failureLevel](repeat, `${repeat.calls} calls failed in the last ${seconds} s: ${repeat.reason}`),
+        )
+      : undefined;
   // Which of its levels the logger has on, worked out again only when the logger's level
   // changes (pino's isLevelEnabled is a lookup and a comparison per level, per call).
   let knownLevel: number | undefined;
@@ -83,7 +112,7 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
     const level = failed ? failureLevel : successLevel;
     const on = levels();
     if (!(failed ? on.failure : on.success) && !on.attempt) return result;
-    const method = call.method.path;
+    const method = fullMethodName(call.method.path);
     const stoppedBecause = meshCallInfo(result.status)?.stoppedBecause;
     if (on.attempt) {
       const metadata = loggableMetadata(call.metadata);
@@ -102,6 +131,9 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
         ),
       );
     }
+    // The first failure of its reason in full; the repeats in the window's summary line.
+    if (failed && on.failure && summary && !summary.note(`${statusName(result.status.code)}: ${result.status.details}`, method))
+      return result;
     logger[level](
       {
         method,

@@ -1,10 +1,10 @@
 // The client side of gRPC's standard metrics (A66 call and attempt metrics, A96 retries,
-// hedges and retry delay), recorded once a call has ended, from its attempts. Outermost in
-// the stack, so a call's duration is what the caller waited.
+// hedges and retry delay): attempts counted as they start, the rest recorded once a call has
+// ended, from its attempts. Outermost in the stack, so a call's duration is what the caller waited.
 import type { MeterProvider } from '@opentelemetry/api';
 import type { ServiceDefinition as GrpcServiceDefinition } from '@grpc/grpc-js';
 import { INSTRUMENTS, onFirstUse, perStatus, recorderFor, type Recorder } from '../observability/metrics.js';
-import type { AttemptRecord, ClientLayer } from './types.js';
+import type { AttemptRecord, ClientLayer, MethodInfo } from './types.js';
 
 export interface MetricsOptions {
   /** The channel target, A66's `grpc.target` label: "mesh:///orders", "dns:///orders:50051". Default "other". */
@@ -27,6 +27,8 @@ export const MAX_UNREGISTERED_METHOD_LABELS = 100;
 interface MethodSeries {
   readonly attemptStarted: () => { add(value: number): void };
   readonly attemptDuration: (code: number) => { record(value: number): void };
+  readonly attemptSent: (code: number) => { record(value: number): void };
+  readonly attemptRcvd: (code: number) => { record(value: number): void };
   readonly callDuration: (code: number) => { record(value: number): void };
   readonly retries: () => { record(value: number): void };
   readonly hedges: () => { record(value: number): void };
@@ -38,6 +40,8 @@ function methodSeries(recorder: Recorder, method: string, target: string): Metho
   return {
     attemptStarted: onFirstUse(recorder.counter(INSTRUMENTS.attemptStarted), base),
     attemptDuration: perStatus(recorder.histogram(INSTRUMENTS.attemptDuration), base),
+    attemptSent: perStatus(recorder.histogram(INSTRUMENTS.attemptSentSize), base),
+    attemptRcvd: perStatus(recorder.histogram(INSTRUMENTS.attemptRcvdSize), base),
     callDuration: perStatus(recorder.histogram(INSTRUMENTS.callDuration), base),
     retries: onFirstUse(recorder.histogram(INSTRUMENTS.retries), base),
     hedges: onFirstUse(recorder.histogram(INSTRUMENTS.hedges), base),
@@ -83,7 +87,18 @@ export function retryDelayMs(attempts: readonly AttemptRecord[]): number {
  * `grpc.target`, `grpc.status`). Undefined when no meter provider would record anything (the
  * stack leaves it out).
  */
-export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefined {
+export type MetricsLayer = ClientLayer & {
+  /**
+   * Counts one attempt of `method` as it starts (`grpc.client.attempt.started`; A66 counts
+   * attempts "including those that have not completed"): the attempt engine under the layer
+   * calls it (the stack wires it to the retry layer's `onAttempt`). Once it has been called,
+   * the layer no longer counts attempts from a finished call's records; a stack without an
+   * attempt engine is counted so, at the call's end.
+   */
+  readonly attemptStarted: (method: MethodInfo) => void;
+};
+
+export function metricsLayer(options: MetricsOptions = {}): MetricsLayer | undefined {
   const recorder = recorderFor(options.meterProvider);
   if (!recorder) return undefined;
   const target = options.target ?? 'other';
@@ -100,15 +115,21 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
     }
     return series;
   };
-  return (next) => (call) => {
+  // Set once the attempt engine counts attempts as they start (see attemptStarted).
+  let countedAtStart = false;
+  const layer: ClientLayer = (next) => (call) => {
     const started = performance.now();
     return next(call).then((result) => {
       const series = seriesOf(call.method.path);
+      if (!countedAtStart && result.attempts.length > 0) series.attemptStarted().add(result.attempts.length);
       let retries = -1;
       let hedges = 0;
       for (const attempt of result.attempts) {
-        series.attemptStarted().add(1);
         series.attemptDuration(attempt.code).record(attempt.durationMs / 1000);
+        if (attempt.sentBytes !== undefined) {
+          series.attemptSent(attempt.code).record(attempt.sentBytes);
+          series.attemptRcvd(attempt.code).record(attempt.receivedBytes ?? 0);
+        }
         if (attempt.hedge) hedges++;
         else retries++;
       }
@@ -119,4 +140,10 @@ export function metricsLayer(options: MetricsOptions = {}): ClientLayer | undefi
       return result;
     });
   };
+  return Object.assign(layer, {
+    attemptStarted: (method: MethodInfo) => {
+      countedAtStart = true;
+      seriesOf(method.path).attemptStarted().add(1);
+    },
+  });
 }

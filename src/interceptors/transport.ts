@@ -28,6 +28,8 @@ export interface AttemptChannel {
    */
   readonly decode: ((message: Buffer) => unknown) | undefined;
   readonly streaming: boolean;
+  /** The size of `message` as the attempt sent it serialized, when it went straight to the channel. */
+  requestBytes?(message: unknown): number | undefined;
 }
 
 /** Sends one attempt of `call` and resolves with how it ended; never rejects. */
@@ -60,6 +62,9 @@ class Attempt implements InterceptingListener {
   readonly #started = performance.now();
   readonly #streaming: boolean;
   readonly #decode: ((message: Buffer) => unknown) | undefined;
+  readonly #channel: AttemptChannel;
+  /** Response bytes received, when they come serialized (`decode`). */
+  #receivedBytes = 0;
   #headers: Metadata | undefined;
   /** grpc-js hands a unary call that ended OK without a message null (its client says "No message received"). */
   #message: unknown = null;
@@ -70,6 +75,7 @@ class Attempt implements InterceptingListener {
     this.#call = call;
     this.#streaming = channel.streaming;
     this.#decode = channel.decode;
+    this.#channel = channel;
     this.#resolve = resolve;
     call.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -107,6 +113,7 @@ class Attempt implements InterceptingListener {
     let message = received;
     if (this.#decode) {
       if (this.#readError) return;
+      this.#receivedBytes += (received as Buffer).length;
       try {
         message = this.#decode(received as Buffer);
       } catch (error) {
@@ -130,12 +137,14 @@ class Attempt implements InterceptingListener {
     const status = this.#readError ?? received;
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const endpoint = this.#peer();
+    const sentBytes = this.#decode ? this.#channel.requestBytes?.(this.#call.message) : undefined;
     const record: AttemptRecord = {
       code: status.code,
       peer: endpoint,
       mayHaveReachedServer: this.#headers !== undefined || endpoint !== undefined,
       startedAt: this.#started,
       durationMs: performance.now() - this.#started,
+      ...(sentBytes !== undefined && { sentBytes, receivedBytes: this.#receivedBytes }),
     };
     this.#resolve({
       status,

@@ -103,6 +103,13 @@ export interface AttemptRecord {
   readonly startedAt: number;
   readonly durationMs: number;
   readonly hedge?: boolean;
+  /**
+   * Request and response message bytes, as serialized (A66's message sizes; grpc-js compresses
+   * below, when compression is on, so these are the sizes before it). Set when the attempt went
+   * straight to the channel (the stack is the client's last interceptor), which serializes them.
+   */
+  readonly sentBytes?: number;
+  readonly receivedBytes?: number;
 }
 
 /**

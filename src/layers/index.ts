@@ -25,7 +25,7 @@ export type { StatusWithCallInfo } from '../interceptors/call-info.js';
 export { callStatsLayer, callFailure } from '../interceptors/call-stats.js';
 export type { CallRecorder } from '../interceptors/call-stats.js';
 export { metricsLayer } from '../interceptors/metrics.js';
-export type { MetricsOptions } from '../interceptors/metrics.js';
+export type { MetricsLayer, MetricsOptions } from '../interceptors/metrics.js';
 export { loggingLayer } from '../interceptors/logging.js';
 export type { LoggingOptions } from '../interceptors/logging.js';
 export { deadlineLayer } from '../interceptors/deadline.js';

@@ -13,9 +13,10 @@ import type { MeshConfig, MeshConfigInput, ServiceConfig } from '../config/mesh-
 import { ServiceDiscovery } from '../discovery/discovery.js';
 import { createClientStack, type ClientStack, type ClientStackOptions } from '../interceptors/client-stack.js';
 import { logMeshEvents } from '../observability/event-log.js';
-import { MeshEvents, type MeshEventSink } from '../observability/events.js';
+import { MeshEvents, type DiscoveryEvent, type MeshEventSink } from '../observability/events.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import { observeMeshState, recorderFor, type Recorder } from '../observability/metrics.js';
+import { observeMeshState } from '../observability/mesh-state-metrics.js';
+import { recorderFor, type Recorder } from '../observability/metrics.js';
 import { Signal } from '../observability/signal.js';
 import { MESH_SCHEME, registerMeshResolver } from '../resolver/mesh-resolver.js';
 import { ServiceCredentials } from '../security/service-credentials.js';
@@ -97,6 +98,10 @@ export class Mesh {
   readonly #admin: MeshAdmin;
   readonly #discovery: ServiceDiscovery;
   readonly #credentials: ServiceCredentials;
+  /** Config reloads applied and rejected so far, by "<subject> <result>". */
+  readonly #reloads = new Map<string, { subject: string; result: 'applied' | 'rejected'; count: number }>();
+  /** Each discovery source's state, by service and source. */
+  readonly #sources = new Map<string, { service: string; source: string; up: boolean; outages: number }>();
 
   constructor(options: MeshOptions) {
     if ((options.config === undefined) === (options.configFile === undefined)) {
@@ -119,7 +124,17 @@ export class Mesh {
     });
     this.#meterProvider = options.meterProvider;
     this.#metrics = recorderFor(options.meterProvider);
-    const stopObserving = observeMeshState(this.#metrics, { snapshot: () => this.snapshot(), clients: () => this.#clientStates() });
+    this.#cleanups.push(
+      this.events.onConfigApplied((event) => this.#countReload(event.subject, 'applied')),
+      this.events.onConfigRejected((event) => this.#countReload(event.subject, 'rejected')),
+      this.events.onDiscovery((event) => this.#noteDiscovery(event)),
+    );
+    const stopObserving = observeMeshState(this.#metrics, {
+      snapshot: () => this.snapshot(),
+      clients: () => this.#clientStates(),
+      configReloads: () => [...this.#reloads.values()],
+      discovery: () => [...this.#sources.values()],
+    });
     if (stopObserving) this.#cleanups.push(stopObserving);
     this.#source = options.configFile
       ? new FileConfigSource(options.configFile, { clock: this.#clock })
@@ -360,13 +375,38 @@ export class Mesh {
     this.#credentials.close();
   }
 
-  /** Breaker states and retry budgets of the clients made through this mesh. */
+  /**
+   * Breaker states and retry budgets of the clients made through this mesh, each named by its
+   * service ("orders"; a second client of the same service "orders#2", in the order made).
+   */
   #clientStates() {
-    return [...this.#stacks].map(([stack, service]) => ({
-      service,
-      breakers: stack.breaker?.snapshot() ?? {},
-      budget: stack.retry?.budget?.snapshot() ?? null,
-    }));
+    const seen = new Map<string, number>();
+    return [...this.#stacks].map(([stack, service]) => {
+      const nth = (seen.get(service) ?? 0) + 1;
+      seen.set(service, nth);
+      return {
+        name: nth === 1 ? service : `${service}#${nth}`,
+        service,
+        breakers: stack.breaker?.snapshot() ?? {},
+        budget: stack.retry?.budget?.snapshot() ?? null,
+      };
+    });
+  }
+
+  #countReload(subject: string, result: 'applied' | 'rejected'): void {
+    const key = `${subject} ${result}`;
+    const entry = this.#reloads.get(key);
+    if (entry) entry.count++;
+    else this.#reloads.set(key, { subject, result, count: 1 });
+  }
+
+  /** A source is up once it listed its endpoints, down from when it says it cannot (an outage). */
+  #noteDiscovery({ service, source, kind }: DiscoveryEvent): void {
+    const key = `${service}\u0000${source}`;
+    let state = this.#sources.get(key);
+    if (!state) this.#sources.set(key, (state = { service, source, up: kind !== 'unavailable', outages: 0 }));
+    if (kind === 'unavailable' && (state.up || state.outages === 0)) state.outages++;
+    if (kind !== 'skipped') state.up = kind === 'synced';
   }
 
   /**

@@ -21,10 +21,25 @@ export interface HistogramSeries {
   record(value: number): void;
 }
 
+/** An instrument read when a reader collects: a gauge, or a count kept elsewhere (cumulative). */
+export interface ObservableDescription extends InstrumentDescription {
+  readonly kind: 'gauge' | 'counter';
+}
+
+/** Gives one reading of an observable instrument, for one label set. */
+export type Observe = (description: ObservableDescription, value: number, attributes: Attributes) => void;
+
 /** One aggregated instrument's points, cumulative since the aggregation started. */
 export type AggregatedMetric =
   | {
+      /** A counter's cumulative sum. */
       readonly kind: 'sum';
+      readonly description: InstrumentDescription;
+      readonly points: ReadonlyArray<{ attributes: Attributes; value: number }>;
+    }
+  | {
+      /** A reading taken at this collection. */
+      readonly kind: 'gauge';
       readonly description: InstrumentDescription;
       readonly points: ReadonlyArray<{ attributes: Attributes; value: number }>;
     }
@@ -88,16 +103,21 @@ function seriesKey(attributes: Attributes): string {
 
 interface Instrument<S> {
   readonly description: InstrumentDescription;
-  readonly series: Map<string, { attributes: Attributes; state: S }>;
+  /** Per label set: its state, and how many holders took it (see release). */
+  readonly series: Map<string, { attributes: Attributes; state: S; holders: number }>;
 }
 
 /**
  * Instruments aggregated locally. `counter(d)(attributes)` and `histogram(d)(attributes)`
- * return the series to record into; callers keep it per label set.
+ * return the series to record into; callers keep it per label set. A series whose subject
+ * went away (an endpoint that left) is dropped by `release`, and observable instruments are
+ * read afresh at each collection: unlike the SDK's own instruments, which keep every label set
+ * they ever saw (OpenTelemetry JS issue #4096), nothing here outlives what it describes.
  */
 export class MetricAggregation {
   readonly #sums = new Map<string, Instrument<Sum>>();
   readonly #histograms = new Map<string, Instrument<Buckets>>();
+  readonly #observers = new Set<(observe: Observe) => void>();
 
   counter(description: InstrumentDescription): (attributes: Attributes) => CounterSeries {
     const instrument = instrumentIn(this.#sums, description);
@@ -110,9 +130,29 @@ export class MetricAggregation {
     return (attributes) => seriesOf(instrument, attributes, () => new Buckets(boundaries));
   }
 
+  /**
+   * A holder of the series of `name` with `attributes` is done with it (its endpoint left): the
+   * series goes when its last holder is (Prometheus sees it end; a counter that comes back
+   * starts again at 0, which rate() reads as a reset).
+   */
+  release(name: string, attributes: Attributes): void {
+    const key = seriesKey(attributes);
+    for (const instruments of [this.#sums, this.#histograms] as Array<Map<string, Instrument<unknown>>>) {
+      const series = instruments.get(name)?.series;
+      const entry = series?.get(key);
+      if (entry !== undefined && --entry.holders <= 0) series!.delete(key);
+    }
+  }
+
+  /** Reads `callback`'s observations at each collection, until the returned disposer is called. */
+  observe(callback: (observe: Observe) => void): () => void {
+    this.#observers.add(callback);
+    return () => this.#observers.delete(callback);
+  }
+
   /** Every instrument with at least one series, its points copied (the series keep counting). */
   collect(): AggregatedMetric[] {
-    const out: AggregatedMetric[] = [];
+    const out: AggregatedMetric[] = this.#observed();
     for (const { description, series } of this.#sums.values()) {
       if (series.size === 0) continue;
       out.push({
@@ -137,6 +177,25 @@ export class MetricAggregation {
     }
     return out;
   }
+
+  /** This collection's readings of the observable instruments, one point per label set (the last reading wins). */
+  #observed(): AggregatedMetric[] {
+    const byName = new Map<
+      string,
+      { description: ObservableDescription; points: Map<string, { attributes: Attributes; value: number }> }
+    >();
+    const observe: Observe = (description, value, attributes) => {
+      let metric = byName.get(description.name);
+      if (!metric) byName.set(description.name, (metric = { description, points: new Map() }));
+      metric.points.set(seriesKey(attributes), { attributes, value });
+    };
+    for (const observer of this.#observers) observer(observe);
+    return [...byName.values()].map(({ description, points }) => ({
+      kind: description.kind === 'gauge' ? ('gauge' as const) : ('sum' as const),
+      description,
+      points: [...points.values()],
+    }));
+  }
 }
 
 function instrumentIn<S>(instruments: Map<string, Instrument<S>>, description: InstrumentDescription): Instrument<S> {
@@ -148,6 +207,7 @@ function instrumentIn<S>(instruments: Map<string, Instrument<S>>, description: I
 function seriesOf<S>(instrument: Instrument<S>, attributes: Attributes, create: () => S): S {
   const key = seriesKey(attributes);
   let entry = instrument.series.get(key);
-  if (!entry) instrument.series.set(key, (entry = { attributes: { ...attributes }, state: create() }));
+  if (!entry) instrument.series.set(key, (entry = { attributes: { ...attributes }, state: create(), holders: 0 }));
+  entry.holders++;
   return entry.state;
 }

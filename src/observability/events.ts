@@ -11,7 +11,7 @@ export interface EndpointEvent {
   readonly kind: EndpointEventKind;
   /** Why, in words: "health Watch: NOT_SERVING", "5 consecutive failures (last: UNAVAILABLE)". */
   readonly reason: string;
-  /** Set when the event concerns one method at this endpoint only ("/orders.v1.OrderService/GetOrder"). */
+  /** Set when the event concerns one method at this endpoint only ("orders.v1.OrderService/GetOrder", as metrics and breakers name it). */
   readonly method?: string;
 }
 

@@ -3,14 +3,35 @@
 // OpenTelemetry SDK (no meter provider registered, none given) nothing is recorded and the
 // layers that record step aside: the cost per call is nil. With an aggregation bound to the
 // provider (servePrometheus), measurements are aggregated here and collected by its reader.
-import { createNoopMeter, metrics, type Attributes, type Meter, type MeterProvider } from '@opentelemetry/api';
-import type { CounterSeries, HistogramSeries, InstrumentDescription, MetricAggregation } from './aggregation.js';
+import {
+  createNoopMeter,
+  metrics,
+  type Attributes,
+  type BatchObservableCallback,
+  type Meter,
+  type MeterProvider,
+  type Observable,
+} from '@opentelemetry/api';
+import type {
+  CounterSeries,
+  HistogramSeries,
+  InstrumentDescription,
+  MetricAggregation,
+  ObservableDescription,
+  Observe,
+} from './aggregation.js';
+import { VERSION } from '../version.js';
 import { statusName } from '../call/status.js';
 
 /** A66's buckets for latencies, in seconds (0 to 100 s). */
 export const LATENCY_BUCKETS_S = Object.freeze([
   0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016, 0.02, 0.025,
   0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+]);
+
+/** A66's buckets for message sizes, in bytes (0 to 4 GiB). */
+export const SIZE_BUCKETS_BYTES = Object.freeze([
+  0, 1024, 2048, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456, 1073741824, 4294967296,
 ]);
 
 /** A96's buckets for retries and hedges per call. */
@@ -22,6 +43,17 @@ export interface Recorder {
   readonly meter: Meter;
   counter(description: InstrumentDescription): (attributes: Attributes) => CounterSeries;
   histogram(description: InstrumentDescription): (attributes: Attributes) => HistogramSeries;
+  /**
+   * Reads `callback`'s observations of `instruments` (gauges, counts kept elsewhere) each time
+   * a reader collects; returns the disposer. Aggregated, a label set not observed any more is
+   * gone from the next collection; through the SDK's own observable instruments it stays.
+   */
+  observe(instruments: readonly ObservableDescription[], callback: (observe: Observe) => void): () => void;
+  /**
+   * Drops a series a holder took with `counter` or `histogram` when its subject went away (an
+   * endpoint that left). Aggregated only: the SDK's synchronous instruments keep every series.
+   */
+  release(description: InstrumentDescription, attributes: Attributes): void;
 }
 
 const METER_NAME = 'grpc-meshlite';
@@ -42,12 +74,22 @@ export function aggregateInto(provider: MeterProvider, aggregation: MetricAggreg
  */
 export function recorderFor(provider?: MeterProvider): Recorder | undefined {
   const resolved = provider ?? metrics.getMeterProvider();
-  const meter = resolved.getMeter(METER_NAME);
+  const meter = resolved.getMeter(METER_NAME, VERSION);
   if (meter === createNoopMeter()) return undefined;
   const aggregation = AGGREGATIONS.get(resolved);
-  if (aggregation) return { meter, counter: (d) => aggregation.counter(d), histogram: (d) => aggregation.histogram(d) };
+  if (aggregation) {
+    return {
+      meter,
+      counter: (d) => aggregation.counter(d),
+      histogram: (d) => aggregation.histogram(d),
+      observe: (_instruments, callback) => aggregation.observe(callback),
+      release: (d, attributes) => aggregation.release(d.name, attributes),
+    };
+  }
   return {
     meter,
+    observe: (instruments, callback) => observeThroughSdk(meter, instruments, callback),
+    release: () => {},
     counter: ({ name, unit, description }) => {
       const counter = meter.createCounter(name, { unit, description });
       return (attributes) => ({ add: (value) => counter.add(value, attributes) });
@@ -63,6 +105,23 @@ export function recorderFor(provider?: MeterProvider): Recorder | undefined {
   };
 }
 
+/** Observable instruments through the SDK's own: one per description, read in one batch callback. */
+function observeThroughSdk(meter: Meter, instruments: readonly ObservableDescription[], callback: (observe: Observe) => void): () => void {
+  const byName = new Map(
+    instruments.map((d) => {
+      const options = { unit: d.unit, description: d.description };
+      const observable: Observable =
+        d.kind === 'gauge' ? meter.createObservableGauge(d.name, options) : meter.createObservableCounter(d.name, options);
+      return [d.name, observable] as const;
+    }),
+  );
+  const observables = [...byName.values()];
+  const batch: BatchObservableCallback = (result) =>
+    callback((description, value, attributes) => result.observe(byName.get(description.name)!, value, attributes));
+  meter.addBatchObservableCallback(batch, observables);
+  return () => meter.removeBatchObservableCallback(batch, observables);
+}
+
 const latency = (name: string, description: string): InstrumentDescription => ({
   name,
   unit: 's',
@@ -74,6 +133,18 @@ const latency = (name: string, description: string): InstrumentDescription => ({
 export const INSTRUMENTS = Object.freeze({
   attemptStarted: { name: 'grpc.client.attempt.started', unit: '{attempt}', description: 'Number of client call attempts started.' },
   attemptDuration: latency('grpc.client.attempt.duration', 'End-to-end time taken to complete a client call attempt.'),
+  attemptSentSize: {
+    name: 'grpc.client.attempt.sent_total_compressed_message_size',
+    unit: 'By',
+    description: 'Compressed message bytes sent per client call attempt.',
+    boundaries: SIZE_BUCKETS_BYTES,
+  },
+  attemptRcvdSize: {
+    name: 'grpc.client.attempt.rcvd_total_compressed_message_size',
+    unit: 'By',
+    description: 'Compressed message bytes received per call attempt.',
+    boundaries: SIZE_BUCKETS_BYTES,
+  },
   callDuration: latency('grpc.client.call.duration', 'Time taken by gRPC to complete an RPC from the application\u2019s perspective.'),
   retries: {
     name: 'grpc.client.call.retries',
@@ -99,6 +170,21 @@ export const INSTRUMENTS = Object.freeze({
     description: 'Attempts each endpoint of a mesh service took, by the status they ended with.',
   },
   endpointAttemptDuration: latency('meshlite.endpoint.attempt.duration', 'Time each attempt took, by the endpoint it went to.'),
+  connectionsSucceeded: {
+    name: 'grpc.subchannel.connection_attempts_succeeded',
+    unit: '{attempt}',
+    description: 'Number of successful connection attempts.',
+  },
+  connectionsFailed: {
+    name: 'grpc.subchannel.connection_attempts_failed',
+    unit: '{attempt}',
+    description: 'Number of failed connection attempts.',
+  },
+  disconnections: {
+    name: 'grpc.subchannel.disconnections',
+    unit: '{disconnection}',
+    description: 'Number of times the selected subchannel becomes disconnected.',
+  },
   routePicks: {
     name: 'meshlite.route.picks',
     unit: '{pick}',
@@ -120,144 +206,4 @@ export function perStatus<S>(make: (attributes: Attributes) => S, base: Attribut
 export function onFirstUse<S>(make: (attributes: Attributes) => S, attributes: Attributes): () => S {
   let series: S | undefined;
   return () => (series ??= make(attributes));
-}
-
-/** What the mesh's state instruments read, each time a reader collects. */
-export interface MeshStateSource {
-  snapshot(): ReadonlyArray<{
-    readonly service: string;
-    readonly failovers: number;
-    readonly tiers: ReadonlyArray<{ readonly priority: number; readonly load: number; readonly panic: boolean }>;
-    readonly endpoints: ReadonlyArray<{
-      readonly name: string;
-      readonly address: string;
-      readonly priority: number;
-      readonly weight: number;
-      readonly effectiveWeight: number;
-      readonly usable: boolean;
-      readonly serving: boolean;
-      readonly ejection: string;
-      readonly ejections: number;
-      readonly inFlight: number;
-      readonly status: string;
-    }>;
-  }>;
-  /** Breaker states and openings, retry budget balances and refusals of the mesh's clients. */
-  clients(): ReadonlyArray<{
-    readonly breakers: Readonly<Record<string, { readonly state: string; readonly opened: number }>>;
-    readonly budget: { readonly available: number; readonly refused: number } | null;
-  }>;
-}
-
-const BREAKER_STATES: Record<string, number> = { closed: 0, 'half-open': 1, halfOpen: 1, open: 2 };
-
-/**
- * The mesh's state, read from its snapshots when a reader collects (nothing is computed per
- * call): per endpoint in rotation, serving (connected and healthy), ejected, effective weight,
- * ejections; per service and tier the share of traffic and panic mode, tier failovers; per
- * client breaker state and openings, retry budget balance and refusals.
- */
-export function observeMeshState(recorder: Recorder | undefined, source: MeshStateSource): (() => void) | undefined {
-  if (!recorder) return undefined;
-  const { meter } = recorder;
-  const inRotation = meter.createObservableGauge('meshlite.endpoint.in_rotation', {
-    description: '1 when the endpoint takes regular calls, else 0.',
-  });
-  const serving = meter.createObservableGauge('meshlite.endpoint.serving', {
-    description: '1 when connected and passing its health check, else 0.',
-  });
-  const ejected = meter.createObservableGauge('meshlite.endpoint.ejected', {
-    description: '1 when ejected (or probing) for failures, else 0.',
-  });
-  const weight = meter.createObservableGauge('meshlite.endpoint.effective_weight', {
-    description: 'Weight in use now (slow start lowers it).',
-  });
-  const inFlight = meter.createObservableGauge('meshlite.endpoint.in_flight', {
-    unit: '{call}',
-    description: 'Calls sent to the endpoint that have not ended yet.',
-  });
-  const ejections = meter.createObservableCounter('meshlite.endpoint.ejections', {
-    unit: '{ejection}',
-    description: 'Times the endpoint (or one of its methods) was ejected for failures.',
-  });
-  const tierLoad = meter.createObservableGauge('meshlite.service.tier.load', {
-    unit: '%',
-    description: 'Share of the service\u2019s traffic a priority tier takes.',
-  });
-  const panic = meter.createObservableGauge('meshlite.service.tier.panic', {
-    description: '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.',
-  });
-  const failovers = meter.createObservableCounter('meshlite.service.failovers', {
-    unit: '{failover}',
-    description: 'Times traffic moved to another priority tier (or to none).',
-  });
-  const breaker = meter.createObservableGauge('meshlite.client.breaker.state', { description: '0 closed, 1 half-open, 2 open.' });
-  const opened = meter.createObservableCounter('meshlite.client.breaker.opened', {
-    unit: '{transition}',
-    description: 'Times the breaker opened.',
-  });
-  const budget = meter.createObservableGauge('meshlite.client.retry_budget.available', {
-    unit: '{retry}',
-    description: 'Retries the budget would grant now.',
-  });
-  const refused = meter.createObservableCounter('meshlite.client.retry_budget.refused', {
-    unit: '{retry}',
-    description: 'Retries and hedges the budget refused.',
-  });
-  const observables = [
-    inRotation,
-    serving,
-    ejected,
-    weight,
-    inFlight,
-    ejections,
-    tierLoad,
-    panic,
-    failovers,
-    breaker,
-    opened,
-    budget,
-    refused,
-  ];
-  const callback = (result: { observe(observable: (typeof observables)[number], value: number, attributes?: Attributes): void }) => {
-    // Several channels may balance one service: their counts add up, their states are each channel's.
-    const failoversByService = new Map<string, number>();
-    for (const balancer of source.snapshot()) {
-      const service = { 'meshlite.service': balancer.service };
-      failoversByService.set(balancer.service, (failoversByService.get(balancer.service) ?? 0) + balancer.failovers);
-      for (const tier of balancer.tiers) {
-        const attributes = { ...service, 'meshlite.priority': tier.priority };
-        result.observe(tierLoad, tier.load, attributes);
-        result.observe(panic, tier.panic ? 1 : 0, attributes);
-      }
-      for (const endpoint of balancer.endpoints) {
-        const attributes = {
-          ...service,
-          'meshlite.endpoint': endpoint.name,
-          'meshlite.address': endpoint.address,
-          'meshlite.priority': endpoint.priority,
-        };
-        result.observe(inFlight, endpoint.inFlight, attributes);
-        result.observe(inRotation, endpoint.usable ? 1 : 0, attributes);
-        result.observe(serving, endpoint.serving ? 1 : 0, attributes);
-        result.observe(ejected, endpoint.ejection === 'admitted' ? 0 : 1, attributes);
-        result.observe(weight, endpoint.effectiveWeight, attributes);
-        result.observe(ejections, endpoint.ejections, attributes);
-      }
-    }
-    for (const [service, count] of failoversByService) result.observe(failovers, count, { 'meshlite.service': service });
-    source.clients().forEach((client, index) => {
-      for (const [key, snapshot] of Object.entries(client.breakers)) {
-        const attributes = { 'meshlite.client': String(index), 'meshlite.breaker': key };
-        result.observe(breaker, BREAKER_STATES[snapshot.state] ?? -1, attributes);
-        result.observe(opened, snapshot.opened, attributes);
-      }
-      if (client.budget) {
-        result.observe(budget, client.budget.available, { 'meshlite.client': String(index) });
-        result.observe(refused, client.budget.refused, { 'meshlite.client': String(index) });
-      }
-    });
-  };
-  meter.addBatchObservableCallback(callback, observables);
-  return () => meter.removeBatchObservableCallback(callback, observables);
 }

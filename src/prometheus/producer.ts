@@ -4,8 +4,18 @@ import { ValueType, type HrTime, type MeterProvider } from '@opentelemetry/api';
 import type { MetricProducer, ScopeMetrics } from '@opentelemetry/sdk-metrics';
 import { MetricAggregation } from '../observability/aggregation.js';
 import { aggregateInto } from '../observability/metrics.js';
+import { VERSION } from '../version.js';
 
 type Sdk = typeof import('@opentelemetry/sdk-metrics');
+
+/**
+ * The name OpenTelemetry's Prometheus rules give a metric in `unit`: seconds get `_seconds`, a
+ * ratio (unit "1") `_ratio`, bytes `_bytes`, as grpc-go's and grpc-java's exporters name them.
+ */
+function withUnitSuffix(name: string, unit: string): string {
+  const suffix = unit === 's' ? '_seconds' : unit === '1' ? '_ratio' : unit === 'By' ? '_bytes' : '';
+  return suffix === '' || name.endsWith(suffix) ? name : `${name}${suffix}`;
+}
 
 function hrNow(): HrTime {
   const ms = performance.timeOrigin + performance.now();
@@ -14,10 +24,11 @@ function hrNow(): HrTime {
 
 /**
  * A producer of `aggregation`'s metrics, cumulative since it was made, under the scope
- * "grpc-meshlite". With `unitSuffix`, a metric in seconds is named with the suffix OpenTelemetry's
- * Prometheus compatibility rules add ("grpc.client.attempt.duration" becomes
- * grpc_client_attempt_duration_seconds, as grpc-go and grpc-java export it through their
- * OpenTelemetry Prometheus exporters); the JS exporter adds none itself.
+ * "grpc-meshlite" (with this package's version). With `unitSuffix`, a metric in seconds or a
+ * ratio is named with the suffix OpenTelemetry's Prometheus compatibility rules add
+ * ("grpc.client.attempt.duration" becomes grpc_client_attempt_duration_seconds, as grpc-go and
+ * grpc-java export it through their OpenTelemetry Prometheus exporters); the JS exporter adds
+ * none itself. Gauges are this collection's readings only.
  */
 export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk, { unitSuffix = false } = {}): MetricProducer {
   const startTime = hrNow();
@@ -27,11 +38,16 @@ export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk, { 
       const endTime = hrNow();
       const metrics: ScopeMetrics['metrics'] = aggregation.collect().map((metric) => {
         const { unit, description: text } = metric.description;
-        const name =
-          unitSuffix && unit === 's' && !metric.description.name.endsWith('_seconds')
-            ? `${metric.description.name}_seconds`
-            : metric.description.name;
+        const name = unitSuffix ? withUnitSuffix(metric.description.name, unit) : metric.description.name;
         const common = { aggregationTemporality: AggregationTemporality.CUMULATIVE };
+        if (metric.kind === 'gauge') {
+          return {
+            ...common,
+            descriptor: { name, unit, description: text, valueType: ValueType.DOUBLE },
+            dataPointType: DataPointType.GAUGE,
+            dataPoints: metric.points.map(({ attributes, value }) => ({ attributes, startTime: endTime, endTime, value })),
+          };
+        }
         if (metric.kind === 'sum') {
           return {
             ...common,
@@ -52,7 +68,7 @@ export function aggregationProducer(aggregation: MetricAggregation, sdk: Sdk, { 
         // A reader keeps its own SDK's resource and takes only the scope metrics of a producer.
         resourceMetrics: {
           resource: undefined as never,
-          scopeMetrics: metrics.length > 0 ? [{ scope: { name: 'grpc-meshlite' }, metrics }] : [],
+          scopeMetrics: metrics.length > 0 ? [{ scope: { name: 'grpc-meshlite', version: VERSION }, metrics }] : [],
         },
         errors: [],
       };

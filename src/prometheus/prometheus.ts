@@ -12,6 +12,13 @@ export interface PrometheusOptions {
   port?: number;
   /** Address it listens on. Default 127.0.0.1. */
   host?: string;
+  /**
+   * The OpenTelemetry resource's `service.name` (Prometheus's `target_info`). Default: the
+   * environment's, as OpenTelemetry reads it — OTEL_SERVICE_NAME, else `service.name` in
+   * OTEL_RESOURCE_ATTRIBUTES (whose other attributes are taken too), else the SDK's
+   * "unknown_service:node".
+   */
+  serviceName?: string;
 }
 
 export interface PrometheusMetrics {
@@ -35,10 +42,16 @@ export interface PrometheusMetrics {
 export async function servePrometheus(options: PrometheusOptions = {}): Promise<PrometheusMetrics> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 9464;
-  const [{ MeterProvider }, { PrometheusExporter }] = await Promise.all([
+  const [{ MeterProvider }, { PrometheusExporter }, resources] = await Promise.all([
     import('@opentelemetry/sdk-metrics'),
     import('@opentelemetry/exporter-prometheus'),
+    import('@opentelemetry/resources'),
   ]);
+  // OpenTelemetry's rules: the SDK's defaults, then OTEL_RESOURCE_ATTRIBUTES and
+  // OTEL_SERVICE_NAME (the env detector), then what the caller says.
+  let resource = resources.defaultResource().merge(resources.detectResources({ detectors: [resources.envDetector] }));
+  if (options.serviceName !== undefined)
+    resource = resource.merge(resources.resourceFromAttributes({ 'service.name': options.serviceName }));
   // The mesh's counters and histograms aggregate in the process and reach the exporter as a
   // metric producer: recording costs a bucket search instead of the SDK's attribute hashing.
   // Prometheus names carry their unit (…_duration_seconds_bucket), as grpc-go's and grpc-java's do.
@@ -71,7 +84,7 @@ export async function servePrometheus(options: PrometheusOptions = {}): Promise<
       resolve();
     });
   });
-  const meterProvider = new MeterProvider({ readers: [exporter] });
+  const meterProvider = new MeterProvider({ resource, readers: [exporter] });
   mesh.bind(meterProvider);
   const bound = (server.address() as AddressInfo).port;
   return {

@@ -2,6 +2,7 @@
 // TLS verified) against an allow-list per service and method, before the handler runs.
 import { status as Status } from '@grpc/grpc-js';
 import * as z from 'zod/mini';
+import { fullMethodName } from '../call/method.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
 import { methodName, methodTable } from '../schema/bounds.js';
 import { resolveWith } from '../schema/validate.js';
@@ -51,7 +52,7 @@ export function authorizationLayer(options: AuthorizationOptions): ServerLayer {
     if (isPublic(call.method)) return next(call);
     const identity = call.identity();
     if (!identity) {
-      logger.warn({ method: call.method.path, peer: call.peer }, 'refused: no trusted client certificate');
+      logger.warn({ method: fullMethodName(call.method.path), peer: call.peer }, 'refused: no trusted client certificate');
       return Promise.resolve({
         status: {
           code: Status.UNAUTHENTICATED,
@@ -61,7 +62,13 @@ export function authorizationLayer(options: AuthorizationOptions): ServerLayer {
     }
     if (!isAllowed(identity, allowedFor(call.method))) {
       logger.warn(
-        { method: call.method.path, peer: call.peer, identity: identity.name, dnsNames: identity.dnsNames, uris: identity.uris },
+        {
+          method: fullMethodName(call.method.path),
+          peer: call.peer,
+          identity: identity.name,
+          dnsNames: identity.dnsNames,
+          uris: identity.uris,
+        },
         'refused: identity not allowed',
       );
       return Promise.resolve({ status: { code: Status.PERMISSION_DENIED, details: `${identity.name} may not call ${call.method.path}` } });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { Level } from 'pino';
 import * as z from 'zod/mini';
+import { fullMethodName } from '../call/method.js';
 import { failureCodesSchema, statusName, type StatusName } from '../call/status.js';
 import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
@@ -13,7 +14,7 @@ export interface ServerLoggingOptions {
   logger?: Logger;
   /** Metadata key of the request id: taken from the request when valid, else created, and echoed back. Default "x-request-id". */
   requestIdHeader?: string;
-  /** Level of the line for a call answered OK or with an answer that is not a failure code. Default "info". */
+  /** Level of the line for a call answered OK or with an answer that is not a failure code. Default "debug" (a line per call is noise). */
   successLevel?: Level;
   /** Level of the line for a call that ended with one of `failureCodes`. Default "warn". */
   failureLevel?: Level;
@@ -27,7 +28,7 @@ export interface ServerLoggingOptions {
 
 export const SERVER_LOGGING_DEFAULTS = Object.freeze({
   requestIdHeader: 'x-request-id',
-  successLevel: 'info',
+  successLevel: 'debug',
   failureLevel: 'warn',
 } as const);
 
@@ -74,7 +75,7 @@ export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLa
     if (logger.isLevelEnabled(level)) {
       logger[level](
         {
-          method: call.method.path,
+          method: fullMethodName(call.method.path),
           code: statusName(result.status.code),
           latencyMs: Math.round((performance.now() - started) * 10) / 10,
           peer: call.peer,

@@ -2,12 +2,14 @@
 // Only 127.0.0.1 has a backend; the other records are loopback addresses nothing listens on
 // (connections refused at once), endpoints that never connect, as a dead pod's would.
 import * as grpc from '@grpc/grpc-js';
+import type { MeterProvider } from '@opentelemetry/api';
 import { expect } from 'chai';
 import { createMesh, type DiscoveryEvent, type MeshConfigInput } from 'grpc-meshlite';
 import { OrderClient, callUnary } from '../../examples/orders.js';
 import { startDns } from '../helpers/dns.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { split, until } from '../helpers/mesh.js';
+import { testMeter, valueOf } from '../helpers/metrics.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { until as waitFor } from '../helpers/until.js';
 
@@ -20,7 +22,11 @@ describe('DNS names that fan out (real DNS server)', function () {
   async function setup(
     name: string,
     records: string[] | undefined,
-    { refreshMs = 1000, refused = [] }: { refreshMs?: number; refused?: Array<'A' | 'AAAA'> } = {},
+    {
+      refreshMs = 1000,
+      refused = [],
+      meterProvider,
+    }: { refreshMs?: number; refused?: Array<'A' | 'AAAA'>; meterProvider?: MeterProvider } = {},
   ) {
     const dns = await startDns(pool);
     if (records) dns.records.set(name, records);
@@ -38,7 +44,7 @@ describe('DNS names that fan out (real DNS server)', function () {
         },
       },
     };
-    const mesh = createMesh({ config });
+    const mesh = createMesh({ config, ...(meterProvider && { meterProvider }) });
     pool.defer(() => mesh.close());
     const discovery: DiscoveryEvent[] = [];
     pool.defer(mesh.events.onDiscovery((event) => discovery.push(event)));
@@ -69,7 +75,14 @@ describe('DNS names that fan out (real DNS server)', function () {
   });
 
   it('keeps the addresses it had when a lookup fails, and says so once', async () => {
-    const { dns, mesh, discovery } = await setup('orders.test', ['127.0.0.1', '127.0.0.2']);
+    const meter = await testMeter('aggregated');
+    pool.defer(() => meter.shutdown());
+    const { dns, mesh, discovery } = await setup('orders.test', ['127.0.0.1', '127.0.0.2'], { meterProvider: meter.provider });
+    const source = { 'meshlite.service': 'orders', 'meshlite.source': 'DNS orders.test' };
+    const state = async () => {
+      const metrics = await meter.collect();
+      return [valueOf(metrics.get('meshlite.discovery.up'), source), valueOf(metrics.get('meshlite.discovery.outages'), source)];
+    };
     await until(mesh, (e) => Object.keys(e).length === 2);
     dns.records.delete('orders.test'); // NXDOMAIN from now on
     // Two lookups later (an A and an AAAA query each), the endpoints are the last ones found.
@@ -79,9 +92,11 @@ describe('DNS names that fan out (real DNS server)', function () {
     // Said once, with what serves meanwhile; and again when the name resolves.
     const said = discovery.map((e) => [e.source, e.kind, e.reason, e.endpoints]);
     expect(said).to.deep.equal([['DNS orders.test', 'unavailable', 'lookup failed (ENOTFOUND); its last 2 address(es) keep serving', 2]]);
+    expect(await state()).to.deep.equal([0, 1]); // down, one outage
     dns.records.set('orders.test', ['127.0.0.1']);
     await waitFor(() => discovery.length === 2, { timeoutMs: 5000 });
     expect([discovery[1]!.kind, discovery[1]!.reason]).to.deep.equal(['synced', 'resolves again, to 1 address(es)']);
+    expect(await state()).to.deep.equal([1, 1]);
   });
 
   it('resolves a name whose AAAA query is refused with its A records (as grpc-js does), saying the refused query once', async () => {

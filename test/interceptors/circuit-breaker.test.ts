@@ -71,6 +71,7 @@ describe('circuit breaker interceptor', () => {
       rejected: 0,
       windowMs: 10_000,
       opened: 0,
+      refused: 0,
     });
     await run(breaker, scriptedNext(UNAVAILABLE), 1);
     expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.equal({
@@ -80,7 +81,11 @@ describe('circuit breaker interceptor', () => {
       rejected: 0,
       windowMs: 10_000,
       opened: 1,
+      refused: 0,
     });
+    // Open, it refuses a call: counted in its window and in all.
+    await run(breaker, scriptedNext(OK), 1);
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.include({ rejected: 1, refused: 1 });
     // The window forgets: ten seconds later the same share starts from nothing.
     clock.tick(10_000);
     breaker.reset('test');
@@ -171,6 +176,7 @@ describe('circuit breaker interceptor', () => {
       rejected: 0,
       windowMs: 10_000,
       opened: 0,
+      refused: 0,
     });
   });
 
@@ -180,7 +186,15 @@ describe('circuit breaker interceptor', () => {
     const other = await breaker(scriptedNext(OK))(clientCall('/orders.v1.OrderService/CreateOrder'));
     expect(other.status.code).to.equal(OK);
     expect(breaker.snapshot()).to.deep.include({
-      'orders.v1.OrderService/CreateOrder': { state: 'closed', calls: 1, failures: 0, rejected: 0, windowMs: 10_000, opened: 0 },
+      'orders.v1.OrderService/CreateOrder': {
+        state: 'closed',
+        calls: 1,
+        failures: 0,
+        rejected: 0,
+        windowMs: 10_000,
+        opened: 0,
+        refused: 0,
+      },
     });
   });
 

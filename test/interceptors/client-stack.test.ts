@@ -158,7 +158,7 @@ describe('client stack', () => {
       const finished = lines.filter((line) => line.msg === 'call finished');
       expect(finished).to.have.length(1);
       expect(finished[0]).to.include({
-        method: '/orders.v1.OrderService/GetOrder',
+        method: 'orders.v1.OrderService/GetOrder',
         code: 'OK',
         attempts: 2,
         peer: backend.address,
@@ -166,10 +166,10 @@ describe('client stack', () => {
       expect(finished[0]!['latencyMs']).to.be.a('number');
     });
 
-    it("logs a backend's answer (NOT_FOUND) at the success level and an unhealthy status at the failure level", async () => {
+    it("logs a backend's answer (NOT_FOUND) at the success level (debug) and an unhealthy status at the failure level", async () => {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
-      const { logger, lines } = memoryLogger('info');
+      const { logger, lines } = memoryLogger('debug');
       const levels = async (logging: LoggingOptions = {}) => {
         const stack = createClientStack({ logger, logging, retry: { maxAttempts: 1 } });
         pool.defer(() => stack.close());
@@ -180,12 +180,12 @@ describe('client stack', () => {
         return lines.filter((line) => line.msg === 'call finished').map((line) => [line['code'], line.level]);
       };
       expect(await levels()).to.deep.equal([
-        ['NOT_FOUND', 30],
+        ['NOT_FOUND', 20],
         ['UNAVAILABLE', 40],
       ]);
       expect(await levels({ failureCodes: ['NOT_FOUND'] })).to.deep.equal([
         ['NOT_FOUND', 40],
-        ['UNAVAILABLE', 30],
+        ['UNAVAILABLE', 20],
       ]);
     });
 

@@ -390,6 +390,7 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({
       health: 'failed',
       healthDetail: 'health probe got no answer within 100 ms',
+      healthFailures: 1, // meshlite.endpoint.health_failures
     });
     expect(kinds(events, 'ServiceA').at(-1)).to.equal('unhealthy');
     proxy.thaw();

@@ -10,11 +10,12 @@ import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { callLoop, connectAndWait, meshClient, readyMeshClient, until } from '../helpers/mesh.js';
 import { testCa } from '../helpers/certs.js';
 import { manualClock } from '../helpers/clock.js';
+import { until as untilTrue } from '../helpers/until.js';
 import { FreezableProxy } from '../helpers/proxy.js';
 import { expectGrpcError, startServer, useTestPool } from '../helpers/servers.js';
 
 const SERVICE = 'orders.v1.OrderService';
-const GET_ORDER = `/${SERVICE}/GetOrder`;
+const GET_ORDER = `${SERVICE}/GetOrder`;
 
 describe('never worse than plain grpc-js', function () {
   this.timeout(20_000);
@@ -76,16 +77,32 @@ describe('never worse than plain grpc-js', function () {
 
   it('moves a method that stops answering on one endpoint to the other, and leaves the rest of that endpoint in rotation', async () => {
     const [a, b] = await backends('ServiceA', 'ServiceB');
+    // The per-attempt timeout runs on this clock: it cuts the attempts A holds when the test
+    // says, never one B is slow to answer on a busy machine.
+    const clock = manualClock(Date.now());
     const { mesh, client } = await readyMeshClient(
       pool,
       {
+        clock,
         config: service(a!, b!, {
           balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
-          client: { retry: { methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, hedging: { delayMs: 20, maxAttempts: 2 } } } } },
+          // Its per-attempt timeout cuts a GetOrder that hangs (DEADLINE_EXCEEDED, a failure of the
+          // method there); a hedge's loser would not count (CANCELLED: slower is not failed).
+          client: { retry: { budget: false, methods: { [`${SERVICE}/GetOrder`]: { idempotent: true, perAttemptTimeoutMs: 20 } } } },
         }),
       },
       ['ServiceA', 'ServiceB'],
     );
+    const getOrdersAtA = () => a!.calls.filter((call) => call.method === 'GetOrder').length;
+    /** A GetOrder; when A holds it, its per-attempt timeout runs out. */
+    const getOrderCut = async () => {
+      const before = getOrdersAtA();
+      let ended = false;
+      const answer = getOrder(client).finally(() => (ended = true));
+      await untilTrue(() => ended || getOrdersAtA() > before);
+      if (!ended) clock.tick(20);
+      return answer;
+    };
     const events: EndpointEvent[] = [];
     mesh.events.onEndpoint((event) => events.push(event));
     a!.behaviour.hangMethods = ['GetOrder'];
@@ -93,7 +110,7 @@ describe('never worse than plain grpc-js', function () {
     // CreateOrder at A: A's own failure count never builds up, only GetOrder's does.
     const served: string[] = [];
     for (let i = 0; i < 12; i++) {
-      served.push((await getOrder(client)).served_by);
+      served.push((await getOrderCut()).served_by);
       for (const n of [1, 2]) await createOrder(client, `k-${i}-${n}`);
     }
     expect(served).to.deep.equal(served.map(() => 'ServiceB'));
@@ -102,7 +119,7 @@ describe('never worse than plain grpc-js', function () {
     const ejections = events.filter((e) => e.kind === 'ejected');
     expect(ejections.map((e) => [e.endpoint, e.method])).to.deep.equal([['ServiceA', GET_ORDER]]);
     expect(ejections[0]!.reason).to.match(
-      /^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for \/orders\.v1\.OrderService\/GetOrder; out for 60000 ms$/,
+      /^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for orders\.v1\.OrderService\/GetOrder; out for 60000 ms$/,
     );
     const [snapshotA] = mesh.snapshot('orders')[0]!.endpoints;
     expect(snapshotA).to.include({ name: 'ServiceA', status: 'in-rotation' });

@@ -327,7 +327,7 @@ describe('routes on the client: the route and destination layers', () => {
       expect(stack.route!.mirrors()).to.include({ sent: 20, failed: 20, inFlight: 0 });
       expect(stack.retry!.budget!.snapshot()).to.include({ requests: 20, retries: 0, failureStreakMs: 0 });
       expect(Object.values(stack.breaker!.snapshot())).to.deep.equal([
-        { state: 'closed', calls: 20, failures: 0, rejected: 0, windowMs: 10_000, opened: 0 },
+        { state: 'closed', calls: 20, failures: 0, rejected: 0, windowMs: 10_000, opened: 0, refused: 0 },
       ]);
       stack.close();
     });

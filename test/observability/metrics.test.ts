@@ -1,11 +1,13 @@
 // gRPC's standard metric names, units and labels (A66, A96), pinned against the real
 // OpenTelemetry SDK with an in-memory reader.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createServerStack, drainServer, HealthState } from 'grpc-meshlite';
 import { clientLayers, metricsLayer } from 'grpc-meshlite/layers';
 import { DRAIN_PHASE_VALUES } from '../../src/server/metrics.js';
-import { LATENCY_BUCKETS_S } from '../../src/observability/metrics.js';
+import { LATENCY_BUCKETS_S, SIZE_BUCKETS_BYTES } from '../../src/observability/metrics.js';
+import { VERSION } from '../../src/version.js';
 import { describeMethod } from '../../src/call/method.js';
 import type { ClientCall, ClientResult } from '../../src/interceptors/types.js';
 
@@ -78,6 +80,44 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(retries.unit).to.equal('{retry}');
         expect(valueOf(retries, base)).to.equal(1); // one call retried; calls without retries report no 0
         expect(metrics.has('grpc.client.call.hedges')).to.equal(false);
+        // A66's message sizes per attempt: the request as serialized, the response as received.
+        const sent = metrics.get('grpc.client.attempt.sent_total_compressed_message_size')!;
+        const received = metrics.get('grpc.client.attempt.rcvd_total_compressed_message_size')!;
+        expect([sent.unit, received.unit]).to.deep.equal(['By', 'By']);
+        expect(sent.boundaries).to.deep.equal([...SIZE_BUCKETS_BYTES]);
+        const request = orderServiceDefinition['GetOrder']!.requestSerialize({ id: 'o-1' }).length;
+        expect(histogramOf(sent, { ...base, 'grpc.status': 'OK' }).sum).to.equal(request);
+        expect(histogramOf(received, { ...base, 'grpc.status': 'OK' }).sum).to.be.above(0);
+        expect(histogramOf(received, { ...base, 'grpc.status': 'UNAVAILABLE' }).sum).to.equal(0);
+      });
+
+      it('counts an attempt as started when it is sent, before it ends (A66: including those not completed)', async () => {
+        const backendClock = manualClock();
+        const backend = await startFakeBackend('ServiceA', { clock: backendClock });
+        pool.defer(() => backend.stop());
+        const meter = await testMeter(mode);
+        pool.defer(() => meter.shutdown());
+        const { mesh, client } = meshClient(
+          pool,
+          {
+            config: {
+              services: { orders: { endpoints: [{ name: 'A', address: backend.address }], balancer: { slowStart: { windowMs: 0 } } } },
+            },
+          },
+          { stack: { metrics: { meterProvider: meter.provider } } },
+        );
+        await connectAndWait(mesh, client, ['A']);
+        const base = { 'grpc.method': METHOD, 'grpc.target': 'mesh:///orders' };
+        const held = getOrder(client, { 'x-test-delay-ms': '300' });
+        await untilTrue(() => backendClock.pending() === 1);
+        let metrics = await meter.collect();
+        expect(valueOf(metrics.get('grpc.client.attempt.started'), base)).to.equal(1);
+        expect(valueOf(metrics.get('grpc.client.attempt.duration'), base)).to.equal(undefined);
+        backendClock.tick(300);
+        await held;
+        metrics = await meter.collect();
+        expect(valueOf(metrics.get('grpc.client.attempt.started'), base)).to.equal(1);
+        expect(valueOf(metrics.get('grpc.client.attempt.duration'), { ...base, 'grpc.status': 'OK' })).to.equal(1);
       });
 
       it("records the mesh's own per-endpoint attempts and state", async () => {
@@ -113,9 +153,11 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         backendClock.tick(300);
         await held;
         expect(valueOf((await meter.collect()).get('meshlite.endpoint.in_flight'), endpoint)).to.equal(0);
-        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' })).to.equal(
-          0,
+        const breaker = { 'meshlite.client': 'orders', 'meshlite.breaker': 'orders.v1.OrderService/GetOrder' };
+        const states = ['closed', 'half-open', 'open'].map((state) =>
+          valueOf(metrics.get('meshlite.client.breaker.state'), { ...breaker, 'meshlite.state': state }),
         );
+        expect(states).to.deep.equal([1, 0, 0]);
       });
 
       it('counts the picks of each route by destination subset, labelled by names from the config only', async () => {
@@ -284,12 +326,16 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
         expect(valueOf(metrics.get('meshlite.service.failovers'), { 'meshlite.service': 'orders' })).to.equal(1);
         expect(
           valueOf(metrics.get('meshlite.service.tier.load'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never }),
-        ).to.equal(100);
+        ).to.equal(1);
+        expect(metrics.get('meshlite.service.tier.load')!.unit).to.equal('1');
         expect(
           valueOf(metrics.get('meshlite.service.tier.panic'), { 'meshlite.service': 'orders', 'meshlite.priority': 1 as never }),
         ).to.equal(0);
         expect(valueOf(metrics.get('meshlite.client.breaker.opened'), { 'meshlite.breaker': METHOD })).to.equal(1);
-        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD })).to.equal(2);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'open' })).to.equal(1);
+        expect(valueOf(metrics.get('meshlite.client.breaker.state'), { 'meshlite.breaker': METHOD, 'meshlite.state': 'closed' })).to.equal(
+          0,
+        );
       });
 
       it("records the server's state: calls shed, idempotent replays, the limit in use and the drain phase", async () => {
@@ -345,6 +391,83 @@ describe('metrics (OpenTelemetry, gRPC A66/A96 names)', function () {
       });
     });
   }
+
+  it("records a hedge's loser as CANCELLED, never as its endpoint's failure: a slow but healthy endpoint is not ejected", async () => {
+    // ServiceA answers only when this clock is ticked (slow, never failing); every hedge wins at B.
+    const slowClock = manualClock();
+    const [a, b] = [await startFakeBackend('ServiceA', { clock: slowClock }), await startFakeBackend('ServiceB')];
+    pool.defer(() => a.stop());
+    pool.defer(() => b.stop());
+    a.behaviour.delayMs = 60_000;
+    const meter = await testMeter();
+    pool.defer(() => meter.shutdown());
+    const { mesh, client } = meshClient(pool, {
+      meterProvider: meter.provider,
+      config: {
+        services: {
+          orders: {
+            endpoints: [
+              { name: 'A', address: a.address },
+              { name: 'B', address: b.address },
+            ],
+            balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3 } },
+            client: { retry: { methods: { [METHOD]: { idempotent: true, hedging: { delayMs: 10, maxAttempts: 2 } } } } },
+          },
+        },
+      },
+    });
+    const ejected: string[] = [];
+    mesh.events.onEndpoint((event) => event.kind === 'ejected' && ejected.push(event.endpoint));
+    await connectAndWait(mesh, client, ['A', 'B']);
+    for (let i = 0; i < 16; i++) expect((await getOrder(client)).served_by).to.equal('ServiceB');
+
+    expect(ejected).to.deep.equal([]);
+    expect(mesh.snapshot('orders')[0]!.endpoints[0]).to.include({ name: 'A', status: 'in-rotation' });
+    const base = { 'grpc.method': METHOD, 'grpc.target': 'mesh:///orders' };
+    const attempts = (await meter.collect()).get('grpc.client.attempt.duration')!;
+    // Every call that went to A first lost to its hedge: more than the 3 in a row that would eject A.
+    expect(valueOf(attempts, { ...base, 'grpc.status': 'CANCELLED' })).to.be.at.least(4);
+    expect(valueOf(attempts, { ...base, 'grpc.status': 'DEADLINE_EXCEEDED' })).to.equal(undefined);
+    // The balancer hears of each loser's end as CANCELLED too, never as a failure.
+    await untilTrue(() => mesh.snapshot('orders')[0]!.endpoints[0]!.inFlight === 0);
+    const endpointA = async (status: string) =>
+      valueOf((await meter.collect()).get('meshlite.endpoint.attempts'), { 'meshlite.endpoint': 'A', 'grpc.status': status });
+    expect(await endpointA('CANCELLED')).to.be.at.least(1);
+    expect(await endpointA('DEADLINE_EXCEEDED')).to.equal(undefined);
+  });
+
+  it("forgets the series of an endpoint that left: after five address changes only the last address's are scraped", async () => {
+    const backends = await Promise.all(Array.from({ length: 6 }, (_, i) => startFakeBackend(`Pod${i}`)));
+    for (const backend of backends) pool.defer(() => backend.stop());
+    const meter = await testMeter('aggregated');
+    pool.defer(() => meter.shutdown());
+    const configAt = (address: string) => ({
+      services: { orders: { endpoints: [{ name: 'A', address }], balancer: { slowStart: { windowMs: 0 } } } },
+    });
+    const { mesh, client } = meshClient(pool, { meterProvider: meter.provider, config: configAt(backends[0]!.address) });
+    await connectAndWait(mesh, client, ['A']);
+    const endpoints = () => mesh.snapshot('orders')[0]!.endpoints;
+    for (const backend of backends) {
+      // A pod replaced on a new IP: the endpoint keeps its name, its address changes.
+      mesh.update(configAt(backend.address));
+      await untilTrue(() => endpoints().length === 1 && endpoints()[0]!.address === backend.address && endpoints()[0]!.usable);
+      expect((await getOrder(client)).served_by).to.equal(backend.name);
+    }
+    const metrics = await meter.collect();
+    const last = backends[5]!.address;
+    for (const name of ['meshlite.endpoint.attempts', 'meshlite.endpoint.attempt.duration', 'meshlite.endpoint.in_rotation']) {
+      expect([...new Set(metrics.get(name)!.points.map((point) => point.attributes['meshlite.address']))], name).to.deep.equal([last]);
+    }
+    expect(valueOf(metrics.get('meshlite.endpoint.attempt.duration'), { 'meshlite.address': last, 'grpc.status': 'OK' })).to.equal(1);
+    // The calls themselves are the client's, not the endpoints': all six stay counted.
+    const calls = metrics.get('grpc.client.call.duration');
+    expect(valueOf(calls, { 'grpc.method': METHOD, 'grpc.status': 'OK' })).to.equal(6);
+  });
+
+  it('names the package version the metrics scope carries as package.json does', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(VERSION).to.equal(manifest.version);
+  });
 
   it('aggregates in the process exactly as the SDK does: same buckets (bounds inclusive), count, sum, min and max', async () => {
     const values = [0, 0.00001, 0.000011, 0.0004, 0.001, 0.0010001, 0.25, 99, 100, 101, 0.5];

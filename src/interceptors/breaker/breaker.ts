@@ -36,6 +36,7 @@ export class Breaker<A extends unknown[], T> {
   #state: BreakerState = 'closed';
   #openedAt = 0;
   #opened = 0;
+  #refused = 0;
 
   constructor(
     name: string,
@@ -85,6 +86,11 @@ export class Breaker<A extends unknown[], T> {
     return this.#opened;
   }
 
+  /** Calls refused since it was made (opossum's own count is a rolling window's). */
+  get refused(): number {
+    return this.#refused;
+  }
+
   /** Epoch ms of the last opening. */
   get openedAt(): number {
     return this.#openedAt;
@@ -125,7 +131,10 @@ export class Breaker<A extends unknown[], T> {
     }
     return breaker.fire(...args).catch((error: unknown) => {
       if (error instanceof Failed) return error.outcome as T;
-      if (error instanceof Error && CircuitBreaker.isOurError(error)) return this.#action.refused(...args);
+      if (error instanceof Error && CircuitBreaker.isOurError(error)) {
+        this.#refused++;
+        return this.#action.refused(...args);
+      }
       // What the action threw is not the breaker's doing.
       throw error;
     });

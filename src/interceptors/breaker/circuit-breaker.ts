@@ -99,11 +99,14 @@ export interface BreakerSnapshot {
   /** Calls it judged, failures among them and calls it refused while open: over its rolling window (`windowMs`). */
   readonly calls: number;
   readonly failures: number;
+  /** Calls refused in the rolling window (opossum's count). */
   readonly rejected: number;
   /** The rolling window `calls`, `failures` and `rejected` count over (rollingWindowMs), ms. */
   readonly windowMs: number;
   /** Times it opened since it was made (a total, not over the window). */
   readonly opened: number;
+  /** Calls refused since it was made (what `meshlite.client.breaker.refused` counts). */
+  readonly refused: number;
 }
 
 export type CircuitBreakerLayer = ClientLayer & {
@@ -197,6 +200,7 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
               rejected: rejects,
               windowMs: resolved.rollingWindowMs,
               opened: breaker.opened,
+              refused: breaker.refused,
             },
           ];
         }),

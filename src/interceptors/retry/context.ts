@@ -1,4 +1,5 @@
 import type { status as Status } from '@grpc/grpc-js';
+import type { MethodInfo } from '../../call/method.js';
 import type { Clock } from '../../clock.js';
 import type { Signal } from '../../observability/signal.js';
 import type { RetryBudget } from './budget.js';
@@ -26,4 +27,6 @@ export interface RetryContext {
   readonly retried: Signal<RetryEvent>;
   /** Attempts carry routing hints to the mesh picker (see RetryOptions.routingHints). */
   readonly routingHints: boolean;
+  /** Hears of each attempt as it starts (RetryOptions.onAttempt). */
+  readonly onAttempt: ((method: MethodInfo) => void) | undefined;
 }

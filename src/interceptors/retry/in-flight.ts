@@ -105,18 +105,22 @@ export function abortAll(first: Attempt | undefined, reason: unknown): void {
 
 /**
  * The call ended (with `winner`'s answer, or without one): every attempt still running loses,
- * and leaves a record in `records` (it may have reached a server). One that started before
- * the winner was outpaced by a hedge sent because it had not answered, which says its
- * endpoint is slow, so it ends as DEADLINE_EXCEEDED (passive ejection counts it); one that
- * started after the winner says nothing about its endpoint and ends CANCELLED.
+ * and leaves a record in `records` (it may have reached a server). A loser ends CANCELLED, as
+ * gRPC's hedging cancels it (A6), whether it started before the winner or after: being
+ * outpaced by a hedge says the endpoint is slower than another, not that it failed. Passive
+ * ejection ignores it, and an alert on attempt DEADLINE_EXCEEDED does not fire on hedging;
+ * an endpoint too slow to keep is one whose attempts a per-attempt timeout cuts (those end
+ * DEADLINE_EXCEEDED and count), and p2c_ewma's latency sees the loser's time as a lower bound.
  */
 export function loseAll(first: Attempt | undefined, winner: Attempt | undefined, now: number, records: AttemptRecord[]): void {
   for (let loser = first; loser !== undefined; loser = loser.next) {
     const durationMs = now - loser.startedAt;
-    const outpaced = winner !== undefined && loser.index < winner.index;
-    const status = outpaced
-      ? makeStatus(Status.DEADLINE_EXCEEDED, `outpaced by hedged attempt ${winner.index} after ${Math.round(durationMs)} ms`)
-      : makeStatus(Status.CANCELLED, 'hedged attempt lost to another attempt');
+    const status = makeStatus(
+      Status.CANCELLED,
+      winner === undefined
+        ? 'hedged attempt cancelled: its call ended'
+        : `hedged attempt cancelled after ${Math.round(durationMs)} ms: attempt ${winner.index} answered first`,
+    );
     loser.cancel?.abort(status);
     records.push({
       code: status.code,

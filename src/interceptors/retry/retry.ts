@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { methodTable } from '../../schema/bounds.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
-import type { ClientCall, ClientLayer } from '../types.js';
+import type { ClientCall, ClientLayer, MethodInfo } from '../types.js';
 import { safeToRepeat } from './outcome.js';
 import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type RetryBudgetOptions } from './budget.js';
 import type { RetryContext, RetryEvent } from './context.js';
@@ -33,6 +33,8 @@ export interface RetryOptions extends RetryPolicy {
    * cut. `mesh.client()` turns it on; elsewhere no private header is ever sent. Default false.
    */
   routingHints?: boolean;
+  /** Called as each attempt starts, retries and hedges included (the stack's metrics layer counts them). Default: none. */
+  onAttempt?: (method: MethodInfo) => void;
 }
 
 export const RETRY_DEFAULTS = Object.freeze({
@@ -57,6 +59,7 @@ const retryOptionsSchema = z.strictObject({
   random: z.optional(z.custom<() => number>((v) => typeof v === 'function')),
   clock: z.optional(z.custom<Clock>()),
   routingHints: z._default(z.boolean(), false),
+  onAttempt: z.optional(z.custom<(method: MethodInfo) => void>((v) => typeof v === 'function')),
 });
 
 /**
@@ -65,7 +68,7 @@ const retryOptionsSchema = z.strictObject({
  * the field and the value.
  */
 export function resolveRetryOptions(options: RetryOptions = {}) {
-  const { methods, idempotencyKeyHeader, budget, random, clock, routingHints, ...base } = resolveWith(
+  const { methods, idempotencyKeyHeader, budget, random, clock, routingHints, onAttempt, ...base } = resolveWith(
     retryOptionsSchema,
     options,
     'retry options',
@@ -78,6 +81,7 @@ export function resolveRetryOptions(options: RetryOptions = {}) {
     random: random ?? Math.random,
     clock: resolvedClock,
     routingHints,
+    onAttempt,
   });
 }
 
@@ -109,7 +113,7 @@ export type RetryLayer = ClientLayer & {
  *     methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 50 } } } })
  */
 export function retryLayer(options: RetryOptions = {}): RetryLayer {
-  const { policyFor, idempotencyKeyHeader, budget, random, clock, routingHints } = resolveRetryOptions(options);
+  const { policyFor, idempotencyKeyHeader, budget, random, clock, routingHints, onAttempt } = resolveRetryOptions(options);
   const retried = new Signal<RetryEvent>();
 
   // Everything in a call's context but its policy is the layer's: one context per policy.
@@ -117,7 +121,7 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
   const contextFor = (policy: RetryContext['policy']): RetryContext => {
     let context = contexts.get(policy);
     if (context === undefined)
-      contexts.set(policy, (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints }));
+      contexts.set(policy, (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints, onAttempt }));
     return context;
   };
 

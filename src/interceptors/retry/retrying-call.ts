@@ -91,6 +91,7 @@ export class RetryingCall {
     const { policy, clock, routingHints } = this.#context;
     const call = this.#call;
     const index = ++this.#started;
+    this.#context.onAttempt?.(call.method);
     const now = clock.now();
     const mayEnd = this.#mayEndAttempts();
     const cancel = mayEnd ? new Cancellation() : undefined;
