@@ -229,6 +229,8 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       route: undefined,
       callOptions: this.#options,
       transport: this.#transport,
+      trace: undefined,
+      attempt: undefined,
     };
     this.#chain(call).then(
       (result) => this.#finish(result),
@@ -316,6 +318,12 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       attempt.halfClose();
     }
     return attempt;
+  }
+
+  /** AttemptChannel: the request's size as serialized for the channel (undefined through grpc-js's interceptors, which serialize it themselves). */
+  sentSize(message: unknown): number | undefined {
+    const known = this.#serialized;
+    return known !== undefined && known.message === message && !(known.bytes instanceof Error) ? known.bytes.length : undefined;
   }
 
   #serialize(message: unknown): Buffer | Error {

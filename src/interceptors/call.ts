@@ -21,6 +21,8 @@ export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): Clie
     route: 'route' in changes ? changes.route : call.route,
     callOptions: changes.callOptions ?? call.callOptions,
     transport: call.transport,
+    trace: 'trace' in changes ? changes.trace : call.trace,
+    attempt: 'attempt' in changes ? changes.attempt : call.attempt,
   };
 }
 

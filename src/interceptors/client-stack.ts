@@ -8,6 +8,7 @@ import { composeLayers } from '../call/compose.js';
 import { configuredTimeouts, deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
 import { metricsLayer, type MetricsOptions } from './metrics.js';
+import { tracingLayer, type TracingOptions } from './tracing.js';
 import { retryLayer, type RetryLayer, type RetryOptions } from './retry/retry.js';
 import { destinationLayer } from './route/destination.js';
 import { routeLayer, streamDestination, type RouteLayer } from './route/route.js';
@@ -16,6 +17,8 @@ import type { ClientLayer, RouteMatcher } from './types.js';
 /**
  * The documented order of the client layers, outermost first:
  * - metrics (when recording) time the whole call and count its attempts;
+ * - tracing (when recording) spans the whole call; the transport starts a child span per
+ *   attempt, and the logging layer below writes the call's trace id;
  * - logging sees the call as the caller does (final status, all attempts, total latency);
  * - route (with routes, from the mesh) matches the call to its route once, so that the layers
  *   below apply the route's timeout and retry, and mirrors a share of the calls;
@@ -24,7 +27,16 @@ import type { ClientLayer, RouteMatcher } from './types.js';
  * - retry/hedge runs the attempts, each with its own timeout and routing hint;
  * - destination (with routes) sends each attempt to its route's subset and applies its fault.
  */
-export const CLIENT_LAYER_ORDER = ['metrics', 'logging', 'route', 'deadline', 'circuit-breaker', 'retry', 'destination'] as const;
+export const CLIENT_LAYER_ORDER = [
+  'metrics',
+  'tracing',
+  'logging',
+  'route',
+  'deadline',
+  'circuit-breaker',
+  'retry',
+  'destination',
+] as const;
 export type ClientLayerName = (typeof CLIENT_LAYER_ORDER)[number];
 
 export interface ClientStackOptions {
@@ -50,6 +62,12 @@ export interface ClientStackOptions {
    * registered (or given here), and out of the stack otherwise. false leaves it out.
    */
   metrics?: MetricsOptions | false;
+  /**
+   * OpenTelemetry spans per call and per attempt (gRPC A72), whose context each attempt sends
+   * as W3C `traceparent` (or through the app's propagator); on whenever a tracer provider is
+   * registered (or given here), and out of the stack otherwise. false leaves it out.
+   */
+  tracing?: TracingOptions | false;
   /** false leaves the layer out. */
   logging?: Omit<LoggingOptions, 'logger'> | false;
   deadline?: DeadlineOptions | false;
@@ -77,6 +95,8 @@ export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer
   const layers: NamedClientLayer[] = [];
   const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
+  const tracing = options.tracing === false ? undefined : tracingLayer(options.tracing);
+  if (tracing) layers.push({ name: 'tracing', layer: tracing });
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, ...options.logging }) });
   // Made before the route layer, which asks it whether a call may be mirrored.
   const retry = options.retry === false ? undefined : retryLayer({ clock, random, ...options.retry });

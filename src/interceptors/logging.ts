@@ -6,6 +6,7 @@ import { meshCallInfo } from './call-info.js';
 import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
+import { traceIdOf } from '../observability/tracing.js';
 import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 
 export interface LoggingOptions {
@@ -23,15 +24,27 @@ export interface LoggingOptions {
   failureCodes?: Array<StatusName | number>;
   /** Level of the per-attempt lines (with the request metadata, secrets redacted). Default "debug". */
   attemptLevel?: Level;
+  /**
+   * Response header in which the server names the call (the server stack's logging layer echoes
+   * its request id there): the client's line carries it as `requestId`, so the two lines join.
+   * Default "x-request-id".
+   */
+  requestIdHeader?: string;
 }
 
-export const LOGGING_DEFAULTS = Object.freeze({ successLevel: 'info', failureLevel: 'warn', attemptLevel: 'debug' } as const);
+export const LOGGING_DEFAULTS = Object.freeze({
+  successLevel: 'info',
+  failureLevel: 'warn',
+  attemptLevel: 'debug',
+  requestIdHeader: 'x-request-id',
+} as const);
 
 const loggingFields = {
   failureCodes: failureCodesSchema,
   successLevel: logLevelSchema.default(LOGGING_DEFAULTS.successLevel),
   failureLevel: logLevelSchema.default(LOGGING_DEFAULTS.failureLevel),
   attemptLevel: logLevelSchema.default(LOGGING_DEFAULTS.attemptLevel),
+  requestIdHeader: z.string().min(1).default(LOGGING_DEFAULTS.requestIdHeader),
 };
 
 /** The logging section as a config file writes it. */
@@ -53,7 +66,7 @@ export function resolveLoggingOptions(options: LoggingOptions = {}) {
  */
 export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
   const resolved = resolveLoggingOptions(options);
-  const { successLevel, failureLevel, attemptLevel } = resolved;
+  const { successLevel, failureLevel, attemptLevel, requestIdHeader } = resolved;
   const unhealthy = new Set(resolved.failureCodes);
   const logger = resolved.logger ?? silentLogger;
   // Which of its levels the logger has on, worked out again only when the logger's level
@@ -109,6 +122,7 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
         attempts: result.attempts.length,
         peer: result.peer,
         latencyMs: round(performance.now() - started),
+        ...joinKeys(call, result, requestIdHeader),
         ...(ok ? {} : { details: result.status.details }),
         ...(stoppedBecause === undefined ? {} : { stoppedBecause }),
       },
@@ -116,6 +130,20 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
     );
     return result;
   }
+}
+
+/**
+ * What joins the client's line to the server's for the same call: the trace id (the call's
+ * span's, or a `traceparent` the caller sent), and the request id the server echoed (in the
+ * headers, or in the trailers of a Trailers-Only failure).
+ */
+function joinKeys(call: ClientCall, result: ClientResult, requestIdHeader: string): { traceId?: string; requestId?: string } {
+  const traceId = call.trace?.traceId ?? traceIdOf(call.metadata);
+  const echoed = result.headers?.get(requestIdHeader)[0] ?? result.status.metadata?.get(requestIdHeader)[0];
+  return {
+    ...(traceId !== undefined && { traceId }),
+    ...(echoed !== undefined && { requestId: String(echoed) }),
+  };
 }
 
 function round(ms: number): number {
