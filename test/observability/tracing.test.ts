@@ -228,6 +228,22 @@ describe('tracing (OpenTelemetry spans per call and attempt, gRPC A72)', functio
     expect(() => clientLayers({ tracing: { tracerProvider: {} as never } })).to.throw(/invalid tracing options: tracerProvider/);
   });
 
+  it('takes the global tracer provider when the app registered one before making the stacks', async () => {
+    const tracer = useTracer();
+    trace.setGlobalTracerProvider(tracer.provider);
+    try {
+      const backend = await startFakeBackend('ServiceA', { server: { interceptors: createServerStack({ logging: false }).interceptors } });
+      pool.defer(() => backend.stop());
+      const client = pool.track(orderClient([backend.address], createClientStack({ logging: false }).interceptors));
+      await getOrder(client);
+      await until(() => tracer.named(SERVER).length === 1);
+      expect(tracer.spans().map((span) => span.name.split('.')[0])).to.have.members(['Sent', 'Attempt', 'Recv']);
+    } finally {
+      trace.disable();
+    }
+    expect(clientLayers().map((layer) => layer.name)).to.not.include('tracing');
+  });
+
   it("joins the client's log line and the server's for the same call: the same trace id and request id", async () => {
     const tracer = useTracer();
     const server = memoryLogger('info');
