@@ -3,11 +3,16 @@
 // inner layer that answers at once. Against the cost-per-layer table (whole calls through
 // grpc-js), it tells the layers' own work from what running a call through them inside grpc-js
 // costs. Timed as in-process.ts does.
+//
+//   node --import tsx --conditions=grpc-meshlite-source bench/layers-alone.ts [rounds]
+//     this part alone, from the sources (default 5 rounds): the median CPU per call of each
+//     chain, and what it costs above 'none'
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger, createMesh } from 'grpc-meshlite';
 import { describeMethod, type CancelSignal } from 'grpc-meshlite/layers';
 import { exampleConfig } from '../examples/client.js';
-import { timeChains, type Call, type InProcessRun, type Next } from './in-process.js';
+import { costOverNone, timeChains, type Call, type InProcessRun, type Next } from './in-process.js';
 
 export type LayerAloneMode = 'none' | 'deadline' | 'circuit-breaker' | 'retry' | 'logging' | 'all';
 export const LAYER_ALONE_MODES: readonly LayerAloneMode[] = ['none', 'deadline', 'circuit-breaker', 'retry', 'logging', 'all'];
@@ -55,11 +60,24 @@ export async function measureLayersAlone(rounds: number): Promise<LayerAloneRun[
     route: undefined,
     callOptions: {},
     transport: inner,
+    trace: undefined,
+    attempt: undefined,
   });
   try {
     return await timeChains(chains, LAYER_ALONE_MODES, call, rounds, CALLS_PER_ROUND);
   } finally {
     stack.close();
     mesh.close();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rounds = Number(process.argv[2] ?? 5);
+  const runs = await measureLayersAlone(rounds);
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+  for (const mode of LAYER_ALONE_MODES) {
+    const own = median(runs.filter((run) => run.mode === mode).map((run) => run.nsPerCall));
+    const above = mode === 'none' ? '' : `, ${Math.round(median(costOverNone(runs, mode)))} ns above none`;
+    console.log(`${mode.padEnd(16)} ${Math.round(own)} ns per call${above}`);
   }
 }

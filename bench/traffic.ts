@@ -291,6 +291,8 @@ async function measureRoutingAlone(addresses: Record<string, string>, rounds: nu
     route: undefined,
     callOptions: {},
     transport: inner,
+    trace: undefined,
+    attempt: undefined,
   });
   try {
     return await timeChains(chains, TRAFFIC_ALONE_MODES, call, rounds, CALLS_PER_ROUND);

@@ -97,6 +97,11 @@ describe('architecture of src/', () => {
     expect(imports.filter((target) => !target.startsWith('schema/') && target !== 'errors.ts')).to.deep.equal([]);
   });
 
+  it('writes schemas with zod/mini only: the build tree-shakes it into dist, while zod classic would bring its whole core', () => {
+    const classic = sourceFiles().filter((file) => /from\s*['"]zod(?:\/v4)?['"]/.test(readFileSync(join(SRC, file), 'utf8')));
+    expect(classic).to.deep.equal([]);
+  });
+
   it('keeps the plug-ins grpc-js creates (resolver, balancer) free of the façade', () => {
     expect(crossings('balancer/', 'mesh/')).to.deep.equal([]);
     expect(crossings('resolver/', 'mesh/')).to.deep.equal([]);

@@ -20,3 +20,16 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 
 /** Header a server's idempotency layer sets on an answer replayed from the first call with the same key. */
 export const REPLAYED_HEADER = 'idempotent-replayed';
+
+/**
+ * Request header on every retry and hedge of a call (gRPC A6): how many attempts of the call
+ * went before this one. Absent on the first attempt. Servers read it to tell a repeat from a
+ * first try (the server stack puts it on its span).
+ */
+export const PREVIOUS_ATTEMPTS_HEADER = 'grpc-previous-rpc-attempts';
+
+/** W3C Trace Context: the span an attempt was sent from (`00-<trace id>-<span id>-<flags>`). */
+export const TRACEPARENT_HEADER = 'traceparent';
+
+/** W3C Trace Context: vendor state that travels with `traceparent`. */
+export const TRACESTATE_HEADER = 'tracestate';

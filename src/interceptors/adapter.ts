@@ -229,6 +229,8 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       route: undefined,
       callOptions: this.#options,
       transport: this.#transport,
+      trace: undefined,
+      attempt: undefined,
     };
     this.#chain(call).then(
       (result) => this.#finish(result),

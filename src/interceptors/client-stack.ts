@@ -9,6 +9,7 @@ import { callStatsLayer, type CallRecorder } from './call-stats.js';
 import { configuredTimeouts, deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
 import { metricsLayer, type MetricsOptions } from './metrics.js';
+import { tracingLayer, type TracingOptions } from './tracing.js';
 import { retryLayer, type RetryLayer, type RetryOptions } from './retry/retry.js';
 import { destinationLayer } from './route/destination.js';
 import { routeLayer, streamDestination, type RouteLayer } from './route/route.js';
@@ -19,6 +20,8 @@ import type { ClientLayer, RouteMatcher } from './types.js';
  * - call stats (with a recorder, from the mesh) count each call as its caller saw it end, for
  *   the status page's caller-level line;
  * - metrics (when recording) time the whole call and count its attempts;
+ * - tracing (when recording) spans the whole call; the transport starts a child span per
+ *   attempt, and the logging layer below writes the call's trace id;
  * - logging sees the call as the caller does (final status, all attempts, total latency);
  * - route (with routes, from the mesh) matches the call to its route once, so that the layers
  *   below apply the route's timeout and retry, and mirrors a share of the calls;
@@ -30,6 +33,7 @@ import type { ClientLayer, RouteMatcher } from './types.js';
 export const CLIENT_LAYER_ORDER = [
   'call-stats',
   'metrics',
+  'tracing',
   'logging',
   'route',
   'deadline',
@@ -68,6 +72,12 @@ export interface ClientStackOptions {
    * without it the stack has no call-stats layer. Default: none.
    */
   callStats?: () => CallRecorder | undefined;
+  /**
+   * OpenTelemetry spans per call and per attempt (gRPC A72), whose context each attempt sends
+   * as W3C `traceparent` (or through the app's propagator); on whenever a tracer provider is
+   * registered (or given here), and out of the stack otherwise. false leaves it out.
+   */
+  tracing?: TracingOptions | false;
   /** false leaves the layer out. */
   logging?: Omit<LoggingOptions, 'logger'> | false;
   deadline?: DeadlineOptions | false;
@@ -96,6 +106,8 @@ export function clientLayers(options: ClientStackOptions = {}): NamedClientLayer
   if (options.callStats) layers.push({ name: 'call-stats', layer: callStatsLayer(options.callStats) });
   const metrics = options.metrics === false ? undefined : metricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
+  const tracing = options.tracing === false ? undefined : tracingLayer(options.tracing);
+  if (tracing) layers.push({ name: 'tracing', layer: tracing });
   if (options.logging !== false) layers.push({ name: 'logging', layer: loggingLayer({ logger, clock, ...options.logging }) });
   // Made before the route layer, which asks it whether a call may be mirrored.
   // The retry layer tells the metrics layer of each attempt as it starts (A66's attempt.started).

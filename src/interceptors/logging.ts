@@ -10,6 +10,7 @@ import { meshCallInfo } from './call-info.js';
 import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
+import { traceIdOf } from '../observability/tracing.js';
 import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 
 export interface LoggingOptions {
@@ -38,6 +39,12 @@ export interface LoggingOptions {
   summaryWindowMs?: number;
   /** The clock summary windows run on. Default: the system clock. */
   clock?: Clock;
+  /**
+   * Response header in which the server names the call (the server stack's logging layer echoes
+   * its request id there): the client's line carries it as `requestId`, so the two lines join.
+   * Default "x-request-id".
+   */
+  requestIdHeader?: string;
 }
 
 export const LOGGING_DEFAULTS = Object.freeze({
@@ -45,6 +52,7 @@ export const LOGGING_DEFAULTS = Object.freeze({
   failureLevel: 'warn',
   attemptLevel: 'debug',
   summaryWindowMs: 1000,
+  requestIdHeader: 'x-request-id',
 } as const);
 
 const loggingFields = {
@@ -53,6 +61,7 @@ const loggingFields = {
   failureLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.failureLevel),
   attemptLevel: z._default(logLevelSchema, LOGGING_DEFAULTS.attemptLevel),
   summaryWindowMs: z._default(durationMs(0, HOUR), LOGGING_DEFAULTS.summaryWindowMs),
+  requestIdHeader: z._default(z.string().check(z.minLength(1)), LOGGING_DEFAULTS.requestIdHeader),
 };
 
 /** The logging section as a config file writes it. */
@@ -75,7 +84,7 @@ export function resolveLoggingOptions(options: LoggingOptions = {}) {
  */
 export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
   const resolved = resolveLoggingOptions(options);
-  const { successLevel, failureLevel, attemptLevel, summaryWindowMs } = resolved;
+  const { successLevel, failureLevel, attemptLevel, summaryWindowMs, requestIdHeader } = resolved;
   const unhealthy = new Set(resolved.failureCodes);
   const logger = resolved.logger ?? silentLogger;
   const seconds = summaryWindowMs / 1000;
@@ -141,6 +150,7 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
         attempts: result.attempts.length,
         peer: result.peer,
         latencyMs: round(performance.now() - started),
+        ...joinKeys(call, result, requestIdHeader),
         ...(ok ? {} : { details: result.status.details }),
         ...(stoppedBecause === undefined ? {} : { stoppedBecause }),
       },
@@ -148,6 +158,20 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
     );
     return result;
   }
+}
+
+/**
+ * What joins the client's line to the server's for the same call: the trace id (the call's
+ * span's, or a `traceparent` the caller sent), and the request id the server echoed (in the
+ * headers, or in the trailers of a Trailers-Only failure).
+ */
+function joinKeys(call: ClientCall, result: ClientResult, requestIdHeader: string): { traceId?: string; requestId?: string } {
+  const traceId = call.trace?.traceId ?? traceIdOf(call.metadata);
+  const echoed = result.headers?.get(requestIdHeader)[0] ?? result.status.metadata?.get(requestIdHeader)[0];
+  return {
+    ...(traceId !== undefined && { traceId }),
+    ...(echoed !== undefined && { requestId: String(echoed) }),
+  };
 }
 
 function round(ms: number): number {

@@ -3,8 +3,9 @@
 import { Metadata, status as Status, type InterceptingListener, type StatusObject } from '@grpc/grpc-js';
 import { withRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
+import { PREVIOUS_ATTEMPTS_HEADER } from '../call/wire.js';
 import { abortStatus, failedResult } from './call.js';
-import type { AttemptRecord, ClientCall, ClientResult } from './types.js';
+import type { AttemptRecord, AttemptTrace, ClientCall, ClientResult } from './types.js';
 import { errorText } from '../errors.js';
 
 /** The part of a started attempt the transport uses: grpc-js's InterceptingCall and raw Call both are one. */
@@ -32,6 +33,21 @@ export interface AttemptChannel {
   requestBytes?(message: unknown): number | undefined;
 }
 
+/**
+ * The metadata one attempt sends, before any routing hint: the call's own, plus gRPC A6's
+ * `grpc-previous-rpc-attempts` on a retry or hedge, and the attempt's span context when the
+ * call is traced (each attempt its own span id). The call's own object when there is neither:
+ * an untraced first attempt costs no copy.
+ */
+export function attemptMetadata(call: ClientCall, trace: AttemptTrace | undefined): Metadata {
+  const previous = call.attempt === undefined ? 0 : call.attempt.index - 1;
+  if (previous === 0 && trace === undefined) return call.metadata;
+  const metadata = call.metadata.clone();
+  if (previous > 0) metadata.set(PREVIOUS_ATTEMPTS_HEADER, String(previous));
+  trace?.inject(metadata);
+  return metadata;
+}
+
 /** Sends one attempt of `call` and resolves with how it ended; never rejects. */
 export function sendAttempt(channel: AttemptChannel, call: ClientCall): Promise<ClientResult> {
   return new Promise<ClientResult>((resolve) => {
@@ -39,13 +55,17 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall): Promise<
       resolve(failedResult(abortStatus(call.signal)));
       return;
     }
-    const attempt = new Attempt(call, channel, resolve);
+    const trace = call.trace?.startAttempt(call);
+    const attempt = new Attempt(call, channel, resolve, trace);
+    const metadata = attemptMetadata(call, trace);
     try {
-      attempt.handle = channel.open(call, call.hint ? withRoutingHint(call.metadata, call.hint) : call.metadata, attempt);
+      attempt.handle = channel.open(call, call.hint ? withRoutingHint(metadata, call.hint) : metadata, attempt);
     } catch (error) {
       // grpc-js throws at once when the client was closed under a call that wants another attempt.
       attempt.notStarted(error);
+      return;
     }
+    trace?.sent(channel.requestBytes?.(call.message));
   });
 }
 
@@ -70,18 +90,24 @@ class Attempt implements InterceptingListener {
   #message: unknown = null;
   #messages = 0;
   #readError: StatusObject | undefined;
+  /** The attempt's span, when the call is traced. */
+  readonly #trace: AttemptTrace | undefined;
 
-  constructor(call: ClientCall, channel: AttemptChannel, resolve: (result: ClientResult) => void) {
+  constructor(call: ClientCall, channel: AttemptChannel, resolve: (result: ClientResult) => void, trace: AttemptTrace | undefined) {
     this.#call = call;
     this.#streaming = channel.streaming;
     this.#decode = channel.decode;
     this.#channel = channel;
     this.#resolve = resolve;
+    this.#trace = trace;
     call.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   readonly #onAbort = () => {
     const reason = abortStatus(this.#call.signal);
+    // The span ends as the mesh gave the attempt up (a hedge that lost, a cut, the caller's
+    // cancel), not whenever grpc-js reports the cancelled stream.
+    this.#trace?.end(reason, this.#peer());
     this.handle?.cancelWithStatus(reason.code, reason.details);
   };
 
@@ -95,6 +121,7 @@ class Attempt implements InterceptingListener {
   notStarted(error: unknown): void {
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const details = `attempt not started: ${errorText(error)}`;
+    this.#trace?.end(makeStatus(Status.UNAVAILABLE, details), undefined);
     const record: AttemptRecord = {
       code: Status.UNAVAILABLE,
       peer: undefined,
@@ -110,6 +137,7 @@ class Attempt implements InterceptingListener {
   }
 
   onReceiveMessage(received: unknown): void {
+    this.#trace?.received(Buffer.isBuffer(received) ? received.length : undefined);
     let message = received;
     if (this.#decode) {
       if (this.#readError) return;
@@ -138,6 +166,7 @@ class Attempt implements InterceptingListener {
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const endpoint = this.#peer();
     const sentBytes = this.#decode ? this.#channel.requestBytes?.(this.#call.message) : undefined;
+    this.#trace?.end(status, endpoint);
     const record: AttemptRecord = {
       code: status.code,
       peer: endpoint,

@@ -39,6 +39,44 @@ export interface ClientCall {
   readonly transport: ClientNext;
   /** The grpc-js call options the caller passed (host, credentials, parent, ...). */
   readonly callOptions: Readonly<CallOptions>;
+  /** The call's span (the tracing layer's), for its attempts and log lines; undefined: not traced. */
+  readonly trace: CallTrace | undefined;
+  /** Which attempt of the call this is (the retry layer's); undefined: the first, or no retry layer. */
+  readonly attempt: AttemptInfo | undefined;
+}
+
+/** How an attempt came to be sent: the call's first, after a failure or a cut, or beside a running one. */
+export type AttemptKind = 'first' | 'retry' | 'hedge';
+
+/** One attempt of a call, as the retry layer sends it: the transport and the attempt's span read it. */
+export interface AttemptInfo {
+  /** 1 for the call's first attempt. */
+  readonly index: number;
+  readonly kind: AttemptKind;
+  /** Cut by its per-attempt timeout. */
+  readonly timedOut: boolean;
+  /** Lost to another attempt: the call ended without it (a hedge sibling won, or the call ended), and it was cancelled. */
+  readonly lost: boolean;
+}
+
+/** ClientCall.trace: the span of the whole call, which each attempt's span is a child of. */
+export interface CallTrace {
+  /** The trace's id (32 hex digits), for log lines. */
+  readonly traceId: string;
+  /** Starts the span of one attempt of the call (`call` is the attempt, as the transport gets it). */
+  startAttempt(call: ClientCall): AttemptTrace;
+}
+
+/** The span of one attempt, as the transport reports what happens to it. */
+export interface AttemptTrace {
+  /** Writes the attempt's span context into its outgoing metadata (a copy of the call's). */
+  inject(metadata: Metadata): void;
+  /** The request went out (`size` in bytes, when known). */
+  sent(size: number | undefined): void;
+  /** A response message arrived (`size` in bytes, when known). */
+  received(size: number | undefined): void;
+  /** The attempt ended with `status`, having reached `peer` (if it left the client). Once; later calls do nothing. */
+  end(status: StatusObject, peer: string | undefined): void;
 }
 
 /**

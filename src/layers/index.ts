@@ -20,12 +20,27 @@ export { clientLayers, CLIENT_LAYER_ORDER } from '../interceptors/client-stack.j
 export type { NamedClientLayer, ClientLayerName } from '../interceptors/client-stack.js';
 export { toGrpcInterceptor } from '../interceptors/adapter.js';
 export { deriveCall, failedResult } from '../interceptors/call.js';
-export type { ClientLayer, ClientNext, ClientCall, ClientResult, AttemptRecord, ResponseSink } from '../interceptors/types.js';
+export type {
+  ClientLayer,
+  ClientNext,
+  ClientCall,
+  ClientResult,
+  AttemptRecord,
+  ResponseSink,
+  AttemptInfo,
+  AttemptKind,
+  CallTrace,
+  AttemptTrace,
+} from '../interceptors/types.js';
 export type { StatusWithCallInfo } from '../interceptors/call-info.js';
 export { callStatsLayer, callFailure } from '../interceptors/call-stats.js';
 export type { CallRecorder } from '../interceptors/call-stats.js';
 export { metricsLayer } from '../interceptors/metrics.js';
 export type { MetricsLayer, MetricsOptions } from '../interceptors/metrics.js';
+export { tracingLayer } from '../interceptors/tracing.js';
+export type { TracingOptions } from '../observability/tracing.js';
+export { SPAN_ATTRIBUTES } from '../observability/tracing.js';
+export { PREVIOUS_ATTEMPTS_HEADER } from '../call/wire.js';
 export { loggingLayer } from '../interceptors/logging.js';
 export type { LoggingOptions } from '../interceptors/logging.js';
 export { deadlineLayer } from '../interceptors/deadline.js';
@@ -51,6 +66,8 @@ export { toGrpcServerInterceptor } from '../server/adapter.js';
 export type { ServerCall, ServerResult, ServerNext, ServerLayer, ServerStatus } from '../server/types.js';
 export { serverMetricsLayer } from '../server/metrics.js';
 export type { ServerMetricsOptions } from '../server/metrics.js';
+export { serverTracingLayer } from '../server/tracing.js';
+export type { ServerTracingOptions } from '../server/tracing.js';
 export { serverLoggingLayer } from '../server/logging.js';
 export type { ServerLoggingOptions } from '../server/logging.js';
 export { serverDeadlineLayer } from '../server/deadline.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelCredentials, ChannelOptions, Client, ClientOptions, ServiceDefinition } from '@grpc/grpc-js';
-import type { MeterProvider } from '@opentelemetry/api';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { AdminOptions, AdminServer } from '../admin/admin-server.js';
 import { MeshAdmin } from '../admin/mesh-admin.js';
 import { registerBalancer } from '../balancer/balancer.js';
@@ -48,6 +48,11 @@ export interface MeshOptions {
    * Default: OpenTelemetry's global meter provider; without one nothing is recorded.
    */
   meterProvider?: MeterProvider;
+  /**
+   * Where its clients' spans go (a span per call and per attempt, gRPC A72). Default:
+   * OpenTelemetry's global tracer provider; without one nothing is traced.
+   */
+  tracerProvider?: TracerProvider;
 }
 
 /**
@@ -94,6 +99,7 @@ export class Mesh {
   /** The client stacks made, with the service each serves. */
   readonly #stacks = new Map<ClientStack, string>();
   readonly #meterProvider: MeterProvider | undefined;
+  readonly #tracerProvider: TracerProvider | undefined;
   readonly #metrics: Recorder | undefined;
   readonly #admin: MeshAdmin;
   readonly #discovery: ServiceDiscovery;
@@ -123,6 +129,7 @@ export class Mesh {
       else this.#sink.configRejected({ ...event, error: reason ?? '' });
     });
     this.#meterProvider = options.meterProvider;
+    this.#tracerProvider = options.tracerProvider;
     this.#metrics = recorderFor(options.meterProvider);
     this.#cleanups.push(
       this.events.onConfigApplied((event) => this.#countReload(event.subject, 'applied')),
@@ -237,6 +244,9 @@ export class Mesh {
         ...(this.#meterProvider && { meterProvider: this.#meterProvider }),
         ...stackOptions.metrics,
       };
+    }
+    if (stackOptions.tracing !== false && this.#tracerProvider) {
+      stackOptions.tracing = { tracerProvider: this.#tracerProvider, ...stackOptions.tracing };
     }
     // Refuse now, naming the field, what the resolver would refuse on the first call.
     parseServiceConfig(stackOptions.serviceConfig, { mesh: true });

@@ -18,6 +18,7 @@ import { makeStatus } from '../call/status.js';
 import { setTimer, systemClock } from '../clock.js';
 import { MESH_CALL_INFO, meshCallInfo } from '../interceptors/call-info.js';
 import { abortStatus, failedResult } from '../interceptors/call.js';
+import { attemptMetadata } from '../interceptors/transport.js';
 import { dispatch, type ClientCall, type ClientLayer, type ClientResult, type ResponseSink } from '../interceptors/types.js';
 
 /** What the middleware needs of a client stack: `createClientStack(…)` or `mesh.clientStack(…)`. */
@@ -77,6 +78,8 @@ export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOp
       route: undefined,
       callOptions: {},
       transport: (attempt) => sendNiceAttempt(next, rest, attempt),
+      trace: undefined,
+      attempt: undefined,
     };
     const result = await chain(clientCall);
     signal?.removeEventListener('abort', onAbort);
@@ -105,6 +108,7 @@ function sendNiceAttempt<Response>(
   return new Promise<ClientResult>((resolve) => {
     const started = performance.now();
     const controller = new AbortController();
+    const trace = attempt.trace?.startAttempt(attempt);
     let headers: Metadata | undefined;
     let trailers: Metadata | undefined;
     let done = false;
@@ -114,6 +118,7 @@ function sendNiceAttempt<Response>(
       systemClock.clearTimeout(timer);
       attempt.signal.removeEventListener('abort', onAbort);
       const peer = attempt.hint?.picked();
+      trace?.end(status, peer);
       resolve({
         status,
         headers,
@@ -132,7 +137,8 @@ function sendNiceAttempt<Response>(
       attempt.deadline === Infinity
         ? undefined
         : setTimer(systemClock, () => stop(makeStatus(Status.DEADLINE_EXCEEDED, 'Deadline exceeded')), attempt.deadline - Date.now());
-    const metadata = attempt.hint ? withRoutingHintHeader(attempt.metadata, attempt.hint) : attempt.metadata;
+    const own = attemptMetadata(attempt, trace);
+    const metadata = attempt.hint ? withRoutingHintHeader(own, attempt.hint) : own;
     const responses = next({
       ...options,
       metadata: toNiceMetadata(metadata),
@@ -140,8 +146,12 @@ function sendNiceAttempt<Response>(
       onHeader: (received) => (headers = toGrpcMetadata(received)),
       onTrailer: (received) => (trailers = toGrpcMetadata(received)),
     });
+    trace?.sent(undefined);
     drain(responses).then(
-      (response) => finish(makeStatus(Status.OK, 'OK', trailers ?? new Metadata()), response),
+      (response) => {
+        if (!done) trace?.received(undefined);
+        finish(makeStatus(Status.OK, 'OK', trailers ?? new Metadata()), response);
+      },
       (error: unknown) => {
         if (error instanceof ClientError) finish(makeStatus(error.code, error.details, trailers ?? new Metadata()));
         else if (!done) finish(makeStatus(Status.INTERNAL, `nice-grpc call failed: ${String(error)}`));

@@ -8,6 +8,7 @@ import {
   type ServerInterceptor,
 } from '@grpc/grpc-js';
 import type { InterceptingServerListener } from '@grpc/grpc-js/build/src/server-interceptors.js';
+import { context, type Context } from '@opentelemetry/api';
 import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
 import { identityOf } from '../security/identity.js';
@@ -42,6 +43,8 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
   #handlerDone: ((result: ServerResult) => void) | undefined;
   #handlerHeaders: Metadata | undefined;
   #handlerMessage: unknown;
+  /** The call's trace context (its server span's), which the handler runs in; undefined: not traced. */
+  #traceContext: Context | undefined;
 
   constructor(method: MethodInfo, transport: ServerInterceptingCallInterface, layer: ServerLayer) {
     this.#method = method;
@@ -132,6 +135,7 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
       signal: this.#abort.signal,
       responseHeaders: this.#responseHeaders,
       identity: () => identityOf(this.#transport.getAuthContext().sslPeerCertificate),
+      traceContext: undefined,
     };
     this.#layer(this.#toHandler)(call).then(
       (result) => this.#finish(result),
@@ -144,18 +148,31 @@ class LayeredServerCall implements ServerInterceptingCallInterface {
   readonly #toHandler = (call: ServerCall): Promise<ServerResult> =>
     new Promise<ServerResult>((resolve) => {
       this.#handlerDone = resolve;
-      this.#handler!.onReceiveMetadata(call.metadata);
-      const held = this.#held ?? [];
-      this.#held = undefined;
-      for (const item of held) this.#deliver(item);
+      const traced = (this.#traceContext = call.traceContext);
+      if (traced === undefined) this.#handlerStarts(call.metadata);
+      else context.with(traced, () => this.#handlerStarts(call.metadata));
     });
+
+  #handlerStarts(metadata: Metadata): void {
+    this.#handler!.onReceiveMetadata(metadata);
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const item of held) this.#deliverNow(item);
+  }
 
   #incoming(item: Incoming): void {
     if (this.#held) this.#held.push(item);
     else this.#deliver(item);
   }
 
+  /** Hands a message or the half-close to the handler, in the call's trace context (grpc-js runs a unary handler on the half-close). */
   #deliver(item: Incoming): void {
+    const traced = this.#traceContext;
+    if (traced === undefined) this.#deliverNow(item);
+    else context.with(traced, () => this.#deliverNow(item));
+  }
+
+  #deliverNow(item: Incoming): void {
     if (item.kind === 'message') this.#handler!.onReceiveMessage(item.message);
     else this.#handler!.onReceiveHalfClose();
   }

@@ -7,6 +7,7 @@ import { failureCodesSchema, statusName, type StatusName } from '../call/status.
 import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
+import { traceIdOf, traceIdIn } from '../observability/tracing.js';
 import type { ServerLayer } from './types.js';
 
 export interface ServerLoggingOptions {
@@ -80,6 +81,8 @@ export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLa
           latencyMs: Math.round((performance.now() - started) * 10) / 10,
           peer: call.peer,
           requestId,
+          // The client's line for the same call carries the same trace id (when it traces).
+          ...withTraceId(call.traceContext === undefined ? traceIdOf(metadata) : traceIdIn(call.traceContext)),
           ...(ok ? {} : { details: result.status.details }),
           ...(logger.isLevelEnabled('debug') ? { metadata: loggableMetadata(metadata) } : {}),
         },
@@ -88,4 +91,8 @@ export function serverLoggingLayer(options: ServerLoggingOptions = {}): ServerLa
     }
     return result;
   };
+}
+
+function withTraceId(traceId: string | undefined): { traceId?: string } {
+  return traceId === undefined ? {} : { traceId };
 }

@@ -9,12 +9,15 @@ import { loadSheddingLayer, type LoadSheddingLayer, type LoadSheddingOptions } f
 import { serverLoggingLayer, type ServerLoggingOptions } from './logging.js';
 import type { DrainPhase } from './drain.js';
 import { observeServerState, serverMetricsLayer, type ServerMetricsOptions } from './metrics.js';
+import { serverTracingLayer, type ServerTracingOptions } from './tracing.js';
 import { composeLayers } from '../call/compose.js';
 import type { ServerLayer } from './types.js';
 
 /**
  * The documented order of the server layers, outermost first:
  * - metrics (when recording) count and time every call;
+ * - tracing (when recording) spans every call, as the child of the client's attempt, and runs
+ *   the handler in its context; logging writes its trace id;
  * - logging sees every call, refused ones included, and sets the request id first;
  * - authorization refuses a caller without a verified identity, or not on the list, before
  *   anything else is spent on it;
@@ -22,7 +25,7 @@ import type { ServerLayer } from './types.js';
  * - idempotency replays a remembered answer before it takes a concurrency slot;
  * - load shedding guards the handler itself.
  */
-export const SERVER_LAYER_ORDER = ['metrics', 'logging', 'authorization', 'deadline', 'idempotency', 'load-shedding'] as const;
+export const SERVER_LAYER_ORDER = ['metrics', 'tracing', 'logging', 'authorization', 'deadline', 'idempotency', 'load-shedding'] as const;
 export type ServerLayerName = (typeof SERVER_LAYER_ORDER)[number];
 
 export interface ServerStackOptions {
@@ -32,6 +35,8 @@ export interface ServerStackOptions {
   clock?: Clock;
   /** gRPC's standard server metrics (A66); on whenever a meter provider is registered (or given). false leaves it out. */
   metrics?: ServerMetricsOptions | false;
+  /** A span per handled call (gRPC A72); on whenever a tracer provider is registered (or given). false leaves it out. */
+  tracing?: ServerTracingOptions | false;
   /** false leaves a layer out. */
   logging?: Omit<ServerLoggingOptions, 'logger'> | false;
   /** Who may call what (mutual TLS identities). Default: no authorization layer. */
@@ -52,6 +57,8 @@ export function serverLayers(options: ServerStackOptions = {}): NamedServerLayer
   const layers: NamedServerLayer[] = [];
   const metrics = options.metrics === false ? undefined : serverMetricsLayer(options.metrics);
   if (metrics) layers.push({ name: 'metrics', layer: metrics });
+  const tracing = options.tracing === false ? undefined : serverTracingLayer(options.tracing);
+  if (tracing) layers.push({ name: 'tracing', layer: tracing });
   if (options.logging !== false) layers.push({ name: 'logging', layer: serverLoggingLayer({ logger, ...options.logging }) });
   if (options.authorization) layers.push({ name: 'authorization', layer: authorizationLayer({ logger, ...options.authorization }) });
   if (options.deadline !== false) layers.push({ name: 'deadline', layer: serverDeadlineLayer({ clock }) });

@@ -1,4 +1,5 @@
 import type { Metadata, status as Status } from '@grpc/grpc-js';
+import type { Context } from '@opentelemetry/api';
 import type { MethodInfo } from '../call/method.js';
 import type { PeerIdentity } from '../security/identity.js';
 
@@ -19,6 +20,11 @@ export interface ServerCall {
   readonly responseHeaders: Metadata;
   /** The caller's identity from its verified client certificate (mutual TLS); undefined without one. Read on demand. */
   identity(): PeerIdentity | undefined;
+  /**
+   * The call's OpenTelemetry context (its server span's, set by the tracing layer): the handler
+   * runs in it, so the calls it makes are children of its span. Undefined: not traced.
+   */
+  readonly traceContext: Context | undefined;
 }
 
 /** A status to send: code, details and (optionally) trailers. */

@@ -6,6 +6,7 @@ import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { testMeter } from '../helpers/metrics.js';
+import { testTracer } from '../helpers/tracing.js';
 import { clientCall, scriptedNext } from '../helpers/requests.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
@@ -32,7 +33,7 @@ describe('client stack', () => {
       return { log, layers, chain };
     }
 
-    it('is metrics → logging → deadline → circuit breaker → retry, outermost first, without routes', async () => {
+    it('is metrics → tracing → logging → deadline → circuit breaker → retry, outermost first, without routes', async () => {
       const { log, layers, chain } = traced();
       // Metrics only when something records them (an OpenTelemetry meter provider); the route
       // layers only with routes (a stack from the mesh).
@@ -40,6 +41,7 @@ describe('client stack', () => {
       expect(CLIENT_LAYER_ORDER).to.deep.equal([
         'call-stats',
         'metrics',
+        'tracing',
         'logging',
         'route',
         'deadline',
@@ -55,8 +57,20 @@ describe('client stack', () => {
         'circuit-breaker',
         'retry',
       ]);
-      expect(clientLayers({ metrics: { meterProvider: (await testMeter()).provider } }).map((layer) => layer.name)).to.deep.equal([
+      expect(CLIENT_LAYER_ORDER.slice(1)).to.deep.equal([
         'metrics',
+        'tracing',
+        'logging',
+        'route',
+        'deadline',
+        'circuit-breaker',
+        'retry',
+        'destination',
+      ]);
+      const observed = { metrics: { meterProvider: (await testMeter()).provider }, tracing: { tracerProvider: testTracer().provider } };
+      expect(clientLayers(observed).map((layer) => layer.name)).to.deep.equal([
+        'metrics',
+        'tracing',
         'logging',
         'deadline',
         'circuit-breaker',
@@ -82,7 +96,7 @@ describe('client stack', () => {
       const route = { name: 'all', config: { fallback: 'any' as const }, chooseSubset: () => undefined };
       const { log, layers, chain } = traced({ routes: () => ({ match: () => route }) });
       expect(layers.map((layer) => layer.name)).to.deep.equal(
-        CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics' && name !== 'call-stats'),
+        CLIENT_LAYER_ORDER.filter((name) => name !== 'metrics' && name !== 'call-stats' && name !== 'tracing'),
       );
       const next = scriptedNext(grpc.status.UNAVAILABLE, grpc.status.OK);
       await chain(next)(clientCall());

@@ -8,6 +8,9 @@ import { orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { connectAndWait } from '../helpers/mesh.js';
 import { useTestPool } from '../helpers/servers.js';
+import { testTracer } from '../helpers/tracing.js';
+import type { TracerProvider } from '@opentelemetry/api';
+import { parseTraceparent } from '../../src/observability/tracing.js';
 
 const SERVICE = 'orders.v1.OrderService';
 
@@ -19,7 +22,7 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
   this.timeout(20_000);
   const pool = useTestPool();
 
-  async function setup() {
+  async function setup(tracerProvider?: TracerProvider) {
     const backends = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
     for (const backend of backends) pool.defer(() => backend.stop());
     const config: MeshConfigInput = {
@@ -32,7 +35,7 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
         },
       },
     };
-    const mesh = createMesh({ config });
+    const mesh = createMesh({ config, ...(tracerProvider && { tracerProvider }) });
     pool.defer(() => mesh.close());
     const channel = createChannel(mesh.target('orders'), ChannelCredentials.createInsecure(), mesh.channelOptions());
     pool.defer(() => channel.close());
@@ -60,6 +63,26 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     expect(calls).to.have.length(3);
     expect(calls.map((call) => call.metadata.get('authorization').map(String)[0])).to.deep.equal(['Bearer n', 'Bearer n', 'Bearer n']);
     expect(calls.flatMap((call) => Object.keys(call.metadata.getMap()).filter((key) => key.startsWith('x-meshlite')))).to.deep.equal([]);
+  });
+
+  it('sends grpc-previous-rpc-attempts and each attempt its own traceparent, under one call span', async () => {
+    const tracer = testTracer();
+    pool.defer(() => tracer.shutdown());
+    const { backends, client } = await setup(tracer.provider);
+    await client.GetOrder({ id: 'x' }, { metadata: headers({ 'x-test-fail-times': '1', 'x-test-key': 'traced' }) });
+    // In the order they were sent: by the count of attempts before each.
+    const previousOf = (call: { metadata: { get(key: string): unknown[] } }) =>
+      Number(call.metadata.get('grpc-previous-rpc-attempts')[0] ?? 0);
+    const calls = [...backends[0].calls, ...backends[1].calls].sort((a, b) => previousOf(a) - previousOf(b));
+    expect(calls.map((call) => call.metadata.get('grpc-previous-rpc-attempts').map(String))).to.deep.equal([[], ['1'], ['2']]);
+    const [callSpan] = tracer.named('Sent.');
+    const attempts = tracer
+      .named('Attempt.')
+      .sort((a, b) => Number(a.attributes['previous-rpc-attempts']) - Number(b.attributes['previous-rpc-attempts']));
+    expect(attempts.map((span) => span.attributes['previous-rpc-attempts'])).to.deep.equal([0, 1, 2]);
+    const sent = calls.map((call) => parseTraceparent(call.metadata.get('traceparent')[0]));
+    expect(sent.map((context) => context?.traceId)).to.deep.equal(calls.map(() => callSpan!.spanContext().traceId));
+    expect(sent.map((context) => context?.spanId)).to.deep.equal(attempts.map((span) => span.spanContext().spanId));
   });
 
   it("throws nice-grpc's ClientError with the server's code and details, and the mesh's account", async () => {

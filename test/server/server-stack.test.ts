@@ -22,6 +22,7 @@ import { md } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { testMeter } from '../helpers/metrics.js';
+import { testTracer } from '../helpers/tracing.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 import { until } from '../helpers/until.js';
 import { VegasLimit } from '../../src/server/concurrency-limit.js';
@@ -69,12 +70,24 @@ describe('server stack', () => {
     return { orders, address, client, get };
   }
 
-  it('has the documented order: metrics → logging → authorization → deadline → idempotency → load shedding', async () => {
+  it('has the documented order: metrics → tracing → logging → authorization → deadline → idempotency → load shedding', async () => {
     const meter = await testMeter();
-    const all = serverLayers({ authorization: { allow: { '*': ['*'] } }, metrics: { meterProvider: meter.provider } });
+    const all = serverLayers({
+      authorization: { allow: { '*': ['*'] } },
+      metrics: { meterProvider: meter.provider },
+      tracing: { tracerProvider: testTracer().provider },
+    });
     expect(all.map((l) => l.name)).to.deep.equal([...SERVER_LAYER_ORDER]);
-    expect(SERVER_LAYER_ORDER).to.deep.equal(['metrics', 'logging', 'authorization', 'deadline', 'idempotency', 'load-shedding']);
-    // Authorization only when asked for; metrics only when something records them.
+    expect(SERVER_LAYER_ORDER).to.deep.equal([
+      'metrics',
+      'tracing',
+      'logging',
+      'authorization',
+      'deadline',
+      'idempotency',
+      'load-shedding',
+    ]);
+    // Authorization only when asked for; metrics and tracing only when something records them.
     expect(serverLayers().map((l) => l.name)).to.deep.equal(['logging', 'deadline', 'idempotency', 'load-shedding']);
   });
 
@@ -103,6 +116,7 @@ describe('server stack', () => {
       signal: new AbortController().signal,
       responseHeaders: new grpc.Metadata(),
       identity: () => undefined,
+      traceContext: undefined,
     };
     await chain(handler)(call);
     expect(log).to.deep.equal([
@@ -453,5 +467,6 @@ function serverCall(headers: Record<string, string>): ServerCall {
     signal: new AbortController().signal,
     responseHeaders: new grpc.Metadata(),
     identity: () => undefined,
+    traceContext: undefined,
   };
 }

@@ -8,11 +8,12 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Cancellation } from '../../call/cancellation.js';
 import type { RoutingHint } from '../../call/routing-hint.js';
 import { makeStatus } from '../../call/status.js';
-import type { AttemptRecord } from '../types.js';
+import type { AttemptInfo, AttemptKind, AttemptRecord } from '../types.js';
 
-/** One attempt in flight, and the link to the next one. */
-export class Attempt {
+/** One attempt in flight, and the link to the next one; the attempt's call carries it (ClientCall.attempt). */
+export class Attempt implements AttemptInfo {
   readonly index: number;
+  readonly kind: AttemptKind;
   /** Its own cancel signal, when the call may end it (a hedge that lost, a cut); else the caller's. */
   readonly cancel: Cancellation | undefined;
   /** Where the attempt went, before grpc-js knows (mesh channels only): later attempts avoid it. */
@@ -27,11 +28,21 @@ export class Attempt {
   timedOut = false;
   /** The attempt after it was granted when it was cut (budget taken): it goes when this one ends. */
   granted = false;
+  /** The call ended while it ran (another attempt's answer won, or none did): it was cancelled. */
+  lost = false;
   /** The next attempt in flight. */
   next: Attempt | undefined = undefined;
 
-  constructor(index: number, cancel: Cancellation | undefined, hint: RoutingHint | undefined, startedAt: number, timeoutAt?: number) {
+  constructor(
+    index: number,
+    kind: AttemptKind,
+    cancel: Cancellation | undefined,
+    hint: RoutingHint | undefined,
+    startedAt: number,
+    timeoutAt?: number,
+  ) {
     this.index = index;
+    this.kind = kind;
     this.cancel = cancel;
     this.hint = hint;
     this.startedAt = startedAt;
@@ -121,6 +132,7 @@ export function loseAll(first: Attempt | undefined, winner: Attempt | undefined,
         ? 'hedged attempt cancelled: its call ended'
         : `hedged attempt cancelled after ${Math.round(durationMs)} ms: attempt ${winner.index} answered first`,
     );
+    loser.lost = true;
     loser.cancel?.abort(status);
     records.push({
       code: status.code,

@@ -3,7 +3,7 @@ import { Cancellation } from '../../call/cancellation.js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { setTimer } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
-import type { AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
+import type { AttemptKind, AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
 import { afterFailure } from './after-failure.js';
 import type { RetryContext } from './context.js';
 import { DeliveryNote } from './delivery-note.js';
@@ -87,7 +87,7 @@ export class RetryingCall {
     return this.#hedgeDelayMs !== undefined || this.#context.policy.perAttemptTimeoutMs !== undefined;
   }
 
-  #launch(): void {
+  #launch(kind: AttemptKind = 'first'): void {
     const { policy, clock, routingHints } = this.#context;
     const call = this.#call;
     const index = ++this.#started;
@@ -105,14 +105,15 @@ export class RetryingCall {
     // A timed call always gives its attempts their own signal (#mayEndAttempts): the cut needs it.
     const timeoutMs = cancel === undefined ? undefined : policy.perAttemptTimeoutMs;
     const timeoutAt = timeoutMs === undefined || now + timeoutMs >= call.deadline ? undefined : now + timeoutMs;
-    const attempt = new Attempt(index, cancel, hint, now, timeoutAt);
+    const attempt = new Attempt(index, kind, cancel, hint, now, timeoutAt);
     this.#running = append(this.#running, attempt);
-    // An attempt that changes nothing about the call (no signal, hint or sink of its own: a
-    // plain retry's first attempt) is the call itself; layers never mutate calls.
+    // A first attempt that changes nothing about the call (no signal, hint or sink of its own:
+    // a plain retry's) is the call itself; layers never mutate calls. Later ones say which
+    // they are (the transport sends A6's grpc-previous-rpc-attempts, their spans say so).
     const attemptCall =
-      cancel === undefined && hint === call.hint && this.#sink === undefined
+      index === 1 && cancel === undefined && hint === call.hint && this.#sink === undefined
         ? call
-        : deriveCall(call, { signal: cancel ?? call.signal, hint, sink: this.#sink });
+        : deriveCall(call, { signal: cancel ?? call.signal, hint, sink: this.#sink, attempt });
     this.#next(attemptCall).then(
       (result) => this.#ended(attempt, result),
       (error: unknown) => this.#ended(attempt, layerFailure(error)),
@@ -161,7 +162,7 @@ export class RetryingCall {
       this.#listenToCaller();
       this.#arm();
     } else {
-      this.#launch();
+      this.#launch('retry');
     }
   }
 
@@ -265,12 +266,12 @@ export class RetryingCall {
         continue;
       }
       this.#retried('retry', Status.DEADLINE_EXCEEDED, attempt.hint?.picked(), 0);
-      return this.#launch();
+      return this.#launch('retry');
     }
     if (this.#pendingAt !== undefined && this.#pendingAt <= horizon) {
       if (!this.#pendingHedge) {
         this.#pendingAt = undefined;
-        return this.#launch();
+        return this.#launch('retry');
       }
       if (!anySent(this.#running)) {
         // No attempt has reached an endpoint yet: a hedge would only wait beside them.
@@ -279,7 +280,7 @@ export class RetryingCall {
         this.#pendingAt = undefined;
         if (this.#mayRepeat(now)) {
           this.#retried('hedge', Status.OK, undefined, 0);
-          return this.#launch();
+          return this.#launch('hedge');
         }
       }
     }
