@@ -50,11 +50,26 @@ export interface EtcdProcessOptions {
 }
 
 export async function startEtcdProcess(options: EtcdProcessOptions = {}): Promise<EtcdProcess> {
+  // A free port is free when asked, not when etcd binds it: another process (a parallel test
+  // run, a backend) may take it in between. Etcd keeps its ports across restarts, so a taken
+  // one is only retried at the first start, with new ports.
+  for (let tries = 1; ; tries++) {
+    const etcd = etcdProcess(options, await freePort(), await freePort());
+    try {
+      await etcd.start();
+      return etcd;
+    } catch (error) {
+      await etcd.dispose();
+      if (tries >= 3 || !/address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+function etcdProcess(options: EtcdProcessOptions, clientPort: number, peerPort: number): EtcdProcess {
   const { tls } = options;
   const scheme = tls ? 'https' : 'http';
   const binary = requireBinary('etcd', 'etcd-server');
   const dir = mkdtempSync(join(tmpdir(), 'meshlite-etcd-'));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
   const endpoint = `127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   // prettier-ignore
@@ -107,6 +122,5 @@ export async function startEtcdProcess(options: EtcdProcessOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await etcd.start();
   return etcd;
 }
