@@ -5,6 +5,8 @@ import { withRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { PREVIOUS_ATTEMPTS_HEADER } from '../call/wire.js';
 import { abortStatus, failedResult } from './call.js';
+import { Outpaced } from './outpaced.js';
+import { setTimer, unrefTimer } from '../clock.js';
 import type { AttemptRecord, AttemptTrace, ClientCall, ClientResult } from './types.js';
 import { errorText } from '../errors.js';
 
@@ -92,6 +94,8 @@ class Attempt implements InterceptingListener {
   #readError: StatusObject | undefined;
   /** The attempt's span, when the call is traced. */
   readonly #trace: AttemptTrace | undefined;
+  /** Ends the wait of an outpaced loser for its per-attempt timeout. */
+  #linger: (() => void) | undefined;
 
   constructor(call: ClientCall, channel: AttemptChannel, resolve: (result: ClientResult) => void, trace: AttemptTrace | undefined) {
     this.#call = call;
@@ -108,6 +112,21 @@ class Attempt implements InterceptingListener {
     // The span ends as the mesh gave the attempt up (a hedge that lost, a cut, the caller's
     // cancel), not whenever grpc-js reports the cancelled stream.
     this.#trace?.end(reason, this.#peer());
+    const outpaced = this.#call.signal.reason;
+    if (outpaced instanceof Outpaced) {
+      // Over for the call; the stream runs on to its per-attempt timeout (see Outpaced).
+      const { clock, lingerMs } = outpaced;
+      const timer = unrefTimer(
+        setTimer(
+          clock,
+          () =>
+            this.handle?.cancelWithStatus(Status.DEADLINE_EXCEEDED, `outpaced by a hedge, then no answer within its per-attempt timeout`),
+          lingerMs,
+        ),
+      );
+      this.#linger = () => clock.clearTimeout(timer);
+      return;
+    }
     this.handle?.cancelWithStatus(reason.code, reason.details);
   };
 
@@ -162,6 +181,7 @@ class Attempt implements InterceptingListener {
   }
 
   onReceiveStatus(received: StatusObject): void {
+    this.#linger?.();
     const status = this.#readError ?? received;
     this.#call.signal.removeEventListener('abort', this.#onAbort);
     const endpoint = this.#peer();

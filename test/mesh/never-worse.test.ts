@@ -126,6 +126,61 @@ describe('never worse than plain grpc-js', function () {
     expect(snapshotA!.methods.map((m) => [m.method, m.ejection])).to.deep.equal([[GET_ORDER, 'ejected']]);
   });
 
+  it('ejects a method whose attempts are always outpaced by hedges once they run past their per-attempt timeout', async () => {
+    // ServiceA never answers GetOrder; every hedge wins at B. A loser is not a failure by being
+    // outpaced, but it keeps its stream to its per-attempt timeout (50 ms), and no answer by
+    // then is one — else A kept every fourth GetOrder's first attempt, and each needed a hedge.
+    const [a, b] = await backends('ServiceA', 'ServiceB');
+    const clock = manualClock(Date.now());
+    const { mesh, client } = await readyMeshClient(
+      pool,
+      {
+        clock,
+        config: service(a!, b!, {
+          balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+          client: {
+            retry: {
+              budget: false,
+              methods: { [GET_ORDER]: { idempotent: true, perAttemptTimeoutMs: 50, hedging: { delayMs: 10, maxAttempts: 2 } } },
+            },
+          },
+        }),
+      },
+      ['ServiceA', 'ServiceB'],
+    );
+    const getOrdersAtA = () => a!.calls.filter((call) => call.method === 'GetOrder').length;
+    const inFlightAtA = () => mesh.snapshot('orders')[0]!.endpoints.find((e) => e.name === 'ServiceA')!.inFlight;
+    /** A GetOrder; when A holds it, the hedge goes after 10 ms, and A's attempt runs to 50 ms. */
+    const getOrderHedged = async () => {
+      const before = getOrdersAtA();
+      let ended = false;
+      const answer = getOrder(client).finally(() => (ended = true));
+      await untilTrue(() => ended || getOrdersAtA() > before);
+      if (!ended) {
+        clock.tick(10);
+        await answer;
+        // The call has its answer; A's attempt is still open until its per-attempt timeout.
+        expect(inFlightAtA()).to.equal(1);
+        clock.tick(40);
+        await untilTrue(() => inFlightAtA() === 0);
+      }
+      return answer;
+    };
+    const events: EndpointEvent[] = [];
+    mesh.events.onEndpoint((event) => events.push(event));
+    a!.behaviour.hangMethods = ['GetOrder'];
+    const served: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      served.push((await getOrderHedged()).served_by);
+      for (const n of [1, 2]) await createOrder(client, `k-${i}-${n}`);
+    }
+    expect(served).to.deep.equal(served.map(() => 'ServiceB'));
+    expect(a!.calls.filter((call) => call.method === 'GetOrder')).to.have.length(3);
+    const ejections = events.filter((e) => e.kind === 'ejected');
+    expect(ejections.map((e) => [e.endpoint, e.method])).to.deep.equal([['ServiceA', GET_ORDER]]);
+    expect(ejections[0]!.reason).to.match(/^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for orders\.v1\.OrderService\/GetOrder/);
+  });
+
   it('lets an ejected endpoint that is connected and healthy serve when the other one dies', async () => {
     const [a, b] = await backends('ServiceA', 'ServiceB');
     const { mesh, client } = await readyMeshClient(

@@ -8,6 +8,8 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Cancellation } from '../../call/cancellation.js';
 import type { RoutingHint } from '../../call/routing-hint.js';
 import { makeStatus } from '../../call/status.js';
+import type { Clock } from '../../clock.js';
+import { Outpaced } from '../outpaced.js';
 import type { AttemptInfo, AttemptKind, AttemptRecord } from '../types.js';
 
 /** One attempt in flight, and the link to the next one; the attempt's call carries it (ClientCall.attempt). */
@@ -119,11 +121,14 @@ export function abortAll(first: Attempt | undefined, reason: unknown): void {
  * and leaves a record in `records` (it may have reached a server). A loser ends CANCELLED, as
  * gRPC's hedging cancels it (A6), whether it started before the winner or after: being
  * outpaced by a hedge says the endpoint is slower than another, not that it failed. Passive
- * ejection ignores it, and an alert on attempt DEADLINE_EXCEEDED does not fire on hedging;
- * an endpoint too slow to keep is one whose attempts a per-attempt timeout cuts (those end
- * DEADLINE_EXCEEDED and count), and p2c_ewma's latency sees the loser's time as a lower bound.
+ * ejection ignores a cancelled attempt, and an alert on attempt DEADLINE_EXCEEDED does not fire
+ * on hedging. An endpoint too slow to keep is one whose attempts a per-attempt timeout cuts
+ * (those end DEADLINE_EXCEEDED and count): an outpaced loser with such a timeout keeps its
+ * stream until then (see Outpaced), so a backend that never answers a method is still found
+ * out when hedges always win against it; p2c_ewma's latency sees a loser's time as a lower bound.
  */
-export function loseAll(first: Attempt | undefined, winner: Attempt | undefined, now: number, records: AttemptRecord[]): void {
+export function loseAll(first: Attempt | undefined, winner: Attempt | undefined, clock: Clock, records: AttemptRecord[]): void {
+  const now = clock.now();
   for (let loser = first; loser !== undefined; loser = loser.next) {
     const durationMs = now - loser.startedAt;
     const status = makeStatus(
@@ -133,7 +138,8 @@ export function loseAll(first: Attempt | undefined, winner: Attempt | undefined,
         : `hedged attempt cancelled after ${Math.round(durationMs)} ms: attempt ${winner.index} answered first`,
     );
     loser.lost = true;
-    loser.cancel?.abort(status);
+    const outpaced = winner !== undefined && loser.index < winner.index && loser.timeoutAt !== undefined && loser.timeoutAt > now;
+    loser.cancel?.abort(outpaced ? new Outpaced(status, loser.timeoutAt! - now, clock) : status);
     records.push({
       code: status.code,
       peer: loser.hint?.picked(),

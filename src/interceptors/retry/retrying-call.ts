@@ -190,7 +190,7 @@ export class RetryingCall {
     const { clock } = this.#context;
     clock.clearTimeout(this.#timer);
     if (this.#onCallerAbort) this.#call.signal.removeEventListener('abort', this.#onCallerAbort);
-    if (this.#running !== undefined) loseAll(this.#running, winner, clock.now(), (this.#records ??= []));
+    if (this.#running !== undefined) loseAll(this.#running, winner, clock, (this.#records ??= []));
     this.#running = undefined;
     this.#resolve(finalStatus(result, this.#records ?? result.attempts, reason));
   }
