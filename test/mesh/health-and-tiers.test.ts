@@ -31,6 +31,27 @@ describe('mesh health checking and priority tiers', function () {
     return readyMeshClient(pool, { config: { services } }, ready);
   }
 
+  type WatchCall = grpc.ServerWritableStream<{ service: string }, unknown>;
+
+  /**
+   * A backend whose grpc.health.v1 is the test's: `watch` answers each Watch (default: SERVING
+   * once), `check` runs before each Check answers SERVING.
+   */
+  function healthBackend(name: string, { watch, check }: { watch?: (call: WatchCall) => void; check?: () => void }) {
+    return backend(name, {
+      health: false,
+      setup: (server) =>
+        server.addService(healthServiceDefinition, {
+          Watch: watch ?? ((call: WatchCall) => void call.write({ status: 'SERVING' })),
+          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+            check?.();
+            callback(null, { status: 'SERVING' });
+          },
+          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
+        }),
+    });
+  }
+
   it('fails over to the next priority tier when a tier has nothing usable, and back when it recovers', async () => {
     const [a, b, c] = await Promise.all(['ServiceA', 'ServiceB', 'ServiceC'].map((name) => backend(name)));
     const { mesh: m, client } = mesh({
@@ -123,18 +144,7 @@ describe('mesh health checking and priority tiers', function () {
 
   it('probes only a silent endpoint: none while Watch is quiet and nothing is sent, one after the idle interval, one soon after a call goes unanswered', async () => {
     let checks = 0;
-    const a = await backend('ServiceA', {
-      health: false,
-      setup: (server) =>
-        server.addService(healthServiceDefinition, {
-          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void call.write({ status: 'SERVING' }),
-          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-            checks++;
-            callback(null, { status: 'SERVING' });
-          },
-          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
-        }),
-    });
+    const a = await healthBackend('ServiceA', { check: () => checks++ });
     const clock = manualClock(Date.now());
     const { mesh: m, client } = meshClient(pool, {
       config: {
@@ -172,21 +182,13 @@ describe('mesh health checking and priority tiers', function () {
 
   it('rebuilds no picker for a healthy answer in other words (a probe after the Watch), one for a verdict', async () => {
     let checks = 0;
-    let watch: grpc.ServerWritableStream<{ service: string }, unknown> | undefined;
-    const a = await backend('ServiceA', {
-      health: false,
-      setup: (server) =>
-        server.addService(healthServiceDefinition, {
-          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
-            watch = call;
-            call.write({ status: 'SERVING' });
-          },
-          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-            checks++;
-            callback(null, { status: 'SERVING' });
-          },
-          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
-        }),
+    let watch: WatchCall | undefined;
+    const a = await healthBackend('ServiceA', {
+      watch: (call) => {
+        watch = call;
+        call.write({ status: 'SERVING' });
+      },
+      check: () => checks++,
     });
     const clock = manualClock(Date.now());
     const { mesh: m, client } = meshClient(pool, {
@@ -223,20 +225,7 @@ describe('mesh health checking and priority tiers', function () {
     const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
     const firstProbe = new Map<string, number>();
     const backends = await Promise.all(
-      names.map((name) =>
-        backend(name, {
-          health: false,
-          setup: (server) =>
-            server.addService(healthServiceDefinition, {
-              Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void call.write({ status: 'SERVING' }),
-              Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-                if (!firstProbe.has(name)) firstProbe.set(name, clock.now());
-                callback(null, { status: 'SERVING' });
-              },
-              List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
-            }),
-        }),
-      ),
+      names.map((name) => healthBackend(name, { check: () => void (firstProbe.has(name) || firstProbe.set(name, clock.now())) })),
     );
     const { mesh: m, client } = meshClient(pool, {
       config: {
@@ -375,19 +364,12 @@ describe('mesh health checking and priority tiers', function () {
     // probe timeout, the client's deadline timer expires, and Node runs it before the answer
     // waiting in the socket. A timer that fired that late says nothing about the backend.
     let checks = 0;
-    const a = await backend('ServiceA', {
-      health: false,
-      setup: (server) =>
-        server.addService(healthServiceDefinition, {
-          Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void call.write({ status: 'SERVING' }),
-          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-            checks++;
-            const end = performance.now() + 300;
-            while (performance.now() < end); // the app's own CPU work, on the one event loop
-            callback(null, { status: 'SERVING' });
-          },
-          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
-        }),
+    const a = await healthBackend('ServiceA', {
+      check: () => {
+        checks++;
+        const end = performance.now() + 300;
+        while (performance.now() < end); // the app's own CPU work, on the one event loop
+      },
     });
     const clock = manualClock(Date.now());
     const { mesh: m, client } = meshClient(pool, {
@@ -420,15 +402,7 @@ describe('mesh health checking and priority tiers', function () {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     // A health service that holds back its first Watch answer until the test says so.
-    const a = await backend('ServiceA', {
-      health: false,
-      setup: (server) =>
-        server.addService(healthServiceDefinition, {
-          Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => void released.then(() => call.write({ status: 'SERVING' })),
-          Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: 'SERVING' }),
-          List: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { statuses: {} }),
-        }),
-    });
+    const a = await healthBackend('ServiceA', { watch: (call) => void released.then(() => call.write({ status: 'SERVING' })) });
     const { mesh: m, client } = mesh({
       orders: { endpoints: [{ name: 'ServiceA', address: a.address }], healthCheck: { serviceName: SERVICE, probeIntervalMs: 0 } },
     });
