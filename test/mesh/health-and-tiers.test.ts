@@ -225,7 +225,13 @@ describe('mesh health checking and priority tiers', function () {
     const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
     const firstProbe = new Map<string, number>();
     const backends = await Promise.all(
-      names.map((name) => healthBackend(name, { check: () => void (firstProbe.has(name) || firstProbe.set(name, clock.now())) })),
+      names.map((name) =>
+        healthBackend(name, {
+          check: () => {
+            if (!firstProbe.has(name)) firstProbe.set(name, clock.now());
+          },
+        }),
+      ),
     );
     const { mesh: m, client } = meshClient(pool, {
       config: {
