@@ -181,6 +181,55 @@ describe('never worse than plain grpc-js', function () {
     expect(ejections[0]!.reason).to.match(/^3 consecutive failures \(last: DEADLINE_EXCEEDED\) for orders\.v1\.OrderService\/GetOrder/);
   });
 
+  it('keeps a method that answers after its hedge won but within its per-attempt timeout', async () => {
+    // ServiceA answers GetOrder 30 ms late (on the test's clock); its hedge wins at B after
+    // 10 ms every time. Slower than another endpoint is not failed: A answers within its 50 ms
+    // per-attempt timeout, its stream still open, and stays in rotation.
+    const clock = manualClock(Date.now());
+    const a = await startFakeBackend('ServiceA', { clock });
+    const [b] = await backends('ServiceB');
+    pool.defer(() => a.stop());
+    const { mesh, client } = await readyMeshClient(
+      pool,
+      {
+        clock,
+        config: service(a, b!, {
+          balancer: { slowStart: { windowMs: 0 }, ejection: { consecutiveFailures: 3, baseEjectionMs: 60_000, maxEjectionMs: 60_000 } },
+          client: {
+            retry: {
+              budget: false,
+              methods: { [GET_ORDER]: { idempotent: true, perAttemptTimeoutMs: 50, hedging: { delayMs: 10, maxAttempts: 2 } } },
+            },
+          },
+        }),
+      },
+      ['ServiceA', 'ServiceB'],
+    );
+    a.behaviour.delayMs = 30;
+    const inFlightAtA = () => mesh.snapshot('orders')[0]!.endpoints.find((e) => e.name === 'ServiceA')!.inFlight;
+    const events: EndpointEvent[] = [];
+    mesh.events.onEndpoint((event) => events.push(event));
+    const served: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const before = a.calls.length;
+      let ended = false;
+      const answer = getOrder(client).finally(() => (ended = true));
+      await untilTrue(() => ended || a.calls.length > before);
+      if (!ended) {
+        clock.tick(10);
+        served.push((await answer).served_by);
+        clock.tick(20);
+        await untilTrue(() => inFlightAtA() === 0);
+      } else {
+        served.push((await answer).served_by);
+      }
+    }
+    expect(served).to.deep.equal(served.map(() => 'ServiceB'));
+    expect(a.calls.filter((call) => call.method === 'GetOrder').length).to.be.at.least(3);
+    expect(events.filter((e) => e.kind === 'ejected')).to.deep.equal([]);
+    expect(mesh.snapshot('orders')[0]!.endpoints.find((e) => e.name === 'ServiceA')).to.include({ status: 'in-rotation' });
+  });
+
   it('lets an ejected endpoint that is connected and healthy serve when the other one dies', async () => {
     const [a, b] = await backends('ServiceA', 'ServiceB');
     const { mesh, client } = await readyMeshClient(
