@@ -111,8 +111,8 @@ async function main(): Promise<void> {
     const total =
       (parts.has('scenarios') ? options.rounds * options.scenarios.length * 2 : 0) +
       (parts.has('latency') ? options.rounds * 3 : 0) +
-      (parts.has('overhead') ? options.overheadRounds * 6 : 0) +
-      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 2) + 1 : 0) +
+      (parts.has('overhead') ? options.overheadRounds * 6 + 1 : 0) +
+      (parts.has('layers') ? options.overheadRounds * (LAYER_STEPS.length + 2) + 2 : 0) +
       (parts.has('weights') ? 2 : 0) +
       (parts.has('etcd') ? 1 : 0) +
       (parts.has('mtls') ? options.overheadRounds * 2 : 0) +
@@ -182,9 +182,16 @@ async function main(): Promise<void> {
 
     const overhead: OverheadRun[] = [];
     const paced: OverheadRun[] = [];
+    // Equal weights: the run measures what the stack costs per call, not the 80/20 split.
+    const mesh = (a: Record<string, string>) => meshliteStack(a, { equalWeights: true });
+    if (parts.has('overhead')) {
+      // One run of each stack first, not kept: the first stack a process runs pays for V8's
+      // compiling its code, which is not what it costs per call.
+      for (const make of [mesh, bareStack])
+        for (const callers of OVERHEAD_CALLERS) await runOverhead(supervisor, addresses, make, 0, undefined, {}, callers);
+      progress('overhead warm-up run of each stack done (not kept)');
+    }
     for (let round = 1; parts.has('overhead') && round <= options.overheadRounds; round++) {
-      // Equal weights: the run measures what the stack costs per call, not the 80/20 split.
-      const mesh = (a: Record<string, string>) => meshliteStack(a, { equalWeights: true });
       const order = round % 2 === 1 ? [mesh, bareStack] : [bareStack, mesh];
       for (const make of order) {
         // 32 callers, then 128: at 128 bare grpc-js's p99 passes the 60 ms hedge delay, and the
@@ -212,6 +219,10 @@ async function main(): Promise<void> {
       emptyInterceptorStack,
       ...LAYER_STEPS.map((step) => (a: Record<string, string>) => layeredStack(a, step)),
     ];
+    if (parts.has('layers')) {
+      for (const make of layerStacks) await runOverhead(supervisor, addresses, make, 0);
+      progress('layers   warm-up run of each stack done (not kept)');
+    }
     for (let round = 1; parts.has('layers') && round <= options.overheadRounds; round++) {
       for (const make of round % 2 === 1 ? layerStacks : [...layerStacks].reverse()) {
         const run = await runOverhead(supervisor, addresses, make, round);

@@ -98,10 +98,10 @@ function overheadTable(results: BenchResults): string[] {
   const callerCounts = [...new Set(results.overhead.map((r) => r.callers ?? 32))].sort((a, b) => a - b);
   const rounds = results.overhead.filter((r) => r.stack === 'bare grpc-js' && (r.callers ?? 32) === callerCounts[0]).length;
   const lines = [
-    `Overhead (healthy pair, ${callerCounts.join(' and ')} callers back to back, ${rounds} interleaved rounds; garbage: bytes allocated on V8's heap per call):`,
+    `Overhead (healthy pair, ${callerCounts.join(' and ')} callers back to back, ${rounds} interleaved rounds after one that warms both stacks up and is not kept; garbage: bytes allocated on V8's heap per call; hedged: the share of calls the mesh hedged):`,
     '',
-    '| stack | callers | calls/s | p50 ms | client CPU per call | of which GC pauses | garbage per call |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| stack | callers | calls/s | p50 ms | client CPU per call | of which GC pauses | garbage per call | hedged |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const callers of callerCounts) {
     const overheadOf = (stack: string) => results.overhead.filter((r) => r.stack === stack && (r.callers ?? 32) === callers);
@@ -119,7 +119,7 @@ function overheadTable(results: BenchResults): string[] {
         )} | ${spread(
           runs.map((r) => r.clientCpuUsPerCall),
           ' µs',
-        )} | ${gcPauses(runs)} | ${garbage(runs)} |`,
+        )} | ${gcPauses(runs)} | ${garbage(runs)} | ${hedged(runs)} |`,
       );
     }
     lines.push(
@@ -135,7 +135,7 @@ function overheadTable(results: BenchResults): string[] {
         ratios.map((r) => r.cpu),
         '×',
         2,
-      )} | | |`,
+      )} | | | |`,
     );
   }
   const paced = results.paced ?? [];
@@ -403,6 +403,12 @@ function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun
 function garbage(runs: readonly OverheadRun[]): string {
   const measured = runs.flatMap((r) => (r.allocatedBytesPerCall === undefined ? [] : [r.allocatedBytesPerCall / 1024]));
   return measured.length === 0 ? '—' : spread(measured, ' KiB', 1);
+}
+
+/** The share of calls hedged, or a dash for a stack that does not hedge. */
+function hedged(runs: readonly OverheadRun[]): string {
+  const measured = runs.flatMap((r) => (r.hedgesPerCall === undefined ? [] : [r.hedgesPerCall * 100]));
+  return measured.length === 0 ? '—' : spread(measured, ' %', 1);
 }
 
 function gcPauses(runs: readonly OverheadRun[]): string {

@@ -58,6 +58,13 @@ export async function runOverhead(
     for (let i = 0; i < 200; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders());
     for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders());
     const durationMs = 3000;
+    // The hedges the mesh's retry layer sends during the timed calls (none for grpc-js stacks).
+    let hedges = 0;
+    const retry = (stack.client as { stack?: { retry?: { onRetry(listener: (event: { kind: string }) => void): () => void } } }).stack
+      ?.retry;
+    const stopCounting = retry?.onRetry((event) => {
+      if (event.kind === 'hedge') hedges++;
+    });
     const latencies: number[] = [];
     const gcPauses = countGcPauses();
     const allocated = countAllocatedBytes();
@@ -91,6 +98,7 @@ export async function runOverhead(
       await Promise.all(calls);
     }
     const cpu = process.cpuUsage(cpuBefore);
+    stopCounting?.();
     const allocatedBytes = allocated();
     const gcMs = await gcPauses();
     latencies.sort((a, b) => a - b);
@@ -106,6 +114,7 @@ export async function runOverhead(
       clientCpuUsPerCall: (cpu.user + cpu.system) / calls,
       gcUsPerCall: (gcMs * 1000) / calls,
       allocatedBytesPerCall: allocatedBytes / calls,
+      ...(retry && { hedgesPerCall: hedges / calls }),
       ...(mirrors && { mirrors: { sent: mirrors.sent, dropped: mirrors.dropped, failed: mirrors.failed } }),
     };
   } finally {

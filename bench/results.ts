@@ -47,6 +47,8 @@ export interface OverheadRun {
   readonly gcUsPerCall?: number;
   /** Bytes allocated on V8's heap per completed call (absent in results written before it was measured). */
   readonly allocatedBytesPerCall?: number;
+  /** Hedges sent per completed call (a stack with the mesh's retry layer; absent otherwise). */
+  readonly hedgesPerCall?: number;
   /** A stack with a mirror: the copies it sent, dropped at its bound, and that failed. */
   readonly mirrors?: { readonly sent: number; readonly dropped: number; readonly failed: number };
 }

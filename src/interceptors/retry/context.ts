@@ -3,6 +3,7 @@ import type { MethodInfo } from '../../call/method.js';
 import type { Clock } from '../../clock.js';
 import type { Signal } from '../../observability/signal.js';
 import type { RetryBudget } from './budget.js';
+import type { HedgeDelay } from './hedge-delay.js';
 import type { ResolvedRetryPolicy } from './policy.js';
 
 export interface RetryEvent {
@@ -29,4 +30,6 @@ export interface RetryContext {
   readonly routingHints: boolean;
   /** Hears of each attempt as it starts (RetryOptions.onAttempt). */
   readonly onAttempt: ((method: MethodInfo) => void) | undefined;
+  /** The adaptive hedge delay of each hedged method under this policy, by method path. */
+  readonly hedgeDelays: Map<string, HedgeDelay>;
 }

@@ -5,6 +5,7 @@ import { statusCodeSchema, type StatusName } from '../../call/status.js';
 import { resolveWith } from '../../schema/validate.js';
 import { DAY, count, durationMs } from '../../schema/bounds.js';
 import { methodLookup } from '../../call/method-table.js';
+import { ADAPTIVE_HEDGING_DEFAULTS, type AdaptiveHedging } from './hedge-delay.js';
 import { BACKOFF_DEFAULTS, backoffSchema, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
 
 /** How one method is retried. Every field has a default; config may set any of them per method. */
@@ -33,9 +34,12 @@ export interface RetryPolicy {
    * Hedging for idempotent unary methods: another attempt after `delayMs` if none has
    * answered; the first success wins, the rest are cancelled. `maxAttempts` bounds the
    * attempts in all, failed ones included; default the method's own `maxAttempts` (at least
-   * 2). Off by default.
+   * 2). `adaptive` (on by default): when the method's answers over the last `windowMs` (10 s)
+   * were slower than `delayMs` at their `percentile` (99), the hedge waits that long instead
+   * (up to the per-attempt timeout), so a busy but healthy service is not hedged on every
+   * slow-ish call; `false` keeps the delay fixed, as gRPC A6 has it. Off by default.
    */
-  hedging?: { delayMs: number; maxAttempts?: number };
+  hedging?: { delayMs: number; maxAttempts?: number; adaptive?: false | { percentile?: number; windowMs?: number } };
 }
 
 export interface ResolvedRetryPolicy {
@@ -44,7 +48,7 @@ export interface ResolvedRetryPolicy {
   readonly retryableCodes: ReadonlySet<number>;
   readonly perAttemptTimeoutMs: number | undefined;
   readonly idempotent: boolean;
-  readonly hedging: { readonly delayMs: number; readonly maxAttempts: number } | undefined;
+  readonly hedging: { readonly delayMs: number; readonly maxAttempts: number; readonly adaptive: AdaptiveHedging | undefined } | undefined;
 }
 
 export const RETRY_POLICY_DEFAULTS = Object.freeze({
@@ -65,6 +69,15 @@ export const retryPolicyFields = {
     z.strictObject({
       delayMs: durationMs(0, DAY),
       maxAttempts: z.optional(count(2, 10)),
+      adaptive: z.optional(
+        z.union([
+          z.literal(false),
+          z.strictObject({
+            percentile: z.optional(z.number().check(z.minimum(50), z.maximum(99.9))),
+            windowMs: z.optional(durationMs(1000, DAY)),
+          }),
+        ]),
+      ),
     }),
   ),
 };
@@ -91,6 +104,13 @@ function finish(layers: readonly PolicyInput[]): ResolvedRetryPolicy {
       ? Object.freeze({
           delayMs: merged.hedging.delayMs,
           maxAttempts: merged.hedging.maxAttempts ?? Math.max(2, merged.maxAttempts ?? RETRY_POLICY_DEFAULTS.maxAttempts),
+          adaptive:
+            merged.hedging.adaptive === false
+              ? undefined
+              : Object.freeze({
+                  percentile: merged.hedging.adaptive?.percentile ?? ADAPTIVE_HEDGING_DEFAULTS.percentile,
+                  windowMs: merged.hedging.adaptive?.windowMs ?? ADAPTIVE_HEDGING_DEFAULTS.windowMs,
+                }),
         })
       : undefined,
   });

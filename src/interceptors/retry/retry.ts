@@ -121,7 +121,10 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
   const contextFor = (policy: RetryContext['policy']): RetryContext => {
     let context = contexts.get(policy);
     if (context === undefined)
-      contexts.set(policy, (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints, onAttempt }));
+      contexts.set(
+        policy,
+        (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints, onAttempt, hedgeDelays: new Map() }),
+      );
     return context;
   };
 

@@ -5,6 +5,7 @@ import { setTimer } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
 import type { AttemptKind, AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
 import { afterFailure } from './after-failure.js';
+import { HedgeDelay, type AdaptiveHedging } from './hedge-delay.js';
 import type { RetryContext } from './context.js';
 import { DeliveryNote } from './delivery-note.js';
 import { attemptTimedOut, finalStatus, safeToRepeat } from './outcome.js';
@@ -38,6 +39,8 @@ export class RetryingCall {
   readonly #context: RetryContext;
   readonly #resolve: (result: ClientResult) => void;
   readonly #hedgeDelayMs: number | undefined;
+  /** The method's adaptive hedge delay, which hears how long its answers take. */
+  readonly #hedgeDelay: HedgeDelay | undefined;
   readonly #maxAttempts: number;
   /** A server stream's sink, which notes when a message has reached the caller. */
   readonly #sink: DeliveryNote | undefined;
@@ -70,7 +73,8 @@ export class RetryingCall {
     this.#resolve = resolve;
     const { policy, budget, random } = context;
     const hedging = policy.hedging && policy.idempotent && call.method.kind === 'unary' ? policy.hedging : undefined;
-    this.#hedgeDelayMs = hedging?.delayMs;
+    this.#hedgeDelay = hedging?.adaptive && hedgeDelayOf(context, call.method.path, hedging.delayMs, hedging.adaptive);
+    this.#hedgeDelayMs = this.#hedgeDelay ? this.#hedgeDelay.delayMs(context.clock.now()) : hedging?.delayMs;
     this.#maxAttempts = Math.min(this.#policyMaxAttempts(), 1 + (budget?.retryAllowance(random) ?? Infinity));
     this.#sink = call.method.kind === 'server_stream' ? new DeliveryNote(call.sink) : undefined;
     if (this.#mayEndAttempts()) this.#listenToCaller();
@@ -132,6 +136,10 @@ export class RetryingCall {
     this.#running = without(this.#running, attempt);
     const ok = result.status.code === Status.OK;
     budget?.recordAttempt(ok);
+    if (ok && this.#hedgeDelay) {
+      const now = clock.now();
+      this.#hedgeDelay.record(now - attempt.startedAt, now);
+    }
     // The common case, the first attempt answered alone: its result is the call's, as it is.
     if (ok && this.#records === undefined && this.#running === undefined) return this.#settle(result, undefined, attempt);
     const records = (this.#records ??= []);
@@ -290,4 +298,14 @@ export class RetryingCall {
   #retried(kind: 'retry' | 'hedge', code: Status, peer: string | undefined, delayMs: number): void {
     this.#context.retried.emit({ method: this.#call.method.path, attempt: this.#started, code, peer, delayMs, kind });
   }
+}
+
+/** The method's adaptive hedge delay under the context's policy, made on its first hedged call. */
+function hedgeDelayOf(context: RetryContext, path: string, floorMs: number, adaptive: AdaptiveHedging): HedgeDelay {
+  let delay = context.hedgeDelays.get(path);
+  if (delay === undefined) {
+    delay = new HedgeDelay(floorMs, context.policy.perAttemptTimeoutMs, adaptive, context.clock.now());
+    context.hedgeDelays.set(path, delay);
+  }
+  return delay;
 }
