@@ -286,22 +286,24 @@ export class EndpointController implements Member {
     const count = this.#owner.attempts;
     const clock = this.#owner.clock;
     const started = clock.precise?.() ?? clock.now();
-    const callId = this.#callIds++;
+    // Only p2c_ewma weighs how long the oldest call in flight has waited (cost()).
+    const callId = this.#owner.settings.balancer.policy === 'p2c_ewma' ? this.#callIds++ : -1;
     // grpc-js may pick again or give up before a stream starts: a call is in flight from
     // onCallStarted, which it calls only when onCallEnded will follow.
     const innerStarted = result.onCallStarted;
     return {
-      ...result,
+      pickResultType: result.pickResultType,
       subchannel,
+      status: result.status,
       onCallStarted: () => {
         this.inFlight++;
-        this.#started.set(callId, clock.now());
+        if (callId >= 0) this.#started.set(callId, clock.now());
         health?.callStarted();
         innerStarted?.();
       },
       onCallEnded: (code: Status, details: string, metadata: Metadata) => {
         this.inFlight--;
-        this.#started.delete(callId);
+        if (callId >= 0) this.#started.delete(callId);
         health?.callEnded(!NO_WORD_FROM_THE_BACKEND.has(code));
         const rttMs = (clock.precise?.() ?? clock.now()) - started;
         // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.

@@ -18,6 +18,7 @@
 // in-flight call to the old generation, where collecting them costs far more.
 import { randomBytes } from 'node:crypto';
 import type { Metadata, MetadataOptions } from '@grpc/grpc-js';
+import { withKey } from './with-key.js';
 
 /** The private metadata key; the mesh picker always removes it before the call goes out. */
 export const ROUTING_HINT_HEADER = 'x-meshlite-hint';
@@ -157,7 +158,7 @@ export class RoutingHint implements ReceivedHint {
  */
 export function withRoutingHint(metadata: Metadata, hint: RoutingHint): Metadata {
   const copy = metadata.clone();
-  const options: HintOptions = { ...metadata.getOptions(), [HINT_OPTION]: hint };
+  const options: HintOptions = withKey(metadata.getOptions(), HINT_OPTION, hint);
   copy.setOptions(options);
   return copy;
 }

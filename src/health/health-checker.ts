@@ -5,20 +5,13 @@
 // endpoint has been silent: calls in flight and no answer (call, Watch message, probe) for
 // half the probe interval, or, with nothing in flight, for the idle probe interval — so
 // 1,000 endpoints at rest cost a few probes a second, not 1,000.
-import {
-  ChannelCredentials,
-  connectivityState as ConnectivityState,
-  experimental,
-  Metadata,
-  status as Status,
-  type MethodDefinition,
-} from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, experimental, Metadata, status as Status, type MethodDefinition } from '@grpc/grpc-js';
 import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
 import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
 import { statusName } from '../call/status.js';
 import { setTimer, unrefTimer, type Clock } from '../clock.js';
-import { HealthClient, healthServiceDefinition, type HealthCheckRequest, type HealthCheckResponse } from './health-proto.js';
+import { healthServiceDefinition, type HealthCheckRequest, type HealthCheckResponse } from './health-proto.js';
 import { errorText } from '../errors.js';
 
 /**
@@ -144,7 +137,6 @@ class HealthProducer {
   readonly #subchannel: Subchannel;
   readonly #key: string;
   readonly #settings: HealthCheckSettings;
-  readonly #client: HealthClient;
   readonly #watchers = new Set<HealthWatcher>();
   /** The pending re-watch, and how many re-watches came without an answer in between. */
   #rewatch: unknown;
@@ -169,9 +161,6 @@ class HealthProducer {
     this.#subchannel = subchannel;
     this.#key = key;
     this.#settings = settings;
-    this.#client = new HealthClient('unused', ChannelCredentials.createInsecure(), {
-      channelOverride: subchannel.getChannel(),
-    });
     subchannel.addConnectivityStateListener(this.#onConnectivity);
   }
 
@@ -187,7 +176,6 @@ class HealthProducer {
     this.#stop();
     this.#subchannel.removeConnectivityStateListener(this.#onConnectivity);
     this.#subchannel.removeDataProducer(this.#key);
-    this.#client.close();
   }
 
   readonly #onConnectivity = (): void => {
@@ -318,7 +306,7 @@ class HealthProducer {
     if (this.#unimplemented || this.#subchannel.getConnectivityState() !== ConnectivityState.READY) return;
     const timeoutMs = this.#settings.probeTimeoutMs;
     const sentAt = performance.now();
-    const call = this.#client.check({ service: this.#settings.serviceName }, { deadline: Date.now() + timeoutMs }, (error, response) => {
+    const call = checkCall(this.#subchannel, this.#settings.serviceName, timeoutMs, (error, response) => {
       if (this.#probe !== call) return;
       this.#probe = undefined;
       if (!error || error.code === Status.NOT_FOUND) this.#heard();
@@ -377,6 +365,45 @@ class HealthProducer {
 }
 
 const WATCH = healthServiceDefinition['Watch'] as MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
+const CHECK = healthServiceDefinition['Check'] as MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
+
+/**
+ * One Check on the connection's own channel, as grpc-js's bottom call makes a unary call (the
+ * same as WatchStream): no grpc-js Client per endpoint, which would cost every endpoint a
+ * client object, its credentials and interceptor arrays for a probe that idle endpoints send
+ * once a period and busy ones seldom.
+ */
+function checkCall(
+  subchannel: Subchannel,
+  service: string,
+  timeoutMs: number,
+  done: (error: { code: Status; details: string } | undefined, response?: HealthCheckResponse) => void,
+): { cancel(): void } {
+  const call = subchannel.getChannel().createCall(CHECK.path, Date.now() + timeoutMs, undefined, null, undefined);
+  let response: HealthCheckResponse | undefined;
+  let unreadable: string | undefined;
+  call.start(new Metadata(), {
+    onReceiveMetadata: () => {},
+    onReceiveMessage: (bytes: Buffer) => {
+      try {
+        response = CHECK.responseDeserialize(bytes);
+      } catch (error) {
+        unreadable = `health Check answer unreadable: ${errorText(error)}`;
+        call.cancelWithStatus(Status.INTERNAL, unreadable);
+      }
+    },
+    onReceiveStatus: (status) => {
+      if (unreadable !== undefined) done({ code: Status.INTERNAL, details: unreadable });
+      else if (status.code !== Status.OK) done({ code: status.code, details: status.details });
+      else if (response === undefined) done({ code: Status.INTERNAL, details: 'health Check answered OK without a message' });
+      else done(undefined, response);
+    },
+  });
+  call.sendMessageWithContext({}, CHECK.requestSerialize({ service }));
+  call.halfClose();
+  call.startRead();
+  return { cancel: () => call.cancelWithStatus(Status.CANCELLED, 'health probe stopped') };
+}
 
 /**
  * One Watch stream, as a call straight on the connection's own channel: a client's readable

@@ -3,6 +3,7 @@
 // code, details and trailers stay exactly as the server sent them.
 import type { StatusObject } from '@grpc/grpc-js';
 import { statusName } from '../call/status.js';
+import { withKey } from '../call/with-key.js';
 import type { AttemptRecord } from './types.js';
 
 /**
@@ -71,5 +72,5 @@ export function withCallInfo(
     hedge: attempt.hedge ?? false,
     durationMs: Math.round(attempt.durationMs * 10) / 10,
   }));
-  return { ...status, [MESH_CALL_INFO]: { attempts: attempts.length, tries, stoppedBecause } };
+  return withKey(status, MESH_CALL_INFO, { attempts: attempts.length, tries, stoppedBecause });
 }

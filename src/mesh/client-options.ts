@@ -2,6 +2,7 @@
 // interceptors first to last (the first sees the call as the caller made it), and call-level
 // interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
 import type { CallOptions, CallProperties, ClientOptions, Interceptor } from '@grpc/grpc-js';
+import { withKey } from '../call/with-key.js';
 import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
 
 /**
@@ -30,7 +31,7 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
     if (interceptor === undefined || !isLast(interceptor, given.callOptions, clientLevel)) return given;
     if (mark?.channel !== given.channel) mark = { interceptor, channel: given.channel };
     // The call's properties are grpc-js's own, made for this call; its options may be the caller's.
-    const callOptions: CallOptions & { [INNERMOST]: InnermostMark } = { ...given.callOptions, [INNERMOST]: mark };
+    const callOptions: CallOptions & { [INNERMOST]: InnermostMark } = withKey(given.callOptions, INNERMOST, mark);
     given.callOptions = callOptions;
     return given;
   };
