@@ -36,7 +36,7 @@ import { LAYER_ALONE_MODES, measureLayersAlone, type LayerAloneRun } from './lay
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
-import { resetBackends, runOverhead } from './overhead.js';
+import { resetBackends, runInterleaved, runOverhead } from './overhead.js';
 import { runTraffic, type TrafficResults } from './traffic.js';
 import { bareStack, emptyInterceptorStack, LAYER_STEPS, layeredStack, meshliteStack, plainStack, type Stack } from './stacks.js';
 
@@ -193,16 +193,19 @@ async function main(): Promise<void> {
     }
     for (let round = 1; parts.has('overhead') && round <= options.overheadRounds; round++) {
       const order = round % 2 === 1 ? [mesh, bareStack] : [bareStack, mesh];
-      for (const make of order) {
-        // 32 callers, then 128: at 128 bare grpc-js's p99 passes the 60 ms hedge delay, and the
-        // hedges a healthy pair then gets are part of what the full client costs.
-        for (const callers of OVERHEAD_CALLERS) {
-          const run = await runOverhead(supervisor, addresses, make, round, undefined, {}, callers);
+      // 32 callers, then 128: at 128 bare grpc-js's p99 passes the 60 ms hedge delay, and the
+      // hedges a healthy pair then gets are part of what the full client costs. Each round
+      // takes turns between the two stacks in short slices (see runInterleaved): a noisy
+      // second on a shared machine lands on both, not on whichever ran then.
+      for (const callers of OVERHEAD_CALLERS) {
+        for (const run of await runInterleaved(supervisor, addresses, order, round, callers)) {
           overhead.push(run);
           progress(
             `overhead ${run.stack.padEnd(14)} ${String(callers).padStart(3)} callers ${Math.round(run.callsPerSecond)} calls/s, p50 ${run.p50Ms.toFixed(2)} ms, client CPU ${Math.round(run.clientCpuUsPerCall)} µs/call (GC ${Math.round(run.gcUsPerCall ?? 0)}), ${((run.allocatedBytesPerCall ?? 0) / 1024).toFixed(1)} KiB/call`,
           );
         }
+      }
+      for (const make of order) {
         const calm = await runOverhead(supervisor, addresses, make, round, PACED_RATE);
         paced.push(calm);
         progress(

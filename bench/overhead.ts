@@ -33,6 +33,8 @@ export async function runOverhead(
   headers: Readonly<Record<string, string>> = {},
   /** Callers back to back, without `rate`. */
   callers = 32,
+  /** How long the timed calls run. */
+  durationMs = 3000,
 ): Promise<OverheadRun> {
   await resetBackends(supervisor);
   const stack = make(addresses);
@@ -57,7 +59,6 @@ export async function runOverhead(
     // Warm both connections before measuring.
     for (let i = 0; i < 200; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders());
     for (let i = 0; i < 1000; i++) await callUnary(stack.client.GetOrder, stack.client, { id: order.id }, withHeaders());
-    const durationMs = 3000;
     // The hedges the mesh's retry layer sends during the timed calls (none for grpc-js stacks).
     let hedges = 0;
     const retry = (stack.client as { stack?: { retry?: { onRetry(listener: (event: { kind: string }) => void): () => void } } }).stack
@@ -108,6 +109,7 @@ export async function runOverhead(
       stack: stack.name,
       round,
       ...(rate === undefined && { callers }),
+      durationMs,
       callsPerSecond: latencies.length / (durationMs / 1000),
       p50Ms: quantile(latencies, 0.5) ?? 0,
       failed,
@@ -120,4 +122,54 @@ export async function runOverhead(
   } finally {
     stack.close();
   }
+}
+
+/**
+ * One round of two stacks at `callers` callers back to back, taking turns in `slices` short
+ * runs each (ABBA: the order alternates), each run `sliceMs` long on a stack made and warmed
+ * for it: the two stacks' figures are their slices summed (CPU, calls, garbage, GC) — p50 the
+ * median of the slices'. On a shared machine a noisy second then lands on both stacks, where
+ * one 3 s run per stack left the whole of it to one.
+ */
+export async function runInterleaved(
+  supervisor: Supervisor,
+  addresses: Record<string, string>,
+  makes: ReadonlyArray<(a: Record<string, string>) => Stack>,
+  round: number,
+  callers: number,
+  slices = 4,
+  sliceMs = 750,
+): Promise<OverheadRun[]> {
+  const runs: OverheadRun[][] = makes.map(() => []);
+  for (let slice = 0; slice < slices; slice++) {
+    const indexes = makes.map((_, i) => i);
+    for (const i of slice % 2 === 0 ? indexes : indexes.reverse()) {
+      runs[i]!.push(await runOverhead(supervisor, addresses, makes[i]!, round, undefined, {}, callers, sliceMs));
+    }
+  }
+  return runs.map((parts) => sumRuns(parts, (slices * sliceMs) / 1000));
+}
+
+/** Slices of one stack as one run: totals per call over all of them. */
+function sumRuns(parts: readonly OverheadRun[], seconds: number): OverheadRun {
+  const callsOf = (run: OverheadRun) => Math.max(1, run.callsPerSecond * (run.durationMs / 1000) + run.failed);
+  const calls = parts.reduce((sum, run) => sum + callsOf(run), 0);
+  const total = (field: (run: OverheadRun) => number | undefined) =>
+    parts.reduce((sum, run) => sum + (field(run) ?? 0) * callsOf(run), 0) / calls;
+  const first = parts[0]!;
+  const p50s = parts.map((run) => run.p50Ms).sort((a, b) => a - b);
+  const hedged = parts.some((run) => run.hedgesPerCall !== undefined);
+  return {
+    stack: first.stack,
+    round: first.round,
+    ...(first.callers !== undefined && { callers: first.callers }),
+    durationMs: seconds * 1000,
+    callsPerSecond: parts.reduce((sum, run) => sum + run.callsPerSecond * (run.durationMs / 1000), 0) / seconds,
+    p50Ms: p50s[Math.floor(p50s.length / 2)]!,
+    failed: parts.reduce((sum, run) => sum + run.failed, 0),
+    clientCpuUsPerCall: total((run) => run.clientCpuUsPerCall),
+    gcUsPerCall: total((run) => run.gcUsPerCall),
+    allocatedBytesPerCall: total((run) => run.allocatedBytesPerCall),
+    ...(hedged && { hedgesPerCall: total((run) => run.hedgesPerCall) }),
+  };
 }

@@ -41,6 +41,8 @@ export interface OverheadRun {
   readonly callsPerSecond: number;
   readonly p50Ms: number;
   readonly failed: number;
+  /** How long the timed calls ran, in ms (all its slices, for an interleaved run). */
+  readonly durationMs: number;
   /** CPU time of the client process (user + system) per completed call, in µs. */
   readonly clientCpuUsPerCall: number;
   /** The part of it V8 spent in GC pauses, per completed call, in µs (absent in results written before it was measured). */
