@@ -98,7 +98,7 @@ function overheadTable(results: BenchResults): string[] {
   const callerCounts = [...new Set(results.overhead.map((r) => r.callers ?? 32))].sort((a, b) => a - b);
   const rounds = results.overhead.filter((r) => r.stack === 'bare grpc-js' && (r.callers ?? 32) === callerCounts[0]).length;
   const lines = [
-    `Overhead (healthy pair, ${callerCounts.join(' and ')} callers back to back, ${rounds} interleaved rounds after one that warms both stacks up and is not kept; garbage: bytes allocated on V8's heap per call; hedged: the share of calls the mesh hedged):`,
+    `Overhead (healthy pair, ${callerCounts.join(' and ')} callers back to back, ${rounds} rounds after one that warms both stacks up and is not kept, each taking turns between the stacks in 750 ms slices; garbage: bytes allocated on V8's heap per call; hedged: the share of calls the mesh hedged):`,
     '',
     '| stack | callers | calls/s | p50 ms | client CPU per call | of which GC pauses | garbage per call | hedged |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -391,7 +391,7 @@ function layersTable(runs: readonly OverheadRun[], alone: readonly LayerAloneRun
     const cost = (mode: LayerAloneRun['mode']) => costOverNone(alone, mode);
     lines.push(
       '',
-      `The same layers by themselves, in process (as \`mesh.clientStack()\` builds them from examples/mesh.json, over a \`next\` that answers at once; a hedged GetOrder; ${new Set(alone.map((r) => r.round)).size} interleaved rounds of 100,000 calls): ` +
+      `The same layers by themselves, in process (as \`mesh.clientStack()\` builds them from examples/mesh.json, in the callback form the grpc-js adapter runs, over a \`next\` that answers in a microtask; a hedged GetOrder; ${new Set(alone.map((r) => r.round)).size} interleaved rounds of 100,000 calls): ` +
         `deadline ${spread(cost('deadline'), ' ns', 0)}, circuit breaker ${spread(cost('circuit-breaker'), ' ns', 0)}, retry and hedging ${spread(cost('retry'), ' ns', 0)}, logging ${spread(cost('logging'), ' ns', 0)}; ` +
         `all four composed ${spread(cost('all'), ' ns', 0)} per call.`,
     );

@@ -7,5 +7,10 @@
  *   const layer = composeLayers(deadlineLayer(), retryLayer());
  */
 export function composeLayers<Next>(...layers: ReadonlyArray<(next: Next) => Next>): (next: Next) => Next {
-  return (next) => layers.reduceRight((inner, layer) => layer(inner), next);
+  const composed = (next: Next) => layers.reduceRight((inner, layer) => layer(inner), next);
+  // Client layers may carry a callback form too (`send`): composed when every layer has one.
+  const sends = layers.map((layer) => (layer as { send?: unknown }).send);
+  if (sends.length === 0 || !sends.every((send) => typeof send === 'function')) return composed;
+  const forms = sends as Array<(next: unknown) => unknown>;
+  return Object.assign(composed, { send: (next: unknown) => forms.reduceRight((inner, send) => send(inner), next) });
 }

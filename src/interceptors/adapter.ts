@@ -23,8 +23,9 @@ import { RoutingHint, withoutRoutingHint, withRoutingHint, type HintDestination 
 import { makeStatus } from '../call/status.js';
 import { DROP_RESPONSES, layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { sendAttempt, type AttemptChannel, type AttemptHandle } from './transport.js';
-import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type ClientResult, type ResponseSink } from './types.js';
+import { sendForm, soon } from './send.js';
+import { dispatchSend, sendVia } from './transport.js';
+import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResult, ClientSend, ResponseSink } from './types.js';
 
 /**
  * Turns our layers into one grpc-js client interceptor, usable with any client on any target:
@@ -36,7 +37,7 @@ import { dispatch, type ClientCall, type ClientLayer, type ClientNext, type Clie
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
-  const chain = layer(dispatch);
+  const chain = sendForm(layer)(dispatchSend);
   const routeStream = options.streamDestination;
   const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
@@ -165,7 +166,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   readonly #method: MethodInfo;
   readonly #options: InterceptorOptions;
   readonly #nextCall: NextCall;
-  readonly #chain: ClientNext;
+  readonly #chain: ClientSend;
   readonly #abort = new Cancellation();
   readonly #flow = new ReadFlow();
   readonly streaming: boolean;
@@ -185,7 +186,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     method: MethodInfo,
     options: InterceptorOptions,
     nextCall: NextCall,
-    chain: ClientNext,
+    chain: ClientSend,
     waitForReady: boolean,
     channel: Channel | undefined,
   ) {
@@ -228,15 +229,22 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       hint: undefined,
       route: undefined,
       callOptions: this.#options,
-      transport: this.#transport,
+      transport: sendVia,
+      via: this,
       trace: undefined,
       attempt: undefined,
     };
-    this.#chain(call).then(
-      (result) => this.#finish(result),
-      (error: unknown) => this.#finish(layerFailure(error)),
-    );
+    try {
+      this.#chain(call, this.#done);
+    } catch (error) {
+      // A layer that throws instead of handing on a result fails its call, as a rejection does.
+      const failure = layerFailure(error);
+      soon(() => this.#finish(failure));
+    }
   }
+
+  /** Where the chain hands the call's result (once; ClientSend never calls it with an exception). */
+  readonly #done = (result: ClientResult): void => this.#finish(result);
 
   startRead(): void {
     this.#flow.request();
@@ -350,7 +358,4 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     }
     this.#listener.onReceiveStatus?.(result.status);
   }
-
-  /** The innermost layer: one attempt on the channel. */
-  readonly #transport: ClientNext = (call) => sendAttempt(this, call);
 }

@@ -4,6 +4,8 @@
 import { status as Status } from '@grpc/grpc-js';
 import { statusName, UNHEALTHY_CODES } from '../call/status.js';
 import { meshCallInfo } from './call-info.js';
+import { layerFailure } from './call.js';
+import { withSend } from './send.js';
 import type { ClientLayer, ClientResult } from './types.js';
 
 /** Where a call's outcome goes: `failure` says why it failed (undefined: it did not), `durationMs` how long the caller waited. */
@@ -41,13 +43,29 @@ export function callFailure(result: ClientResult): string | undefined {
  *   callStatsLayer(() => (failure, ms) => console.log(failure ?? 'ok', ms))
  */
 export function callStatsLayer(recorder: () => CallRecorder | undefined): ClientLayer {
-  return (next) => (call) => {
-    const record = recorder();
-    if (!record) return next(call);
-    const started = performance.now();
-    return next(call).then((result) => {
-      record(callFailure(result), performance.now() - started);
-      return result;
-    });
-  };
+  return withSend(
+    (next) => (call) => {
+      const record = recorder();
+      if (!record) return next(call);
+      const started = performance.now();
+      return next(call).then((result) => {
+        record(callFailure(result), performance.now() - started);
+        return result;
+      });
+    },
+    (next) => (call, done) => {
+      const record = recorder();
+      if (!record) return next(call, done);
+      const started = performance.now();
+      next(call, (result) => {
+        try {
+          record(callFailure(result), performance.now() - started);
+        } catch (error) {
+          // A recorder that throws fails the call as the promise form's rejection does.
+          return done(layerFailure(error));
+        }
+        done(result);
+      });
+    },
+  );
 }

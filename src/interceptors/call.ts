@@ -21,6 +21,7 @@ export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): Clie
     route: 'route' in changes ? changes.route : call.route,
     callOptions: changes.callOptions ?? call.callOptions,
     transport: call.transport,
+    via: call.via,
     // Set once (by the tracing layer, by the retry engine per attempt) and never unset below.
     trace: changes.trace ?? call.trace,
     attempt: changes.attempt ?? call.attempt,

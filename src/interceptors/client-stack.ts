@@ -4,13 +4,13 @@ import { parseServiceConfig } from '../call/grpc-service-config.js';
 import type { Logger } from '../observability/logger.js';
 import { toGrpcInterceptor } from './adapter.js';
 import { circuitBreakerLayer, type CircuitBreakerLayer, type CircuitBreakerOptions } from './breaker/circuit-breaker.js';
-import { composeLayers } from '../call/compose.js';
 import { callStatsLayer, type CallRecorder } from './call-stats.js';
 import { configuredTimeouts, deadlineLayer, type DeadlineOptions } from './deadline.js';
 import { loggingLayer, type LoggingOptions } from './logging.js';
 import { metricsLayer, type MetricsOptions } from './metrics.js';
 import { tracingLayer, type TracingOptions } from './tracing.js';
 import { retryLayer, type RetryLayer, type RetryOptions } from './retry/retry.js';
+import { composeClientLayers } from './send.js';
 import { destinationLayer } from './route/destination.js';
 import { routeLayer, streamDestination, type RouteLayer } from './route/route.js';
 import type { ClientLayer, RouteMatcher } from './types.js';
@@ -159,7 +159,7 @@ export function createClientStack(options: ClientStackOptions = {}): ClientStack
   const layers = clientLayers({ ...options, deadline });
   const find = <T>(name: ClientLayerName) => layers.find((entry) => entry.name === name)?.layer as T | undefined;
   const breaker = find<CircuitBreakerLayer>('circuit-breaker');
-  const layer = composeLayers(...layers.map((entry) => entry.layer));
+  const layer = composeClientLayers(...layers.map((entry) => entry.layer));
   return {
     // With no layer and nothing to add to calls, the stack stays out of grpc-js's way entirely.
     interceptors:

@@ -6,7 +6,8 @@ import { resolveWith } from '../schema/validate.js';
 import { DAY, durationMs, methodTable } from '../schema/bounds.js';
 import { deriveCall, failedResult } from './call.js';
 import { methodLookup } from '../call/method-table.js';
-import type { ClientLayer, MethodInfo } from './types.js';
+import { doneSoon, withSend } from './send.js';
+import type { ClientCall, ClientLayer, ClientResult, MethodInfo } from './types.js';
 
 export interface DeadlineOptions {
   /**
@@ -58,19 +59,28 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
   const resolved = resolveDeadlineOptions(options);
   const clock = resolved.clock ?? systemClock;
   const timeoutFor = configuredTimeouts(resolved);
-  return (next) => (call) => {
+  // The deadline a call gets, or its failure when that has passed already.
+  const bound = (call: ClientCall): number | ClientResult => {
     const now = clock.now();
     // A route's own timeout replaces the client's for the calls that take it.
     const configured = call.route?.route.config.timeoutMs ?? timeoutFor(call.method);
     const deadline = configured === undefined ? call.deadline : Math.min(call.deadline, now + configured);
-    if (deadline <= now) {
-      const late = Math.round(now - deadline);
-      return Promise.resolve(
-        failedResult(
-          makeStatus(Status.DEADLINE_EXCEEDED, `deadline exceeded before the call started (${late} ms past its deadline); not sent`),
-        ),
-      );
-    }
-    return deadline === call.deadline ? next(call) : next(deriveCall(call, { deadline }));
+    if (deadline > now) return deadline;
+    const late = Math.round(now - deadline);
+    return failedResult(
+      makeStatus(Status.DEADLINE_EXCEEDED, `deadline exceeded before the call started (${late} ms past its deadline); not sent`),
+    );
   };
+  return withSend(
+    (next) => (call) => {
+      const deadline = bound(call);
+      if (typeof deadline !== 'number') return Promise.resolve(deadline);
+      return deadline === call.deadline ? next(call) : next(deriveCall(call, { deadline }));
+    },
+    (next) => (call, done) => {
+      const deadline = bound(call);
+      if (typeof deadline !== 'number') return doneSoon(done, deadline);
+      next(deadline === call.deadline ? call : deriveCall(call, { deadline }), done);
+    },
+  );
 }

@@ -11,6 +11,8 @@ import { resolveWith } from '../schema/validate.js';
 import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
 import { traceIdOf } from '../observability/tracing.js';
+import { layerFailure } from './call.js';
+import { withSend } from './send.js';
 import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 
 export interface LoggingOptions {
@@ -107,13 +109,30 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
     }
     return enabled;
   };
-  return (next) => (call) => {
-    // With none of its levels enabled the layer steps aside (checked per call: levels change).
-    const on = levels();
-    if (!on.success && !on.failure && !on.attempt) return next(call);
-    const started = performance.now();
-    return next(call).then((result) => report(call, result, started));
-  };
+  return withSend(
+    (next) => (call) => {
+      // With none of its levels enabled the layer steps aside (checked per call: levels change).
+      const on = levels();
+      if (!on.success && !on.failure && !on.attempt) return next(call);
+      const started = performance.now();
+      return next(call).then((result) => report(call, result, started));
+    },
+    (next) => (call, done) => {
+      const on = levels();
+      if (!on.success && !on.failure && !on.attempt) return next(call, done);
+      const started = performance.now();
+      next(call, (result) => {
+        let reported: ClientResult;
+        try {
+          reported = report(call, result, started);
+        } catch (error) {
+          // A logger that throws fails the call as the promise form's rejection does.
+          reported = layerFailure(error);
+        }
+        done(reported);
+      });
+    },
+  );
 
   function report(call: ClientCall, result: ClientResult, started: number): ClientResult {
     const ok = result.status.code === Status.OK;

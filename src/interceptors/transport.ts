@@ -7,33 +7,22 @@ import { PREVIOUS_ATTEMPTS_HEADER } from '../call/wire.js';
 import { abortStatus, failedResult } from './call.js';
 import { Outpaced } from './outpaced.js';
 import { setTimer, unrefTimer } from '../clock.js';
-import type { AttemptRecord, AttemptTrace, ClientCall, ClientResult } from './types.js';
+import type {
+  AttemptChannel,
+  AttemptHandle,
+  AttemptRecord,
+  AttemptTrace,
+  ClientCall,
+  ClientDone,
+  ClientNext,
+  ClientResult,
+  ClientSend,
+} from './types.js';
+import { doneSoon, fromNext, soon } from './send.js';
 import { errorText } from '../errors.js';
 
-/** The part of a started attempt the transport uses: grpc-js's InterceptingCall and raw Call both are one. */
-export interface AttemptHandle {
-  cancelWithStatus(code: Status, details: string): void;
-  getPeer(): string;
-}
-
-/** What the transport needs from the grpc-js call it serves. */
-export interface AttemptChannel {
-  /**
-   * Starts a new attempt of `call` on the channel, with the caller's options, the call's
-   * deadline and `metadata`: it sends the request, half-closes, and from then on the caller's
-   * reads and peer come from it.
-   */
-  open(call: ClientCall, metadata: Metadata, listener: InterceptingListener): AttemptHandle;
-  /**
-   * Turns a response message as the attempt receives it into what the caller gets: undefined
-   * when attempts come back decoded (through grpc-js's interceptor chain), the method's
-   * deserializer when they go straight to the channel.
-   */
-  readonly decode: ((message: Buffer) => unknown) | undefined;
-  readonly streaming: boolean;
-  /** The size of `message` as the attempt sent it serialized, when it went straight to the channel. */
-  requestBytes?(message: unknown): number | undefined;
-}
+// An attempt's handle is a grpc-js InterceptingCall or raw Call (adapter.ts opens it).
+export type { AttemptChannel, AttemptHandle } from './types.js';
 
 /**
  * The metadata one attempt sends, before any routing hint: the call's own, plus gRPC A6's
@@ -50,26 +39,40 @@ export function attemptMetadata(call: ClientCall, trace: AttemptTrace | undefine
   return metadata;
 }
 
-/** Sends one attempt of `call` and resolves with how it ended; never rejects. */
-export function sendAttempt(channel: AttemptChannel, call: ClientCall): Promise<ClientResult> {
-  return new Promise<ClientResult>((resolve) => {
-    if (call.signal.aborted) {
-      resolve(failedResult(abortStatus(call.signal)));
-      return;
-    }
-    const trace = call.trace?.startAttempt(call);
-    const attempt = new Attempt(call, channel, resolve, trace);
-    const metadata = attemptMetadata(call, trace);
-    try {
-      attempt.handle = channel.open(call, call.hint ? withRoutingHint(metadata, call.hint) : metadata, attempt);
-    } catch (error) {
-      // grpc-js throws at once when the client was closed under a call that wants another attempt.
-      attempt.notStarted(error);
-      return;
-    }
-    trace?.sent(channel.requestBytes?.(call.message));
-  });
+/**
+ * Sends one attempt of `call` on `channel` and calls `done` with how it ended (ClientSend's
+ * rules: once, never before it has returned, never with an exception).
+ */
+export function sendAttempt(channel: AttemptChannel, call: ClientCall, done: ClientDone): void {
+  if (call.signal.aborted) {
+    const result = failedResult(abortStatus(call.signal));
+    doneSoon(done, result);
+    return;
+  }
+  const trace = call.trace?.startAttempt(call);
+  const attempt = new Attempt(call, channel, done, trace);
+  const metadata = attemptMetadata(call, trace);
+  try {
+    attempt.handle = channel.open(call, call.hint ? withRoutingHint(metadata, call.hint) : metadata, attempt);
+  } catch (error) {
+    // grpc-js throws at once when the client was closed under a call that wants another attempt.
+    soon(() => attempt.notStarted(error));
+    return;
+  }
+  trace?.sent(channel.requestBytes?.(call.message));
 }
+
+/**
+ * The bottom of a stack in callback form: the attempt on the grpc-js call it came through
+ * (ClientCall.via), else the call's own transport (a promise).
+ */
+export const dispatchSend: ClientSend = (call, done) => {
+  if (call.via !== undefined) sendAttempt(call.via, call, done);
+  else fromNext(call.transport)(call, done);
+};
+
+/** The grpc-js adapter's ClientCall.transport: sendAttempt on the call's `via`, as a promise. */
+export const sendVia: ClientNext = (call) => new Promise<ClientResult>((resolve) => sendAttempt(call.via!, call, resolve));
 
 /**
  * One attempt on the channel, as the grpc-js listener of its call. A class rather than a
@@ -80,7 +83,7 @@ class Attempt implements InterceptingListener {
   /** Set as soon as the channel has started the attempt (before any of its events). */
   handle: AttemptHandle | undefined;
   readonly #call: ClientCall;
-  readonly #resolve: (result: ClientResult) => void;
+  readonly #done: ClientDone;
   readonly #started = performance.now();
   readonly #streaming: boolean;
   readonly #decode: ((message: Buffer) => unknown) | undefined;
@@ -97,12 +100,12 @@ class Attempt implements InterceptingListener {
   /** Ends the wait of an outpaced loser for its per-attempt timeout. */
   #linger: (() => void) | undefined;
 
-  constructor(call: ClientCall, channel: AttemptChannel, resolve: (result: ClientResult) => void, trace: AttemptTrace | undefined) {
+  constructor(call: ClientCall, channel: AttemptChannel, done: ClientDone, trace: AttemptTrace | undefined) {
     this.#call = call;
     this.#streaming = channel.streaming;
     this.#decode = channel.decode;
     this.#channel = channel;
-    this.#resolve = resolve;
+    this.#done = done;
     this.#trace = trace;
     call.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -148,7 +151,7 @@ class Attempt implements InterceptingListener {
       startedAt: this.#started,
       durationMs: 0,
     };
-    this.#resolve(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
+    this.#done(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
   }
 
   onReceiveMetadata(metadata: Metadata): void {
@@ -187,15 +190,21 @@ class Attempt implements InterceptingListener {
     const endpoint = this.#peer();
     const sentBytes = this.#decode ? this.#channel.requestBytes?.(this.#call.message) : undefined;
     this.#trace?.end(status, endpoint);
-    const record: AttemptRecord = {
-      code: status.code,
-      peer: endpoint,
-      mayHaveReachedServer: this.#headers !== undefined || endpoint !== undefined,
-      startedAt: this.#started,
-      durationMs: performance.now() - this.#started,
-      ...(sentBytes !== undefined && { sentBytes, receivedBytes: this.#receivedBytes }),
-    };
-    this.#resolve({
+    const mayHaveReachedServer = this.#headers !== undefined || endpoint !== undefined;
+    const durationMs = performance.now() - this.#started;
+    const record: AttemptRecord =
+      sentBytes === undefined
+        ? { code: status.code, peer: endpoint, mayHaveReachedServer, startedAt: this.#started, durationMs }
+        : {
+            code: status.code,
+            peer: endpoint,
+            mayHaveReachedServer,
+            startedAt: this.#started,
+            durationMs,
+            sentBytes,
+            receivedBytes: this.#receivedBytes,
+          };
+    this.#done({
       status,
       headers: this.#headers,
       message: status.code === Status.OK ? this.#message : undefined,

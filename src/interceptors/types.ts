@@ -37,6 +37,12 @@ export interface ClientCall {
    * `dispatch` at the bottom, instead of once per call.
    */
   readonly transport: ClientNext;
+  /**
+   * The grpc-js call the attempts go out on, when the grpc-js adapter made the call: its
+   * `transport` then sends them there, and the stack's callback form (ClientSend) does so
+   * without a promise. Undefined for calls made elsewhere (nice-grpc, tests).
+   */
+  readonly via?: AttemptChannel | undefined;
   /** The grpc-js call options the caller passed (host, credentials, parent, ...). */
   readonly callOptions: Readonly<CallOptions>;
   /** The call's span (the tracing layer's), for its attempts and log lines; undefined: not traced. */
@@ -168,6 +174,20 @@ export interface ClientResult {
 /** Sends a call one layer further in and resolves with how it ended. */
 export type ClientNext = (call: ClientCall) => Promise<ClientResult>;
 
+/** Where a call's result goes in the callback form of the layers. */
+export type ClientDone = (result: ClientResult) => void;
+
+/**
+ * ClientNext's callback form: sends a call one layer further in and calls `done` once with how
+ * it ended — never before the send has returned (a result known at once is handed on in a
+ * microtask), never with an exception. The layers the toolkit ships take this form too (their
+ * `send`), so that a stack of them costs no promise per layer per call.
+ */
+export type ClientSend = (call: ClientCall, done: ClientDone) => void;
+
+/** A layer's callback form: the same layer, over a `ClientSend`. */
+export type SendLayer = (next: ClientSend) => ClientSend;
+
 /**
  * A client-side layer in the connect-es style: it receives the next layer and returns the
  * function that takes its place. A retry is a loop around `next`, a breaker a check before it.
@@ -181,7 +201,46 @@ export type ClientNext = (call: ClientCall) => Promise<ClientResult>;
  *     return result;
  *   };
  */
-export type ClientLayer = (next: ClientNext) => ClientNext;
+export type ClientLayer = ((next: ClientNext) => ClientNext) & {
+  /**
+   * The same layer in callback form, when it has one (the toolkit's layers do). A stack whose
+   * layers all have it runs calls without a promise per layer; a layer without it (yours) is
+   * bridged with one promise per call, and behaves exactly as its promise form.
+   */
+  readonly send?: SendLayer;
+};
+
+/** What the transport needs of the grpc-js call it serves. */
+export interface AttemptChannel {
+  /**
+   * Starts a new attempt of `call` on the channel, with the caller's options, the call's
+   * deadline and `metadata`: it sends the request, half-closes, and from then on the caller's
+   * reads and peer come from it.
+   */
+  open(call: ClientCall, metadata: Metadata, listener: AttemptListener): AttemptHandle;
+  /**
+   * Turns a response message as the attempt receives it into what the caller gets: undefined
+   * when attempts come back decoded (through grpc-js's interceptor chain), the method's
+   * deserializer when they go straight to the channel.
+   */
+  readonly decode: ((message: Buffer) => unknown) | undefined;
+  readonly streaming: boolean;
+  /** The size of `message` as the attempt sent it serialized, when it went straight to the channel. */
+  requestBytes?(message: unknown): number | undefined;
+}
+
+/** What hears one attempt's events (grpc-js's InterceptingListener has this shape; the transport is one). */
+export interface AttemptListener {
+  onReceiveMetadata(metadata: Metadata): void;
+  onReceiveMessage(message: unknown): void;
+  onReceiveStatus(status: StatusObject): void;
+}
+
+/** The part of a started attempt the transport uses (what grpc-js's calls offer). */
+export interface AttemptHandle {
+  cancelWithStatus(code: Status, details: string): void;
+  getPeer(): string;
+}
 
 /** The bottom of a composed stack: sends the attempt the way the call says (ClientCall.transport). */
 export const dispatch: ClientNext = (call) => call.transport(call);

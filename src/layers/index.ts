@@ -20,9 +20,13 @@ export { clientLayers, CLIENT_LAYER_ORDER } from '../interceptors/client-stack.j
 export type { NamedClientLayer, ClientLayerName } from '../interceptors/client-stack.js';
 export { toGrpcInterceptor } from '../interceptors/adapter.js';
 export { deriveCall, failedResult } from '../interceptors/call.js';
+export { withSend } from '../interceptors/send.js';
 export type {
   ClientLayer,
   ClientNext,
+  ClientSend,
+  ClientDone,
+  SendLayer,
   ClientCall,
   ClientResult,
   AttemptRecord,

@@ -78,6 +78,7 @@ export function meshMiddleware(stack: LayeredStack): ClientMiddleware<MeshCallOp
       route: undefined,
       callOptions: {},
       transport: (attempt) => sendNiceAttempt(next, rest, attempt),
+      via: undefined,
       trace: undefined,
       attempt: undefined,
     };

@@ -15,6 +15,7 @@ export function clientCall(path = '/orders.v1.OrderService/GetOrder', overrides:
     callOptions: {},
     // Unit tests of single layers pass their own `next`: nothing reaches a transport.
     transport: () => Promise.reject(new Error('a unit test call has no transport')),
+    via: undefined,
     trace: undefined,
     attempt: undefined,
     ...overrides,

@@ -140,6 +140,31 @@ export class Breaker<A extends unknown[], T> {
     });
   }
 
+  /**
+   * fire's callback form while the breaker is closed: `start` runs the action, handing its
+   * outcome to the callback it is given, which counts the outcome as fire does and passes it
+   * to `done`. Returns false, doing nothing, when the breaker is not closed: the call then goes
+   * through fire, which refuses it or lets the one probe go.
+   */
+  sendClosed(args: A, start: (counted: (outcome: T) => void) => void, done: (outcome: T) => void): boolean {
+    const breaker = this.#breaker;
+    if (!breaker.closed || !breaker.enabled || breaker.isShutdown) return false;
+    breaker.emit('fire', args);
+    start((outcome) => {
+      let failed: boolean;
+      try {
+        failed = this.#action.isFailure(outcome);
+      } catch {
+        // An outcome it cannot judge is not the dependency's doing (as #thrown counts it).
+        breaker.emit('success', outcome, 0);
+        return done(outcome);
+      }
+      this.#count(failed, args, outcome);
+      done(outcome);
+    });
+    return true;
+  }
+
   /** Closes it now, whatever its state. */
   close(): void {
     this.#breaker.close();

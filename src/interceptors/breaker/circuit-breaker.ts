@@ -8,7 +8,8 @@ import { HOUR, count, durationMs, percent } from '../../schema/bounds.js';
 import { logBreakerChanges } from '../../observability/event-log.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
-import { failedResult } from '../call.js';
+import { failedResult, layerFailure } from '../call.js';
+import { toNext, withSend } from '../send.js';
 import type { ClientCall, ClientLayer, ClientNext, ClientResult } from '../types.js';
 import { Breaker, type BreakerSettings, type BreakerState } from './breaker.js';
 
@@ -174,15 +175,33 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
 
   // MethodInfo objects live as long as the client, so the key is worked out once per method.
   const keys = new WeakMap<MethodInfo, string>();
-  const layer: ClientLayer = (next) => (call) => {
+  const breakerOf = (call: ClientCall) => {
     let key = keys.get(call.method);
     if (key === undefined) keys.set(call.method, (key = keyOf(call.method)));
-    const breaker = breakerFor(key);
-    // A call that waits for ready asked not to fail fast: while the breaker refuses, it goes
-    // through uncounted, and waits for an endpoint like it would without the breaker.
-    if (breaker.state !== 'closed' && call.metadata.getOptions().waitForReady) return next(call);
-    return breaker.fire(call, next);
+    return breakerFor(key);
   };
+  // A call that waits for ready asked not to fail fast: while the breaker refuses, it goes
+  // through uncounted, and waits for an endpoint like it would without the breaker.
+  const waits = (breaker: Breaker<[ClientCall, ClientNext], ClientResult>, call: ClientCall) =>
+    breaker.state !== 'closed' && call.metadata.getOptions().waitForReady === true;
+
+  const layer: ClientLayer = withSend(
+    (next) => (call) => {
+      const breaker = breakerOf(call);
+      return waits(breaker, call) ? next(call) : breaker.fire(call, next);
+    },
+    (next) => {
+      // The promise form of `next`, for the calls that go through opossum's fire (not closed).
+      const nextPromise = toNext(next);
+      return (call, done) => {
+        const breaker = breakerOf(call);
+        if (waits(breaker, call)) return next(call, done);
+        if (breaker.sendClosed([call, nextPromise], (counted) => next(call, counted), done)) return;
+        const settle = done;
+        breaker.fire(call, nextPromise).then(settle, (error: unknown) => settle(layerFailure(error)));
+      };
+    },
+  );
 
   return Object.assign(layer, {
     onStateChange: (listener: (change: BreakerStateChange) => void) => changed.subscribe(listener),

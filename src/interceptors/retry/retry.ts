@@ -10,6 +10,7 @@ import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type Retry
 import type { RetryContext, RetryEvent } from './context.js';
 import { RETRY_POLICY_DEFAULTS, retryPolicyFields, retryPolicyLookup, retryPolicySchema, type RetryPolicy } from './policy.js';
 import { RetryingCall } from './retrying-call.js';
+import { withSend } from '../send.js';
 
 export type { RetryEvent } from './context.js';
 
@@ -131,11 +132,18 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
   // A routed call's policy is its route's retry merged over the method's (route.ts).
   const policyOf = (call: ClientCall) => policyFor(call.method, call.route?.route.config.retry);
 
-  const layer: ClientLayer = (next) => (call) => {
-    const context = contextFor(policyOf(call));
-    budget?.recordRequest();
-    return RetryingCall.start(next, call, context);
-  };
+  const layer: ClientLayer = withSend(
+    (next) => (call) => {
+      const context = contextFor(policyOf(call));
+      budget?.recordRequest();
+      return RetryingCall.start(next, call, context);
+    },
+    (next) => (call, done) => {
+      const context = contextFor(policyOf(call));
+      budget?.recordRequest();
+      RetryingCall.send(next, call, context, done);
+    },
+  );
   return Object.assign(layer, {
     onRetry: (listener: (event: RetryEvent) => void) => retried.subscribe(listener),
     budget,

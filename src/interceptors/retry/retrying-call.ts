@@ -3,7 +3,8 @@ import { Cancellation } from '../../call/cancellation.js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { setTimer } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
-import type { AttemptKind, AttemptRecord, ClientCall, ClientNext, ClientResult } from '../types.js';
+import { fromNext, soon } from '../send.js';
+import type { AttemptKind, AttemptRecord, ClientCall, ClientDone, ClientNext, ClientResult, ClientSend } from '../types.js';
 import { afterFailure } from './after-failure.js';
 import { HedgeDelay, type AdaptiveHedging } from './hedge-delay.js';
 import type { RetryContext } from './context.js';
@@ -34,10 +35,10 @@ import { abortAll, aloneIn, anySent, append, Attempt, loseAll, nextTimeout, peer
  * array (no record list, no avoid list), and nothing a long-lived structure holds afterwards.
  */
 export class RetryingCall {
-  readonly #next: ClientNext;
+  readonly #next: ClientSend;
   readonly #call: ClientCall;
   readonly #context: RetryContext;
-  readonly #resolve: (result: ClientResult) => void;
+  readonly #resolve: ClientDone;
   readonly #hedgeDelayMs: number | undefined;
   /** The method's adaptive hedge delay, which hears how long its answers take. */
   readonly #hedgeDelay: HedgeDelay | undefined;
@@ -63,10 +64,15 @@ export class RetryingCall {
 
   /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
   static start(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
-    return new Promise<ClientResult>((resolve) => new RetryingCall(next, call, context, resolve).#launch());
+    return new Promise<ClientResult>((resolve) => new RetryingCall(fromNext(next), call, context, resolve).#launch());
   }
 
-  private constructor(next: ClientNext, call: ClientCall, context: RetryContext, resolve: (result: ClientResult) => void) {
+  /** start's callback form: `done` hears how the call ended. */
+  static send(next: ClientSend, call: ClientCall, context: RetryContext, done: ClientDone): void {
+    new RetryingCall(next, call, context, done).#launch();
+  }
+
+  private constructor(next: ClientSend, call: ClientCall, context: RetryContext, resolve: ClientDone) {
     this.#next = next;
     this.#call = call;
     this.#context = context;
@@ -118,10 +124,12 @@ export class RetryingCall {
       index === 1 && cancel === undefined && hint === call.hint && this.#sink === undefined
         ? call
         : deriveCall(call, { signal: cancel ?? call.signal, hint, sink: this.#sink, attempt });
-    this.#next(attemptCall).then(
-      (result) => this.#ended(attempt, result),
-      (error: unknown) => this.#ended(attempt, layerFailure(error)),
-    );
+    try {
+      this.#next(attemptCall, (result) => this.#ended(attempt, result));
+    } catch (error) {
+      // A layer below that throws fails the attempt, as one that rejects does.
+      soon(() => this.#ended(attempt, layerFailure(error)));
+    }
     if (this.#hedgeDelayMs !== undefined) {
       this.#pendingAt = this.#started < this.#maxAttempts ? now + this.#hedgeDelayMs : undefined;
       this.#pendingHedge = true;

@@ -6,7 +6,8 @@ import { RoutingHint } from '../../call/routing-hint.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { deriveCall } from '../call.js';
-import type { ClientLayer } from '../types.js';
+import { fromNext, toNext, withSend } from '../send.js';
+import type { ClientCall, ClientDone, ClientLayer } from '../types.js';
 import { withFault } from './fault.js';
 
 export interface DestinationOptions {
@@ -38,17 +39,44 @@ export function resolveDestinationOptions(options: DestinationOptions = {}) {
  */
 export function destinationLayer(options: DestinationOptions = {}): ClientLayer {
   const { random, clock } = resolveDestinationOptions(options);
-  return (next) => (call) => {
+  // Where an attempt goes: undefined for an unrouted one (it goes on untouched), else the
+  // attempt with its destination in its hint, and the hint the layer made for it (to free).
+  const route = (call: ClientCall) => {
     const routed = call.route;
-    if (routed === undefined) return next(call);
+    if (routed === undefined) return undefined;
     const { name, config } = routed.route;
     const subset = routed.nextSubset();
     const own = call.hint === undefined ? RoutingHint.create() : undefined;
     const attempt = own === undefined ? call : deriveCall(call, { hint: own });
     attempt.hint!.routeTo({ route: name, subset, fallback: config.fallback });
     const { fault } = config;
-    const result =
-      fault === undefined || !routed.meetsFault(subset) ? next(attempt) : withFault(next, attempt, subset, fault, random, clock);
-    return own === undefined ? result : result.finally(() => own.release());
+    return { attempt, own, fault: fault === undefined || !routed.meetsFault(subset) ? undefined : { fault, subset } };
   };
+  return withSend(
+    (next) => (call) => {
+      const routed = route(call);
+      if (routed === undefined) return next(call);
+      const { attempt, own, fault } = routed;
+      const result = fault === undefined ? next(attempt) : withFault(next, attempt, fault.subset, fault.fault, random, clock);
+      return own === undefined ? result : result.finally(() => own.release());
+    },
+    (next) => {
+      // A fault's delay and abort run on the promise form (a route with a fault is a test's).
+      const nextPromise = toNext(next);
+      return (call, done) => {
+        const routed = route(call);
+        if (routed === undefined) return next(call, done);
+        const { attempt, own, fault } = routed;
+        const finish: ClientDone =
+          own === undefined
+            ? done
+            : (result) => {
+                own.release();
+                done(result);
+              };
+        if (fault === undefined) return next(attempt, finish);
+        fromNext((faulted: ClientCall) => withFault(nextPromise, faulted, fault.subset, fault.fault, random, clock))(attempt, finish);
+      };
+    },
+  );
 }

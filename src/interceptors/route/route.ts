@@ -6,6 +6,7 @@ import { IDEMPOTENCY_KEY_HEADER } from '../../call/wire.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { deriveCall } from '../call.js';
+import { withSend } from '../send.js';
 import type { CallRoute, ClientCall, ClientLayer, MatchedRoute, MethodInfo, RouteMatcher } from '../types.js';
 import { MIRROR_TIMEOUT_MS, Mirrors, type MirrorSnapshot } from './mirror.js';
 
@@ -74,15 +75,24 @@ export function routeLayer(options: RouteOptions): RouteLayer {
     const deadline = bounded === Infinity ? now + MIRROR_TIMEOUT_MS : bounded;
     return deadline > now ? deadline : undefined;
   });
-  const layer: ClientLayer = (next) => (call) => {
-    const matched = routes()?.match(call.method.path, call.metadata);
-    if (matched === undefined) return next(call);
-    const routed = deriveCall(call, { route: new RoutedCall(matched) });
-    const result = next(routed);
-    // After the call itself has gone on: the copy never goes ahead of the original.
-    if (matched.config.mirror !== undefined) mirrors.maybeSend(routed, matched);
-    return result;
-  };
+  const layer: ClientLayer = withSend(
+    (next) => (call) => {
+      const matched = routes()?.match(call.method.path, call.metadata);
+      if (matched === undefined) return next(call);
+      const routed = deriveCall(call, { route: new RoutedCall(matched) });
+      const result = next(routed);
+      // After the call itself has gone on: the copy never goes ahead of the original.
+      if (matched.config.mirror !== undefined) mirrors.maybeSend(routed, matched);
+      return result;
+    },
+    (next) => (call, done) => {
+      const matched = routes()?.match(call.method.path, call.metadata);
+      if (matched === undefined) return next(call, done);
+      const routed = deriveCall(call, { route: new RoutedCall(matched) });
+      next(routed, done);
+      if (matched.config.mirror !== undefined) mirrors.maybeSend(routed, matched);
+    },
+  );
   return Object.assign(layer, { mirrors: () => mirrors.snapshot() });
 }
 

@@ -1,0 +1,109 @@
+// The layers' callback form, which the grpc-js adapter runs: a stack of the toolkit's layers
+// hands each call's result on without a promise per layer, a result known at once still comes
+// after the send has returned, and a layer with only a promise form (a user's) is bridged.
+import { createHook } from 'node:async_hooks';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { clientLayers, composeLayers, type ClientLayer, type ClientResult, type ClientSend } from 'grpc-meshlite/layers';
+import { composeClientLayers, sendForm } from '../../src/interceptors/send.js';
+import { manualClock } from '../helpers/clock.js';
+import { clientCall, response } from '../helpers/requests.js';
+
+/** Promises created while `run` runs (async_hooks sees each one V8 makes). */
+async function promisesMadeBy(run: () => Promise<unknown>): Promise<number> {
+  let made = 0;
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'PROMISE') made++;
+    },
+  });
+  hook.enable();
+  try {
+    await run();
+  } finally {
+    hook.disable();
+  }
+  return made;
+}
+
+/** An inner layer that answers OK in a microtask, as the transport answers from grpc-js's callback. */
+const answersOk: ClientSend = (_call, done) => queueMicrotask(() => done(response(grpc.status.OK)));
+
+describe('the layers in callback form', () => {
+  const stackLayers = () =>
+    clientLayers({
+      clock: manualClock(),
+      deadline: { timeoutMs: 1000 },
+      breaker: {},
+      retry: {
+        maxAttempts: 3,
+        perAttemptTimeoutMs: 150,
+        methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 60 } } },
+      },
+    }).map((entry) => entry.layer);
+
+  it('runs a call through deadline, breaker, hedged retry and logging without making a promise', async () => {
+    /** Promises made by one call through `send`, the measurement's own included. */
+    const promisesPerCall = async (send: ClientSend) => {
+      // One call first, so that nothing made once (a breaker, a policy) counts.
+      await new Promise<ClientResult>((resolve) => send(clientCall(), resolve));
+      let result: ClientResult | undefined;
+      const made = await promisesMadeBy(
+        () =>
+          new Promise<void>((finished) =>
+            send(clientCall(), (answer) => {
+              result = answer;
+              finished();
+            }),
+          ),
+      );
+      expect(result?.status.code).to.equal(grpc.status.OK);
+      return made;
+    };
+    const alone = await promisesPerCall(answersOk);
+    const stacked = await promisesPerCall(sendForm(composeClientLayers(...stackLayers()))(answersOk));
+    expect(stacked).to.equal(alone);
+    // Their promise form, for comparison, makes several per call.
+    const promised = composeLayers(...stackLayers())((call) => new Promise((resolve) => answersOk(call, resolve)));
+    expect(await promisesPerCall((call, settle) => void promised(call).then(settle))).to.be.above(alone + 3);
+  });
+
+  it('hands on a result known at once only after the send has returned', async () => {
+    const clock = manualClock();
+    const [deadline] = clientLayers({ clock, deadline: {}, logging: false, breaker: false, retry: false }).map((entry) => entry.layer);
+    const send = sendForm(deadline!)(answersOk);
+    let result: ClientResult | undefined;
+    send(clientCall(undefined, { deadline: clock.now() - 5 }), (answer) => (result = answer));
+    expect(result).to.equal(undefined);
+    await Promise.resolve();
+    expect(result?.status.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it("runs a user's promise-only layer in the middle of the toolkit's, and a rejection fails the call INTERNAL", async () => {
+    const seen: string[] = [];
+    const audit: ClientLayer = (next) => async (call) => {
+      seen.push(call.method.path);
+      const result = await next(call);
+      seen.push(grpc.status[result.status.code]);
+      return result;
+    };
+    const [deadline, ...rest] = stackLayers();
+    const send = sendForm(composeClientLayers(deadline!, audit, ...rest))(answersOk);
+    const ok = await new Promise<ClientResult>((resolve) => send(clientCall(), resolve));
+    expect(ok.status.code).to.equal(grpc.status.OK);
+    expect(seen).to.deep.equal(['/orders.v1.OrderService/GetOrder', 'OK']);
+
+    const broken: ClientLayer = () => () => Promise.reject(new Error('audit store down'));
+    const failing = sendForm(composeClientLayers(deadline!, broken))(answersOk);
+    const failed = await new Promise<ClientResult>((resolve) => failing(clientCall(), resolve));
+    expect(failed.status.code).to.equal(grpc.status.INTERNAL);
+    expect(failed.status.details).to.contain('audit store down');
+  });
+
+  it('keeps the callback form through composeLayers when every layer has one, and not otherwise', () => {
+    const layers = stackLayers();
+    expect(composeLayers(...layers).send).to.be.a('function');
+    const plain: ClientLayer = (next) => (call) => next(call);
+    expect(composeLayers(plain, ...layers).send).to.equal(undefined);
+  });
+});
