@@ -234,24 +234,40 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       trace: undefined,
       attempt: undefined,
     };
+    this.#inside = true;
     try {
       this.#chain(call, this.#done);
     } catch (error) {
       // A layer that throws instead of handing on a result fails its call, as a rejection does.
-      const failure = layerFailure(error);
-      soon(() => this.#finish(failure));
+      this.#done(layerFailure(error));
+    } finally {
+      this.#inside = false;
     }
   }
 
-  /** Where the chain hands the call's result (once; ClientSend never calls it with an exception). */
-  readonly #done = (result: ClientResult): void => this.#finish(result);
+  /** Inside halfClose or cancelWithStatus: the caller hears the status after they return, as from grpc-js. */
+  #inside = false;
+  #finished = false;
+
+  /** Where the chain hands the call's result: the first one counts. */
+  readonly #done = (result: ClientResult): void => {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#inside) soon(() => this.#finish(result));
+    else this.#finish(result);
+  };
 
   startRead(): void {
     this.#flow.request();
   }
 
   cancelWithStatus(code: Status, details: string): void {
-    this.#abort.abort(makeStatus(code, details));
+    this.#inside = true;
+    try {
+      this.#abort.abort(makeStatus(code, details));
+    } finally {
+      this.#inside = false;
+    }
   }
 
   getPeer(): string {

@@ -1,5 +1,6 @@
 // The innermost client layer: one attempt on the grpc-js channel, as the listener of its call.
 // Together with adapter.ts this is the only code that touches grpc-js's calls.
+import { AsyncResource } from 'node:async_hooks';
 import { Metadata, status as Status, type InterceptingListener, type StatusObject } from '@grpc/grpc-js';
 import { withRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
@@ -52,14 +53,13 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall, done: Cli
   const trace = call.trace?.startAttempt(call);
   const attempt = new Attempt(call, channel, done, trace);
   const metadata = attemptMetadata(call, trace);
+  attempt.open(channel, call.hint ? withRoutingHint(metadata, call.hint) : metadata);
+  if (trace === undefined) return;
   try {
-    attempt.handle = channel.open(call, call.hint ? withRoutingHint(metadata, call.hint) : metadata, attempt);
-  } catch (error) {
-    // grpc-js throws at once when the client was closed under a call that wants another attempt.
-    soon(() => attempt.notStarted(error));
-    return;
+    trace.sent(channel.requestBytes?.(call.message));
+  } catch {
+    // A span that cannot take an event is the tracer's problem, not the call's.
   }
-  trace?.sent(channel.requestBytes?.(call.message));
 }
 
 /**
@@ -67,7 +67,8 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall, done: Cli
  * (ClientCall.via), else the call's own transport (a promise).
  */
 export const dispatchSend: ClientSend = (call, done) => {
-  if (call.via !== undefined) sendAttempt(call.via, call, done);
+  // A layer that gave the call a transport of its own is obeyed.
+  if (call.via !== undefined && call.transport === sendVia) sendAttempt(call.via, call, done);
   else fromNext(call.transport)(call, done);
 };
 
@@ -99,6 +100,14 @@ class Attempt implements InterceptingListener {
   readonly #trace: AttemptTrace | undefined;
   /** Ends the wait of an outpaced loser for its per-attempt timeout. */
   #linger: (() => void) | undefined;
+  /**
+   * The caller's async context (AsyncLocalStorage), in which the layers above hear how the
+   * attempt ended: grpc-js reports it from its connection's context, not the caller's.
+   */
+  readonly #scope = new AsyncResource('grpc-meshlite.attempt');
+  /** Inside a call of ours into grpc-js (open, cancel): a status reported there is handed on later. */
+  #inside = false;
+  #ended = false;
 
   constructor(call: ClientCall, channel: AttemptChannel, done: ClientDone, trace: AttemptTrace | undefined) {
     this.#call = call;
@@ -108,6 +117,37 @@ class Attempt implements InterceptingListener {
     this.#done = done;
     this.#trace = trace;
     call.signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Starts the attempt on the channel; a channel that refuses it (a closed client) ends it UNAVAILABLE. */
+  open(channel: AttemptChannel, metadata: Metadata): void {
+    this.#inside = true;
+    try {
+      this.handle = channel.open(this.#call, metadata, this);
+    } catch (error) {
+      // grpc-js throws at once when the client was closed under a call that wants another attempt.
+      soon(() => this.notStarted(error));
+    } finally {
+      this.#inside = false;
+    }
+  }
+
+  /** Cancels the grpc-js call; a status it reports at once is handed on after this returns. */
+  #cancel(code: Status, details: string): void {
+    this.#inside = true;
+    try {
+      this.handle?.cancelWithStatus(code, details);
+    } finally {
+      this.#inside = false;
+    }
+  }
+
+  /** Hands the result on once, in the caller's async context, never inside a call of ours into grpc-js. */
+  #end(result: ClientResult): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#inside) soon(() => this.#scope.runInAsyncScope(this.#done, null, result));
+    else this.#scope.runInAsyncScope(this.#done, null, result);
   }
 
   readonly #onAbort = () => {
@@ -122,15 +162,14 @@ class Attempt implements InterceptingListener {
       const timer = unrefTimer(
         setTimer(
           clock,
-          () =>
-            this.handle?.cancelWithStatus(Status.DEADLINE_EXCEEDED, `outpaced by a hedge, then no answer within its per-attempt timeout`),
+          () => this.#cancel(Status.DEADLINE_EXCEEDED, `outpaced by a hedge, then no answer within its per-attempt timeout`),
           lingerMs,
         ),
       );
       this.#linger = () => clock.clearTimeout(timer);
       return;
     }
-    this.handle?.cancelWithStatus(reason.code, reason.details);
+    this.#cancel(reason.code, reason.details);
   };
 
   /** grpc-js knows the peer once the call is committed; before that, the picker's word counts. */
@@ -151,7 +190,7 @@ class Attempt implements InterceptingListener {
       startedAt: this.#started,
       durationMs: 0,
     };
-    this.#done(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
+    this.#end(failedResult(makeStatus(Status.UNAVAILABLE, details), [record]));
   }
 
   onReceiveMetadata(metadata: Metadata): void {
@@ -170,7 +209,7 @@ class Attempt implements InterceptingListener {
         // As grpc-js's own bottom call does: the attempt ends INTERNAL, whatever the server says.
         const details = `Response message parsing error: ${errorText(error)}`;
         this.#readError = makeStatus(Status.INTERNAL, details);
-        this.handle?.cancelWithStatus(Status.INTERNAL, details);
+        this.#cancel(Status.INTERNAL, details);
         return;
       }
     }
@@ -204,7 +243,7 @@ class Attempt implements InterceptingListener {
             sentBytes,
             receivedBytes: this.#receivedBytes,
           };
-    this.#done({
+    this.#end({
       status,
       headers: this.#headers,
       message: status.code === Status.OK ? this.#message : undefined,

@@ -1,13 +1,18 @@
 // The layers' callback form, which the grpc-js adapter runs: a stack of the toolkit's layers
 // hands each call's result on without a promise per layer, a result known at once still comes
 // after the send has returned, and a layer with only a promise form (a user's) is bridged.
-import { createHook } from 'node:async_hooks';
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
+import { createClientStack } from 'grpc-meshlite';
 import { clientLayers, composeLayers, type ClientLayer, type ClientResult, type ClientSend } from 'grpc-meshlite/layers';
 import { composeClientLayers, sendForm } from '../../src/interceptors/send.js';
+import { getOrder, orderClient } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
+import { startFakeBackend } from '../helpers/fake-backend.js';
+import { memoryLogger } from '../helpers/logs.js';
 import { clientCall, response } from '../helpers/requests.js';
+import { expectGrpcError, useTestPool } from '../helpers/servers.js';
 
 /** Promises created while `run` runs (async_hooks sees each one V8 makes). */
 async function promisesMadeBy(run: () => Promise<unknown>): Promise<number> {
@@ -102,8 +107,92 @@ describe('the layers in callback form', () => {
 
   it('keeps the callback form through composeLayers when every layer has one, and not otherwise', () => {
     const layers = stackLayers();
-    expect(composeLayers(...layers).send).to.be.a('function');
+    expect((composeLayers(...layers) as ClientLayer).send).to.be.a('function');
     const plain: ClientLayer = (next) => (call) => next(call);
-    expect(composeLayers(plain, ...layers).send).to.equal(undefined);
+    expect((composeLayers(plain, ...layers) as ClientLayer).send).to.equal(undefined);
+  });
+
+  describe('through the grpc-js adapter', () => {
+    const pool = useTestPool();
+
+    it("gives the caller's callback and the layers' completion the caller's async context", async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const request = new AsyncLocalStorage<string>();
+      const recorded: Array<string | undefined> = [];
+      const stack = createClientStack({
+        logger: memoryLogger('warn').logger,
+        callStats: () => () => recorded.push(request.getStore()),
+      });
+      pool.defer(() => stack.close());
+      const client = pool.track(orderClient([backend.address], stack.interceptors));
+      const heard = await Promise.all(
+        ['r-1', 'r-2'].map((id) =>
+          request.run(
+            id,
+            () =>
+              new Promise<string | undefined>((resolve, reject) =>
+                client.GetOrder({ id: 'o-1' }, (error) => (error ? reject(error) : resolve(request.getStore()))),
+              ),
+          ),
+        ),
+      );
+      expect(heard).to.deep.equal(['r-1', 'r-2']);
+      expect([...recorded].sort((a, b) => String(a).localeCompare(String(b)))).to.deep.equal(['r-1', 'r-2']);
+    });
+
+    it('ends a call once, after the call returned, when an interceptor after the stack answers at once', async () => {
+      const stack = createClientStack({
+        logger: memoryLogger('warn').logger,
+        retry: {
+          maxAttempts: 3,
+          backoff: { baseMs: 1, capMs: 1 },
+          methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 50 } } },
+        },
+      });
+      pool.defer(() => stack.close());
+      let sent = 0;
+      // A stub after the stack: every attempt fails UNAVAILABLE inside start, with a pushback.
+      const stub: grpc.Interceptor = (options, nextCall) =>
+        new grpc.InterceptingCall(nextCall(options), {
+          start(_metadata, listener) {
+            sent++;
+            const trailers = new grpc.Metadata();
+            trailers.set('grpc-retry-pushback-ms', '5');
+            listener.onReceiveStatus({ code: grpc.status.UNAVAILABLE, details: 'stub says no', metadata: trailers });
+          },
+        });
+      const client = pool.track(orderClient(['127.0.0.1:1'], [...stack.interceptors, stub]));
+      let returned = false;
+      let endings = 0;
+      const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+        client.GetOrder({ id: 'o-1' }, { deadline: Date.now() + 5000 }, (error) => {
+          endings++;
+          expect(returned, 'the callback ran inside GetOrder()').to.equal(true);
+          resolve(error);
+        });
+        returned = true;
+      });
+      const error = await ended;
+      expect(error?.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(error?.details).to.contain('stub says no');
+      expect(sent).to.equal(3);
+      expect(endings).to.equal(1);
+    });
+
+    it('fails a call INTERNAL when its logger throws, as the promise form did', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const { logger } = memoryLogger('debug');
+      logger.debug = () => {
+        throw new Error('log sink full');
+      };
+      const stack = createClientStack({ logger });
+      pool.defer(() => stack.close());
+      const client = pool.track(orderClient([backend.address], stack.interceptors));
+      const error = await expectGrpcError(getOrder(client));
+      expect(error.code).to.equal(grpc.status.INTERNAL);
+      expect(error.details).to.contain('log sink full');
+    });
   });
 });

@@ -143,25 +143,38 @@ export class Breaker<A extends unknown[], T> {
   /**
    * fire's callback form while the breaker is closed: `start` runs the action, handing its
    * outcome to the callback it is given, which counts the outcome as fire does and passes it
-   * to `done`. Returns false, doing nothing, when the breaker is not closed: the call then goes
+   * to `done` (as fire does, an outcome it cannot judge fails the call: `unjudged`). Returns
+   * false, doing nothing, when the breaker is not closed: the call then goes
    * through fire, which refuses it or lets the one probe go.
    */
-  sendClosed(args: A, start: (counted: (outcome: T) => void) => void, done: (outcome: T) => void): boolean {
+  sendClosed(
+    args: A,
+    start: (counted: (outcome: T) => void) => void,
+    done: (outcome: T) => void,
+    /** The outcome of a call whose outcome could not be judged (isFailure threw). */
+    unjudged: (error: unknown) => T,
+  ): boolean {
     const breaker = this.#breaker;
     if (!breaker.closed || !breaker.enabled || breaker.isShutdown) return false;
     breaker.emit('fire', args);
-    start((outcome) => {
-      let failed: boolean;
-      try {
-        failed = this.#action.isFailure(outcome);
-      } catch {
-        // An outcome it cannot judge is not the dependency's doing (as #thrown counts it).
-        breaker.emit('success', outcome, 0);
-        return done(outcome);
-      }
-      this.#count(failed, args, outcome);
-      done(outcome);
-    });
+    try {
+      start((outcome) => {
+        let failed: boolean;
+        try {
+          failed = this.#action.isFailure(outcome);
+        } catch (error) {
+          // An outcome it cannot judge is not the dependency's doing, and fails the call as fire does.
+          breaker.emit('success', error, 0);
+          return done(unjudged(error));
+        }
+        this.#count(failed, args, outcome);
+        done(outcome);
+      });
+    } catch (error) {
+      // What the action threw is not the dependency's doing either (fire's #thrown).
+      breaker.emit('success', error, 0);
+      throw error;
+    }
     return true;
   }
 

@@ -34,6 +34,8 @@ export class Attempt implements AttemptInfo {
   lost = false;
   /** The next attempt in flight. */
   next: Attempt | undefined = undefined;
+  /** Its result has been heard. */
+  ended = false;
 
   constructor(
     index: number,

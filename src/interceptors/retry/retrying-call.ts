@@ -138,6 +138,9 @@ export class RetryingCall {
   }
 
   #ended(attempt: Attempt, result: ClientResult): void {
+    // Once per attempt, whatever a layer below does wrong.
+    if (attempt.ended) return;
+    attempt.ended = true;
     attempt.hint?.release();
     if (this.#settled) return;
     const { budget, clock } = this.#context;
