@@ -36,7 +36,10 @@ export class Cancellation implements CancelSignal {
     const listeners = this.#listeners;
     if (!listeners) return;
     const index = listeners.indexOf(listener);
-    if (index >= 0) listeners.splice(index, 1);
+    if (index < 0) return;
+    // Not splice, which makes an array of what it removed (on every call of every attempt).
+    for (let i = index; i < listeners.length - 1; i++) listeners[i] = listeners[i + 1]!;
+    listeners.pop();
   }
 
   abort(reason?: unknown): void {

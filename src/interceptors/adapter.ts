@@ -168,7 +168,8 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   readonly #nextCall: NextCall;
   readonly #chain: ClientSend;
   readonly #abort = new Cancellation();
-  readonly #flow = new ReadFlow();
+  /** A server stream's flow control (undefined for a unary call). */
+  readonly #flow: ReadFlow | undefined;
   readonly streaming: boolean;
   #listener: Partial<InterceptingListener> = {};
   #metadata: Metadata | undefined;
@@ -197,6 +198,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     this.#waitForReady = waitForReady;
     this.#channel = channel;
     this.streaming = method.kind === 'server_stream';
+    this.#flow = this.streaming ? new ReadFlow() : undefined;
     this.decode = channel ? (options.method_definition as MethodDefinition<unknown, unknown>).responseDeserialize : undefined;
   }
 
@@ -258,7 +260,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   };
 
   startRead(): void {
-    this.#flow.request();
+    this.#flow?.request();
   }
 
   cancelWithStatus(code: Status, details: string): void {
@@ -287,7 +289,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
 
   /** ResponseSink: a server stream's message, as it arrives. */
   message(message: unknown): void {
-    this.#flow.delivered();
+    this.#flow?.delivered();
     this.#listener.onReceiveMessage?.(message);
   }
 
@@ -300,7 +302,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     if (call.sink === DROP_RESPONSES) return this.#openAside(call, metadata, listener);
     const attempt = this.#channel ? this.#openOnChannel(this.#channel, call, metadata, listener) : this.#openNext(call, metadata, listener);
     this.#current = attempt;
-    if (this.streaming) this.#flow.attach(attempt);
+    this.#flow?.attach(attempt);
     return attempt;
   }
 
