@@ -328,6 +328,17 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
       );
     }
   }
+  const periods = runs.flatMap((r) => (r.idlePeriod ? [{ stack: r.stack, ...r.idlePeriod }] : []));
+  if (periods.length > 0) {
+    lines.push(
+      '',
+      `Idle over a whole idle-probe period at 1,000 health-checked endpoints (${periods[0]!.seconds} s with no calls after the load, in 1 s windows; round 1): ` +
+        periods
+          .map((p) => `${p.stack} ${p.averageMsPerS.toFixed(1)} ms/s on average, ${p.worst10sMsPerS.toFixed(1)} ms/s in its worst 10 s`)
+          .join('; ') +
+        '.',
+    );
+  }
   return lines;
 }
 

@@ -40,6 +40,12 @@ export interface ScalingRun {
    * 3), the share of the next SKEW_CALLS calls endpoint 0 served, % (its weight's share: 50 %).
    */
   readonly skewedSharePercent?: number;
+  /**
+   * At 1,000 endpoints, round 1, bare grpc-js and the full client: client CPU per second over
+   * a whole idle-probe period and a bit (IDLE_PERIOD_S in 1 s windows): the average, and the
+   * worst 10 s window (idle probes come once a period per endpoint, spread over it).
+   */
+  readonly idlePeriod?: { readonly seconds: number; readonly averageMsPerS: number; readonly worst10sMsPerS: number };
 }
 
 const CONCURRENCY = 8;
@@ -47,6 +53,8 @@ const CONCURRENCY = 8;
 export const SKEW_CALLS = 200;
 /** Idle CPU is the median of this many windows: one V8 memory-reducing GC landing in a window is not the client's steady cost. */
 const IDLE_WINDOWS = 3;
+/** The long idle measurement: the default idle-probe period (60 s) and 10 s more. */
+const IDLE_PERIOD_S = 70;
 const IDLE_WINDOW_MS = 2000;
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -162,6 +170,7 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
       windows.push((idle.user + idle.system) / 1000 / ((performance.now() - idleStarted) / 1000));
     }
     const idleCpuMsPerS = median(windows)!;
+    const idlePeriod = addresses.length >= 1000 && round === 1 && stack !== 'grpc-meshlite balancer' ? await idleOverPeriod() : undefined;
     const reload = made.reload && (await made.reload());
     const skewedSharePercent = made.skew && (await made.skew());
     return {
@@ -174,11 +183,27 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
       heapKiBPerEndpoint,
       ...(reload && { reloadMs: reload.reloadMs, reconnectedOnReload: reload.reconnected }),
       ...(skewedSharePercent !== undefined && { skewedSharePercent }),
+      ...(idlePeriod && { idlePeriod }),
     };
   } finally {
     made.close();
     await sleep(200);
   }
+}
+
+/** Client CPU per second over IDLE_PERIOD_S of 1 s windows with no calls: the average and the worst 10 s. */
+async function idleOverPeriod(): Promise<NonNullable<ScalingRun['idlePeriod']>> {
+  const perSecond: number[] = [];
+  for (let i = 0; i < IDLE_PERIOD_S; i++) {
+    const before = process.cpuUsage();
+    const started = performance.now();
+    await sleep(1000);
+    const used = process.cpuUsage(before);
+    perSecond.push((used.user + used.system) / 1000 / ((performance.now() - started) / 1000));
+  }
+  let worst = 0;
+  for (let i = 0; i + 10 <= perSecond.length; i++) worst = Math.max(worst, perSecond.slice(i, i + 10).reduce((a, b) => a + b, 0) / 10);
+  return { seconds: IDLE_PERIOD_S, averageMsPerS: perSecond.reduce((a, b) => a + b, 0) / perSecond.length, worst10sMsPerS: worst };
 }
 
 export async function runScaling(rounds: number, progress: (line: string) => void): Promise<ScalingRun[]> {
@@ -194,6 +219,9 @@ export async function runScaling(rounds: number, progress: (line: string) => voi
           progress(
             `scaling  N=${String(endpoints).padEnd(4)} ${stack.padEnd(22)} first call ${Math.round(run.firstCallMs)} ms, ${Math.round(run.cpuUsPerCall)} µs/call, idle ${run.idleCpuMsPerS.toFixed(1)} ms/s, ${run.heapKiBPerEndpoint.toFixed(1)} KiB/endpoint` +
               (run.reloadMs === undefined ? '' : `, reload ${Math.round(run.reloadMs)} ms (${run.reconnectedOnReload} reconnected)`) +
+              (run.idlePeriod === undefined
+                ? ''
+                : `, idle over ${run.idlePeriod.seconds} s ${run.idlePeriod.averageMsPerS.toFixed(1)} ms/s (worst 10 s ${run.idlePeriod.worst10sMsPerS.toFixed(1)})`) +
               (run.skewedSharePercent === undefined
                 ? ''
                 : `, e0 ${run.skewedSharePercent.toFixed(1)} % of ${SKEW_CALLS} calls after the skew`),
