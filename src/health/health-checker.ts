@@ -154,6 +154,8 @@ class HealthProducer {
   #unimplemented = false;
   /** The first idle look after a connection comes at a random point of the period (see #scheduleProbe). */
   #spread = false;
+  /** The last look was scheduled while calls were in flight (see #scheduleProbe). */
+  #wasBusy = false;
   /** The silence, with nothing in flight, that makes the pending look probe. */
   #idleDue = 0;
 
@@ -176,6 +178,9 @@ class HealthProducer {
     this.#stop();
     this.#subchannel.removeConnectivityStateListener(this.#onConnectivity);
     this.#subchannel.removeDataProducer(this.#key);
+    // The connection's own channel, which the Watch and the probes used (a closed grpc-js Client
+    // over it did this before): its channelz entry goes with it.
+    this.#subchannel.getChannel().close();
   }
 
   readonly #onConnectivity = (): void => {
@@ -271,6 +276,10 @@ class HealthProducer {
     this.#probeAt = Infinity;
     if (probeIntervalMs <= 0 || this.#probe || this.#unimplemented) return;
     const busy = this.#busy;
+    // Turning idle after traffic is like connecting: every endpoint that served it was heard
+    // at about the same moment, and would fall silent for the period together (see below).
+    if (!busy && this.#wasBusy) this.#spread = true;
+    this.#wasBusy = busy;
     const period = busy ? probeIntervalMs / 2 : idleProbeIntervalMs;
     if (period <= 0) return;
     // Jittered in 2 % steps of the period: Node keeps one timer list per distinct delay, and
@@ -280,10 +289,11 @@ class HealthProducer {
     let delay = step * Math.round(40 + 10 * random());
     this.#idleDue = 0.8 * idleProbeIntervalMs;
     if (!busy && this.#spread) {
-      // Endpoints that connected together would look at 80-100 % of the period together, and
-      // go on probing in a wave (1,000 probes in 12 s, once a minute). The first look after a
-      // connection falls anywhere in the period and probes after that much silence; the 80-100 %
-      // steps from there keep the spread.
+      // Endpoints that connected (or went idle after traffic) together would look at 80-100 %
+      // of the period together, and go on probing in a wave (1,000 probes in 12 s, once a
+      // minute). The first idle look after a connection, or after calls stop, falls anywhere in
+      // the period and probes after that much silence; the 80-100 % steps from there keep the
+      // spread.
       this.#spread = false;
       delay = step * Math.max(1, Math.round(50 * (1 - random())));
       this.#idleDue = 0.8 * delay;

@@ -260,6 +260,50 @@ describe('mesh health checking and priority tiers', function () {
     client.close();
   });
 
+  it('spreads the idle probes of endpoints that served traffic together and then went idle', async () => {
+    const PERIOD = 10_000;
+    const clock = manualClock(Date.now());
+    const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
+    const probes = new Map<string, number>();
+    let counting = false;
+    const backends = await Promise.all(
+      names.map((name) =>
+        healthBackend(name, {
+          check: () => {
+            if (counting && !probes.has(name)) probes.set(name, clock.now());
+          },
+        }),
+      ),
+    );
+    const { mesh: m, client } = meshClient(pool, {
+      config: {
+        services: {
+          orders: {
+            endpoints: backends.map((b, i) => ({ name: names[i]!, address: b.address })),
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: PERIOD },
+            balancer: { slowStart: { windowMs: 0 } },
+          },
+        },
+      },
+      clock,
+      random: seededRandom(31),
+    });
+    await connectAndWait(m, client, names);
+    // Traffic to every endpoint at once: each is heard at the same moment, then all fall silent.
+    await Promise.all(Array.from({ length: 4 * names.length }, () => callUnary(client.GetOrder, client, { id: 'x' })));
+    const idleFrom = clock.now();
+    counting = true;
+    await until(m, () => {
+      clock.tick(100);
+      return probes.size === names.length;
+    });
+    const offsets = [...probes.values()].map((at) => at - idleFrom);
+    // Not all in the last fifth of the period after the traffic, where every look used to fall.
+    expect(Math.max(...offsets)).to.be.at.most(PERIOD + 600);
+    expect(Math.min(...offsets)).to.be.below(0.7 * PERIOD);
+    client.close();
+  });
+
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
     // A health service whose Watch fails at once until it is fixed, then follows `state`.
     const state = new HealthState({ [SERVICE]: 'SERVING' });
