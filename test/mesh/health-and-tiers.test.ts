@@ -219,16 +219,20 @@ describe('mesh health checking and priority tiers', function () {
     client.close();
   });
 
-  it('spreads the idle probes of endpoints that connected together over the whole period', async () => {
-    const PERIOD = 10_000;
+  /**
+   * Eight endpoints on a 10 s idle-probe period: when each is first probed, counted from when
+   * they connected together, or — `afterTraffic` — from when a burst of calls to all of them ended.
+   */
+  async function firstIdleProbes(seed: number, afterTraffic: boolean): Promise<number[]> {
     const clock = manualClock(Date.now());
     const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
     const firstProbe = new Map<string, number>();
+    let counting = !afterTraffic;
     const backends = await Promise.all(
       names.map((name) =>
         healthBackend(name, {
           check: () => {
-            if (!firstProbe.has(name)) firstProbe.set(name, clock.now());
+            if (counting && !firstProbe.has(name)) firstProbe.set(name, clock.now());
           },
         }),
       ),
@@ -238,70 +242,41 @@ describe('mesh health checking and priority tiers', function () {
         services: {
           orders: {
             endpoints: backends.map((b, i) => ({ name: names[i]!, address: b.address })),
-            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: PERIOD },
+            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: IDLE_PERIOD },
             balancer: { slowStart: { windowMs: 0 } },
           },
         },
       },
       clock,
-      random: seededRandom(29),
+      random: seededRandom(seed),
     });
     await connectAndWait(m, client, names);
-    const connected = clock.now();
+    // Traffic to every endpoint at once: each is heard at the same moment, then all fall silent.
+    if (afterTraffic) await Promise.all(Array.from({ length: 4 * names.length }, () => callUnary(client.GetOrder, client, { id: 'x' })));
+    const from = clock.now();
+    counting = true;
     await until(m, () => {
       clock.tick(100);
       return firstProbe.size === names.length;
     });
-    const offsets = [...firstProbe.values()].map((at) => at - connected);
+    client.close();
+    return [...firstProbe.values()].map((at) => at - from);
+  }
+  const IDLE_PERIOD = 10_000;
+
+  it('spreads the idle probes of endpoints that connected together over the whole period', async () => {
+    const offsets = await firstIdleProbes(29, false);
     // None waits longer than the period; and not all in the last fifth of it, where every
     // first look used to fall (1,000 endpoints probed in a 12 s wave once a minute).
-    expect(Math.max(...offsets)).to.be.at.most(PERIOD + 100);
-    expect(Math.min(...offsets)).to.be.below(0.8 * PERIOD);
-    client.close();
+    expect(Math.max(...offsets)).to.be.at.most(IDLE_PERIOD + 100);
+    expect(Math.min(...offsets)).to.be.below(0.8 * IDLE_PERIOD);
   });
 
   it('spreads the idle probes of endpoints that served traffic together and then went idle', async () => {
-    const PERIOD = 10_000;
-    const clock = manualClock(Date.now());
-    const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
-    const probes = new Map<string, number>();
-    let counting = false;
-    const backends = await Promise.all(
-      names.map((name) =>
-        healthBackend(name, {
-          check: () => {
-            if (counting && !probes.has(name)) probes.set(name, clock.now());
-          },
-        }),
-      ),
-    );
-    const { mesh: m, client } = meshClient(pool, {
-      config: {
-        services: {
-          orders: {
-            endpoints: backends.map((b, i) => ({ name: names[i]!, address: b.address })),
-            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: PERIOD },
-            balancer: { slowStart: { windowMs: 0 } },
-          },
-        },
-      },
-      clock,
-      random: seededRandom(31),
-    });
-    await connectAndWait(m, client, names);
-    // Traffic to every endpoint at once: each is heard at the same moment, then all fall silent.
-    await Promise.all(Array.from({ length: 4 * names.length }, () => callUnary(client.GetOrder, client, { id: 'x' })));
-    const idleFrom = clock.now();
-    counting = true;
-    await until(m, () => {
-      clock.tick(100);
-      return probes.size === names.length;
-    });
-    const offsets = [...probes.values()].map((at) => at - idleFrom);
+    const offsets = await firstIdleProbes(31, true);
     // Not all in the last fifth of the period after the traffic, where every look used to fall.
-    expect(Math.max(...offsets)).to.be.at.most(PERIOD + 600);
-    expect(Math.min(...offsets)).to.be.below(0.7 * PERIOD);
-    client.close();
+    expect(Math.max(...offsets)).to.be.at.most(IDLE_PERIOD + 600);
+    expect(Math.min(...offsets)).to.be.below(0.7 * IDLE_PERIOD);
   });
 
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
