@@ -5,7 +5,14 @@
 // endpoint has been silent: calls in flight and no answer (call, Watch message, probe) for
 // half the probe interval, or, with nothing in flight, for the idle probe interval — so
 // 1,000 endpoints at rest cost a few probes a second, not 1,000.
-import { connectivityState as ConnectivityState, experimental, Metadata, status as Status, type MethodDefinition } from '@grpc/grpc-js';
+import {
+  connectivityState as ConnectivityState,
+  experimental,
+  Metadata,
+  status as Status,
+  type MethodDefinition,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
 import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
@@ -378,8 +385,26 @@ const WATCH = healthServiceDefinition['Watch'] as MethodDefinition<HealthCheckRe
 const CHECK = healthServiceDefinition['Check'] as MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
 
 /**
- * One Check on the connection's own channel, as grpc-js's bottom call makes a unary call (the
- * same as WatchStream): no grpc-js Client per endpoint, which would cost every endpoint a
+ * A grpc.health.v1 call on the connection's own channel, its request sent and half-closed and
+ * its first read asked for, as grpc-js's bottom call makes one: no grpc-js Client per endpoint.
+ */
+function healthCall(
+  subchannel: Subchannel,
+  method: MethodDefinition<HealthCheckRequest, HealthCheckResponse>,
+  deadline: number,
+  service: string,
+  listener: { onReceiveMessage(bytes: Buffer): void; onReceiveStatus(status: StatusObject): void },
+): Call {
+  const call = subchannel.getChannel().createCall(method.path, deadline, undefined, null, undefined);
+  call.start(new Metadata(), { onReceiveMetadata: () => {}, ...listener });
+  call.sendMessageWithContext({}, method.requestSerialize({ service }));
+  call.halfClose();
+  call.startRead();
+  return call;
+}
+
+/**
+ * One Check probe (healthCall): a grpc-js Client per endpoint would cost every endpoint a
  * client object, its credentials and interceptor arrays for a probe that idle endpoints send
  * once a period and busy ones seldom.
  */
@@ -389,11 +414,9 @@ function checkCall(
   timeoutMs: number,
   done: (error: { code: Status; details: string } | undefined, response?: HealthCheckResponse) => void,
 ): { cancel(): void } {
-  const call = subchannel.getChannel().createCall(CHECK.path, Date.now() + timeoutMs, undefined, null, undefined);
   let response: HealthCheckResponse | undefined;
   let unreadable: string | undefined;
-  call.start(new Metadata(), {
-    onReceiveMetadata: () => {},
+  const call = healthCall(subchannel, CHECK, Date.now() + timeoutMs, service, {
     onReceiveMessage: (bytes: Buffer) => {
       try {
         response = CHECK.responseDeserialize(bytes);
@@ -409,9 +432,6 @@ function checkCall(
       else done(undefined, response);
     },
   });
-  call.sendMessageWithContext({}, CHECK.requestSerialize({ service }));
-  call.halfClose();
-  call.startRead();
   return { cancel: () => call.cancelWithStatus(Status.CANCELLED, 'health probe stopped') };
 }
 
@@ -429,10 +449,7 @@ class WatchStream {
     service: string,
     on: { answer(response: HealthCheckResponse): void; ended(code: Status, details: string): void },
   ) {
-    const call = subchannel.getChannel().createCall(WATCH.path, Infinity, undefined, null, undefined);
-    this.#call = call;
-    call.start(new Metadata(), {
-      onReceiveMetadata: () => {},
+    this.#call = healthCall(subchannel, WATCH, Infinity, service, {
       onReceiveMessage: (bytes: Buffer) => {
         let response: HealthCheckResponse;
         try {
@@ -442,7 +459,7 @@ class WatchStream {
           return;
         }
         on.answer(response);
-        if (!this.#ended) call.startRead();
+        if (!this.#ended) this.#call.startRead();
       },
       onReceiveStatus: (status) => {
         if (this.#ended) return;
@@ -450,9 +467,6 @@ class WatchStream {
         on.ended(status.code, status.details);
       },
     });
-    call.sendMessageWithContext({}, WATCH.requestSerialize({ service }));
-    call.halfClose();
-    call.startRead();
   }
 
   cancel(code: Status = Status.CANCELLED, details = 'health Watch stopped'): void {

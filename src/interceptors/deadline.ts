@@ -6,7 +6,7 @@ import { resolveWith } from '../schema/validate.js';
 import { DAY, durationMs, methodTable } from '../schema/bounds.js';
 import { deriveCall, failedResult } from './call.js';
 import { methodLookup } from '../call/method-table.js';
-import { doneSoon, withSend } from './send.js';
+import { soon, withSend } from './send.js';
 import type { ClientCall, ClientLayer, ClientResult, MethodInfo } from './types.js';
 
 export interface DeadlineOptions {
@@ -79,7 +79,7 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
     },
     (next) => (call, done) => {
       const deadline = bound(call);
-      if (typeof deadline !== 'number') return doneSoon(done, deadline);
+      if (typeof deadline !== 'number') return soon(() => done(deadline));
       next(deadline === call.deadline ? call : deriveCall(call, { deadline }), done);
     },
   );

@@ -3,7 +3,7 @@
 // per layer per call — and any layer with only the promise form (a user's) is bridged.
 import { composeLayers } from '../call/compose.js';
 import { layerFailure } from './call.js';
-import type { ClientDone, ClientLayer, ClientNext, ClientSend, SendLayer } from './types.js';
+import type { ClientLayer, ClientNext, ClientSend, SendLayer } from './types.js';
 
 /** `layer` with its callback form attached. */
 export function withSend<L extends (next: ClientNext) => ClientNext>(layer: L, send: SendLayer): L & { readonly send: SendLayer } {
@@ -44,11 +44,6 @@ export function soon(task: () => void): void {
 }
 
 const resolved = Promise.resolve();
-
-/** Hands a result known at once on as ClientSend promises: after the send has returned. */
-export function doneSoon(done: ClientDone, result: Parameters<ClientDone>[0]): void {
-  soon(() => done(result));
-}
 
 /** composeLayers for client layers, keeping the callback form: the composed layer has one too. */
 export function composeClientLayers(...layers: readonly ClientLayer[]): ClientLayer {

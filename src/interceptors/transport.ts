@@ -19,7 +19,7 @@ import type {
   ClientResult,
   ClientSend,
 } from './types.js';
-import { doneSoon, fromNext, soon } from './send.js';
+import { fromNext, soon } from './send.js';
 import { errorText } from '../errors.js';
 
 // An attempt's handle is a grpc-js InterceptingCall or raw Call (adapter.ts opens it).
@@ -47,19 +47,14 @@ export function attemptMetadata(call: ClientCall, trace: AttemptTrace | undefine
 export function sendAttempt(channel: AttemptChannel, call: ClientCall, done: ClientDone): void {
   if (call.signal.aborted) {
     const result = failedResult(abortStatus(call.signal));
-    doneSoon(done, result);
+    soon(() => done(result));
     return;
   }
   const trace = call.trace?.startAttempt(call);
   const attempt = new Attempt(call, channel, done, trace);
   const metadata = attemptMetadata(call, trace);
   attempt.open(channel, call.hint ? withRoutingHint(metadata, call.hint) : metadata);
-  if (trace === undefined) return;
-  try {
-    trace.sent(channel.requestBytes?.(call.message));
-  } catch {
-    // A span that cannot take an event is the tracer's problem, not the call's.
-  }
+  trace?.sent(channel.requestBytes?.(call.message));
 }
 
 /**
