@@ -40,6 +40,9 @@ export const UNHEALTHY_CODES: readonly StatusName[] = Object.freeze([
   'DATA_LOSS',
 ]);
 
+/** UNHEALTHY_CODES as numbers: a call or attempt that ended with one failed; any other code is an answer. */
+export const UNHEALTHY_CODE_SET: ReadonlySet<number> = new Set(UNHEALTHY_CODES.map((name) => Status[name]));
+
 /** A list of status codes (names or numbers) as numbers; the unhealthy codes when absent. */
 export const failureCodesSchema = z._default(
   z.array(statusCodeSchema),

@@ -1,8 +1,7 @@
 // The caller's side of a status page (`linkerd viz stat`'s line): every call as the caller saw
 // it end — retried, hedged, refused by the breaker or failed for want of an endpoint — with
 // why it failed. Outermost in the stack, so the latency is what the caller waited.
-import { status as Status } from '@grpc/grpc-js';
-import { statusName, UNHEALTHY_CODES } from '../call/status.js';
+import { statusName, UNHEALTHY_CODE_SET } from '../call/status.js';
 import { meshCallInfo } from './call-info.js';
 import { layerFailure } from './call.js';
 import { withSend } from './send.js';
@@ -11,13 +10,11 @@ import type { ClientLayer, ClientResult } from './types.js';
 /** Where a call's outcome goes: `failure` says why it failed (undefined: it did not), `durationMs` how long the caller waited. */
 export type CallRecorder = (failure: string | undefined, durationMs: number) => void;
 
-/** Codes that mean the call failed; any other is an answer (NOT_FOUND…), as the logs judge them. */
-const FAILURES = new Set<number>(UNHEALTHY_CODES.map((name) => Status[name]));
-
 // The words of the mesh's own refusals: the breaker's (circuit-breaker.ts) and the picker's,
 // for a service or a route's subset with nothing usable (balancer.ts, routing-picker.ts).
 const BREAKER_OPEN = /^circuit breaker open for /;
-const NO_ENDPOINT = /no usable endpoint|^no endpoints for /;
+// Anchored: a backend's own "no usable endpoint" (a mesh client itself), passed on, is not ours.
+const NO_ENDPOINT = /^no usable endpoint for |^no endpoints for |^route "[^"]*": subset "[^"]*" has no usable endpoint/;
 
 /**
  * Why a call failed, in a few stable words for a column: the code, and the mesh's reason when
@@ -27,7 +24,7 @@ const NO_ENDPOINT = /no usable endpoint|^no endpoints for /;
  */
 export function callFailure(result: ClientResult): string | undefined {
   const { code, details } = result.status;
-  if (!FAILURES.has(code)) return undefined;
+  if (!UNHEALTHY_CODE_SET.has(code)) return undefined;
   const name = statusName(code);
   if (BREAKER_OPEN.test(details)) return `${name}: circuit breaker open`;
   if (NO_ENDPOINT.test(details)) return `${name}: no usable endpoint`;

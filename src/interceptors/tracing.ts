@@ -46,10 +46,18 @@ export function tracingLayer(options: TracingOptions = {}): ClientLayer | undefi
       parent,
     );
     const traced = new TracedCall(tracer, names.attempt, trace.setSpan(parent, span), span);
-    return next(deriveCall(call, { trace: traced })).then((result) => {
-      endCall(span, result);
-      return result;
-    });
+    return next(deriveCall(call, { trace: traced })).then(
+      (result) => {
+        endCall(span, result);
+        return result;
+      },
+      (error: unknown) => {
+        // A layer below failed (the adapter makes it the call's INTERNAL status): the span ends too.
+        span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+        span.end();
+        throw error;
+      },
+    );
   };
 }
 

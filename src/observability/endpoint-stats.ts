@@ -1,8 +1,7 @@
 // What the status page shows of recent traffic: each endpoint's attempts (as the balancer saw
 // them end) and each service's calls (as the caller saw them end, retries and refusals
 // included), in one-second buckets over the last two minutes.
-import { status as Status } from '@grpc/grpc-js';
-import { statusName, UNHEALTHY_CODES } from '../call/status.js';
+import { statusName, UNHEALTHY_CODE_SET } from '../call/status.js';
 import { KEPT_SECONDS, OutcomeSeries, type OutcomeHistory, type OutcomeWindow } from './outcome-series.js';
 
 export interface EndpointWindow {
@@ -17,9 +16,6 @@ export interface EndpointWindow {
   /** It had attempts in the window, but none in the last 2 s: the figures are not current. */
   readonly stale: boolean;
 }
-
-/** Codes that count as the endpoint failing (the rest are answers), as the logs judge them. */
-const FAILURES = new Set<number>(UNHEALTHY_CODES.map((name) => Status[name]));
 
 /**
  * Each endpoint's recent attempts, keyed by service and address. A series nobody recorded into
@@ -36,8 +32,13 @@ export class EndpointStats {
   record(service: string, address: string, code: number, durationMs: number, now: number): void {
     const key = `${service}\u0000${address}`;
     let series = this.#byEndpoint.get(key);
-    if (!series) this.#byEndpoint.set(key, (series = new OutcomeSeries(this.#since)));
-    series.record(now, FAILURES.has(code) ? statusName(code) : undefined, durationMs);
+    if (!series) {
+      // A new address (a new pod): the series of those gone quiet go now, whether or not a page
+      // ever asks (this runs once per new series, never per call).
+      this.prune(now);
+      this.#byEndpoint.set(key, (series = new OutcomeSeries(this.#since)));
+    }
+    series.record(now, UNHEALTHY_CODE_SET.has(code) ? statusName(code) : undefined, durationMs);
   }
 
   /** The endpoint's attempts over the last `windowMs`. */

@@ -142,7 +142,12 @@ function propagatorConfigured(): boolean {
  * the parent of whatever the server does.
  */
 export function injectTraceContext(context: Context, metadata: Metadata): void {
-  if (propagatorConfigured()) return propagation.inject(context, metadata, metadataSetter);
+  if (propagatorConfigured()) {
+    // What the caller put in the propagator's fields is not this attempt's (a stale tracestate
+    // beside a new traceparent would be): the propagator writes them afresh.
+    for (const field of propagation.fields()) metadata.remove(field);
+    return propagation.inject(context, metadata, metadataSetter);
+  }
   const spanContext = trace.getSpanContext(context);
   if (spanContext === undefined || !isSpanContextValid(spanContext)) return;
   metadata.set(TRACEPARENT_HEADER, formatTraceparent(spanContext));

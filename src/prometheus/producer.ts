@@ -24,8 +24,8 @@ function hrNow(): HrTime {
 
 /**
  * A producer of `aggregation`'s metrics, cumulative since it was made, under the scope
- * "grpc-meshlite" (with this package's version). With `unitSuffix`, a metric in seconds or a
- * ratio is named with the suffix OpenTelemetry's Prometheus compatibility rules add
+ * "grpc-meshlite" (with this package's version). With `unitSuffix`, a metric in seconds, bytes
+ * or a ratio is named with the suffix OpenTelemetry's Prometheus compatibility rules add
  * ("grpc.client.attempt.duration" becomes grpc_client_attempt_duration_seconds, as grpc-go and
  * grpc-java export it through their OpenTelemetry Prometheus exporters); the JS exporter adds
  * none itself. Gauges are this collection's readings only.

@@ -58,7 +58,15 @@ export function serverTracingLayer(options: ServerTracingOptions = {}): ServerLa
       },
       parent,
     );
-    const result = await next({ ...call, traceContext: trace.setSpan(parent, span) });
+    let result;
+    try {
+      result = await next({ ...call, traceContext: trace.setSpan(parent, span) });
+    } catch (error) {
+      // A layer below failed (the adapter answers INTERNAL): the span ends too.
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+      span.end();
+      throw error;
+    }
     const { code, details } = result.status;
     span.setAttribute(A.statusCode, code);
     if (SERVER_ERRORS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, message: details });

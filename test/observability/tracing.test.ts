@@ -21,6 +21,7 @@ import { clientLayers, serverLayers } from 'grpc-meshlite/layers';
 import { orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { formatTraceparent, injectTraceContext, parseTraceparent } from '../../src/observability/tracing.js';
 import { getOrder, md, orderClient } from '../helpers/clients.js';
+import { clientCall } from '../helpers/requests.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { readyMeshClient } from '../helpers/mesh.js';
@@ -226,6 +227,23 @@ describe('tracing (OpenTelemetry spans per call and attempt, gRPC A72)', functio
     expect(clientLayers({ tracing: { tracerProvider: tracer.provider } }).map((layer) => layer.name)).to.include('tracing');
     expect(serverLayers({ tracing: { tracerProvider: tracer.provider } }).map((layer) => layer.name)).to.include('tracing');
     expect(() => clientLayers({ tracing: { tracerProvider: {} as never } })).to.throw(/invalid tracing options: tracerProvider/);
+  });
+
+  it("ends the call's span, as an error, when a layer below it fails instead of answering", async () => {
+    const tracer = useTracer();
+    const [tracing] = clientLayers({
+      tracing: { tracerProvider: tracer.provider },
+      logging: false,
+      deadline: false,
+      breaker: false,
+      retry: false,
+    });
+    const broken = () => Promise.reject(new Error('layer broke'));
+    const failed = await tracing!
+      .layer(broken)(clientCall())
+      .catch((error: unknown) => error);
+    expect(String(failed)).to.contain('layer broke');
+    expect(tracer.named('Sent.').map((span) => describeSpan(span).status)).to.deep.equal([SpanStatusCode.ERROR]);
   });
 
   it('takes the global tracer provider when the app registered one before making the stacks', async () => {
