@@ -43,6 +43,7 @@ const rows: Row[] = [
   ['healthCheck.probeIntervalMs', (v) => meshWith('healthCheck.probeIntervalMs', v), [0, 100, HOUR], [0.5, 99, HOUR + 1, 3e9]],
   ['healthCheck.probeTimeoutMs', (v) => meshWith('healthCheck.probeTimeoutMs', v), [10, 60_000], [9, 60_001]],
   ['healthCheck.idleProbeIntervalMs', (v) => meshWith('healthCheck.idleProbeIntervalMs', v), [0, 1000, HOUR], [999, HOUR + 1]],
+  ['healthCheck.idleProbesPerSecond', (v) => meshWith('healthCheck.idleProbesPerSecond', v), [0.01, 2, 10_000], [0, 0.009, 10_001]],
   ['balancer.ejection.consecutiveFailures', (v) => meshWith('balancer.ejection.consecutiveFailures', v), [1, 1000], [0, 1001]],
   [
     'balancer.ejection.baseEjectionMs',

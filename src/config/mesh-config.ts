@@ -37,6 +37,7 @@ export const HEALTH_CHECK_DEFAULTS = Object.freeze({
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
   idleProbeIntervalMs: 60_000,
+  idleProbesPerSecond: 2,
 });
 
 export const healthCheckSchema = z.strictObject({
@@ -53,6 +54,12 @@ export const healthCheckSchema = z.strictObject({
     durationMs(0, HOUR).check(z.refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (no idle probe) or at least 1000 ms')),
     HEALTH_CHECK_DEFAULTS.idleProbeIntervalMs,
   ),
+  /**
+   * At most this many idle probes a second over the service's endpoints: a probe costs the
+   * client ≈ 1 ms of CPU, so past idleProbeIntervalMs × this many endpoints the idle period
+   * stretches (1,000 endpoints: one probe each per 500 s) instead of the idle cost growing.
+   */
+  idleProbesPerSecond: z._default(z.number().check(z.minimum(0.01), z.maximum(10_000)), HEALTH_CHECK_DEFAULTS.idleProbesPerSecond),
 });
 
 export const EJECTION_DEFAULTS = Object.freeze({

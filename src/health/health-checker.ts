@@ -4,7 +4,8 @@
 // connection open but answers nothing (hung, SIGSTOPped). The probe runs only where the
 // endpoint has been silent: calls in flight and no answer (call, Watch message, probe) for
 // half the probe interval, or, with nothing in flight, for the idle probe interval — so
-// 1,000 endpoints at rest cost a few probes a second, not 1,000.
+// 1,000 endpoints at rest cost a few probes a second, not 1,000; and no more idle probes a
+// second than `idleProbesPerSecond` over all the endpoints checked alike, however many.
 import {
   connectivityState as ConnectivityState,
   experimental,
@@ -44,6 +45,11 @@ export interface HealthCheckSettings {
   readonly probeTimeoutMs: number;
   /** Silence, with no call in flight, after which a probe goes out; 0: none while idle. */
   readonly idleProbeIntervalMs: number;
+  /**
+   * The most idle probes a second over every connection checked with these settings: with
+   * more connections than idleProbeIntervalMs allows at that rate, each idle period stretches.
+   */
+  readonly idleProbesPerSecond: number;
   /** Drives the probe period and the re-watch backoff. */
   readonly clock: Clock;
   /** Random numbers in [0, 1) for where probes fall in their period. Default Math.random. */
@@ -125,7 +131,8 @@ class HealthWatcher implements DataWatcher {
   ) {}
 
   setSubchannel(subchannel: Subchannel): void {
-    const key = `grpc-meshlite.health:${this.settings.serviceName}:${this.settings.probeIntervalMs}:${this.settings.probeTimeoutMs}:${this.settings.idleProbeIntervalMs}`;
+    const { serviceName, probeIntervalMs, probeTimeoutMs, idleProbeIntervalMs, idleProbesPerSecond } = this.settings;
+    const key = `grpc-meshlite.health:${serviceName}:${probeIntervalMs}:${probeTimeoutMs}:${idleProbeIntervalMs}:${idleProbesPerSecond}`;
     this.#producer = subchannel.getOrCreateDataProducer(
       key,
       (real) => new HealthProducer(real, key, this.settings),
@@ -138,6 +145,12 @@ class HealthWatcher implements DataWatcher {
     this.#producer = undefined;
   }
 }
+
+/**
+ * How many connections are checked with each settings key (a producer each), which the idle
+ * period is stretched by: one count per process, as the CPU the probes cost is the process's.
+ */
+const producersByKey = new Map<string, number>();
 
 /** One Watch stream (and probe) per connection and settings, shared by every watcher. */
 class HealthProducer {
@@ -170,6 +183,7 @@ class HealthProducer {
     this.#subchannel = subchannel;
     this.#key = key;
     this.#settings = settings;
+    producersByKey.set(key, (producersByKey.get(key) ?? 0) + 1);
     subchannel.addConnectivityStateListener(this.#onConnectivity);
   }
 
@@ -185,6 +199,9 @@ class HealthProducer {
     this.#stop();
     this.#subchannel.removeConnectivityStateListener(this.#onConnectivity);
     this.#subchannel.removeDataProducer(this.#key);
+    const left = (producersByKey.get(this.#key) ?? 1) - 1;
+    if (left > 0) producersByKey.set(this.#key, left);
+    else producersByKey.delete(this.#key);
     // The connection's own channel, which the Watch and the probes used (a closed grpc-js Client
     // over it did this before): its channelz entry goes with it.
     this.#subchannel.getChannel().close();
@@ -275,9 +292,21 @@ class HealthProducer {
     return this.#inFlight > 0 || this.#doubtful;
   }
 
+  /**
+   * The silence, with nothing in flight, after which this endpoint is probed: the configured
+   * idle period, stretched so that all the connections checked alike probe no more than
+   * idleProbesPerSecond together (1,000 endpoints at 2 a second: every 500 s).
+   */
+  get #idlePeriod(): number {
+    const { idleProbeIntervalMs, idleProbesPerSecond } = this.#settings;
+    if (idleProbeIntervalMs <= 0) return 0;
+    // Looks fall at 80-100 % of the period, 90 % on average: that average meets the rate.
+    return Math.max(idleProbeIntervalMs, (1000 * (producersByKey.get(this.#key) ?? 1)) / idleProbesPerSecond / 0.9);
+  }
+
   /** The next look at how long the endpoint has been silent (jittered, so probes spread out). */
   #scheduleProbe(): void {
-    const { probeIntervalMs, idleProbeIntervalMs, clock } = this.#settings;
+    const { probeIntervalMs, clock } = this.#settings;
     clock.clearTimeout(this.#probeTimer);
     this.#probeTimer = undefined;
     this.#probeAt = Infinity;
@@ -287,22 +316,24 @@ class HealthProducer {
     // at about the same moment, and would fall silent for the period together (see below).
     if (!busy && this.#wasBusy) this.#spread = true;
     this.#wasBusy = busy;
-    const period = busy ? probeIntervalMs / 2 : idleProbeIntervalMs;
+    const idlePeriod = this.#idlePeriod;
+    const period = busy ? probeIntervalMs / 2 : idlePeriod;
     if (period <= 0) return;
     // Jittered in 2 % steps of the period: Node keeps one timer list per distinct delay, and
     // 1,000 endpoints with a delay each would keep 1,000 lists.
     const step = period / 50;
     const random = this.#settings.random ?? Math.random;
     let delay = step * Math.round(40 + 10 * random());
-    this.#idleDue = 0.8 * idleProbeIntervalMs;
+    this.#idleDue = 0.8 * idlePeriod;
     if (!busy && this.#spread) {
       // Endpoints that connected (or went idle after traffic) together would look at 80-100 %
       // of the period together, and go on probing in a wave (1,000 probes in 12 s, once a
       // minute). The first idle look after a connection, or after calls stop, falls anywhere in
-      // the period and probes after that much silence; the 80-100 % steps from there keep the
-      // spread.
+      // the period (to 10 ms, not on the 2 % steps: the looks after it keep its phase, and
+      // endpoints on one grid of steps would probe in bursts) and probes after that much
+      // silence; the 80-100 % steps from there keep the spread.
       this.#spread = false;
-      delay = step * Math.max(1, Math.round(50 * (1 - random())));
+      delay = 10 * Math.max(1, Math.round((period / 10) * (1 - random())));
       this.#idleDue = 0.8 * delay;
     }
     this.#probeAt = clock.now() + delay;

@@ -220,19 +220,23 @@ describe('mesh health checking and priority tiers', function () {
   });
 
   /**
-   * Eight endpoints on a 10 s idle-probe period: when each is first probed, counted from when
-   * they connected together, or — `afterTraffic` — from when a burst of calls to all of them ended.
+   * Eight endpoints on a 10 s idle-probe period: when each is probed, counted from when they
+   * connected together, or — `afterTraffic` — from when a burst of calls to all of them ended;
+   * until each was probed once, or for `forMs` of the clock.
    */
-  async function firstIdleProbes(seed: number, afterTraffic: boolean): Promise<number[]> {
+  async function idleProbes(
+    seed: number,
+    { afterTraffic = false, idleProbesPerSecond, forMs }: { afterTraffic?: boolean; idleProbesPerSecond?: number; forMs?: number } = {},
+  ): Promise<Map<string, number[]>> {
     const clock = manualClock(Date.now());
     const names = ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'];
-    const firstProbe = new Map<string, number>();
+    const probes = new Map<string, number[]>();
     let counting = !afterTraffic;
     const backends = await Promise.all(
       names.map((name) =>
         healthBackend(name, {
           check: () => {
-            if (counting && !firstProbe.has(name)) firstProbe.set(name, clock.now());
+            if (counting) probes.set(name, [...(probes.get(name) ?? []), clock.now()]);
           },
         }),
       ),
@@ -242,7 +246,13 @@ describe('mesh health checking and priority tiers', function () {
         services: {
           orders: {
             endpoints: backends.map((b, i) => ({ name: names[i]!, address: b.address })),
-            healthCheck: { serviceName: SERVICE, probeIntervalMs: 1000, probeTimeoutMs: 500, idleProbeIntervalMs: IDLE_PERIOD },
+            healthCheck: {
+              serviceName: SERVICE,
+              probeIntervalMs: 1000,
+              probeTimeoutMs: 500,
+              idleProbeIntervalMs: IDLE_PERIOD,
+              ...(idleProbesPerSecond !== undefined && { idleProbesPerSecond }),
+            },
             balancer: { slowStart: { windowMs: 0 } },
           },
         },
@@ -256,12 +266,14 @@ describe('mesh health checking and priority tiers', function () {
     const from = clock.now();
     counting = true;
     await until(m, () => {
-      clock.tick(100);
-      return firstProbe.size === names.length;
+      clock.tick(forMs === undefined ? 100 : 500);
+      return forMs === undefined ? probes.size === names.length : clock.now() - from >= forMs;
     });
     client.close();
-    return [...firstProbe.values()].map((at) => at - from);
+    return new Map([...probes].map(([name, at]) => [name, at.map((t) => t - from)]));
   }
+  const firstIdleProbes = async (seed: number, afterTraffic: boolean) =>
+    [...(await idleProbes(seed, { afterTraffic })).values()].map((at) => at[0]!);
   const IDLE_PERIOD = 10_000;
 
   it('spreads the idle probes of endpoints that connected together over the whole period', async () => {
@@ -277,6 +289,20 @@ describe('mesh health checking and priority tiers', function () {
     // Not all in the last fifth of the period after the traffic, where every look used to fall.
     expect(Math.max(...offsets)).to.be.at.most(IDLE_PERIOD + 600);
     expect(Math.min(...offsets)).to.be.below(0.7 * IDLE_PERIOD);
+  });
+
+  it('sends no more idle probes a second than idleProbesPerSecond, however many endpoints', async () => {
+    // Eight endpoints on a 10 s idle period would send 0.8 probes a second; at most 0.2 a
+    // second stretches each one's period to 40 s on average — and every endpoint is still probed
+    // (each may add one probe to the rate's share, wherever its first falls).
+    const forMs = 80_000;
+    const capped = await idleProbes(37, { idleProbesPerSecond: 0.2, forMs });
+    const sent = [...capped.values()].flat().length;
+    expect(sent).to.be.at.most((0.2 * forMs) / 1000 + 8);
+    expect(capped.size).to.equal(8);
+    // Under the default (2 a second) the same endpoints keep their 10 s period.
+    const uncapped = await idleProbes(37, { forMs });
+    expect([...uncapped.values()].flat().length).to.be.at.least((0.8 * forMs) / 1000 / 1.1 - 8);
   });
 
   it('re-watches with backoff when the health stream breaks, and keeps following the backend', async () => {
