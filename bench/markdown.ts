@@ -334,7 +334,11 @@ function scalingTable(runs: readonly ScalingRun[]): string[] {
       '',
       `Idle over a whole idle-probe period at 1,000 health-checked endpoints (${periods[0]!.seconds} s with no calls after the load, in 1 s windows; round 1): ` +
         periods
-          .map((p) => `${p.stack} ${p.averageMsPerS.toFixed(1)} ms/s on average, ${p.worst10sMsPerS.toFixed(1)} ms/s in its worst 10 s`)
+          .map(
+            (p) =>
+              `${p.stack} ${p.averageMsPerS.toFixed(1)} ms/s on average, ${p.worst10sMsPerS.toFixed(1)} ms/s in its worst 10 s, ` +
+              `${p.otherSecondsMsPerS.toFixed(1)} ms/s outside the ${p.majorGcSeconds} s in which a major GC of V8 ended`,
+          )
           .join('; ') +
         '.',
     );

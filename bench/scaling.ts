@@ -8,6 +8,7 @@
 // follows a re-weight at once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -45,7 +46,14 @@ export interface ScalingRun {
    * a whole idle-probe period and a bit (IDLE_PERIOD_S in 1 s windows): the average, and the
    * worst 10 s window (idle probes come once a period per endpoint, spread over it).
    */
-  readonly idlePeriod?: { readonly seconds: number; readonly averageMsPerS: number; readonly worst10sMsPerS: number };
+  readonly idlePeriod?: {
+    readonly seconds: number;
+    readonly averageMsPerS: number;
+    readonly worst10sMsPerS: number;
+    /** Seconds in which a major (mark-compact) GC of V8 ended, and the average of the others. */
+    readonly majorGcSeconds: number;
+    readonly otherSecondsMsPerS: number;
+  };
 }
 
 const CONCURRENCY = 8;
@@ -191,19 +199,44 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
   }
 }
 
-/** Client CPU per second over IDLE_PERIOD_S of 1 s windows with no calls: the average and the worst 10 s. */
+/**
+ * Client CPU per second over IDLE_PERIOD_S of 1 s windows with no calls: the average and the
+ * worst 10 s; and apart, the seconds in which a major GC of V8 ended (its memory reducer
+ * collects a heap that stopped growing a few times after load, 200-300 ms of CPU on all threads
+ * for this heap, bare grpc-js's too) against the others, where the client's own idle work shows.
+ */
 async function idleOverPeriod(): Promise<NonNullable<ScalingRun['idlePeriod']>> {
   const perSecond: number[] = [];
-  for (let i = 0; i < IDLE_PERIOD_S; i++) {
-    const before = process.cpuUsage();
-    const started = performance.now();
-    await sleep(1000);
-    const used = process.cpuUsage(before);
-    perSecond.push((used.user + used.system) / 1000 / ((performance.now() - started) / 1000));
+  const majorGc: boolean[] = [];
+  let major = false;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major = true;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    for (let i = 0; i < IDLE_PERIOD_S; i++) {
+      const before = process.cpuUsage();
+      const started = performance.now();
+      major = false;
+      await sleep(1000);
+      const used = process.cpuUsage(before);
+      perSecond.push((used.user + used.system) / 1000 / ((performance.now() - started) / 1000));
+      majorGc.push(major);
+    }
+  } finally {
+    observer.disconnect();
   }
   let worst = 0;
   for (let i = 0; i + 10 <= perSecond.length; i++) worst = Math.max(worst, perSecond.slice(i, i + 10).reduce((a, b) => a + b, 0) / 10);
-  return { seconds: IDLE_PERIOD_S, averageMsPerS: perSecond.reduce((a, b) => a + b, 0) / perSecond.length, worst10sMsPerS: worst };
+  const others = perSecond.filter((_, i) => !majorGc[i]);
+  return {
+    seconds: IDLE_PERIOD_S,
+    averageMsPerS: perSecond.reduce((a, b) => a + b, 0) / perSecond.length,
+    worst10sMsPerS: worst,
+    majorGcSeconds: perSecond.length - others.length,
+    otherSecondsMsPerS: others.reduce((a, b) => a + b, 0) / Math.max(1, others.length),
+  };
 }
 
 export async function runScaling(rounds: number, progress: (line: string) => void): Promise<ScalingRun[]> {
@@ -221,7 +254,8 @@ export async function runScaling(rounds: number, progress: (line: string) => voi
               (run.reloadMs === undefined ? '' : `, reload ${Math.round(run.reloadMs)} ms (${run.reconnectedOnReload} reconnected)`) +
               (run.idlePeriod === undefined
                 ? ''
-                : `, idle over ${run.idlePeriod.seconds} s ${run.idlePeriod.averageMsPerS.toFixed(1)} ms/s (worst 10 s ${run.idlePeriod.worst10sMsPerS.toFixed(1)})`) +
+                : `, idle over ${run.idlePeriod.seconds} s ${run.idlePeriod.averageMsPerS.toFixed(1)} ms/s (worst 10 s ${run.idlePeriod.worst10sMsPerS.toFixed(1)}; ` +
+                  `${run.idlePeriod.otherSecondsMsPerS.toFixed(1)} ms/s outside the ${run.idlePeriod.majorGcSeconds} s with a major GC)`) +
               (run.skewedSharePercent === undefined
                 ? ''
                 : `, e0 ${run.skewedSharePercent.toFixed(1)} % of ${SKEW_CALLS} calls after the skew`),

@@ -152,6 +152,9 @@ class HealthWatcher implements DataWatcher {
  */
 const producersByKey = new Map<string, number>();
 
+/** Idle looks are due on multiples of this (ms since the epoch, see #scheduleProbe). */
+const IDLE_GRID_MS = 1000;
+
 /** One Watch stream (and probe) per connection and settings, shared by every watcher. */
 class HealthProducer {
   readonly #subchannel: Subchannel;
@@ -335,6 +338,12 @@ class HealthProducer {
       this.#spread = false;
       delay = 10 * Math.max(1, Math.round((period / 10) * (1 - random())));
       this.#idleDue = 0.8 * delay;
+    }
+    if (!busy) {
+      // Idle looks fall on whole seconds of the clock, so that the few due in a second share one
+      // wake-up of the process: on an idle machine each wake-up costs more than the probe.
+      const now = clock.now();
+      delay = Math.ceil((now + delay) / IDLE_GRID_MS) * IDLE_GRID_MS - now;
     }
     this.#probeAt = clock.now() + delay;
     this.#probeTimer = unrefTimer(setTimer(clock, this.#look, delay));
