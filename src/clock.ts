@@ -45,3 +45,149 @@ export function unrefTimer<T>(handle: T): T {
 export function sleep(ms: number, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve) => (ms <= 0 ? resolve() : setTimer(clock, resolve, ms)));
 }
+
+/**
+ * What a TimerQueue fires. The queue keeps the item's place in its own two fields, so that
+ * scheduling allocates nothing: the item is the timer.
+ */
+export interface Timed {
+  /** When it is due (clock time), while queued; the queue's. */
+  dueAt: number;
+  /** Its place in the queue, -1 when not queued; the queue's (start it at -1). */
+  queueIndex: number;
+  /** Called once it is due, in the timers phase, as a timer's callback would be. */
+  fire(): void;
+}
+
+/**
+ * Many timers on one: the retry engine's hedge delays, retry backoffs and per-attempt timeouts
+ * (one or two per call, nearly all cancelled by the answer) in a binary heap by due time,
+ * served by one timer on the clock set for the earliest. A timer per call cost a Timeout
+ * object, a timer-list insertion and its removal on every call; here a call that arms and
+ * cancels moves its own object in a heap of the calls in flight, and the clock's timer is set
+ * again only when the earliest due time moves earlier — or, fired for an item since
+ * cancelled, once for the next. With nothing queued no timer is left (none keeps the process
+ * alive). Items due together fire in heap order; one queued while the others fire waits for
+ * the next turn of the event loop, as a 0 ms timer set in a timer's callback does.
+ */
+export class TimerQueue {
+  readonly #clock: Clock;
+  readonly #heap: Timed[] = [];
+  #timer: unknown;
+  /** The due time the clock's timer is set for (Infinity: none). */
+  #timerAt = Infinity;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** How many items wait. */
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  /** Queues `item` to fire at `at` (clock time), or moves it there if it is queued. */
+  schedule(item: Timed, at: number): void {
+    if (Number.isNaN(at)) throw new RangeError('timer due time is NaN');
+    const heap = this.#heap;
+    if (item.queueIndex < 0) {
+      item.queueIndex = heap.length;
+      heap.push(item);
+      item.dueAt = at;
+      this.#up(item.queueIndex);
+    } else {
+      const before = item.dueAt;
+      item.dueAt = at;
+      if (at < before) this.#up(item.queueIndex);
+      else this.#down(item.queueIndex);
+    }
+    if (at < this.#timerAt) this.#arm(at);
+  }
+
+  /** Takes `item` out of the queue; harmless when it is not queued. */
+  cancel(item: Timed): void {
+    const index = item.queueIndex;
+    if (index < 0) return;
+    const heap = this.#heap;
+    const last = heap.pop()!;
+    item.queueIndex = -1;
+    if (last !== item) {
+      heap[index] = last;
+      last.queueIndex = index;
+      this.#up(index);
+      this.#down(last.queueIndex);
+    }
+    if (heap.length === 0) this.#arm(Infinity);
+  }
+
+  #arm(at: number): void {
+    this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = at === Infinity ? undefined : setTimer(this.#clock, this.#fire, at - this.#clock.now());
+  }
+
+  readonly #fire = (): void => {
+    // Everything due by the time the timer was set for is due now, even if the clock reads a
+    // hair earlier (Date.now() and the event loop's clock differ by up to a millisecond).
+    const horizon = Math.max(this.#clock.now(), this.#timerAt);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const heap = this.#heap;
+    const due: Timed[] = [];
+    while (heap.length > 0 && heap[0]!.dueAt <= horizon) {
+      const first = heap[0]!;
+      this.cancel(first);
+      due.push(first);
+    }
+    try {
+      for (const item of due) item.fire();
+    } finally {
+      if (heap.length > 0 && heap[0]!.dueAt < this.#timerAt) this.#arm(heap[0]!.dueAt);
+    }
+  };
+
+  #up(index: number): void {
+    const heap = this.#heap;
+    const item = heap[index]!;
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex]!;
+      if (parent.dueAt <= item.dueAt) break;
+      heap[index] = parent;
+      parent.queueIndex = index;
+      index = parentIndex;
+    }
+    heap[index] = item;
+    item.queueIndex = index;
+  }
+
+  #down(index: number): void {
+    const heap = this.#heap;
+    const item = heap[index]!;
+    const half = heap.length >> 1;
+    while (index < half) {
+      let childIndex = 2 * index + 1;
+      const right = childIndex + 1;
+      if (right < heap.length && heap[right]!.dueAt < heap[childIndex]!.dueAt) childIndex = right;
+      const child = heap[childIndex]!;
+      if (item.dueAt <= child.dueAt) break;
+      heap[index] = child;
+      child.queueIndex = index;
+      index = childIndex;
+    }
+    heap[index] = item;
+    item.queueIndex = index;
+  }
+}
+
+const queues = new WeakMap<Clock, TimerQueue>();
+
+/** The one TimerQueue of `clock`. */
+export function timerQueue(clock: Clock): TimerQueue {
+  let queue = queues.get(clock);
+  if (queue === undefined) {
+    queue = new TimerQueue(clock);
+    queues.set(clock, queue);
+  }
+  return queue;
+}

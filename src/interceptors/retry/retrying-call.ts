@@ -1,7 +1,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { Cancellation } from '../../call/cancellation.js';
 import { RoutingHint } from '../../call/routing-hint.js';
-import { setTimer } from '../../clock.js';
+import { timerQueue, type Timed, type TimerQueue } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
 import { fromNext, soon } from '../send.js';
 import type { AttemptKind, AttemptRecord, ClientCall, ClientDone, ClientNext, ClientResult, ClientSend } from '../types.js';
@@ -34,7 +34,7 @@ import { abortAll, aloneIn, anySent, append, Attempt, loseAll, nextTimeout, peer
  * one attempt, one timer when something is due (the next hedge, the attempt's timeout), no
  * array (no record list, no avoid list), and nothing a long-lived structure holds afterwards.
  */
-export class RetryingCall {
+export class RetryingCall implements Timed {
   readonly #next: ClientSend;
   readonly #call: ClientCall;
   readonly #context: RetryContext;
@@ -55,11 +55,14 @@ export class RetryingCall {
   /** When the next attempt goes out, if one waits: a hedge, or a retry after its backoff. */
   #pendingAt: number | undefined;
   #pendingHedge = false;
-  #timer: unknown;
-  /** The due time the timer is set for (undefined: no timer), and the timer's own length. */
+  /** The clock's timer queue, which this call is queued in while something is due (#arm). */
+  readonly #timers: TimerQueue;
+  /** The due time it is queued for (undefined: not queued), and the wait it was queued with. */
   #armedFor: number | undefined;
   #armedMs = Infinity;
-  #onTimer: (() => void) | undefined;
+  /** The timer queue's (Timed): this call is its own timer. */
+  dueAt = 0;
+  queueIndex = -1;
   #onCallerAbort: (() => void) | undefined;
 
   /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
@@ -77,6 +80,7 @@ export class RetryingCall {
     this.#call = call;
     this.#context = context;
     this.#resolve = resolve;
+    this.#timers = timerQueue(context.clock);
     const { policy, budget, random } = context;
     const hedging = policy.hedging && policy.idempotent && call.method.kind === 'unary' ? policy.hedging : undefined;
     this.#hedgeDelay = hedging?.adaptive && hedgeDelayOf(context, call.method.path, hedging.delayMs, hedging.adaptive);
@@ -207,7 +211,7 @@ export class RetryingCall {
     if (this.#settled) return;
     this.#settled = true;
     const { clock } = this.#context;
-    clock.clearTimeout(this.#timer);
+    this.#timers.cancel(this);
     if (this.#onCallerAbort) this.#call.signal.removeEventListener('abort', this.#onCallerAbort);
     if (this.#running !== undefined) loseAll(this.#running, winner, clock, (this.#records ??= []));
     this.#running = undefined;
@@ -225,19 +229,22 @@ export class RetryingCall {
     this.#call.signal.addEventListener('abort', this.#onCallerAbort, { once: true });
   }
 
-  /** One timer for whatever is due first: the next attempt or a running attempt's timeout. */
+  /** Queued (TimerQueue) for whatever is due first: the next attempt or a running attempt's timeout. */
   #arm(): void {
     const timeout = nextTimeout(this.#running);
     const due = this.#pendingAt === undefined || timeout < this.#pendingAt ? timeout : this.#pendingAt;
     if (due === (this.#armedFor ?? Infinity)) return;
-    const { clock } = this.#context;
-    clock.clearTimeout(this.#timer);
     this.#armedFor = due === Infinity ? undefined : due;
-    if (due === Infinity) return void (this.#timer = undefined);
-    const now = clock.now();
+    if (due === Infinity) return this.#timers.cancel(this);
+    const now = this.#context.clock.now();
     // A timer for what is already due is a turn of the event loop, not a wait: never late.
     this.#armedMs = due > now ? due - now : Infinity;
-    this.#timer = setTimer(clock, (this.#onTimer ??= () => this.#due()), due - now);
+    this.#timers.schedule(this, due);
+  }
+
+  /** The timer queue's call: what #arm queued for is due. */
+  fire(): void {
+    this.#due();
   }
 
   /**
@@ -254,13 +261,13 @@ export class RetryingCall {
     const armedFor = this.#armedFor ?? now;
     if (now - armedFor > this.#armedMs && this.#running !== undefined) {
       this.#armedMs = Infinity; // the second look is never late
-      this.#timer = setTimer(clock, this.#onTimer!, 0);
+      this.#timers.schedule(this, now); // due now: the queue's next turn
       return;
     }
     // Everything due by the time the timer was set for is due now, even if the clock reads a
     // hair earlier.
     const horizon = Math.max(now, armedFor);
-    this.#timer = this.#armedFor = undefined;
+    this.#armedFor = undefined;
     for (let attempt = this.#running; attempt !== undefined; attempt = attempt.next) {
       if (attempt.timedOut || attempt.timeoutAt === undefined || attempt.timeoutAt > horizon) continue;
       const timeoutMs = policy.perAttemptTimeoutMs!;

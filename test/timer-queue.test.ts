@@ -1,0 +1,102 @@
+// The retry engine's hedge delays, retry backoffs and per-attempt timeouts share one timer per
+// clock (TimerQueue): what a user would notice if it were wrong is a hedge or a timeout that
+// fires late, early, twice or never, or a process kept alive by a timer nothing waits for.
+import { expect } from 'chai';
+import { TimerQueue, type Timed } from '../src/clock.js';
+import { seededRandom } from './helpers/clients.js';
+import { manualClock } from './helpers/clock.js';
+
+function item(name: string, fired: Array<{ name: string; at: number }>, now: () => number, then?: () => void): Timed & { name: string } {
+  return {
+    name,
+    dueAt: 0,
+    queueIndex: -1,
+    fire() {
+      fired.push({ name, at: now() });
+      then?.();
+    },
+  };
+}
+
+describe('TimerQueue', () => {
+  it('fires each item once, at its due time, in due order; a cancelled one never', () => {
+    const clock = manualClock(0);
+    const queue = new TimerQueue(clock);
+    const fired: Array<{ name: string; at: number }> = [];
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => item(name, fired, clock.now));
+    queue.schedule(c!, 300);
+    queue.schedule(a!, 100);
+    queue.schedule(d!, 400);
+    queue.schedule(b!, 200);
+    queue.cancel(c!);
+    // Moved: later, then earlier than it was.
+    queue.schedule(d!, 500);
+    queue.schedule(d!, 250);
+    clock.tick(1000);
+    expect(fired).to.deep.equal([
+      { name: 'a', at: 100 },
+      { name: 'b', at: 200 },
+      { name: 'd', at: 250 },
+    ]);
+    expect(queue.size).to.equal(0);
+  });
+
+  it('keeps one clock timer for many items, and none once nothing is queued', () => {
+    const clock = manualClock(0);
+    const queue = new TimerQueue(clock);
+    const fired: Array<{ name: string; at: number }> = [];
+    const items = Array.from({ length: 100 }, (_, i) => item(`i${i}`, fired, clock.now));
+    items.forEach((it, i) => queue.schedule(it, 60 + i));
+    expect(clock.pending()).to.equal(1);
+    for (const it of items) queue.cancel(it);
+    // A waiting timer would keep the process alive for a call that has ended.
+    expect(clock.pending()).to.equal(0);
+    clock.tick(1000);
+    expect(fired).to.deep.equal([]);
+  });
+
+  it('fires an item queued by another as it fires on a later turn, not inside it', () => {
+    const clock = manualClock(0);
+    const queue = new TimerQueue(clock);
+    const fired: Array<{ name: string; at: number }> = [];
+    let inside = false;
+    let nestedInside: boolean | undefined;
+    const later = item('later', fired, clock.now, () => (nestedInside = inside));
+    const first = item('first', fired, clock.now, () => {
+      inside = true;
+      queue.schedule(later, clock.now());
+      inside = false;
+    });
+    queue.schedule(first, 100);
+    clock.tick(100);
+    expect(fired.map((f) => f.name)).to.deep.equal(['first']);
+    // The next turn (a 0 ms timer set while timers run; this test clock's next millisecond).
+    clock.tick(1);
+    expect(fired.map((f) => f.name)).to.deep.equal(['first', 'later']);
+    expect(nestedInside).to.equal(false);
+  });
+
+  it('fires in due order under any mix of schedules, moves and cancels', () => {
+    const clock = manualClock(0);
+    const queue = new TimerQueue(clock);
+    const random = seededRandom(11);
+    const fired: Array<{ name: string; at: number }> = [];
+    const items = Array.from({ length: 64 }, (_, i) => item(`i${i}`, fired, clock.now));
+    const expected = new Map<string, number>();
+    for (let step = 0; step < 2000; step++) {
+      const it = items[Math.floor(random() * items.length)]!;
+      if (random() < 0.3) {
+        queue.cancel(it);
+        expected.delete(it.name);
+      } else {
+        const at = 1 + Math.floor(random() * 10_000);
+        queue.schedule(it, at);
+        expected.set(it.name, at);
+      }
+    }
+    clock.tick(20_000);
+    const want = [...expected].map(([name, at]) => ({ name, at })).sort((x, y) => x.at - y.at);
+    expect(fired.map((f) => f.at)).to.deep.equal(want.map((w) => w.at));
+    expect(new Set(fired.map((f) => f.name))).to.deep.equal(new Set(want.map((w) => w.name)));
+  });
+});
