@@ -23,7 +23,7 @@ describe('TimerQueue', () => {
     const clock = manualClock(0);
     const queue = new TimerQueue(clock);
     const fired: Array<{ name: string; at: number }> = [];
-    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => item(name, fired, clock.now));
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => item(name, fired, () => clock.now()));
     queue.schedule(c!, 300);
     queue.schedule(a!, 100);
     queue.schedule(d!, 400);
@@ -45,7 +45,7 @@ describe('TimerQueue', () => {
     const clock = manualClock(0);
     const queue = new TimerQueue(clock);
     const fired: Array<{ name: string; at: number }> = [];
-    const items = Array.from({ length: 100 }, (_, i) => item(`i${i}`, fired, clock.now));
+    const items = Array.from({ length: 100 }, (_, i) => item(`i${i}`, fired, () => clock.now()));
     items.forEach((it, i) => queue.schedule(it, 60 + i));
     expect(clock.pending()).to.equal(1);
     for (const it of items) queue.cancel(it);
@@ -61,12 +61,22 @@ describe('TimerQueue', () => {
     const fired: Array<{ name: string; at: number }> = [];
     let inside = false;
     let nestedInside: boolean | undefined;
-    const later = item('later', fired, clock.now, () => (nestedInside = inside));
-    const first = item('first', fired, clock.now, () => {
-      inside = true;
-      queue.schedule(later, clock.now());
-      inside = false;
-    });
+    const later = item(
+      'later',
+      fired,
+      () => clock.now(),
+      () => (nestedInside = inside),
+    );
+    const first = item(
+      'first',
+      fired,
+      () => clock.now(),
+      () => {
+        inside = true;
+        queue.schedule(later, clock.now());
+        inside = false;
+      },
+    );
     queue.schedule(first, 100);
     clock.tick(100);
     expect(fired.map((f) => f.name)).to.deep.equal(['first']);
@@ -81,7 +91,7 @@ describe('TimerQueue', () => {
     const queue = new TimerQueue(clock);
     const random = seededRandom(11);
     const fired: Array<{ name: string; at: number }> = [];
-    const items = Array.from({ length: 64 }, (_, i) => item(`i${i}`, fired, clock.now));
+    const items = Array.from({ length: 64 }, (_, i) => item(`i${i}`, fired, () => clock.now()));
     const expected = new Map<string, number>();
     for (let step = 0; step < 2000; step++) {
       const it = items[Math.floor(random() * items.length)]!;
