@@ -47,77 +47,81 @@ export function sleep(ms: number, clock: Clock = systemClock): Promise<void> {
 }
 
 /**
- * What a TimerQueue fires. The queue keeps the item's place in its own two fields, so that
+ * What a TimerQueue fires. The queue keeps the item's place in its own three fields, so that
  * scheduling allocates nothing: the item is the timer.
  */
 export interface Timed {
   /** When it is due (clock time), while queued; the queue's. */
   dueAt: number;
-  /** Its place in the queue, -1 when not queued; the queue's (start it at -1). */
-  queueIndex: number;
+  /** Its neighbours in the queue, undefined when not queued; the queue's (start them undefined). */
+  timedPrev: Timed | undefined;
+  timedNext: Timed | undefined;
   /** Called once it is due, in the timers phase, as a timer's callback would be. */
   fire(): void;
 }
 
 /**
  * Many timers on one: the retry engine's hedge delays, retry backoffs and per-attempt timeouts
- * (one or two per call, nearly all cancelled by the answer) in a binary heap by due time,
- * served by one timer on the clock set for the earliest. A timer per call cost a Timeout
- * object, a timer-list insertion and its removal on every call; here a call that arms and
- * cancels moves its own object in a heap of the calls in flight, and the clock's timer is set
- * again only when the earliest due time moves earlier — or, fired for an item since
- * cancelled, once for the next. With nothing queued no timer is left (none keeps the process
- * alive). Items due together fire in heap order; one queued while the others fire waits for
- * the next turn of the event loop, as a 0 ms timer set in a timer's callback does.
+ * (one or two per call, nearly all cancelled by the answer) in a list by due time, served by
+ * one timer on the clock set for the earliest. A timer per call cost a Timeout object, a
+ * timer-list insertion and its removal on every call; here a call links and unlinks its own
+ * object. The list is searched from its end, where a new due time nearly always goes (most are
+ * now plus the same delay), and unlinking is O(1); the clock's timer is set again only when the
+ * earliest due time moves earlier — or, fired for an item since cancelled, once for the next.
+ * With nothing queued no timer is left (none keeps the process alive). Items due together fire
+ * in the order they were queued; one queued while the others fire waits for the next turn of
+ * the event loop, as a 0 ms timer set in a timer's callback does.
  */
 export class TimerQueue {
   readonly #clock: Clock;
-  readonly #heap: Timed[] = [];
+  /** The list's two ends meet here (a ring): its next is the earliest item, its prev the latest. */
+  readonly #ends: Timed;
+  #size = 0;
   #timer: unknown;
   /** The due time the clock's timer is set for (Infinity: none). */
   #timerAt = Infinity;
 
   constructor(clock: Clock) {
     this.#clock = clock;
+    const ends: Timed = { dueAt: -Infinity, timedPrev: undefined, timedNext: undefined, fire: () => {} };
+    ends.timedPrev = ends.timedNext = ends;
+    this.#ends = ends;
   }
 
   /** How many items wait. */
   get size(): number {
-    return this.#heap.length;
+    return this.#size;
   }
 
   /** Queues `item` to fire at `at` (clock time), or moves it there if it is queued. */
   schedule(item: Timed, at: number): void {
     if (Number.isNaN(at)) throw new RangeError('timer due time is NaN');
-    const heap = this.#heap;
-    if (item.queueIndex < 0) {
-      item.queueIndex = heap.length;
-      heap.push(item);
-      item.dueAt = at;
-      this.#up(item.queueIndex);
-    } else {
-      const before = item.dueAt;
-      item.dueAt = at;
-      if (at < before) this.#up(item.queueIndex);
-      else this.#down(item.queueIndex);
-    }
+    if (item.timedNext !== undefined) this.#unlink(item);
+    item.dueAt = at;
+    const ends = this.#ends;
+    let before = ends.timedPrev!;
+    while (before !== ends && before.dueAt > at) before = before.timedPrev!;
+    const after = before.timedNext!;
+    item.timedPrev = before;
+    item.timedNext = after;
+    before.timedNext = item;
+    after.timedPrev = item;
+    this.#size++;
     if (at < this.#timerAt) this.#arm(at);
   }
 
   /** Takes `item` out of the queue; harmless when it is not queued. */
   cancel(item: Timed): void {
-    const index = item.queueIndex;
-    if (index < 0) return;
-    const heap = this.#heap;
-    const last = heap.pop()!;
-    item.queueIndex = -1;
-    if (last !== item) {
-      heap[index] = last;
-      last.queueIndex = index;
-      this.#up(index);
-      this.#down(last.queueIndex);
-    }
-    if (heap.length === 0) this.#arm(Infinity);
+    if (item.timedNext === undefined) return;
+    this.#unlink(item);
+    if (this.#size === 0) this.#arm(Infinity);
+  }
+
+  #unlink(item: Timed): void {
+    item.timedPrev!.timedNext = item.timedNext;
+    item.timedNext!.timedPrev = item.timedPrev;
+    item.timedPrev = item.timedNext = undefined;
+    this.#size--;
   }
 
   #arm(at: number): void {
@@ -132,52 +136,19 @@ export class TimerQueue {
     const horizon = Math.max(this.#clock.now(), this.#timerAt);
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const heap = this.#heap;
+    const ends = this.#ends;
     const due: Timed[] = [];
-    while (heap.length > 0 && heap[0]!.dueAt <= horizon) {
-      const first = heap[0]!;
-      this.cancel(first);
+    for (let first = ends.timedNext!; first !== ends && first.dueAt <= horizon; first = ends.timedNext!) {
+      this.#unlink(first);
       due.push(first);
     }
     try {
       for (const item of due) item.fire();
     } finally {
-      if (heap.length > 0 && heap[0]!.dueAt < this.#timerAt) this.#arm(heap[0]!.dueAt);
+      const first = ends.timedNext!;
+      if (first !== ends && first.dueAt < this.#timerAt) this.#arm(first.dueAt);
     }
   };
-
-  #up(index: number): void {
-    const heap = this.#heap;
-    const item = heap[index]!;
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex]!;
-      if (parent.dueAt <= item.dueAt) break;
-      heap[index] = parent;
-      parent.queueIndex = index;
-      index = parentIndex;
-    }
-    heap[index] = item;
-    item.queueIndex = index;
-  }
-
-  #down(index: number): void {
-    const heap = this.#heap;
-    const item = heap[index]!;
-    const half = heap.length >> 1;
-    while (index < half) {
-      let childIndex = 2 * index + 1;
-      const right = childIndex + 1;
-      if (right < heap.length && heap[right]!.dueAt < heap[childIndex]!.dueAt) childIndex = right;
-      const child = heap[childIndex]!;
-      if (item.dueAt <= child.dueAt) break;
-      heap[index] = child;
-      child.queueIndex = index;
-      index = childIndex;
-    }
-    heap[index] = item;
-    item.queueIndex = index;
-  }
 }
 
 const queues = new WeakMap<Clock, TimerQueue>();

@@ -10,7 +10,8 @@ function item(name: string, fired: Array<{ name: string; at: number }>, now: () 
   return {
     name,
     dueAt: 0,
-    queueIndex: -1,
+    timedPrev: undefined,
+    timedNext: undefined,
     fire() {
       fired.push({ name, at: now() });
       then?.();
@@ -29,7 +30,8 @@ describe('TimerQueue', () => {
     queue.schedule(d!, 400);
     queue.schedule(b!, 200);
     queue.cancel(c!);
-    // Moved: later, then earlier than it was.
+    // Moved: later, then earlier than it was; queued again where it was, after b (due together).
+    queue.schedule(b!, 200);
     queue.schedule(d!, 500);
     queue.schedule(d!, 250);
     clock.tick(1000);
@@ -108,5 +110,6 @@ describe('TimerQueue', () => {
     const want = [...expected].map(([name, at]) => ({ name, at })).sort((x, y) => x.at - y.at);
     expect(fired.map((f) => f.at)).to.deep.equal(want.map((w) => w.at));
     expect(new Set(fired.map((f) => f.name))).to.deep.equal(new Set(want.map((w) => w.name)));
+    expect(queue.size).to.equal(0);
   });
 });

@@ -62,7 +62,8 @@ export class RetryingCall implements Timed {
   #armedMs = Infinity;
   /** The timer queue's (Timed): this call is its own timer. */
   dueAt = 0;
-  queueIndex = -1;
+  timedPrev: Timed | undefined = undefined;
+  timedNext: Timed | undefined = undefined;
   #onCallerAbort: (() => void) | undefined;
 
   /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
