@@ -5,19 +5,21 @@
 // through every scavenge (DESIGN.md's pitfall): then every call's attempts and records are
 // promoted. A class instance has no allocation site to pretenure.
 import { status as Status } from '@grpc/grpc-js';
-import type { Cancellation } from '../../call/cancellation.js';
+import { Cancellation } from '../../call/cancellation.js';
 import type { RoutingHint } from '../../call/routing-hint.js';
 import { makeStatus } from '../../call/status.js';
 import type { Clock } from '../../clock.js';
 import { Outpaced } from '../outpaced.js';
 import type { AttemptInfo, AttemptKind, AttemptRecord } from '../types.js';
 
-/** One attempt in flight, and the link to the next one; the attempt's call carries it (ClientCall.attempt). */
-export class Attempt implements AttemptInfo {
+/**
+ * One attempt in flight, and the link to the next one; the attempt's call carries it
+ * (ClientCall.attempt). It is its own cancel signal when the call may end it (one object per
+ * attempt instead of two).
+ */
+export class Attempt extends Cancellation implements AttemptInfo {
   readonly index: number;
   readonly kind: AttemptKind;
-  /** Its own cancel signal, when the call may end it (a hedge that lost, a cut); else the caller's. */
-  readonly cancel: Cancellation | undefined;
   /** Where the attempt went, before grpc-js knows (mesh channels only): later attempts avoid it. */
   readonly hint: RoutingHint | undefined;
   readonly startedAt: number;
@@ -36,21 +38,21 @@ export class Attempt implements AttemptInfo {
   next: Attempt | undefined = undefined;
   /** Its result has been heard. */
   ended = false;
+  readonly #ownSignal: boolean;
 
-  constructor(
-    index: number,
-    kind: AttemptKind,
-    cancel: Cancellation | undefined,
-    hint: RoutingHint | undefined,
-    startedAt: number,
-    timeoutAt?: number,
-  ) {
+  constructor(index: number, kind: AttemptKind, ownSignal: boolean, hint: RoutingHint | undefined, startedAt: number, timeoutAt?: number) {
+    super();
     this.index = index;
     this.kind = kind;
-    this.cancel = cancel;
+    this.#ownSignal = ownSignal;
     this.hint = hint;
     this.startedAt = startedAt;
     this.timeoutAt = timeoutAt;
+  }
+
+  /** Itself, when the call may end it (a hedge that lost, a cut); else none: its call carries the caller's signal. */
+  get cancel(): Cancellation | undefined {
+    return this.#ownSignal ? this : undefined;
   }
 
   /** Whether it went to an endpoint (always assumed without the mesh's picker to say). */

@@ -1,5 +1,4 @@
 import { status as Status } from '@grpc/grpc-js';
-import { Cancellation } from '../../call/cancellation.js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { timerQueue, type Timed, type TimerQueue } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
@@ -109,8 +108,6 @@ export class RetryingCall implements Timed {
     this.#context.onAttempt?.(call.method);
     const now = clock.now();
     const mayEnd = this.#mayEndAttempts();
-    const cancel = mayEnd ? new Cancellation() : undefined;
-    if (cancel && call.signal.aborted) cancel.abort(call.signal.reason);
     // With the mesh's picker, an attempt the call may end carries a hint: it says whether it was
     // sent. So does a routed one: the layer below writes its destination into it.
     const hint =
@@ -118,9 +115,11 @@ export class RetryingCall implements Timed {
         ? RoutingHint.create(index === 1 ? undefined : peersToAvoid(this.#running, this.#failedPeers))
         : undefined;
     // A timed call always gives its attempts their own signal (#mayEndAttempts): the cut needs it.
-    const timeoutMs = cancel === undefined ? undefined : policy.perAttemptTimeoutMs;
+    const timeoutMs = mayEnd ? policy.perAttemptTimeoutMs : undefined;
     const timeoutAt = timeoutMs === undefined || now + timeoutMs >= call.deadline ? undefined : now + timeoutMs;
-    const attempt = new Attempt(index, kind, cancel, hint, now, timeoutAt);
+    const attempt = new Attempt(index, kind, mayEnd, hint, now, timeoutAt);
+    const cancel = attempt.cancel;
+    if (cancel && call.signal.aborted) cancel.abort(call.signal.reason);
     this.#running = append(this.#running, attempt);
     // A first attempt that changes nothing about the call (no signal, hint or sink of its own:
     // a plain retry's) is the call itself; layers never mutate calls. Later ones say which
