@@ -29,7 +29,9 @@ export class Cancellation implements CancelSignal {
 
   addEventListener(_type: 'abort', listener: () => void): void {
     if (this.#aborted) return;
-    (this.#listeners ??= []).push(listener);
+    // [listener], not [] and a push: an empty array's first push makes room for 17.
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {
