@@ -68,7 +68,8 @@ export interface Timed {
  * object. The list is searched from its end, where a new due time nearly always goes (most are
  * now plus the same delay), and unlinking is O(1); the clock's timer is set again only when the
  * earliest due time moves earlier — or, fired for an item since cancelled, once for the next.
- * With nothing queued no timer is left (none keeps the process alive). Items due together fire
+ * With nothing queued the timer is left set but unref'd: it keeps no process alive, and one
+ * call at a time (the next due later than the last) costs no timer each. Items due together fire
  * in the order they were queued; one queued while the others fire waits for the next turn of
  * the event loop, as a 0 ms timer set in a timer's callback does.
  */
@@ -80,6 +81,8 @@ export class TimerQueue {
   #timer: unknown;
   /** The due time the clock's timer is set for (Infinity: none). */
   #timerAt = Infinity;
+  /** Whether the timer keeps the process alive: only while something is queued. */
+  #refed = true;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -108,13 +111,22 @@ export class TimerQueue {
     after.timedPrev = item;
     this.#size++;
     if (at < this.#timerAt) this.#arm(at);
+    else if (!this.#refed) {
+      this.#refed = true;
+      (this.#timer as { ref?: () => void } | undefined)?.ref?.();
+    }
   }
 
   /** Takes `item` out of the queue; harmless when it is not queued. */
   cancel(item: Timed): void {
     if (item.timedNext === undefined) return;
     this.#unlink(item);
-    if (this.#size === 0) this.#arm(Infinity);
+    // Nothing left to wait for: the timer stays (the next call's due time is most likely
+    // later, and would set it again) but no longer keeps the process alive.
+    if (this.#size === 0 && this.#refed) {
+      this.#refed = false;
+      (this.#timer as { unref?: () => void } | undefined)?.unref?.();
+    }
   }
 
   #unlink(item: Timed): void {
@@ -127,6 +139,7 @@ export class TimerQueue {
   #arm(at: number): void {
     this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
+    this.#refed = true;
     this.#timer = at === Infinity ? undefined : setTimer(this.#clock, this.#fire, at - this.#clock.now());
   }
 
@@ -136,6 +149,7 @@ export class TimerQueue {
     const horizon = Math.max(this.#clock.now(), this.#timerAt);
     this.#timer = undefined;
     this.#timerAt = Infinity;
+    this.#refed = true;
     const ends = this.#ends;
     const due: Timed[] = [];
     for (let first = ends.timedNext!; first !== ends && first.dueAt <= horizon; first = ends.timedNext!) {

@@ -43,18 +43,23 @@ describe('TimerQueue', () => {
     expect(queue.size).to.equal(0);
   });
 
-  it('keeps one clock timer for many items, and none once nothing is queued', () => {
+  it('keeps one clock timer for many items, which keeps the process alive only while one waits', () => {
     const clock = manualClock(0);
     const queue = new TimerQueue(clock);
     const fired: Array<{ name: string; at: number }> = [];
     const items = Array.from({ length: 100 }, (_, i) => item(`i${i}`, fired, () => clock.now()));
     items.forEach((it, i) => queue.schedule(it, 60 + i));
-    expect(clock.pending()).to.equal(1);
+    expect([clock.pending(), clock.held()]).to.deep.equal([1, 1]);
     for (const it of items) queue.cancel(it);
-    // A waiting timer would keep the process alive for a call that has ended.
-    expect(clock.pending()).to.equal(0);
+    // A timer that held the process would keep it alive for calls that have ended.
+    expect(clock.held()).to.equal(0);
+    // One call at a time: each one due later than the timer reuses it.
+    queue.schedule(items[0]!, 70);
+    expect([clock.pending(), clock.held()]).to.deep.equal([1, 1]);
+    queue.cancel(items[0]!);
     clock.tick(1000);
     expect(fired).to.deep.equal([]);
+    expect(clock.pending()).to.equal(0);
   });
 
   it('fires an item queued by another as it fires on a later turn, not inside it', () => {

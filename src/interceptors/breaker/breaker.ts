@@ -141,15 +141,16 @@ export class Breaker<A extends unknown[], T> {
   }
 
   /**
-   * fire's callback form while the breaker is closed: `start` runs the action, handing its
+   * fire's callback form while the breaker is closed: `start(input, counted)` runs the action, handing its
    * outcome to the callback it is given, which counts the outcome as fire does and passes it
    * to `done` (as fire does, an outcome it cannot judge fails the call: `unjudged`). Returns
    * false, doing nothing, when the breaker is not closed: the call then goes
    * through fire, which refuses it or lets the one probe go.
    */
-  sendClosed(
+  sendClosed<I>(
     args: A,
-    start: (counted: (outcome: T) => void) => void,
+    start: (input: I, counted: (outcome: T) => void) => void,
+    input: I,
     done: (outcome: T) => void,
     /** The outcome of a call whose outcome could not be judged (isFailure threw). */
     unjudged: (error: unknown) => T,
@@ -158,7 +159,7 @@ export class Breaker<A extends unknown[], T> {
     if (!breaker.closed || !breaker.enabled || breaker.isShutdown) return false;
     breaker.emit('fire', args);
     try {
-      start((outcome) => {
+      start(input, (outcome) => {
         let failed: boolean;
         try {
           failed = this.#action.isFailure(outcome);

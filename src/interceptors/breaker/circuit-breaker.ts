@@ -196,7 +196,7 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
       return (call, done) => {
         const breaker = breakerOf(call);
         if (waits(breaker, call)) return next(call, done);
-        if (breaker.sendClosed(COUNTED_ONLY, (counted) => next(call, counted), done, layerFailure)) return;
+        if (breaker.sendClosed(COUNTED_ONLY, next, call, done, layerFailure)) return;
         const settle = done;
         breaker.fire(call, nextPromise).then(settle, (error: unknown) => settle(layerFailure(error)));
       };
