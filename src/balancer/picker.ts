@@ -52,38 +52,50 @@ export class WeightedPriorityPicker implements experimental.Picker {
   /** `mirror`: a mirror's copy, which claims no probe and whose outcome ejects nothing. */
   pickWith(args: experimental.PickArgs, hint: ReceivedHint | undefined, mirror = false): experimental.PickResult {
     const method: string | undefined = args.extraPickInfo[METHOD_PICK_INFO];
-    const chosen = this.#choose(
+    const endpoint = this.#choose(
       hint,
       method === undefined || this.#methodRules.size === 0 ? undefined : this.#methodRules.get(method),
       method,
       mirror,
     );
-    if (!chosen) {
+    if (!endpoint) {
       // Only probing endpoints are left and their probe is out: wait for the next picker.
       return { pickResultType: experimental.PickResultType.QUEUE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null };
     }
-    hint?.report(chosen.endpoint.address);
-    return chosen.endpoint.pick(args, chosen.probe, method, mirror);
+    hint?.report(endpoint.address);
+    return endpoint.pick(args, this.#chosenProbe, method, mirror);
   }
+
+  /** The probe the endpoint #choose returned claimed, if it did (a field: no object per pick). */
+  #chosenProbe: ProbeKind = undefined;
 
   #choose(
     hint: ReceivedHint | undefined,
     rule: MethodRule | undefined,
     method: string | undefined,
     mirror: boolean,
-  ): { endpoint: EndpointController; probe: ProbeKind } | undefined {
+  ): EndpointController | undefined {
+    this.#chosenProbe = undefined;
     // A probe re-admits an endpoint on its answer: a mirror's copy must not be that call.
-    const probing = mirror ? [] : this.#probing;
-    for (const endpoint of probing) {
-      if (!hint?.avoids(endpoint.address) && endpoint.ejection.claimProbe()) return { endpoint, probe: 'endpoint' };
-    }
-    if (rule && !mirror) {
-      for (const endpoint of rule.probing) {
-        if (!hint?.avoids(endpoint.address) && endpoint.methods.claimProbe(method!)) return { endpoint, probe: 'method' };
+    if (!mirror) {
+      for (const endpoint of this.#probing) {
+        if (!hint?.avoids(endpoint.address) && endpoint.ejection.claimProbe()) {
+          this.#chosenProbe = 'endpoint';
+          return endpoint;
+        }
+      }
+      if (rule) {
+        for (const endpoint of rule.probing) {
+          if (!hint?.avoids(endpoint.address) && endpoint.methods.claimProbe(method!)) {
+            this.#chosenProbe = 'method';
+            return endpoint;
+          }
+        }
       }
     }
+    // A hint that avoids nothing (a first attempt's) skips nothing: no closure for it.
     const skip =
-      hint || rule
+      hint?.avoidsAny || rule
         ? (endpoint: EndpointController) => (hint?.avoids(endpoint.address) ?? false) || (rule?.excluded.has(endpoint) ?? false)
         : undefined;
     const tier = this.#tiers.pick();
@@ -97,7 +109,7 @@ export class WeightedPriorityPicker implements experimental.Picker {
       }
       endpoint ??= tier?.scheduler.pick();
     }
-    return endpoint && { endpoint, probe: undefined };
+    return endpoint;
   }
 
   /** Scheduler credit per endpoint, carried into the next picker so the sequence continues. */

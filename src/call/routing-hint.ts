@@ -109,6 +109,11 @@ export class RoutingHint implements ReceivedHint {
     return { route, subset: subsets[slot], fallback: fallbacks[slot] ?? 'any', ...(mirrored[slot] && { mirror: true }) };
   }
 
+  /** ReceivedHint: whether the attempt stays away from any endpoint (none once released). */
+  get avoidsAny(): boolean {
+    return generations[this.#slot] === this.#generation && avoids[this.#slot]!.length > 0;
+  }
+
   /** ReceivedHint: whether the attempt should stay away from `address` (nothing once released). */
   avoids(address: string): boolean {
     return generations[this.#slot] === this.#generation && avoids[this.#slot]!.includes(address);
@@ -172,6 +177,8 @@ export function withRoutingHintHeader(metadata: Metadata, hint: RoutingHint): Me
 
 /** What the picker learns from a hint it took. */
 export interface ReceivedHint {
+  /** Whether the attempt stays away from any endpoint (a first attempt's, most often, does not). */
+  readonly avoidsAny: boolean;
   /** Whether the attempt should stay away from `address`. */
   avoids(address: string): boolean;
   /** The picker sent the attempt to `address`. */
