@@ -10,6 +10,9 @@ export interface CancelSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
+/** addEventListener's `{ once: true }`, made once rather than on every call of every attempt. */
+export const ONCE: { readonly once: true } = Object.freeze({ once: true });
+
 /**
  * A one-shot cancel signal with AbortSignal's semantics for the subset above: listeners run
  * once, in order, when `abort` is first called; a listener added after that never runs.

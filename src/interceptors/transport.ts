@@ -21,6 +21,7 @@ import type {
 } from './types.js';
 import { fromNext, soon } from './send.js';
 import { errorText } from '../errors.js';
+import { ONCE } from '../call/cancellation.js';
 
 // An attempt's handle is a grpc-js InterceptingCall or raw Call (adapter.ts opens it).
 export type { AttemptChannel, AttemptHandle } from './types.js';
@@ -111,7 +112,7 @@ class Attempt implements InterceptingListener {
     this.#channel = channel;
     this.#done = done;
     this.#trace = trace;
-    call.signal.addEventListener('abort', this.#onAbort, { once: true });
+    call.signal.addEventListener('abort', this.#onAbort, ONCE);
   }
 
   /** Starts the attempt on the channel; a channel that refuses it (a closed client) ends it UNAVAILABLE. */

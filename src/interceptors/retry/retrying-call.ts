@@ -1,5 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import { RoutingHint } from '../../call/routing-hint.js';
+import { ONCE } from '../../call/cancellation.js';
 import { timerQueue, type Timed, type TimerQueue } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
 import { fromNext, soon } from '../send.js';
@@ -226,7 +227,7 @@ export class RetryingCall implements Timed {
       if (this.#running === undefined) return this.#settle(failedResult(abortStatus(signal), this.#records), undefined, undefined);
       abortAll(this.#running, signal.reason);
     };
-    this.#call.signal.addEventListener('abort', this.#onCallerAbort, { once: true });
+    this.#call.signal.addEventListener('abort', this.#onCallerAbort, ONCE);
   }
 
   /** Queued (TimerQueue) for whatever is due first: the next attempt or a running attempt's timeout. */
