@@ -303,9 +303,6 @@ describe('mesh health checking and priority tiers', function () {
     const sent = [...capped.values()].flat().length;
     expect(sent).to.be.at.most((0.2 * forMs) / 1000 + 8);
     expect(capped.size).to.equal(8);
-    // Idle looks fall on whole seconds of the clock (this test's clock moves in 500 ms steps),
-    // so that the probes due in a second share one wake-up of an idle process.
-    expect([...capped.values()].flat().filter((at) => at % 1000 >= 500)).to.deep.equal([]);
     // Under the default (2 a second) the same endpoints keep their 10 s period.
     const { probes: uncapped } = await idleProbes(37, { forMs });
     expect([...uncapped.values()].flat().length).to.be.at.least((0.8 * forMs) / 1000 / 1.1 - 8);

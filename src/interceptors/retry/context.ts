@@ -1,6 +1,6 @@
 import type { status as Status } from '@grpc/grpc-js';
 import type { MethodInfo } from '../../call/method.js';
-import type { Clock } from '../../clock.js';
+import type { Clock, TimerQueue } from '../../clock.js';
 import type { Signal } from '../../observability/signal.js';
 import type { RetryBudget } from './budget.js';
 import type { HedgeDelay } from './hedge-delay.js';
@@ -25,6 +25,8 @@ export interface RetryContext {
   readonly idempotencyKeyHeader: string;
   readonly random: () => number;
   readonly clock: Clock;
+  /** The clock's timer queue (timerQueue(clock)), where each call waits for what is due next. */
+  readonly timers: TimerQueue;
   readonly retried: Signal<RetryEvent>;
   /** Attempts carry routing hints to the mesh picker (see RetryOptions.routingHints). */
   readonly routingHints: boolean;

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { IDEMPOTENCY_KEY_HEADER } from '../../call/wire.js';
-import { systemClock, type Clock } from '../../clock.js';
+import { systemClock, timerQueue, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { methodTable } from '../../schema/bounds.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
@@ -119,12 +119,24 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
 
   // Everything in a call's context but its policy is the layer's: one context per policy.
   const contexts = new WeakMap<object, RetryContext>();
+  const timers = timerQueue(clock);
   const contextFor = (policy: RetryContext['policy']): RetryContext => {
     let context = contexts.get(policy);
     if (context === undefined)
       contexts.set(
         policy,
-        (context = { policy, budget, idempotencyKeyHeader, random, clock, retried, routingHints, onAttempt, hedgeDelays: new Map() }),
+        (context = {
+          policy,
+          budget,
+          idempotencyKeyHeader,
+          random,
+          clock,
+          timers,
+          retried,
+          routingHints,
+          onAttempt,
+          hedgeDelays: new Map(),
+        }),
       );
     return context;
   };

@@ -1,7 +1,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { ONCE } from '../../call/cancellation.js';
-import { timerQueue, type Timed, type TimerQueue } from '../../clock.js';
+import type { Timed, TimerQueue } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
 import { fromNext, soon } from '../send.js';
 import type { AttemptKind, AttemptRecord, ClientCall, ClientDone, ClientNext, ClientResult, ClientSend } from '../types.js';
@@ -81,7 +81,7 @@ export class RetryingCall implements Timed {
     this.#call = call;
     this.#context = context;
     this.#resolve = resolve;
-    this.#timers = timerQueue(context.clock);
+    this.#timers = context.timers;
     const { policy, budget, random } = context;
     const hedging = policy.hedging && policy.idempotent && call.method.kind === 'unary' ? policy.hedging : undefined;
     this.#hedgeDelay = hedging?.adaptive && hedgeDelayOf(context, call.method.path, hedging.delayMs, hedging.adaptive);
