@@ -323,7 +323,8 @@ class HealthProducer {
     const period = busy ? probeIntervalMs / 2 : idlePeriod;
     if (period <= 0) return;
     // Jittered in 2 % steps of the period: Node keeps one timer list per distinct delay, and
-    // 1,000 endpoints with a delay each would keep 1,000 lists.
+    // 1,000 busy endpoints with a delay each would keep 1,000 lists. (Idle looks end on whole
+    // seconds below instead: at most one a second is due per endpoint, a list each is cheap.)
     const step = period / 50;
     const random = this.#settings.random ?? Math.random;
     let delay = step * Math.round(40 + 10 * random());
@@ -332,9 +333,10 @@ class HealthProducer {
       // Endpoints that connected (or went idle after traffic) together would look at 80-100 %
       // of the period together, and go on probing in a wave (1,000 probes in 12 s, once a
       // minute). The first idle look after a connection, or after calls stop, falls anywhere in
-      // the period (to 10 ms, not on the 2 % steps: the looks after it keep its phase, and
-      // endpoints on one grid of steps would probe in bursts) and probes after that much
-      // silence; the 80-100 % steps from there keep the spread.
+      // the period (drawn to 10 ms, not on the 2 % steps, which at a stretched period are
+      // seconds apart: the looks after it keep its phase, so endpoints on those steps would
+      // probe in bursts) and probes after that much silence; the 80-100 % steps from there
+      // keep the spread.
       this.#spread = false;
       delay = 10 * Math.max(1, Math.round((period / 10) * (1 - random())));
       this.#idleDue = 0.8 * delay;
