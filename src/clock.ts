@@ -156,12 +156,19 @@ export class TimerQueue {
       this.#unlink(first);
       due.push(first);
     }
-    try {
-      for (const item of due) item.fire();
-    } finally {
-      const first = ends.timedNext!;
-      if (first !== ends && first.dueAt < this.#timerAt) this.#arm(first.dueAt);
+    // One item that throws must not take the others' turns (they are out of the list already):
+    // they all fire, then the first error goes on as a timer's own would.
+    let failure: { error: unknown } | undefined;
+    for (const item of due) {
+      try {
+        item.fire();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    const first = ends.timedNext!;
+    if (first !== ends && first.dueAt < this.#timerAt) this.#arm(first.dueAt);
+    if (failure) throw failure.error;
   };
 }
 

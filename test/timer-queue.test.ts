@@ -93,6 +93,28 @@ describe('TimerQueue', () => {
     expect(nestedInside).to.equal(false);
   });
 
+  it('fires every item due even when one throws, and the error still surfaces', () => {
+    const clock = manualClock(0);
+    const queue = new TimerQueue(clock);
+    const fired: Array<{ name: string; at: number }> = [];
+    const broken = item(
+      'broken',
+      fired,
+      () => clock.now(),
+      () => {
+        throw new Error('a bug in a callback');
+      },
+    );
+    const next = item('next', fired, () => clock.now());
+    const later = item('later', fired, () => clock.now());
+    queue.schedule(broken, 100);
+    queue.schedule(next, 100);
+    queue.schedule(later, 200);
+    expect(() => clock.tick(100)).to.throw('a bug in a callback');
+    clock.tick(100);
+    expect(fired.map((f) => f.name)).to.deep.equal(['broken', 'next', 'later']);
+  });
+
   it('fires in due order under any mix of schedules, moves and cancels', () => {
     const clock = manualClock(0);
     const queue = new TimerQueue(clock);
