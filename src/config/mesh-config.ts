@@ -57,7 +57,7 @@ export const healthCheckSchema = z.strictObject({
   /**
    * At most this many idle probes a second over the service's endpoints: a probe costs the
    * client ≈ 1 ms of CPU, so past idleProbeIntervalMs × this many endpoints the idle period
-   * stretches (1,000 endpoints: one probe each per 500 s) instead of the idle cost growing.
+   * stretches (1,000 endpoints: one probe each per 500 s on average) instead of the idle cost growing.
    */
   idleProbesPerSecond: z._default(z.number().check(z.minimum(0.01), z.maximum(10_000)), HEALTH_CHECK_DEFAULTS.idleProbesPerSecond),
 });

@@ -298,7 +298,7 @@ class HealthProducer {
   /**
    * The silence, with nothing in flight, after which this endpoint is probed: the configured
    * idle period, stretched so that all the connections checked alike probe no more than
-   * idleProbesPerSecond together (1,000 endpoints at 2 a second: every 500 s).
+   * idleProbesPerSecond together (1,000 endpoints at 2 a second: each every 500 s on average).
    */
   get #idlePeriod(): number {
     const { idleProbeIntervalMs, idleProbesPerSecond } = this.#settings;
