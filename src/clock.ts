@@ -83,9 +83,13 @@ export class TimerQueue {
   #timerAt = Infinity;
   /** Whether the timer keeps the process alive: only while something is queued. */
   #refed = true;
+  /** False: the timer never keeps the process alive (background work, such as health checks). */
+  readonly #holdsProcess: boolean;
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, options: { readonly holdsProcess?: boolean } = {}) {
     this.#clock = clock;
+    this.#holdsProcess = options.holdsProcess ?? true;
+    this.#refed = this.#holdsProcess;
     const ends: Timed = { dueAt: -Infinity, timedPrev: undefined, timedNext: undefined, fire: () => {} };
     ends.timedPrev = ends.timedNext = ends;
     this.#ends = ends;
@@ -111,7 +115,7 @@ export class TimerQueue {
     after.timedPrev = item;
     this.#size++;
     if (at < this.#timerAt) this.#arm(at);
-    else if (!this.#refed) {
+    else if (!this.#refed && this.#holdsProcess) {
       this.#refed = true;
       (this.#timer as { ref?: () => void } | undefined)?.ref?.();
     }
@@ -139,8 +143,9 @@ export class TimerQueue {
   #arm(at: number): void {
     this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#refed = true;
+    this.#refed = this.#holdsProcess;
     this.#timer = at === Infinity ? undefined : setTimer(this.#clock, this.#fire, at - this.#clock.now());
+    if (!this.#holdsProcess) unrefTimer(this.#timer);
   }
 
   readonly #fire = (): void => {
@@ -149,7 +154,7 @@ export class TimerQueue {
     const horizon = Math.max(this.#clock.now(), this.#timerAt);
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    this.#refed = true;
+    this.#refed = this.#holdsProcess;
     const ends = this.#ends;
     const due: Timed[] = [];
     for (let first = ends.timedNext!; first !== ends && first.dueAt <= horizon; first = ends.timedNext!) {

@@ -62,6 +62,24 @@ describe('TimerQueue', () => {
     expect(clock.pending()).to.equal(0);
   });
 
+  it('never keeps the process alive when made for background work (holdsProcess: false)', () => {
+    const clock = manualClock(0);
+    const queue = new TimerQueue(clock, { holdsProcess: false });
+    const fired: Array<{ name: string; at: number }> = [];
+    const [early, late] = [item('early', fired, () => clock.now()), item('late', fired, () => clock.now())];
+    queue.schedule(late, 2000);
+    queue.schedule(early, 1000);
+    expect([clock.pending(), clock.held()]).to.deep.equal([1, 0]);
+    clock.tick(1000);
+    // Set again for the next item, still without holding the process.
+    expect([clock.pending(), clock.held()]).to.deep.equal([1, 0]);
+    clock.tick(1000);
+    expect(fired).to.deep.equal([
+      { name: 'early', at: 1000 },
+      { name: 'late', at: 2000 },
+    ]);
+  });
+
   it('fires an item queued by another as it fires on a later turn, not inside it', () => {
     const clock = manualClock(0);
     const queue = new TimerQueue(clock);

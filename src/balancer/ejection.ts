@@ -21,6 +21,15 @@ export type EjectionChange =
   | { readonly kind: 'probing' }
   | { readonly kind: 'readmitted'; readonly reason: string };
 
+/** One set per settings' list, shared by every endpoint's (and method's) tracker. */
+const codeSets = new WeakMap<readonly number[], ReadonlySet<number>>();
+
+function codeSet(codes: readonly number[]): ReadonlySet<number> {
+  let set = codeSets.get(codes);
+  if (set === undefined) codeSets.set(codes, (set = new Set(codes)));
+  return set;
+}
+
 /**
  * Passive ejection from call results, for one endpoint. `consecutiveFailures` failures in a
  * row eject it for base·2^(n−1) (capped), n counting recent ejections; when the time is up
@@ -40,7 +49,7 @@ export class EjectionTracker {
   constructor(settings: EjectionSettings, clock: Clock) {
     this.#settings = settings;
     this.#clock = clock;
-    this.#failureCodes = new Set(settings.failureCodes);
+    this.#failureCodes = codeSet(settings.failureCodes);
   }
 
   get state(): EjectionState {

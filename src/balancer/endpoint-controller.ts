@@ -3,11 +3,17 @@ import { fullMethodName } from '../call/method.js';
 import { PUSHBACK_HEADER } from '../call/wire.js';
 import type { Clock } from '../clock.js';
 import type { EndpointConfig, ServiceConfig } from '../config/mesh-config.js';
-import { connectionNotReady, HealthCheckedSubchannel, isHealthy, type EndpointHealth } from '../health/health-checker.js';
+import {
+  connectionNotReady,
+  HealthCheckedSubchannel,
+  isHealthy,
+  type EndpointHealth,
+  type HealthCheckSettings,
+} from '../health/health-checker.js';
 import type { EndpointEventKind } from '../observability/events.js';
 import { explainConnectionFailure } from '../security/tls-failure.js';
 import { EjectionTracker, type EjectionChange } from './ejection.js';
-import { MethodEjections } from './method-ejection.js';
+import { MethodEjections, type MethodEjectionOwner } from './method-ejection.js';
 import type { Member } from './membership.js';
 import { PeakEwma } from './peak-ewma.js';
 import type { EndpointSnapshot, EndpointStatus } from './snapshot.js';
@@ -55,12 +61,25 @@ const NO_WORD_FROM_THE_BACKEND: ReadonlySet<Status> = new Set([
   Status.UNKNOWN,
 ]);
 
+/** The health checker's settings of an owner's endpoints: one object for them all. */
+const healthSettingsOf = new WeakMap<object, HealthCheckSettings>();
+
+function healthSettings(owner: EndpointOwner): HealthCheckSettings {
+  const { healthCheck } = owner.settings;
+  let settings = healthSettingsOf.get(healthCheck);
+  if (settings === undefined || settings.clock !== owner.clock || settings.random !== owner.random) {
+    settings = { ...healthCheck, clock: owner.clock, random: owner.random };
+    healthSettingsOf.set(healthCheck, settings);
+  }
+  return settings;
+}
+
 /**
  * One endpoint as the balancer controls it: its connection (a grpc-js LeafLoadBalancer, i.e.
  * pick_first over its address), its health (A17 Watch on that connection), its passive
  * ejection state, its slow start, and how many picks it got.
  */
-export class EndpointController implements Member {
+export class EndpointController implements Member, MethodEjectionOwner {
   readonly address: string;
   #config: EndpointConfig;
   connectivity = ConnectivityState.IDLE;
@@ -76,8 +95,8 @@ export class EndpointController implements Member {
   inFlight = 0;
   /** Round-trip time of its calls, peak-EWMA (the p2c_ewma policy's cost). */
   readonly latency: PeakEwma;
-  /** Start time of each call in flight, oldest first (a Map keeps insertion order). */
-  readonly #started = new Map<number, number>();
+  /** Start time of each call in flight, oldest first (a Map keeps insertion order); p2c_ewma only. */
+  #started: Map<number, number> | undefined;
   #callIds = 0;
   #ejections = 0;
   #healthFailures = 0;
@@ -116,12 +135,7 @@ export class EndpointController implements Member {
       : { status: 'disabled', detail: 'health checking is off' };
     this.ejection = new EjectionTracker(owner.settings.balancer.ejection, owner.clock);
     this.latency = new PeakEwma(owner.settings.balancer.ewma, owner.clock.now());
-    this.methods = new MethodEjections(owner.settings.balancer.ejection, owner.clock, {
-      endpointOutcome: (code, probe) => (probe ? this.#onProbeEnded(code) : this.#onCallEnded(code)),
-      endpointAdmitted: () => this.ejection.admitted,
-      mayEject: (method) => this.#owner.mayEject(this, method),
-      changed: (method, change) => this.#settle(change, method),
-    });
+    this.methods = new MethodEjections(owner.settings.balancer.ejection, owner.clock, this);
     const leafHelper = experimental.createChildChannelControlHelper(helper, {
       createSubchannel: (address, args) => {
         const subchannel = helper.createSubchannel(address, args);
@@ -144,8 +158,7 @@ export class EndpointController implements Member {
         // Only the newest connection's health counts (pick_first may replace its subchannel).
         const source = {};
         this.#healthSource = source;
-        const settings = { ...this.#owner.settings.healthCheck, clock: this.#owner.clock, random: this.#owner.random };
-        return new HealthCheckedSubchannel(subchannel, settings, (health) => {
+        return new HealthCheckedSubchannel(subchannel, healthSettings(this.#owner), (health) => {
           if (this.#healthSource === source) this.#onHealth(health);
         });
       },
@@ -191,8 +204,8 @@ export class EndpointController implements Member {
    * least that slow, whatever it did before) — times the calls in flight plus one.
    */
   cost(now: number): number {
-    const oldest = this.#started.values().next();
-    const waited = oldest.done ? 0 : now - oldest.value;
+    const oldest = this.#started?.values().next();
+    const waited = oldest === undefined || oldest.done ? 0 : now - oldest.value;
     return Math.max(this.latency.estimate(now), waited) * (this.inFlight + 1);
   }
 
@@ -273,16 +286,8 @@ export class EndpointController implements Member {
     this.picks++;
     const health = result.subchannel instanceof HealthCheckedSubchannel ? result.subchannel : undefined;
     const subchannel = health ? health.getWrappedSubchannel() : result.subchannel;
-    const outcomes = method === undefined ? undefined : this.methods.outcomes(method);
-    const onCallEnded = outcomes
-      ? probe === 'endpoint'
-        ? outcomes.endpointProbe
-        : probe === 'method'
-          ? outcomes.methodProbe
-          : outcomes.regular
-      : probe === 'endpoint'
-        ? this.#onProbeEnded
-        : this.#onCallEnded;
+    // Judged for its method too, when the endpoint tracks the method.
+    const judged = method !== undefined && this.methods.tracks(method) ? method : undefined;
     const count = this.#owner.attempts;
     const clock = this.#owner.clock;
     const started = clock.precise?.() ?? clock.now();
@@ -297,13 +302,13 @@ export class EndpointController implements Member {
       status: result.status,
       onCallStarted: () => {
         this.inFlight++;
-        if (callId >= 0) this.#started.set(callId, clock.now());
+        if (callId >= 0) (this.#started ??= new Map()).set(callId, clock.now());
         health?.callStarted();
         innerStarted?.();
       },
-      onCallEnded: (code: Status, details: string, metadata: Metadata) => {
+      onCallEnded: (code: Status, _details: string, metadata: Metadata) => {
         this.inFlight--;
-        if (callId >= 0) this.#started.delete(callId);
+        if (callId >= 0) this.#started?.delete(callId);
         health?.callEnded(!NO_WORD_FROM_THE_BACKEND.has(code));
         const rttMs = (clock.precise?.() ?? clock.now()) - started;
         // Linkerd's load biaser: a server that sheds load or asks for a pause looks slow for a while.
@@ -316,19 +321,32 @@ export class EndpointController implements Member {
         }
         count?.(this, code, rttMs);
         // Mirrored traffic never changes where real calls go: its failures eject nothing.
-        if (!mirror) onCallEnded(code, details, metadata);
+        if (mirror) return;
+        if (judged !== undefined) this.methods.ended(judged, code, probe);
+        else this.endpointOutcome(code, probe === 'endpoint');
       },
     };
   }
 
-  /** Passive ejection sees every attempt's final status here. */
-  readonly #onCallEnded = (code: Status, _details?: string, _metadata?: Metadata): void => {
-    this.#settle(this.ejection.record(code, () => this.#owner.mayEject(this)));
-  };
+  /** MethodEjectionOwner, and passive ejection: every attempt's final status comes here. */
+  endpointOutcome(code: Status, probe: boolean): void {
+    this.#settle(probe ? this.ejection.recordProbe(code) : this.ejection.record(code, () => this.#owner.mayEject(this)));
+  }
 
-  readonly #onProbeEnded = (code: Status): void => {
-    this.#settle(this.ejection.recordProbe(code));
-  };
+  /** MethodEjectionOwner. */
+  get endpointAdmitted(): boolean {
+    return this.ejection.admitted;
+  }
+
+  /** MethodEjectionOwner. */
+  mayEjectMethod(method: string): boolean {
+    return this.#owner.mayEject(this, method);
+  }
+
+  /** MethodEjectionOwner. */
+  methodChanged(method: string, change: EjectionChange): void {
+    this.#settle(change, method);
+  }
 
   #settle(change: EjectionChange | undefined, method?: string): void {
     const what = method === undefined ? '' : ` for ${fullMethodName(method)}`;

@@ -5,25 +5,16 @@ import { EjectionTracker, type EjectionChange, type EjectionSettings } from './e
 /** How many methods one endpoint tracks; calls of further methods count for the endpoint only. */
 export const MAX_TRACKED_METHODS = 100;
 
-/** What the per-attempt outcome callbacks of one method at one endpoint feed. */
-export interface MethodOutcomes {
-  /** A regular call of the method ended. */
-  readonly regular: (code: Status) => void;
-  /** The endpoint's own probe call (after an endpoint ejection) ended. */
-  readonly endpointProbe: (code: Status) => void;
-  /** The method's probe call at this endpoint ended. */
-  readonly methodProbe: (code: Status) => void;
-}
-
+/** The endpoint whose methods are judged (its controller: one object, no callbacks per endpoint). */
 export interface MethodEjectionOwner {
-  /** The endpoint-level outcome of the same call: every call counts there too. */
+  /** The endpoint-level outcome of the same call (its probe, or not): every call counts there too. */
   endpointOutcome(code: Status, probe: boolean): void;
   /** Whether the endpoint itself takes traffic; while it is ejected, its methods are not judged. */
-  endpointAdmitted(): boolean;
+  readonly endpointAdmitted: boolean;
   /** Whether this method may be taken off this endpoint (another endpoint serves it). */
-  mayEject(method: string): boolean;
+  mayEjectMethod(method: string): boolean;
   /** The method's ejection state here changed. */
-  changed(method: string, change: EjectionChange): void;
+  methodChanged(method: string, change: EjectionChange): void;
 }
 
 /**
@@ -38,8 +29,8 @@ export class MethodEjections {
   readonly #settings: EjectionSettings;
   readonly #clock: Clock;
   readonly #owner: MethodEjectionOwner;
-  readonly #trackers = new Map<string, EjectionTracker>();
-  readonly #outcomes = new Map<string, MethodOutcomes>();
+  /** Made with the first method tracked (never while ejection is off). */
+  #trackers: Map<string, EjectionTracker> | undefined;
 
   constructor(settings: EjectionSettings, clock: Clock, owner: MethodEjectionOwner) {
     this.#settings = settings;
@@ -47,67 +38,67 @@ export class MethodEjections {
     this.#owner = owner;
   }
 
-  /** The outcome callbacks for `method` (made once per method: nothing is allocated per call). */
-  outcomes(method: string): MethodOutcomes | undefined {
-    let outcomes = this.#outcomes.get(method);
-    if (outcomes || !this.#settings.enabled || this.#outcomes.size >= MAX_TRACKED_METHODS) return outcomes;
-    const tracker = new EjectionTracker(this.#settings, this.#clock);
-    this.#trackers.set(method, tracker);
-    const settle = (change: EjectionChange | undefined) => change && this.#owner.changed(method, change);
-    outcomes = {
-      regular: (code) => {
-        this.#owner.endpointOutcome(code, false);
-        if (this.#owner.endpointAdmitted()) settle(tracker.record(code, () => this.#owner.mayEject(method)));
-      },
-      endpointProbe: (code) => {
-        this.#owner.endpointOutcome(code, true);
-        if (this.#owner.endpointAdmitted()) settle(tracker.record(code, () => this.#owner.mayEject(method)));
-      },
-      methodProbe: (code) => {
-        this.#owner.endpointOutcome(code, false);
-        settle(tracker.recordProbe(code));
-      },
-    };
-    this.#outcomes.set(method, outcomes);
-    return outcomes;
+  /**
+   * Whether `method`'s outcomes are judged here (made on its first call: nothing is allocated
+   * per call); false when method ejection is off or MAX_TRACKED_METHODS are tracked already.
+   */
+  tracks(method: string): boolean {
+    if (this.#trackers?.has(method)) return true;
+    if (!this.#settings.enabled || (this.#trackers?.size ?? 0) >= MAX_TRACKED_METHODS) return false;
+    (this.#trackers ??= new Map()).set(method, new EjectionTracker(this.#settings, this.#clock));
+    return true;
+  }
+
+  /**
+   * A call of a tracked method ended: it counts for the endpoint, and for the method while the
+   * endpoint is admitted. `probe`: the call was the endpoint's probe, or the method's.
+   */
+  ended(method: string, code: Status, probe: 'endpoint' | 'method' | undefined): void {
+    const tracker = this.#trackers?.get(method);
+    this.#owner.endpointOutcome(code, probe === 'endpoint');
+    if (tracker === undefined) return;
+    let change: EjectionChange | undefined;
+    if (probe === 'method') change = tracker.recordProbe(code);
+    else if (this.#owner.endpointAdmitted) change = tracker.record(code, () => this.#owner.mayEjectMethod(method));
+    if (change) this.#owner.methodChanged(method, change);
   }
 
   /** The whole endpoint was ejected: that verdict covers its methods, which start afresh after it. */
   resetAll(): void {
-    for (const tracker of this.#trackers.values()) tracker.reset();
+    if (this.#trackers) for (const tracker of this.#trackers.values()) tracker.reset();
   }
 
   /** True while `method` is out of rotation here (ejected, or waiting for its probe). */
   excluded(method: string): boolean {
-    const tracker = this.#trackers.get(method);
+    const tracker = this.#trackers?.get(method);
     return tracker !== undefined && !tracker.admitted;
   }
 
   /** Claims the single probe of a method waiting for one. */
   claimProbe(method: string): boolean {
-    return this.#trackers.get(method)?.claimProbe() ?? false;
+    return this.#trackers?.get(method)?.claimProbe() ?? false;
   }
 
   releaseProbe(method: string): void {
-    this.#trackers.get(method)?.releaseProbe();
+    this.#trackers?.get(method)?.releaseProbe();
   }
 
   /** Moves ejections whose time is up to probing; returns the methods that moved. */
   expire(): string[] {
     const moved: string[] = [];
-    for (const [method, tracker] of this.#trackers) if (tracker.expire()) moved.push(method);
+    if (this.#trackers) for (const [method, tracker] of this.#trackers) if (tracker.expire()) moved.push(method);
     return moved;
   }
 
   /** Every method not admitted here, with its state. */
   *notAdmitted(): IterableIterator<[string, EjectionTracker['state']]> {
-    for (const [method, tracker] of this.#trackers) if (!tracker.admitted) yield [method, tracker.state];
+    if (this.#trackers) for (const [method, tracker] of this.#trackers) if (!tracker.admitted) yield [method, tracker.state];
   }
 
   /** The end of the soonest ejection, for the balancer's next rebuild (Infinity: none). */
   nextExpiry(): number {
     let next = Infinity;
-    for (const tracker of this.#trackers.values()) {
+    for (const tracker of this.#trackers?.values() ?? []) {
       const state = tracker.state;
       if (state.kind === 'ejected') next = Math.min(next, state.until);
     }

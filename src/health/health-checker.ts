@@ -11,6 +11,7 @@ import {
   experimental,
   Metadata,
   status as Status,
+  type InterceptingListener,
   type MethodDefinition,
   type StatusObject,
 } from '@grpc/grpc-js';
@@ -18,7 +19,7 @@ import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
 import type { DataWatcher, SubchannelInterface } from '@grpc/grpc-js/build/src/subchannel-interface.js';
 import type { Subchannel } from '@grpc/grpc-js/build/src/subchannel.js';
 import { statusName } from '../call/status.js';
-import { setTimer, unrefTimer, type Clock } from '../clock.js';
+import { setTimer, TimerQueue, unrefTimer, type Clock, type Timed } from '../clock.js';
 import { healthServiceDefinition, type HealthCheckRequest, type HealthCheckResponse } from './health-proto.js';
 import { errorText } from '../errors.js';
 
@@ -155,12 +156,34 @@ const producersByKey = new Map<string, number>();
 /** Idle looks are due on multiples of this (ms since the epoch, see #scheduleProbe). */
 const IDLE_GRID_MS = 1000;
 
-/** One Watch stream (and probe) per connection and settings, shared by every watcher. */
-class HealthProducer {
+/**
+ * The idle looks of every endpoint on a clock, on one timer that never holds the process: a
+ * timer each would cost each endpoint a Timeout and, due on whole seconds at a different
+ * delay each, a Node timer list of its own (0.6 KiB an endpoint).
+ */
+const idleLookQueues = new WeakMap<Clock, TimerQueue>();
+
+function idleLooks(clock: Clock): TimerQueue {
+  let queue = idleLookQueues.get(clock);
+  if (queue === undefined) idleLookQueues.set(clock, (queue = new TimerQueue(clock, { holdsProcess: false })));
+  return queue;
+}
+
+/**
+ * One Watch stream (and probe) per connection and settings, shared by every watcher; queued
+ * (Timed) in its clock's idle looks while its next look is an idle one.
+ */
+class HealthProducer implements Timed {
   readonly #subchannel: Subchannel;
   readonly #key: string;
   readonly #settings: HealthCheckSettings;
-  readonly #watchers = new Set<HealthWatcher>();
+  /** Nearly always one: an array is a quarter of a Set's memory. */
+  readonly #watchers: HealthWatcher[] = [];
+  readonly #idleLooks: TimerQueue;
+  /** Timed (the idle-look queue's). */
+  dueAt = 0;
+  timedPrev: Timed | undefined = undefined;
+  timedNext: Timed | undefined = undefined;
   /** The pending re-watch, and how many re-watches came without an answer in between. */
   #rewatch: unknown;
   #rewatchRetries = 0;
@@ -186,19 +209,22 @@ class HealthProducer {
     this.#subchannel = subchannel;
     this.#key = key;
     this.#settings = settings;
+    this.#idleLooks = idleLooks(settings.clock);
     producersByKey.set(key, (producersByKey.get(key) ?? 0) + 1);
     subchannel.addConnectivityStateListener(this.#onConnectivity);
   }
 
   addDataWatcher(watcher: HealthWatcher): void {
-    this.#watchers.add(watcher);
-    if (this.#watchers.size === 1) this.#onConnectivity();
+    if (this.#watchers.includes(watcher)) return;
+    this.#watchers.push(watcher);
+    if (this.#watchers.length === 1) this.#onConnectivity();
     else watcher.listener(this.#health);
   }
 
   removeDataWatcher(watcher: HealthWatcher): void {
-    this.#watchers.delete(watcher);
-    if (this.#watchers.size > 0) return;
+    const index = this.#watchers.indexOf(watcher);
+    if (index >= 0) this.#watchers.splice(index, 1);
+    if (this.#watchers.length > 0) return;
     this.#stop();
     this.#subchannel.removeConnectivityStateListener(this.#onConnectivity);
     this.#subchannel.removeDataProducer(this.#key);
@@ -227,21 +253,23 @@ class HealthProducer {
   };
 
   #startWatch(): void {
-    if (this.#subchannel.getConnectivityState() !== ConnectivityState.READY || this.#watchers.size === 0) return;
-    const watch: WatchStream = new WatchStream(this.#subchannel, this.#settings.serviceName, {
-      answer: (response) => {
-        // A17: an answer resets the backoff.
-        this.#rewatchRetries = 0;
-        this.#heard();
-        this.#publishAnswer(response, 'Watch');
-      },
-      ended: (code, details) => this.#watchEnded(watch, code, code === Status.OK ? 'stream ended by the server' : details),
-    });
-    this.#watch = watch;
+    if (this.#subchannel.getConnectivityState() !== ConnectivityState.READY || this.#watchers.length === 0) return;
+    this.#watch = new WatchStream(this.#subchannel, this.#settings.serviceName, this);
   }
 
-  #watchEnded(call: WatchStream, code: Status, details: string): void {
+  /** The Watch stream's answer. */
+  watchAnswered(watch: WatchStream, response: HealthCheckResponse): void {
+    if (this.#watch !== watch) return;
+    // A17: an answer resets the backoff.
+    this.#rewatchRetries = 0;
+    this.#heard();
+    this.#publishAnswer(response, 'Watch');
+  }
+
+  /** The Watch stream ended (an OK status: the server ended it). */
+  watchEnded(call: WatchStream, code: Status, received: string): void {
     if (this.#watch !== call) return; // we cancelled it ourselves
+    const details = code === Status.OK ? 'stream ended by the server' : received;
     this.#watch = undefined;
     if (code === Status.UNIMPLEMENTED) {
       this.#unimplemented = true;
@@ -310,9 +338,7 @@ class HealthProducer {
   /** The next look at how long the endpoint has been silent (jittered, so probes spread out). */
   #scheduleProbe(): void {
     const { probeIntervalMs, clock } = this.#settings;
-    clock.clearTimeout(this.#probeTimer);
-    this.#probeTimer = undefined;
-    this.#probeAt = Infinity;
+    this.#cancelLook();
     if (probeIntervalMs <= 0 || this.#probe || this.#unimplemented) return;
     const busy = this.#busy;
     // Turning idle after traffic is like connecting: every endpoint that served it was heard
@@ -341,14 +367,27 @@ class HealthProducer {
       delay = 10 * Math.max(1, Math.round((period / 10) * (1 - random())));
       this.#idleDue = 0.8 * delay;
     }
-    if (!busy) {
-      // Idle looks fall on whole seconds of the clock, so that the few due in a second share one
-      // wake-up of the process: on an idle machine each wake-up costs more than the probe.
-      const now = clock.now();
-      delay = Math.ceil((now + delay) / IDLE_GRID_MS) * IDLE_GRID_MS - now;
+    if (busy) {
+      this.#probeAt = clock.now() + delay;
+      this.#probeTimer = unrefTimer(setTimer(clock, this.#look, delay));
+      return;
     }
-    this.#probeAt = clock.now() + delay;
-    this.#probeTimer = unrefTimer(setTimer(clock, this.#look, delay));
+    // Idle looks fall on whole seconds of the clock, so that the few due in a second share one
+    // wake-up of the process: on an idle machine each wake-up costs more than the probe.
+    this.#probeAt = Math.ceil((clock.now() + delay) / IDLE_GRID_MS) * IDLE_GRID_MS;
+    this.#idleLooks.schedule(this, this.#probeAt);
+  }
+
+  /** Timed: an idle look is due. */
+  fire(): void {
+    this.#look();
+  }
+
+  #cancelLook(): void {
+    this.#settings.clock.clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+    this.#idleLooks.cancel(this);
+    this.#probeAt = Infinity;
   }
 
   readonly #look = (): void => {
@@ -405,9 +444,7 @@ class HealthProducer {
   }
 
   #stopProbe(): void {
-    this.#settings.clock.clearTimeout(this.#probeTimer);
-    this.#probeTimer = undefined;
-    this.#probeAt = Infinity;
+    this.#cancelLook();
     const probe = this.#probe;
     this.#probe = undefined;
     probe?.cancel();
@@ -435,10 +472,10 @@ function healthCall(
   method: MethodDefinition<HealthCheckRequest, HealthCheckResponse>,
   deadline: number,
   service: string,
-  listener: { onReceiveMessage(bytes: Buffer): void; onReceiveStatus(status: StatusObject): void },
+  listener: InterceptingListener,
 ): Call {
   const call = subchannel.getChannel().createCall(method.path, deadline, undefined, null, undefined);
-  call.start(new Metadata(), { onReceiveMetadata: () => {}, ...listener });
+  call.start(new Metadata(), listener);
   call.sendMessageWithContext({}, method.requestSerialize({ service }));
   call.halfClose();
   call.startRead();
@@ -459,6 +496,7 @@ function checkCall(
   let response: HealthCheckResponse | undefined;
   let unreadable: string | undefined;
   const call = healthCall(subchannel, CHECK, Date.now() + timeoutMs, service, {
+    onReceiveMetadata: () => {},
     onReceiveMessage: (bytes: Buffer) => {
       try {
         response = CHECK.responseDeserialize(bytes);
@@ -478,37 +516,38 @@ function checkCall(
 }
 
 /**
- * One Watch stream, as a call straight on the connection's own channel: a client's readable
- * stream and interceptor calls around it would be most of its memory, and with 1,000
- * endpoints there are 1,000 of them for the life of the process.
+ * One Watch stream, as a call straight on the connection's own channel and its own listener: a
+ * client's readable stream and interceptor calls around it would be most of its memory, and
+ * with 1,000 endpoints there are 1,000 of them for the life of the process.
  */
-class WatchStream {
+class WatchStream implements InterceptingListener {
   readonly #call: Call;
+  readonly #producer: HealthProducer;
   #ended = false;
 
-  constructor(
-    subchannel: Subchannel,
-    service: string,
-    on: { answer(response: HealthCheckResponse): void; ended(code: Status, details: string): void },
-  ) {
-    this.#call = healthCall(subchannel, WATCH, Infinity, service, {
-      onReceiveMessage: (bytes: Buffer) => {
-        let response: HealthCheckResponse;
-        try {
-          response = WATCH.responseDeserialize(bytes);
-        } catch (error) {
-          this.cancel(Status.INTERNAL, `health Watch answer unreadable: ${errorText(error)}`);
-          return;
-        }
-        on.answer(response);
-        if (!this.#ended) this.#call.startRead();
-      },
-      onReceiveStatus: (status) => {
-        if (this.#ended) return;
-        this.#ended = true;
-        on.ended(status.code, status.details);
-      },
-    });
+  constructor(subchannel: Subchannel, service: string, producer: HealthProducer) {
+    this.#producer = producer;
+    this.#call = healthCall(subchannel, WATCH, Infinity, service, this);
+  }
+
+  onReceiveMetadata(): void {}
+
+  onReceiveMessage(bytes: Buffer): void {
+    let response: HealthCheckResponse;
+    try {
+      response = WATCH.responseDeserialize(bytes);
+    } catch (error) {
+      this.cancel(Status.INTERNAL, `health Watch answer unreadable: ${errorText(error)}`);
+      return;
+    }
+    this.#producer.watchAnswered(this, response);
+    if (!this.#ended) this.#call.startRead();
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#producer.watchEnded(this, status.code, status.details);
   }
 
   cancel(code: Status = Status.CANCELLED, details = 'health Watch stopped'): void {
