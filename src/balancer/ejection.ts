@@ -45,10 +45,13 @@ export class EjectionTracker {
   /** Recent ejections, for the growing penalty; forgotten after maxEjectionMs admitted. */
   #ejections = 0;
   #admittedAt = 0;
+  /** Whether an ejection is allowed now, unless record() is told otherwise: made once, not per call. */
+  readonly #mayEject: () => boolean;
 
-  constructor(settings: EjectionSettings, clock: Clock) {
+  constructor(settings: EjectionSettings, clock: Clock, mayEject: () => boolean = () => true) {
     this.#settings = settings;
     this.#clock = clock;
+    this.#mayEject = mayEject;
     this.#failureCodes = codeSet(settings.failureCodes);
   }
 
@@ -64,9 +67,10 @@ export class EjectionTracker {
   /**
    * Feeds one finished regular call. CANCELLED is neutral (a hedge that lost says nothing
    * about the endpoint); results that arrive while ejected or probing come from calls sent
-   * earlier and are ignored. Returns the change it caused, if any.
+   * earlier and are ignored. Returns the change it caused, if any. `mayEject` (default: the
+   * tracker's own) is asked only when the failures reach the threshold.
    */
-  record(code: Status, mayEject: () => boolean): EjectionChange | undefined {
+  record(code: Status, mayEject: () => boolean = this.#mayEject): EjectionChange | undefined {
     const state = this.#state;
     if (!this.#settings.enabled || code === Status.CANCELLED || state.kind !== 'admitted') return undefined;
     if (!this.#failureCodes.has(code)) {

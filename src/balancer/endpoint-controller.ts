@@ -133,7 +133,7 @@ export class EndpointController implements Member, MethodEjectionOwner {
     this.health = healthCheck.enabled
       ? { status: 'disconnected', detail: 'not connected yet' }
       : { status: 'disabled', detail: 'health checking is off' };
-    this.ejection = new EjectionTracker(owner.settings.balancer.ejection, owner.clock);
+    this.ejection = new EjectionTracker(owner.settings.balancer.ejection, owner.clock, () => this.#owner.mayEject(this));
     this.latency = new PeakEwma(owner.settings.balancer.ewma, owner.clock.now());
     this.methods = new MethodEjections(owner.settings.balancer.ejection, owner.clock, this);
     const leafHelper = experimental.createChildChannelControlHelper(helper, {
@@ -330,7 +330,7 @@ export class EndpointController implements Member, MethodEjectionOwner {
 
   /** MethodEjectionOwner, and passive ejection: every attempt's final status comes here. */
   endpointOutcome(code: Status, probe: boolean): void {
-    this.#settle(probe ? this.ejection.recordProbe(code) : this.ejection.record(code, () => this.#owner.mayEject(this)));
+    this.#settle(probe ? this.ejection.recordProbe(code) : this.ejection.record(code));
   }
 
   /** MethodEjectionOwner. */

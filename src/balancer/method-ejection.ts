@@ -45,7 +45,8 @@ export class MethodEjections {
   tracks(method: string): boolean {
     if (this.#trackers?.has(method)) return true;
     if (!this.#settings.enabled || (this.#trackers?.size ?? 0) >= MAX_TRACKED_METHODS) return false;
-    (this.#trackers ??= new Map()).set(method, new EjectionTracker(this.#settings, this.#clock));
+    const tracker = new EjectionTracker(this.#settings, this.#clock, () => this.#owner.mayEjectMethod(method));
+    (this.#trackers ??= new Map()).set(method, tracker);
     return true;
   }
 
@@ -59,7 +60,7 @@ export class MethodEjections {
     if (tracker === undefined) return;
     let change: EjectionChange | undefined;
     if (probe === 'method') change = tracker.recordProbe(code);
-    else if (this.#owner.endpointAdmitted) change = tracker.record(code, () => this.#owner.mayEjectMethod(method));
+    else if (this.#owner.endpointAdmitted) change = tracker.record(code);
     if (change) this.#owner.methodChanged(method, change);
   }
 
