@@ -14,13 +14,46 @@ export interface CancelSignal {
 export const ONCE: { readonly once: true } = Object.freeze({ once: true });
 
 /**
+ * An abort listener that is an object, as EventTarget takes one (`handleEvent`): an object
+ * that is already there per call (an attempt) listens without a closure of its own.
+ */
+export interface AbortHandler {
+  handleEvent(): void;
+}
+
+/** Functions for handlers on signals that take only functions (a layer's own CancelSignal). */
+const asFunction = new WeakMap<AbortHandler, () => void>();
+
+function listenerFor(signal: CancelSignal, handler: AbortHandler): AbortHandler | (() => void) {
+  if (signal instanceof Cancellation || signal instanceof AbortSignal) return handler;
+  let listener = asFunction.get(handler);
+  if (listener === undefined) asFunction.set(handler, (listener = () => handler.handleEvent()));
+  return listener;
+}
+
+/** `handler` hears `signal` abort, once. */
+export function listenForAbort(signal: CancelSignal, handler: AbortHandler): void {
+  (
+    signal as CancelSignal & { addEventListener(type: 'abort', listener: AbortHandler | (() => void), options?: { once?: boolean }): void }
+  ).addEventListener('abort', listenerFor(signal, handler), ONCE);
+}
+
+/** Undoes listenForAbort. */
+export function stopListening(signal: CancelSignal, handler: AbortHandler): void {
+  (signal as CancelSignal & { removeEventListener(type: 'abort', listener: AbortHandler | (() => void)): void }).removeEventListener(
+    'abort',
+    listenerFor(signal, handler),
+  );
+}
+
+/**
  * A one-shot cancel signal with AbortSignal's semantics for the subset above: listeners run
  * once, in order, when `abort` is first called; a listener added after that never runs.
  */
 export class Cancellation implements CancelSignal {
   #aborted = false;
   #reason: unknown;
-  #listeners: Array<() => void> | undefined;
+  #listeners: Array<(() => void) | AbortHandler> | undefined;
 
   get aborted(): boolean {
     return this.#aborted;
@@ -30,14 +63,14 @@ export class Cancellation implements CancelSignal {
     return this.#reason;
   }
 
-  addEventListener(_type: 'abort', listener: () => void): void {
+  addEventListener(_type: 'abort', listener: (() => void) | AbortHandler): void {
     if (this.#aborted) return;
     // [listener], not [] and a push: an empty array's first push makes room for 17.
     if (this.#listeners === undefined) this.#listeners = [listener];
     else this.#listeners.push(listener);
   }
 
-  removeEventListener(_type: 'abort', listener: () => void): void {
+  removeEventListener(_type: 'abort', listener: (() => void) | AbortHandler): void {
     const listeners = this.#listeners;
     if (!listeners) return;
     const index = listeners.indexOf(listener);
@@ -53,6 +86,10 @@ export class Cancellation implements CancelSignal {
     this.#reason = reason ?? new DOMException('This operation was aborted', 'AbortError');
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners) for (const listener of listeners) listener();
+    if (listeners === undefined) return;
+    for (const listener of listeners) {
+      if (typeof listener === 'function') listener();
+      else listener.handleEvent();
+    }
   }
 }

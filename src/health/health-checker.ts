@@ -350,7 +350,7 @@ class HealthProducer implements Timed {
     if (period <= 0) return;
     // Jittered in 2 % steps of the period: Node keeps one timer list per distinct delay, and
     // 1,000 busy endpoints with a delay each would keep 1,000 lists. (Idle looks end on whole
-    // seconds below instead: at most one a second is due per endpoint, a list each is cheap.)
+    // seconds below instead, in the clock's idle-look queue: no Node timer of their own.)
     const step = period / 50;
     const random = this.#settings.random ?? Math.random;
     let delay = step * Math.round(40 + 10 * random());

@@ -106,6 +106,9 @@ function routedStream(path: string, destinationOf: (path: string, metadata: Meta
   };
 }
 
+/** The message context of every attempt's request: grpc-js reads its flags and callback, never writes it. */
+const NO_CONTEXT = Object.freeze({});
+
 /** An attempt's grpc-js call: the next interceptor's, or the channel's own. */
 type AttemptCall = InterceptingCallInterface | Call;
 
@@ -180,8 +183,9 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   readonly #waitForReady: boolean;
   readonly #channel: Channel | undefined;
   readonly decode: ((message: Buffer) => unknown) | undefined;
-  /** The request as last serialized, for the attempts that send the same message. */
-  #serialized: { readonly message: unknown; readonly bytes: Buffer | Error } | undefined;
+  /** The request as last serialized (#serializedBytes), for the attempts that send the same message. */
+  #serializedMessage: unknown;
+  #serializedBytes: Buffer | Error | undefined;
 
   constructor(
     method: MethodInfo,
@@ -340,7 +344,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     if (bytes instanceof Error) {
       attempt.cancelWithStatus(Status.INTERNAL, `Request message serialization failure: ${bytes.message}`);
     } else {
-      attempt.sendMessageWithContext({}, bytes);
+      attempt.sendMessageWithContext(NO_CONTEXT, bytes);
       attempt.halfClose();
     }
     return attempt;
@@ -348,21 +352,22 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
 
   /** AttemptChannel: the request's serialized size, when attempts go straight to the channel. */
   requestBytes(message: unknown): number | undefined {
-    const known = this.#serialized;
-    if (this.#channel === undefined || known === undefined || known.message !== message || known.bytes instanceof Error) return undefined;
-    return known.bytes.length;
+    const bytes = this.#serializedBytes;
+    if (this.#channel === undefined || bytes === undefined || this.#serializedMessage !== message || bytes instanceof Error)
+      return undefined;
+    return bytes.length;
   }
 
   #serialize(message: unknown): Buffer | Error {
-    const known = this.#serialized;
-    if (known && known.message === message) return known.bytes;
+    if (this.#serializedBytes !== undefined && this.#serializedMessage === message) return this.#serializedBytes;
     let bytes: Buffer | Error;
     try {
       bytes = (this.#options.method_definition as MethodDefinition<unknown, unknown>).requestSerialize(message);
     } catch (error) {
       bytes = error instanceof Error ? error : new Error(String(error));
     }
-    this.#serialized = { message, bytes };
+    this.#serializedMessage = message;
+    this.#serializedBytes = bytes;
     return bytes;
   }
 

@@ -21,7 +21,7 @@ import type {
 } from './types.js';
 import { fromNext, soon } from './send.js';
 import { errorText } from '../errors.js';
-import { ONCE } from '../call/cancellation.js';
+import { listenForAbort, stopListening, type AbortHandler } from '../call/cancellation.js';
 
 // An attempt's handle is a grpc-js InterceptingCall or raw Call (adapter.ts opens it).
 export type { AttemptChannel, AttemptHandle } from './types.js';
@@ -76,7 +76,7 @@ export const sendVia: ClientNext = (call) => new Promise<ClientResult>((resolve)
  * bundle of closures: this runs once per attempt, and fewer objects per call is measurably
  * less garbage-collection time under load.
  */
-class Attempt implements InterceptingListener {
+class Attempt implements InterceptingListener, AbortHandler {
   /** Set as soon as the channel has started the attempt (before any of its events). */
   handle: AttemptHandle | undefined;
   readonly #call: ClientCall;
@@ -112,7 +112,7 @@ class Attempt implements InterceptingListener {
     this.#channel = channel;
     this.#done = done;
     this.#trace = trace;
-    call.signal.addEventListener('abort', this.#onAbort, ONCE);
+    listenForAbort(call.signal, this);
   }
 
   /** Starts the attempt on the channel; a channel that refuses it (a closed client) ends it UNAVAILABLE. */
@@ -146,7 +146,8 @@ class Attempt implements InterceptingListener {
     else this.#scope.runInAsyncScope(this.#done, null, result);
   }
 
-  readonly #onAbort = () => {
+  /** The call's signal aborted (AbortHandler: the attempt listens itself, no closure per attempt). */
+  handleEvent(): void {
     const reason = abortStatus(this.#call.signal);
     // The span ends as the mesh gave the attempt up (a hedge that lost, a cut, the caller's
     // cancel), not whenever grpc-js reports the cancelled stream.
@@ -166,7 +167,7 @@ class Attempt implements InterceptingListener {
       return;
     }
     this.#cancel(reason.code, reason.details);
-  };
+  }
 
   /** grpc-js knows the peer once the call is committed; before that, the picker's word counts. */
   #peer(): string | undefined {
@@ -176,7 +177,7 @@ class Attempt implements InterceptingListener {
 
   /** The channel refused to start the attempt: it ends UNAVAILABLE, having never left the client. */
   notStarted(error: unknown): void {
-    this.#call.signal.removeEventListener('abort', this.#onAbort);
+    stopListening(this.#call.signal, this);
     const details = `attempt not started: ${errorText(error)}`;
     this.#trace?.end(makeStatus(Status.UNAVAILABLE, details), undefined);
     const record: AttemptRecord = {
@@ -221,7 +222,7 @@ class Attempt implements InterceptingListener {
   onReceiveStatus(received: StatusObject): void {
     this.#linger?.();
     const status = this.#readError ?? received;
-    this.#call.signal.removeEventListener('abort', this.#onAbort);
+    stopListening(this.#call.signal, this);
     const endpoint = this.#peer();
     const sentBytes = this.#decode ? this.#channel.requestBytes?.(this.#call.message) : undefined;
     this.#trace?.end(status, endpoint);

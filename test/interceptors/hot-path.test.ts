@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { deriveCall } from 'grpc-meshlite/layers';
-import { Cancellation } from '../../src/call/cancellation.js';
+import { Cancellation, listenForAbort, stopListening, type CancelSignal } from '../../src/call/cancellation.js';
 import {
   ROUTING_HINT_HEADER,
   RoutingHint,
@@ -32,6 +32,35 @@ describe('per-call building blocks', () => {
     expect(heard).to.deep.equal(['first', 'second why']);
     expect(cancel.aborted).to.equal(true);
     expect(cancel.reason).to.equal('why');
+  });
+
+  it('an attempt listens to any signal as an object (handleEvent), once, and stops listening on every kind', () => {
+    const heard: string[] = [];
+    const handler = (name: string) => ({ handleEvent: () => heard.push(name) });
+    // A layer's own signal that takes only functions, as CancelSignal allows.
+    const listeners: Array<() => void> = [];
+    const own: CancelSignal = {
+      aborted: false,
+      reason: undefined,
+      addEventListener: (_type, listener) => listeners.push(listener),
+      removeEventListener: (_type, listener) => listeners.splice(listeners.indexOf(listener), 1),
+    };
+    const cancellation = new Cancellation();
+    const controller = new AbortController();
+    const signals: Array<[string, CancelSignal, () => void]> = [
+      ['cancellation', cancellation, () => cancellation.abort('x')],
+      ['abort signal', controller.signal, () => controller.abort('x')],
+      ['own', own, () => [...listeners].forEach((listener) => listener())],
+    ];
+    for (const [name, signal, abort] of signals) {
+      const kept = handler(name);
+      const dropped = handler(`${name} (stopped)`);
+      listenForAbort(signal, kept);
+      listenForAbort(signal, dropped);
+      stopListening(signal, dropped);
+      abort();
+    }
+    expect(heard).to.deep.equal(['cancellation', 'abort signal', 'own']);
   });
 
   it('Cancellation without a reason aborts with an AbortError, like AbortController', () => {

@@ -1,6 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import { RoutingHint } from '../../call/routing-hint.js';
-import { ONCE } from '../../call/cancellation.js';
+import { listenForAbort, stopListening, type AbortHandler } from '../../call/cancellation.js';
 import type { Timed, TimerQueue } from '../../clock.js';
 import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
 import { fromNext, soon } from '../send.js';
@@ -34,7 +34,7 @@ import { abortAll, aloneIn, anySent, append, Attempt, loseAll, nextTimeout, peer
  * one attempt, one timer when something is due (the next hedge, the attempt's timeout), no
  * array (no record list, no avoid list), and nothing a long-lived structure holds afterwards.
  */
-export class RetryingCall implements Timed {
+export class RetryingCall implements Timed, AbortHandler {
   readonly #next: ClientSend;
   readonly #call: ClientCall;
   readonly #context: RetryContext;
@@ -64,7 +64,8 @@ export class RetryingCall implements Timed {
   dueAt = 0;
   timedPrev: Timed | undefined = undefined;
   timedNext: Timed | undefined = undefined;
-  #onCallerAbort: (() => void) | undefined;
+  /** Listening to the caller's signal (see handleEvent). */
+  #listening = false;
 
   /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
   static start(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
@@ -213,21 +214,27 @@ export class RetryingCall implements Timed {
     this.#settled = true;
     const { clock } = this.#context;
     this.#timers.cancel(this);
-    if (this.#onCallerAbort) this.#call.signal.removeEventListener('abort', this.#onCallerAbort);
+    if (this.#listening) stopListening(this.#call.signal, this);
     if (this.#running !== undefined) loseAll(this.#running, winner, clock, (this.#records ??= []));
     this.#running = undefined;
     this.#resolve(finalStatus(result, this.#records ?? result.attempts, reason));
   }
 
-  /** Passes the caller's cancel on to attempts with signals of their own; ends a wait at once. */
+  /** Listens to the caller's signal (handleEvent), once. */
   #listenToCaller(): void {
-    if (this.#onCallerAbort) return;
-    this.#onCallerAbort = () => {
-      const { signal } = this.#call;
-      if (this.#running === undefined) return this.#settle(failedResult(abortStatus(signal), this.#records), undefined, undefined);
-      abortAll(this.#running, signal.reason);
-    };
-    this.#call.signal.addEventListener('abort', this.#onCallerAbort, ONCE);
+    if (this.#listening) return;
+    this.#listening = true;
+    listenForAbort(this.#call.signal, this);
+  }
+
+  /**
+   * AbortHandler, the caller cancelled: passes it on to attempts with signals of their own;
+   * ends a wait at once.
+   */
+  handleEvent(): void {
+    const { signal } = this.#call;
+    if (this.#running === undefined) return this.#settle(failedResult(abortStatus(signal), this.#records), undefined, undefined);
+    abortAll(this.#running, signal.reason);
   }
 
   /** Queued (TimerQueue) for whatever is due first: the next attempt or a running attempt's timeout. */
