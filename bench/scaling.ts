@@ -65,6 +65,9 @@ const IDLE_WINDOWS = 3;
 const IDLE_PERIOD_S = 70;
 const IDLE_WINDOW_MS = 2000;
 
+/** grpc-js's subchannel pool drops unused subchannels every 10 s (subchannel-pool.ts REF_CHECK_INTERVAL); and a margin. */
+const SUBCHANNEL_POOL_SWEEP_MS = 10_500;
+
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -195,7 +198,10 @@ async function measure(stack: ScalingStack, addresses: readonly string[], round:
     };
   } finally {
     made.close();
-    await sleep(200);
+    // grpc-js keeps a closed client's subchannels (and their connections) in its process-wide
+    // pool until its next sweep, every 10 s: the next stack would reuse them warm (a client
+    // with the same channel options) and see them freed during its own heap measurement.
+    await sleep(addresses.length >= 100 ? SUBCHANNEL_POOL_SWEEP_MS : 200);
   }
 }
 
