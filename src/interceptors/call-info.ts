@@ -38,14 +38,18 @@ export interface MeshCallInfo {
   readonly stoppedBecause: string | undefined;
 }
 
+/** MeshCallInfo.stoppedBecause of a call the circuit breaker refused (no attempt was made). */
+export const BREAKER_OPEN = 'circuit breaker open';
+
 /** A status with the mesh's account of the call. */
 export type StatusWithCallInfo = StatusObject & { readonly [MESH_CALL_INFO]: MeshCallInfo };
 
 /**
  * The mesh's account of a call, from the ServiceError of a failed call or from a status
  * (a call's `status` event): there for every call that failed and every call that took more
- * than one attempt; undefined for a call that succeeded on its first attempt, and for a call
- * made without the retry layer.
+ * than one attempt, and for a call the circuit breaker refused (no attempts, stoppedBecause
+ * BREAKER_OPEN); undefined for a call that succeeded on its first attempt, and for a call
+ * made without the retry layer that the breaker did not refuse.
  *
  * @example
  *   client.getOrder(request, (error) => {

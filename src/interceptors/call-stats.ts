@@ -10,10 +10,10 @@ import type { ClientLayer, ClientResult } from './types.js';
 /** Where a call's outcome goes: `failure` says why it failed (undefined: it did not), `durationMs` how long the caller waited. */
 export type CallRecorder = (failure: string | undefined, durationMs: number) => void;
 
-// The words of the mesh's own refusals: the breaker's (circuit-breaker.ts) and the picker's,
-// for a service or a route's subset with nothing usable (balancer.ts, routing-picker.ts).
-const BREAKER_OPEN = /^circuit breaker open for /;
-// Anchored: a backend's own "no usable endpoint" (a mesh client itself), passed on, is not ours.
+// The words of the picker's refusals, for a service or a route's subset with nothing usable
+// (balancer.ts, routing-picker.ts): they reach the layers as a grpc-js status, which carries
+// no mesh account (the breaker's refusal does: its stoppedBecause). Anchored: a backend's own
+// "no usable endpoint" (a mesh client itself), passed on, is not ours.
 const NO_ENDPOINT = /^no usable endpoint for |^no endpoints for |^route "[^"]*": subset "[^"]*" has no usable endpoint/;
 
 /**
@@ -26,7 +26,6 @@ export function callFailure(result: ClientResult): string | undefined {
   const { code, details } = result.status;
   if (!UNHEALTHY_CODE_SET.has(code)) return undefined;
   const name = statusName(code);
-  if (BREAKER_OPEN.test(details)) return `${name}: circuit breaker open`;
   if (NO_ENDPOINT.test(details)) return `${name}: no usable endpoint`;
   const stopped = meshCallInfo(result.status)?.stoppedBecause;
   return stopped === undefined ? name : `${name}: ${stopped}`;

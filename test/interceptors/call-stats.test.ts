@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createClientStack } from 'grpc-meshlite';
 import { callFailure, failedResult, type CallRecorder } from 'grpc-meshlite/layers';
 import { makeStatus } from '../../src/call/status.js';
-import { withCallInfo } from '../../src/interceptors/call-info.js';
+import { BREAKER_OPEN, withCallInfo } from '../../src/interceptors/call-info.js';
 import { CallStats } from '../../src/observability/endpoint-stats.js';
 import { manualClock } from '../helpers/clock.js';
 import { clientCall, scriptedNext } from '../helpers/requests.js';
@@ -64,9 +64,12 @@ describe('call stats layer (caller-level line)', () => {
       'UNAVAILABLE: no usable endpoint',
     );
     expect(callFailure(failed(UNAVAILABLE, 'no endpoints for orders: etcd unavailable'))).to.equal('UNAVAILABLE: no usable endpoint');
-    expect(
-      callFailure(failed(UNAVAILABLE, 'circuit breaker open for orders.v1.OrderService/GetOrder: a probe call is in flight; not sent')),
-    ).to.equal('UNAVAILABLE: circuit breaker open');
+    const refusal = 'circuit breaker open for orders.v1.OrderService/GetOrder: a probe call is in flight; not sent';
+    expect(callFailure(failedResult(withCallInfo(makeStatus(UNAVAILABLE, refusal), [], BREAKER_OPEN)))).to.equal(
+      'UNAVAILABLE: circuit breaker open',
+    );
+    // The same words from a backend (its own breaker, passed on) are not this client's refusal.
+    expect(callFailure(failed(UNAVAILABLE, refusal))).to.equal('UNAVAILABLE');
     expect(
       callFailure(failedResult(withCallInfo(makeStatus(DEADLINE_EXCEEDED, 'Deadline exceeded'), [], "the call's deadline passed"))),
     ).to.equal("DEADLINE_EXCEEDED: the call's deadline passed");

@@ -1,7 +1,14 @@
 import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { type ClientStackOptions, type EndpointEvent, type FailoverEvent, type MeshConfigInput, type MeshOptions } from 'grpc-meshlite';
+import {
+  meshCallInfo,
+  type ClientStackOptions,
+  type EndpointEvent,
+  type FailoverEvent,
+  type MeshConfigInput,
+  type MeshOptions,
+} from 'grpc-meshlite';
 import { callUnary } from '../../examples/orders.js';
 import { startFakeBackend, type FakeBackend } from '../helpers/fake-backend.js';
 import { connectAndWait, allUsable, callLoop, meshClient, split, tally, until } from '../helpers/mesh.js';
@@ -440,6 +447,8 @@ describe('mesh failover between ServiceA and ServiceB', function () {
     expect(client.stack.breaker!.state(`${SERVICE}/GetOrder`)).to.equal('open');
     const refused = await expectGrpcError(callUnary(client.GetOrder, client, { id: 'x' }));
     expect(refused.details).to.match(/circuit breaker open/);
+    // A program tells the refusal from a backend's UNAVAILABLE without reading the details.
+    expect(meshCallInfo(refused)).to.deep.include({ attempts: 0, stoppedBecause: 'circuit breaker open' });
 
     // ServiceA goes away and comes back, as a restarted backend would: the breaker closes
     // on the balancer's word, ten minutes before its own timer would have let a probe through.

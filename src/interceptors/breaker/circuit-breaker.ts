@@ -8,6 +8,7 @@ import { HOUR, count, durationMs, percent } from '../../schema/bounds.js';
 import { logBreakerChanges } from '../../observability/event-log.js';
 import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
+import { BREAKER_OPEN, withCallInfo } from '../call-info.js';
 import { failedResult, layerFailure } from '../call.js';
 import { toNext, withSend } from '../send.js';
 import type { ClientCall, ClientLayer, ClientNext, ClientResult } from '../types.js';
@@ -252,5 +253,6 @@ function refusal(
     breaker.state === 'half-open'
       ? 'a probe call is in flight'
       : `${failures} of ${failures + successes} calls failed in the last ${settings.rollingWindowMs / 1000} s; next probe in ${Math.ceil(probeIn)} ms`;
-  return failedResult(makeStatus(Status.UNAVAILABLE, `circuit breaker open for ${key}: ${why}; not sent`));
+  // Readable by a program (meshCallInfo), not only in the details: no attempt, and why.
+  return failedResult(withCallInfo(makeStatus(Status.UNAVAILABLE, `${BREAKER_OPEN} for ${key}: ${why}; not sent`), [], BREAKER_OPEN));
 }
