@@ -23,7 +23,7 @@ export function endpointAttemptRecorder(recorder: Recorder, service: () => strin
   type Series = {
     attempts: (code: number) => { add(value: number): void };
     durations: (code: number) => { record(value: number): void };
-    /** The label sets made so far, to release. */
+    /** The label sets made so far (each code's, the same for both instruments), to release. */
     made: Attributes[];
   };
   const byEndpoint = new WeakMap<EndpointController, Series>();
@@ -36,13 +36,13 @@ export function endpointAttemptRecorder(recorder: Recorder, service: () => strin
       if (!series) {
         const base = { 'meshlite.service': service(), 'meshlite.endpoint': endpoint.config.name, 'meshlite.address': endpoint.address };
         const made: Attributes[] = [];
-        const noting =
-          <S>(make: (attributes: Attributes) => S) =>
-          (attributes: Attributes) => {
-            made.push(attributes);
-            return make(attributes);
-          };
-        series = { attempts: perStatus(noting(attempts), base), durations: perStatus(noting(durations), base), made };
+        // Every attempt records both instruments with the same code: the counter's label sets
+        // are the histogram's too.
+        const noted = (attributes: Attributes) => {
+          made.push(attributes);
+          return attempts(attributes);
+        };
+        series = { attempts: perStatus(noted, base), durations: perStatus(durations, base), made };
         byEndpoint.set(endpoint, series);
       }
       series.attempts(code).add(1);
@@ -53,12 +53,7 @@ export function endpointAttemptRecorder(recorder: Recorder, service: () => strin
       const series = byEndpoint.get(endpoint);
       if (!series) return;
       byEndpoint.delete(endpoint);
-      // Each label set was made once for the counter and once for the histogram.
-      const seen = new Set<string>();
       for (const attributes of series.made) {
-        const key = JSON.stringify(attributes);
-        if (seen.has(key)) continue;
-        seen.add(key);
         recorder.release(INSTRUMENTS.endpointAttempts, attributes);
         recorder.release(INSTRUMENTS.endpointAttemptDuration, attributes);
       }
