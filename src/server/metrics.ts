@@ -2,6 +2,7 @@
 // status; and the server's own state, read at collection: calls shed, idempotent replays,
 // the concurrency limit and what runs under it, the drain phase.
 import type { MeterProvider } from '@opentelemetry/api';
+import type { ObservableDescription } from '../observability/aggregation.js';
 import { INSTRUMENTS, onFirstUse, perStatus, recorderFor, type Recorder } from '../observability/metrics.js';
 import type { DrainPhase } from './drain.js';
 import type { ServerLayer } from './types.js';
@@ -72,36 +73,50 @@ export const DRAIN_PHASE_VALUES: Readonly<Record<DrainPhase | 'serving', number>
 export function observeServerState(options: ServerMetricsOptions, source: ServerStateSource): (() => void) | undefined {
   const recorder = recorderFor(options.meterProvider);
   if (!recorder) return undefined;
-  const { meter } = recorder;
-  const shed = meter.createObservableCounter('meshlite.server.shed', {
+  const { shed, replays, limit, inFlight, drain } = SERVER_STATE_INSTRUMENTS;
+  return recorder.observe(Object.values(SERVER_STATE_INSTRUMENTS), (observe) => {
+    if (source.shed) observe(shed, source.shed(), NO_ATTRIBUTES);
+    if (source.replays) observe(replays, source.replays(), NO_ATTRIBUTES);
+    if (source.limit) {
+      observe(limit, source.limit.limit, NO_ATTRIBUTES);
+      observe(inFlight, source.limit.inFlight, NO_ATTRIBUTES);
+    }
+    observe(drain, DRAIN_PHASE_VALUES[source.drainPhase()], NO_ATTRIBUTES);
+  });
+}
+
+const NO_ATTRIBUTES = Object.freeze({});
+
+/** The server-state instruments (observeServerState), read through the recorder as the mesh's own are. */
+const SERVER_STATE_INSTRUMENTS = {
+  shed: {
+    kind: 'counter',
+    name: 'meshlite.server.shed',
     unit: '{call}',
     description: 'Calls refused by load shedding (RESOURCE_EXHAUSTED).',
-  });
-  const replays = meter.createObservableCounter('meshlite.server.idempotent_replays', {
+  },
+  replays: {
+    kind: 'counter',
+    name: 'meshlite.server.idempotent_replays',
     unit: '{call}',
     description: 'Calls answered with a remembered response for their idempotency key.',
-  });
-  const limit = meter.createObservableGauge('meshlite.server.concurrency.limit', {
+  },
+  limit: {
+    kind: 'gauge',
+    name: 'meshlite.server.concurrency.limit',
     unit: '{call}',
     description: 'Calls the server runs at once before it sheds.',
-  });
-  const inFlight = meter.createObservableGauge('meshlite.server.concurrency.in_flight', {
+  },
+  inFlight: {
+    kind: 'gauge',
+    name: 'meshlite.server.concurrency.in_flight',
     unit: '{call}',
     description: 'Calls running under the limit now.',
-  });
-  const drain = meter.createObservableGauge('meshlite.server.drain.phase', {
+  },
+  drain: {
+    kind: 'gauge',
+    name: 'meshlite.server.drain.phase',
+    unit: '',
     description: '0 serving, 1 deregistered, 2 not serving (grace), 3 shutting down, 4 stopped, 5 forced.',
-  });
-  const observables = [shed, replays, limit, inFlight, drain];
-  const callback = (result: { observe(observable: (typeof observables)[number], value: number): void }) => {
-    if (source.shed) result.observe(shed, source.shed());
-    if (source.replays) result.observe(replays, source.replays());
-    if (source.limit) {
-      result.observe(limit, source.limit.limit);
-      result.observe(inFlight, source.limit.inFlight);
-    }
-    result.observe(drain, DRAIN_PHASE_VALUES[source.drainPhase()]);
-  };
-  meter.addBatchObservableCallback(callback, observables);
-  return () => meter.removeBatchObservableCallback(callback, observables);
-}
+  },
+} as const satisfies Record<string, ObservableDescription>;
