@@ -17,27 +17,53 @@ export interface EndpointWindow {
   readonly stale: boolean;
 }
 
-/**
- * Each endpoint's recent attempts, keyed by service and address. A series nobody recorded into
- * for two minutes is dropped (addresses come and go with pods).
- */
-export class EndpointStats {
-  readonly #byEndpoint = new Map<string, OutcomeSeries>();
+/** Outcome series by key, made on a key's first record; a key never recorded reads as empty. */
+class SeriesByKey {
+  readonly #byKey = new Map<string, OutcomeSeries>();
   readonly #since: number;
 
   constructor(since: number) {
     this.#since = since;
   }
 
-  record(service: string, address: string, code: number, durationMs: number, now: number): void {
-    const key = `${service}\u0000${address}`;
-    let series = this.#byEndpoint.get(key);
+  /** The key's series, made now if it has none; `made` runs first when it is new. */
+  recording(key: string, made?: () => void): OutcomeSeries {
+    let series = this.#byKey.get(key);
     if (!series) {
-      // A new address (a new pod): the series of those gone quiet go now, whether or not a page
-      // ever asks (this runs once per new series, never per call).
-      this.prune(now);
-      this.#byEndpoint.set(key, (series = new OutcomeSeries(this.#since)));
+      made?.();
+      this.#byKey.set(key, (series = new OutcomeSeries(this.#since)));
     }
+    return series;
+  }
+
+  /** The key's series, or an empty one (not kept). */
+  reading(key: string): OutcomeSeries {
+    return this.#byKey.get(key) ?? new OutcomeSeries(this.#since);
+  }
+
+  /** Forgets keys with nothing in the kept seconds. */
+  prune(now: number): void {
+    for (const [key, series] of this.#byKey) {
+      if ((series.lastAt ?? -Infinity) < now - KEPT_SECONDS * 1000) this.#byKey.delete(key);
+    }
+  }
+}
+
+/**
+ * Each endpoint's recent attempts, keyed by service and address. A series nobody recorded into
+ * for two minutes is dropped (addresses come and go with pods).
+ */
+export class EndpointStats {
+  readonly #byEndpoint: SeriesByKey;
+
+  constructor(since: number) {
+    this.#byEndpoint = new SeriesByKey(since);
+  }
+
+  record(service: string, address: string, code: number, durationMs: number, now: number): void {
+    // A new address (a new pod): the series of those gone quiet go now, whether or not a page
+    // ever asks (this runs once per new series, never per call).
+    const series = this.#byEndpoint.recording(`${service}\u0000${address}`, () => this.prune(now));
     series.record(now, UNHEALTHY_CODE_SET.has(code) ? statusName(code) : undefined, durationMs);
   }
 
@@ -62,13 +88,11 @@ export class EndpointStats {
 
   /** Forgets endpoints with nothing in the kept seconds. */
   prune(now: number): void {
-    for (const [key, series] of this.#byEndpoint) {
-      if ((series.lastAt ?? -Infinity) < now - KEPT_SECONDS * 1000) this.#byEndpoint.delete(key);
-    }
+    this.#byEndpoint.prune(now);
   }
 
   #series(service: string, address: string): OutcomeSeries {
-    return this.#byEndpoint.get(`${service}\u0000${address}`) ?? new OutcomeSeries(this.#since);
+    return this.#byEndpoint.reading(`${service}\u0000${address}`);
   }
 }
 
@@ -91,18 +115,15 @@ export interface CallWindow {
 
 /** Each service's calls, as the mesh's client stacks saw them end. */
 export class CallStats {
-  readonly #byService = new Map<string, OutcomeSeries>();
-  readonly #since: number;
+  readonly #byService: SeriesByKey;
 
   constructor(since: number) {
-    this.#since = since;
+    this.#byService = new SeriesByKey(since);
   }
 
   /** A call of `service` ended at `now`: `failure` says why it failed, undefined when it did not. */
   record(service: string, failure: string | undefined, durationMs: number, now: number): void {
-    let series = this.#byService.get(service);
-    if (!series) this.#byService.set(service, (series = new OutcomeSeries(this.#since)));
-    series.record(now, failure, durationMs);
+    this.#byService.recording(service).record(now, failure, durationMs);
   }
 
   window(service: string, windowMs: number, now: number): CallWindow {
@@ -126,6 +147,6 @@ export class CallStats {
   }
 
   #series(service: string): OutcomeSeries {
-    return this.#byService.get(service) ?? new OutcomeSeries(this.#since);
+    return this.#byService.reading(service);
   }
 }
