@@ -26,6 +26,22 @@ export interface ObservableDescription extends InstrumentDescription {
   readonly kind: 'gauge' | 'counter';
 }
 
+/** An observable gauge's description. */
+export const observableGauge = (name: string, unit: string, description: string): ObservableDescription => ({
+  kind: 'gauge',
+  name,
+  unit,
+  description,
+});
+
+/** An observable counter's description (a count kept elsewhere, read cumulative). */
+export const observableCounter = (name: string, unit: string, description: string): ObservableDescription => ({
+  kind: 'counter',
+  name,
+  unit,
+  description,
+});
+
 /** Gives one reading of an observable instrument, for one label set. */
 export type Observe = (description: ObservableDescription, value: number, attributes: Attributes) => void;
 

@@ -3,7 +3,7 @@
 // subject is gone — an endpoint that left, a tier no longer planned — is gone from the next
 // scrape; through the SDK's own observable instruments it stays (OpenTelemetry JS #4096).
 import type { Attributes } from '@opentelemetry/api';
-import type { ObservableDescription, Observe } from './aggregation.js';
+import { observableCounter, observableGauge, type ObservableDescription, type Observe } from './aggregation.js';
 import type { Recorder } from './metrics.js';
 
 /** What the mesh's state instruments read, each time a reader collects. */
@@ -40,57 +40,62 @@ export interface MeshStateSource {
   discovery(): ReadonlyArray<{ readonly service: string; readonly source: string; readonly up: boolean; readonly outages: number }>;
 }
 
-const gauge = (name: string, unit: string, description: string): ObservableDescription => ({ kind: 'gauge', name, unit, description });
-const counter = (name: string, unit: string, description: string): ObservableDescription => ({ kind: 'counter', name, unit, description });
-
 /** The breaker's states, each its own 0/1 series (`meshlite.state`), so a query needs no enum. */
 export const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
 export const MESH_STATE_INSTRUMENTS = Object.freeze({
-  inRotation: gauge('meshlite.endpoint.in_rotation', '', '1 when the endpoint takes regular calls, else 0.'),
-  serving: gauge('meshlite.endpoint.serving', '', '1 when connected and passing its health check, else 0.'),
-  ejected: gauge('meshlite.endpoint.ejected', '', '1 when ejected (or probing) for failures, else 0.'),
-  weight: gauge('meshlite.endpoint.effective_weight', '', 'Weight in use now (slow start lowers it).'),
-  inFlight: gauge('meshlite.endpoint.in_flight', '{call}', 'Calls sent to the endpoint that have not ended yet.'),
-  ejections: counter('meshlite.endpoint.ejections', '{ejection}', 'Times the endpoint (or one of its methods) was ejected for failures.'),
-  healthFailures: counter(
+  inRotation: observableGauge('meshlite.endpoint.in_rotation', '', '1 when the endpoint takes regular calls, else 0.'),
+  serving: observableGauge('meshlite.endpoint.serving', '', '1 when connected and passing its health check, else 0.'),
+  ejected: observableGauge('meshlite.endpoint.ejected', '', '1 when ejected (or probing) for failures, else 0.'),
+  weight: observableGauge('meshlite.endpoint.effective_weight', '', 'Weight in use now (slow start lowers it).'),
+  inFlight: observableGauge('meshlite.endpoint.in_flight', '{call}', 'Calls sent to the endpoint that have not ended yet.'),
+  ejections: observableCounter(
+    'meshlite.endpoint.ejections',
+    '{ejection}',
+    'Times the endpoint (or one of its methods) was ejected for failures.',
+  ),
+  healthFailures: observableCounter(
     'meshlite.endpoint.health_failures',
     '{failure}',
     'Times its health check failed: a probe unanswered in time or failed, the Watch stream broken (NOT_SERVING is an answer, not a failure).',
   ),
-  tierLoad: gauge('meshlite.service.tier.load', '1', 'Share of the service\u2019s traffic a priority tier takes, 0 to 1.'),
-  panic: gauge('meshlite.service.tier.panic', '', '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.'),
-  failovers: counter('meshlite.service.failovers', '{failover}', 'Times traffic moved to another priority tier (or to none).'),
-  unavailable: counter(
+  tierLoad: observableGauge('meshlite.service.tier.load', '1', 'Share of the service\u2019s traffic a priority tier takes, 0 to 1.'),
+  panic: observableGauge(
+    'meshlite.service.tier.panic',
+    '',
+    '1 when the tier is in panic mode (spreads over every connected endpoint), else 0.',
+  ),
+  failovers: observableCounter('meshlite.service.failovers', '{failover}', 'Times traffic moved to another priority tier (or to none).'),
+  unavailable: observableCounter(
     'meshlite.service.unavailable',
     '{call}',
     'Calls failed at once (UNAVAILABLE) because no endpoint of the service was usable, or it had none; calls that wait for ready are not counted.',
   ),
-  openConnections: gauge('grpc.subchannel.open_connections', '{connection}', 'Number of open connections (gRPC A94).'),
-  breakerState: gauge(
+  openConnections: observableGauge('grpc.subchannel.open_connections', '{connection}', 'Number of open connections (gRPC A94).'),
+  breakerState: observableGauge(
     'meshlite.client.breaker.state',
     '',
     '1 for the state the breaker is in (meshlite.state: closed, half-open, open), 0 for the others.',
   ),
-  breakerOpened: counter('meshlite.client.breaker.opened', '{transition}', 'Times the breaker opened.'),
-  breakerRefused: counter(
+  breakerOpened: observableCounter('meshlite.client.breaker.opened', '{transition}', 'Times the breaker opened.'),
+  breakerRefused: observableCounter(
     'meshlite.client.breaker.refused',
     '{call}',
     'Calls the breaker refused (failed at once, not sent) while open or probing.',
   ),
-  budget: gauge('meshlite.client.retry_budget.available', '{retry}', 'Retries the budget would grant now.'),
-  budgetRefused: counter('meshlite.client.retry_budget.refused', '{retry}', 'Retries and hedges the budget refused.'),
-  configReloads: counter(
+  budget: observableGauge('meshlite.client.retry_budget.available', '{retry}', 'Retries the budget would grant now.'),
+  budgetRefused: observableCounter('meshlite.client.retry_budget.refused', '{retry}', 'Retries and hedges the budget refused.'),
+  configReloads: observableCounter(
     'meshlite.config.reloads',
     '{reload}',
     'Config reloads by what was reloaded and whether it was applied or rejected.',
   ),
-  discoveryUp: gauge(
+  discoveryUp: observableGauge(
     'meshlite.discovery.up',
     '',
     '1 while the discovery source (etcd, DNS) has listed its endpoints, 0 while it cannot reach them.',
   ),
-  discoveryOutages: counter('meshlite.discovery.outages', '{outage}', 'Times the discovery source became unavailable.'),
+  discoveryOutages: observableCounter('meshlite.discovery.outages', '{outage}', 'Times the discovery source became unavailable.'),
 } satisfies Record<string, ObservableDescription>);
 
 /**

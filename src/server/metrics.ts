@@ -2,7 +2,7 @@
 // status; and the server's own state, read at collection: calls shed, idempotent replays,
 // the concurrency limit and what runs under it, the drain phase.
 import type { MeterProvider } from '@opentelemetry/api';
-import type { ObservableDescription } from '../observability/aggregation.js';
+import { observableCounter, observableGauge } from '../observability/aggregation.js';
 import { INSTRUMENTS, onFirstUse, perStatus, recorderFor, type Recorder } from '../observability/metrics.js';
 import type { DrainPhase } from './drain.js';
 import type { ServerLayer } from './types.js';
@@ -89,34 +89,18 @@ const NO_ATTRIBUTES = Object.freeze({});
 
 /** The server-state instruments (observeServerState), read through the recorder as the mesh's own are. */
 const SERVER_STATE_INSTRUMENTS = {
-  shed: {
-    kind: 'counter',
-    name: 'meshlite.server.shed',
-    unit: '{call}',
-    description: 'Calls refused by load shedding (RESOURCE_EXHAUSTED).',
-  },
-  replays: {
-    kind: 'counter',
-    name: 'meshlite.server.idempotent_replays',
-    unit: '{call}',
-    description: 'Calls answered with a remembered response for their idempotency key.',
-  },
-  limit: {
-    kind: 'gauge',
-    name: 'meshlite.server.concurrency.limit',
-    unit: '{call}',
-    description: 'Calls the server runs at once before it sheds.',
-  },
-  inFlight: {
-    kind: 'gauge',
-    name: 'meshlite.server.concurrency.in_flight',
-    unit: '{call}',
-    description: 'Calls running under the limit now.',
-  },
-  drain: {
-    kind: 'gauge',
-    name: 'meshlite.server.drain.phase',
-    unit: '',
-    description: '0 serving, 1 deregistered, 2 not serving (grace), 3 shutting down, 4 stopped, 5 forced.',
-  },
-} as const satisfies Record<string, ObservableDescription>;
+  shed: observableCounter('meshlite.server.shed', '{call}', 'Calls refused by load shedding (RESOURCE_EXHAUSTED).'),
+  replays: observableCounter(
+    'meshlite.server.idempotent_replays',
+    '{call}',
+    'Calls answered with a remembered response for their idempotency key.',
+  ),
+  limit: observableGauge('meshlite.server.concurrency.limit', '{call}', 'Calls the server runs at once before it sheds.'),
+  inFlight: observableGauge('meshlite.server.concurrency.in_flight', '{call}', 'Calls running under the limit now.'),
+  // Unitless: its Prometheus name takes no suffix.
+  drain: observableGauge(
+    'meshlite.server.drain.phase',
+    '',
+    '0 serving, 1 deregistered, 2 not serving (grace), 3 shutting down, 4 stopped, 5 forced.',
+  ),
+};
