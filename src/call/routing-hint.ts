@@ -18,7 +18,6 @@
 // in-flight call to the old generation, where collecting them costs far more.
 import { randomBytes } from 'node:crypto';
 import type { Metadata, MetadataOptions } from '@grpc/grpc-js';
-import { withKey } from './with-key.js';
 
 /** The private metadata key; the mesh picker always removes it before the call goes out. */
 export const ROUTING_HINT_HEADER = 'x-meshlite-hint';
@@ -163,9 +162,13 @@ export class RoutingHint implements ReceivedHint {
  */
 export function withRoutingHint(metadata: Metadata, hint: RoutingHint): Metadata {
   const copy = metadata.clone();
-  const options: HintOptions = withKey(metadata.getOptions(), HINT_OPTION, hint);
-  copy.setOptions(options);
+  copy.setOptions(withHintOption(metadata.getOptions(), hint));
   return copy;
+}
+
+/** withKey(options, HINT_OPTION, hint), as a copy of its own (see withKey: one made on every attempt). */
+function withHintOption(options: MetadataOptions, hint: RoutingHint): HintOptions {
+  return Object.hasOwn(options, HINT_OPTION) ? { ...options, [HINT_OPTION]: hint } : { [HINT_OPTION]: hint, ...options };
 }
 
 /** Client side, for a client that rebuilds the metadata before grpc-js sees it: the hint in a private header. */

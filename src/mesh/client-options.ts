@@ -2,7 +2,6 @@
 // interceptors first to last (the first sees the call as the caller made it), and call-level
 // interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
 import type { CallOptions, CallProperties, ClientOptions, Interceptor } from '@grpc/grpc-js';
-import { withKey } from '../call/with-key.js';
 import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
 
 /**
@@ -31,11 +30,15 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
     if (interceptor === undefined || !isLast(interceptor, given.callOptions, clientLevel)) return given;
     if (mark?.channel !== given.channel) mark = { interceptor, channel: given.channel };
     // The call's properties are grpc-js's own, made for this call; its options may be the caller's.
-    const callOptions: CallOptions & { [INNERMOST]: InnermostMark } = withKey(given.callOptions, INNERMOST, mark);
-    given.callOptions = callOptions;
+    given.callOptions = withInnermostMark(given.callOptions, mark);
     return given;
   };
   return options;
+}
+
+/** withKey(options, INNERMOST, mark), as a copy of its own (see withKey: one made on every call). */
+function withInnermostMark(options: CallOptions, mark: InnermostMark): CallOptions & { [INNERMOST]: InnermostMark } {
+  return Object.hasOwn(options, INNERMOST) ? { ...options, [INNERMOST]: mark } : { [INNERMOST]: mark, ...options };
 }
 
 /**
