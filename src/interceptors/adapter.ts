@@ -164,13 +164,16 @@ class ReadThrough implements InterceptingListener {
   }
 }
 
-/** The grpc-js call the caller holds; its request runs through the layers once it is complete. */
-class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptChannel {
+/**
+ * The grpc-js call the caller holds; its request runs through the layers once it is complete.
+ * It is the call's cancel signal too (one object per call instead of two): the caller's
+ * cancelWithStatus aborts it.
+ */
+class LayeredCall extends Cancellation implements InterceptingCallInterface, ResponseSink, AttemptChannel {
   readonly #method: MethodInfo;
   readonly #options: InterceptorOptions;
   readonly #nextCall: NextCall;
   readonly #chain: ClientSend;
-  readonly #abort = new Cancellation();
   /** A server stream's flow control (undefined for a unary call). */
   readonly #flow: ReadFlow | undefined;
   readonly streaming: boolean;
@@ -195,6 +198,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
     waitForReady: boolean,
     channel: Channel | undefined,
   ) {
+    super();
     this.#method = method;
     this.#options = options;
     this.#nextCall = nextCall;
@@ -230,7 +234,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
       message: this.#message,
       metadata,
       deadline: deadlineMs(this.#options.deadline),
-      signal: this.#abort,
+      signal: this,
       sink: this,
       hint: undefined,
       route: undefined,
@@ -270,7 +274,7 @@ class LayeredCall implements InterceptingCallInterface, ResponseSink, AttemptCha
   cancelWithStatus(code: Status, details: string): void {
     this.#inside = true;
     try {
-      this.#abort.abort(makeStatus(code, details));
+      this.abort(makeStatus(code, details));
     } finally {
       this.#inside = false;
     }

@@ -1,7 +1,9 @@
 import { Metadata, status as Status, type StatusObject } from '@grpc/grpc-js';
 import type { CancelSignal } from '../call/cancellation.js';
 import { makeStatus } from '../call/status.js';
-import type { AttemptRecord, ClientCall, ClientResult, ResponseSink } from './types.js';
+import type { MethodInfo } from '../call/method.js';
+import type { RoutingHint } from '../call/routing-hint.js';
+import type { AttemptInfo, AttemptRecord, CallRoute, CallTrace, ClientCall, ClientResult, ResponseSink } from './types.js';
 
 /**
  * A copy of `call` with `changes` applied, for a layer that passes a changed call on
@@ -10,21 +12,73 @@ import type { AttemptRecord, ClientCall, ClientResult, ResponseSink } from './ty
  * `{ ...call, deadline }` would give V8 a new shape per layer on the hot path).
  */
 export function deriveCall(call: ClientCall, changes: Partial<ClientCall>): ClientCall {
+  return copyCall(
+    call,
+    'message' in changes ? changes.message : call.message,
+    changes.metadata ?? call.metadata,
+    changes.deadline ?? call.deadline,
+    changes.signal ?? call.signal,
+    changes.sink ?? call.sink,
+    'hint' in changes ? changes.hint : call.hint,
+    'route' in changes ? changes.route : call.route,
+    // Set once (by the tracing layer, by the retry engine per attempt) and never unset below.
+    changes.trace ?? call.trace,
+    changes.attempt ?? call.attempt,
+    changes.method ?? call.method,
+    changes.callOptions ?? call.callOptions,
+  );
+}
+
+// The two copies made on every call, without an object of changes: each layer's `changes` has
+// a shape of its own, and deriveCall's reads of them are megamorphic (a generic lookup each).
+
+/** deriveCall(call, { deadline }): the deadline layer's. */
+export function withDeadline(call: ClientCall, deadline: number): ClientCall {
+  const { message, metadata, signal, sink, hint, route, trace, attempt } = call;
+  return copyCall(call, message, metadata, deadline, signal, sink, hint, route, trace, attempt);
+}
+
+/** deriveCall(call, { signal, hint, sink, attempt }): the call an attempt of the retry engine's goes out as. */
+export function attemptCall(
+  call: ClientCall,
+  signal: CancelSignal,
+  hint: RoutingHint | undefined,
+  sink: ResponseSink,
+  attempt: AttemptInfo,
+): ClientCall {
+  const { message, metadata, deadline, route, trace } = call;
+  return copyCall(call, message, metadata, deadline, signal, sink, hint, route, trace, attempt);
+}
+
+/** Every copy of a call, built by one literal (one object shape for every call the layers see). */
+function copyCall(
+  call: ClientCall,
+  message: unknown,
+  metadata: Metadata,
+  deadline: number,
+  signal: CancelSignal,
+  sink: ResponseSink,
+  hint: RoutingHint | undefined,
+  route: CallRoute | undefined,
+  trace: CallTrace | undefined,
+  attempt: AttemptInfo | undefined,
+  method: MethodInfo = call.method,
+  callOptions: ClientCall['callOptions'] = call.callOptions,
+): ClientCall {
   return {
-    method: changes.method ?? call.method,
-    message: 'message' in changes ? changes.message : call.message,
-    metadata: changes.metadata ?? call.metadata,
-    deadline: changes.deadline ?? call.deadline,
-    signal: changes.signal ?? call.signal,
-    sink: changes.sink ?? call.sink,
-    hint: 'hint' in changes ? changes.hint : call.hint,
-    route: 'route' in changes ? changes.route : call.route,
-    callOptions: changes.callOptions ?? call.callOptions,
+    method,
+    message,
+    metadata,
+    deadline,
+    signal,
+    sink,
+    hint,
+    route,
+    callOptions,
     transport: call.transport,
     via: call.via,
-    // Set once (by the tracing layer, by the retry engine per attempt) and never unset below.
-    trace: changes.trace ?? call.trace,
-    attempt: changes.attempt ?? call.attempt,
+    trace,
+    attempt,
   };
 }
 

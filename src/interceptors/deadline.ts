@@ -4,7 +4,7 @@ import { makeStatus } from '../call/status.js';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveWith } from '../schema/validate.js';
 import { DAY, durationMs, methodTable } from '../schema/bounds.js';
-import { deriveCall, failedResult } from './call.js';
+import { failedResult, withDeadline } from './call.js';
 import { methodLookup } from '../call/method-table.js';
 import { soon, withSend } from './send.js';
 import type { ClientCall, ClientLayer, ClientResult, MethodInfo } from './types.js';
@@ -75,12 +75,12 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
     (next) => (call) => {
       const deadline = bound(call);
       if (typeof deadline !== 'number') return Promise.resolve(deadline);
-      return deadline === call.deadline ? next(call) : next(deriveCall(call, { deadline }));
+      return deadline === call.deadline ? next(call) : next(withDeadline(call, deadline));
     },
     (next) => (call, done) => {
       const deadline = bound(call);
       if (typeof deadline !== 'number') return soon(() => done(deadline));
-      next(deadline === call.deadline ? call : deriveCall(call, { deadline }), done);
+      next(deadline === call.deadline ? call : withDeadline(call, deadline), done);
     },
   );
 }

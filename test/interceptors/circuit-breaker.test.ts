@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import FakeTimers from '@sinonjs/fake-timers';
 import { expect } from 'chai';
 import { createClientStack, type BreakerStateChange } from 'grpc-meshlite';
-import { circuitBreakerLayer, type CircuitBreakerOptions } from 'grpc-meshlite/layers';
+import { circuitBreakerLayer, type CircuitBreakerOptions, type ClientResult } from 'grpc-meshlite/layers';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { memoryLogger } from '../helpers/logs.js';
@@ -45,6 +45,18 @@ describe('circuit breaker interceptor', () => {
     );
     expect(refused.attempts).to.have.length(0);
     expect(changes).to.deep.equal(['orders.v1.OrderService/GetOrder: closed -> open']);
+  });
+
+  it('counts calls in its callback form as in its promise form, and opens by the same rule', async () => {
+    const { breaker } = setup({ errorThresholdPercentage: 50 });
+    const next = scriptedNext(OK, UNAVAILABLE, OK, UNAVAILABLE, UNAVAILABLE);
+    const send = breaker.send!((call, settle) => void next(call).then((result) => settle(result)));
+    const codes: grpc.status[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await new Promise<ClientResult>((resolve) => send(clientCall(), resolve))).status.code);
+    expect(codes).to.deep.equal([OK, UNAVAILABLE, OK, UNAVAILABLE]);
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.include({ state: 'closed', calls: 4, failures: 2 });
+    await new Promise<ClientResult>((resolve) => send(clientCall(), resolve));
+    expect(breaker.snapshot()['orders.v1.OrderService/GetOrder']).to.deep.include({ state: 'open', calls: 5, failures: 3, opened: 1 });
   });
 
   it('never counts answers that say nothing about the dependency health (NOT_FOUND, INVALID_ARGUMENT)', async () => {

@@ -2,7 +2,7 @@ import { status as Status } from '@grpc/grpc-js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { listenForAbort, stopListening, type AbortHandler } from '../../call/cancellation.js';
 import type { Timed, TimerQueue } from '../../clock.js';
-import { abortStatus, deriveCall, failedResult, layerFailure } from '../call.js';
+import { abortStatus, attemptCall, failedResult, layerFailure } from '../call.js';
 import { fromNext, soon } from '../send.js';
 import type { AttemptKind, AttemptRecord, ClientCall, ClientDone, ClientNext, ClientResult, ClientSend } from '../types.js';
 import { afterFailure } from './after-failure.js';
@@ -126,12 +126,12 @@ export class RetryingCall implements Timed, AbortHandler {
     // A first attempt that changes nothing about the call (no signal, hint or sink of its own:
     // a plain retry's) is the call itself; layers never mutate calls. Later ones say which
     // they are (the transport sends A6's grpc-previous-rpc-attempts, their spans say so).
-    const attemptCall =
+    const sent =
       index === 1 && cancel === undefined && hint === call.hint && this.#sink === undefined
         ? call
-        : deriveCall(call, { signal: cancel ?? call.signal, hint, sink: this.#sink, attempt });
+        : attemptCall(call, cancel ?? call.signal, hint, this.#sink ?? call.sink, attempt);
     try {
-      this.#next(attemptCall, (result) => this.#ended(attempt, result));
+      this.#next(sent, (result) => this.#ended(attempt, result));
     } catch (error) {
       // A layer below that throws fails the attempt, as one that rejects does.
       soon(() => this.#ended(attempt, layerFailure(error)));
