@@ -21,7 +21,7 @@ import type {
 } from './types.js';
 import { fromNext, soon } from './send.js';
 import { errorText } from '../errors.js';
-import { listenForAbort, stopListening, type AbortHandler } from '../call/cancellation.js';
+import { listenForAbort, stopListening, type AbortHandler, type AbortListener } from '../call/cancellation.js';
 
 // An attempt's handle is a grpc-js InterceptingCall or raw Call (adapter.ts opens it).
 export type { AttemptChannel, AttemptHandle } from './types.js';
@@ -104,6 +104,8 @@ class Attempt implements InterceptingListener, AbortHandler {
   /** Inside a call of ours into grpc-js (open, cancel): a status reported there is handed on later. */
   #inside = false;
   #ended = false;
+  /** How it listens to the call's signal (listenForAbort). */
+  readonly #listener: AbortListener;
 
   constructor(call: ClientCall, channel: AttemptChannel, done: ClientDone, trace: AttemptTrace | undefined) {
     this.#call = call;
@@ -112,7 +114,7 @@ class Attempt implements InterceptingListener, AbortHandler {
     this.#channel = channel;
     this.#done = done;
     this.#trace = trace;
-    listenForAbort(call.signal, this);
+    this.#listener = listenForAbort(call.signal, this);
   }
 
   /** Starts the attempt on the channel; a channel that refuses it (a closed client) ends it UNAVAILABLE. */
@@ -177,7 +179,7 @@ class Attempt implements InterceptingListener, AbortHandler {
 
   /** The channel refused to start the attempt: it ends UNAVAILABLE, having never left the client. */
   notStarted(error: unknown): void {
-    stopListening(this.#call.signal, this);
+    stopListening(this.#call.signal, this.#listener);
     const details = `attempt not started: ${errorText(error)}`;
     this.#trace?.end(makeStatus(Status.UNAVAILABLE, details), undefined);
     const record: AttemptRecord = {
@@ -222,7 +224,7 @@ class Attempt implements InterceptingListener, AbortHandler {
   onReceiveStatus(received: StatusObject): void {
     this.#linger?.();
     const status = this.#readError ?? received;
-    stopListening(this.#call.signal, this);
+    stopListening(this.#call.signal, this.#listener);
     const endpoint = this.#peer();
     const sentBytes = this.#decode ? this.#channel.requestBytes?.(this.#call.message) : undefined;
     this.#trace?.end(status, endpoint);

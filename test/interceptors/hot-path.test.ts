@@ -56,8 +56,7 @@ describe('per-call building blocks', () => {
       const kept = handler(name);
       const dropped = handler(`${name} (stopped)`);
       listenForAbort(signal, kept);
-      listenForAbort(signal, dropped);
-      stopListening(signal, dropped);
+      stopListening(signal, listenForAbort(signal, dropped));
       abort();
     }
     expect(heard).to.deep.equal(['cancellation', 'abort signal', 'own']);

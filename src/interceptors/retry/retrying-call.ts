@@ -1,6 +1,6 @@
 import { status as Status } from '@grpc/grpc-js';
 import { RoutingHint } from '../../call/routing-hint.js';
-import { listenForAbort, stopListening, type AbortHandler } from '../../call/cancellation.js';
+import { listenForAbort, stopListening, type AbortHandler, type AbortListener } from '../../call/cancellation.js';
 import type { Timed, TimerQueue } from '../../clock.js';
 import { abortStatus, attemptCall, failedResult, layerFailure } from '../call.js';
 import { fromNext, soon } from '../send.js';
@@ -64,8 +64,8 @@ export class RetryingCall implements Timed, AbortHandler {
   dueAt = 0;
   timedPrev: Timed | undefined = undefined;
   timedNext: Timed | undefined = undefined;
-  /** Listening to the caller's signal (see handleEvent). */
-  #listening = false;
+  /** Listening to the caller's signal (see handleEvent) with this, once it does. */
+  #listener: AbortListener | undefined;
 
   /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
   static start(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
@@ -214,7 +214,7 @@ export class RetryingCall implements Timed, AbortHandler {
     this.#settled = true;
     const { clock } = this.#context;
     this.#timers.cancel(this);
-    if (this.#listening) stopListening(this.#call.signal, this);
+    if (this.#listener) stopListening(this.#call.signal, this.#listener);
     if (this.#running !== undefined) loseAll(this.#running, winner, clock, (this.#records ??= []));
     this.#running = undefined;
     this.#resolve(finalStatus(result, this.#records ?? result.attempts, reason));
@@ -222,9 +222,7 @@ export class RetryingCall implements Timed, AbortHandler {
 
   /** Listens to the caller's signal (handleEvent), once. */
   #listenToCaller(): void {
-    if (this.#listening) return;
-    this.#listening = true;
-    listenForAbort(this.#call.signal, this);
+    this.#listener ??= listenForAbort(this.#call.signal, this);
   }
 
   /**
