@@ -13,6 +13,7 @@ import {
   type NextCall,
   type StatusObject,
 } from '@grpc/grpc-js';
+import { AsyncResource } from 'node:async_hooks';
 import type { Call } from '@grpc/grpc-js/build/src/call-interface.js';
 import type { Channel } from '@grpc/grpc-js/build/src/channel.js';
 import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-interceptors.js';
@@ -189,6 +190,8 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
   /** The request as last serialized (#serializedBytes), for the attempts that send the same message. */
   #serializedMessage: unknown;
   #serializedBytes: Buffer | Error | undefined;
+  /** The caller's async context, made as grpc-js hands the call to the interceptor (in the caller's turn). */
+  readonly #scope = new AsyncResource('grpc-meshlite.call');
 
   constructor(
     method: MethodInfo,
@@ -352,6 +355,11 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
       attempt.halfClose();
     }
     return attempt;
+  }
+
+  /** AttemptChannel: `task(value)` in the caller's async context. */
+  inCallerContext<T>(task: (value: T) => void, value: T): void {
+    this.#scope.runInAsyncScope(task, null, value);
   }
 
   /** AttemptChannel: the request's serialized size, when attempts go straight to the channel. */

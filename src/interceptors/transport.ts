@@ -1,6 +1,5 @@
 // The innermost client layer: one attempt on the grpc-js channel, as the listener of its call.
 // Together with adapter.ts this is the only code that touches grpc-js's calls.
-import { AsyncResource } from 'node:async_hooks';
 import { Metadata, status as Status, type InterceptingListener, type StatusObject } from '@grpc/grpc-js';
 import { withRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
@@ -96,11 +95,6 @@ class Attempt implements InterceptingListener, AbortHandler {
   readonly #trace: AttemptTrace | undefined;
   /** Ends the wait of an outpaced loser for its per-attempt timeout. */
   #linger: (() => void) | undefined;
-  /**
-   * The caller's async context (AsyncLocalStorage), in which the layers above hear how the
-   * attempt ended: grpc-js reports it from its connection's context, not the caller's.
-   */
-  readonly #scope = new AsyncResource('grpc-meshlite.attempt');
   /** Inside a call of ours into grpc-js (open, cancel): a status reported there is handed on later. */
   #inside = false;
   #ended = false;
@@ -144,8 +138,9 @@ class Attempt implements InterceptingListener, AbortHandler {
   #end(result: ClientResult): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#inside) soon(() => this.#scope.runInAsyncScope(this.#done, null, result));
-    else this.#scope.runInAsyncScope(this.#done, null, result);
+    // In the caller's async context: grpc-js reports the end from its connection's.
+    if (this.#inside) soon(() => this.#channel.inCallerContext(this.#done, result));
+    else this.#channel.inCallerContext(this.#done, result);
   }
 
   /** The call's signal aborted (AbortHandler: the attempt listens itself, no closure per attempt). */

@@ -227,6 +227,13 @@ export interface AttemptChannel {
   readonly streaming: boolean;
   /** The size of `message` as the attempt sent it serialized, when it went straight to the channel. */
   requestBytes?(message: unknown): number | undefined;
+  /**
+   * Runs `task(value)` in the async context (AsyncLocalStorage) the caller made the call in:
+   * how an attempt's end reaches the layers above, and how the retry engine's timers (shared
+   * by every call on a clock) act for this call, rather than in the context of the connection
+   * or of whichever call set the timer.
+   */
+  inCallerContext<T>(task: (value: T) => void, value: T): void;
 }
 
 /** What hears one attempt's events (grpc-js's InterceptingListener has this shape; the transport is one). */

@@ -141,6 +141,36 @@ describe('the layers in callback form', () => {
       expect([...recorded].sort((a, b) => String(a).localeCompare(String(b)))).to.deep.equal(['r-1', 'r-2']);
     });
 
+    it("gives a retried call's callback the caller's async context, not the one its retry timer was set in", async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const request = new AsyncLocalStorage<string>();
+      const recorded: Array<string | undefined> = [];
+      const stack = createClientStack({
+        logger: memoryLogger('warn').logger,
+        callStats: () => () => recorded.push(request.getStore()),
+        // Both calls' retries wait on one timer queue, whose timer the first call sets.
+        retry: { maxAttempts: 2, backoff: { baseMs: 20, capMs: 20 }, methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true } } },
+      });
+      pool.defer(() => stack.close());
+      const client = pool.track(orderClient([backend.address], stack.interceptors));
+      const heard = await Promise.all(
+        ['r-1', 'r-2', 'r-3'].map((id) =>
+          request.run(id, () => {
+            const metadata = new grpc.Metadata();
+            metadata.set('x-test-fail-times', '1');
+            metadata.set('x-test-key', id);
+            return new Promise<string | undefined>((resolve, reject) =>
+              client.GetOrder({ id: 'o-1' }, metadata, (error) => (error ? reject(error) : resolve(request.getStore()))),
+            );
+          }),
+        ),
+      );
+      expect(backend.calls.length).to.equal(6);
+      expect(heard).to.deep.equal(['r-1', 'r-2', 'r-3']);
+      expect([...recorded].sort((a, b) => String(a).localeCompare(String(b)))).to.deep.equal(['r-1', 'r-2', 'r-3']);
+    });
+
     it('ends a call once, after the call returned, when an interceptor after the stack answers at once', async () => {
       const stack = createClientStack({
         logger: memoryLogger('warn').logger,

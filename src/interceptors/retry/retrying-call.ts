@@ -248,10 +248,17 @@ export class RetryingCall implements Timed, AbortHandler {
     this.#timers.schedule(this, due);
   }
 
-  /** The timer queue's call: what #arm queued for is due. */
+  /**
+   * The timer queue's call: what #arm queued for is due. The queue's timer was set by
+   * whichever call came first: this call acts in its caller's async context (ClientCall.via's).
+   */
   fire(): void {
-    this.#due();
+    const via = this.#call.via;
+    if (via === undefined) this.#due();
+    else via.inCallerContext(RetryingCall.#runDue, this);
   }
+
+  static readonly #runDue = (call: RetryingCall): void => call.#due();
 
   /**
    * What is due now. After the event loop was held (the app's own work, a long GC), Node runs
