@@ -3,7 +3,8 @@ import { ChannelCredentials } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createMesh, meshCallInfo, type MeshConfigInput } from 'grpc-meshlite';
 import { meshMiddleware } from 'grpc-meshlite/nice-grpc';
-import { ClientError, Metadata, Status, createChannel, createClientFactory } from 'nice-grpc';
+import { ClientError, Metadata, Status, createChannel, createClientFactory, type ClientMiddleware } from 'nice-grpc';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { orderServiceDefinition, type Order } from '../../examples/orders.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { connectAndWait } from '../helpers/mesh.js';
@@ -22,7 +23,7 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
   this.timeout(20_000);
   const pool = useTestPool();
 
-  async function setup(tracerProvider?: TracerProvider) {
+  async function setup(tracerProvider?: TracerProvider, inner?: ClientMiddleware) {
     const backends = await Promise.all([startFakeBackend('ServiceA'), startFakeBackend('ServiceB')]);
     for (const backend of backends) pool.defer(() => backend.stop());
     const config: MeshConfigInput = {
@@ -41,7 +42,9 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     pool.defer(() => channel.close());
     const stack = mesh.clientStack('orders');
     pool.defer(() => stack.close());
-    const client = createClientFactory().use(meshMiddleware(stack)).create(orderServiceDefinition, channel) as unknown as NiceOrders;
+    // nice-grpc runs the middleware added last outermost: `inner` goes first to sit under the mesh's.
+    const factory = (inner ? createClientFactory().use(inner) : createClientFactory()).use(meshMiddleware(stack));
+    const client = factory.create(orderServiceDefinition, channel) as unknown as NiceOrders;
     await connectAndWait(mesh, channel, ['ServiceA', 'ServiceB']);
     return { backends: backends, client, stack };
   }
@@ -121,5 +124,24 @@ describe('nice-grpc clients through the mesh (grpc-meshlite/nice-grpc)', functio
     const pending = client.GetOrder({ id: 'x' }, { metadata: hung, signal: controller.signal }).catch((caught: unknown) => caught);
     controller.abort();
     expect(((await pending) as Error).name).to.equal('AbortError'); // what abort-controller-x's isAbortError checks
+  });
+
+  it("sends each retry in its caller's async context, though the retries wait on one shared timer", async () => {
+    const request = new AsyncLocalStorage<string>();
+    const seen: string[] = [];
+    // After the mesh's middleware: it sees every attempt, in the context it was sent in.
+    const recorder: ClientMiddleware = async function* (call, options) {
+      seen.push(`${String(options.metadata?.get('x-test-key'))} in ${request.getStore()}`);
+      return yield* call.next(call.request, options);
+    };
+    const { client } = await setup(undefined, recorder);
+    await Promise.all(
+      ['r-1', 'r-2', 'r-3'].map((id) =>
+        request.run(id, () => client.GetOrder({ id: 'x' }, { metadata: headers({ 'x-test-fail-times': '1', 'x-test-key': id }) })),
+      ),
+    );
+    // Each call failed once at least (a backend fails its first call of each key), so it was retried.
+    for (const id of ['r-1', 'r-2', 'r-3']) expect(seen.filter((entry) => entry.startsWith(`${id} in`))).to.have.length.of.at.least(2);
+    expect(seen.filter((entry) => entry.split(' in ')[0] !== entry.split(' in ')[1])).to.deep.equal([]);
   });
 });

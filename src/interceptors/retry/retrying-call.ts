@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { status as Status } from '@grpc/grpc-js';
 import { RoutingHint } from '../../call/routing-hint.js';
 import { listenForAbort, stopListening, type AbortHandler, type AbortListener } from '../../call/cancellation.js';
@@ -64,6 +65,8 @@ export class RetryingCall implements Timed, AbortHandler {
   dueAt = 0;
   timedPrev: Timed | undefined = undefined;
   timedNext: Timed | undefined = undefined;
+  /** The caller's async context, for a call without the adapter's (see fire). */
+  #scope: AsyncResource | undefined;
   /** Listening to the caller's signal (see handleEvent) with this, once it does. */
   #listener: AbortListener | undefined;
 
@@ -245,17 +248,22 @@ export class RetryingCall implements Timed, AbortHandler {
     const now = this.#context.clock.now();
     // A timer for what is already due is a turn of the event loop, not a wait: never late.
     this.#armedMs = due > now ? due - now : Infinity;
+    // Armed first from the caller's turn (the first attempt) or from the end of an attempt it
+    // sent, which that turn's context reaches.
+    if (this.#call.via === undefined) this.#scope ??= new AsyncResource('grpc-meshlite.retry');
     this.#timers.schedule(this, due);
   }
 
   /**
    * The timer queue's call: what #arm queued for is due. The queue's timer was set by
-   * whichever call came first: this call acts in its caller's async context (ClientCall.via's).
+   * whichever call came first: this call acts in its caller's async context (ClientCall.via's,
+   * or its own for a call that came another way, nice-grpc's).
    */
   fire(): void {
     const via = this.#call.via;
-    if (via === undefined) this.#due();
-    else via.inCallerContext(RetryingCall.#runDue, this);
+    if (via !== undefined) via.inCallerContext(RetryingCall.#runDue, this);
+    else if (this.#scope !== undefined) this.#scope.runInAsyncScope(RetryingCall.#runDue, null, this);
+    else this.#due();
   }
 
   static readonly #runDue = (call: RetryingCall): void => call.#due();
