@@ -63,7 +63,10 @@ export function summarize(results: BenchResults, scenarioNames: readonly Scenari
 
 /** grpc-meshlite over bare grpc-js, round by round: throughput, p50 latency, client CPU per call. */
 /** The overhead part's mesh/bare ratios per round, at `callers` callers back to back. */
-export function overheadPairs(results: BenchResults, callers = 32): Array<{ throughput: number; p50: number; cpu: number }> {
+export function overheadPairs(
+  results: BenchResults,
+  callers = 32,
+): Array<{ throughput: number; p50: number; cpu: number; garbageKiB: number | undefined }> {
   const at = results.overhead.filter((r) => (r.callers ?? 32) === callers);
   return at
     .filter((r) => r.stack === 'grpc-meshlite')
@@ -75,6 +78,11 @@ export function overheadPairs(results: BenchResults, callers = 32): Array<{ thro
               throughput: mesh.callsPerSecond / bare.callsPerSecond,
               p50: mesh.p50Ms / bare.p50Ms,
               cpu: mesh.clientCpuUsPerCall / bare.clientCpuUsPerCall,
+              // Bytes allocated per call above bare grpc-js's, in KiB (undefined for results from before it was measured).
+              garbageKiB:
+                mesh.allocatedBytesPerCall === undefined || bare.allocatedBytesPerCall === undefined
+                  ? undefined
+                  : (mesh.allocatedBytesPerCall - bare.allocatedBytesPerCall) / 1024,
             },
           ]
         : [];

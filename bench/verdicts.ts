@@ -21,6 +21,9 @@ export interface Target {
   readonly met: () => boolean | null;
 }
 
+/** Issue 29's garbage target: half the difference to bare grpc-js when it was filed (43.7 − 37.9 KiB). */
+const GARBAGE_ABOVE_BARE_KIB = 2.9;
+
 export function verdicts(results: BenchResults): TargetVerdict[] {
   const runsOf = (scenario: string, stack: string) => results.runs.filter((r) => r.scenario === scenario && r.stack === stack);
   const metric = (scenario: string, stack: string, pick: (m: RunMetrics) => number | null) =>
@@ -153,6 +156,7 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
     },
     ...[32, 128].flatMap((callers): Target[] => {
       const pairs = overheadPairs(results, callers);
+      const garbage = pairs.flatMap((r) => (r.garbageKiB === undefined ? [] : [r.garbageKiB]));
       const shown = (pick: (r: (typeof pairs)[number]) => number, digits: number) => (s: string) =>
         s === 'grpc-meshlite' && pairs.length > 0 ? spread(pairs.map(pick), '×', digits) : '—';
       return [
@@ -167,6 +171,13 @@ export function verdicts(results: BenchResults): TargetVerdict[] {
           target: `client CPU per call ≤ 1.12× bare, ${callers} callers`,
           value: shown((r) => r.cpu, 2),
           met: () => (pairs.length === 0 ? null : (median(pairs.map((r) => r.cpu)) ?? Infinity) <= 1.12),
+        },
+        {
+          scenario: 'overhead',
+          // Half the 5.8 KiB the full client allocated per call above bare grpc-js when issue 29 was filed.
+          target: `garbage per call above bare ≤ ${GARBAGE_ABOVE_BARE_KIB} KiB, ${callers} callers`,
+          value: (s) => (s === 'grpc-meshlite' && garbage.length > 0 ? `+${spread(garbage, ' KiB', 1)}` : '—'),
+          met: () => (garbage.length === 0 ? null : (median(garbage) ?? Infinity) <= GARBAGE_ABOVE_BARE_KIB),
         },
       ];
     }),
