@@ -66,10 +66,6 @@ export async function runOverhead(
     const stopCounting = retry?.onRetry((event) => {
       if (event.kind === 'hedge') hedges++;
     });
-    // A full collection before the timed calls (npm run bench runs node with --expose-gc): the
-    // garbage of making and warming this stack, and of the stacks before it, is not what its
-    // calls cost, in bytes nor in the time to collect it.
-    (globalThis as { gc?: () => void }).gc?.();
     const latencies: number[] = [];
     const gcPauses = countGcPauses();
     const allocated = countAllocatedBytes();
