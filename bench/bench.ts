@@ -32,7 +32,7 @@ import { freePort } from '../examples/ports.js';
 import { meshCertificates } from '../examples/tls-certs.js';
 import { runEtcdKill, type EtcdKillRun } from './etcd-kill.js';
 import { measureRecording, type RecordingRun } from './recording.js';
-import { LAYER_ALONE_MODES, measureLayersAlone, type LayerAloneRun } from './layers-alone.js';
+import { LAYER_ALONE_MODES, measureLayersAloneInChild, type LayerAloneRun } from './layers-alone.js';
 import { median } from './summary.js';
 import { runScaling, SCALING_SIZES, type ScalingRun } from './scaling.js';
 import { runSoak, type SoakRun } from './soak.js';
@@ -236,10 +236,11 @@ async function main(): Promise<void> {
       }
     }
 
-    // The same layers by themselves, in process: their own work, without grpc-js around them.
+    // The same layers by themselves, in process: their own work, without grpc-js around them
+    // (in a process of their own: see measureLayersAloneInChild).
     let layersAlone: LayerAloneRun[] | undefined;
     if (parts.has('layers')) {
-      layersAlone = await measureLayersAlone(options.overheadRounds);
+      layersAlone = await measureLayersAloneInChild(options.overheadRounds);
       progress(
         `layers   alone: ${LAYER_ALONE_MODES.map((mode) => `${mode} ${Math.round(median(layersAlone!.filter((r) => r.mode === mode).map((r) => r.nsPerCall)) ?? 0)} ns`).join(', ')} per call`,
       );

@@ -4,10 +4,12 @@
 // grpc-js), it tells the layers' own work from what running a call through them inside grpc-js
 // costs. Timed as in-process.ts does.
 //
-//   node --import tsx --conditions=grpc-meshlite-source bench/layers-alone.ts [rounds]
+//   node --import tsx --conditions=grpc-meshlite-source bench/layers-alone.ts [rounds] [--json]
 //     this part alone, from the sources (default 5 rounds): the median CPU per call of each
-//     chain, and what it costs above 'none'
-import { pathToFileURL } from 'node:url';
+//     chain, and what it costs above 'none' (--json: every run, as the bench reads them)
+import { execFile } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger, createMesh } from 'grpc-meshlite';
 import { describeMethod, type CancelSignal, type ClientSend } from 'grpc-meshlite/layers';
@@ -79,13 +81,29 @@ export async function measureLayersAlone(rounds: number): Promise<LayerAloneRun[
   }
 }
 
+/**
+ * measureLayersAlone in a node process of its own (the built package, as the rest of the bench
+ * uses it). Inside the bench's process, after its scenarios and a few hundred stacks, the same
+ * chains read several times slower — its heap, and what V8 learned there about the code's
+ * objects, are the bench's — and the layers' own work is what this part measures.
+ */
+export async function measureLayersAloneInChild(rounds: number): Promise<LayerAloneRun[]> {
+  const script = fileURLToPath(import.meta.url);
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, String(rounds), '--json'], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as LayerAloneRun[];
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rounds = Number(process.argv[2] ?? 5);
   const runs = await measureLayersAlone(rounds);
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-  for (const mode of LAYER_ALONE_MODES) {
-    const own = median(runs.filter((run) => run.mode === mode).map((run) => run.nsPerCall));
-    const above = mode === 'none' ? '' : `, ${Math.round(median(costOverNone(runs, mode)))} ns above none`;
-    console.log(`${mode.padEnd(16)} ${Math.round(own)} ns per call${above}`);
-  }
+  if (process.argv.includes('--json')) console.log(JSON.stringify(runs));
+  else
+    for (const mode of LAYER_ALONE_MODES) {
+      const own = median(runs.filter((run) => run.mode === mode).map((run) => run.nsPerCall));
+      const above = mode === 'none' ? '' : `, ${Math.round(median(costOverNone(runs, mode)))} ns above none`;
+      console.log(`${mode.padEnd(16)} ${Math.round(own)} ns per call${above}`);
+    }
 }
