@@ -4,7 +4,7 @@
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { createClientStack } from 'grpc-meshlite';
+import { createClientStack, type ClientStackOptions } from 'grpc-meshlite';
 import { clientLayers, composeLayers, type ClientLayer, type ClientResult, type ClientSend } from 'grpc-meshlite/layers';
 import { composeClientLayers, sendForm } from '../../src/interceptors/send.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
@@ -115,7 +115,12 @@ describe('the layers in callback form', () => {
   describe('through the grpc-js adapter', () => {
     const pool = useTestPool();
 
-    it("gives the caller's callback and the layers' completion the caller's async context", async () => {
+    /**
+     * Calls GetOrder once in each of `ids`' AsyncLocalStorage contexts through a stack with
+     * `retry`, each call failing `failTimes` times first: what each callback and the stack's
+     * call stats heard as the current context, and the backend.
+     */
+    async function callsInContexts(ids: string[], failTimes: number, retry?: ClientStackOptions['retry']) {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
       const request = new AsyncLocalStorage<string>();
@@ -123,42 +128,15 @@ describe('the layers in callback form', () => {
       const stack = createClientStack({
         logger: memoryLogger('warn').logger,
         callStats: () => () => recorded.push(request.getStore()),
+        ...(retry && { retry }),
       });
       pool.defer(() => stack.close());
       const client = pool.track(orderClient([backend.address], stack.interceptors));
       const heard = await Promise.all(
-        ['r-1', 'r-2'].map((id) =>
-          request.run(
-            id,
-            () =>
-              new Promise<string | undefined>((resolve, reject) =>
-                client.GetOrder({ id: 'o-1' }, (error) => (error ? reject(error) : resolve(request.getStore()))),
-              ),
-          ),
-        ),
-      );
-      expect(heard).to.deep.equal(['r-1', 'r-2']);
-      expect([...recorded].sort((a, b) => String(a).localeCompare(String(b)))).to.deep.equal(['r-1', 'r-2']);
-    });
-
-    it("gives a retried call's callback the caller's async context, not the one its retry timer was set in", async () => {
-      const backend = await startFakeBackend('ServiceA');
-      pool.defer(() => backend.stop());
-      const request = new AsyncLocalStorage<string>();
-      const recorded: Array<string | undefined> = [];
-      const stack = createClientStack({
-        logger: memoryLogger('warn').logger,
-        callStats: () => () => recorded.push(request.getStore()),
-        // Both calls' retries wait on one timer queue, whose timer the first call sets.
-        retry: { maxAttempts: 2, backoff: { baseMs: 20, capMs: 20 }, methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true } } },
-      });
-      pool.defer(() => stack.close());
-      const client = pool.track(orderClient([backend.address], stack.interceptors));
-      const heard = await Promise.all(
-        ['r-1', 'r-2', 'r-3'].map((id) =>
+        ids.map((id) =>
           request.run(id, () => {
             const metadata = new grpc.Metadata();
-            metadata.set('x-test-fail-times', '1');
+            if (failTimes > 0) metadata.set('x-test-fail-times', String(failTimes));
             metadata.set('x-test-key', id);
             return new Promise<string | undefined>((resolve, reject) =>
               client.GetOrder({ id: 'o-1' }, metadata, (error) => (error ? reject(error) : resolve(request.getStore()))),
@@ -166,9 +144,25 @@ describe('the layers in callback form', () => {
           }),
         ),
       );
+      return { heard, recorded: [...recorded].sort((a, b) => String(a).localeCompare(String(b))), backend };
+    }
+
+    it("gives the caller's callback and the layers' completion the caller's async context", async () => {
+      const { heard, recorded } = await callsInContexts(['r-1', 'r-2'], 0);
+      expect(heard).to.deep.equal(['r-1', 'r-2']);
+      expect(recorded).to.deep.equal(['r-1', 'r-2']);
+    });
+
+    it("gives a retried call's callback the caller's async context, not the one its retry timer was set in", async () => {
+      // The calls' retries wait on one timer queue, whose timer the first call sets.
+      const { heard, recorded, backend } = await callsInContexts(['r-1', 'r-2', 'r-3'], 1, {
+        maxAttempts: 2,
+        backoff: { baseMs: 20, capMs: 20 },
+        methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true } },
+      });
       expect(backend.calls.length).to.equal(6);
       expect(heard).to.deep.equal(['r-1', 'r-2', 'r-3']);
-      expect([...recorded].sort((a, b) => String(a).localeCompare(String(b)))).to.deep.equal(['r-1', 'r-2', 'r-3']);
+      expect(recorded).to.deep.equal(['r-1', 'r-2', 'r-3']);
     });
 
     it('ends a call once, after the call returned, when an interceptor after the stack answers at once', async () => {
