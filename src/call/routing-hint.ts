@@ -3,9 +3,10 @@
 // (grpc-js reports a call's peer only once headers or a status arrive, but a hedge must avoid
 // the endpoint its sibling is still waiting on).
 //
-// Both sides of grpc-js import this one module. The grpc-js transport puts the hint in the
-// attempt's metadata *options* (`withRoutingHint`): grpc-js hands a metadata's options on to
-// every clone it makes, down to the picker, and never sends them; the picker finds it there
+// Both sides of grpc-js import this one module. The grpc-js adapter puts the hint in the
+// attempt's metadata *options* (`startWithRoutingHint`, `withRoutingHint`): grpc-js hands a
+// metadata's options on to every clone it makes, down to the picker, and never sends them;
+// the picker finds it there
 // (`takeRoutingHint`), reads the avoid-list and reports the pick. A client that rebuilds the
 // metadata on its way down (nice-grpc) carries it in a private header instead
 // (`withRoutingHintHeader`), which the picker always strips.
@@ -164,6 +165,29 @@ export function withRoutingHint(metadata: Metadata, hint: RoutingHint): Metadata
   const copy = metadata.clone();
   copy.setOptions(withHintOption(metadata.getOptions(), hint));
   return copy;
+}
+
+/**
+ * Client side, for an attempt handed straight to a grpc-js channel: starts it (`call.start`)
+ * with `hint` in the options of `metadata` itself, no copy of it made. A channel call copies
+ * the metadata it is started with before start returns (grpc-js's ResolvingCall: the filters
+ * below it change headers, and callers share one Metadata between calls), options and all:
+ * the hint rides in that copy, and `metadata` has its own options back when this returns.
+ * A test pins the copy (test/mesh/failover.test.ts, "sends a hedge away from the endpoint…").
+ */
+export function startWithRoutingHint<L>(
+  call: { start(metadata: Metadata, listener: L): void },
+  metadata: Metadata,
+  listener: L,
+  hint: RoutingHint,
+): void {
+  const own = metadata.getOptions();
+  metadata.setOptions(withHintOption(own, hint));
+  try {
+    call.start(metadata, listener);
+  } finally {
+    metadata.setOptions(own);
+  }
 }
 
 /** withKey(options, HINT_OPTION, hint), as a copy of its own (see withKey: one made on every attempt). */

@@ -20,7 +20,7 @@ import type { InterceptingCallInterface } from '@grpc/grpc-js/build/src/client-i
 import { Cancellation } from '../call/cancellation.js';
 import { deadlineMs } from '../call/deadline.js';
 import { methodCache, type MethodInfo } from '../call/method.js';
-import { RoutingHint, withoutRoutingHint, withRoutingHint, type HintDestination } from '../call/routing-hint.js';
+import { RoutingHint, startWithRoutingHint, withoutRoutingHint, withRoutingHint, type HintDestination } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { DROP_RESPONSES, layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
@@ -328,7 +328,8 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
   /** Through the interceptors after ours, which end at grpc-js's bottom call. */
   #openNext(call: ClientCall, metadata: Metadata, listener: InterceptingListener): InterceptingCallInterface {
     const attempt = this.#nextCall({ ...this.#options, deadline: call.deadline });
-    attempt.start(metadata, listener);
+    // An interceptor below may keep the metadata it is given: the hint goes in a copy.
+    attempt.start(call.hint ? withRoutingHint(metadata, call.hint) : metadata, listener);
     attempt.sendMessage(call.message);
     attempt.halfClose();
     return attempt;
@@ -345,7 +346,8 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     const options = this.#options;
     const attempt = channel.createCall(this.#method.path, call.deadline, options.host, options.parent ?? null, options.propagate_flags);
     if (options.credentials) attempt.setCredentials(options.credentials);
-    attempt.start(metadata, listener);
+    if (call.hint) startWithRoutingHint(attempt, metadata, listener, call.hint);
+    else attempt.start(metadata, listener);
     if (!this.streaming) attempt.startRead();
     const bytes = this.#serialize(call.message);
     if (bytes instanceof Error) {

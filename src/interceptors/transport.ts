@@ -1,7 +1,6 @@
 // The innermost client layer: one attempt on the grpc-js channel, as the listener of its call.
 // Together with adapter.ts this is the only code that touches grpc-js's calls.
 import { Metadata, status as Status, type InterceptingListener, type StatusObject } from '@grpc/grpc-js';
-import { withRoutingHint } from '../call/routing-hint.js';
 import { makeStatus } from '../call/status.js';
 import { PREVIOUS_ATTEMPTS_HEADER } from '../call/wire.js';
 import { abortStatus, failedResult } from './call.js';
@@ -52,8 +51,8 @@ export function sendAttempt(channel: AttemptChannel, call: ClientCall, done: Cli
   }
   const trace = call.trace?.startAttempt(call);
   const attempt = new Attempt(call, channel, done, trace);
-  const metadata = attemptMetadata(call, trace);
-  attempt.open(channel, call.hint ? withRoutingHint(metadata, call.hint) : metadata);
+  // The channel carries call.hint to the picker (AttemptChannel.open).
+  attempt.open(channel, attemptMetadata(call, trace));
   trace?.sent(channel.requestBytes?.(call.message));
 }
 

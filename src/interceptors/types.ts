@@ -214,8 +214,8 @@ export type ClientLayer = ((next: ClientNext) => ClientNext) & {
 export interface AttemptChannel {
   /**
    * Starts a new attempt of `call` on the channel, with the caller's options, the call's
-   * deadline and `metadata`: it sends the request, half-closes, and from then on the caller's
-   * reads and peer come from it.
+   * deadline and `metadata`, `call.hint` carried to the mesh's picker: it sends the request,
+   * half-closes, and from then on the caller's reads and peer come from it.
    */
   open(call: ClientCall, metadata: Metadata, listener: AttemptListener): AttemptHandle;
   /**

@@ -415,12 +415,19 @@ describe('mesh failover between ServiceA and ServiceB', function () {
       },
     });
     a.behaviour = { hang: true };
+    // One Metadata for every call, as callers share one: each attempt's hint rides in grpc-js's
+    // own copy of it (made as the attempt starts), never in the caller's object.
+    const shared = md({ 'x-user': 'u' });
+    const options = shared.getOptions();
     const served: string[] = [];
     for (let i = 0; i < 10; i++) {
-      served.push((await callUnary(client.GetOrder, client, { id: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 5000 })).served_by);
+      served.push((await callUnary(client.GetOrder, client, { id: 'x' }, shared, { deadline: Date.now() + 5000 })).served_by);
     }
     // grpc-js cannot name a call's endpoint before it answers; the picker tells the hedge instead.
     expect(tally(served)).to.deep.equal({ ServiceB: 10 });
+    expect(shared.getOptions()).to.equal(options);
+    expect(Object.getOwnPropertySymbols(options)).to.deep.equal([]);
+    expect(shared.toJSON()).to.deep.equal({ 'x-user': ['u'] });
   });
 
   it('sends a retry to the other backend (the avoid-hint), even when weights favour the failing one', async () => {
