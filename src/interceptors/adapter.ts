@@ -107,6 +107,9 @@ function routedStream(path: string, destinationOf: (path: string, metadata: Meta
   };
 }
 
+/** A call's listener until grpc-js starts it with one (one object for all calls, not one per call). */
+const NO_LISTENER: Partial<InterceptingListener> = Object.freeze({});
+
 /** The message context of every attempt's request: grpc-js reads its flags and callback, never writes it. */
 const NO_CONTEXT = Object.freeze({});
 
@@ -178,7 +181,7 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
   /** A server stream's flow control (undefined for a unary call). */
   readonly #flow: ReadFlow | undefined;
   readonly streaming: boolean;
-  #listener: Partial<InterceptingListener> = {};
+  #listener: Partial<InterceptingListener> = NO_LISTENER;
   #metadata: Metadata | undefined;
   #message: unknown;
   #current: AttemptCall | undefined;
@@ -215,7 +218,7 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
 
   start(metadata: Metadata, listener?: Partial<InterceptingListener>): void {
     this.#metadata = metadata;
-    this.#listener = listener ?? {};
+    this.#listener = listener ?? NO_LISTENER;
   }
 
   sendMessageWithContext(_context: unknown, message: unknown): void {
