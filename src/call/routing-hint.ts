@@ -6,10 +6,9 @@
 // Both sides of grpc-js import this one module. The grpc-js adapter puts the hint in the
 // attempt's metadata *options* (`startWithRoutingHint`, `withRoutingHint`): grpc-js hands a
 // metadata's options on to every clone it makes, down to the picker, and never sends them;
-// the picker finds it there
-// (`takeRoutingHint`), reads the avoid-list and reports the pick. A client that rebuilds the
-// metadata on its way down (nice-grpc) carries it in a private header instead
-// (`withRoutingHintHeader`), which the picker always strips.
+// the picker finds it there (`takeRoutingHint`), reads the avoid-list and reports the pick.
+// A client that rebuilds the metadata on its way down (nice-grpc) carries it in a private
+// header instead (`withRoutingHintHeader`), which the picker always strips.
 //
 // The header carries only a reference into a process-local table, never the addresses. The
 // reference starts with a random per-process nonce, so a hint header that arrives from
