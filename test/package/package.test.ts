@@ -123,6 +123,7 @@ describe('the packed package in a fresh app', function () {
       counted: 10,
       servedBy: ['A', 'B'],
       afterKill: ['B'],
+      hedged: { servedBy: ['B'], metadataKept: true },
       missing: { code: 5, details: 'no such thing', attempts: 1 },
       noEtcd3: { code: 14, installHint: true },
     });
