@@ -62,6 +62,7 @@ export type { DestinationOptions } from '../interceptors/route/destination.js';
 export type { MirrorSnapshot } from '../interceptors/route/mirror.js';
 export type { RouteMatcher, MatchedRoute, RouteAction, CallRoute } from '../interceptors/types.js';
 export type { RetryBudgetOptions, RetryBudgetSnapshot, TaperOptions } from '../interceptors/retry/budget.js';
+export type { HedgeLimitOptions, HedgeLimitSnapshot } from '../interceptors/retry/hedge-limit.js';
 
 // --- server layers ----------------------------------------------------------------------------
 export { serverLayers, SERVER_LAYER_ORDER } from '../server/server-stack.js';

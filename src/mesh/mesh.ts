@@ -399,6 +399,7 @@ export class Mesh {
         service,
         breakers: stack.breaker?.snapshot() ?? {},
         budget: stack.retry?.budget?.snapshot() ?? null,
+        hedgeLimit: stack.retry?.hedgeLimit?.snapshot() ?? null,
       };
     });
   }

@@ -43,7 +43,7 @@ describe('the attempt engine (retries and hedges)', () => {
     const kinds: string[] = [];
     layer.onRetry((event) => kinds.push(`${event.kind} after ${grpc.status[event.code]}, ${event.delayMs} ms`));
     const { next, sent } = heldNext();
-    return { clock, layer: layer(next), sent, kinds, budget: layer.budget };
+    return { clock, layer: layer(next), sent, kinds, budget: layer.budget, hedgeLimit: layer.hedgeLimit };
   }
 
   const hedged = (hedging: { delayMs: number; maxAttempts: number }) => ({
@@ -178,6 +178,43 @@ describe('the attempt engine (retries and hedges)', () => {
     expect(sent.map((attempt) => attempt.call.signal.aborted)).to.deep.equal([true, false]);
     sent[1]!.answer(response(grpc.status.OK));
     expect((await answer).status.code).to.equal(grpc.status.OK);
+  });
+
+  it('holds a burst of hedges to a tenth of the calls in flight (at least 3), and sends the held ones a delay later', async () => {
+    const { clock, layer, sent, kinds, hedgeLimit } = setup(hedged({ delayMs: 10, maxAttempts: 2 }));
+    // 40 calls wait at once on a pair that is slow for all of them (a load that starts at once).
+    const answers = Array.from({ length: 40 }, () => layer(clientCall()));
+    clock.tick(10);
+    await flush();
+    expect(sent).to.have.length(44); // 4 hedges: 10 % of 40 calls
+    expect(hedgeLimit!.snapshot()).to.deep.equal({ callsInFlight: 40, hedgesInFlight: 4, heldBack: 36 });
+    for (const hedge of sent.slice(40)) hedge.answer(response(grpc.status.OK));
+    await flush();
+    expect(hedgeLimit!.snapshot()).to.include({ callsInFlight: 36, hedgesInFlight: 0 });
+    // The calls held back try again a delay later, four at a time again (3.6, but never below 3).
+    clock.tick(10);
+    await flush();
+    expect(sent).to.have.length(48);
+    expect(kinds.filter((kind) => kind.startsWith('hedge'))).to.have.length(8);
+    for (const attempt of sent.slice(0, 40)) attempt.answer(response(grpc.status.OK));
+    for (const hedge of sent.slice(44)) hedge.answer(response(grpc.status.OK));
+    for (const answer of answers) expect((await answer).status.code).to.equal(grpc.status.OK);
+    expect(hedgeLimit!.snapshot()).to.include({ callsInFlight: 0, hedgesInFlight: 0 });
+  });
+
+  it('sends every hedge of a burst with `hedgeLimit: false`, and the first three whatever the share', async () => {
+    const unbounded = setup({ ...hedged({ delayMs: 10, maxAttempts: 2 }), hedgeLimit: false });
+    for (let i = 0; i < 40; i++) void unbounded.layer(clientCall());
+    unbounded.clock.tick(10);
+    await flush();
+    expect(unbounded.sent).to.have.length(80);
+    expect(unbounded.hedgeLimit).to.equal(undefined);
+    // Two calls alone: 10 % of them is no hedge, the floor of 3 lets both hedge (a hung endpoint's).
+    const few = setup(hedged({ delayMs: 10, maxAttempts: 2 }));
+    for (let i = 0; i < 2; i++) void few.layer(clientCall());
+    few.clock.tick(10);
+    await flush();
+    expect(few.sent).to.have.length(4);
   });
 
   it("gives a routed call's attempts a hint of their own, for the destination layer to route, and frees each as it ends", async () => {

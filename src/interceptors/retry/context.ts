@@ -4,6 +4,7 @@ import type { Clock, TimerQueue } from '../../clock.js';
 import type { Signal } from '../../observability/signal.js';
 import type { RetryBudget } from './budget.js';
 import type { HedgeDelay } from './hedge-delay.js';
+import type { HedgeLimit } from './hedge-limit.js';
 import type { ResolvedRetryPolicy } from './policy.js';
 
 export interface RetryEvent {
@@ -22,6 +23,8 @@ export interface RetryEvent {
 export interface RetryContext {
   readonly policy: ResolvedRetryPolicy;
   readonly budget: RetryBudget | undefined;
+  /** The client's bound on hedges in flight (undefined: none). */
+  readonly hedgeLimit: HedgeLimit | undefined;
   readonly idempotencyKeyHeader: string;
   readonly random: () => number;
   readonly clock: Clock;

@@ -10,6 +10,7 @@ import { RETRY_BUDGET_DEFAULTS, RetryBudget, retryBudgetConfigSchema, type Retry
 import type { RetryContext, RetryEvent } from './context.js';
 import { RETRY_POLICY_DEFAULTS, retryPolicyFields, retryPolicyLookup, retryPolicySchema, type RetryPolicy } from './policy.js';
 import { RetryingCall } from './retrying-call.js';
+import { HEDGE_LIMIT_DEFAULTS, HedgeLimit, hedgeLimitConfigSchema, type HedgeLimitOptions } from './hedge-limit.js';
 import { withSend } from '../send.js';
 
 export type { RetryEvent } from './context.js';
@@ -25,6 +26,13 @@ export interface RetryOptions extends RetryPolicy {
    * RETRY_BUDGET_DEFAULTS.
    */
   budget?: RetryBudget | RetryBudgetOptions | false;
+  /**
+   * How many hedges may be in flight at once, as Envoy's retry budget bounds retries: at most
+   * `percent` % of the calls in flight through this layer, and never fewer than `min`. A hedge
+   * held back goes a hedge delay later if the call still waits. False: no bound but the
+   * budget's. Default { percent: 10, min: 3 }.
+   */
+  hedgeLimit?: HedgeLimitOptions | false;
   /** Source of the backoff jitter. Default Math.random. */
   random?: () => number;
   clock?: Clock;
@@ -42,6 +50,7 @@ export const RETRY_DEFAULTS = Object.freeze({
   ...RETRY_POLICY_DEFAULTS,
   idempotencyKeyHeader: IDEMPOTENCY_KEY_HEADER,
   budget: RETRY_BUDGET_DEFAULTS,
+  hedgeLimit: HEDGE_LIMIT_DEFAULTS,
 });
 
 /** The retry section as a config file writes it: everything but the budget object, random and clock. */
@@ -50,6 +59,7 @@ export const retryConfigSchema = z.strictObject({
   methods: z.optional(methodTable(retryPolicySchema)),
   idempotencyKeyHeader: z.optional(z.string().check(z.minLength(1))),
   budget: z.optional(z.union([z.literal(false), retryBudgetConfigSchema])),
+  hedgeLimit: z.optional(z.union([z.literal(false), hedgeLimitConfigSchema])),
 });
 
 const retryOptionsSchema = z.strictObject({
@@ -69,7 +79,7 @@ const retryOptionsSchema = z.strictObject({
  * the field and the value.
  */
 export function resolveRetryOptions(options: RetryOptions = {}) {
-  const { methods, idempotencyKeyHeader, budget, random, clock, routingHints, onAttempt, ...base } = resolveWith(
+  const { methods, idempotencyKeyHeader, budget, hedgeLimit, random, clock, routingHints, onAttempt, ...base } = resolveWith(
     retryOptionsSchema,
     options,
     'retry options',
@@ -79,6 +89,7 @@ export function resolveRetryOptions(options: RetryOptions = {}) {
     policyFor: retryPolicyLookup(base, methods, 'retry options'),
     idempotencyKeyHeader: idempotencyKeyHeader ?? RETRY_DEFAULTS.idempotencyKeyHeader,
     budget: budget === false ? undefined : budget instanceof RetryBudget ? budget : new RetryBudget({ clock: resolvedClock, ...budget }),
+    hedgeLimit: hedgeLimit === false ? undefined : new HedgeLimit({ ...HEDGE_LIMIT_DEFAULTS, ...hedgeLimit }),
     random: random ?? Math.random,
     clock: resolvedClock,
     routingHints,
@@ -96,6 +107,8 @@ export type RetryLayer = ClientLayer & {
    */
   onRetry(listener: (event: RetryEvent) => void): Disposer;
   readonly budget: RetryBudget | undefined;
+  /** The hedges in flight against their bound (RetryOptions.hedgeLimit); undefined when off. */
+  readonly hedgeLimit: HedgeLimit | undefined;
   /**
    * Whether `call` may be sent again after it may have reached a server: its method (or its
    * route's retry) is idempotent, or it carries an idempotency key.
@@ -114,7 +127,7 @@ export type RetryLayer = ClientLayer & {
  *     methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: 50 } } } })
  */
 export function retryLayer(options: RetryOptions = {}): RetryLayer {
-  const { policyFor, idempotencyKeyHeader, budget, random, clock, routingHints, onAttempt } = resolveRetryOptions(options);
+  const { policyFor, idempotencyKeyHeader, budget, hedgeLimit, random, clock, routingHints, onAttempt } = resolveRetryOptions(options);
   const retried = new Signal<RetryEvent>();
 
   // Everything in a call's context but its policy is the layer's: one context per policy.
@@ -128,6 +141,7 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
         (context = {
           policy,
           budget,
+          hedgeLimit,
           idempotencyKeyHeader,
           random,
           clock,
@@ -159,6 +173,7 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
   return Object.assign(layer, {
     onRetry: (listener: (event: RetryEvent) => void) => retried.subscribe(listener),
     budget,
+    hedgeLimit,
     safeToRepeat: (call: ClientCall) => safeToRepeat(call, policyOf(call), idempotencyKeyHeader),
   });
 }

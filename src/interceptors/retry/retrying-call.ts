@@ -93,6 +93,7 @@ export class RetryingCall implements Timed, AbortHandler {
     this.#maxAttempts = Math.min(this.#policyMaxAttempts(), 1 + (budget?.retryAllowance(random) ?? Infinity));
     this.#sink = call.method.kind === 'server_stream' ? new DeliveryNote(call.sink) : undefined;
     if (this.#mayEndAttempts()) this.#listenToCaller();
+    context.hedgeLimit?.callStarted();
   }
 
   /** The policy's own limit (the budget's taper may allow fewer). */
@@ -150,6 +151,7 @@ export class RetryingCall implements Timed, AbortHandler {
     // Once per attempt, whatever a layer below does wrong.
     if (attempt.ended) return;
     attempt.ended = true;
+    if (attempt.kind === 'hedge') this.#context.hedgeLimit?.hedgeEnded();
     attempt.hint?.release();
     if (this.#settled) return;
     const { budget, clock } = this.#context;
@@ -215,7 +217,8 @@ export class RetryingCall implements Timed, AbortHandler {
   #settle(result: ClientResult, reason: StopReason | undefined, winner: Attempt | undefined): void {
     if (this.#settled) return;
     this.#settled = true;
-    const { clock } = this.#context;
+    const { clock, hedgeLimit } = this.#context;
+    hedgeLimit?.callEnded();
     this.#timers.cancel(this);
     if (this.#listener) stopListening(this.#call.signal, this.#listener);
     if (this.#running !== undefined) loseAll(this.#running, winner, clock, (this.#records ??= []));
@@ -323,9 +326,13 @@ export class RetryingCall implements Timed, AbortHandler {
       if (!anySent(this.#running)) {
         // No attempt has reached an endpoint yet: a hedge would only wait beside them.
         this.#pendingAt = now + this.#hedgeDelayMs!;
+      } else if (this.#context.hedgeLimit?.admits() === false) {
+        // As many hedges in flight as the client allows (a burst): this one waits a delay more.
+        this.#pendingAt = now + this.#hedgeDelayMs!;
       } else {
         this.#pendingAt = undefined;
         if (this.#mayRepeat(now)) {
+          this.#context.hedgeLimit?.hedgeStarted();
           this.#retried('hedge', Status.OK, undefined, 0);
           return this.#launch('hedge');
         }
