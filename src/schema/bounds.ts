@@ -14,9 +14,13 @@ export function durationMs(min: number, max: number) {
   return z.number().check(z.minimum(min), z.maximum(max));
 }
 
-/** A whole number from `min` to `max`. */
+/**
+ * A whole number from `min` to `max`. Checked as a number, then for a fraction: z.int() fails
+ * as a type, and inside a `false | {…}` union (a section that may be switched off) a type
+ * failure fails the union as a whole, so the error would name the section, not the field.
+ */
 export function count(min: number, max: number) {
-  return z.int().check(z.minimum(min), z.maximum(max));
+  return z.number().check(z.minimum(min), z.maximum(max), z.refine(Number.isInteger, { message: 'expected int' }));
 }
 
 /** A percentage, 0 to 100. */

@@ -7,7 +7,7 @@
 // hedges go to an endpoint that answers, end quickly, and so are few at a time: the bound
 // stays out of their way.
 import * as z from 'zod/mini';
-import { percent } from '../../schema/bounds.js';
+import { count, percent } from '../../schema/bounds.js';
 
 export interface HedgeLimitOptions {
   /** Hedges in flight, as a share in percent of the calls in flight through the retry layer. Default 10. */
@@ -21,12 +21,7 @@ export const HEDGE_LIMIT_DEFAULTS = Object.freeze({ percent: 10, min: 3 });
 /** The hedge limit as a config file writes it. */
 export const hedgeLimitConfigSchema = z.strictObject({
   percent: z._default(percent(), HEDGE_LIMIT_DEFAULTS.percent),
-  // A whole number, checked as a number first: inside `false | {…}`, z.int() would fail the
-  // union as a whole and the error would not name the field.
-  min: z._default(
-    z.number().check(z.minimum(0), z.maximum(100_000), z.refine(Number.isInteger, { message: 'expected a whole number' })),
-    HEDGE_LIMIT_DEFAULTS.min,
-  ),
+  min: z._default(count(0, 100_000), HEDGE_LIMIT_DEFAULTS.min),
 });
 
 export interface HedgeLimitSnapshot {
