@@ -24,7 +24,7 @@ import { RoutingHint, startWithRoutingHint, withoutRoutingHint, withRoutingHint,
 import { makeStatus } from '../call/status.js';
 import { DROP_RESPONSES, layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { sendForm, soon } from './send.js';
+import { leadingObservers, observed, soon, type CallObserver } from './send.js';
 import { dispatchSend, sendVia } from './transport.js';
 import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResult, ClientSend, ResponseSink } from './types.js';
 
@@ -38,7 +38,9 @@ import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResu
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
-  const chain = sendForm(layer)(dispatchSend);
+  // The observers at the top of the stack (call stats, logging) run from the call object.
+  const { observers, rest } = leadingObservers(layer);
+  const stack: Stack = { send: rest(dispatchSend), observers };
   const routeStream = options.streamDestination;
   const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
@@ -50,16 +52,17 @@ export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = 
       return routeStream ? new InterceptingCall(call, routedStream(definition.path, routeStream)) : call;
     }
     const method = methodOf(definition.path, definition.requestStream, definition.responseStream);
-    const mark = (callOptions as { [INNERMOST]?: InnermostMark })[INNERMOST];
+    const mark = (definition as { [INNERMOST]?: InnermostMark })[INNERMOST];
     const channel = mark?.interceptor === interceptor ? mark.channel : undefined;
-    const call = new LayeredCall(method, callOptions, nextCall, chain, waitsForReady(method), channel);
+    const call = new LayeredCall(method, callOptions, nextCall, stack, waitsForReady(method), channel);
     return call as unknown as InterceptingCall;
   };
   return interceptor;
 }
 
 /**
- * The call option under which mesh.client() tells a stack's interceptor that it is the last
+ * The property of a call's method definition (the interceptors' `method_definition` call
+ * option) under which mesh.client() tells a stack's interceptor that it is the last
  * interceptor of this call (its call transformer sees the call's final interceptor list and
  * channel). The attempts then go straight to the channel, as grpc-js's own bottom call does,
  * instead of through another interceptor call per attempt. Without the mark — the stack's
@@ -105,6 +108,12 @@ function routedStream(path: string, destinationOf: (path: string, metadata: Meta
       });
     },
   };
+}
+
+/** What runs a call: the layers' chain, and the observers above it (outermost first). */
+interface Stack {
+  readonly send: ClientSend;
+  readonly observers: readonly CallObserver[];
 }
 
 /** A call's listener until grpc-js starts it with one (one object for all calls, not one per call). */
@@ -177,7 +186,10 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
   readonly #method: MethodInfo;
   readonly #options: InterceptorOptions;
   readonly #nextCall: NextCall;
-  readonly #chain: ClientSend;
+  readonly #stack: Stack;
+  /** The call as the layers got it, and when (for the observers). */
+  #call: ClientCall | undefined;
+  #startedAt = 0;
   /** A server stream's flow control (undefined for a unary call). */
   readonly #flow: ReadFlow | undefined;
   readonly streaming: boolean;
@@ -200,7 +212,7 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     method: MethodInfo,
     options: InterceptorOptions,
     nextCall: NextCall,
-    chain: ClientSend,
+    stack: Stack,
     waitForReady: boolean,
     channel: Channel | undefined,
   ) {
@@ -208,7 +220,7 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     this.#method = method;
     this.#options = options;
     this.#nextCall = nextCall;
-    this.#chain = chain;
+    this.#stack = stack;
     this.#waitForReady = waitForReady;
     this.#channel = channel;
     this.streaming = method.kind === 'server_stream';
@@ -250,9 +262,14 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
       trace: undefined,
       attempt: undefined,
     };
+    const stack = this.#stack;
+    if (stack.observers.length > 0) {
+      this.#call = call;
+      this.#startedAt = performance.now();
+    }
     this.#inside = true;
     try {
-      this.#chain(call, this.#done);
+      stack.send(call, this.#done);
     } catch (error) {
       // A layer that throws instead of handing on a result fails its call, as a rejection does.
       this.#done(layerFailure(error));
@@ -265,10 +282,12 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
   #inside = false;
   #finished = false;
 
-  /** Where the chain hands the call's result: the first one counts. */
-  readonly #done = (result: ClientResult): void => {
+  /** Where the chain hands the call's result: the first one counts, and the observers see it. */
+  readonly #done = (answer: ClientResult): void => {
     if (this.#finished) return;
     this.#finished = true;
+    const call = this.#call;
+    const result = call === undefined ? answer : observed(this.#stack.observers, call, answer, this.#startedAt);
     if (this.#inside) soon(() => this.#finish(result));
     else this.#finish(result);
   };

@@ -4,7 +4,7 @@
 import { statusName, UNHEALTHY_CODE_SET } from '../call/status.js';
 import { meshCallInfo } from './call-info.js';
 import { layerFailure } from './call.js';
-import { withSend } from './send.js';
+import { withObserver, withSend } from './send.js';
 import type { ClientLayer, ClientResult } from './types.js';
 
 /** Where a call's outcome goes: `failure` says why it failed (undefined: it did not), `durationMs` how long the caller waited. */
@@ -39,29 +39,37 @@ export function callFailure(result: ClientResult): string | undefined {
  *   callStatsLayer(() => (failure, ms) => console.log(failure ?? 'ok', ms))
  */
 export function callStatsLayer(recorder: () => CallRecorder | undefined): ClientLayer {
-  return withSend(
+  const layer = withSend(
     (next) => (call) => {
       const record = recorder();
       if (!record) return next(call);
       const started = performance.now();
-      return next(call).then((result) => {
-        record(callFailure(result), performance.now() - started);
-        return result;
-      });
+      return next(call).then((result) => recorded(record, result, started));
     },
     (next) => (call, done) => {
       const record = recorder();
       if (!record) return next(call, done);
       const started = performance.now();
       next(call, (result) => {
+        let reported: ClientResult;
         try {
-          record(callFailure(result), performance.now() - started);
+          reported = recorded(record, result, started);
         } catch (error) {
           // A recorder that throws fails the call as the promise form's rejection does.
-          return done(layerFailure(error));
+          reported = layerFailure(error);
         }
-        done(result);
+        done(reported);
       });
     },
   );
+  // Run by the grpc-js adapter: the recorder is asked as the call ends.
+  return withObserver(layer, (_call, result, startedAt) => {
+    const record = recorder();
+    return record ? recorded(record, result, startedAt) : result;
+  });
+}
+
+function recorded(record: CallRecorder, result: ClientResult, started: number): ClientResult {
+  record(callFailure(result), performance.now() - started);
+  return result;
 }

@@ -12,7 +12,7 @@ import { logLevelSchema } from '../observability/log-level.js';
 import { loggableMetadata, silentLogger, type Logger } from '../observability/logger.js';
 import { traceIdOf } from '../observability/tracing.js';
 import { layerFailure } from './call.js';
-import { withSend } from './send.js';
+import { withObserver, withSend } from './send.js';
 import type { ClientCall, ClientLayer, ClientResult } from './types.js';
 
 export interface LoggingOptions {
@@ -109,7 +109,7 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
     }
     return enabled;
   };
-  return withSend(
+  const layer = withSend(
     (next) => (call) => {
       // With none of its levels enabled the layer steps aside (checked per call: levels change).
       const on = levels();
@@ -133,6 +133,8 @@ export function loggingLayer(options: LoggingOptions = {}): ClientLayer {
       });
     },
   );
+  // Run by the grpc-js adapter as the call ends; report looks at the levels itself.
+  return withObserver(layer, report);
 
   function report(call: ClientCall, result: ClientResult, started: number): ClientResult {
     const ok = result.status.code === Status.OK;

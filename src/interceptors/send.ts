@@ -3,7 +3,7 @@
 // per layer per call — and any layer with only the promise form (a user's) is bridged.
 import { composeLayers } from '../call/compose.js';
 import { layerFailure } from './call.js';
-import type { ClientLayer, ClientNext, ClientSend, SendLayer } from './types.js';
+import type { ClientCall, ClientLayer, ClientNext, ClientResult, ClientSend, SendLayer } from './types.js';
 
 /** `layer` with its callback form attached. */
 export function withSend<L extends (next: ClientNext) => ClientNext>(layer: L, send: SendLayer): L & { readonly send: SendLayer } {
@@ -45,8 +45,68 @@ export function soon(task: () => void): void {
 
 const resolved = Promise.resolve();
 
-/** composeLayers for client layers, keeping the callback form: the composed layer has one too. */
+/** composeLayers for client layers, keeping the callback form: the composed layer has one too, and knows its parts. */
 export function composeClientLayers(...layers: readonly ClientLayer[]): ClientLayer {
+  const parts = layers.flatMap(partsOf);
+  return Object.assign(withSend(composeLayers(...layers), composeSends(parts)), { [PARTS]: parts });
+}
+
+function composeSends(layers: readonly ClientLayer[]): SendLayer {
   const sends = layers.map(sendForm);
-  return withSend(composeLayers(...layers), (next) => sends.reduceRight((inner, layer) => layer(inner), next));
+  return (next) => sends.reduceRight((inner, layer) => layer(inner), next);
+}
+
+/**
+ * What a layer that only looks at how calls end does (the call stats, the logging layer), in a
+ * form the maker of a call can run itself: the grpc-js adapter runs those at the top of its
+ * stack from the call object it has anyway, instead of a continuation — a closure and its
+ * context — per layer per call. `startedAt` is when the call went in (performance.now()); it
+ * returns the result to hand on, the same or a failure, and may throw (a layer failure).
+ * Internal: what a user composes are the layers' other forms, which behave the same.
+ */
+export type CallObserver = (call: ClientCall, result: ClientResult, startedAt: number) => ClientResult;
+
+const OBSERVER = Symbol('grpc-meshlite call observer');
+const PARTS = Symbol('grpc-meshlite composed parts');
+
+type Parts = { readonly [PARTS]?: readonly ClientLayer[] };
+type Observed = { readonly [OBSERVER]?: CallObserver };
+
+/** `layer`, which also has an observer form (CallObserver). */
+export function withObserver<L extends ClientLayer>(layer: L, observer: CallObserver): L {
+  return Object.assign(layer, { [OBSERVER]: observer });
+}
+
+function partsOf(layer: ClientLayer): readonly ClientLayer[] {
+  return (layer as Parts)[PARTS] ?? [layer];
+}
+
+/**
+ * `layer` split for a maker of calls that runs observers itself: the observer forms of its
+ * outermost parts, as long as they have one (outermost first), and the callback form of the
+ * rest. The observers see a call as the layers did: as it went in, and its result as the layers
+ * below handed it on.
+ */
+export function leadingObservers(layer: ClientLayer): { readonly observers: readonly CallObserver[]; readonly rest: SendLayer } {
+  const parts = partsOf(layer);
+  const observers: CallObserver[] = [];
+  for (const part of parts) {
+    const observer = (part as Observed)[OBSERVER];
+    if (observer === undefined) break;
+    observers.push(observer);
+  }
+  return { observers, rest: observers.length === 0 ? sendForm(layer) : composeSends(parts.slice(observers.length)) };
+}
+
+/** The result `observers` (outermost first) hand on for `call`'s `result`: the innermost sees it first. */
+export function observed(observers: readonly CallObserver[], call: ClientCall, result: ClientResult, startedAt: number): ClientResult {
+  for (let i = observers.length - 1; i >= 0; i--) {
+    try {
+      result = observers[i]!(call, result, startedAt);
+    } catch (error) {
+      // An observer that throws fails the call, as the layer's rejection does.
+      result = layerFailure(error);
+    }
+  }
+  return result;
 }

@@ -2,6 +2,7 @@
 // interceptors first to last (the first sees the call as the caller made it), and call-level
 // interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
 import type { CallOptions, CallProperties, ClientOptions, Interceptor } from '@grpc/grpc-js';
+import { withKey } from '../call/with-key.js';
 import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
 
 /**
@@ -25,20 +26,52 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
   const clientLevel = options.interceptors;
   const interceptor = stack.at(-1);
   let mark: InnermostMark | undefined;
+  const marked = new MarkedDefinitions();
   options.callInvocationTransformer = (properties: CallProperties<unknown, unknown>) => {
     const given = withCallStack(transform ? transform(properties) : properties, stack);
     if (interceptor === undefined || !isLast(interceptor, given.callOptions, clientLevel)) return given;
     if (mark?.channel !== given.channel) mark = { interceptor, channel: given.channel };
-    // The call's properties are grpc-js's own, made for this call; its options may be the caller's.
-    given.callOptions = withInnermostMark(given.callOptions, mark);
+    // The call's properties are grpc-js's own, made for this call; its options may be the
+    // caller's, and its method definition a user's transformer's: the mark rides in a copy of
+    // the definition, which grpc-js hands the interceptors (their `method_definition`).
+    given.methodDefinition = transform ? withKey(given.methodDefinition, INNERMOST, mark) : marked.of(given.methodDefinition, mark);
     return given;
   };
   return options;
 }
 
-/** withKey(options, INNERMOST, mark), as a copy of its own (see withKey: one made on every call). */
-function withInnermostMark(options: CallOptions, mark: InnermostMark): CallOptions & { [INNERMOST]: InnermostMark } {
-  return Object.hasOwn(options, INNERMOST) ? { ...options, [INNERMOST]: mark } : { [INNERMOST]: mark, ...options };
+type MethodDefinition = CallProperties<unknown, unknown>['methodDefinition'];
+type Marked = MethodDefinition & { readonly [INNERMOST]: InnermostMark };
+
+/**
+ * The marked copies of a client's method definitions, one per method: grpc-js makes a
+ * definition per call with the same five fields (path, stream flags, the method's serializers),
+ * so a copy made once serves every call of the method — instead of a copy of the caller's call
+ * options per call (where the mark used to ride). A definition that differs in any field (a
+ * user's own makeUnaryRequest with other serializers) gets a copy of its own.
+ */
+class MarkedDefinitions {
+  /** Bounded: a client used on arbitrary paths (makeUnaryRequest) does not grow it without end. */
+  static readonly #MAX = 1000;
+  readonly #byPath = new Map<string, Marked>();
+
+  of(definition: MethodDefinition, mark: InnermostMark): Marked {
+    const known = this.#byPath.get(definition.path);
+    if (
+      known !== undefined &&
+      known[INNERMOST] === mark &&
+      known.requestSerialize === definition.requestSerialize &&
+      known.responseDeserialize === definition.responseDeserialize &&
+      known.requestStream === definition.requestStream &&
+      known.responseStream === definition.responseStream
+    )
+      return known;
+    const { path, requestStream, responseStream, requestSerialize, responseDeserialize } = definition;
+    const copy: Marked = { path, requestStream, responseStream, requestSerialize, responseDeserialize, [INNERMOST]: mark };
+    if (this.#byPath.size >= MarkedDefinitions.#MAX) this.#byPath.clear();
+    this.#byPath.set(path, copy);
+    return copy;
+  }
 }
 
 /**

@@ -5,7 +5,16 @@ import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { createClientStack, type ClientStackOptions } from 'grpc-meshlite';
-import { clientLayers, composeLayers, type ClientLayer, type ClientResult, type ClientSend } from 'grpc-meshlite/layers';
+import {
+  clientLayers,
+  composeLayers,
+  withSend,
+  type ClientLayer,
+  type ClientNext,
+  type ClientResult,
+  type ClientSend,
+} from 'grpc-meshlite/layers';
+import { toGrpcInterceptor } from '../../src/interceptors/adapter.js';
 import { composeClientLayers, sendForm } from '../../src/interceptors/send.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
@@ -202,6 +211,46 @@ describe('the layers in callback form', () => {
       expect(error?.details).to.contain('stub says no');
       expect(sent).to.equal(3);
       expect(endings).to.equal(1);
+    });
+
+    it('runs the call stats and logging from the call as their layers would: inner first, a failure below included', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const { logger, lines } = memoryLogger('debug');
+      const debug = logger.debug.bind(logger);
+      // The logging layer fails the second call: the call stats above it hear that failure.
+      let broken = false;
+      logger.debug = (...args: Parameters<typeof logger.debug>) => {
+        if (broken) throw new Error('log sink full');
+        debug(...args);
+      };
+      const recorded: Array<string | undefined> = [];
+      // A layer right under the observers that throws on the third call, instead of answering.
+      let calls = 0;
+      const throwsOnce = withSend(
+        (next: ClientNext) => next,
+        (next) => (call, done) => {
+          if (++calls === 3) throw new Error('layer broke');
+          next(call, done);
+        },
+      );
+      const [stats, logging, ...below] = clientLayers({ logger, callStats: () => (failure) => recorded.push(failure) });
+      expect([stats?.name, logging?.name]).to.deep.equal(['call-stats', 'logging']);
+      const layer = composeClientLayers(stats!.layer, logging!.layer, throwsOnce, ...below.map((entry) => entry.layer));
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(layer)]));
+      await getOrder(client);
+      broken = true;
+      const second = await expectGrpcError(getOrder(client));
+      broken = false;
+      const third = await expectGrpcError(getOrder(client));
+      expect(second.details).to.contain('log sink full');
+      expect(third.code).to.equal(grpc.status.INTERNAL);
+      expect(third.details).to.contain('layer broke');
+      expect(recorded).to.deep.equal([undefined, 'INTERNAL', 'INTERNAL']);
+      // The third call's line says how it ended, although no layer below the logging one answered.
+      const finished = lines.filter((line) => line.msg === 'call finished');
+      expect(finished.map((line) => line['code'])).to.deep.equal(['OK', 'INTERNAL']);
+      expect(finished[1]!['details']).to.contain('layer broke');
     });
 
     it('fails a call INTERNAL when its logger throws, as the promise form did', async () => {

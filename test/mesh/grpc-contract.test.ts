@@ -106,6 +106,28 @@ describe('the grpc-js contract', () => {
       await getOrder(client, {});
       expect(transformed).to.equal(1);
     });
+    it('serializes a call with the serializers it was made with, though an earlier call of its method had others', async () => {
+      const [a, b] = await pair();
+      const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB']);
+      const definition = orderServiceDefinition['GetOrder']!;
+      const seen: string[] = [];
+      const call = (tag: string) =>
+        new Promise<Order>((resolve, reject) =>
+          client.makeUnaryRequest<GetOrderRequest, Order>(
+            `/${SERVICE}/GetOrder`,
+            (request) => (seen.push(`${tag} out`), definition.requestSerialize(request)),
+            (bytes) => (seen.push(`${tag} in`), definition.responseDeserialize(bytes) as Order),
+            { id: 'o-1' },
+            new grpc.Metadata(),
+            {},
+            (error, order) => (error ? reject(error) : resolve(order!)),
+          ),
+        );
+      await getOrder(client);
+      await call('first');
+      await call('second');
+      expect(seen).to.deep.equal(['first out', 'first in', 'second out', 'second in']);
+    });
   });
 
   describe('what grpc-js does below the last interceptor (the stack sends attempts straight to the channel)', () => {
