@@ -55,7 +55,11 @@ type ListenerSignal = {
 export class Cancellation implements CancelSignal {
   #aborted = false;
   #reason: unknown;
-  #listeners: Array<(() => void) | AbortHandler> | undefined;
+  /**
+   * The listeners: one held as itself (a call's signal usually has one or two — the attempt
+   * and the retry engine — and an array for them was ~50 B a signal), more in an array.
+   */
+  #listeners: Listener | Listener[] | undefined;
 
   get aborted(): boolean {
     return this.#aborted;
@@ -65,16 +69,22 @@ export class Cancellation implements CancelSignal {
     return this.#reason;
   }
 
-  addEventListener(_type: 'abort', listener: (() => void) | AbortHandler): void {
+  addEventListener(_type: 'abort', listener: Listener): void {
     if (this.#aborted) return;
-    // [listener], not [] and a push: an empty array's first push makes room for 17.
-    if (this.#listeners === undefined) this.#listeners = [listener];
-    else this.#listeners.push(listener);
+    const listeners = this.#listeners;
+    if (listeners === undefined) this.#listeners = listener;
+    // [a, b], not [] and pushes: an empty array's first push makes room for 17.
+    else if (Array.isArray(listeners)) listeners.push(listener);
+    else this.#listeners = [listeners, listener];
   }
 
-  removeEventListener(_type: 'abort', listener: (() => void) | AbortHandler): void {
+  removeEventListener(_type: 'abort', listener: Listener): void {
     const listeners = this.#listeners;
-    if (!listeners) return;
+    if (listeners === listener) {
+      this.#listeners = undefined;
+      return;
+    }
+    if (!Array.isArray(listeners)) return;
     const index = listeners.indexOf(listener);
     if (index < 0) return;
     // Not splice, which makes an array of what it removed (on every call of every attempt).
@@ -89,9 +99,14 @@ export class Cancellation implements CancelSignal {
     const listeners = this.#listeners;
     this.#listeners = undefined;
     if (listeners === undefined) return;
-    for (const listener of listeners) {
-      if (typeof listener === 'function') listener();
-      else listener.handleEvent();
-    }
+    if (!Array.isArray(listeners)) return run(listeners);
+    for (const listener of listeners) run(listener);
   }
+}
+
+type Listener = (() => void) | AbortHandler;
+
+function run(listener: Listener): void {
+  if (typeof listener === 'function') listener();
+  else listener.handleEvent();
 }

@@ -34,6 +34,30 @@ describe('per-call building blocks', () => {
     expect(cancel.reason).to.equal('why');
   });
 
+  it('Cancellation keeps that order through its one-listener form: removed alone, removed before a second, joined by more', () => {
+    const heard: string[] = [];
+    const listener = (name: string) => () => heard.push(name);
+    const alone = new Cancellation();
+    const gone = listener('alone');
+    alone.addEventListener('abort', gone);
+    alone.removeEventListener('abort', gone);
+    alone.removeEventListener('abort', gone);
+    alone.abort();
+    const pair = new Cancellation();
+    const first = listener('first of two');
+    pair.addEventListener('abort', first);
+    pair.addEventListener('abort', listener('second of two'));
+    pair.removeEventListener('abort', first);
+    pair.abort();
+    const handler = { handleEvent: () => heard.push('handler') };
+    const three = new Cancellation();
+    three.addEventListener('abort', handler);
+    three.addEventListener('abort', listener('then a function'));
+    three.addEventListener('abort', listener('and another'));
+    three.abort();
+    expect(heard).to.deep.equal(['second of two', 'handler', 'then a function', 'and another']);
+  });
+
   it('an attempt listens to any signal as an object (handleEvent), once, and stops listening on every kind', () => {
     const heard: string[] = [];
     const handler = (name: string) => ({ handleEvent: () => heard.push(name) });
