@@ -8,7 +8,7 @@
  * this one place, shared by callers whose keys and objects differ, goes megamorphic: about 5×
  * slower than a copy of its own (measured 1.5 µs per call for the two copies every call made
  * through it, under a profiler). A copy on every call writes the same expression with its own
- * constant key where it is needed (the picker's hint, the innermost mark).
+ * constant key where it is needed (the picker's hint, the innermost mark's copies).
  */
 export function withKey<T extends object, K extends PropertyKey, V>(source: T, key: K, value: V): T & { [P in K]: V } {
   return (Object.hasOwn(source, key) ? { ...source, [key]: value } : { [key]: value, ...source }) as T & { [P in K]: V };

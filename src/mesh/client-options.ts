@@ -2,7 +2,6 @@
 // interceptors first to last (the first sees the call as the caller made it), and call-level
 // interceptors *replace* the client's; the mesh's stack must stay on every call all the same.
 import type { CallOptions, CallProperties, ClientOptions, Interceptor } from '@grpc/grpc-js';
-import { withKey } from '../call/with-key.js';
 import { INNERMOST, type InnermostMark } from '../interceptors/adapter.js';
 
 /**
@@ -34,7 +33,7 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
     // The call's properties are grpc-js's own, made for this call; its options may be the
     // caller's, and its method definition a user's transformer's: the mark rides in a copy of
     // the definition, which grpc-js hands the interceptors (their `method_definition`).
-    given.methodDefinition = transform ? withKey(given.methodDefinition, INNERMOST, mark) : marked.of(given.methodDefinition, mark);
+    given.methodDefinition = transform ? markedCopy(given.methodDefinition, mark) : marked.of(given.methodDefinition, mark);
     return given;
   };
   return options;
@@ -45,9 +44,9 @@ type Marked = MethodDefinition & { readonly [INNERMOST]: InnermostMark };
 
 /**
  * The marked copies of a client's method definitions, one per method: grpc-js makes a
- * definition per call with the same five fields (path, stream flags, the method's serializers),
- * so a copy made once serves every call of the method — instead of a copy of the caller's call
- * options per call (where the mark used to ride). A definition that differs in any field (a
+ * definition per call with the same fields (path, stream flags, the method's serializers), so a
+ * copy made once serves every call of the method — instead of a copy of the caller's call
+ * options per call (where the mark used to ride). A definition that differs in one of those (a
  * user's own makeUnaryRequest with other serializers) gets a copy of its own.
  */
 class MarkedDefinitions {
@@ -66,12 +65,16 @@ class MarkedDefinitions {
       known.responseStream === definition.responseStream
     )
       return known;
-    const { path, requestStream, responseStream, requestSerialize, responseDeserialize } = definition;
-    const copy: Marked = { path, requestStream, responseStream, requestSerialize, responseDeserialize, [INNERMOST]: mark };
+    const copy = markedCopy(definition, mark);
     if (this.#byPath.size >= MarkedDefinitions.#MAX) this.#byPath.clear();
-    this.#byPath.set(path, copy);
+    this.#byPath.set(definition.path, copy);
     return copy;
   }
+}
+
+/** `definition` with the mark: every field it has, the key first (see withKey). */
+function markedCopy(definition: MethodDefinition, mark: InnermostMark): Marked {
+  return Object.hasOwn(definition, INNERMOST) ? { ...definition, [INNERMOST]: mark } : { [INNERMOST]: mark, ...definition };
 }
 
 /**

@@ -105,6 +105,26 @@ describe('the grpc-js contract', () => {
       });
       await getOrder(client, {});
       expect(transformed).to.equal(1);
+      // Its calls' attempts still go straight to the channel, which serializes a request once
+      // for all of them (through grpc-js, each attempt would be serialized again).
+      let serialized = 0;
+      const definition = orderServiceDefinition['GetOrder']!;
+      const before = a.calls.length + b.calls.length;
+      await new Promise<Order>((resolve, reject) =>
+        client.makeUnaryRequest<GetOrderRequest, Order>(
+          `/${SERVICE}/GetOrder`,
+          (request) => (serialized++, definition.requestSerialize(request)),
+          (bytes) => definition.responseDeserialize(bytes) as Order,
+          { id: 'o-1' },
+          md({ 'x-test-fail-times': '1', 'x-test-key': 'transformed' }),
+          {},
+          (error, order) => (error ? reject(error) : resolve(order!)),
+        ),
+      );
+      expect(transformed).to.equal(2);
+      // Each backend fails the key's first call: the third attempt answers.
+      expect(a.calls.length + b.calls.length - before).to.equal(3);
+      expect(serialized).to.equal(1);
     });
     it('serializes a call with the serializers it was made with, though an earlier call of its method had others', async () => {
       const [a, b] = await pair();
