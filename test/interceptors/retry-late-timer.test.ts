@@ -52,7 +52,8 @@ describe('retry: a timer that fired late because the event loop was held', funct
   this.timeout(20_000);
   const pool = useTestPool();
 
-  async function oneHeldCall(retry: RetryOptions) {
+  /** One call while the app holds the event loop for `heldMs` from its start (past the timer's due time), its answer in the socket. */
+  async function oneHeldCall(retry: RetryOptions, heldMs = 3 * TIMER_MS) {
     const counters = new Int32Array(new SharedArrayBuffer(8));
     const backend = new Worker(BACKEND, { eval: true, workerData: { counters: counters.buffer } });
     // Stopped from inside: Node aborts a worker terminated while an HTTP/2 session reads.
@@ -73,12 +74,16 @@ describe('retry: a timer that fired late because the event loop was held', funct
     await once(backend, 'message'); // the request has reached the backend
     const arrivedAfterMs = Date.now() - sentAt;
     // The app's own CPU work holds the event loop until the answer is in the socket and the
-    // timer is late by more than its own length (due at TIMER_MS, so past 2 x TIMER_MS).
-    const until = () => Atomics.load(counters, 1) > 0 && Date.now() - sentAt > 3 * TIMER_MS;
+    // timer is late (due at TIMER_MS).
+    const until = () => Atomics.load(counters, 1) > 0 && Date.now() - sentAt > heldMs;
     while (!until() && Date.now() - sentAt < 10_000) continue;
     await answer;
     return { arrivedAfterMs, requests: Atomics.load(counters, 0), events: events.map((event) => event.kind) };
   }
+
+  const hedged: RetryOptions = {
+    methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: TIMER_MS, maxAttempts: 2 } } },
+  };
 
   it('does not cut an attempt whose answer is in the socket', async () => {
     const { arrivedAfterMs, requests, events } = await oneHeldCall({ idempotent: true, perAttemptTimeoutMs: TIMER_MS });
@@ -87,10 +92,22 @@ describe('retry: a timer that fired late because the event loop was held', funct
   });
 
   it('sends no hedge for an answer that is in the socket', async () => {
-    const { arrivedAfterMs, requests, events } = await oneHeldCall({
-      methods: { 'orders.v1.OrderService/GetOrder': { idempotent: true, hedging: { delayMs: TIMER_MS, maxAttempts: 2 } } },
-    });
+    const { arrivedAfterMs, requests, events } = await oneHeldCall(hedged);
     expect(arrivedAfterMs, 'the request reached the backend before the hedge was due').to.be.below(TIMER_MS);
     expect({ requests, events }).to.deep.equal({ requests: 1, events: [] });
+  });
+
+  // A client busy with many calls holds its loop a little at a time: the timer is late by a
+  // fraction of its length, and the answer that came meanwhile is unread all the same.
+  it('sends no hedge, and cuts no attempt, for an answer in the socket when the timer is late by a fraction of its length', async () => {
+    const held = TIMER_MS + TIMER_MS / 4;
+    const hedge = await oneHeldCall(hedged, held);
+    const cut = await oneHeldCall({ idempotent: true, perAttemptTimeoutMs: TIMER_MS }, held);
+    for (const { arrivedAfterMs } of [hedge, cut])
+      expect(arrivedAfterMs, 'the request reached the backend before the timer was due').to.be.below(TIMER_MS);
+    expect([hedge, cut].map(({ requests, events }) => ({ requests, events }))).to.deep.equal([
+      { requests: 1, events: [] },
+      { requests: 1, events: [] },
+    ]);
   });
 });

@@ -58,9 +58,9 @@ export class RetryingCall implements Timed, AbortHandler {
   #pendingHedge = false;
   /** The clock's timer queue, which this call is queued in while something is due (#arm). */
   readonly #timers: TimerQueue;
-  /** The due time it is queued for (undefined: not queued), and the wait it was queued with. */
+  /** The due time it is queued for (undefined: not queued), and how late it may fire before that says the loop was held. */
   #armedFor: number | undefined;
-  #armedMs = Infinity;
+  #lateAfterMs = Infinity;
   /** The timer queue's (Timed): this call is its own timer. */
   dueAt = 0;
   timedPrev: Timed | undefined = undefined;
@@ -250,7 +250,7 @@ export class RetryingCall implements Timed, AbortHandler {
     if (due === Infinity) return this.#timers.cancel(this);
     const now = this.#context.clock.now();
     // A timer for what is already due is a turn of the event loop, not a wait: never late.
-    this.#armedMs = due > now ? due - now : Infinity;
+    this.#lateAfterMs = due > now ? Math.min(due - now, LATE_MS) : Infinity;
     // Armed first from the caller's turn (the first attempt) or from the end of an attempt it
     // sent, which that turn's context reaches.
     if (this.#call.via === undefined) this.#scope ??= new AsyncResource('grpc-meshlite.retry');
@@ -272,19 +272,20 @@ export class RetryingCall implements Timed, AbortHandler {
   static readonly #runDue = (call: RetryingCall): void => call.#due();
 
   /**
-   * What is due now. After the event loop was held (the app's own work, a long GC), Node runs
-   * expired timers before the I/O callbacks already waiting (DESIGN.md's pitfall): a timer late
-   * by more than its own length is no evidence that an answer is missing. While an attempt
-   * runs, it gets one more turn first: a 0 ms timer set in the timers phase runs after this
-   * turn's poll phase, which reads an answer waiting in the socket.
+   * What is due now. After the event loop was held (the app's own work, a long GC, a client
+   * busy with many calls), Node runs expired timers before the I/O callbacks already waiting
+   * (DESIGN.md's pitfall): a timer that fired late is no evidence that an answer is missing,
+   * since one that came while the loop was busy is still unread. While an attempt runs, it gets
+   * one more turn first: a 0 ms timer set in the timers phase runs after this turn's poll
+   * phase, which reads an answer waiting in the socket.
    */
   #due(): void {
     if (this.#settled) return;
     const { policy, clock } = this.#context;
     const now = clock.now();
     const armedFor = this.#armedFor ?? now;
-    if (now - armedFor > this.#armedMs && this.#running !== undefined) {
-      this.#armedMs = Infinity; // the second look is never late
+    if (now - armedFor > this.#lateAfterMs && this.#running !== undefined) {
+      this.#lateAfterMs = Infinity; // the second look is never late
       this.#timers.schedule(this, now); // due now: the queue's next turn
       return;
     }
@@ -345,6 +346,13 @@ export class RetryingCall implements Timed, AbortHandler {
     this.#context.retried.emit({ method: this.#call.method.path, attempt: this.#started, code, peer, delayMs, kind });
   }
 }
+
+/**
+ * How late a timer may fire before the lateness says the event loop was held (the answer may
+ * be waiting unread): more than the timer's own granularity and the clocks' skew (Date.now()
+ * and the loop's clock differ by up to a millisecond), or the timer's length if shorter.
+ */
+const LATE_MS = 2;
 
 /** The method's adaptive hedge delay under the context's policy, made on its first hedged call. */
 function hedgeDelayOf(context: RetryContext, path: string, floorMs: number, adaptive: AdaptiveHedging): HedgeDelay {
