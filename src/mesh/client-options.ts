@@ -28,12 +28,16 @@ export function withStack(user: ClientOptions = {}, stack: readonly Interceptor[
   const marked = new MarkedDefinitions();
   options.callInvocationTransformer = (properties: CallProperties<unknown, unknown>) => {
     const given = withCallStack(transform ? transform(properties) : properties, stack);
-    if (interceptor === undefined || !isLast(interceptor, given.callOptions, clientLevel)) return given;
+    const chain = interceptorChain(given.callOptions, clientLevel);
+    if (interceptor === undefined || chain === undefined || chain.indexOf(interceptor) !== chain.length - 1) return given;
     if (mark?.channel !== given.channel) mark = { interceptor, channel: given.channel };
     // The call's properties are grpc-js's own, made for this call; its options may be the
-    // caller's, and its method definition a user's transformer's: the mark rides in a copy of
-    // the definition, which grpc-js hands the interceptors (their `method_definition`).
-    given.methodDefinition = transform ? markedCopy(given.methodDefinition, mark) : marked.of(given.methodDefinition, mark);
+    // caller's: the mark rides in a copy of the method definition, which grpc-js hands the
+    // interceptors (their `method_definition`). One copy serves all of a method's calls unless
+    // an interceptor of the user's sees it (it may change the definition it is given, for its
+    // own call) or the definition is a user's transformer's.
+    const shared = transform === undefined && chain.length === stack.length;
+    given.methodDefinition = shared ? marked.of(given.methodDefinition, mark) : markedCopy(given.methodDefinition, mark);
     return given;
   };
   return options;
@@ -78,16 +82,15 @@ function markedCopy(definition: MethodDefinition, mark: InnermostMark): Marked {
 }
 
 /**
- * Whether the stack's interceptor is this call's last (and there only once): its attempts may
- * then go straight to the call's channel (see InnermostMark), and the call is marked for it.
+ * A call's interceptors as grpc-js chooses them (call-level ones replace the client's), when
+ * they are interceptors: the stack's interceptor may send its attempts straight to the call's
+ * channel only as the last of them (see InnermostMark), and the call is marked for it then.
  * Any other arrangement (providers, the interceptor used twice or followed by another) leaves
  * the call unmarked, and its attempts go on through grpc-js.
  */
-function isLast(interceptor: Interceptor, callOptions: CallOptions, clientLevel: readonly Interceptor[] | undefined): boolean {
+function interceptorChain(callOptions: CallOptions, clientLevel: readonly Interceptor[] | undefined): readonly Interceptor[] | undefined {
   const { interceptors: callLevel, interceptor_providers: callProviders } = callOptions;
-  // As grpc-js chooses: call-level interceptors or providers replace the client's.
-  const chain = callLevel?.length || callProviders?.length ? (callProviders?.length ? undefined : callLevel) : clientLevel;
-  return chain !== undefined && chain.indexOf(interceptor) === chain.length - 1;
+  return callLevel?.length || callProviders?.length ? (callProviders?.length ? undefined : callLevel) : clientLevel;
 }
 
 function withCallStack(properties: CallProperties<unknown, unknown>, stack: readonly Interceptor[]): CallProperties<unknown, unknown> {

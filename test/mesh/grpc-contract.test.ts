@@ -92,6 +92,22 @@ describe('the grpc-js contract', () => {
       expect([callLevel.seen.calls, clientLevel.seen.calls]).to.deep.equal([1, 0]);
     });
 
+    it("lets an interceptor of the user's change the method definition of its own call only", async () => {
+      const [a, b] = await pair();
+      let seen = 0;
+      // Sends the first call to another method (as a method-renaming interceptor would).
+      const renames: grpc.Interceptor = (options, nextCall) => {
+        if (++seen === 1) options.method_definition.path = `/${SERVICE}/CreateOrder`;
+        return new grpc.InterceptingCall(nextCall(options));
+      };
+      const { client } = await readyMeshClient(pool, { config: config(a, b) }, ['ServiceA', 'ServiceB'], {
+        clientOptions: { interceptors: [renames] },
+      });
+      await getOrder(client);
+      await getOrder(client);
+      expect([...a.calls, ...b.calls].map((call) => call.method)).to.deep.equal(['CreateOrder', 'GetOrder']);
+    });
+
     it("runs the user's callInvocationTransformer", async () => {
       const [a, b] = await pair();
       let transformed = 0;
