@@ -70,11 +70,18 @@ const OBSERVER = Symbol('grpc-meshlite call observer');
 const PARTS = Symbol('grpc-meshlite composed parts');
 
 type Parts = { readonly [PARTS]?: readonly ClientLayer[] };
-type Observed = { readonly [OBSERVER]?: CallObserver };
+/** The observer form, and the callback form it stands for (withSend may replace that one). */
+type Observed = { readonly [OBSERVER]?: { readonly observer: CallObserver; readonly send: SendLayer | undefined } };
 
-/** `layer`, which also has an observer form (CallObserver). */
+/** `layer`, which also has an observer form (CallObserver) doing what its callback form does. */
 export function withObserver<L extends ClientLayer>(layer: L, observer: CallObserver): L {
-  return Object.assign(layer, { [OBSERVER]: observer });
+  return Object.assign(layer, { [OBSERVER]: { observer, send: layer.send } });
+}
+
+/** The observer form of `layer`, unless its callback form is no longer the one it stands for. */
+function observerOf(layer: ClientLayer): CallObserver | undefined {
+  const observed = (layer as Observed)[OBSERVER];
+  return observed?.send === layer.send ? observed?.observer : undefined;
 }
 
 function partsOf(layer: ClientLayer): readonly ClientLayer[] {
@@ -91,7 +98,7 @@ export function leadingObservers(layer: ClientLayer): { readonly observers: read
   const parts = partsOf(layer);
   const observers: CallObserver[] = [];
   for (const part of parts) {
-    const observer = (part as Observed)[OBSERVER];
+    const observer = observerOf(part);
     if (observer === undefined) break;
     observers.push(observer);
   }

@@ -1,6 +1,6 @@
 // DESIGN.md's pitfall: after the event loop was held (the app's own CPU work, a long GC), Node
 // runs expired timers before the I/O callbacks already waiting. An attempt's timeout or a hedge
-// delay that fired late by more than its own length is no evidence that the answer is missing:
+// delay that fired late (by more than 2 ms) is no evidence that the answer is missing:
 // here the answer is sitting in the socket, and the call takes it instead of cutting the
 // attempt (a DEADLINE_EXCEEDED that passive ejection would count) or sending a hedge.
 import { once } from 'node:events';

@@ -253,6 +253,23 @@ describe('the layers in callback form', () => {
       expect(finished[1]!['details']).to.contain('layer broke');
     });
 
+    it('runs the callback form withSend gave a toolkit layer, not the observer it stood for', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const { logger, lines } = memoryLogger('debug');
+      const logging = clientLayers({ logger, retry: false, breaker: false, deadline: false })[0]!;
+      expect(logging.name).to.equal('logging');
+      let ran = 0;
+      const mine = withSend(logging.layer, (next) => (call, done) => {
+        ran++;
+        next(call, done);
+      });
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(mine))]));
+      await getOrder(client);
+      expect(ran).to.equal(1);
+      expect(lines.filter((line) => line.msg === 'call finished')).to.have.length(0);
+    });
+
     it('fails a call INTERNAL when its logger throws, as the promise form did', async () => {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
