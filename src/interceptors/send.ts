@@ -80,8 +80,8 @@ export function withObserver<L extends ClientLayer>(layer: L, observer: CallObse
 
 /** The observer form of `layer`, unless its callback form is no longer the one it stands for. */
 function observerOf(layer: ClientLayer): CallObserver | undefined {
-  const observed = (layer as Observed)[OBSERVER];
-  return observed?.send === layer.send ? observed?.observer : undefined;
+  const form = (layer as Observed)[OBSERVER];
+  return form?.send === layer.send ? form?.observer : undefined;
 }
 
 function partsOf(layer: ClientLayer): readonly ClientLayer[] {
