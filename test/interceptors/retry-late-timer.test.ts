@@ -13,7 +13,8 @@ import { useTestPool } from '../helpers/servers.js';
 
 /**
  * A gRPC backend on its own thread, so that it answers while this thread's event loop is held.
- * It answers every GetOrder at once with an empty Order. Shared counters: [0] streams opened,
+ * It answers every GetOrder at once with an empty Order (`hangFirst`: all but the first,
+ * which it never answers). Shared counters: [0] streams opened,
  * [1] answers fully sent; it posts 'request' once a request has fully arrived.
  */
 const BACKEND = `
@@ -27,10 +28,11 @@ server.on('session', (session) => {
   session.on('close', () => sessions.delete(session));
 });
 server.on('stream', (stream) => {
-  Atomics.add(counters, 0, 1);
+  const index = Atomics.add(counters, 0, 1);
   stream.resume();
   stream.on('end', () => {
     parentPort.postMessage('request');
+    if (workerData.hangFirst && index === 0) return; // a hung backend, for the first request only
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(Buffer.alloc(5));
@@ -53,9 +55,9 @@ describe('retry: a timer that fired late because the event loop was held', funct
   const pool = useTestPool();
 
   /** One call while the app holds the event loop for `heldMs` from its start (past the timer's due time), its answer in the socket. */
-  async function oneHeldCall(retry: RetryOptions, heldMs = 3 * TIMER_MS) {
+  async function oneHeldCall(retry: RetryOptions, heldMs = 3 * TIMER_MS, hangFirst = false) {
     const counters = new Int32Array(new SharedArrayBuffer(8));
-    const backend = new Worker(BACKEND, { eval: true, workerData: { counters: counters.buffer } });
+    const backend = new Worker(BACKEND, { eval: true, workerData: { counters: counters.buffer, hangFirst } });
     // Stopped from inside: Node aborts a worker terminated while an HTTP/2 session reads.
     pool.defer(async () => {
       backend.postMessage('stop');
@@ -75,7 +77,7 @@ describe('retry: a timer that fired late because the event loop was held', funct
     const arrivedAfterMs = Date.now() - sentAt;
     // The app's own CPU work holds the event loop until the answer is in the socket and the
     // timer is late (due at TIMER_MS).
-    const until = () => Atomics.load(counters, 1) > 0 && Date.now() - sentAt > heldMs;
+    const until = () => (hangFirst || Atomics.load(counters, 1) > 0) && Date.now() - sentAt > heldMs;
     while (!until() && Date.now() - sentAt < 10_000) continue;
     await answer;
     return { arrivedAfterMs, requests: Atomics.load(counters, 0), events: events.map((event) => event.kind) };
@@ -109,5 +111,11 @@ describe('retry: a timer that fired late because the event loop was held', funct
       { requests: 1, events: [] },
       { requests: 1, events: [] },
     ]);
+  });
+
+  // The one more turn is taken once: with no answer in the socket, the hedge goes out then.
+  it('still hedges an attempt whose backend hangs when the timer fired late', async () => {
+    const { requests, events } = await oneHeldCall(hedged, TIMER_MS + TIMER_MS / 4, true);
+    expect({ requests, events }).to.deep.equal({ requests: 2, events: ['hedge'] });
   });
 });
