@@ -48,7 +48,8 @@ const resolved = Promise.resolve();
 /** composeLayers for client layers, keeping the callback form: the composed layer has one too, and knows its parts. */
 export function composeClientLayers(...layers: readonly ClientLayer[]): ClientLayer {
   const parts = layers.flatMap(partsOf);
-  return Object.assign(withSend(composeLayers(...layers), composeSends(parts)), { [PARTS]: parts });
+  const composed = withSend(composeLayers(...layers), composeSends(parts));
+  return Object.assign(composed, { [PARTS]: { parts, send: composed.send } });
 }
 
 function composeSends(layers: readonly ClientLayer[]): SendLayer {
@@ -69,7 +70,8 @@ export type CallObserver = (call: ClientCall, result: ClientResult, startedAt: n
 const OBSERVER = Symbol('grpc-meshlite call observer');
 const PARTS = Symbol('grpc-meshlite composed parts');
 
-type Parts = { readonly [PARTS]?: readonly ClientLayer[] };
+/** The parts of a composition, and the callback form composed of them (withSend may replace that one). */
+type Parts = { readonly [PARTS]?: { readonly parts: readonly ClientLayer[]; readonly send: SendLayer } };
 /** The observer form, and the callback form it stands for (withSend may replace that one). */
 type Observed = { readonly [OBSERVER]?: { readonly observer: CallObserver; readonly send: SendLayer | undefined } };
 
@@ -84,8 +86,10 @@ function observerOf(layer: ClientLayer): CallObserver | undefined {
   return form?.send === layer.send ? form?.observer : undefined;
 }
 
+/** The parts `layer` was composed of, or itself: a composition whose callback form was replaced is one part. */
 function partsOf(layer: ClientLayer): readonly ClientLayer[] {
-  return (layer as Parts)[PARTS] ?? [layer];
+  const composed = (layer as Parts)[PARTS];
+  return composed !== undefined && composed.send === layer.send ? composed.parts : [layer];
 }
 
 /**

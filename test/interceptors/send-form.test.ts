@@ -270,6 +270,22 @@ describe('the layers in callback form', () => {
       expect(lines.filter((line) => line.msg === 'call finished')).to.have.length(0);
     });
 
+    it('runs the callback form withSend gave a composition of toolkit layers, not its parts', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const { logger, lines } = memoryLogger('debug');
+      const layers = clientLayers({ logger, retry: false, breaker: false, deadline: false }).map((entry) => entry.layer);
+      let ran = 0;
+      const mine = withSend(composeClientLayers(...layers), (next) => (call, done) => {
+        ran++;
+        next(call, done);
+      });
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(mine))]));
+      await getOrder(client);
+      expect(ran).to.equal(1);
+      expect(lines.filter((line) => line.msg === 'call finished')).to.have.length(0);
+    });
+
     it('fails a call INTERNAL when its logger throws, as the promise form did', async () => {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
