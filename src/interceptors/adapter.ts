@@ -24,7 +24,7 @@ import { RoutingHint, startWithRoutingHint, withoutRoutingHint, withRoutingHint,
 import { makeStatus } from '../call/status.js';
 import { DROP_RESPONSES, layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { leadingObservers, observed, soon, type CallObserver } from './send.js';
+import { leadingForms, observed, soon, type CallObserver, type CallPrelude, type OwnCall } from './send.js';
 import { dispatchSend, sendVia } from './transport.js';
 import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResult, ClientSend, ResponseSink } from './types.js';
 
@@ -38,9 +38,10 @@ import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResu
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
-  // The observers at the top of the stack (call stats, logging) run from the call object.
-  const { observers, rest } = leadingObservers(layer);
-  const stack: Stack = { send: rest(dispatchSend), observers };
+  // The observers at the top of the stack (call stats, logging) run from the call object, and
+  // the layers right under them that only ready a call (route, deadline) ready the one it makes.
+  const { observers, preludes, rest } = leadingForms(layer);
+  const stack: Stack = { send: rest(dispatchSend), observers, preludes };
   const routeStream = options.streamDestination;
   const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
@@ -110,10 +111,11 @@ function routedStream(path: string, destinationOf: (path: string, metadata: Meta
   };
 }
 
-/** What runs a call: the layers' chain, and the observers above it (outermost first). */
+/** What runs a call: the layers' chain, the observers above it and the preludes between them (outermost first). */
 interface Stack {
   readonly send: ClientSend;
   readonly observers: readonly CallObserver[];
+  readonly preludes: readonly CallPrelude[];
 }
 
 /** A call's listener until grpc-js starts it with one (one object for all calls, not one per call). */
@@ -185,7 +187,8 @@ class ReadThrough implements InterceptingListener {
 class LayeredCall extends Cancellation implements InterceptingCallInterface, ResponseSink, AttemptChannel {
   readonly #method: MethodInfo;
   readonly #options: InterceptorOptions;
-  readonly #nextCall: NextCall;
+  /** The interceptors after ours; kept only when attempts go through them (no channel). */
+  readonly #nextCall: NextCall | undefined;
   readonly #stack: Stack;
   /** The call as the layers got it, and when (for the observers). */
   #call: ClientCall | undefined;
@@ -219,7 +222,9 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     super();
     this.#method = method;
     this.#options = options;
-    this.#nextCall = nextCall;
+    // Straight to the channel, the call never needs it: not holding grpc-js's closure (and
+    // the context it keeps) is less for the garbage collector to carry while the call is in flight.
+    this.#nextCall = channel === undefined ? nextCall : undefined;
     this.#stack = stack;
     this.#waitForReady = waitForReady;
     this.#channel = channel;
@@ -247,7 +252,8 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
       metadata = metadata.clone();
       metadata.setOptions({ ...metadata.getOptions(), waitForReady: true });
     }
-    const call: ClientCall = {
+    // Its route and deadline are the preludes' to set, before any layer below sees it.
+    const call: OwnCall = {
       method: this.#method,
       message: this.#message,
       metadata,
@@ -269,7 +275,15 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     }
     this.#inside = true;
     try {
-      stack.send(call, this.#done);
+      const preludes = stack.preludes;
+      let readied = 0;
+      let ended: ClientResult | undefined;
+      while (readied < preludes.length && ended === undefined) ended = preludes[readied++]!.ready(call);
+      // Ended before it went on (its deadline had passed): the observers still see it.
+      if (ended === undefined) stack.send(call, this.#done);
+      else this.#done(ended);
+      // As each layer's code after its `next`: the innermost first.
+      for (let i = ended === undefined ? readied - 1 : readied - 2; i >= 0; i--) preludes[i]!.sent?.(call);
     } catch (error) {
       // A layer that throws instead of handing on a result fails its call, as a rejection does.
       this.#done(layerFailure(error));
@@ -349,7 +363,7 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
 
   /** Through the interceptors after ours, which end at grpc-js's bottom call. */
   #openNext(call: ClientCall, metadata: Metadata, listener: InterceptingListener): InterceptingCallInterface {
-    const attempt = this.#nextCall({ ...this.#options, deadline: call.deadline });
+    const attempt = this.#nextCall!({ ...this.#options, deadline: call.deadline });
     // An interceptor below may keep the metadata it is given: the hint goes in a copy.
     attempt.start(call.hint ? withRoutingHint(metadata, call.hint) : metadata, listener);
     attempt.sendMessage(call.message);

@@ -6,7 +6,7 @@ import { resolveWith } from '../schema/validate.js';
 import { DAY, durationMs, methodTable } from '../schema/bounds.js';
 import { failedResult, withDeadline } from './call.js';
 import { methodLookup } from '../call/method-table.js';
-import { soon, withSend } from './send.js';
+import { soon, withPrelude, withSend } from './send.js';
 import type { ClientCall, ClientLayer, ClientResult, MethodInfo } from './types.js';
 
 export interface DeadlineOptions {
@@ -71,7 +71,7 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
       makeStatus(Status.DEADLINE_EXCEEDED, `deadline exceeded before the call started (${late} ms past its deadline); not sent`),
     );
   };
-  return withSend(
+  const layer = withSend(
     (next) => (call) => {
       const deadline = bound(call);
       if (typeof deadline !== 'number') return Promise.resolve(deadline);
@@ -83,4 +83,13 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
       next(deadline === call.deadline ? call : withDeadline(call, deadline), done);
     },
   );
+  // The grpc-js adapter has the deadline set in the call it makes: no copy of the call.
+  return withPrelude(layer, {
+    ready: (call) => {
+      const deadline = bound(call);
+      if (typeof deadline !== 'number') return deadline;
+      call.deadline = deadline;
+      return undefined;
+    },
+  });
 }

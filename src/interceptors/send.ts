@@ -72,18 +72,24 @@ const PARTS = Symbol('grpc-meshlite composed parts');
 
 /** The parts of a composition, and the callback form composed of them (withSend may replace that one). */
 type Parts = { readonly [PARTS]?: { readonly parts: readonly ClientLayer[]; readonly send: SendLayer } };
-/** The observer form, and the callback form it stands for (withSend may replace that one). */
-type Observed = { readonly [OBSERVER]?: { readonly observer: CallObserver; readonly send: SendLayer | undefined } };
+/** A form a maker of calls may run in a layer's place, and the callback form it stands for (withSend may replace that one). */
+type HeldForm<F> = { readonly form: F; readonly send: SendLayer | undefined };
+
+/** `layer`, which also has `form` (under `key`) doing what its callback form does. */
+function withForm<L extends ClientLayer, F>(layer: L, key: symbol, form: F): L {
+  const held: HeldForm<F> = { form, send: layer.send };
+  return Object.assign(layer, { [key]: held });
+}
+
+/** The form `layer` has under `key`, unless its callback form is no longer the one it stands for. */
+function formOf<F>(layer: ClientLayer, key: symbol): F | undefined {
+  const held = (layer as unknown as Readonly<Record<symbol, HeldForm<F> | undefined>>)[key];
+  return held?.send === layer.send ? held?.form : undefined;
+}
 
 /** `layer`, which also has an observer form (CallObserver) doing what its callback form does. */
 export function withObserver<L extends ClientLayer>(layer: L, observer: CallObserver): L {
-  return Object.assign(layer, { [OBSERVER]: { observer, send: layer.send } });
-}
-
-/** The observer form of `layer`, unless its callback form is no longer the one it stands for. */
-function observerOf(layer: ClientLayer): CallObserver | undefined {
-  const form = (layer as Observed)[OBSERVER];
-  return form?.send === layer.send ? form?.observer : undefined;
+  return withForm(layer, OBSERVER, observer);
 }
 
 /** The parts `layer` was composed of, or itself: a composition whose callback form was replaced is one part. */
@@ -92,21 +98,57 @@ function partsOf(layer: ClientLayer): readonly ClientLayer[] {
   return composed !== undefined && composed.send === layer.send ? composed.parts : [layer];
 }
 
+/** A call its maker made and still holds alone: a prelude may set its fields. */
+export type OwnCall = { -readonly [K in keyof ClientCall]: ClientCall[K] };
+
 /**
- * `layer` split for a maker of calls that runs observers itself: the observer forms of its
- * outermost parts, as long as they have one (outermost first), and the callback form of the
- * rest. The observers see a call as the layers did: as it went in, and its result as the layers
- * below handed it on.
+ * What a layer that only readies a call does (the route layer matching the call's route, the
+ * deadline layer setting its deadline), in a form the maker of a call can run as it makes the
+ * call: `ready` sets fields of the call in place and returns undefined for it to go on, or the
+ * result that ends it at once; `sent` runs once the call has gone on below (the route's
+ * mirror), as the layer's own code after its `next` does. The grpc-js adapter runs them right
+ * under its observers on the one call object it made, instead of each layer copying the call.
+ * Internal, as CallObserver is.
  */
-export function leadingObservers(layer: ClientLayer): { readonly observers: readonly CallObserver[]; readonly rest: SendLayer } {
+export interface CallPrelude {
+  readonly ready: (call: OwnCall) => ClientResult | undefined;
+  readonly sent?: (call: ClientCall) => void;
+}
+
+const PRELUDE = Symbol('grpc-meshlite call prelude');
+
+/** `layer`, which also has a prelude form (CallPrelude) doing what its callback form does. */
+export function withPrelude<L extends ClientLayer>(layer: L, prelude: CallPrelude): L {
+  return withForm(layer, PRELUDE, prelude);
+}
+
+/**
+ * `layer` split for a maker of calls that runs the first layers itself: the observer forms of
+ * its outermost parts, as long as they have one (outermost first); then the prelude forms of
+ * the parts after them, as long as they have one; and the callback form of the rest. The
+ * observers see the call as it goes on below the preludes (the toolkit's observers read none
+ * of the fields a prelude sets), and its result as the layers below handed it on.
+ */
+export function leadingForms(layer: ClientLayer): {
+  readonly observers: readonly CallObserver[];
+  readonly preludes: readonly CallPrelude[];
+  readonly rest: SendLayer;
+} {
   const parts = partsOf(layer);
   const observers: CallObserver[] = [];
-  for (const part of parts) {
-    const observer = observerOf(part);
-    if (observer === undefined) break;
-    observers.push(observer);
+  const preludes: CallPrelude[] = [];
+  let taken = 0;
+  for (; taken < parts.length; taken++) {
+    const observer = preludes.length === 0 ? formOf<CallObserver>(parts[taken]!, OBSERVER) : undefined;
+    if (observer !== undefined) {
+      observers.push(observer);
+      continue;
+    }
+    const prelude = formOf<CallPrelude>(parts[taken]!, PRELUDE);
+    if (prelude === undefined) break;
+    preludes.push(prelude);
   }
-  return { observers, rest: observers.length === 0 ? sendForm(layer) : composeSends(parts.slice(observers.length)) };
+  return { observers, preludes, rest: taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken)) };
 }
 
 /** The result `observers` (outermost first) hand on for `call`'s `result`: the innermost sees it first. */

@@ -286,6 +286,58 @@ describe('the layers in callback form', () => {
       expect(lines.filter((line) => line.msg === 'call finished')).to.have.length(0);
     });
 
+    it("sets the deadline layer's deadline in the call it makes: the layers below see it, and a late call is not sent", async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const recorded: Array<string | undefined> = [];
+      const layers = clientLayers({
+        logger: memoryLogger('warn').logger,
+        callStats: () => (failure) => recorded.push(failure),
+        deadline: { timeoutMs: 1000 },
+        breaker: false,
+        retry: false,
+      });
+      expect(layers.map((entry) => entry.name)).to.deep.equal(['call-stats', 'logging', 'deadline']);
+      const seen: number[] = [];
+      const below = withSend(
+        (next: ClientNext) => next,
+        (next) => (call, done) => {
+          seen.push(call.deadline);
+          next(call, done);
+        },
+      );
+      const layer = composeClientLayers(...layers.map((entry) => entry.layer), below);
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(layer)]));
+      const before = Date.now();
+      await getOrder(client);
+      const after = Date.now();
+      // No deadline of the caller's: the configured timeout's.
+      expect(seen).to.have.length(1);
+      expect(seen[0]).to.be.within(before + 1000, after + 1000);
+      const late = await expectGrpcError(getOrder(client, {}, { deadline: before - 10 }));
+      expect(late.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+      expect(late.details).to.contain('not sent');
+      expect(seen).to.have.length(1);
+      expect(backend.calls).to.have.length(1);
+      expect(recorded).to.deep.equal([undefined, 'DEADLINE_EXCEEDED']);
+    });
+
+    it('runs the callback form withSend gave the deadline layer, not the prelude it stood for', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const deadline = clientLayers({ logging: false, deadline: { timeoutMs: 1000 }, breaker: false, retry: false })[0]!;
+      expect(deadline.name).to.equal('deadline');
+      const seen: number[] = [];
+      const mine = withSend(deadline.layer, (next) => (call, done) => {
+        seen.push(call.deadline);
+        next(call, done);
+      });
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(mine))]));
+      await getOrder(client);
+      // The caller's deadline (none) as the user's form got it: no prelude ran before it.
+      expect(seen).to.deep.equal([Infinity]);
+    });
+
     it('fails a call INTERNAL when its logger throws, as the promise form did', async () => {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());

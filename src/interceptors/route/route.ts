@@ -6,7 +6,7 @@ import { IDEMPOTENCY_KEY_HEADER } from '../../call/wire.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { resolveWith } from '../../schema/validate.js';
 import { deriveCall } from '../call.js';
-import { withSend } from '../send.js';
+import { withPrelude, withSend } from '../send.js';
 import type { CallRoute, ClientCall, ClientLayer, MatchedRoute, MethodInfo, RouteMatcher } from '../types.js';
 import { MIRROR_TIMEOUT_MS, Mirrors, type MirrorSnapshot } from './mirror.js';
 
@@ -93,7 +93,19 @@ export function routeLayer(options: RouteOptions): RouteLayer {
       if (matched.config.mirror !== undefined) mirrors.maybeSend(routed, matched);
     },
   );
-  return Object.assign(layer, { mirrors: () => mirrors.snapshot() });
+  // The grpc-js adapter has the route set in the call it makes: no copy of the call.
+  const prelude = withPrelude(layer, {
+    ready: (call) => {
+      const matched = routes()?.match(call.method.path, call.metadata);
+      if (matched !== undefined) call.route = new RoutedCall(matched);
+      return undefined;
+    },
+    sent: (call) => {
+      const matched = call.route?.route;
+      if (matched?.config.mirror !== undefined) mirrors.maybeSend(call, matched);
+    },
+  });
+  return Object.assign(prelude, { mirrors: () => mirrors.snapshot() });
 }
 
 /**
