@@ -24,7 +24,7 @@ import { RoutingHint, startWithRoutingHint, withoutRoutingHint, withRoutingHint,
 import { makeStatus } from '../call/status.js';
 import { DROP_RESPONSES, layerFailure } from './call.js';
 import { methodLookup, type MethodTable } from '../call/method-table.js';
-import { leadingForms, observed, soon, type CallObserver, type CallPrelude, type OwnCall } from './send.js';
+import { leadingForms, observed, soon, type CallGuard, type CallObserver, type CallPrelude, type OwnCall } from './send.js';
 import { dispatchSend, sendVia } from './transport.js';
 import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResult, ClientSend, ResponseSink } from './types.js';
 
@@ -38,10 +38,11 @@ import type { AttemptChannel, AttemptHandle, ClientCall, ClientLayer, ClientResu
 export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = {}): GrpcInterceptor {
   const methodOf = methodCache();
   const waitsForReady = methodLookup(options.waitForReady, false);
-  // The observers at the top of the stack (call stats, logging) run from the call object, and
-  // the layers right under them that only ready a call (route, deadline) ready the one it makes.
-  const { observers, preludes, rest } = leadingForms(layer);
-  const stack: Stack = { send: rest(dispatchSend), observers, preludes };
+  // The observers at the top of the stack (call stats, logging) run from the call object, the
+  // layers right under them that only ready a call (route, deadline) ready the one it makes,
+  // and the closed breaker under those counts its outcome from it.
+  const { observers, preludes, guard, send, admitted } = leadingForms(layer);
+  const stack: Stack = { send: send(dispatchSend), observers, preludes, guard, admitted: admitted?.(dispatchSend) };
   const routeStream = options.streamDestination;
   const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
@@ -113,9 +114,13 @@ function routedStream(path: string, destinationOf: (path: string, metadata: Meta
 
 /** What runs a call: the layers' chain, the observers above it and the preludes between them (outermost first). */
 interface Stack {
+  /** The layers below the preludes, the guard's included. */
   readonly send: ClientSend;
   readonly observers: readonly CallObserver[];
   readonly preludes: readonly CallPrelude[];
+  readonly guard: CallGuard | undefined;
+  /** The layers below the guard's, for the calls it admits. */
+  readonly admitted: ClientSend | undefined;
 }
 
 /** A call's listener until grpc-js starts it with one (one object for all calls, not one per call). */
@@ -280,8 +285,9 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
       let ended: ClientResult | undefined;
       while (readied < preludes.length && ended === undefined) ended = preludes[readied++]!.ready(call);
       // Ended before it went on (its deadline had passed): the observers still see it.
-      if (ended === undefined) stack.send(call, this.#done);
-      else this.#done(ended);
+      if (ended !== undefined) this.#done(ended);
+      else if (stack.guard === undefined) stack.send(call, this.#done);
+      else this.#guarded(stack.guard, call);
       // As each layer's code after its `next`: the innermost first.
       for (let i = ended === undefined ? readied - 1 : readied - 2; i >= 0; i--) preludes[i]!.sent?.(call);
     } catch (error) {
@@ -289,6 +295,26 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
       this.#done(layerFailure(error));
     } finally {
       this.#inside = false;
+    }
+  }
+
+  /** The guard's token while it counts this call (see CallGuard); undefined when it does not. */
+  #admittedBy: unknown;
+
+  /** Below the guard's layer when it admits the call, else through that layer's callback form. */
+  #guarded(guard: CallGuard, call: ClientCall): void {
+    const token = guard.admit(call);
+    if (token === undefined) return this.#stack.send(call, this.#done);
+    this.#admittedBy = token;
+    try {
+      this.#stack.admitted!(call, this.#done);
+    } catch (error) {
+      // A throw below the guard's layer is not the dependency's doing (its `thrown`), then fails the call.
+      if (this.#admittedBy === token) {
+        this.#admittedBy = undefined;
+        guard.thrown(token, error);
+      }
+      throw error;
     }
   }
 
@@ -300,6 +326,15 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
   readonly #done = (answer: ClientResult): void => {
     if (this.#finished) return;
     this.#finished = true;
+    const token = this.#admittedBy;
+    if (token !== undefined) {
+      this.#admittedBy = undefined;
+      try {
+        answer = this.#stack.guard!.ended(token, answer);
+      } catch (error) {
+        answer = layerFailure(error);
+      }
+    }
     const call = this.#call;
     const result = call === undefined ? answer : observed(this.#stack.observers, call, answer, this.#startedAt);
     if (this.#inside) soon(() => this.#finish(result));

@@ -123,16 +123,43 @@ export function withPrelude<L extends ClientLayer>(layer: L, prelude: CallPrelud
 }
 
 /**
+ * What a layer that lets a call through and counts how it ended does (the closed circuit
+ * breaker), in a form the maker of a call can run itself: `admit` lets the call go on below
+ * and returns a token, which the maker hands back with the call's result to `ended` (which
+ * returns the result to hand on) or, when a layer below threw instead of answering, to
+ * `thrown`; undefined leaves the call to the layer's callback form (an open breaker refuses
+ * it, a half-open one lets its probe go). The grpc-js adapter runs it right under its
+ * preludes and keeps the token on the call object it has anyway, instead of a continuation
+ * (a closure and its context) per call. Internal, as CallObserver is.
+ */
+export interface CallGuard<Token = unknown> {
+  readonly admit: (call: ClientCall) => Token | undefined;
+  readonly ended: (token: Token, result: ClientResult) => ClientResult;
+  readonly thrown: (token: Token, error: unknown) => void;
+}
+
+const GUARD = Symbol('grpc-meshlite call guard');
+
+/** `layer`, which also has a guard form (CallGuard) doing what its callback form does. */
+export function withGuard<L extends ClientLayer, Token>(layer: L, guard: CallGuard<Token>): L {
+  return withForm(layer, GUARD, guard);
+}
+
+/**
  * `layer` split for a maker of calls that runs the first layers itself: the observer forms of
  * its outermost parts, as long as they have one (outermost first); then the prelude forms of
- * the parts after them, as long as they have one; and the callback form of the rest. The
- * observers see the call as it goes on below the preludes (the toolkit's observers read none
- * of the fields a prelude sets), and its result as the layers below handed it on.
+ * the parts after them, as long as they have one; then the guard form of the next part, if it
+ * has one; and the callback form of the rest (`admitted`: below the guard's part; `send`: from
+ * it on, for the calls its guard does not admit). The observers see the call as it goes on
+ * below the preludes (the toolkit's observers read none of the fields a prelude sets), and
+ * its result as the layers below handed it on.
  */
 export function leadingForms(layer: ClientLayer): {
   readonly observers: readonly CallObserver[];
   readonly preludes: readonly CallPrelude[];
-  readonly rest: SendLayer;
+  readonly guard: CallGuard | undefined;
+  readonly send: SendLayer;
+  readonly admitted: SendLayer | undefined;
 } {
   const parts = partsOf(layer);
   const observers: CallObserver[] = [];
@@ -148,7 +175,14 @@ export function leadingForms(layer: ClientLayer): {
     if (prelude === undefined) break;
     preludes.push(prelude);
   }
-  return { observers, preludes, rest: taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken)) };
+  const guard = taken < parts.length ? formOf<CallGuard>(parts[taken]!, GUARD) : undefined;
+  return {
+    observers,
+    preludes,
+    guard,
+    send: taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken)),
+    admitted: guard === undefined ? undefined : composeSends(parts.slice(taken + 1)),
+  };
 }
 
 /** The result `observers` (outermost first) hand on for `call`'s `result`: the innermost sees it first. */

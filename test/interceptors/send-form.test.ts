@@ -8,6 +8,7 @@ import { createClientStack, type ClientStackOptions } from 'grpc-meshlite';
 import {
   clientLayers,
   composeLayers,
+  type CircuitBreakerLayer,
   withSend,
   type ClientLayer,
   type ClientNext,
@@ -336,6 +337,41 @@ describe('the layers in callback form', () => {
       await getOrder(client);
       // The caller's deadline (none) as the user's form got it: no prelude ran before it.
       expect(seen).to.deep.equal([Infinity]);
+    });
+
+    it('runs the closed breaker from the call: a failure opens it, a layer below that throws is no failure', async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const [breaker] = clientLayers({
+        logging: false,
+        deadline: false,
+        retry: false,
+        breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 },
+      });
+      expect(breaker?.name).to.equal('circuit-breaker');
+      const states = () => Object.values((breaker!.layer as CircuitBreakerLayer).snapshot());
+      let calls = 0;
+      const throwsFirst = withSend(
+        (next: ClientNext) => next,
+        (next) => (call, done) => {
+          if (++calls === 1) throw new Error('layer broke');
+          next(call, done);
+        },
+      );
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(breaker!.layer, throwsFirst))]));
+      const thrown = await expectGrpcError(getOrder(client));
+      expect(thrown.code).to.equal(grpc.status.INTERNAL);
+      expect(thrown.details).to.contain('layer broke');
+      // Not the backend's doing: still closed, and the next call goes out.
+      expect(states()[0]).to.include({ state: 'closed', failures: 0 });
+      const failed = await expectGrpcError(getOrder(client, { 'x-test-fail-times': '1', 'x-test-key': 'k-1' }));
+      expect(failed.code).to.equal(grpc.status.UNAVAILABLE);
+      expect(backend.calls).to.have.length(1);
+      // The backend's failure counted: open, and the next call is refused without going out.
+      expect(states()[0]).to.include({ state: 'open', failures: 1 });
+      const refused = await expectGrpcError(getOrder(client));
+      expect(refused.details).to.contain('circuit breaker open');
+      expect(backend.calls).to.have.length(1);
     });
 
     it('fails a call INTERNAL when its logger throws, as the promise form did', async () => {

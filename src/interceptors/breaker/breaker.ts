@@ -155,28 +155,45 @@ export class Breaker<A extends unknown[], T> {
     /** The outcome of a call whose outcome could not be judged (isFailure threw). */
     unjudged: (error: unknown) => T,
   ): boolean {
-    const breaker = this.#breaker;
-    if (!breaker.closed || !breaker.enabled || breaker.isShutdown) return false;
-    breaker.emit('fire', args);
+    if (!this.admitClosed(args)) return false;
     try {
-      start(input, (outcome) => {
-        let failed: boolean;
-        try {
-          failed = this.#action.isFailure(outcome);
-        } catch (error) {
-          // An outcome it cannot judge is not the dependency's doing, and fails the call as fire does.
-          breaker.emit('success', error, 0);
-          return done(unjudged(error));
-        }
-        this.#count(failed, args, outcome);
-        done(outcome);
-      });
+      start(input, (outcome) => done(this.countClosed(args, outcome, unjudged)));
     } catch (error) {
-      // What the action threw is not the dependency's doing either (fire's #thrown).
-      breaker.emit('success', error, 0);
+      this.thrownClosed(error);
       throw error;
     }
     return true;
+  }
+
+  /**
+   * sendClosed in three steps, for a maker of calls that runs the breaker itself: whether the
+   * breaker is closed, the call then counted as fired; if so, the call's outcome goes to
+   * countClosed, or what the action threw at once to thrownClosed.
+   */
+  admitClosed(args: A): boolean {
+    const breaker = this.#breaker;
+    if (!breaker.closed || !breaker.enabled || breaker.isShutdown) return false;
+    breaker.emit('fire', args);
+    return true;
+  }
+
+  /** Counts a call's outcome as fire does; returns the outcome to hand on (`unjudged`'s when isFailure threw). */
+  countClosed(args: A, outcome: T, unjudged: (error: unknown) => T): T {
+    let failed: boolean;
+    try {
+      failed = this.#action.isFailure(outcome);
+    } catch (error) {
+      // An outcome it cannot judge is not the dependency's doing, and fails the call as fire does.
+      this.#breaker.emit('success', error, 0);
+      return unjudged(error);
+    }
+    this.#count(failed, args, outcome);
+    return outcome;
+  }
+
+  /** What the action threw at once is not the dependency's doing either (fire's #thrown). */
+  thrownClosed(error: unknown): void {
+    this.#breaker.emit('success', error, 0);
   }
 
   /** Closes it now, whatever its state. */

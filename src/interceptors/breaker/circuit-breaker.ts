@@ -10,7 +10,7 @@ import { silentLogger, type Logger } from '../../observability/logger.js';
 import { Signal, type Disposer } from '../../observability/signal.js';
 import { BREAKER_OPEN, withCallInfo } from '../call-info.js';
 import { failedResult, layerFailure } from '../call.js';
-import { toNext, withSend } from '../send.js';
+import { toNext, withGuard, withSend } from '../send.js';
 import type { ClientCall, ClientLayer, ClientNext, ClientResult } from '../types.js';
 import { Breaker, type BreakerSettings, type BreakerState } from './breaker.js';
 
@@ -204,7 +204,18 @@ export function circuitBreakerLayer(options: CircuitBreakerOptions = {}): Circui
     },
   );
 
-  return Object.assign(layer, {
+  // The grpc-js adapter runs the closed breaker itself, keeping the breaker on its call object
+  // instead of a continuation per call; any other state goes through the callback form above.
+  const guarded = withGuard(layer, {
+    admit: (call) => {
+      const breaker = breakerOf(call);
+      return breaker.admitClosed(COUNTED_ONLY) ? breaker : undefined;
+    },
+    ended: (breaker, result) => breaker.countClosed(COUNTED_ONLY, result, layerFailure),
+    thrown: (breaker, error) => breaker.thrownClosed(error),
+  });
+
+  return Object.assign(guarded, {
     onStateChange: (listener: (change: BreakerStateChange) => void) => changed.subscribe(listener),
     state: (key: string) => breakers.get(key)?.state ?? 'closed',
     snapshot: () =>
