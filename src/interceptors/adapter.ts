@@ -41,8 +41,9 @@ export function toGrpcInterceptor(layer: ClientLayer, options: AdapterOptions = 
   // The observers at the top of the stack (call stats, logging) run from the call object, the
   // layers right under them that only ready a call (route, deadline) ready the one it makes,
   // and the closed breaker under those counts its outcome from it.
-  const { observers, preludes, guard, send, admitted } = leadingForms(layer);
-  const stack: Stack = { send: send(dispatchSend), observers, preludes, guard, admitted: admitted?.(dispatchSend) };
+  const { observers, preludes, guard, below } = leadingForms(layer);
+  const { all, admitted } = below(dispatchSend);
+  const stack: Stack = { send: all, observers, preludes, guard, admitted };
   const routeStream = options.streamDestination;
   const interceptor: GrpcInterceptor = (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
@@ -119,8 +120,8 @@ interface Stack {
   readonly observers: readonly CallObserver[];
   readonly preludes: readonly CallPrelude[];
   readonly guard: CallGuard | undefined;
-  /** The layers below the guard's, for the calls it admits. */
-  readonly admitted: ClientSend | undefined;
+  /** The layers below the guard's, for the calls it admits (`send` without a guard). */
+  readonly admitted: ClientSend;
 }
 
 /** A call's listener until grpc-js starts it with one (one object for all calls, not one per call). */
@@ -284,15 +285,22 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
       let readied = 0;
       let ended: ClientResult | undefined;
       while (readied < preludes.length && ended === undefined) ended = preludes[readied++]!.ready(call);
+      if (ended === undefined) {
+        if (stack.guard === undefined) stack.send(call, this.#done);
+        else this.#guarded(stack.guard, call);
+      }
+      // As each layer's code after its `next`: the innermost first, before a prelude's own
+      // result (which its layer would have handed on later).
+      for (let i = ended === undefined ? readied - 1 : readied - 2; i >= 0; i--) preludes[i]!.sent?.(call);
       // Ended before it went on (its deadline had passed): the observers still see it.
       if (ended !== undefined) this.#done(ended);
-      else if (stack.guard === undefined) stack.send(call, this.#done);
-      else this.#guarded(stack.guard, call);
-      // As each layer's code after its `next`: the innermost first.
-      for (let i = ended === undefined ? readied - 1 : readied - 2; i >= 0; i--) preludes[i]!.sent?.(call);
     } catch (error) {
       // A layer that throws instead of handing on a result fails its call, as a rejection does.
+      // A call that went on under the guard all the same is still counted by how it ends.
+      const token = this.#admittedBy;
+      this.#admittedBy = undefined;
       this.#done(layerFailure(error));
+      this.#admittedBy = token;
     } finally {
       this.#inside = false;
     }
@@ -307,7 +315,7 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     if (token === undefined) return this.#stack.send(call, this.#done);
     this.#admittedBy = token;
     try {
-      this.#stack.admitted!(call, this.#done);
+      this.#stack.admitted(call, this.#done);
     } catch (error) {
       // A throw below the guard's layer is not the dependency's doing (its `thrown`), then fails the call.
       if (this.#admittedBy === token) {
@@ -324,10 +332,9 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
 
   /** Where the chain hands the call's result: the first one counts, and the observers see it. */
   readonly #done = (answer: ClientResult): void => {
-    if (this.#finished) return;
-    this.#finished = true;
     const token = this.#admittedBy;
     if (token !== undefined) {
+      // Counted even when the call has ended already (a layer above threw as it went on).
       this.#admittedBy = undefined;
       try {
         answer = this.#stack.guard!.ended(token, answer);
@@ -335,6 +342,8 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
         answer = layerFailure(error);
       }
     }
+    if (this.#finished) return;
+    this.#finished = true;
     const call = this.#call;
     const result = call === undefined ? answer : observed(this.#stack.observers, call, answer, this.#startedAt);
     if (this.#inside) soon(() => this.#finish(result));

@@ -85,6 +85,7 @@ export function deadlineLayer(options: DeadlineOptions = {}): ClientLayer {
   );
   // The grpc-js adapter has the deadline set in the call it makes: no copy of the call.
   return withPrelude(layer, {
+    sets: 'deadline',
     ready: (call) => {
       const deadline = bound(call);
       if (typeof deadline !== 'number') return deadline;

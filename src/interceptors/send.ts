@@ -104,13 +104,14 @@ export type OwnCall = { -readonly [K in keyof ClientCall]: ClientCall[K] };
 /**
  * What a layer that only readies a call does (the route layer matching the call's route, the
  * deadline layer setting its deadline), in a form the maker of a call can run as it makes the
- * call: `ready` sets fields of the call in place and returns undefined for it to go on, or the
- * result that ends it at once; `sent` runs once the call has gone on below (the route's
- * mirror), as the layer's own code after its `next` does. The grpc-js adapter runs them right
- * under its observers on the one call object it made, instead of each layer copying the call.
- * Internal, as CallObserver is.
+ * call: `ready` sets the field `sets` of the call in place and returns undefined for it to go
+ * on, or the result that ends it at once; `sent` runs after the call has gone on below, or
+ * after a prelude under this one ended it (the route's mirror), as the layer's own code after
+ * its `next` does. The grpc-js adapter runs them right under its observers on the one call
+ * object it made, instead of each layer copying the call. Internal, as CallObserver is.
  */
 export interface CallPrelude {
+  readonly sets: keyof OwnCall;
   readonly ready: (call: OwnCall) => ClientResult | undefined;
   readonly sent?: (call: ClientCall) => void;
 }
@@ -145,21 +146,26 @@ export function withGuard<L extends ClientLayer, Token>(layer: L, guard: CallGua
   return withForm(layer, GUARD, guard);
 }
 
+/** The layers under the preludes, as one chain: `all` from the guard's layer on (when there is a guard), `admitted` below it. */
+export interface BelowPreludes {
+  readonly all: ClientSend;
+  readonly admitted: ClientSend;
+}
+
 /**
  * `layer` split for a maker of calls that runs the first layers itself: the observer forms of
  * its outermost parts, as long as they have one (outermost first); then the prelude forms of
- * the parts after them, as long as they have one; then the guard form of the next part, if it
- * has one; and the callback form of the rest (`admitted`: below the guard's part; `send`: from
- * it on, for the calls its guard does not admit). The observers see the call as it goes on
- * below the preludes (the toolkit's observers read none of the fields a prelude sets), and
- * its result as the layers below handed it on.
+ * the parts after them, as long as they have one and set a field no earlier one sets; then the
+ * guard form of the next part, if it has one; and `below`, which makes the chain of the rest
+ * over `next` once (`admitted` starts under the guard's layer, for the calls it admits). The
+ * observers see the call as it goes on below the preludes (the toolkit's observers read none
+ * of the fields a prelude sets), and its result as the layers below handed it on.
  */
 export function leadingForms(layer: ClientLayer): {
   readonly observers: readonly CallObserver[];
   readonly preludes: readonly CallPrelude[];
   readonly guard: CallGuard | undefined;
-  readonly send: SendLayer;
-  readonly admitted: SendLayer | undefined;
+  readonly below: (next: ClientSend) => BelowPreludes;
 } {
   const parts = partsOf(layer);
   const observers: CallObserver[] = [];
@@ -172,17 +178,22 @@ export function leadingForms(layer: ClientLayer): {
       continue;
     }
     const prelude = formOf<CallPrelude>(parts[taken]!, PRELUDE);
-    if (prelude === undefined) break;
+    if (prelude === undefined || preludes.some((earlier) => earlier.sets === prelude.sets)) break;
     preludes.push(prelude);
   }
-  const guard = taken < parts.length ? formOf<CallGuard>(parts[taken]!, GUARD) : undefined;
-  return {
-    observers,
-    preludes,
-    guard,
-    send: taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken)),
-    admitted: guard === undefined ? undefined : composeSends(parts.slice(taken + 1)),
+  const guarded = taken < parts.length ? parts[taken] : undefined;
+  const guard = guarded === undefined ? undefined : formOf<CallGuard>(guarded, GUARD);
+  const rest = taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken));
+  const below = (next: ClientSend): BelowPreludes => {
+    if (guard === undefined) {
+      const all = rest(next);
+      return { all, admitted: all };
+    }
+    // Each layer under the guard's is made once, for both ways in.
+    const admitted = composeSends(parts.slice(taken + 1))(next);
+    return { all: sendForm(guarded!)(admitted), admitted };
   };
+  return { observers, preludes, guard, below };
 }
 
 /** The result `observers` (outermost first) hand on for `call`'s `result`: the innermost sees it first. */

@@ -8,7 +8,9 @@ import { createClientStack, type ClientStackOptions } from 'grpc-meshlite';
 import {
   clientLayers,
   composeLayers,
+  routeLayer,
   type CircuitBreakerLayer,
+  type MatchedRoute,
   withSend,
   type ClientLayer,
   type ClientNext,
@@ -16,13 +18,14 @@ import {
   type ClientSend,
 } from 'grpc-meshlite/layers';
 import { toGrpcInterceptor } from '../../src/interceptors/adapter.js';
-import { composeClientLayers, sendForm } from '../../src/interceptors/send.js';
+import { composeClientLayers, leadingForms, sendForm } from '../../src/interceptors/send.js';
 import { getOrder, orderClient } from '../helpers/clients.js';
 import { manualClock } from '../helpers/clock.js';
 import { startFakeBackend } from '../helpers/fake-backend.js';
 import { memoryLogger } from '../helpers/logs.js';
 import { clientCall, response } from '../helpers/requests.js';
 import { expectGrpcError, useTestPool } from '../helpers/servers.js';
+import { until } from '../helpers/until.js';
 
 /** Promises created while `run` runs (async_hooks sees each one V8 makes). */
 async function promisesMadeBy(run: () => Promise<unknown>): Promise<number> {
@@ -371,6 +374,62 @@ describe('the layers in callback form', () => {
       expect(states()[0]).to.include({ state: 'open', failures: 1 });
       const refused = await expectGrpcError(getOrder(client));
       expect(refused.details).to.contain('circuit breaker open');
+      expect(backend.calls).to.have.length(1);
+    });
+
+    it("takes mesh.client()'s stack as observers, the route and deadline preludes and the breaker's guard", () => {
+      const stack = createClientStack({ logger: memoryLogger('warn').logger, callStats: () => () => {}, routes: () => undefined });
+      pool.defer(() => stack.close());
+      const names = stack.layers.map((entry) => entry.name);
+      expect(names.slice(0, 5)).to.deep.equal(['call-stats', 'logging', 'route', 'deadline', 'circuit-breaker']);
+      const { observers, preludes, guard } = leadingForms(stack.layer);
+      expect(observers).to.have.length(2);
+      expect(preludes.map((prelude) => prelude.sets)).to.deep.equal(['route', 'deadline']);
+      expect(guard).to.not.equal(undefined);
+      // A second route layer under the first would set the call's route again: it runs as its layer does.
+      const twice = leadingForms(composeClientLayers(stack.layers[2]!.layer, stack.layers[2]!.layer, stack.layers[3]!.layer));
+      expect(twice.preludes.map((prelude) => prelude.sets)).to.deep.equal(['route']);
+    });
+
+    it('makes each layer under the breaker once, for the calls the breaker admits and the ones it does not', () => {
+      let made = 0;
+      const mine: ClientLayer = (next) => {
+        made++;
+        return next;
+      };
+      const [breaker] = clientLayers({ logging: false, deadline: false, retry: false, breaker: {} });
+      toGrpcInterceptor(composeClientLayers(breaker!.layer, mine));
+      expect(made).to.equal(1);
+    });
+
+    it("counts the call's own outcome in the breaker when the route's mirror throws as the call goes on", async () => {
+      const backend = await startFakeBackend('ServiceA');
+      pool.defer(() => backend.stop());
+      const mirrored: MatchedRoute = {
+        name: 'shadowed',
+        config: { fallback: 'any', mirror: { subset: 'shadow', percent: 100 } },
+        chooseSubset: () => undefined,
+      };
+      const route = routeLayer({
+        routes: () => ({ match: () => mirrored }),
+        safeToRepeat: () => {
+          throw new Error('safeToRepeat broke');
+        },
+      });
+      const [breaker] = clientLayers({
+        logging: false,
+        deadline: false,
+        retry: false,
+        breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 },
+      });
+      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(route, breaker!.layer))]));
+      const error = await expectGrpcError(getOrder(client));
+      // The caller hears the throw, as when the route layer threw after its `next`; the call
+      // went out all the same, and the breaker counts how it really ended: no failure.
+      expect(error.code).to.equal(grpc.status.INTERNAL);
+      expect(error.details).to.contain('safeToRepeat broke');
+      await until(() => Object.values((breaker!.layer as CircuitBreakerLayer).snapshot())[0]?.calls === 1);
+      expect(Object.values((breaker!.layer as CircuitBreakerLayer).snapshot())[0]).to.include({ state: 'closed', failures: 0 });
       expect(backend.calls).to.have.length(1);
     });
 

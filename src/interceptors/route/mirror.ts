@@ -57,14 +57,15 @@ export class Mirrors {
   /** Each route's credit towards its next mirror, in percent; a reload brings new routes. */
   readonly #credit = new WeakMap<MatchedRoute, { value: number }>();
   readonly #safeToRepeat: (call: ClientCall) => boolean;
-  readonly #deadlineOf: (call: ClientCall) => number | undefined;
+  readonly #deadlineOf: (call: ClientCall, deadline: number) => number | undefined;
 
   /**
    * `safeToRepeat` says whether a call may be sent twice (the retry policy's `idempotent`, an
-   * idempotency key); `deadlineOf` gives the deadline the caller's call runs to, which bounds
+   * idempotency key); `deadlineOf` gives the deadline the caller's call runs to (from the one
+   * it had as the route layer saw it), which bounds
    * its copy (undefined: it has no time left, and no copy goes).
    */
-  constructor(safeToRepeat: (call: ClientCall) => boolean, deadlineOf: (call: ClientCall) => number | undefined) {
+  constructor(safeToRepeat: (call: ClientCall) => boolean, deadlineOf: (call: ClientCall, deadline: number) => number | undefined) {
     this.#safeToRepeat = safeToRepeat;
     this.#deadlineOf = deadlineOf;
   }
@@ -72,9 +73,10 @@ export class Mirrors {
   /**
    * Sends a copy of `call` (routed) to its route's mirror subset when the route's share says
    * so — smooth: exactly `percent` of every 100 of the route's calls that are safe to repeat,
-   * never bunched — and does not wait for it.
+   * never bunched — and does not wait for it. `deadline` is the call's as the route layer saw
+   * it (the grpc-js adapter may have set a tighter one in the same call object since).
    */
-  maybeSend(call: ClientCall, route: MatchedRoute): void {
+  maybeSend(call: ClientCall, route: MatchedRoute, deadline: number = call.deadline): void {
     const mirror = route.config.mirror;
     if (mirror === undefined || mirror.percent <= 0 || call.signal.aborted) return;
     if (!this.#safeToRepeat(call)) {
@@ -90,11 +92,11 @@ export class Mirrors {
       this.#dropped++;
       return;
     }
-    const deadline = this.#deadlineOf(call);
-    if (deadline === undefined) return;
+    const bound = this.#deadlineOf(call, deadline);
+    if (bound === undefined) return;
     const hint = RoutingHint.create();
     hint.routeTo({ route: route.name, subset: mirror.subset, fallback: 'none', mirror: true });
-    const copy = deriveCall(call, { deadline, signal: NEVER_CANCELLED, sink: DROP_RESPONSES, hint, route: undefined });
+    const copy = deriveCall(call, { deadline: bound, signal: NEVER_CANCELLED, sink: DROP_RESPONSES, hint, route: undefined });
     this.#inFlight++;
     this.#sent++;
     let sent: Promise<ClientResult>;

@@ -68,10 +68,10 @@ export type RouteLayer = ClientLayer & {
  */
 export function routeLayer(options: RouteOptions): RouteLayer {
   const { routes, safeToRepeat, timeoutFor, clock } = resolveRouteOptions(options);
-  const mirrors = new Mirrors(safeToRepeat, (call) => {
+  const mirrors = new Mirrors(safeToRepeat, (call, callerDeadline) => {
     const now = clock.now();
     const timeoutMs = call.route?.route.config.timeoutMs ?? timeoutFor(call.method);
-    const bounded = timeoutMs === undefined ? call.deadline : Math.min(call.deadline, now + timeoutMs);
+    const bounded = timeoutMs === undefined ? callerDeadline : Math.min(callerDeadline, now + timeoutMs);
     const deadline = bounded === Infinity ? now + MIRROR_TIMEOUT_MS : bounded;
     return deadline > now ? deadline : undefined;
   });
@@ -93,16 +93,20 @@ export function routeLayer(options: RouteOptions): RouteLayer {
       if (matched.config.mirror !== undefined) mirrors.maybeSend(routed, matched);
     },
   );
-  // The grpc-js adapter has the route set in the call it makes: no copy of the call.
+  // The grpc-js adapter has the route set in the call it makes: no copy of the call. The
+  // route keeps what the mirror needs of the call as this layer saw it (another route layer
+  // under this one would set the call's route again: the adapter takes only the first).
   const prelude = withPrelude(layer, {
+    sets: 'route',
     ready: (call) => {
       const matched = routes()?.match(call.method.path, call.metadata);
-      if (matched !== undefined) call.route = new RoutedCall(matched);
+      if (matched !== undefined) call.route = new RoutedCall(matched, call.deadline);
       return undefined;
     },
     sent: (call) => {
-      const matched = call.route?.route;
-      if (matched?.config.mirror !== undefined) mirrors.maybeSend(call, matched);
+      const routed = call.route;
+      if (routed instanceof RoutedCall && routed.route.config.mirror !== undefined)
+        mirrors.maybeSend(call, routed.route, routed.deadlineIn);
     },
   });
   return Object.assign(prelude, { mirrors: () => mirrors.snapshot() });
@@ -117,10 +121,13 @@ export function routeLayer(options: RouteOptions): RouteLayer {
  */
 class RoutedCall implements CallRoute {
   readonly route: MatchedRoute;
+  /** The call's deadline as the route layer saw it (what bounds its mirror). */
+  readonly deadlineIn: number | undefined;
   #faulted: string[] | undefined;
 
-  constructor(route: MatchedRoute) {
+  constructor(route: MatchedRoute, deadlineIn?: number) {
     this.route = route;
+    this.deadlineIn = deadlineIn;
   }
 
   nextSubset(): string | undefined {
