@@ -257,37 +257,37 @@ describe('the layers in callback form', () => {
       expect(finished[1]!['details']).to.contain('layer broke');
     });
 
-    it('runs the callback form withSend gave a toolkit layer, not the observer it stood for', async () => {
+    /** Calls once through `toGrpcInterceptor` with `own` as the stack's layer: its callback form's runs, and the log. */
+    async function callThrough(own: (logger: ReturnType<typeof memoryLogger>['logger']) => ClientLayer) {
       const backend = await startFakeBackend('ServiceA');
       pool.defer(() => backend.stop());
       const { logger, lines } = memoryLogger('debug');
-      const logging = clientLayers({ logger, retry: false, breaker: false, deadline: false })[0]!;
-      expect(logging.name).to.equal('logging');
       let ran = 0;
-      const mine = withSend(logging.layer, (next) => (call, done) => {
+      const mine = withSend(own(logger), (next) => (call, done) => {
         ran++;
         next(call, done);
       });
       const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(mine))]));
       await getOrder(client);
+      return { ran, finished: lines.filter((line) => line.msg === 'call finished') };
+    }
+
+    it('runs the callback form withSend gave a toolkit layer, not the observer it stood for', async () => {
+      const { ran, finished } = await callThrough((logger) => {
+        const logging = clientLayers({ logger, retry: false, breaker: false, deadline: false })[0]!;
+        expect(logging.name).to.equal('logging');
+        return logging.layer;
+      });
       expect(ran).to.equal(1);
-      expect(lines.filter((line) => line.msg === 'call finished')).to.have.length(0);
+      expect(finished).to.have.length(0);
     });
 
     it('runs the callback form withSend gave a composition of toolkit layers, not its parts', async () => {
-      const backend = await startFakeBackend('ServiceA');
-      pool.defer(() => backend.stop());
-      const { logger, lines } = memoryLogger('debug');
-      const layers = clientLayers({ logger, retry: false, breaker: false, deadline: false }).map((entry) => entry.layer);
-      let ran = 0;
-      const mine = withSend(composeClientLayers(...layers), (next) => (call, done) => {
-        ran++;
-        next(call, done);
-      });
-      const client = pool.track(orderClient([backend.address], [toGrpcInterceptor(composeClientLayers(mine))]));
-      await getOrder(client);
+      const { ran, finished } = await callThrough((logger) =>
+        composeClientLayers(...clientLayers({ logger, retry: false, breaker: false, deadline: false }).map((entry) => entry.layer)),
+      );
       expect(ran).to.equal(1);
-      expect(lines.filter((line) => line.msg === 'call finished')).to.have.length(0);
+      expect(finished).to.have.length(0);
     });
 
     it("sets the deadline layer's deadline in the call it makes: the layers below see it, and a late call is not sent", async () => {
