@@ -113,7 +113,7 @@ function routedStream(path: string, destinationOf: (path: string, metadata: Meta
   };
 }
 
-/** What runs a call: the layers' chain, the observers above it and the preludes between them (outermost first). */
+/** What runs a call: the observers, preludes and guard the adapter runs itself (outermost first), and the layers below them. */
 interface Stack {
   /** The layers below the preludes, the guard's included. */
   readonly send: ClientSend;

@@ -183,10 +183,9 @@ export function leadingForms(layer: ClientLayer): {
   }
   const guarded = taken < parts.length ? parts[taken] : undefined;
   const guard = guarded === undefined ? undefined : formOf<CallGuard>(guarded, GUARD);
-  const rest = taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken));
   const below = (next: ClientSend): BelowPreludes => {
     if (guard === undefined) {
-      const all = rest(next);
+      const all = (taken === 0 ? sendForm(layer) : composeSends(parts.slice(taken)))(next);
       return { all, admitted: all };
     }
     // Each layer under the guard's is made once, for both ways in.

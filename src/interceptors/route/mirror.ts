@@ -61,9 +61,9 @@ export class Mirrors {
 
   /**
    * `safeToRepeat` says whether a call may be sent twice (the retry policy's `idempotent`, an
-   * idempotency key); `deadlineOf` gives the deadline the caller's call runs to (from the one
-   * it had as the route layer saw it), which bounds
-   * its copy (undefined: it has no time left, and no copy goes).
+   * idempotency key); `deadlineOf` gives the deadline the caller's call runs to, from the one it
+   * had as the route layer saw it, which bounds its copy (undefined: it has no time left, and
+   * no copy goes).
    */
   constructor(safeToRepeat: (call: ClientCall) => boolean, deadlineOf: (call: ClientCall, deadline: number) => number | undefined) {
     this.#safeToRepeat = safeToRepeat;
