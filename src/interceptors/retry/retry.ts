@@ -162,12 +162,13 @@ export function retryLayer(options: RetryOptions = {}): RetryLayer {
     (next) => (call) => {
       const context = contextFor(policyOf(call));
       budget?.recordRequest();
-      return RetryingCall.start(next, call, context);
+      return RetryingCall.start(next, call, context, context.clock.now());
     },
     (next) => (call, done) => {
       const context = contextFor(policyOf(call));
       budget?.recordRequest();
-      RetryingCall.send(next, call, context, done);
+      // One read of the clock for the call's start: its hedge delay, its first attempt and timer.
+      RetryingCall.send(next, call, context, done, context.clock.now());
     },
   );
   return Object.assign(layer, {

@@ -70,17 +70,20 @@ export class RetryingCall implements Timed, AbortHandler {
   /** Listening to the caller's signal (see handleEvent) with this, once it does. */
   #listener: AbortListener | undefined;
 
-  /** Runs `call` through `next` with the attempts its policy allows; resolves with how it ended. */
-  static start(next: ClientNext, call: ClientCall, context: RetryContext): Promise<ClientResult> {
-    return new Promise<ClientResult>((resolve) => new RetryingCall(fromNext(next), call, context, resolve).#launch());
+  /**
+   * Runs `call` through `next` with the attempts its policy allows; resolves with how it ended.
+   * `now` is the context clock's time as the call comes in (read once for the call's start).
+   */
+  static start(next: ClientNext, call: ClientCall, context: RetryContext, now: number): Promise<ClientResult> {
+    return new Promise<ClientResult>((resolve) => new RetryingCall(fromNext(next), call, context, resolve, now).#launch('first', now));
   }
 
   /** start's callback form: `done` hears how the call ended. */
-  static send(next: ClientSend, call: ClientCall, context: RetryContext, done: ClientDone): void {
-    new RetryingCall(next, call, context, done).#launch();
+  static send(next: ClientSend, call: ClientCall, context: RetryContext, done: ClientDone, now: number): void {
+    new RetryingCall(next, call, context, done, now).#launch('first', now);
   }
 
-  private constructor(next: ClientSend, call: ClientCall, context: RetryContext, resolve: ClientDone) {
+  private constructor(next: ClientSend, call: ClientCall, context: RetryContext, resolve: ClientDone, now: number) {
     this.#next = next;
     this.#call = call;
     this.#context = context;
@@ -88,8 +91,8 @@ export class RetryingCall implements Timed, AbortHandler {
     this.#timers = context.timers;
     const { policy, budget, random } = context;
     const hedging = policy.hedging && policy.idempotent && call.method.kind === 'unary' ? policy.hedging : undefined;
-    this.#hedgeDelay = hedging?.adaptive && hedgeDelayOf(context, call.method.path, hedging.delayMs, hedging.adaptive);
-    this.#hedgeDelayMs = this.#hedgeDelay ? this.#hedgeDelay.delayMs(context.clock.now()) : hedging?.delayMs;
+    this.#hedgeDelay = hedging?.adaptive && hedgeDelayOf(context, call.method.path, hedging.delayMs, hedging.adaptive, now);
+    this.#hedgeDelayMs = this.#hedgeDelay ? this.#hedgeDelay.delayMs(now) : hedging?.delayMs;
     this.#maxAttempts = Math.min(this.#policyMaxAttempts(), 1 + (budget?.retryAllowance(random) ?? Infinity));
     this.#sink = call.method.kind === 'server_stream' ? new DeliveryNote(call.sink) : undefined;
     if (this.#mayEndAttempts()) this.#listenToCaller();
@@ -107,12 +110,12 @@ export class RetryingCall implements Timed, AbortHandler {
     return this.#hedgeDelayMs !== undefined || this.#context.policy.perAttemptTimeoutMs !== undefined;
   }
 
-  #launch(kind: AttemptKind = 'first'): void {
-    const { policy, clock, routingHints } = this.#context;
+  /** Sends the next attempt; `now` is the clock's time (read by the caller, which has it). */
+  #launch(kind: AttemptKind, now: number): void {
+    const { policy, routingHints } = this.#context;
     const call = this.#call;
     const index = ++this.#started;
     this.#context.onAttempt?.(call.method);
-    const now = clock.now();
     const mayEnd = this.#mayEndAttempts();
     // With the mesh's picker, an attempt the call may end carries a hint: it says whether it was
     // sent. So does a routed one: the layer below writes its destination into it.
@@ -144,7 +147,7 @@ export class RetryingCall implements Timed, AbortHandler {
       this.#pendingAt = this.#started < this.#maxAttempts ? now + this.#hedgeDelayMs : undefined;
       this.#pendingHedge = true;
     }
-    this.#arm();
+    this.#arm(now);
   }
 
   #ended(attempt: Attempt, result: ClientResult): void {
@@ -192,7 +195,7 @@ export class RetryingCall implements Timed, AbortHandler {
       this.#listenToCaller();
       this.#arm();
     } else {
-      this.#launch('retry');
+      this.#launch('retry', clock.now());
     }
   }
 
@@ -241,14 +244,17 @@ export class RetryingCall implements Timed, AbortHandler {
     abortAll(this.#running, signal.reason);
   }
 
-  /** Queued (TimerQueue) for whatever is due first: the next attempt or a running attempt's timeout. */
-  #arm(): void {
+  /**
+   * Queued (TimerQueue) for whatever is due first: the next attempt or a running attempt's
+   * timeout. `now`: the clock's time, when the caller has just read it.
+   */
+  #arm(now?: number): void {
     const timeout = nextTimeout(this.#running);
     const due = this.#pendingAt === undefined || timeout < this.#pendingAt ? timeout : this.#pendingAt;
     if (due === (this.#armedFor ?? Infinity)) return;
     this.#armedFor = due === Infinity ? undefined : due;
     if (due === Infinity) return this.#timers.cancel(this);
-    const now = this.#context.clock.now();
+    now ??= this.#context.clock.now();
     // A timer for what is already due is a turn of the event loop, not a wait: never late.
     this.#lateAfterMs = due > now ? Math.min(due - now, LATE_MS) : Infinity;
     // Armed first from the caller's turn (the first attempt) or from the end of an attempt it
@@ -317,12 +323,12 @@ export class RetryingCall implements Timed, AbortHandler {
         continue;
       }
       this.#retried('retry', Status.DEADLINE_EXCEEDED, attempt.hint?.picked(), 0);
-      return this.#launch('retry');
+      return this.#launch('retry', now);
     }
     if (this.#pendingAt !== undefined && this.#pendingAt <= horizon) {
       if (!this.#pendingHedge) {
         this.#pendingAt = undefined;
-        return this.#launch('retry');
+        return this.#launch('retry', now);
       }
       if (!anySent(this.#running)) {
         // No attempt has reached an endpoint yet: a hedge would only wait beside them.
@@ -335,11 +341,11 @@ export class RetryingCall implements Timed, AbortHandler {
         if (this.#mayRepeat(now)) {
           this.#context.hedgeLimit?.hedgeStarted();
           this.#retried('hedge', Status.OK, undefined, 0);
-          return this.#launch('hedge');
+          return this.#launch('hedge', now);
         }
       }
     }
-    this.#arm();
+    this.#arm(now);
   }
 
   #retried(kind: 'retry' | 'hedge', code: Status, peer: string | undefined, delayMs: number): void {
@@ -355,10 +361,10 @@ export class RetryingCall implements Timed, AbortHandler {
 const LATE_MS = 2;
 
 /** The method's adaptive hedge delay under the context's policy, made on its first hedged call. */
-function hedgeDelayOf(context: RetryContext, path: string, floorMs: number, adaptive: AdaptiveHedging): HedgeDelay {
+function hedgeDelayOf(context: RetryContext, path: string, floorMs: number, adaptive: AdaptiveHedging, now: number): HedgeDelay {
   let delay = context.hedgeDelays.get(path);
   if (delay === undefined) {
-    delay = new HedgeDelay(floorMs, context.policy.perAttemptTimeoutMs, adaptive, context.clock.now());
+    delay = new HedgeDelay(floorMs, context.policy.perAttemptTimeoutMs, adaptive, now);
     context.hedgeDelays.set(path, delay);
   }
   return delay;
