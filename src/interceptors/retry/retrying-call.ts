@@ -58,10 +58,9 @@ export class RetryingCall implements Timed, AbortHandler {
   #pendingHedge = false;
   /** The clock's timer queue, which this call is queued in while something is due (#arm). */
   readonly #timers: TimerQueue;
-  /** The due time it is queued for (undefined: not queued), and how late it may fire before that says the loop was held. */
-  #armedFor: number | undefined;
+  /** How late it may fire, once queued (#arm), before that says the loop was held. */
   #lateAfterMs = Infinity;
-  /** The timer queue's (Timed): this call is its own timer. */
+  /** The timer queue's (Timed): this call is its own timer, queued for `dueAt` while linked. */
   dueAt = 0;
   timedPrev: Timed | undefined = undefined;
   timedNext: Timed | undefined = undefined;
@@ -251,8 +250,8 @@ export class RetryingCall implements Timed, AbortHandler {
   #arm(now?: number): void {
     const timeout = nextTimeout(this.#running);
     const due = this.#pendingAt === undefined || timeout < this.#pendingAt ? timeout : this.#pendingAt;
-    if (due === (this.#armedFor ?? Infinity)) return;
-    this.#armedFor = due === Infinity ? undefined : due;
+    // Already queued for it (the queue links a queued item: timedNext).
+    if (due === (this.timedNext === undefined ? Infinity : this.dueAt)) return;
     if (due === Infinity) return this.#timers.cancel(this);
     now ??= this.#context.clock.now();
     // A timer for what is already due is a turn of the event loop, not a wait: never late.
@@ -289,7 +288,8 @@ export class RetryingCall implements Timed, AbortHandler {
     if (this.#settled) return;
     const { policy, clock } = this.#context;
     const now = clock.now();
-    const armedFor = this.#armedFor ?? now;
+    // What the queue fired it for (it is out of the queue now, its due time still set).
+    const armedFor = this.dueAt;
     if (now - armedFor > this.#lateAfterMs && this.#running !== undefined) {
       this.#lateAfterMs = Infinity; // the second look is never late
       this.#timers.schedule(this, now); // due now: the queue's next turn
@@ -298,7 +298,6 @@ export class RetryingCall implements Timed, AbortHandler {
     // Everything due by the time the timer was set for is due now, even if the clock reads a
     // hair earlier.
     const horizon = Math.max(now, armedFor);
-    this.#armedFor = undefined;
     for (let attempt = this.#running; attempt !== undefined; attempt = attempt.next) {
       if (attempt.timedOut || attempt.timeoutAt === undefined || attempt.timeoutAt > horizon) continue;
       const timeoutMs = policy.perAttemptTimeoutMs!;
