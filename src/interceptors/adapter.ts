@@ -470,9 +470,15 @@ class LayeredCall extends Cancellation implements InterceptingCallInterface, Res
     // A Trailers-Only answer (and a call that never left) brings no headers: grpc-js fires no
     // 'metadata' event for it, and neither does the mesh.
     if (result.headers !== undefined) this.headers(result.headers);
-    if (this.#method.kind === 'unary' && result.status.code === Status.OK) {
-      this.#listener.onReceiveMessage?.(result.message);
-    }
-    this.#listener.onReceiveStatus?.(result.status);
+    const listener = this.#listener;
+    // The caller may hold its call object long after the end, and a dead one the garbage
+    // collector has moved to the old generation keeps all it points to alive through every
+    // young collection until the next full one: the call lets go of the caller's listener
+    // (grpc-js's closures, which hold the response and the caller's callback) and the request.
+    // Its last attempt stays, for getPeer and getAuthContext.
+    this.#listener = NO_LISTENER;
+    this.#call = this.#metadata = this.#message = this.#serializedMessage = this.#serializedBytes = undefined;
+    if (this.#method.kind === 'unary' && result.status.code === Status.OK) listener.onReceiveMessage?.(result.message);
+    listener.onReceiveStatus?.(result.status);
   }
 }

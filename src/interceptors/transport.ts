@@ -73,16 +73,24 @@ export const sendVia: ClientNext = (call) => new Promise<ClientResult>((resolve)
  * One attempt on the channel, as the grpc-js listener of its call. A class rather than a
  * bundle of closures: this runs once per attempt, and fewer objects per call is measurably
  * less garbage-collection time under load.
+ *
+ * Once it has ended it lets go of the call, the channel, where its result went and the
+ * response (#end). grpc-js's call objects still hold it as their listener for a while, and a
+ * dead object the garbage collector has moved to the old generation (an attempt in flight
+ * during a young collection) keeps all it points to alive through every young collection
+ * until the next full one: the caller's listener, request and response would be copied and
+ * promoted with it, and their own references after them.
  */
 class Attempt implements InterceptingListener, AbortHandler {
   /** Set as soon as the channel has started the attempt (before any of its events). */
   handle: AttemptHandle | undefined;
-  readonly #call: ClientCall;
-  readonly #done: ClientDone;
+  /** The call, its channel and where its result goes, until it has ended (see the class). */
+  #call: ClientCall | undefined;
+  #done: ClientDone | undefined;
   readonly #started = performance.now();
   readonly #streaming: boolean;
   readonly #decode: ((message: Buffer) => unknown) | undefined;
-  readonly #channel: AttemptChannel;
+  #channel: AttemptChannel | undefined;
   /** Response bytes received, when they come serialized (`decode`). */
   #receivedBytes = 0;
   #headers: Metadata | undefined;
@@ -114,7 +122,7 @@ class Attempt implements InterceptingListener, AbortHandler {
   open(channel: AttemptChannel, metadata: Metadata): void {
     this.#inside = true;
     try {
-      this.handle = channel.open(this.#call, metadata, this);
+      this.handle = channel.open(this.#call!, metadata, this);
     } catch (error) {
       // grpc-js throws at once when the client was closed under a call that wants another attempt.
       soon(() => this.notStarted(error));
@@ -137,18 +145,23 @@ class Attempt implements InterceptingListener, AbortHandler {
   #end(result: ClientResult): void {
     if (this.#ended) return;
     this.#ended = true;
+    const channel = this.#channel!;
+    const done = this.#done!;
+    this.#call = this.#channel = this.#done = this.#headers = undefined;
+    this.#message = null;
     // In the caller's async context: grpc-js reports the end from its connection's.
-    if (this.#inside) soon(() => this.#channel.inCallerContext(this.#done, result));
-    else this.#channel.inCallerContext(this.#done, result);
+    if (this.#inside) soon(() => channel.inCallerContext(done, result));
+    else channel.inCallerContext(done, result);
   }
 
   /** The call's signal aborted (AbortHandler: the attempt listens itself, no closure per attempt). */
   handleEvent(): void {
-    const reason = abortStatus(this.#call.signal);
+    const call = this.#call!;
+    const reason = abortStatus(call.signal);
     // The span ends as the mesh gave the attempt up (a hedge that lost, a cut, the caller's
     // cancel), not whenever grpc-js reports the cancelled stream.
     this.#trace?.end(reason, this.#peer());
-    const outpaced = this.#call.signal.reason;
+    const outpaced = call.signal.reason;
     if (outpaced instanceof Outpaced) {
       // Over for the call; the stream runs on to its per-attempt timeout (see Outpaced).
       const { clock, lingerMs } = outpaced;
@@ -168,12 +181,12 @@ class Attempt implements InterceptingListener, AbortHandler {
   /** grpc-js knows the peer once the call is committed; before that, the picker's word counts. */
   #peer(): string | undefined {
     const value = this.handle?.getPeer() ?? '';
-    return looksLikeEndpoint(value) ? value : this.#call.hint?.picked();
+    return looksLikeEndpoint(value) ? value : this.#call?.hint?.picked();
   }
 
   /** The channel refused to start the attempt: it ends UNAVAILABLE, having never left the client. */
   notStarted(error: unknown): void {
-    stopListening(this.#call.signal, this.#listener);
+    stopListening(this.#call!.signal, this.#listener);
     const details = `attempt not started: ${errorText(error)}`;
     this.#trace?.end(makeStatus(Status.UNAVAILABLE, details), undefined);
     const record: AttemptRecord = {
@@ -210,17 +223,19 @@ class Attempt implements InterceptingListener, AbortHandler {
       this.#message = message;
       return;
     }
-    const { sink } = this.#call;
+    const { sink } = this.#call!;
     if (this.#messages++ === 0) sink.headers(this.#headers ?? new Metadata());
     sink.message(message);
   }
 
   onReceiveStatus(received: StatusObject): void {
     this.#linger?.();
+    this.#linger = undefined;
+    const call = this.#call!;
     const status = this.#readError ?? received;
-    stopListening(this.#call.signal, this.#listener);
+    stopListening(call.signal, this.#listener);
     const endpoint = this.#peer();
-    const sentBytes = this.#decode ? this.#channel.requestBytes?.(this.#call.message) : undefined;
+    const sentBytes = this.#decode ? this.#channel!.requestBytes?.(call.message) : undefined;
     this.#trace?.end(status, endpoint);
     const mayHaveReachedServer = this.#headers !== undefined || endpoint !== undefined;
     const durationMs = performance.now() - this.#started;
