@@ -204,6 +204,8 @@ class Attempt implements InterceptingListener, AbortHandler {
   }
 
   onReceiveMessage(received: unknown): void {
+    // Nothing comes after the status; were it to, the attempt has let go of its call (#end).
+    if (this.#ended) return;
     this.#trace?.received(Buffer.isBuffer(received) ? received.length : undefined);
     let message = received;
     if (this.#decode) {
@@ -229,6 +231,7 @@ class Attempt implements InterceptingListener, AbortHandler {
   }
 
   onReceiveStatus(received: StatusObject): void {
+    if (this.#ended) return;
     this.#linger?.();
     this.#linger = undefined;
     const call = this.#call!;
