@@ -186,6 +186,8 @@ class Attempt implements InterceptingListener, AbortHandler {
 
   /** The channel refused to start the attempt: it ends UNAVAILABLE, having never left the client. */
   notStarted(error: unknown): void {
+    // A channel that reported a status before it threw has ended the attempt already.
+    if (this.#ended) return;
     stopListening(this.#call!.signal, this.#listener);
     const details = `attempt not started: ${errorText(error)}`;
     this.#trace?.end(makeStatus(Status.UNAVAILABLE, details), undefined);
